@@ -1,0 +1,37 @@
+// Labelled image datasets in the IDX format (MNIST, Fashion-MNIST): reading, checking, and the
+// class names. Images stay as bytes; conversion to floats happens per batch.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace convnet {
+
+struct Dataset {
+    std::vector<std::uint8_t> images;  // (count, rows, cols), row-major, 0..255
+    std::vector<std::uint8_t> labels;  // (count)
+    std::int64_t count = 0;
+    int rows = 0;
+    int cols = 0;
+    std::vector<std::string> class_names;  // index = label
+
+    int num_classes() const { return static_cast<int>(class_names.size()); }
+    const std::uint8_t* image(std::int64_t index) const { return images.data() + index * rows * cols; }
+};
+
+enum class Split { train, test };
+
+// Reads an IDX image file (magic 0x00000803) and its label file (0x00000801), raw or gzip.
+// Throws convnet::Error naming the file and the fault: wrong magic, truncated data, counts that
+// disagree, a label outside 0..255 classes, or a header that claims more than fits the file.
+Dataset read_idx_pair(const std::filesystem::path& images_file, const std::filesystem::path& labels_file);
+
+// Loads the train or test split of a dataset folder holding the official file names
+// (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-...; each raw or with .gz).
+// Class names come from classes.txt in that folder (one a line) when present, else "0".."9".
+// A missing folder or file gives an error saying how to get the data (`make data`).
+Dataset load_split(const std::filesystem::path& directory, Split split);
+
+}  // namespace convnet

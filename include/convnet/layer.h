@@ -1,0 +1,67 @@
+// The interface every layer implements: a shape rule, its parameters, forward and backward.
+// Parameters live in the network's arena; a layer holds named views into it.
+#pragma once
+
+#include <convnet/random.h>
+#include <convnet/tensor.h>
+
+#include <string>
+#include <vector>
+
+namespace convnet {
+
+enum class ParameterRole {
+    trainable,  // updated by the optimiser, has a gradient
+    buffer,     // saved with the weights but not trained (batch norm's running statistics)
+};
+
+struct Parameter {
+    std::string name;  // "weight", "bias", "running_mean": PyTorch's names
+    Shape shape;
+    ParameterRole role = ParameterRole::trainable;
+    float* value = nullptr;  // set by the network when it lays out its arena
+    float* grad = nullptr;   // trainable parameters only
+};
+
+class Layer {
+public:
+    virtual ~Layer() = default;
+
+    // The registry name ("conv2d") and the options as a model-file line would write them.
+    virtual std::string type() const = 0;
+    virtual std::string options_text() const = 0;
+
+    // The output shape for an input shape (batch first); throws convnet::Error naming the layer
+    // and the numbers when the input does not fit. Needs no parameter values.
+    virtual Shape output_shape(const Shape& input) const = 0;
+
+    // Evaluation: uses running statistics, changes nothing, safe to call from several threads.
+    virtual void forward(const Tensor& input, Tensor& output) const = 0;
+    // Training: may use batch statistics and update running ones. Default: as evaluation.
+    virtual void forward_train(const Tensor& input, Tensor& output) { forward(input, output); }
+    // Given the input and output of the last forward_train and the loss gradient at the output,
+    // writes (does not accumulate) the parameter gradients and, when grad_input is not null, the
+    // gradient at the input. grad_input is null for the first layer: that gradient is never used.
+    virtual void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
+                          Tensor* grad_input) = 0;
+
+    // PyTorch's default initialisation for this layer; values are bound before this is called.
+    virtual void initialize(Random&) {}
+
+    std::vector<Parameter>& parameters() { return parameters_; }
+    const std::vector<Parameter>& parameters() const { return parameters_; }
+    std::int64_t parameter_count(ParameterRole role) const;
+    // Multiply-adds of one forward pass for one image with this input shape (batch of 1).
+    virtual std::int64_t multiply_adds(const Shape& input) const { (void)input; return 0; }
+
+protected:
+    // Declares a parameter; returns its index for later access through param(index).
+    int declare(std::string name, Shape shape, ParameterRole role = ParameterRole::trainable);
+    Parameter& param(int index) { return parameters_[static_cast<std::size_t>(index)]; }
+    const Parameter& param(int index) const { return parameters_[static_cast<std::size_t>(index)]; }
+
+private:
+    std::vector<Parameter> parameters_;
+};
+
+}  // namespace convnet

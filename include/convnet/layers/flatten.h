@@ -1,0 +1,18 @@
+// Flattens (N, C, H, W) to (N, C·H·W) in NCHW order, as torch.nn.Flatten.
+#pragma once
+
+#include <convnet/layer.h>
+
+namespace convnet {
+
+class Flatten : public Layer {
+public:
+    std::string type() const override { return "flatten"; }
+    std::string options_text() const override { return ""; }
+    Shape output_shape(const Shape& input) const override;
+    void forward(const Tensor& input, Tensor& output) const override;
+    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
+                  Tensor* grad_input) override;
+};
+
+}  // namespace convnet

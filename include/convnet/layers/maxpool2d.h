@@ -1,0 +1,35 @@
+// Max pooling over F×F windows with stride S and padding P, as torch.nn.MaxPool2d:
+// output floor((W + 2P − F)/S) + 1 per axis; padding never wins a window.
+#pragma once
+
+#include <convnet/layer.h>
+
+namespace convnet {
+
+struct MaxPool2dOptions {
+    std::int64_t kernel_height = 2, kernel_width = 2;
+    std::int64_t stride_height = 2, stride_width = 2;
+    std::int64_t padding_height = 0, padding_width = 0;
+};
+
+class MaxPool2d : public Layer {
+public:
+    explicit MaxPool2d(const MaxPool2dOptions& options);
+
+    std::string type() const override { return "maxpool2d"; }
+    std::string options_text() const override;
+    Shape output_shape(const Shape& input) const override;  // (N, C, H, W) -> (N, C, OH, OW)
+    void forward(const Tensor& input, Tensor& output) const override;
+    // Routes each output's gradient to the first maximum of its window (PyTorch's choice on ties).
+    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
+                  Tensor* grad_input) override;
+    std::int64_t multiply_adds(const Shape&) const override { return 0; }
+
+private:
+    // Index within the input plane of the first maximum of output position (oh, ow).
+    std::int64_t argmax(const float* plane, std::int64_t height, std::int64_t width, std::int64_t oh,
+                        std::int64_t ow) const;
+    MaxPool2dOptions options_;
+};
+
+}  // namespace convnet

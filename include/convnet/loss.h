@@ -1,0 +1,24 @@
+// Softmax cross-entropy for classification, computed through log-sum-exp so large logits never
+// overflow; and softmax probabilities for reporting.
+#pragma once
+
+#include <convnet/tensor.h>
+
+#include <cstdint>
+#include <span>
+
+namespace convnet {
+
+struct LossResult {
+    double loss = 0.0;         // mean over the batch
+    std::int64_t correct = 0;  // rows whose largest logit is the label
+};
+
+// logits (N, K), labels N values in [0, K). When grad_logits is not null it receives
+// d(mean loss)/d(logits) = (softmax − one_hot) / N. Throws on a label outside [0, K).
+LossResult softmax_cross_entropy(const Tensor& logits, std::span<const std::uint8_t> labels, Tensor* grad_logits);
+
+// probabilities (N, K): each row sums to 1.
+void softmax(const Tensor& logits, Tensor& probabilities);
+
+}  // namespace convnet

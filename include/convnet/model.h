@@ -1,0 +1,91 @@
+// Networks described by model files: the parser for the plain-text format (docs/MODEL_FORMAT.md)
+// and the Network that builds the layers, checks every shape, and owns the parameter arena.
+#pragma once
+
+#include <convnet/layer.h>
+#include <convnet/tensor.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace convnet {
+
+struct LayerLine {
+    std::string type;                            // "conv2d"
+    std::string name;                            // from name=, else empty (the network names it)
+    std::map<std::string, std::string> options;  // the other key=value pairs
+    int line = 0;                                // 1-based, in the model file
+};
+
+struct ModelSpec {
+    std::string source;  // the file name, for messages
+    Shape input;         // (C, H, W) from the `input` line
+    std::vector<LayerLine> layers;
+};
+
+// Throws convnet::Error "FILE:LINE: what is wrong, what was expected".
+ModelSpec parse_model(const std::string& text, const std::string& source);
+ModelSpec read_model_file(const std::filesystem::path& path);
+
+// A named view of one parameter or buffer in the arena: the unit of saving and loading.
+struct NamedParameter {
+    std::string name;  // "conv1.weight"
+    const Parameter* parameter;
+};
+
+class Network {
+public:
+    // Builds and shape-checks every layer (no weights are touched); errors name FILE:LINE.
+    explicit Network(const ModelSpec& spec);
+    Network(const Network&) = delete;
+    Network& operator=(const Network&) = delete;
+
+    const std::string& source() const { return source_; }
+    const Shape& sample_shape() const { return sample_shape_; }  // (C, H, W)
+    std::int64_t output_features() const { return layer_shapes_.back()[1]; }
+    std::size_t layer_count() const { return layers_.size(); }
+    const Layer& layer(std::size_t index) const { return *layers_[index]; }
+    const std::string& layer_name(std::size_t index) const { return names_[index]; }
+    int layer_line(std::size_t index) const { return lines_[index]; }
+    // Shape into layer `index` for a batch of one; index layer_count() is the network's output.
+    const Shape& layer_input_shape(std::size_t index) const { return layer_shapes_[index]; }
+
+    // PyTorch's default initialisation, repeatable for a seed.
+    void initialize(std::uint64_t seed);
+
+    // Evaluation mode: (N, C, H, W) -> logits (N, classes). Const and thread-safe.
+    void predict(const Tensor& input, Tensor& logits) const;
+
+    // Training mode. forward_train keeps every activation for the backward that follows.
+    const Tensor& forward_train(const Tensor& input);
+    // Writes every trainable parameter's gradient for the last forward_train.
+    void backward(const Tensor& grad_logits);
+
+    // The trainable values and their gradients, each one contiguous block in the same order.
+    std::span<float> trainable_values();
+    std::span<float> gradients();
+    std::int64_t trainable_count() const { return trainable_count_; }
+    // Every parameter and buffer with its dotted name, in layer order.
+    std::vector<NamedParameter> named_parameters() const;
+
+private:
+    void check_input(const Tensor& input) const;
+
+    std::string source_;
+    Shape sample_shape_;
+    std::vector<std::unique_ptr<Layer>> layers_;
+    std::vector<std::string> names_;
+    std::vector<int> lines_;
+    std::vector<Shape> layer_shapes_;  // batch of one, layer_count() + 1 entries
+    Tensor values_;                    // trainable parameters first, then buffers
+    Tensor gradients_;                 // one per trainable value
+    std::int64_t trainable_count_ = 0;
+    std::vector<Tensor> activations_;  // training: the input and every layer's output
+    Tensor grad_buffers_[2];
+};
+
+}  // namespace convnet

@@ -1,0 +1,69 @@
+// Shapes and the float32 tensor that carries activations and gradients between layers: owning,
+// 64-byte aligned, NCHW (or (N, features)) at the public edges.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace convnet {
+
+// Dimensions, outermost first: (N, C, H, W) for images, (N, F) for feature vectors.
+class Shape {
+public:
+    Shape() = default;
+    Shape(std::initializer_list<std::int64_t> dims);
+    explicit Shape(std::vector<std::int64_t> dims);
+
+    int rank() const { return static_cast<int>(dims_.size()); }
+    std::int64_t operator[](int axis) const { return dims_.at(static_cast<std::size_t>(axis)); }
+    std::int64_t element_count() const;
+    const std::vector<std::int64_t>& dims() const { return dims_; }
+    // The same shape with the outermost (batch) dimension replaced.
+    Shape with_batch(std::int64_t batch) const;
+    // "1x28x28": the notation of model files and messages.
+    std::string to_string() const;
+    bool operator==(const Shape& other) const = default;
+
+private:
+    std::vector<std::int64_t> dims_;
+};
+
+// How a tensor's elements are ordered in memory. Layers exchange tensors in a layout they agree
+// on; everything that crosses the public API is plain.
+enum class Layout { plain };
+
+class Tensor {
+public:
+    Tensor() = default;
+    // Allocates and zero-fills. Throws convnet::Error on a negative or absurd size.
+    explicit Tensor(Shape shape);
+
+    const Shape& shape() const { return shape_; }
+    Layout layout() const { return Layout::plain; }
+    std::int64_t size() const { return shape_.element_count(); }
+    float* data() { return data_.get(); }
+    const float* data() const { return data_.get(); }
+    float& operator[](std::int64_t index) { return data_.get()[index]; }
+    float operator[](std::int64_t index) const { return data_.get()[index]; }
+
+    // Keeps the allocation when the element count fits (no allocation per training step);
+    // contents are unspecified afterwards.
+    void resize(const Shape& shape);
+    // Same elements seen with another shape of equal element count.
+    void reshape(const Shape& shape);
+    void fill(float value);
+
+private:
+    struct AlignedFree {
+        void operator()(float* pointer) const;
+    };
+    Shape shape_;
+    std::int64_t capacity_ = 0;
+    std::unique_ptr<float[], AlignedFree> data_;
+};
+
+}  // namespace convnet

@@ -1,0 +1,126 @@
+// The weight-file format: "CNVNETW1" magic, u32 version, u32 tensor count, then per tensor
+// u32 name length, name, u32 rank, i64 dims, float32 data (all little-endian).
+#include <convnet/error.h>
+#include <convnet/io.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <unistd.h>
+
+namespace convnet {
+
+namespace {
+
+constexpr char kMagic[8] = {'C', 'N', 'V', 'N', 'E', 'T', 'W', '1'};
+constexpr std::uint32_t kVersion = 1;
+
+template <typename T>
+void append(std::string& out, const T& value) {
+    out.append(reinterpret_cast<const char*>(&value), sizeof(T));
+}
+
+// Reads from an in-memory file, failing with the file's name and what was being read.
+class Reader {
+public:
+    Reader(std::string bytes, std::string file) : bytes_(std::move(bytes)), file_(std::move(file)) {}
+    void read(void* target, std::size_t size, const std::string& what) {
+        if (bytes_.size() - offset_ < size)
+            throw Error(file_ + ": truncated while reading " + what + " (needs " + std::to_string(size) + " bytes at offset " +
+                        std::to_string(offset_) + ", the file has " + std::to_string(bytes_.size()) + ")");
+        std::memcpy(target, bytes_.data() + offset_, size);
+        offset_ += size;
+    }
+    template <typename T>
+    T value(const std::string& what) {
+        T result{};
+        read(&result, sizeof(T), what);
+        return result;
+    }
+    bool at_end() const { return offset_ == bytes_.size(); }
+
+private:
+    std::string bytes_;
+    std::string file_;
+    std::size_t offset_ = 0;
+};
+
+}  // namespace
+
+void write_file_atomically(const std::filesystem::path& path, const std::string& contents) {
+    const std::filesystem::path temporary = path.string() + ".tmp" + std::to_string(::getpid());
+    const int descriptor = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (descriptor < 0) throw Error(path.string() + ": cannot write (" + std::strerror(errno) + ")");
+    std::size_t written = 0;
+    while (written < contents.size()) {
+        const ssize_t result = ::write(descriptor, contents.data() + written, contents.size() - written);
+        if (result < 0) {
+            const int saved = errno;
+            ::close(descriptor);
+            std::filesystem::remove(temporary);
+            throw Error(path.string() + ": write failed (" + std::strerror(saved) + ")");
+        }
+        written += static_cast<std::size_t>(result);
+    }
+    const bool synced = ::fsync(descriptor) == 0;
+    ::close(descriptor);
+    if (!synced || std::rename(temporary.c_str(), path.c_str()) != 0) {
+        std::filesystem::remove(temporary);
+        throw Error(path.string() + ": could not replace the file (" + std::strerror(errno) + ")");
+    }
+}
+
+void save_weights(const Network& network, const std::filesystem::path& path) {
+    const std::vector<NamedParameter> named = network.named_parameters();
+    std::string bytes(kMagic, sizeof(kMagic));
+    append(bytes, kVersion);
+    append(bytes, static_cast<std::uint32_t>(named.size()));
+    for (const NamedParameter& entry : named) {
+        append(bytes, static_cast<std::uint32_t>(entry.name.size()));
+        bytes += entry.name;
+        append(bytes, static_cast<std::uint32_t>(entry.parameter->shape.rank()));
+        for (std::int64_t dim : entry.parameter->shape.dims()) append(bytes, dim);
+        bytes.append(reinterpret_cast<const char*>(entry.parameter->value),
+                     static_cast<std::size_t>(entry.parameter->shape.element_count()) * sizeof(float));
+    }
+    write_file_atomically(path, bytes);
+}
+
+void load_weights(Network& network, const std::filesystem::path& path) {
+    std::ifstream file(path, std::ios::binary);
+    if (!file) throw Error(path.string() + ": cannot open the weights file (train with --save to make one)");
+    std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    const std::string name = path.string();
+    Reader reader(std::move(bytes), name);
+    char magic[sizeof(kMagic)];
+    reader.read(magic, sizeof(magic), "the magic number");
+    if (std::memcmp(magic, kMagic, sizeof(kMagic)) != 0) throw Error(name + ": not a convnet weights file (bad magic number)");
+    const auto version = reader.value<std::uint32_t>("the version");
+    if (version != kVersion)
+        throw Error(name + ": weights format version " + std::to_string(version) + ", this build reads version " + std::to_string(kVersion));
+    const auto count = reader.value<std::uint32_t>("the tensor count");
+    const std::vector<NamedParameter> named = network.named_parameters();
+    if (count != named.size())
+        throw Error(name + ": holds " + std::to_string(count) + " tensors, the model " + network.source() + " has " +
+                    std::to_string(named.size()) + " (weights saved from another model?)");
+    for (const NamedParameter& entry : named) {
+        const auto name_length = reader.value<std::uint32_t>("a tensor name length");
+        if (name_length > 4096) throw Error(name + ": a tensor name of " + std::to_string(name_length) + " bytes; the file is damaged");
+        std::string stored(name_length, '\0');
+        reader.read(stored.data(), name_length, "a tensor name");
+        if (stored != entry.name)
+            throw Error(name + ": found tensor '" + stored + "' where the model " + network.source() + " expects '" + entry.name + "'");
+        const auto rank = reader.value<std::uint32_t>(stored + " rank");
+        if (rank != static_cast<std::uint32_t>(entry.parameter->shape.rank()))
+            throw Error(name + ": " + stored + " has rank " + std::to_string(rank) + ", expected " + std::to_string(entry.parameter->shape.rank()));
+        std::vector<std::int64_t> dims(rank);
+        for (std::int64_t& dim : dims) dim = reader.value<std::int64_t>(stored + " shape");
+        if (Shape(dims) != entry.parameter->shape)
+            throw Error(name + ": " + stored + " has shape " + Shape(dims).to_string() + ", the model expects " + entry.parameter->shape.to_string());
+        reader.read(entry.parameter->value, static_cast<std::size_t>(entry.parameter->shape.element_count()) * sizeof(float), stored + " values");
+    }
+    if (!reader.at_end()) throw Error(name + ": extra bytes after the last tensor; the file is damaged");
+}
+
+}  // namespace convnet

@@ -1,0 +1,184 @@
+// The layer table and the option reader behind it. Each row turns one model-file line into a
+// layer for a known input shape; input channels and features are taken from that shape.
+#include <convnet/error.h>
+#include <convnet/layer_registry.h>
+#include <convnet/layers/batchnorm.h>
+#include <convnet/layers/conv2d.h>
+#include <convnet/layers/flatten.h>
+#include <convnet/layers/linear.h>
+#include <convnet/layers/maxpool2d.h>
+#include <convnet/layers/relu.h>
+
+#include <array>
+#include <charconv>
+#include <cmath>
+
+namespace convnet {
+
+LayerOptions::LayerOptions(std::string type, std::map<std::string, std::string> values, std::string location)
+    : type_(std::move(type)), values_(std::move(values)), location_(std::move(location)) {}
+
+void LayerOptions::fail(const std::string& message) const { throw Error(location_ + ": " + type_ + ": " + message); }
+
+const std::string* LayerOptions::lookup(const std::string& key) {
+    auto found = values_.find(key);
+    if (found == values_.end()) return nullptr;
+    used_[key] = true;
+    return &found->second;
+}
+
+namespace {
+bool parse_integer(std::string_view text, std::int64_t& value) {
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    return error == std::errc() && end == text.data() + text.size();
+}
+}  // namespace
+
+std::int64_t LayerOptions::integer(const std::string& key, std::optional<std::int64_t> fallback, std::int64_t minimum) {
+    const std::string* text = lookup(key);
+    if (text == nullptr) {
+        if (!fallback) fail("option " + key + "= is required");
+        return *fallback;
+    }
+    std::int64_t value = 0;
+    if (!parse_integer(*text, value) || value < minimum || value > (std::int64_t{1} << 24))
+        fail("option " + key + "=" + *text + ": expected an integer from " + std::to_string(minimum) + " to " +
+             std::to_string(std::int64_t{1} << 24));
+    return value;
+}
+
+std::pair<std::int64_t, std::int64_t> LayerOptions::pair(const std::string& key,
+                                                         std::optional<std::pair<std::int64_t, std::int64_t>> fallback,
+                                                         std::int64_t minimum) {
+    const std::string* text = lookup(key);
+    if (text == nullptr) {
+        if (!fallback) fail("option " + key + "= is required");
+        return *fallback;
+    }
+    const std::size_t cross = text->find('x');
+    std::int64_t height = 0, width = 0;
+    const bool parsed = cross == std::string::npos
+                            ? parse_integer(*text, height) && (width = height, true)
+                            : parse_integer(std::string_view(*text).substr(0, cross), height) &&
+                                  parse_integer(std::string_view(*text).substr(cross + 1), width);
+    const std::int64_t limit = std::int64_t{1} << 24;
+    if (!parsed || height < minimum || width < minimum || height > limit || width > limit)
+        fail("option " + key + "=" + *text + ": expected an integer (or HxW) of at least " + std::to_string(minimum));
+    return {height, width};
+}
+
+double LayerOptions::real(const std::string& key, double fallback, double minimum, double maximum) {
+    const std::string* text = lookup(key);
+    if (text == nullptr) return fallback;
+    double value = 0.0;
+    const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (error != std::errc() || end != text->data() + text->size() || !std::isfinite(value) || value < minimum ||
+        value > maximum)
+        fail("option " + key + "=" + *text + ": expected a number from " + std::to_string(minimum) + " to " +
+             std::to_string(maximum));
+    return value;
+}
+
+bool LayerOptions::boolean(const std::string& key, bool fallback) {
+    const std::string* text = lookup(key);
+    if (text == nullptr) return fallback;
+    if (*text == "true" || *text == "1") return true;
+    if (*text == "false" || *text == "0") return false;
+    fail("option " + key + "=" + *text + ": expected true or false");
+}
+
+void LayerOptions::check_all_used() const {
+    for (const auto& [key, value] : values_)
+        if (!used_.count(key)) fail("unknown option '" + key + "=" + value + "'");
+}
+
+namespace {
+
+// Reads an optional in=/channels= statement and checks it against what flows in.
+void check_declared_size(LayerOptions& options, const std::string& key, std::int64_t actual) {
+    if (!options.has(key)) return;
+    const std::int64_t declared = options.integer(key, std::nullopt, 1);
+    if (declared != actual)
+        options.fail(key + "=" + std::to_string(declared) + " but " + std::to_string(actual) + " flow in from the layer before (" + key + "=" +
+                     std::to_string(actual) + " would fit)");
+}
+
+void require_rank(LayerOptions& options, const Shape& input, int rank, const char* hint) {
+    if (input.rank() != rank)
+        options.fail("expects an input of rank " + std::to_string(rank) + ", got " + input.with_batch(1).to_string() + hint);
+}
+
+std::unique_ptr<Layer> make_conv2d(LayerOptions& options, const Shape& input) {
+    require_rank(options, input, 4, " (N, C, H, W)");
+    Conv2dOptions conv;
+    conv.in_channels = input[1];
+    check_declared_size(options, "in", input[1]);
+    conv.out_channels = options.integer("out", std::nullopt, 1);
+    std::tie(conv.kernel_height, conv.kernel_width) = options.pair("kernel", std::nullopt, 1);
+    std::tie(conv.stride_height, conv.stride_width) = options.pair("stride", std::pair{1, 1}, 1);
+    std::tie(conv.padding_height, conv.padding_width) = options.pair("pad", std::pair{0, 0}, 0);
+    std::tie(conv.dilation_height, conv.dilation_width) = options.pair("dilation", std::pair{1, 1}, 1);
+    conv.bias = options.boolean("bias", true);
+    return std::make_unique<Conv2d>(conv);
+}
+
+std::unique_ptr<Layer> make_batchnorm(LayerOptions& options, const Shape& input, int rank) {
+    require_rank(options, input, rank, rank == 4 ? " (use batchnorm1d after linear)" : " (use batchnorm2d after conv2d)");
+    BatchNormOptions batchnorm;
+    batchnorm.channels = input[1];
+    batchnorm.input_rank = rank;
+    check_declared_size(options, "channels", input[1]);
+    batchnorm.momentum = options.real("momentum", 0.1, 0.0, 1.0);
+    batchnorm.epsilon = options.real("eps", 1e-5, 1e-12, 1.0);
+    return std::make_unique<BatchNorm>(batchnorm);
+}
+
+std::unique_ptr<Layer> make_maxpool2d(LayerOptions& options, const Shape& input) {
+    require_rank(options, input, 4, " (N, C, H, W)");
+    MaxPool2dOptions pool;
+    std::tie(pool.kernel_height, pool.kernel_width) = options.pair("kernel", std::nullopt, 1);
+    std::tie(pool.stride_height, pool.stride_width) = options.pair("stride", std::pair{pool.kernel_height, pool.kernel_width}, 1);
+    std::tie(pool.padding_height, pool.padding_width) = options.pair("pad", std::pair{0, 0}, 0);
+    if (2 * pool.padding_height > pool.kernel_height || 2 * pool.padding_width > pool.kernel_width)
+        options.fail("pad should be at most half of kernel");
+    return std::make_unique<MaxPool2d>(pool);
+}
+
+std::unique_ptr<Layer> make_linear(LayerOptions& options, const Shape& input) {
+    if (input.rank() != 2)
+        options.fail("expects a flat input (N, features), got " + input.with_batch(1).to_string() +
+                     "; put a flatten line before it");
+    LinearOptions linear;
+    linear.in_features = input[1];
+    check_declared_size(options, "in", input[1]);
+    linear.out_features = options.integer("out", std::nullopt, 1);
+    linear.bias = options.boolean("bias", true);
+    return std::make_unique<Linear>(linear);
+}
+
+const std::array kLayerTypes{
+    LayerType{"conv2d", "2-D convolution: out=C kernel=F [stride=S] [pad=P] [dilation=D] [bias=true|false]",
+              make_conv2d},
+    LayerType{"batchnorm2d", "batch normalisation per channel of (N, C, H, W) [momentum=0.1] [eps=1e-5]",
+              [](LayerOptions& o, const Shape& s) { return make_batchnorm(o, s, 4); }},
+    LayerType{"batchnorm1d", "batch normalisation per feature of (N, F) [momentum=0.1] [eps=1e-5]",
+              [](LayerOptions& o, const Shape& s) { return make_batchnorm(o, s, 2); }},
+    LayerType{"relu", "rectified linear unit max(0, x)",
+              [](LayerOptions&, const Shape&) -> std::unique_ptr<Layer> { return std::make_unique<ReLU>(); }},
+    LayerType{"maxpool2d", "max pooling: kernel=F [stride=F] [pad=0]", make_maxpool2d},
+    LayerType{"flatten", "(N, C, H, W) to (N, C*H*W)",
+              [](LayerOptions&, const Shape&) -> std::unique_ptr<Layer> { return std::make_unique<Flatten>(); }},
+    LayerType{"linear", "fully connected: out=F [bias=true|false]", make_linear},
+};
+
+}  // namespace
+
+std::span<const LayerType> layer_types() { return kLayerTypes; }
+
+const LayerType* find_layer_type(std::string_view name) {
+    for (const LayerType& type : kLayerTypes)
+        if (type.name == name) return &type;
+    return nullptr;
+}
+
+}  // namespace convnet

@@ -1,0 +1,271 @@
+// Conv2d: the shape rule, a fast forward/backward by im2col + GEMM (images in parallel), and the
+// plain reference loops beside them.
+#include <convnet/error.h>
+#include <convnet/layers/conv2d.h>
+
+#include "../kernels/gemm.h"
+
+#include <cmath>
+#include <omp.h>
+#include <vector>
+
+namespace convnet {
+
+namespace {
+
+// The sizes one convolution call works with, derived once from the options and the input.
+struct ConvGeometry {
+    std::int64_t batch, in_channels, in_height, in_width;
+    std::int64_t out_channels, out_height, out_width;
+    std::int64_t kernel_height, kernel_width;
+    std::int64_t stride_height, stride_width, padding_height, padding_width, dilation_height, dilation_width;
+
+    std::int64_t patch_size() const { return in_channels * kernel_height * kernel_width; }  // im2col rows
+    std::int64_t out_pixels() const { return out_height * out_width; }                      // im2col cols
+    std::int64_t in_image() const { return in_channels * in_height * in_width; }
+    std::int64_t out_image() const { return out_channels * out_pixels(); }
+};
+
+ConvGeometry geometry(const Conv2dOptions& options, const Shape& input, const Shape& output) {
+    return {input[0], input[1], input[2], input[3], output[1], output[2], output[3],
+            options.kernel_height, options.kernel_width, options.stride_height, options.stride_width,
+            options.padding_height, options.padding_width, options.dilation_height, options.dilation_width};
+}
+
+// Unfolds one image (C, H, W) into columns (C·KH·KW, OH·OW); padding reads as zero.
+void im2col(const ConvGeometry& g, const float* image, float* columns) {
+    for (std::int64_t c = 0; c < g.in_channels; ++c)
+        for (std::int64_t kh = 0; kh < g.kernel_height; ++kh)
+            for (std::int64_t kw = 0; kw < g.kernel_width; ++kw) {
+                float* row = columns + ((c * g.kernel_height + kh) * g.kernel_width + kw) * g.out_pixels();
+                for (std::int64_t oh = 0; oh < g.out_height; ++oh) {
+                    const std::int64_t ih = oh * g.stride_height - g.padding_height + kh * g.dilation_height;
+                    float* out_row = row + oh * g.out_width;
+                    if (ih < 0 || ih >= g.in_height) {
+                        for (std::int64_t ow = 0; ow < g.out_width; ++ow) out_row[ow] = 0.0f;
+                        continue;
+                    }
+                    const float* in_row = image + (c * g.in_height + ih) * g.in_width;
+                    for (std::int64_t ow = 0; ow < g.out_width; ++ow) {
+                        const std::int64_t iw = ow * g.stride_width - g.padding_width + kw * g.dilation_width;
+                        out_row[ow] = (iw >= 0 && iw < g.in_width) ? in_row[iw] : 0.0f;
+                    }
+                }
+            }
+}
+
+// The adjoint of im2col: adds each column entry back onto the pixel it was read from.
+void col2im_add(const ConvGeometry& g, const float* columns, float* image) {
+    for (std::int64_t c = 0; c < g.in_channels; ++c)
+        for (std::int64_t kh = 0; kh < g.kernel_height; ++kh)
+            for (std::int64_t kw = 0; kw < g.kernel_width; ++kw) {
+                const float* row = columns + ((c * g.kernel_height + kh) * g.kernel_width + kw) * g.out_pixels();
+                for (std::int64_t oh = 0; oh < g.out_height; ++oh) {
+                    const std::int64_t ih = oh * g.stride_height - g.padding_height + kh * g.dilation_height;
+                    if (ih < 0 || ih >= g.in_height) continue;
+                    float* in_row = image + (c * g.in_height + ih) * g.in_width;
+                    const float* col_row = row + oh * g.out_width;
+                    for (std::int64_t ow = 0; ow < g.out_width; ++ow) {
+                        const std::int64_t iw = ow * g.stride_width - g.padding_width + kw * g.dilation_width;
+                        if (iw >= 0 && iw < g.in_width) in_row[iw] += col_row[ow];
+                    }
+                }
+            }
+}
+
+// Images [first, last) of a batch split evenly over the threads of a parallel region.
+void thread_range(std::int64_t count, std::int64_t& first, std::int64_t& last) {
+    const std::int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();
+    first = count * thread / threads;
+    last = count * (thread + 1) / threads;
+}
+
+std::string pair_text(std::int64_t height, std::int64_t width) {
+    return height == width ? std::to_string(height) : std::to_string(height) + "x" + std::to_string(width);
+}
+
+}  // namespace
+
+std::int64_t convolution_output_size(const std::string& layer, const char* axis, std::int64_t input,
+                                     std::int64_t kernel, std::int64_t stride, std::int64_t padding,
+                                     std::int64_t dilation) {
+    const std::int64_t span = dilation * (kernel - 1) + 1;
+    const std::int64_t padded = input + 2 * padding;
+    if (padded < span)
+        throw Error(layer + ": kernel " + std::string(axis) + " " + std::to_string(span) +
+                    " is larger than the padded input " + std::to_string(input) + " + 2*" +
+                    std::to_string(padding) + " = " + std::to_string(padded));
+    return (padded - span) / stride + 1;
+}
+
+Conv2d::Conv2d(const Conv2dOptions& options) : options_(options) {
+    weight_ = declare("weight", Shape{options.out_channels, options.in_channels, options.kernel_height,
+                                      options.kernel_width});
+    if (options.bias) bias_ = declare("bias", Shape{options.out_channels});
+}
+
+std::string Conv2d::options_text() const {
+    const Conv2dOptions& o = options_;
+    std::string text = "out=" + std::to_string(o.out_channels) + " kernel=" + pair_text(o.kernel_height, o.kernel_width);
+    if (o.stride_height != 1 || o.stride_width != 1) text += " stride=" + pair_text(o.stride_height, o.stride_width);
+    if (o.padding_height != 0 || o.padding_width != 0) text += " pad=" + pair_text(o.padding_height, o.padding_width);
+    if (o.dilation_height != 1 || o.dilation_width != 1)
+        text += " dilation=" + pair_text(o.dilation_height, o.dilation_width);
+    if (!o.bias) text += " bias=false";
+    return text;
+}
+
+Shape Conv2d::output_shape(const Shape& input) const {
+    if (input.rank() != 4)
+        throw Error("conv2d expects an input (N, C, H, W), got " + input.to_string());
+    if (input[1] != options_.in_channels)
+        throw Error("conv2d: input has " + std::to_string(input[1]) + " channels, the layer expects " +
+                    std::to_string(options_.in_channels));
+    const Conv2dOptions& o = options_;
+    return Shape{input[0], o.out_channels,
+                 convolution_output_size("conv2d", "height", input[2], o.kernel_height, o.stride_height,
+                                         o.padding_height, o.dilation_height),
+                 convolution_output_size("conv2d", "width", input[3], o.kernel_width, o.stride_width,
+                                         o.padding_width, o.dilation_width)};
+}
+
+std::int64_t Conv2d::multiply_adds(const Shape& input) const {
+    const Shape output = output_shape(input.with_batch(1));
+    return output.element_count() * options_.in_channels * options_.kernel_height * options_.kernel_width;
+}
+
+void Conv2d::initialize(Random& random) {
+    // PyTorch: kaiming_uniform_(a=sqrt(5)) gives the bound 1/sqrt(fan_in); the bias uses it too.
+    const std::int64_t fan_in = options_.in_channels * options_.kernel_height * options_.kernel_width;
+    const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
+    Parameter& weight = param(weight_);
+    for (std::int64_t i = 0; i < weight.shape.element_count(); ++i) weight.value[i] = random.uniform(-bound, bound);
+    if (bias_ >= 0)
+        for (std::int64_t o = 0; o < options_.out_channels; ++o) param(bias_).value[o] = random.uniform(-bound, bound);
+}
+
+void Conv2d::forward(const Tensor& input, Tensor& output) const {  // (N, C, H, W) -> (N, O, OH, OW)
+    output.resize(output_shape(input.shape()));
+    const ConvGeometry g = geometry(options_, input.shape(), output.shape());
+    const float* weight = param(weight_).value;
+    const float* bias = bias_ >= 0 ? param(bias_).value : nullptr;
+#pragma omp parallel
+    {
+        std::vector<float> columns(static_cast<std::size_t>(g.patch_size() * g.out_pixels()));
+        std::int64_t first = 0, last = 0;
+        thread_range(g.batch, first, last);
+        for (std::int64_t n = first; n < last; ++n) {
+            float* out = output.data() + n * g.out_image();
+            im2col(g, input.data() + n * g.in_image(), columns.data());
+            kernels::gemm(false, false, g.out_channels, g.out_pixels(), g.patch_size(), 1.0f, weight, g.patch_size(),
+                 columns.data(), g.out_pixels(), 0.0f, out, g.out_pixels());
+            if (bias != nullptr)
+                for (std::int64_t o = 0; o < g.out_channels; ++o)
+                    for (std::int64_t p = 0; p < g.out_pixels(); ++p) out[o * g.out_pixels() + p] += bias[o];
+        }
+    }
+}
+
+void Conv2d::backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) {
+    const ConvGeometry g = geometry(options_, input.shape(), output.shape());
+    const std::int64_t weight_size = g.out_channels * g.patch_size();
+    if (grad_input != nullptr) { grad_input->resize(input.shape()); grad_input->fill(0.0f); }
+    const int threads = omp_get_max_threads();
+    // One partial weight gradient per thread, summed in thread order: repeatable for a thread count.
+    std::vector<float> partial_weight_grads(static_cast<std::size_t>(threads * weight_size), 0.0f);
+    const float* weight = param(weight_).value;
+#pragma omp parallel num_threads(threads)
+    {
+        std::vector<float> columns(static_cast<std::size_t>(g.patch_size() * g.out_pixels()));
+        float* weight_grad = partial_weight_grads.data() + omp_get_thread_num() * weight_size;
+        std::int64_t first = 0, last = 0;
+        thread_range(g.batch, first, last);
+        for (std::int64_t n = first; n < last; ++n) {
+            const float* grad_out = grad_output.data() + n * g.out_image();
+            im2col(g, input.data() + n * g.in_image(), columns.data());
+            kernels::gemm(false, true, g.out_channels, g.patch_size(), g.out_pixels(), 1.0f, grad_out,
+                          g.out_pixels(), columns.data(), g.out_pixels(), 1.0f, weight_grad, g.patch_size());
+            if (grad_input != nullptr) {
+                kernels::gemm(true, false, g.patch_size(), g.out_pixels(), g.out_channels, 1.0f, weight,
+                              g.patch_size(), grad_out, g.out_pixels(), 0.0f, columns.data(), g.out_pixels());
+                col2im_add(g, columns.data(), grad_input->data() + n * g.in_image());
+            }
+        }
+    }
+    float* weight_grad = param(weight_).grad;
+    for (std::int64_t i = 0; i < weight_size; ++i) {
+        float sum = 0.0f;
+        for (int t = 0; t < threads; ++t) sum += partial_weight_grads[static_cast<std::size_t>(t * weight_size + i)];
+        weight_grad[i] = sum;
+    }
+    if (bias_ >= 0) {
+        float* bias_grad = param(bias_).grad;
+#pragma omp parallel for
+        for (std::int64_t o = 0; o < g.out_channels; ++o) {
+            double sum = 0.0;
+            for (std::int64_t n = 0; n < g.batch; ++n) {
+                const float* plane = grad_output.data() + n * g.out_image() + o * g.out_pixels();
+                for (std::int64_t p = 0; p < g.out_pixels(); ++p) sum += plane[p];
+            }
+            bias_grad[o] = static_cast<float>(sum);
+        }
+    }
+}
+
+void Conv2d::forward_reference(const Tensor& input, Tensor& output) const {
+    output.resize(output_shape(input.shape()));
+    const ConvGeometry g = geometry(options_, input.shape(), output.shape());
+    const float* weight = param(weight_).value;
+    for (std::int64_t n = 0; n < g.batch; ++n)
+        for (std::int64_t o = 0; o < g.out_channels; ++o)
+            for (std::int64_t oh = 0; oh < g.out_height; ++oh)
+                for (std::int64_t ow = 0; ow < g.out_width; ++ow) {
+                    double sum = bias_ >= 0 ? param(bias_).value[o] : 0.0;
+                    for (std::int64_t c = 0; c < g.in_channels; ++c)
+                        for (std::int64_t kh = 0; kh < g.kernel_height; ++kh)
+                            for (std::int64_t kw = 0; kw < g.kernel_width; ++kw) {
+                                const std::int64_t ih = oh * g.stride_height - g.padding_height + kh * g.dilation_height;
+                                const std::int64_t iw = ow * g.stride_width - g.padding_width + kw * g.dilation_width;
+                                if (ih < 0 || ih >= g.in_height || iw < 0 || iw >= g.in_width) continue;
+                                sum += double(input[((n * g.in_channels + c) * g.in_height + ih) * g.in_width + iw]) *
+                                       weight[((o * g.in_channels + c) * g.kernel_height + kh) * g.kernel_width + kw];
+                            }
+                    output[((n * g.out_channels + o) * g.out_height + oh) * g.out_width + ow] = static_cast<float>(sum);
+                }
+}
+
+void Conv2d::backward_reference(const Tensor& input, const Tensor& grad_output, Tensor* grad_input) {
+    const ConvGeometry g = geometry(options_, input.shape(), grad_output.shape());
+    const float* weight = param(weight_).value;
+    float* weight_grad = param(weight_).grad;
+    std::vector<double> weight_sum(static_cast<std::size_t>(g.out_channels * g.patch_size()), 0.0);
+    std::vector<double> input_sum(static_cast<std::size_t>(input.size()), 0.0);
+    std::vector<double> bias_sum(static_cast<std::size_t>(g.out_channels), 0.0);
+    for (std::int64_t n = 0; n < g.batch; ++n)
+        for (std::int64_t o = 0; o < g.out_channels; ++o)
+            for (std::int64_t oh = 0; oh < g.out_height; ++oh)
+                for (std::int64_t ow = 0; ow < g.out_width; ++ow) {
+                    const double grad = grad_output[((n * g.out_channels + o) * g.out_height + oh) * g.out_width + ow];
+                    bias_sum[static_cast<std::size_t>(o)] += grad;
+                    for (std::int64_t c = 0; c < g.in_channels; ++c)
+                        for (std::int64_t kh = 0; kh < g.kernel_height; ++kh)
+                            for (std::int64_t kw = 0; kw < g.kernel_width; ++kw) {
+                                const std::int64_t ih = oh * g.stride_height - g.padding_height + kh * g.dilation_height;
+                                const std::int64_t iw = ow * g.stride_width - g.padding_width + kw * g.dilation_width;
+                                if (ih < 0 || ih >= g.in_height || iw < 0 || iw >= g.in_width) continue;
+                                const std::int64_t in_index = ((n * g.in_channels + c) * g.in_height + ih) * g.in_width + iw;
+                                const std::int64_t w_index = ((o * g.in_channels + c) * g.kernel_height + kh) * g.kernel_width + kw;
+                                weight_sum[static_cast<std::size_t>(w_index)] += grad * input[in_index];
+                                input_sum[static_cast<std::size_t>(in_index)] += grad * weight[w_index];
+                            }
+                }
+    for (std::size_t i = 0; i < weight_sum.size(); ++i) weight_grad[i] = static_cast<float>(weight_sum[i]);
+    if (bias_ >= 0)
+        for (std::size_t o = 0; o < bias_sum.size(); ++o) param(bias_).grad[o] = static_cast<float>(bias_sum[o]);
+    if (grad_input != nullptr) {
+        grad_input->resize(input.shape());
+        for (std::size_t i = 0; i < input_sum.size(); ++i) (*grad_input)[static_cast<std::int64_t>(i)] = static_cast<float>(input_sum[i]);
+    }
+}
+
+}  // namespace convnet

@@ -1,0 +1,62 @@
+// Softmax and softmax cross-entropy, row by row in double.
+#include <convnet/error.h>
+#include <convnet/loss.h>
+
+#include <cmath>
+
+namespace convnet {
+
+namespace {
+double row_max(const float* row, std::int64_t count) {
+    double largest = row[0];
+    for (std::int64_t k = 1; k < count; ++k) largest = std::max(largest, double(row[k]));
+    return largest;
+}
+}  // namespace
+
+LossResult softmax_cross_entropy(const Tensor& logits, std::span<const std::uint8_t> labels, Tensor* grad_logits) {
+    const Shape& shape = logits.shape();
+    if (shape.rank() != 2 || static_cast<std::size_t>(shape[0]) != labels.size())
+        throw Error("softmax_cross_entropy: logits " + shape.to_string() + " do not match " + std::to_string(labels.size()) + " labels");
+    const std::int64_t batch = shape[0], classes = shape[1];
+    if (grad_logits != nullptr) grad_logits->resize(shape);
+    LossResult result;
+    for (std::int64_t n = 0; n < batch; ++n) {
+        const std::int64_t label = labels[static_cast<std::size_t>(n)];
+        if (label >= classes)
+            throw Error("label " + std::to_string(label) + " is outside the model's " + std::to_string(classes) + " classes");
+        const float* row = logits.data() + n * classes;
+        const double largest = row_max(row, classes);
+        double sum = 0.0;
+        std::int64_t best = 0;
+        for (std::int64_t k = 0; k < classes; ++k) {
+            sum += std::exp(row[k] - largest);
+            if (row[k] > row[best]) best = k;
+        }
+        const double log_sum = largest + std::log(sum);
+        result.loss += log_sum - row[label];
+        result.correct += best == label;
+        if (grad_logits != nullptr) {
+            float* grad = grad_logits->data() + n * classes;
+            for (std::int64_t k = 0; k < classes; ++k)
+                grad[k] = static_cast<float>((std::exp(row[k] - log_sum) - (k == label ? 1.0 : 0.0)) / double(batch));
+        }
+    }
+    result.loss /= double(batch);
+    return result;
+}
+
+void softmax(const Tensor& logits, Tensor& probabilities) {
+    const std::int64_t batch = logits.shape()[0], classes = logits.shape()[1];
+    probabilities.resize(logits.shape());
+    for (std::int64_t n = 0; n < batch; ++n) {
+        const float* row = logits.data() + n * classes;
+        const double largest = row_max(row, classes);
+        double sum = 0.0;
+        for (std::int64_t k = 0; k < classes; ++k) sum += std::exp(row[k] - largest);
+        for (std::int64_t k = 0; k < classes; ++k)
+            probabilities[n * classes + k] = static_cast<float>(std::exp(row[k] - largest) / sum);
+    }
+}
+
+}  // namespace convnet

@@ -1,0 +1,205 @@
+// Model-file parsing and the Network: layer construction with shape checks, the parameter
+// arena, and the forward and backward passes over the layer list.
+#include <convnet/error.h>
+#include <convnet/layer_registry.h>
+#include <convnet/model.h>
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+namespace convnet {
+
+namespace {
+
+std::vector<std::string> split_words(const std::string& line) {
+    std::istringstream stream(line);
+    std::vector<std::string> words;
+    for (std::string word; stream >> word;) words.push_back(word);
+    return words;
+}
+
+std::string known_layer_names() {
+    std::string names;
+    for (const LayerType& type : layer_types()) names += (names.empty() ? "" : ", ") + std::string(type.name);
+    return names;
+}
+
+Shape parse_input_shape(const std::string& text, const std::string& location) {
+    std::vector<std::int64_t> dims;
+    std::string_view rest = text;
+    while (true) {
+        const std::size_t cross = rest.find('x');
+        const std::string_view part = rest.substr(0, cross);
+        std::int64_t dim = 0;
+        const auto [end, error] = std::from_chars(part.data(), part.data() + part.size(), dim);
+        if (error != std::errc() || end != part.data() + part.size() || dim < 1 || dim > 65536)
+            throw Error(location + ": input " + text + ": expected CxHxW with each size from 1 to 65536 (e.g. input 1x28x28)");
+        dims.push_back(dim);
+        if (cross == std::string_view::npos) break;
+        rest = rest.substr(cross + 1);
+    }
+    if (dims.size() != 3 && dims.size() != 1)
+        throw Error(location + ": input " + text + ": expected CxHxW (an image) or F (a feature vector)");
+    return Shape(dims);
+}
+
+// Short prefixes for automatic names: conv1, bn1, fc1 ... as a PyTorch user would write them.
+std::string name_prefix(const std::string& type) {
+    if (type == "conv2d") return "conv";
+    if (type.rfind("batchnorm", 0) == 0) return "bn";
+    if (type == "linear") return "fc";
+    if (type.find("pool") != std::string::npos) return "pool";
+    return type;
+}
+
+}  // namespace
+
+ModelSpec parse_model(const std::string& text, const std::string& source) {
+    ModelSpec spec;
+    spec.source = source;
+    std::istringstream stream(text);
+    int line_number = 0;
+    for (std::string line; std::getline(stream, line);) {
+        ++line_number;
+        const std::string location = source + ":" + std::to_string(line_number);
+        if (const std::size_t hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+        const std::vector<std::string> words = split_words(line);
+        if (words.empty()) continue;
+        if (words[0] == "input") {
+            if (spec.input.rank() != 0) throw Error(location + ": a second input line; a model has one input");
+            if (words.size() != 2) throw Error(location + ": expected `input CxHxW`, e.g. input 1x28x28");
+            spec.input = parse_input_shape(words[1], location);
+            continue;
+        }
+        if (spec.input.rank() == 0) throw Error(location + ": the first line must be `input CxHxW` (e.g. input 1x28x28)");
+        if (find_layer_type(words[0]) == nullptr)
+            throw Error(location + ": unknown layer '" + words[0] + "' (known: " + known_layer_names() + ")");
+        LayerLine layer{words[0], "", {}, line_number};
+        for (std::size_t i = 1; i < words.size(); ++i) {
+            const std::size_t equals = words[i].find('=');
+            if (equals == std::string::npos || equals == 0 || equals + 1 == words[i].size())
+                throw Error(location + ": " + words[0] + ": expected key=value, got '" + words[i] + "'");
+            std::string key = words[i].substr(0, equals), value = words[i].substr(equals + 1);
+            if (key == "name") { layer.name = value; continue; }
+            if (!layer.options.emplace(key, value).second)
+                throw Error(location + ": " + words[0] + ": option " + key + "= given twice");
+        }
+        spec.layers.push_back(std::move(layer));
+    }
+    if (spec.input.rank() == 0) throw Error(source + ": no `input CxHxW` line: an empty or comment-only model file");
+    if (spec.layers.empty()) throw Error(source + ": the model has no layers after its input line");
+    return spec;
+}
+
+ModelSpec read_model_file(const std::filesystem::path& path) {
+    std::ifstream file(path, std::ios::binary);
+    if (!file) throw Error(path.string() + ": cannot open the model file (see models/ for examples)");
+    std::ostringstream text;
+    text << file.rdbuf();
+    if (text.str().size() > (1u << 20)) throw Error(path.string() + ": larger than 1 MiB; not a model file");
+    return parse_model(text.str(), path.string());
+}
+
+Network::Network(const ModelSpec& spec) : source_(spec.source), sample_shape_(spec.input) {
+    std::vector<std::int64_t> dims{1};
+    dims.insert(dims.end(), spec.input.dims().begin(), spec.input.dims().end());
+    Shape shape(dims);
+    layer_shapes_.push_back(shape);
+    std::map<std::string, int> counters;
+    for (const LayerLine& line : spec.layers) {
+        const std::string location = spec.source + ":" + std::to_string(line.line);
+        LayerOptions options(line.type, line.options, location);
+        std::unique_ptr<Layer> layer = find_layer_type(line.type)->create(options, shape);
+        options.check_all_used();
+        try {
+            shape = layer->output_shape(shape);
+        } catch (const Error& error) {
+            throw Error(location + ": " + error.what());
+        }
+        const std::string prefix = name_prefix(line.type);
+        std::string name = line.name.empty() ? prefix + std::to_string(++counters[prefix]) : line.name;
+        for (const std::string& existing : names_)
+            if (existing == name) throw Error(location + ": layer name '" + name + "' is used twice");
+        names_.push_back(std::move(name));
+        lines_.push_back(line.line);
+        layers_.push_back(std::move(layer));
+        layer_shapes_.push_back(shape);
+    }
+    if (shape.rank() != 2)
+        throw Error(spec.source + ": the last layer gives " + shape.to_string() +
+                    " per batch; a classifier must end in (N, classes): add flatten and linear");
+
+    // The arena: trainable values first (one block for the optimiser), then buffers.
+    std::int64_t total = 0;
+    for (auto& layer : layers_) trainable_count_ += layer->parameter_count(ParameterRole::trainable);
+    for (auto& layer : layers_) total += layer->parameter_count(ParameterRole::trainable) + layer->parameter_count(ParameterRole::buffer);
+    values_.resize(Shape{std::max<std::int64_t>(total, 1)});
+    values_.fill(0.0f);
+    gradients_.resize(Shape{std::max<std::int64_t>(trainable_count_, 1)});
+    gradients_.fill(0.0f);
+    std::int64_t trainable_offset = 0, buffer_offset = trainable_count_;
+    for (auto& layer : layers_)
+        for (Parameter& parameter : layer->parameters()) {
+            if (parameter.role == ParameterRole::trainable) {
+                parameter.value = values_.data() + trainable_offset;
+                parameter.grad = gradients_.data() + trainable_offset;
+                trainable_offset += parameter.shape.element_count();
+            } else {
+                parameter.value = values_.data() + buffer_offset;
+                buffer_offset += parameter.shape.element_count();
+            }
+        }
+    activations_.resize(layers_.size() + 1);
+}
+
+void Network::initialize(std::uint64_t seed) {
+    Random random(seed);
+    for (auto& layer : layers_) layer->initialize(random);
+}
+
+void Network::check_input(const Tensor& input) const {
+    if (input.shape().rank() != sample_shape_.rank() + 1 || input.shape().with_batch(1) != layer_shapes_[0])
+        throw Error(source_ + ": the model takes input " + sample_shape_.to_string() +
+                    " per sample, got a batch " + input.shape().to_string());
+}
+
+void Network::predict(const Tensor& input, Tensor& logits) const {
+    check_input(input);
+    Tensor buffers[2];
+    const Tensor* current = &input;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+        Tensor& target = (i + 1 == layers_.size()) ? logits : buffers[i % 2];
+        layers_[i]->forward(*current, target);
+        current = &target;
+    }
+}
+
+const Tensor& Network::forward_train(const Tensor& input) {
+    check_input(input);
+    activations_[0].resize(input.shape());
+    std::copy(input.data(), input.data() + input.size(), activations_[0].data());
+    for (std::size_t i = 0; i < layers_.size(); ++i) layers_[i]->forward_train(activations_[i], activations_[i + 1]);
+    return activations_.back();
+}
+
+void Network::backward(const Tensor& grad_logits) {
+    const Tensor* grad_output = &grad_logits;
+    for (std::size_t i = layers_.size(); i-- > 0;) {
+        Tensor* grad_input = i == 0 ? nullptr : &grad_buffers_[i % 2];
+        layers_[i]->backward(activations_[i], activations_[i + 1], *grad_output, grad_input);
+        grad_output = grad_input;
+    }
+}
+
+std::span<float> Network::trainable_values() { return {values_.data(), static_cast<std::size_t>(trainable_count_)}; }
+std::span<float> Network::gradients() { return {gradients_.data(), static_cast<std::size_t>(trainable_count_)}; }
+
+std::vector<NamedParameter> Network::named_parameters() const {
+    std::vector<NamedParameter> named;
+    for (std::size_t i = 0; i < layers_.size(); ++i)
+        for (const Parameter& parameter : layers_[i]->parameters()) named.push_back({names_[i] + "." + parameter.name, &parameter});
+    return named;
+}
+
+}  // namespace convnet

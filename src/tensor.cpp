@@ -1,0 +1,68 @@
+// Shape arithmetic and the aligned tensor buffer.
+#include <convnet/error.h>
+#include <convnet/tensor.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+namespace convnet {
+
+namespace {
+constexpr std::size_t kAlignment = 64;  // one cache line, one AVX-512 register
+constexpr std::int64_t kMaxElements = std::int64_t{1} << 33;  // 32 GiB of floats: beyond any real use here
+}  // namespace
+
+Shape::Shape(std::initializer_list<std::int64_t> dims) : dims_(dims) {}
+Shape::Shape(std::vector<std::int64_t> dims) : dims_(std::move(dims)) {}
+
+std::int64_t Shape::element_count() const {
+    std::int64_t count = 1;
+    for (std::int64_t dim : dims_) count *= dim;
+    return dims_.empty() ? 0 : count;
+}
+
+Shape Shape::with_batch(std::int64_t batch) const {
+    std::vector<std::int64_t> dims = dims_;
+    if (!dims.empty()) dims[0] = batch;
+    return Shape(std::move(dims));
+}
+
+std::string Shape::to_string() const {
+    std::string text;
+    for (std::size_t axis = 0; axis < dims_.size(); ++axis) {
+        if (axis > 0) text += 'x';
+        text += std::to_string(dims_[axis]);
+    }
+    return text;
+}
+
+void Tensor::AlignedFree::operator()(float* pointer) const { std::free(pointer); }
+
+Tensor::Tensor(Shape shape) { resize(shape); fill(0.0f); }
+
+void Tensor::resize(const Shape& shape) {
+    for (std::int64_t dim : shape.dims())
+        if (dim < 0) throw Error("tensor shape " + shape.to_string() + " has a negative dimension");
+    const std::int64_t count = shape.element_count();
+    if (count > kMaxElements)
+        throw Error("tensor shape " + shape.to_string() + " is too large to allocate");
+    if (count > capacity_) {
+        const std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(float) + kAlignment - 1) / kAlignment * kAlignment;
+        float* memory = static_cast<float*>(std::aligned_alloc(kAlignment, bytes));
+        if (memory == nullptr) throw Error("out of memory allocating a tensor of shape " + shape.to_string());
+        data_.reset(memory);
+        capacity_ = count;
+    }
+    shape_ = shape;
+}
+
+void Tensor::reshape(const Shape& shape) {
+    if (shape.element_count() != shape_.element_count())
+        throw Error("cannot reshape " + shape_.to_string() + " to " + shape.to_string());
+    shape_ = shape;
+}
+
+void Tensor::fill(float value) { std::fill(data_.get(), data_.get() + size(), value); }
+
+}  // namespace convnet

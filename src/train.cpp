@@ -1,0 +1,104 @@
+// Mini-batch training and evaluation loops.
+#include <convnet/error.h>
+#include <convnet/loss.h>
+#include <convnet/train.h>
+
+#include <chrono>
+#include <numeric>
+
+namespace convnet {
+
+void load_batch(const Dataset& dataset, std::span<const std::int64_t> indices, Tensor& images,
+                std::vector<std::uint8_t>& labels) {
+    const std::int64_t pixels = std::int64_t{dataset.rows} * dataset.cols;
+    images.resize(Shape{static_cast<std::int64_t>(indices.size()), 1, dataset.rows, dataset.cols});
+    labels.resize(indices.size());
+    for (std::size_t b = 0; b < indices.size(); ++b) {
+        const std::uint8_t* source = dataset.image(indices[b]);
+        float* target = images.data() + static_cast<std::int64_t>(b) * pixels;
+        for (std::int64_t p = 0; p < pixels; ++p) target[p] = source[p] * (1.0f / 255.0f);
+        labels[b] = dataset.labels[static_cast<std::size_t>(indices[b])];
+    }
+}
+
+void check_compatible(const Network& network, const Dataset& dataset, const std::string& what) {
+    const Shape image{1, dataset.rows, dataset.cols};
+    if (network.sample_shape() != image)
+        throw Error(network.source() + ": the model's input is " + network.sample_shape().to_string() + " but the " + what +
+                    " images are " + image.to_string());
+    if (dataset.num_classes() > network.output_features())
+        throw Error(network.source() + ": the model has " + std::to_string(network.output_features()) + " outputs but the " +
+                    what + " data has " + std::to_string(dataset.num_classes()) + " classes");
+}
+
+Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t batch_size) {
+    check_compatible(network, dataset, "evaluation");
+    Evaluation result;
+    result.class_correct.assign(static_cast<std::size_t>(network.output_features()), 0);
+    result.class_total.assign(static_cast<std::size_t>(network.output_features()), 0);
+    std::vector<std::int64_t> indices(static_cast<std::size_t>(dataset.count));
+    std::iota(indices.begin(), indices.end(), 0);
+    Tensor images, logits;
+    std::vector<std::uint8_t> labels;
+    double loss_sum = 0.0;
+    for (std::int64_t first = 0; first < dataset.count; first += batch_size) {
+        const std::int64_t size = std::min(batch_size, dataset.count - first);
+        load_batch(dataset, std::span(indices).subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(size)), images, labels);
+        network.predict(images, logits);
+        loss_sum += softmax_cross_entropy(logits, labels, nullptr).loss * double(size);
+        const std::int64_t classes = logits.shape()[1];
+        for (std::int64_t n = 0; n < size; ++n) {
+            const float* row = logits.data() + n * classes;
+            const std::int64_t predicted = std::max_element(row, row + classes) - row;
+            const std::uint8_t label = labels[static_cast<std::size_t>(n)];
+            ++result.class_total[label];
+            result.class_correct[label] += predicted == label;
+        }
+    }
+    const std::int64_t correct = std::accumulate(result.class_correct.begin(), result.class_correct.end(), std::int64_t{0});
+    result.loss = loss_sum / double(dataset.count);
+    result.accuracy = double(correct) / double(dataset.count);
+    return result;
+}
+
+Trainer::Trainer(Network& network, Optimizer& optimizer, std::int64_t batch_size, std::uint64_t seed)
+    : network_(network), optimizer_(optimizer), batch_size_(batch_size), shuffle_random_(seed ^ 0x5eedba7c4ull) {
+    if (batch_size < 2 || batch_size > 65536) throw Error("batch size " + std::to_string(batch_size) + ": expected 2 to 65536");
+}
+
+EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<void(const TrainProgress&)>& progress) {
+    check_compatible(network_, dataset, "training");
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::int64_t> order(static_cast<std::size_t>(dataset.count));
+    std::iota(order.begin(), order.end(), 0);
+    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[shuffle_random_.below(i)]);
+
+    EpochResult result;
+    result.epoch = ++epoch_;
+    double loss_sum = 0.0;
+    std::int64_t correct = 0, done = 0;
+    for (std::int64_t first = 0; first < dataset.count; first += batch_size_) {
+        // A batch of one cannot be batch-normalised: fold a lone last image into nothing.
+        const std::int64_t size = std::min(batch_size_, dataset.count - first);
+        if (size < 2) break;
+        load_batch(dataset, std::span(order).subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(size)), images_, labels_);
+        const Tensor& logits = network_.forward_train(images_);
+        const LossResult loss = softmax_cross_entropy(logits, labels_, &grad_logits_);
+        network_.backward(grad_logits_);
+        optimizer_.step(network_.trainable_values(), network_.gradients());
+        loss_sum += loss.loss * double(size);
+        correct += loss.correct;
+        done += size;
+        if (progress) {
+            const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            progress(TrainProgress{result.epoch, done, dataset.count, loss_sum / double(done), seconds});
+        }
+    }
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    result.train_loss = loss_sum / double(done);
+    result.train_accuracy = double(correct) / double(done);
+    result.images_per_second = double(done) / result.seconds;
+    return result;
+}
+
+}  // namespace convnet

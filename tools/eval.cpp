@@ -1,0 +1,50 @@
+// `convnet eval`: test loss, accuracy and per-class accuracy of saved weights.
+#include "cli.h"
+
+#include <convnet/data.h>
+#include <convnet/io.h>
+#include <convnet/model.h>
+#include <convnet/train.h>
+
+#include <cstdio>
+#include <iostream>
+
+namespace convnet::cli {
+
+namespace {
+constexpr const char* kEvalHelp = R"(usage: convnet eval --model FILE --weights W --data DIR [options]
+
+Evaluates weights saved by `convnet train --save` on DIR's test split: loss, accuracy, and the
+accuracy of each class by name.
+
+options:
+  --model FILE     model file the weights were trained with
+  --weights W      weights file
+  --data DIR       dataset folder (e.g. data/fashion-mnist)
+  --batch B        images per forward pass (default 1000)
+  --threads T      threads to use (default: all cores)
+)";
+}  // namespace
+
+int run_eval(const std::vector<std::string>& words) {
+    const Arguments arguments(words, {"model", "weights", "data", "batch", "threads"}, {"help"});
+    if (arguments.has("help")) {
+        std::cout << kEvalHelp;
+        return 0;
+    }
+    apply_threads(arguments);
+    Network network(read_model_file(arguments.required("model")));
+    load_weights(network, arguments.required("weights"));
+    const Dataset test = load_split(arguments.required("data"), Split::test);
+    const Evaluation result = evaluate(network, test, arguments.integer("batch", 1000, 1, 65536));
+    std::printf("test images: %lld\ntest loss: %.4f\ntest accuracy: %.4f\n\n%-14s %9s %8s\n", static_cast<long long>(test.count),
+                result.loss, result.accuracy, "class", "accuracy", "images");
+    for (std::size_t label = 0; label < test.class_names.size(); ++label) {
+        const auto total = result.class_total[label];
+        std::printf("%-14s %9.4f %8lld\n", test.class_names[label].c_str(),
+                    total > 0 ? double(result.class_correct[label]) / double(total) : 0.0, static_cast<long long>(total));
+    }
+    return 0;
+}
+
+}  // namespace convnet::cli

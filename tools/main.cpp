@@ -1,0 +1,50 @@
+// The `convnet` command: dispatches to a subcommand and is the one place where library errors
+// become a message on stderr and a non-zero exit code.
+#include "cli.h"
+
+#include <convnet/error.h>
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <new>
+
+namespace {
+
+constexpr const char* kUsage = R"(convnet: build, train and run convolutional networks on the CPU
+
+usage: convnet <command> [options]
+
+commands:
+  train    train a model file on an image dataset (convnet train --help)
+  eval     evaluate trained weights on a dataset's test split (convnet eval --help)
+
+Run `make demo` for the seed network on Fashion-MNIST. Model files: models/, docs/MODEL_FORMAT.md.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> words(argv + 1, argv + argc);
+    if (words.empty() || words[0] == "--help" || words[0] == "-h" || words[0] == "help") {
+        std::cout << kUsage;
+        return words.empty() ? 2 : 0;
+    }
+    const std::string command = words[0];
+    words.erase(words.begin());
+    try {
+        if (command == "train") return convnet::cli::run_train(words);
+        if (command == "eval") return convnet::cli::run_eval(words);
+        std::cerr << "convnet: unknown command '" << command << "'\n\n" << kUsage;
+        return 2;
+    } catch (const convnet::Error& error) {
+        std::cerr << "convnet " << command << ": error: " << error.what() << "\n";
+        return 1;
+    } catch (const std::bad_alloc&) {
+        std::cerr << "convnet " << command << ": error: out of memory\n";
+        return 1;
+    } catch (const std::exception& error) {
+        std::cerr << "convnet " << command << ": internal error: " << error.what() << "\n";
+        return 1;
+    }
+}

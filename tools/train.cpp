@@ -1,0 +1,135 @@
+// `convnet train`: trains a model file on a dataset folder, reporting progress and per-epoch
+// metrics, and saves the weights after every epoch.
+#include "cli.h"
+
+#include <convnet/data.h>
+#include <convnet/io.h>
+#include <convnet/model.h>
+#include <convnet/optim.h>
+#include <convnet/train.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <unistd.h>
+
+namespace convnet::cli {
+
+namespace {
+
+constexpr const char* kTrainHelp = R"(usage: convnet train --model FILE --data DIR [options]
+
+Trains the network described by FILE on DIR's train split and reports the test split after
+every epoch.
+
+options:
+  --model FILE       model file (e.g. models/convnet1.model)
+  --data DIR         dataset folder with IDX files (e.g. data/fashion-mnist; `make data` fetches it)
+  --epochs N         passes over the training set (default 5)
+  --batch B          images per step (default 100)
+  --optimizer NAME   adam or sgd (default adam)
+  --lr X             learning rate (default 0.001 for adam, 0.01 for sgd)
+  --momentum M       SGD momentum (default 0.9)
+  --seed S           seed for initialisation and shuffling (default 1)
+  --threads T        threads to use (default: all cores); same seed and threads, same weights
+  --save WEIGHTS     write the weights here after every epoch (atomically)
+  --metrics FILE     append one JSON object per epoch to FILE
+)";
+
+// One line on stderr, redrawn in place when stderr is a terminal and left out otherwise.
+class ProgressBar {
+public:
+    ProgressBar() : enabled_(::isatty(STDERR_FILENO) != 0) {}
+    void show(const TrainProgress& progress, int epochs) {
+        if (!enabled_ || (progress.seconds - last_seconds_ < 0.1 && progress.images_done < progress.images_total)) return;
+        last_seconds_ = progress.seconds;
+        constexpr int kWidth = 30;
+        const double fraction = double(progress.images_done) / double(progress.images_total);
+        const int filled = static_cast<int>(fraction * kWidth);
+        const double rate = double(progress.images_done) / std::max(progress.seconds, 1e-9);
+        const double remaining = double(progress.images_total - progress.images_done) / std::max(rate, 1e-9);
+        std::fprintf(stderr, "\r  epoch %d/%d [%s%s] %6lld/%lld  %6.0f img/s  loss %.4f  ETA %3.0fs ", progress.epoch, epochs,
+                     std::string(static_cast<std::size_t>(filled), '=').c_str(),
+                     std::string(static_cast<std::size_t>(kWidth - filled), ' ').c_str(),
+                     static_cast<long long>(progress.images_done), static_cast<long long>(progress.images_total), rate,
+                     progress.running_loss, remaining);
+        std::fflush(stderr);
+    }
+    void finish() {
+        if (enabled_) std::fprintf(stderr, "\r%100s\r", "");
+        last_seconds_ = -1.0;
+    }
+
+private:
+    bool enabled_;
+    double last_seconds_ = -1.0;
+};
+
+std::string metrics_line(const EpochResult& epoch, const Evaluation& test) {
+    std::ostringstream line;
+    line.precision(6);
+    line << "{\"epoch\": " << epoch.epoch << ", \"train_loss\": " << epoch.train_loss
+         << ", \"train_accuracy\": " << epoch.train_accuracy << ", \"test_loss\": " << test.loss
+         << ", \"test_accuracy\": " << test.accuracy << ", \"epoch_seconds\": " << epoch.seconds
+         << ", \"images_per_second\": " << epoch.images_per_second << "}\n";
+    return line.str();
+}
+
+std::string existing_contents(const std::string& path) {
+    std::ifstream file(path, std::ios::binary);
+    return file ? std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>()) : std::string();
+}
+
+}  // namespace
+
+int run_train(const std::vector<std::string>& words) {
+    const Arguments arguments(words, {"model", "data", "epochs", "batch", "optimizer", "lr", "momentum", "seed", "threads", "save", "metrics"},
+                              {"help"});
+    if (arguments.has("help")) {
+        std::cout << kTrainHelp;
+        return 0;
+    }
+    apply_threads(arguments);
+    const std::string optimizer_name = arguments.text("optimizer", "adam");
+    const int epochs = static_cast<int>(arguments.integer("epochs", 5, 1, 100000));
+    const long long batch = arguments.integer("batch", 100, 2, 65536);
+    const double learning_rate = arguments.real("lr", optimizer_name == "sgd" ? 0.01 : 0.001, 1e-12, 100.0);
+    const double momentum = arguments.real("momentum", 0.9, 0.0, 0.999999);
+    const auto seed = static_cast<std::uint64_t>(arguments.integer("seed", 1, 0, (1LL << 62)));
+
+    Network network(read_model_file(arguments.required("model")));
+    const std::string data = arguments.required("data");
+    const Dataset train = load_split(data, Split::train);
+    const Dataset test = load_split(data, Split::test);
+    check_compatible(network, train, "training");
+    network.initialize(seed);
+    const std::unique_ptr<Optimizer> optimizer = make_optimizer(optimizer_name, learning_rate, momentum);
+    Trainer trainer(network, *optimizer, batch, seed);
+
+    std::cout << "model " << network.source() << ": " << network.trainable_count() << " parameters; data " << data << ": "
+              << train.count << " train, " << test.count << " test images; " << optimizer->describe() << ", batch " << batch
+              << ", " << epochs << " epochs" << std::endl;
+    const std::string metrics_path = arguments.text("metrics", "");
+    std::string metrics = metrics_path.empty() ? "" : existing_contents(metrics_path);
+    ProgressBar bar;
+    Evaluation result;
+    for (int epoch = 1; epoch <= epochs; ++epoch) {
+        const EpochResult trained = trainer.train_epoch(train, [&](const TrainProgress& p) { bar.show(p, epochs); });
+        bar.finish();
+        result = evaluate(network, test, 1000);
+        std::printf("epoch %d/%d  train loss %.4f  acc %.4f | test loss %.4f  acc %.4f | %.1f s, %.0f img/s\n", epoch, epochs,
+                    trained.train_loss, trained.train_accuracy, result.loss, result.accuracy, trained.seconds,
+                    trained.images_per_second);
+        std::fflush(stdout);
+        if (!metrics_path.empty()) {
+            metrics += metrics_line(trained, result);
+            write_file_atomically(metrics_path, metrics);
+        }
+        if (arguments.has("save")) save_weights(network, arguments.required("save"));
+    }
+    std::printf("final test accuracy: %.4f\n", result.accuracy);
+    return 0;
+}
+
+}  // namespace convnet::cli
