@@ -101,46 +101,49 @@ ModelSpec read_model_file(const std::filesystem::path& path) {
     return parse_model(text.str(), path.string());
 }
 
-Network::Network(const ModelSpec& spec) : source_(spec.source), sample_shape_(spec.input) {
+std::vector<LayerPlan> plan_model(const ModelSpec& spec) {
     std::vector<std::int64_t> dims{1};
     dims.insert(dims.end(), spec.input.dims().begin(), spec.input.dims().end());
     Shape shape(dims);
-    layer_shapes_.push_back(shape);
+    std::vector<LayerPlan> plans;
     std::map<std::string, int> counters;
     for (const LayerLine& line : spec.layers) {
         const std::string location = spec.source + ":" + std::to_string(line.line);
         LayerOptions options(line.type, line.options, location);
-        std::unique_ptr<Layer> layer = find_layer_type(line.type)->create(options, shape);
+        LayerPlan plan{find_layer_type(line.type)->create(options, shape), "", line.line, shape, Shape{}};
         options.check_all_used();
         try {
-            shape = layer->output_shape(shape);
+            plan.output = plan.layer->output_shape(shape);
         } catch (const Error& error) {
             throw Error(location + ": " + error.what());
         }
         const std::string prefix = name_prefix(line.type);
-        std::string name = line.name.empty() ? prefix + std::to_string(++counters[prefix]) : line.name;
-        for (const std::string& existing : names_)
-            if (existing == name) throw Error(location + ": layer name '" + name + "' is used twice");
-        names_.push_back(std::move(name));
-        lines_.push_back(line.line);
-        layers_.push_back(std::move(layer));
-        layer_shapes_.push_back(shape);
+        plan.name = line.name.empty() ? prefix + std::to_string(++counters[prefix]) : line.name;
+        for (const LayerPlan& earlier : plans)
+            if (earlier.name == plan.name) throw Error(location + ": layer name '" + plan.name + "' is used twice");
+        shape = plan.output;
+        plans.push_back(std::move(plan));
     }
+    return plans;
+}
+
+Network::Network(const ModelSpec& spec) : source_(spec.source), sample_shape_(spec.input), layers_(plan_model(spec)) {
+    const Shape& shape = layers_.back().output;
     if (shape.rank() != 2)
         throw Error(spec.source + ": the last layer gives " + shape.to_string() +
                     " per batch; a classifier must end in (N, classes): add flatten and linear");
 
     // The arena: trainable values first (one block for the optimiser), then buffers.
     std::int64_t total = 0;
-    for (auto& layer : layers_) trainable_count_ += layer->parameter_count(ParameterRole::trainable);
-    for (auto& layer : layers_) total += layer->parameter_count(ParameterRole::trainable) + layer->parameter_count(ParameterRole::buffer);
+    for (auto& plan : layers_) trainable_count_ += plan.layer->parameter_count(ParameterRole::trainable);
+    for (auto& plan : layers_) total += plan.layer->parameter_count(ParameterRole::trainable) + plan.layer->parameter_count(ParameterRole::buffer);
     values_.resize(Shape{std::max<std::int64_t>(total, 1)});
     values_.fill(0.0f);
     gradients_.resize(Shape{std::max<std::int64_t>(trainable_count_, 1)});
     gradients_.fill(0.0f);
     std::int64_t trainable_offset = 0, buffer_offset = trainable_count_;
-    for (auto& layer : layers_)
-        for (Parameter& parameter : layer->parameters()) {
+    for (auto& plan : layers_)
+        for (Parameter& parameter : plan.layer->parameters()) {
             if (parameter.role == ParameterRole::trainable) {
                 parameter.value = values_.data() + trainable_offset;
                 parameter.grad = gradients_.data() + trainable_offset;
@@ -155,11 +158,11 @@ Network::Network(const ModelSpec& spec) : source_(spec.source), sample_shape_(sp
 
 void Network::initialize(std::uint64_t seed) {
     Random random(seed);
-    for (auto& layer : layers_) layer->initialize(random);
+    for (auto& plan : layers_) plan.layer->initialize(random);
 }
 
 void Network::check_input(const Tensor& input) const {
-    if (input.shape().rank() != sample_shape_.rank() + 1 || input.shape().with_batch(1) != layer_shapes_[0])
+    if (input.shape().rank() != sample_shape_.rank() + 1 || input.shape().with_batch(1) != layers_.front().input)
         throw Error(source_ + ": the model takes input " + sample_shape_.to_string() +
                     " per sample, got a batch " + input.shape().to_string());
 }
@@ -170,7 +173,7 @@ void Network::predict(const Tensor& input, Tensor& logits) const {
     const Tensor* current = &input;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
         Tensor& target = (i + 1 == layers_.size()) ? logits : buffers[i % 2];
-        layers_[i]->forward(*current, target);
+        layers_[i].layer->forward(*current, target);
         current = &target;
     }
 }
@@ -179,7 +182,7 @@ const Tensor& Network::forward_train(const Tensor& input) {
     check_input(input);
     activations_[0].resize(input.shape());
     std::copy(input.data(), input.data() + input.size(), activations_[0].data());
-    for (std::size_t i = 0; i < layers_.size(); ++i) layers_[i]->forward_train(activations_[i], activations_[i + 1]);
+    for (std::size_t i = 0; i < layers_.size(); ++i) layers_[i].layer->forward_train(activations_[i], activations_[i + 1]);
     return activations_.back();
 }
 
@@ -187,7 +190,7 @@ void Network::backward(const Tensor& grad_logits) {
     const Tensor* grad_output = &grad_logits;
     for (std::size_t i = layers_.size(); i-- > 0;) {
         Tensor* grad_input = i == 0 ? nullptr : &grad_buffers_[i % 2];
-        layers_[i]->backward(activations_[i], activations_[i + 1], *grad_output, grad_input);
+        layers_[i].layer->backward(activations_[i], activations_[i + 1], *grad_output, grad_input);
         grad_output = grad_input;
     }
 }
@@ -198,7 +201,8 @@ std::span<float> Network::gradients() { return {gradients_.data(), static_cast<s
 std::vector<NamedParameter> Network::named_parameters() const {
     std::vector<NamedParameter> named;
     for (std::size_t i = 0; i < layers_.size(); ++i)
-        for (const Parameter& parameter : layers_[i]->parameters()) named.push_back({names_[i] + "." + parameter.name, &parameter});
+        for (const Parameter& parameter : layers_[i].layer->parameters())
+            named.push_back({layers_[i].name + "." + parameter.name, &parameter});
     return named;
 }
 

@@ -31,6 +31,18 @@ struct ModelSpec {
 ModelSpec parse_model(const std::string& text, const std::string& source);
 ModelSpec read_model_file(const std::filesystem::path& path);
 
+// One layer of a model with its shapes worked out: what `convnet summary` shows and what the
+// Network is built from. Planning touches no weights (the layer's parameters are not bound).
+struct LayerPlan {
+    std::unique_ptr<Layer> layer;
+    std::string name;  // "conv1", or the line's name=
+    int line = 0;
+    Shape input, output;  // batch of one
+};
+
+// Builds every layer of `spec` and works out its shapes; errors name FILE:LINE and the formula.
+std::vector<LayerPlan> plan_model(const ModelSpec& spec);
+
 // A named view of one parameter or buffer in the arena: the unit of saving and loading.
 struct NamedParameter {
     std::string name;  // "conv1.weight"
@@ -46,13 +58,10 @@ public:
 
     const std::string& source() const { return source_; }
     const Shape& sample_shape() const { return sample_shape_; }  // (C, H, W)
-    std::int64_t output_features() const { return layer_shapes_.back()[1]; }
+    std::int64_t output_features() const { return layers_.back().output[1]; }
     std::size_t layer_count() const { return layers_.size(); }
-    const Layer& layer(std::size_t index) const { return *layers_[index]; }
-    const std::string& layer_name(std::size_t index) const { return names_[index]; }
-    int layer_line(std::size_t index) const { return lines_[index]; }
-    // Shape into layer `index` for a batch of one; index layer_count() is the network's output.
-    const Shape& layer_input_shape(std::size_t index) const { return layer_shapes_[index]; }
+    const Layer& layer(std::size_t index) const { return *layers_[index].layer; }
+    const LayerPlan& layer_plan(std::size_t index) const { return layers_[index]; }
 
     // PyTorch's default initialisation, repeatable for a seed.
     void initialize(std::uint64_t seed);
@@ -77,10 +86,7 @@ private:
 
     std::string source_;
     Shape sample_shape_;
-    std::vector<std::unique_ptr<Layer>> layers_;
-    std::vector<std::string> names_;
-    std::vector<int> lines_;
-    std::vector<Shape> layer_shapes_;  // batch of one, layer_count() + 1 entries
+    std::vector<LayerPlan> layers_;
     Tensor values_;                    // trainable parameters first, then buffers
     Tensor gradients_;                 // one per trainable value
     std::int64_t trainable_count_ = 0;

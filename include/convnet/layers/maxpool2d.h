@@ -24,6 +24,7 @@ public:
     void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
                   Tensor* grad_input) override;
     std::int64_t multiply_adds(const Shape&) const override { return 0; }
+    const MaxPool2dOptions& options() const { return options_; }
 
 private:
     // Index within the input plane of the first maximum of output position (oh, ow).

@@ -1,0 +1,127 @@
+// Finite-difference gradient checks for every layer and the loss: the analytic gradients of
+// L = Σ output·R (R fixed and random) against central differences, for inputs and parameters.
+//
+// Tolerance: the layers compute in float32. With step h = 1e-2 the rounding error of L (≈1e-6
+// relative) divided by 2h stays near 1e-4, and the truncation error is zero for linear layers and
+// O(h²) for batch norm; |analytic − numeric| ≤ 2e-3 + 2e-2·|numeric| leaves a wide margin while a
+// wrong formula (a missing factor, a transposed index) misses it by orders of magnitude.
+#include "layer_harness.h"
+
+#include <convnet/loss.h>
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <sstream>
+
+namespace convnet::testing {
+namespace {
+
+constexpr double kStep = 1e-2;
+constexpr double kAbsoluteTolerance = 2e-3;
+constexpr double kRelativeTolerance = 2e-2;
+constexpr int kCoordinatesPerTensor = 40;
+
+struct GradientCase {
+    std::string line;
+    Shape input;  // with batch
+    InputKind kind;
+};
+
+std::ostream& operator<<(std::ostream& out, const GradientCase& c) { return out << c.line << " on " << c.input.to_string(); }
+
+double weighted_sum(const Tensor& output, const Tensor& weights) {
+    double sum = 0.0;
+    for (std::int64_t i = 0; i < output.size(); ++i) sum += double(output[i]) * weights[i];
+    return sum;
+}
+
+// Checks d L / d values[i] at up to kCoordinatesPerTensor indices against central differences.
+void check_coordinates(const std::string& what, float* values, const float* analytic, std::int64_t count,
+                       const std::function<double()>& loss, Random& random) {
+    double worst = 0.0;
+    std::ostringstream failures;
+    int failed = 0;
+    for (int k = 0; k < std::min<std::int64_t>(count, kCoordinatesPerTensor); ++k) {
+        const std::int64_t i = count <= kCoordinatesPerTensor ? k : static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(count)));
+        const float saved = values[i];
+        values[i] = saved + static_cast<float>(kStep);
+        const double plus = loss();
+        values[i] = saved - static_cast<float>(kStep);
+        const double minus = loss();
+        values[i] = saved;
+        const double numeric = (plus - minus) / (2 * kStep);
+        const double error = std::abs(analytic[i] - numeric);
+        worst = std::max(worst, error);
+        if (error > kAbsoluteTolerance + kRelativeTolerance * std::abs(numeric) && failed++ < 5)
+            failures << "  [" << i << "] analytic " << analytic[i] << " numeric " << numeric << "\n";
+    }
+    EXPECT_EQ(failed, 0) << what << ": " << failed << " coordinates off, max |difference| " << worst << "\n" << failures.str();
+}
+
+class LayerGradient : public ::testing::TestWithParam<GradientCase> {};
+
+TEST_P(LayerGradient, MatchesFiniteDifferences) {
+    const GradientCase& c = GetParam();
+    std::vector<std::int64_t> sample(c.input.dims().begin() + 1, c.input.dims().end());
+    BoundLayer bound = make_layer(c.line, Shape(sample));
+    Random random(42);
+    bound.layer().initialize(random);
+    for (float& value : bound.values) value += random.uniform(-0.2f, 0.2f);  // no symmetric start
+    for (Parameter& parameter : bound.layer().parameters())  // a valid variance for batch norm
+        if (parameter.name == "running_var")
+            for (std::int64_t i = 0; i < parameter.shape.element_count(); ++i) parameter.value[i] = random.uniform(0.5f, 1.5f);
+
+    Tensor input(c.input), output, grad_input;
+    fill_input(input, c.kind, random);
+    bound.layer().forward_train(input, output);
+    Tensor weights(output.shape());
+    fill_input(weights, InputKind::smooth, random);
+    bound.layer().backward(input, output, weights, &grad_input);
+    const std::vector<float> parameter_grads = bound.gradients;
+
+    auto loss = [&] {
+        Tensor probe;
+        bound.layer().forward_train(input, probe);
+        return weighted_sum(probe, weights);
+    };
+    check_coordinates("input", input.data(), grad_input.data(), input.size(), loss, random);
+    std::int64_t offset = 0;
+    for (Parameter& parameter : bound.layer().parameters()) {
+        if (parameter.role == ParameterRole::trainable)
+            check_coordinates(parameter.name, parameter.value, parameter_grads.data() + offset, parameter.shape.element_count(), loss, random);
+        offset += parameter.shape.element_count();
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryLayer, LayerGradient,
+    ::testing::Values(
+        GradientCase{"conv2d out=4 kernel=3", Shape{2, 3, 7, 6}, InputKind::smooth},
+        GradientCase{"conv2d out=3 kernel=5 pad=2", Shape{2, 2, 9, 9}, InputKind::smooth},
+        GradientCase{"conv2d out=2 kernel=3x2 stride=2x1 pad=1x0 dilation=1x2", Shape{3, 2, 8, 7}, InputKind::smooth},
+        GradientCase{"conv2d out=3 kernel=2 stride=3 bias=false", Shape{2, 2, 8, 8}, InputKind::smooth},
+        GradientCase{"batchnorm2d", Shape{4, 3, 5, 5}, InputKind::smooth},
+        GradientCase{"batchnorm1d", Shape{6, 5}, InputKind::smooth},
+        GradientCase{"relu", Shape{2, 3, 4, 5}, InputKind::away_from_zero},
+        GradientCase{"maxpool2d kernel=2", Shape{2, 3, 6, 6}, InputKind::distinct},
+        GradientCase{"maxpool2d kernel=3 stride=2 pad=1", Shape{2, 2, 7, 7}, InputKind::distinct},
+        GradientCase{"maxpool2d kernel=2 stride=1", Shape{1, 2, 5, 4}, InputKind::distinct},
+        GradientCase{"flatten", Shape{2, 3, 4, 5}, InputKind::smooth},
+        GradientCase{"linear out=7", Shape{5, 11}, InputKind::smooth},
+        GradientCase{"linear out=3 bias=false", Shape{4, 6}, InputKind::smooth}));
+
+TEST(LossGradient, SoftmaxCrossEntropyMatchesFiniteDifferences) {
+    Random random(7);
+    Tensor logits(Shape{4, 6});
+    fill_input(logits, InputKind::smooth, random);
+    for (std::int64_t i = 0; i < logits.size(); ++i) logits[i] *= 3.0f;
+    const std::vector<std::uint8_t> labels{0, 5, 2, 2};
+    Tensor grad;
+    softmax_cross_entropy(logits, labels, &grad);
+    auto loss = [&] { return softmax_cross_entropy(logits, labels, nullptr).loss; };
+    check_coordinates("logits", logits.data(), grad.data(), logits.size(), loss, random);
+}
+
+}  // namespace
+}  // namespace convnet::testing
