@@ -2,12 +2,21 @@
 // layer for a known input shape; input channels and features are taken from that shape.
 #include <convnet/error.h>
 #include <convnet/layer_registry.h>
+#include <convnet/layers/avgpool2d.h>
 #include <convnet/layers/batchnorm.h>
 #include <convnet/layers/conv2d.h>
+#include <convnet/layers/dropout.h>
 #include <convnet/layers/flatten.h>
+#include <convnet/layers/gausspool2d.h>
+#include <convnet/layers/globalavgpool2d.h>
+#include <convnet/layers/l2pool2d.h>
+#include <convnet/layers/leakyrelu.h>
 #include <convnet/layers/linear.h>
 #include <convnet/layers/maxpool2d.h>
 #include <convnet/layers/relu.h>
+#include <convnet/layers/sigmoid.h>
+#include <convnet/layers/softmax.h>
+#include <convnet/layers/tanh.h>
 
 #include <array>
 #include <charconv>
@@ -118,6 +127,13 @@ std::unique_ptr<Layer> make_conv2d(LayerOptions& options, const Shape& input) {
     std::tie(conv.stride_height, conv.stride_width) = options.pair("stride", std::pair{1, 1}, 1);
     std::tie(conv.padding_height, conv.padding_width) = options.pair("pad", std::pair{0, 0}, 0);
     std::tie(conv.dilation_height, conv.dilation_width) = options.pair("dilation", std::pair{1, 1}, 1);
+    conv.groups = options.integer("groups", 1, 1);
+    if (conv.in_channels % conv.groups != 0)
+        options.fail("in_channels (" + std::to_string(conv.in_channels) + ") must be divisible by groups (" +
+                     std::to_string(conv.groups) + ")");
+    if (conv.out_channels % conv.groups != 0)
+        options.fail("out_channels (" + std::to_string(conv.out_channels) + ") must be divisible by groups (" +
+                     std::to_string(conv.groups) + ")");
     conv.bias = options.boolean("bias", true);
     return std::make_unique<Conv2d>(conv);
 }
@@ -144,6 +160,48 @@ std::unique_ptr<Layer> make_maxpool2d(LayerOptions& options, const Shape& input)
     return std::make_unique<MaxPool2d>(pool);
 }
 
+// Reads kernel= (required), stride= (default: the kernel, as PyTorch) and pad= (at most half the
+// kernel, as PyTorch) into any of the window-pooling option structs.
+template <typename PoolOptions>
+void read_pool_window(LayerOptions& options, const Shape& input, PoolOptions& pool) {
+    require_rank(options, input, 4, " (N, C, H, W)");
+    std::tie(pool.kernel_height, pool.kernel_width) = options.pair("kernel", std::nullopt, 1);
+    std::tie(pool.stride_height, pool.stride_width) = options.pair("stride", std::pair{pool.kernel_height, pool.kernel_width}, 1);
+    std::tie(pool.padding_height, pool.padding_width) = options.pair("pad", std::pair{0, 0}, 0);
+    if (2 * pool.padding_height > pool.kernel_height || 2 * pool.padding_width > pool.kernel_width)
+        options.fail("pad should be at most half of kernel");
+}
+
+std::unique_ptr<Layer> make_avgpool2d(LayerOptions& options, const Shape& input) {
+    AvgPool2dOptions pool;
+    read_pool_window(options, input, pool);
+    pool.count_include_pad = options.boolean("count_pad", true);
+    return std::make_unique<AvgPool2d>(pool);
+}
+
+std::unique_ptr<Layer> make_l2pool2d(LayerOptions& options, const Shape& input) {
+    L2Pool2dOptions pool;
+    read_pool_window(options, input, pool);
+    return std::make_unique<L2Pool2d>(pool);
+}
+
+std::unique_ptr<Layer> make_gausspool2d(LayerOptions& options, const Shape& input) {
+    GaussPool2dOptions pool;
+    read_pool_window(options, input, pool);
+    pool.sigma = options.real("sigma", GaussPool2d::default_sigma(pool.kernel_height, pool.kernel_width), 1e-3, 1e6);
+    return std::make_unique<GaussPool2d>(pool);
+}
+
+std::unique_ptr<Layer> make_globalavgpool2d(LayerOptions& options, const Shape& input) {
+    require_rank(options, input, 4, " (N, C, H, W)");
+    return std::make_unique<GlobalAvgPool2d>();
+}
+
+std::unique_ptr<Layer> make_softmax(LayerOptions& options, const Shape& input) {
+    if (input.rank() < 2) options.fail("expects an input with a feature axis, got " + input.with_batch(1).to_string());
+    return std::make_unique<Softmax>();
+}
+
 std::unique_ptr<Layer> make_linear(LayerOptions& options, const Shape& input) {
     if (input.rank() != 2)
         options.fail("expects a flat input (N, features), got " + input.with_batch(1).to_string() +
@@ -157,7 +215,8 @@ std::unique_ptr<Layer> make_linear(LayerOptions& options, const Shape& input) {
 }
 
 const std::array kLayerTypes{
-    LayerType{"conv2d", "2-D convolution: out=C kernel=F [stride=S] [pad=P] [dilation=D] [bias=true|false]",
+    LayerType{"conv2d",
+              "2-D convolution: out=C kernel=F [stride=S] [pad=P] [dilation=D] [groups=G] [bias=true|false]",
               make_conv2d},
     LayerType{"batchnorm2d", "batch normalisation per channel of (N, C, H, W) [momentum=0.1] [eps=1e-5]",
               [](LayerOptions& o, const Shape& s) { return make_batchnorm(o, s, 4); }},
@@ -165,7 +224,25 @@ const std::array kLayerTypes{
               [](LayerOptions& o, const Shape& s) { return make_batchnorm(o, s, 2); }},
     LayerType{"relu", "rectified linear unit max(0, x)",
               [](LayerOptions&, const Shape&) -> std::unique_ptr<Layer> { return std::make_unique<ReLU>(); }},
+    LayerType{"sigmoid", "logistic sigmoid 1/(1+exp(-x))",
+              [](LayerOptions&, const Shape&) -> std::unique_ptr<Layer> { return std::make_unique<Sigmoid>(); }},
+    LayerType{"tanh", "hyperbolic tangent",
+              [](LayerOptions&, const Shape&) -> std::unique_ptr<Layer> { return std::make_unique<Tanh>(); }},
+    LayerType{"leakyrelu", "leaky ReLU, x if x > 0 else slope*x: [slope=0.01]",
+              [](LayerOptions& o, const Shape&) -> std::unique_ptr<Layer> {
+                  return std::make_unique<LeakyReLU>(LeakyReLUOptions{o.real("slope", 0.01, -1e6, 1e6)});
+              }},
+    LayerType{"softmax", "softmax over axis 1 (features or channels): probabilities summing to 1", make_softmax},
     LayerType{"maxpool2d", "max pooling: kernel=F [stride=F] [pad=0]", make_maxpool2d},
+    LayerType{"avgpool2d", "average pooling: kernel=F [stride=F] [pad=0] [count_pad=true|false]", make_avgpool2d},
+    LayerType{"l2pool2d", "L2-norm pooling, sqrt of the sum of squares: kernel=F [stride=F] [pad=0]", make_l2pool2d},
+    LayerType{"gausspool2d", "Gaussian-weighted average pooling: kernel=F [stride=F] [pad=0] [sigma=max(F)/2]",
+              make_gausspool2d},
+    LayerType{"globalavgpool2d", "mean of each feature map: (N, C, H, W) to (N, C, 1, 1)", make_globalavgpool2d},
+    LayerType{"dropout", "inverted dropout in training, identity in evaluation: [p=0.5]",
+              [](LayerOptions& o, const Shape&) -> std::unique_ptr<Layer> {
+                  return std::make_unique<Dropout>(DropoutOptions{o.real("p", 0.5, 0.0, 1.0)});
+              }},
     LayerType{"flatten", "(N, C, H, W) to (N, C*H*W)",
               [](LayerOptions&, const Shape&) -> std::unique_ptr<Layer> { return std::make_unique<Flatten>(); }},
     LayerType{"linear", "fully connected: out=F [bias=true|false]", make_linear},

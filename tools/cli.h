@@ -33,5 +33,6 @@ void apply_threads(const Arguments& arguments);
 
 int run_train(const std::vector<std::string>& words);
 int run_eval(const std::vector<std::string>& words);
+int run_summary(const std::vector<std::string>& words);
 
 }  // namespace convnet::cli

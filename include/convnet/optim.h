@@ -1,9 +1,11 @@
-// Optimisers with PyTorch's exact update rules, over the network's contiguous block of
-// trainable values (one loop, no per-parameter bookkeeping).
+// Optimisers with PyTorch's exact update rules (torch.optim.SGD, Adam, AdamW), over the network's
+// contiguous block of trainable values (one loop, no per-parameter bookkeeping); and the per-epoch
+// learning-rate schedules of torch.optim.lr_scheduler (StepLR, CosineAnnealingLR).
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -17,6 +19,7 @@ public:
     virtual void step(std::span<float> values, std::span<const float> gradients) = 0;
     virtual std::string describe() const = 0;
     double learning_rate() const { return learning_rate_; }
+    // Takes effect at the next step; the moments and velocities are kept (as a torch scheduler).
     void set_learning_rate(double rate) { learning_rate_ = rate; }
 
 protected:
@@ -27,9 +30,13 @@ protected:
 struct AdamOptions {
     double learning_rate = 1e-3;
     double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
-    double weight_decay = 0.0;  // L2 added to the gradient, as torch.optim.Adam
+    // Adam: L2, added to the gradient before the moments (torch.optim.Adam, default 0).
+    // AdamW: decoupled, values *= 1 − lr·weight_decay before the update (torch.optim.AdamW, 0.01).
+    double weight_decay = 0.0;
+    bool decoupled_weight_decay = false;  // true: AdamW
 };
 
+// torch.optim.Adam, or torch.optim.AdamW with decoupled_weight_decay (amsgrad is not offered).
 class Adam : public Optimizer {
 public:
     explicit Adam(const AdamOptions& options);
@@ -45,9 +52,12 @@ private:
 struct SgdOptions {
     double learning_rate = 0.01;
     double momentum = 0.9;
-    double weight_decay = 0.0;
+    double weight_decay = 0.0;  // L2 added to the gradient, as torch.optim.SGD
+    double dampening = 0.0;     // velocity = momentum·velocity + (1 − dampening)·gradient
+    bool nesterov = false;      // step along gradient + momentum·velocity; needs momentum > 0, dampening 0
 };
 
+// torch.optim.SGD: the velocity starts at the first gradient (no dampening on that step).
 class Sgd : public Optimizer {
 public:
     explicit Sgd(const SgdOptions& options);
@@ -56,10 +66,45 @@ public:
 
 private:
     SgdOptions options_;
-    std::vector<float> velocity_;  // empty until the first step: PyTorch starts it at the gradient
+    std::vector<float> velocity_;  // empty until the first step
 };
 
-// "adam" or "sgd" with a learning rate (and momentum for SGD); throws on any other name.
+// Everything make_optimizer needs, as CLI flags would give it.
+struct OptimizerOptions {
+    std::string name = "adam";  // "adam", "adamw" or "sgd"
+    double learning_rate = 1e-3;
+    double momentum = 0.9;                // sgd only
+    bool nesterov = false;                // sgd only
+    std::optional<double> weight_decay;   // unset: 0 for adam and sgd, 0.01 for adamw (PyTorch's defaults)
+};
+
+// Checks every option (a positive learning rate, momentum in [0, 1), weight decay ≥ 0, Nesterov
+// only with momentum) and throws convnet::Error naming the option; throws on an unknown name.
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& options);
+// The same with the other options at their defaults: "adam", "adamw" or "sgd".
 std::unique_ptr<Optimizer> make_optimizer(const std::string& name, double learning_rate, double momentum);
+
+// A learning rate per epoch, computed in closed form from the base rate (so it can be asked for
+// any epoch, e.g. when training resumes). The trainer calls
+//   optimizer.set_learning_rate(schedule.rate(base_rate, epoch))
+// before epoch `epoch` (0-based), which is what calling scheduler.step() after every epoch does.
+struct LearningRateSchedule {
+    enum class Kind { constant, step, cosine };
+    Kind kind = Kind::constant;
+    std::int64_t step_size = 1;  // step: multiply by gamma every step_size epochs (torch StepLR)
+    double gamma = 0.1;
+    std::int64_t t_max = 1;      // cosine: eta_min + (base − eta_min)(1 + cos(π·epoch/t_max))/2
+    double eta_min = 0.0;        // (torch CosineAnnealingLR; past t_max it rises again, as torch's)
+
+    double rate(double base_rate, std::int64_t epoch) const;
+    std::string describe() const;  // "constant", "step step_size=10 gamma=0.1", "cosine t_max=20 eta_min=0"
+};
+
+LearningRateSchedule constant_schedule();
+LearningRateSchedule step_schedule(std::int64_t step_size, double gamma = 0.1);
+LearningRateSchedule cosine_schedule(std::int64_t t_max, double eta_min = 0.0);
+// Parses a CLI value: "constant", "step:STEP_SIZE[:GAMMA]" or "cosine:T_MAX[:ETA_MIN]"
+// (e.g. "step:10:0.5", "cosine:20"); throws convnet::Error with the expected forms.
+LearningRateSchedule parse_schedule(const std::string& text);
 
 }  // namespace convnet

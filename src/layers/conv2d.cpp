@@ -1,5 +1,5 @@
-// Conv2d: the shape rule, a fast forward/backward by im2col + GEMM (images in parallel), and the
-// plain reference loops beside them.
+// Conv2d: the shape rule, a fast forward/backward by im2col + GEMM (images in parallel, one GEMM
+// per group), and the plain reference loops beside them.
 #include <convnet/error.h>
 #include <convnet/layers/conv2d.h>
 
@@ -19,8 +19,14 @@ struct ConvGeometry {
     std::int64_t out_channels, out_height, out_width;
     std::int64_t kernel_height, kernel_width;
     std::int64_t stride_height, stride_width, padding_height, padding_width, dilation_height, dilation_width;
+    std::int64_t groups;
 
     std::int64_t patch_size() const { return in_channels * kernel_height * kernel_width; }  // im2col rows
+    // Group g reads input channels [g·group_in, (g+1)·group_in): im2col rows
+    // [g·group_patch_size, (g+1)·group_patch_size), and writes output channels [g·group_out, ...).
+    std::int64_t group_in_channels() const { return in_channels / groups; }
+    std::int64_t group_out_channels() const { return out_channels / groups; }
+    std::int64_t group_patch_size() const { return patch_size() / groups; }  // one weight row
     std::int64_t out_pixels() const { return out_height * out_width; }                      // im2col cols
     std::int64_t in_image() const { return in_channels * in_height * in_width; }
     std::int64_t out_image() const { return out_channels * out_pixels(); }
@@ -29,7 +35,8 @@ struct ConvGeometry {
 ConvGeometry geometry(const Conv2dOptions& options, const Shape& input, const Shape& output) {
     return {input[0], input[1], input[2], input[3], output[1], output[2], output[3],
             options.kernel_height, options.kernel_width, options.stride_height, options.stride_width,
-            options.padding_height, options.padding_width, options.dilation_height, options.dilation_width};
+            options.padding_height, options.padding_width, options.dilation_height, options.dilation_width,
+            options.groups};
 }
 
 // Unfolds one image (C, H, W) into columns (C·KH·KW, OH·OW); padding reads as zero.
@@ -99,8 +106,14 @@ std::int64_t convolution_output_size(const std::string& layer, const char* axis,
 }
 
 Conv2d::Conv2d(const Conv2dOptions& options) : options_(options) {
-    weight_ = declare("weight", Shape{options.out_channels, options.in_channels, options.kernel_height,
-                                      options.kernel_width});
+    if (options.groups < 1 || options.in_channels % options.groups != 0)
+        throw Error("conv2d: in_channels (" + std::to_string(options.in_channels) + ") must be divisible by groups (" +
+                    std::to_string(options.groups) + ")");
+    if (options.out_channels % options.groups != 0)
+        throw Error("conv2d: out_channels (" + std::to_string(options.out_channels) + ") must be divisible by groups (" +
+                    std::to_string(options.groups) + ")");
+    weight_ = declare("weight", Shape{options.out_channels, options.in_channels / options.groups,
+                                      options.kernel_height, options.kernel_width});
     if (options.bias) bias_ = declare("bias", Shape{options.out_channels});
 }
 
@@ -111,6 +124,7 @@ std::string Conv2d::options_text() const {
     if (o.padding_height != 0 || o.padding_width != 0) text += " pad=" + pair_text(o.padding_height, o.padding_width);
     if (o.dilation_height != 1 || o.dilation_width != 1)
         text += " dilation=" + pair_text(o.dilation_height, o.dilation_width);
+    if (o.groups != 1) text += " groups=" + std::to_string(o.groups);
     if (!o.bias) text += " bias=false";
     return text;
 }
@@ -131,12 +145,13 @@ Shape Conv2d::output_shape(const Shape& input) const {
 
 std::int64_t Conv2d::multiply_adds(const Shape& input) const {
     const Shape output = output_shape(input.with_batch(1));
-    return output.element_count() * options_.in_channels * options_.kernel_height * options_.kernel_width;
+    return output.element_count() * (options_.in_channels / options_.groups) * options_.kernel_height *
+           options_.kernel_width;
 }
 
 void Conv2d::initialize(Random& random) {
     // PyTorch: kaiming_uniform_(a=sqrt(5)) gives the bound 1/sqrt(fan_in); the bias uses it too.
-    const std::int64_t fan_in = options_.in_channels * options_.kernel_height * options_.kernel_width;
+    const std::int64_t fan_in = options_.in_channels / options_.groups * options_.kernel_height * options_.kernel_width;
     const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
     Parameter& weight = param(weight_);
     for (std::int64_t i = 0; i < weight.shape.element_count(); ++i) weight.value[i] = random.uniform(-bound, bound);
@@ -157,8 +172,11 @@ void Conv2d::forward(const Tensor& input, Tensor& output) const {  // (N, C, H, 
         for (std::int64_t n = first; n < last; ++n) {
             float* out = output.data() + n * g.out_image();
             im2col(g, input.data() + n * g.in_image(), columns.data());
-            kernels::gemm(false, false, g.out_channels, g.out_pixels(), g.patch_size(), 1.0f, weight, g.patch_size(),
-                 columns.data(), g.out_pixels(), 0.0f, out, g.out_pixels());
+            for (std::int64_t group = 0; group < g.groups; ++group)
+                kernels::gemm(false, false, g.group_out_channels(), g.out_pixels(), g.group_patch_size(), 1.0f,
+                              weight + group * g.group_out_channels() * g.group_patch_size(), g.group_patch_size(),
+                              columns.data() + group * g.group_patch_size() * g.out_pixels(), g.out_pixels(), 0.0f,
+                              out + group * g.group_out_channels() * g.out_pixels(), g.out_pixels());
             if (bias != nullptr)
                 for (std::int64_t o = 0; o < g.out_channels; ++o)
                     for (std::int64_t p = 0; p < g.out_pixels(); ++p) out[o * g.out_pixels() + p] += bias[o];
@@ -168,7 +186,7 @@ void Conv2d::forward(const Tensor& input, Tensor& output) const {  // (N, C, H, 
 
 void Conv2d::backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) {
     const ConvGeometry g = geometry(options_, input.shape(), output.shape());
-    const std::int64_t weight_size = g.out_channels * g.patch_size();
+    const std::int64_t weight_size = g.out_channels * g.group_patch_size();
     if (grad_input != nullptr) { grad_input->resize(input.shape()); grad_input->fill(0.0f); }
     const int threads = omp_get_max_threads();
     // One partial weight gradient per thread, summed in thread order: repeatable for a thread count.
@@ -183,13 +201,21 @@ void Conv2d::backward(const Tensor& input, const Tensor& output, const Tensor& g
         for (std::int64_t n = first; n < last; ++n) {
             const float* grad_out = grad_output.data() + n * g.out_image();
             im2col(g, input.data() + n * g.in_image(), columns.data());
-            kernels::gemm(false, true, g.out_channels, g.patch_size(), g.out_pixels(), 1.0f, grad_out,
-                          g.out_pixels(), columns.data(), g.out_pixels(), 1.0f, weight_grad, g.patch_size());
-            if (grad_input != nullptr) {
-                kernels::gemm(true, false, g.patch_size(), g.out_pixels(), g.out_channels, 1.0f, weight,
-                              g.patch_size(), grad_out, g.out_pixels(), 0.0f, columns.data(), g.out_pixels());
-                col2im_add(g, columns.data(), grad_input->data() + n * g.in_image());
+            for (std::int64_t group = 0; group < g.groups; ++group) {
+                const float* group_grad_out = grad_out + group * g.group_out_channels() * g.out_pixels();
+                float* group_columns = columns.data() + group * g.group_patch_size() * g.out_pixels();
+                const std::int64_t weight_offset = group * g.group_out_channels() * g.group_patch_size();
+                kernels::gemm(false, true, g.group_out_channels(), g.group_patch_size(), g.out_pixels(), 1.0f,
+                              group_grad_out, g.out_pixels(), group_columns, g.out_pixels(), 1.0f,
+                              weight_grad + weight_offset, g.group_patch_size());
+                // Overwrites this group's columns with their gradient: the weight GEMM above was
+                // their last reader, and the other groups' rows are untouched.
+                if (grad_input != nullptr)
+                    kernels::gemm(true, false, g.group_patch_size(), g.out_pixels(), g.group_out_channels(), 1.0f,
+                                  weight + weight_offset, g.group_patch_size(), group_grad_out, g.out_pixels(), 0.0f,
+                                  group_columns, g.out_pixels());
             }
+            if (grad_input != nullptr) col2im_add(g, columns.data(), grad_input->data() + n * g.in_image());
         }
     }
     float* weight_grad = param(weight_).grad;
@@ -221,14 +247,15 @@ void Conv2d::forward_reference(const Tensor& input, Tensor& output) const {
             for (std::int64_t oh = 0; oh < g.out_height; ++oh)
                 for (std::int64_t ow = 0; ow < g.out_width; ++ow) {
                     double sum = bias_ >= 0 ? param(bias_).value[o] : 0.0;
-                    for (std::int64_t c = 0; c < g.in_channels; ++c)
+                    const std::int64_t first_channel = o / g.group_out_channels() * g.group_in_channels();
+                    for (std::int64_t c = 0; c < g.group_in_channels(); ++c)  // c: within the group
                         for (std::int64_t kh = 0; kh < g.kernel_height; ++kh)
                             for (std::int64_t kw = 0; kw < g.kernel_width; ++kw) {
                                 const std::int64_t ih = oh * g.stride_height - g.padding_height + kh * g.dilation_height;
                                 const std::int64_t iw = ow * g.stride_width - g.padding_width + kw * g.dilation_width;
                                 if (ih < 0 || ih >= g.in_height || iw < 0 || iw >= g.in_width) continue;
-                                sum += double(input[((n * g.in_channels + c) * g.in_height + ih) * g.in_width + iw]) *
-                                       weight[((o * g.in_channels + c) * g.kernel_height + kh) * g.kernel_width + kw];
+                                sum += double(input[((n * g.in_channels + first_channel + c) * g.in_height + ih) * g.in_width + iw]) *
+                                       weight[((o * g.group_in_channels() + c) * g.kernel_height + kh) * g.kernel_width + kw];
                             }
                     output[((n * g.out_channels + o) * g.out_height + oh) * g.out_width + ow] = static_cast<float>(sum);
                 }
@@ -238,7 +265,7 @@ void Conv2d::backward_reference(const Tensor& input, const Tensor& grad_output, 
     const ConvGeometry g = geometry(options_, input.shape(), grad_output.shape());
     const float* weight = param(weight_).value;
     float* weight_grad = param(weight_).grad;
-    std::vector<double> weight_sum(static_cast<std::size_t>(g.out_channels * g.patch_size()), 0.0);
+    std::vector<double> weight_sum(static_cast<std::size_t>(g.out_channels * g.group_patch_size()), 0.0);
     std::vector<double> input_sum(static_cast<std::size_t>(input.size()), 0.0);
     std::vector<double> bias_sum(static_cast<std::size_t>(g.out_channels), 0.0);
     for (std::int64_t n = 0; n < g.batch; ++n)
@@ -247,14 +274,15 @@ void Conv2d::backward_reference(const Tensor& input, const Tensor& grad_output, 
                 for (std::int64_t ow = 0; ow < g.out_width; ++ow) {
                     const double grad = grad_output[((n * g.out_channels + o) * g.out_height + oh) * g.out_width + ow];
                     bias_sum[static_cast<std::size_t>(o)] += grad;
-                    for (std::int64_t c = 0; c < g.in_channels; ++c)
+                    const std::int64_t first_channel = o / g.group_out_channels() * g.group_in_channels();
+                    for (std::int64_t c = 0; c < g.group_in_channels(); ++c)  // c: within the group
                         for (std::int64_t kh = 0; kh < g.kernel_height; ++kh)
                             for (std::int64_t kw = 0; kw < g.kernel_width; ++kw) {
                                 const std::int64_t ih = oh * g.stride_height - g.padding_height + kh * g.dilation_height;
                                 const std::int64_t iw = ow * g.stride_width - g.padding_width + kw * g.dilation_width;
                                 if (ih < 0 || ih >= g.in_height || iw < 0 || iw >= g.in_width) continue;
-                                const std::int64_t in_index = ((n * g.in_channels + c) * g.in_height + ih) * g.in_width + iw;
-                                const std::int64_t w_index = ((o * g.in_channels + c) * g.kernel_height + kh) * g.kernel_width + kw;
+                                const std::int64_t in_index = ((n * g.in_channels + first_channel + c) * g.in_height + ih) * g.in_width + iw;
+                                const std::int64_t w_index = ((o * g.group_in_channels() + c) * g.kernel_height + kh) * g.kernel_width + kw;
                                 weight_sum[static_cast<std::size_t>(w_index)] += grad * input[in_index];
                                 input_sum[static_cast<std::size_t>(in_index)] += grad * weight[w_index];
                             }

@@ -109,7 +109,34 @@ INSTANTIATE_TEST_SUITE_P(
         GradientCase{"maxpool2d kernel=2 stride=1", Shape{1, 2, 5, 4}, InputKind::distinct},
         GradientCase{"flatten", Shape{2, 3, 4, 5}, InputKind::smooth},
         GradientCase{"linear out=7", Shape{5, 11}, InputKind::smooth},
-        GradientCase{"linear out=3 bias=false", Shape{4, 6}, InputKind::smooth}));
+        GradientCase{"linear out=3 bias=false", Shape{4, 6}, InputKind::smooth},
+        GradientCase{"conv2d out=4 kernel=3 groups=2", Shape{2, 4, 7, 6}, InputKind::smooth},
+        GradientCase{"conv2d out=6 kernel=3x2 stride=2x1 pad=1 groups=3", Shape{2, 3, 9, 8}, InputKind::smooth},
+        GradientCase{"conv2d out=3 kernel=3 pad=1 groups=3 bias=false", Shape{2, 3, 5, 7}, InputKind::smooth},
+        GradientCase{"conv2d out=6 kernel=3 stride=2 dilation=2 groups=2", Shape{3, 4, 11, 9}, InputKind::smooth},
+        GradientCase{"sigmoid", Shape{2, 3, 4, 5}, InputKind::smooth},
+        GradientCase{"sigmoid", Shape{3, 7}, InputKind::smooth},
+        GradientCase{"tanh", Shape{2, 3, 4, 5}, InputKind::smooth},
+        GradientCase{"tanh", Shape{3, 7}, InputKind::smooth},
+        GradientCase{"leakyrelu", Shape{2, 3, 4, 5}, InputKind::away_from_zero},
+        GradientCase{"leakyrelu slope=0.2", Shape{3, 9}, InputKind::away_from_zero},
+        GradientCase{"softmax", Shape{4, 10}, InputKind::smooth},
+        GradientCase{"softmax", Shape{1, 3}, InputKind::smooth},
+        GradientCase{"softmax", Shape{2, 5, 3, 2}, InputKind::smooth},
+        GradientCase{"avgpool2d kernel=2", Shape{2, 3, 6, 6}, InputKind::smooth},
+        GradientCase{"avgpool2d kernel=3 stride=2 pad=1", Shape{2, 2, 7, 9}, InputKind::smooth},
+        GradientCase{"avgpool2d kernel=3 stride=2 pad=1 count_pad=false", Shape{2, 2, 7, 9}, InputKind::smooth},
+        GradientCase{"avgpool2d kernel=3x2 stride=1x2 pad=1x0", Shape{3, 2, 5, 7}, InputKind::smooth},
+        GradientCase{"l2pool2d kernel=2", Shape{2, 3, 6, 6}, InputKind::smooth},
+        GradientCase{"l2pool2d kernel=3 stride=2 pad=1", Shape{2, 2, 7, 9}, InputKind::smooth},
+        GradientCase{"l2pool2d kernel=2x3 stride=1x2", Shape{3, 2, 5, 7}, InputKind::smooth},
+        GradientCase{"gausspool2d kernel=3 stride=2 pad=1", Shape{2, 3, 7, 9}, InputKind::smooth},
+        GradientCase{"gausspool2d kernel=3x2 stride=1 sigma=0.7", Shape{3, 2, 5, 6}, InputKind::smooth},
+        GradientCase{"globalavgpool2d", Shape{2, 3, 5, 7}, InputKind::smooth},
+        GradientCase{"globalavgpool2d", Shape{3, 4, 1, 1}, InputKind::smooth},
+        // p = 0 only: forward_train draws a new mask on every call, so the finite differences
+        // would compare different functions. The mask itself is tested in test_layers.cpp.
+        GradientCase{"dropout p=0", Shape{2, 3, 4, 5}, InputKind::smooth}));
 
 TEST(LossGradient, SoftmaxCrossEntropyMatchesFiniteDifferences) {
     Random random(7);

@@ -1,5 +1,7 @@
-// 2-D convolution over volumes, as torch.nn.Conv2d (groups = 1): weight (out, in, kh, kw), bias (out).
+// 2-D convolution over volumes, as torch.nn.Conv2d: weight (out, in/groups, kh, kw), bias (out).
 // Output size per axis: floor((W + 2P - D(F-1) - 1) / S) + 1, which is (W - F + 2P)/S + 1 for D = 1.
+// With groups G the channels split into G blocks, output block g seeing only input block g;
+// G = in channels is a depthwise convolution.
 #pragma once
 
 #include <convnet/layer.h>
@@ -13,6 +15,7 @@ struct Conv2dOptions {
     std::int64_t stride_height = 1, stride_width = 1;
     std::int64_t padding_height = 0, padding_width = 0;
     std::int64_t dilation_height = 1, dilation_width = 1;
+    std::int64_t groups = 1;  // must divide in_channels and out_channels
     bool bias = true;
 };
 
@@ -23,6 +26,7 @@ std::int64_t convolution_output_size(const std::string& layer, const char* axis,
 
 class Conv2d : public Layer {
 public:
+    // Throws convnet::Error when groups does not divide in_channels and out_channels.
     explicit Conv2d(const Conv2dOptions& options);
 
     std::string type() const override { return "conv2d"; }

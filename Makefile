@@ -1,0 +1,43 @@
+# The two commands of README.md, and the steps they are made of.
+#   make demo   install what is missing, build, fetch Fashion-MNIST, train the seed network
+#   make test   install what is missing, build, fetch the data, run the whole test suite
+.PHONY: all deps build data demo test bench clean
+
+BUILD_DIR ?= build
+DATA_DIR  ?= data
+THREADS   ?= $(shell nproc)
+DEMO_EPOCHS ?= 8
+
+# Debian packages the build, the tests and the benchmarks use.
+PACKAGES := g++ cmake make pkg-config libdnnl-dev libgtest-dev libgmock-dev libbenchmark-dev \
+            zlib1g-dev libpng-dev nodejs npm python3 python3-torch python3-numpy
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+all: build
+
+deps:
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD_DIR) -j $(THREADS)
+
+data:
+	scripts/fetch_data.sh $(DATA_DIR)
+
+demo: build data
+	$(BUILD_DIR)/convnet train --model models/convnet1.model --data $(DATA_DIR)/fashion-mnist \
+	  --epochs $(DEMO_EPOCHS) --batch 100 --lr 0.001 --seed 1 --threads $(THREADS) \
+	  --save $(BUILD_DIR)/convnet1.weights --metrics $(BUILD_DIR)/convnet1.metrics.jsonl
+	$(BUILD_DIR)/convnet eval --model models/convnet1.model --weights $(BUILD_DIR)/convnet1.weights \
+	  --data $(DATA_DIR)/fashion-mnist --threads $(THREADS)
+
+test: build data
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(THREADS)
+
+clean:
+	rm -rf $(BUILD_DIR)

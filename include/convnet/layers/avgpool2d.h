@@ -1,0 +1,36 @@
+// Average pooling over kh×kw windows with stride and zero padding, as torch.nn.AvgPool2d
+// (ceil_mode=False): output floor((W + 2P − F)/S) + 1 per axis. count_include_pad (PyTorch's
+// default, true) divides every window by kh·kw; false divides by the input pixels it covers.
+#pragma once
+
+#include <convnet/layer.h>
+
+namespace convnet {
+
+struct AvgPool2dOptions {
+    std::int64_t kernel_height = 2, kernel_width = 2;
+    std::int64_t stride_height = 2, stride_width = 2;
+    std::int64_t padding_height = 0, padding_width = 0;
+    bool count_include_pad = true;
+};
+
+class AvgPool2d : public Layer {
+public:
+    // Throws convnet::Error when padding exceeds half the kernel (PyTorch's limit).
+    explicit AvgPool2d(const AvgPool2dOptions& options);
+
+    std::string type() const override { return "avgpool2d"; }
+    std::string options_text() const override;
+    Shape output_shape(const Shape& input) const override;  // (N, C, H, W) -> (N, C, OH, OW)
+    void forward(const Tensor& input, Tensor& output) const override;
+    // Spreads each output's gradient evenly, divided by the same count, over its window's pixels.
+    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
+                  Tensor* grad_input) override;
+    std::int64_t multiply_adds(const Shape& input) const override;
+    const AvgPool2dOptions& options() const { return options_; }
+
+private:
+    AvgPool2dOptions options_;
+};
+
+}  // namespace convnet

@@ -1,0 +1,453 @@
+#!/usr/bin/python3
+# Generates the PyTorch reference cases that tests/reference/test_reference.cpp compares convnet
+# against (docs/REFERENCE_TESTS.md): one folder of .npy files per case plus cases.txt/networks.txt.
+#
+# Usage: /usr/bin/python3 scripts/make_reference.py OUTPUT_FOLDER
+# Needs Debian's python3-torch and python3-numpy. Cases are made only for the layer types that
+# src/layer_registry.cpp registers, so a layer gets its cases as soon as it is in the table.
+import math
+import os
+import re
+import shutil
+import sys
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+SOURCE_DIR = Path(__file__).resolve().parent.parent
+torch.set_num_threads(1)  # the build shares its cores; every case is small
+
+
+# ---------------------------------------------------------------------------------------------
+# The model-file line -> torch module translation (docs/MODEL_FORMAT.md): the same option names,
+# defaults and automatic layer names (conv1, bn1, fc1, pool1, relu1 ...) as src/model.cpp.
+
+def parse_pair(text):
+    if "x" in text:
+        height, width = text.split("x")
+        return int(height), int(width)
+    return int(text), int(text)
+
+
+def parse_bool(text):
+    return text in ("true", "1")
+
+
+class L2Pool2d(nn.Module):
+    """torch.nn.LPPool2d(norm_type=2) after zero padding (zeros add nothing to a window's sum)."""
+
+    def __init__(self, kernel, stride, padding):
+        super().__init__()
+        self.padding = padding
+        self.pool = nn.LPPool2d(2, kernel, stride)
+
+    def forward(self, x):
+        pad_h, pad_w = self.padding
+        return self.pool(F.pad(x, (pad_w, pad_w, pad_h, pad_h)))
+
+
+def gaussian_window(kernel, sigma):
+    """The distance-weighted average's weights as documented in include/convnet/layers/gausspool2d.h:
+    exp(−d²/(2σ²)) for the distance d of each window position from the window centre, normalised
+    to sum to 1; padding reads as zero and keeps its weight."""
+    kernel_h, kernel_w = kernel
+    rows = torch.arange(kernel_h, dtype=torch.float64) - (kernel_h - 1) / 2
+    cols = torch.arange(kernel_w, dtype=torch.float64) - (kernel_w - 1) / 2
+    squared = rows[:, None] ** 2 + cols[None, :] ** 2
+    weights = torch.exp(-squared / (2 * sigma * sigma))
+    return weights / weights.sum()
+
+
+class GaussPool2d(nn.Module):
+    """No torch equivalent: a depthwise conv2d (groups = channels) with fixed Gaussian weights."""
+
+    def __init__(self, channels, kernel, stride, padding, sigma):
+        super().__init__()
+        self.channels, self.stride, self.padding = channels, stride, padding
+        self.register_buffer("window", gaussian_window(kernel, sigma), persistent=False)
+
+    def forward(self, x):
+        weight = self.window.to(x.dtype).expand(self.channels, 1, *self.window.shape).contiguous()
+        return F.conv2d(x, weight, None, self.stride, self.padding, 1, self.channels)
+
+
+def make_module(layer_type, options, shape):
+    """A torch module for one model-file line, for an input of `shape` (with batch)."""
+    options = dict(options)
+    take = options.pop
+
+    def pair(key, default):
+        return parse_pair(take(key)) if key in options else default
+
+    if layer_type == "conv2d":
+        kernel = pair("kernel", None)
+        module = nn.Conv2d(shape[1], int(take("out")), kernel, pair("stride", (1, 1)), pair("pad", (0, 0)),
+                           pair("dilation", (1, 1)), int(take("groups", 1)), parse_bool(take("bias", "true")))
+        take("in", None)
+    elif layer_type in ("batchnorm2d", "batchnorm1d"):
+        cls = nn.BatchNorm2d if layer_type == "batchnorm2d" else nn.BatchNorm1d
+        module = cls(shape[1], eps=float(take("eps", 1e-5)), momentum=float(take("momentum", 0.1)))
+        take("channels", None)
+    elif layer_type == "relu":
+        module = nn.ReLU()
+    elif layer_type == "sigmoid":
+        module = nn.Sigmoid()
+    elif layer_type == "tanh":
+        module = nn.Tanh()
+    elif layer_type == "leakyrelu":
+        slope = take("negative_slope", None) or take("slope", None) or 0.01
+        module = nn.LeakyReLU(float(slope))
+    elif layer_type == "softmax":
+        module = nn.Softmax(dim=1)
+    elif layer_type == "maxpool2d":
+        kernel = pair("kernel", None)
+        module = nn.MaxPool2d(kernel, pair("stride", kernel), pair("pad", (0, 0)))
+    elif layer_type == "avgpool2d":
+        kernel = pair("kernel", None)
+        module = nn.AvgPool2d(kernel, pair("stride", kernel), pair("pad", (0, 0)),
+                              count_include_pad=parse_bool(take("count_pad", "true")))
+    elif layer_type == "l2pool2d":
+        kernel = pair("kernel", None)
+        module = L2Pool2d(kernel, pair("stride", kernel), pair("pad", (0, 0)))
+    elif layer_type == "gausspool2d":
+        kernel = pair("kernel", None)
+        sigma = float(take("sigma", max(kernel) / 2))  # GaussPool2d::default_sigma
+        module = GaussPool2d(shape[1], kernel, pair("stride", kernel), pair("pad", (0, 0)), sigma)
+    elif layer_type == "globalavgpool2d":
+        module = nn.AdaptiveAvgPool2d(1)
+    elif layer_type == "flatten":
+        module = nn.Flatten()
+    elif layer_type == "linear":
+        module = nn.Linear(shape[1], int(take("out")), parse_bool(take("bias", "true")))
+        take("in", None)
+    else:
+        raise SystemExit(f"make_reference.py: no torch translation for layer type '{layer_type}'")
+    if options:
+        raise SystemExit(f"make_reference.py: {layer_type}: options {sorted(options)} are not translated")
+    return module
+
+
+def parse_line(line):
+    words = line.split("#")[0].split()
+    options = OrderedDict(word.split("=", 1) for word in words[1:])
+    return words[0], options
+
+
+def name_prefix(layer_type):
+    if layer_type == "conv2d":
+        return "conv"
+    if layer_type.startswith("batchnorm"):
+        return "bn"
+    if layer_type == "linear":
+        return "fc"
+    if "pool" in layer_type:
+        return "pool"
+    return layer_type
+
+
+def build_network(model_path):
+    """nn.Sequential with convnet's layer names, and the sample shape (C, H, W) of the input line."""
+    layers, counters, sample, shape = OrderedDict(), {}, None, None
+    for raw in model_path.read_text().splitlines():
+        words = raw.split("#")[0].split()
+        if not words:
+            continue
+        if words[0] == "input":
+            sample = tuple(int(size) for size in words[1].split("x"))
+            shape = (1,) + sample
+            continue
+        layer_type, options = parse_line(raw)
+        name = options.pop("name", None)
+        if name is None:
+            prefix = name_prefix(layer_type)
+            counters[prefix] = counters.get(prefix, 0) + 1
+            name = f"{prefix}{counters[prefix]}"
+        module = make_module(layer_type, options, shape)
+        layers[name] = module
+        with torch.no_grad():
+            shape = tuple(module.eval()(torch.zeros(shape)).shape)
+    return nn.Sequential(layers), sample
+
+
+# ---------------------------------------------------------------------------------------------
+# Case writing.
+
+def save(folder, name, tensor, dtype=np.float32):
+    np.save(folder / f"{name}.npy", np.ascontiguousarray(tensor.detach().cpu().numpy().astype(dtype)))
+
+
+def make_input(shape, kind, generator):
+    if kind == "distinct":  # evenly spaced values in random order: no max-pool window has a near tie
+        count = math.prod(shape)
+        values = (torch.arange(count, dtype=torch.float32) - count // 2) * (4.0 / count)
+        return values[torch.randperm(count, generator=generator)].reshape(shape)
+    if kind == "away_from_zero":  # |x| in [0.1, 1]: no value near ReLU's kink
+        magnitude = torch.rand(shape, generator=generator) * 0.9 + 0.1
+        sign = torch.randint(0, 2, shape, generator=generator) * 2 - 1
+        return magnitude * sign
+    if kind == "wide":  # for softmax: scores spread over several units
+        return torch.randn(shape, generator=generator) * 3
+    return torch.rand(shape, generator=generator) * 2 - 1
+
+
+def randomize_parameters(module, generator):
+    """Default init for weights, and non-trivial batch-norm affine and running statistics, all
+    rounded to float32 so that both sides start from identical values."""
+    with torch.no_grad():
+        for name, tensor in module.state_dict().items():
+            if name.endswith("num_batches_tracked"):
+                continue
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                if name == "running_var":
+                    tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
+                elif name == "weight":
+                    tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
+                else:
+                    tensor.copy_(torch.rand(tensor.shape, generator=generator) - 0.5)
+
+
+def layer_case(folder, name, line, input_shape, kind, seed):
+    """Runs one layer in training mode in float64 on float32 inputs and parameters."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # the modules' default initialisation
+    layer_type, options = parse_line(line)
+    module = make_module(layer_type, options, input_shape).float()
+    randomize_parameters(module, generator)
+    x = make_input(input_shape, kind, generator)
+    case = folder / name
+    case.mkdir(parents=True)
+    save(case, "input", x)
+    for parameter_name, tensor in module.state_dict().items():
+        if not parameter_name.endswith("num_batches_tracked"):
+            save(case, f"param.{parameter_name}", tensor)
+
+    module = module.double().eval()
+    with torch.no_grad():  # evaluation mode first, while the running statistics are the initial ones
+        save(case, "output_eval", module(x.double()), np.float64)
+    module.train()
+    x64 = x.double().requires_grad_()
+    y = module(x64)
+    grad_output = torch.rand(y.shape, generator=generator) * 2 - 1
+    y.backward(grad_output.double())
+    save(case, "output", y, np.float64)
+    save(case, "grad_output", grad_output)
+    save(case, "grad_input", x64.grad, np.float64)
+    for parameter_name, parameter in module.named_parameters():
+        save(case, f"grad.{parameter_name}", parameter.grad, np.float64)
+    for buffer_name, buffer in module.named_buffers(recurse=False):
+        if buffer_name in ("running_mean", "running_var"):
+            save(case, f"after.{buffer_name}", buffer, np.float64)
+    return f"{name} {'x'.join(map(str, input_shape))} {line}"
+
+
+# Several shapes and hyper-parameters per layer type: stride > 1, padding, non-square kernels,
+# strides and paddings, dilation, several channels, odd sizes, batch > 1, bias off.
+LAYER_CASES = {
+    "conv2d": [
+        ("conv2d out=6 kernel=5", (2, 3, 32, 32), "smooth"),  # the seed article's RGB example
+        ("conv2d out=16 kernel=5 stride=1 pad=2", (3, 1, 28, 28), "smooth"),  # convnet1's first layer
+        ("conv2d out=4 kernel=3 stride=2 pad=1", (3, 2, 9, 11), "smooth"),
+        ("conv2d out=5 kernel=3x5 stride=2x1 pad=1x2", (2, 3, 10, 13), "smooth"),
+        ("conv2d out=3 kernel=3 dilation=2 pad=2", (2, 2, 11, 9), "smooth"),
+        ("conv2d out=7 kernel=2x3 stride=3x2 pad=0x1 dilation=2x1 bias=false", (2, 4, 13, 12), "smooth"),
+        ("conv2d out=8 kernel=1", (2, 5, 6, 7), "smooth"),
+        ("conv2d out=32 kernel=5 pad=2", (2, 16, 14, 14), "smooth"),  # convnet1's second layer
+    ],
+    "conv2d groups": [  # generated only when conv2d reads groups=
+        ("conv2d out=6 kernel=3 pad=1 groups=3", (2, 3, 8, 8), "smooth"),
+        ("conv2d out=4 kernel=3 stride=2 groups=4", (2, 4, 9, 9), "smooth"),  # depthwise
+        ("conv2d out=8 kernel=3x1 pad=1x0 groups=2 bias=false", (3, 4, 7, 6), "smooth"),
+        ("conv2d out=10 kernel=3 dilation=2 stride=2 groups=5", (2, 5, 11, 10), "smooth"),  # depthwise, multiplier 2
+    ],
+    "batchnorm2d": [
+        ("batchnorm2d", (4, 3, 5, 7), "smooth"),
+        ("batchnorm2d", (2, 8, 4, 4), "smooth"),
+        ("batchnorm2d momentum=0.3 eps=0.001", (5, 1, 6, 6), "smooth"),
+        ("batchnorm2d", (2, 16, 7, 7), "smooth"),
+    ],
+    "batchnorm1d": [
+        ("batchnorm1d", (6, 10), "smooth"),
+        ("batchnorm1d", (2, 3), "smooth"),
+        ("batchnorm1d momentum=0.05", (16, 84), "smooth"),
+    ],
+    "relu": [
+        ("relu", (2, 3, 5, 7), "away_from_zero"),
+        ("relu", (3, 17), "away_from_zero"),
+    ],
+    "sigmoid": [
+        ("sigmoid", (2, 3, 6, 5), "wide"),
+        ("sigmoid", (3, 11), "wide"),
+    ],
+    "tanh": [
+        ("tanh", (2, 3, 6, 5), "wide"),
+        ("tanh", (3, 11), "wide"),
+    ],
+    "leakyrelu": [
+        ("leakyrelu", (2, 3, 5, 7), "away_from_zero"),
+        ("leakyrelu {slope}=0.2", (3, 17), "away_from_zero"),
+    ],
+    "softmax": [
+        ("softmax", (4, 10), "wide"),
+        ("softmax", (2, 5, 3, 4), "wide"),
+        ("softmax", (3, 1), "wide"),
+    ],
+    "maxpool2d": [
+        ("maxpool2d kernel=2", (2, 3, 8, 8), "distinct"),
+        ("maxpool2d kernel=3 stride=2", (2, 2, 9, 11), "distinct"),
+        ("maxpool2d kernel=3x2 stride=2x1 pad=1", (2, 2, 7, 6), "distinct"),
+        ("maxpool2d kernel=2", (3, 1, 7, 9), "distinct"),
+    ],
+    "avgpool2d": [
+        ("avgpool2d kernel=2", (2, 3, 8, 8), "smooth"),
+        ("avgpool2d kernel=3 stride=2 pad=1", (2, 2, 9, 11), "smooth"),
+        ("avgpool2d kernel=3 stride=2 pad=1 count_pad=false", (2, 2, 9, 11), "smooth"),
+        ("avgpool2d kernel=3x2 stride=2x1 pad=1x0", (3, 1, 7, 6), "smooth"),
+    ],
+    "l2pool2d": [
+        ("l2pool2d kernel=2", (2, 3, 8, 8), "smooth"),
+        ("l2pool2d kernel=3 stride=2", (2, 2, 9, 11), "smooth"),
+        ("l2pool2d kernel=3x2 stride=2x1", (3, 1, 7, 6), "smooth"),
+        ("l2pool2d kernel=3 stride=2 pad=1", (2, 2, 9, 8), "smooth"),
+    ],
+    "gausspool2d": [
+        ("gausspool2d kernel=3", (2, 3, 9, 9), "smooth"),
+        ("gausspool2d kernel=3 stride=2 pad=1", (2, 2, 9, 11), "smooth"),
+        ("gausspool2d kernel=5x3 stride=2x1 sigma=2", (3, 1, 11, 7), "smooth"),
+    ],
+    "globalavgpool2d": [
+        ("globalavgpool2d", (2, 3, 5, 7), "smooth"),
+        ("globalavgpool2d", (3, 8, 1, 1), "smooth"),
+    ],
+    "flatten": [
+        ("flatten", (2, 3, 4, 5), "smooth"),
+    ],
+    "linear": [
+        ("linear out=7", (3, 20), "smooth"),
+        ("linear out=10", (2, 1568), "smooth"),  # convnet1's classifier
+        ("linear out=3 bias=false", (4, 5), "smooth"),
+    ],
+}
+
+# Whole networks: identical initial weights and batches, a few optimiser steps in training mode.
+NETWORK_CASES = [
+    # name, model file, optimiser, options, steps, batch size
+    ("convnet1_adam", "models/convnet1.model", "adam", {"lr": 1e-3}, 5, 8),
+    ("convnet1_sgd", "models/convnet1.model", "sgd", {"lr": 0.01, "momentum": 0.9}, 5, 8),
+    ("convnet1_adamw", "models/convnet1.model", "adamw", {"lr": 1e-3, "weight_decay": 0.01}, 5, 8),
+    ("lenet5_adam", "models/lenet5.model", "adam", {"lr": 1e-3}, 5, 8),
+    ("lenet5_sgd", "models/lenet5.model", "sgd", {"lr": 0.01, "momentum": 0.9}, 5, 8),
+    ("lenet5_sgd_nesterov", "models/lenet5.model", "sgd",
+     {"lr": 0.01, "momentum": 0.9, "nesterov": 1, "weight_decay": 5e-4}, 5, 8),
+]
+
+
+def make_optimizer(name, parameters, options):
+    if name == "adam":
+        return torch.optim.Adam(parameters, lr=options["lr"], weight_decay=options.get("weight_decay", 0.0))
+    if name == "adamw":
+        return torch.optim.AdamW(parameters, lr=options["lr"], weight_decay=options.get("weight_decay", 0.01))
+    return torch.optim.SGD(parameters, lr=options["lr"], momentum=options.get("momentum", 0.0),
+                           nesterov=bool(options.get("nesterov", 0)), weight_decay=options.get("weight_decay", 0.0))
+
+
+def network_case(folder, name, model_file, optimizer_name, options, steps, batch_size, seed):
+    torch.manual_seed(seed)
+    network, sample = build_network(SOURCE_DIR / model_file)
+    network = network.float()
+    case = folder / name
+    case.mkdir(parents=True)
+    for parameter_name, tensor in network.state_dict().items():
+        if not parameter_name.endswith("num_batches_tracked"):
+            save(case, f"initial.{parameter_name}", tensor)
+
+    network = network.double().train()
+    optimizer = make_optimizer(optimizer_name, network.parameters(), options)
+    generator = torch.Generator().manual_seed(seed + 1)
+    losses, largest_gradient = [], {}
+    for step in range(steps):
+        images = torch.rand((batch_size,) + sample, generator=generator)  # pixels in [0, 1]
+        labels = torch.randint(0, 10, (batch_size,), generator=generator)
+        save(case, f"batch{step}.images", images)
+        save(case, f"batch{step}.labels", labels, np.uint8)
+        optimizer.zero_grad()
+        loss = F.cross_entropy(network(images.double()), labels)
+        loss.backward()
+        for parameter_name, parameter in network.named_parameters():
+            largest = parameter.grad.abs().max().item()
+            largest_gradient[parameter_name] = max(largest_gradient.get(parameter_name, 0.0), largest)
+        optimizer.step()
+        losses.append(loss.item())
+    np.save(case / "losses.npy", np.array(losses, dtype=np.float64))
+    for parameter_name, tensor in network.state_dict().items():
+        if not parameter_name.endswith("num_batches_tracked"):
+            save(case, f"final.{parameter_name}", tensor, np.float64)
+    # Parameters whose true gradient is zero (a conv bias right before batch norm): Adam turns
+    # rounding noise there into steps of up to lr, so the test bounds them instead (see the doc).
+    overall = max(largest_gradient.values())
+    zero = [n for n, g in largest_gradient.items() if g <= 1e-9 * overall]
+    (case / "zero_gradient.txt").write_text("".join(n + "\n" for n in zero))
+    option_text = " ".join(f"{key}={value}" for key, value in options.items())
+    return f"{name} {model_file} {optimizer_name} steps={steps} batch={batch_size} {option_text}"
+
+
+def registered_layer_types():
+    registry = (SOURCE_DIR / "src/layer_registry.cpp").read_text()
+    return re.findall(r'LayerType\s*\{\s*"(\w+)"', registry)
+
+
+def main():
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: /usr/bin/python3 scripts/make_reference.py OUTPUT_FOLDER")
+    start = time.time()
+    output = Path(sys.argv[1])
+    if output.exists():
+        shutil.rmtree(output)
+    (output / "layers").mkdir(parents=True)
+    (output / "networks").mkdir(parents=True)
+
+    registered = registered_layer_types()
+    conv_source = (SOURCE_DIR / "src/layer_registry.cpp").read_text()
+    leaky_key = "negative_slope" if '"negative_slope"' in conv_source else "slope"
+    lines, covered = [], []
+    seed = 1000
+    for group, cases in LAYER_CASES.items():
+        layer_type = group.split()[0]
+        if layer_type not in registered:
+            continue
+        if group == "conv2d groups" and '"groups"' not in conv_source:
+            continue
+        covered.append(group)
+        for index, (line, shape, kind) in enumerate(cases):
+            seed += 1
+            name = f"{group.replace(' ', '_')}_{index}"
+            lines.append(layer_case(output / "layers", name, line.format(slope=leaky_key), shape, kind, seed))
+    (output / "cases.txt").write_text(
+        "# convnet reference cases (scripts/make_reference.py): name, input shape, model-file line\n"
+        + "".join(line + "\n" for line in lines))
+
+    networks = []
+    for name, model_file, optimizer_name, options, steps, batch_size in NETWORK_CASES:
+        model_path = SOURCE_DIR / model_file
+        if not model_path.exists():
+            continue
+        types = [parse_line(raw)[0] for raw in model_path.read_text().splitlines()
+                 if raw.split("#")[0].split() and raw.split()[0] != "input"]
+        if any(t not in registered for t in types):
+            continue
+        seed += 1
+        networks.append(network_case(output / "networks", name, model_file, optimizer_name, options, steps, batch_size, seed))
+    (output / "networks.txt").write_text(
+        "# convnet whole-network reference cases: name, model file, optimiser, steps, batch size, options\n"
+        + "".join(line + "\n" for line in networks))
+    missing = [group for group in LAYER_CASES if group not in covered]
+    print(f"make_reference.py: {len(lines)} layer cases ({', '.join(covered)}), {len(networks)} network cases "
+          f"in {time.time() - start:.1f} s" + (f"; not registered yet: {', '.join(missing)}" if missing else ""))
+
+
+if __name__ == "__main__":
+    main()

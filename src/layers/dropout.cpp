@@ -1,0 +1,60 @@
+// Dropout: the mask drawn in forward_train and reused by backward; evaluation copies.
+#include <convnet/error.h>
+#include <convnet/layers/dropout.h>
+
+#include <algorithm>
+#include <charconv>
+
+namespace convnet {
+
+Dropout::Dropout(const DropoutOptions& options) : options_(options) {
+    if (!(options.p >= 0.0 && options.p <= 1.0))
+        throw Error("dropout: p=" + std::to_string(options.p) + " should be a probability from 0 to 1");
+}
+
+std::string Dropout::options_text() const {
+    char text[32];
+    const auto result = std::to_chars(text, text + sizeof text, options_.p);  // shortest round trip
+    return "p=" + std::string(text, result.ptr);
+}
+
+void Dropout::initialize(Random& random) { random_ = Random(random.next()); }
+
+void Dropout::forward(const Tensor& input, Tensor& output) const {  // any shape, unchanged
+    output.resize(input.shape());
+    std::copy(input.data(), input.data() + input.size(), output.data());
+}
+
+void Dropout::forward_train(const Tensor& input, Tensor& output) {
+    output.resize(input.shape());
+    const std::int64_t size = input.size();
+    mask_.resize(static_cast<std::size_t>(size));
+    // p = 1 drops everything (PyTorch returns zeros); p = 0 keeps everything and draws nothing.
+    const float keep_scale = options_.p >= 1.0 ? 0.0f : static_cast<float>(1.0 / (1.0 - options_.p));
+    const float drop_probability = static_cast<float>(options_.p);
+    for (std::int64_t i = 0; i < size; ++i) {
+        const bool drop = options_.p > 0.0 && random_.uniform() < drop_probability;
+        mask_[static_cast<std::size_t>(i)] = drop ? 0.0f : keep_scale;
+    }
+    const float* in = input.data();
+    const float* mask = mask_.data();
+    float* out = output.data();
+#pragma omp parallel for simd
+    for (std::int64_t i = 0; i < size; ++i) out[i] = in[i] * mask[i];
+}
+
+void Dropout::backward(const Tensor&, const Tensor&, const Tensor& grad_output, Tensor* grad_input) {
+    if (grad_input == nullptr) return;
+    const std::int64_t size = grad_output.size();
+    if (static_cast<std::int64_t>(mask_.size()) != size)
+        throw Error("dropout: backward for " + grad_output.shape().to_string() + " but the last forward_train had " +
+                    std::to_string(mask_.size()) + " elements (call forward_train first)");
+    grad_input->resize(grad_output.shape());
+    const float* grad = grad_output.data();
+    const float* mask = mask_.data();
+    float* grad_in = grad_input->data();
+#pragma omp parallel for simd
+    for (std::int64_t i = 0; i < size; ++i) grad_in[i] = grad[i] * mask[i];
+}
+
+}  // namespace convnet

@@ -1,0 +1,516 @@
+// The model summary: per-layer shapes and output-size formulas, parameter and multiply-add counts,
+// memory totals and rounding warnings, worked out from plan_model alone; text and JSON renderers.
+#include <convnet/error.h>
+#include <convnet/layers/conv2d.h>
+#include <convnet/layers/flatten.h>
+#include <convnet/layers/maxpool2d.h>
+#include <convnet/summary.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <tuple>
+
+namespace convnet {
+
+namespace {
+
+constexpr std::int64_t kBytesPerValue = 4;  // float32 everywhere
+// Adam keeps two moments per trainable value; with the value and its gradient, four floats.
+constexpr std::int64_t kTrainingValuesPerParameter = 4;
+
+// One axis of a sliding window (convolution or pooling): the numbers of (W − F + 2P)/S + 1.
+struct WindowAxis {
+    std::int64_t input = 0, kernel = 1, stride = 1, padding = 0, dilation = 1;
+    bool padding_at_most_half_kernel = false;  // pooling's rule: pad=P must stay ≤ F/2
+
+    std::int64_t span() const { return dilation * (kernel - 1) + 1; }
+    // W + 2P − span: never negative once plan_model accepted the layer.
+    std::int64_t numerator() const { return input + 2 * padding - span(); }
+    std::int64_t remainder() const { return numerator() % stride; }
+    std::int64_t output() const { return numerator() / stride + 1; }
+    bool operator==(const WindowAxis&) const = default;
+};
+
+struct WindowGeometry {
+    WindowAxis height, width;
+};
+
+// The window of a layer type this file does not know (a new pooling layer), read from its
+// options_text (kernel=, stride=, pad=, dilation=, as a model-file line writes them) and trusted
+// only when it reproduces the layer's own output shape; empty otherwise.
+std::optional<WindowGeometry> window_from_options_text(const Layer& layer, const Shape& input, const Shape& output) {
+    std::istringstream words(layer.options_text());
+    std::map<std::string, std::pair<std::int64_t, std::int64_t>> values;
+    for (std::string word; words >> word;) {
+        const std::size_t equals = word.find('=');
+        if (equals == std::string::npos) continue;
+        const std::string value = word.substr(equals + 1);
+        const std::size_t cross = value.find('x');
+        char* end = nullptr;
+        const std::int64_t height = std::strtoll(value.c_str(), &end, 10);
+        const std::int64_t width = cross == std::string::npos ? height : std::strtoll(value.c_str() + cross + 1, &end, 10);
+        if (end != value.c_str() + value.size()) continue;  // not a size: sigma=0.5, bias=false
+        values[word.substr(0, equals)] = {height, width};
+    }
+    if (!values.count("kernel")) return std::nullopt;
+    auto get = [&](const char* key, std::int64_t fallback) {
+        return values.count(key) ? values[key] : std::pair{fallback, fallback};
+    };
+    const auto [kernel, stride, padding, dilation] =
+        std::tuple{values["kernel"], get("stride", 1), get("pad", 0), get("dilation", 1)};
+    if (kernel.first < 1 || kernel.second < 1 || stride.first < 1 || stride.second < 1 || dilation.first < 1 ||
+        dilation.second < 1)
+        return std::nullopt;
+    const bool pooling = layer.type().find("pool") != std::string::npos;
+    const WindowGeometry window{{input[2], kernel.first, stride.first, padding.first, dilation.first, pooling},
+                                {input[3], kernel.second, stride.second, padding.second, dilation.second, pooling}};
+    const WindowAxis& height = window.height;
+    const WindowAxis& width = window.width;
+    if (height.numerator() < 0 || width.numerator() < 0 || height.output() != output[2] || width.output() != output[3])
+        return std::nullopt;
+    return window;
+}
+
+// Convolution and pooling geometry; empty for layers without a sliding window, and for unknown
+// layers whose options do not describe one (they then show no formula).
+std::optional<WindowGeometry> window_geometry(const Layer& layer, const Shape& input, const Shape& output) {
+    if (input.rank() != 4 || output.rank() != 4) return std::nullopt;
+    if (const auto* conv = dynamic_cast<const Conv2d*>(&layer)) {
+        const Conv2dOptions& o = conv->options();
+        return WindowGeometry{{input[2], o.kernel_height, o.stride_height, o.padding_height, o.dilation_height, false},
+                              {input[3], o.kernel_width, o.stride_width, o.padding_width, o.dilation_width, false}};
+    }
+    if (const auto* pool = dynamic_cast<const MaxPool2d*>(&layer)) {
+        const MaxPool2dOptions& o = pool->options();
+        return WindowGeometry{{input[2], o.kernel_height, o.stride_height, o.padding_height, 1, true},
+                              {input[3], o.kernel_width, o.stride_width, o.padding_width, 1, true}};
+    }
+    return window_from_options_text(layer, input, output);
+}
+
+std::string number_text(std::int64_t value) {
+    std::string digits = std::to_string(value < 0 ? -value : value), grouped;
+    for (std::size_t i = 0; i < digits.size(); ++i) {
+        if (i > 0 && (digits.size() - i) % 3 == 0) grouped += ',';
+        grouped += digits[i];
+    }
+    return (value < 0 ? "-" : "") + grouped;
+}
+
+// "13.5", "9.33": up to two decimals, trailing zeros dropped.
+std::string decimal_text(double value) {
+    char buffer[64];
+    std::snprintf(buffer, sizeof buffer, "%.2f", value);
+    std::string text = buffer;
+    while (text.back() == '0') text.pop_back();
+    if (text.back() == '.') text.pop_back();
+    return text;
+}
+
+// "(28 − 5 + 2·2)/1 + 1 = 28"; with dilation D the kernel spans D·(F − 1) + 1; a fraction is
+// written out and then rounded down, as PyTorch does: "(28 − 3 + 2·0)/2 + 1 = 13.5 → 13".
+std::string axis_formula(const WindowAxis& axis) {
+    // Built with a stream: GCC 12 misreports chains of "literal" + std::string (-Wrestrict).
+    std::ostringstream text;
+    text << "(" << axis.input << " − ";
+    if (axis.dilation == 1)
+        text << axis.kernel;
+    else
+        text << "(" << axis.dilation << "·(" << axis.kernel << " − 1) + 1)";
+    text << " + 2·" << axis.padding << ")/" << axis.stride << " + 1";
+    if (axis.remainder() == 0) {
+        text << " = " << axis.output();
+    } else {
+        const double exact = double(axis.numerator()) / double(axis.stride) + 1.0;
+        const bool two_decimals_exact = std::abs(exact * 100.0 - std::round(exact * 100.0)) < 1e-9;
+        text << (two_decimals_exact ? " = " : " ≈ ") << decimal_text(exact) << " → " << axis.output();
+    }
+    return text.str();
+}
+
+std::string window_formula(const WindowGeometry& window) {
+    if (window.height == window.width) return axis_formula(window.height);
+    return "H: " + axis_formula(window.height) + "; W: " + axis_formula(window.width);
+}
+
+// "7·7·32 = 1568": flatten's rule, the product of the per-image dimensions (W·H·D, as the volumes).
+std::string flatten_formula(const Shape& input) {
+    std::string text;
+    for (int axis = input.rank() - 1; axis >= 1; --axis)
+        text += (text.empty() ? "" : "·") + std::to_string(input[axis]);
+    return text + " = " + std::to_string(input.with_batch(1).element_count());
+}
+
+// "27 or 29": the nearest values below and above (either may be missing).
+std::string alternatives_text(std::optional<std::int64_t> below, std::optional<std::int64_t> above) {
+    if (below && above) return std::to_string(*below) + " or " + std::to_string(*above);
+    return std::to_string(below ? *below : *above);
+}
+
+// The nearest value below and above `current` (searching `reach` steps each way, not below
+// `minimum`) for which `fits` holds.
+template <typename Fits>
+std::string nearest_fitting(std::int64_t current, std::int64_t minimum, std::int64_t reach, Fits fits) {
+    std::optional<std::int64_t> below, above;
+    for (std::int64_t value = current - 1; value >= minimum && value >= current - reach && !below; --value)
+        if (fits(value)) below = value;
+    for (std::int64_t value = current + 1; value <= current + reach && !above; ++value)
+        if (fits(value)) above = value;
+    return below || above ? alternatives_text(below, above) : "";
+}
+
+// Which of W, F, P or S, changed alone, would make (W − F + 2P)/S whole (the nearest such values).
+std::string exact_alternatives(const WindowAxis& axis, const std::string& axis_name) {
+    const std::string axis_label = "the input " + (axis_name == "height and width" ? std::string("size") : axis_name);
+    std::vector<std::string> parts, misfits;
+    auto offer = [&](const char* letter, const std::string& what, const std::string& values) {
+        if (values.empty())
+            misfits.push_back(std::string(letter) + " (" + what + ")");
+        else
+            parts.push_back(std::string(letter) + " = " + values + " (" + what + ")");
+    };
+    auto exact = [](WindowAxis changed) { return changed.numerator() >= 0 && changed.remainder() == 0; };
+    // Every residue of W, F·D and 2P modulo S comes round within S (or S·D) steps.
+    const std::int64_t reach = axis.stride * std::max<std::int64_t>(axis.dilation, 1);
+    offer("W", axis_label, nearest_fitting(axis.input, 1, reach, [&](std::int64_t value) {
+              WindowAxis changed = axis;
+              changed.input = value;
+              return exact(changed);
+          }));
+    offer("F", "kernel=", nearest_fitting(axis.kernel, 1, reach, [&](std::int64_t value) {
+              WindowAxis changed = axis;
+              changed.kernel = value;
+              return exact(changed) && (!changed.padding_at_most_half_kernel || 2 * changed.padding <= value);
+          }));
+    offer("P", "pad=", nearest_fitting(axis.padding, 0, reach, [&](std::int64_t value) {
+              WindowAxis changed = axis;
+              changed.padding = value;
+              return exact(changed) && (!changed.padding_at_most_half_kernel || 2 * value <= changed.kernel);
+          }));
+    // Any divisor of W − F + 2P works as a stride: the nearest ones, up to the whole span.
+    offer("S", "stride=", nearest_fitting(axis.stride, 1, std::max<std::int64_t>(axis.numerator(), 1), [&](std::int64_t value) {
+              return value <= std::max<std::int64_t>(axis.numerator(), 1) && axis.numerator() % value == 0;
+          }));
+    std::string text;
+    for (const std::string& part : parts) text += (text.empty() ? "" : ", ") + part;
+    if (!misfits.empty()) {
+        std::string names;
+        for (const std::string& misfit : misfits) names += (names.empty() ? "" : " or ") + misfit;
+        text += (text.empty() ? "no " : "; no ") + names + " alone fits";
+    }
+    return text;
+}
+
+std::string count_noun(std::int64_t count, const char* singular, const char* plural) {
+    return std::to_string(count) + " " + (count == 1 ? singular : plural);
+}
+
+// The warnings for one window layer: one per axis, or one for both when they are the same.
+void add_rounding_warnings(const std::string& source, const SummaryRow& row, const WindowGeometry& window,
+                           std::vector<SummaryWarning>& warnings) {
+    struct AxisCase {
+        const WindowAxis* axis;
+        std::string name;
+        bool rows, columns;
+    };
+    std::vector<AxisCase> cases;
+    if (window.height == window.width)
+        cases.push_back({&window.height, "height and width", true, true});
+    else
+        cases = {{&window.height, "height", true, false}, {&window.width, "width", false, true}};
+    for (const AxisCase& axis_case : cases) {
+        const WindowAxis& axis = *axis_case.axis;
+        if (axis.remainder() == 0) continue;
+        // The last `remainder` positions of the padded input fall under no window; the last P of
+        // them are padding, the rest are real input.
+        const std::int64_t unseen = std::max<std::int64_t>(axis.remainder() - axis.padding, 0);
+        SummaryWarning warning;
+        warning.layer = row.name;
+        warning.line = row.line;
+        warning.axis = axis_case.name;
+        warning.unseen_rows = axis_case.rows ? unseen : 0;
+        warning.unseen_columns = axis_case.columns ? unseen : 0;
+        std::string lost;
+        if (unseen == 0)
+            lost = "only padding is left out, no input " + std::string(axis_case.rows ? "row" : "column") + " is lost";
+        else if (axis_case.rows && axis_case.columns)
+            lost = "the last " + count_noun(unseen, "row", "rows") + " and " + count_noun(unseen, "column", "columns") +
+                   " of the input are never seen";
+        else
+            lost = "the last " + (axis_case.rows ? count_noun(unseen, "row", "rows") : count_noun(unseen, "column", "columns")) +
+                   " of the input " + (unseen == 1 ? "is" : "are") + " never seen";
+        warning.message = source + ":" + std::to_string(row.line) + ": " + row.name + " (" + row.type + "): " +
+                          axis_formula(axis) + " is not whole along " + axis_case.name + " ((W − F + 2P)/S leaves " +
+                          std::to_string(axis.remainder()) + " over): PyTorch rounds down, so " + lost +
+                          ". Exact with " + exact_alternatives(axis, axis_case.name) + ".";
+        warnings.push_back(std::move(warning));
+    }
+}
+
+// a·b + b, saturating instead of overflowing on absurd volumes.
+std::int64_t fully_connected_count(std::int64_t inputs, std::int64_t outputs) {
+    std::int64_t weights = 0, total = 0;
+    if (__builtin_mul_overflow(inputs, outputs, &weights) || __builtin_add_overflow(weights, outputs, &total))
+        return std::numeric_limits<std::int64_t>::max();
+    return total;
+}
+
+}  // namespace
+
+std::string volume_text(const Shape& shape) {
+    // (1, C, H, W) -> "W×H×C"; (1, F) -> "F": the seed articles' width × height × depth.
+    std::string text;
+    for (int axis = shape.rank() - 1; axis >= 1; --axis)
+        text += (text.empty() ? "" : "×") + std::to_string(shape[axis]);
+    return text;
+}
+
+ModelSummary summarize_model(const ModelSpec& spec) {
+    const std::vector<LayerPlan> plans = plan_model(spec);
+    ModelSummary summary;
+    summary.source = spec.source;
+    summary.input = spec.input;
+    SummaryTotals& totals = summary.totals;
+    totals.input_values = spec.input.element_count();
+
+    std::int64_t kept_activations = totals.input_values;  // training keeps the input too
+    std::int64_t largest_live_pair = 0, largest_gradient_pair = 0;
+    for (std::size_t index = 0; index < plans.size(); ++index) {
+        const LayerPlan& plan = plans[index];
+        const Layer& layer = *plan.layer;
+        SummaryRow row;
+        row.name = plan.name;
+        row.type = layer.type();
+        row.options = layer.options_text();
+        row.line = plan.line;
+        row.input = plan.input;
+        row.output = plan.output;
+        row.trainable_parameters = layer.parameter_count(ParameterRole::trainable);
+        row.buffer_parameters = layer.parameter_count(ParameterRole::buffer);
+        row.multiply_adds = layer.multiply_adds(plan.input);
+        const std::optional<WindowGeometry> window = window_geometry(layer, plan.input, plan.output);
+        if (window) {
+            row.formula = window_formula(*window);
+            add_rounding_warnings(spec.source, row, *window, summary.warnings);
+        } else if (dynamic_cast<const Flatten*>(&layer) != nullptr) {
+            row.formula = flatten_formula(plan.input);
+        }
+        const std::int64_t input_values = plan.input.element_count(), output_values = plan.output.element_count();
+        if (dynamic_cast<const Conv2d*>(&layer) != nullptr) {
+            row.fully_connected_parameters = fully_connected_count(input_values, output_values);
+            row.sharing_ratio = double(row.fully_connected_parameters) / double(std::max<std::int64_t>(row.trainable_parameters, 1));
+        }
+
+        totals.trainable_parameters += row.trainable_parameters;
+        totals.buffer_parameters += row.buffer_parameters;
+        totals.inference_multiply_adds += row.multiply_adds;
+        // The weight gradient costs about a forward pass, and so does the input gradient, which
+        // the first layer skips (Network::backward passes it no grad_input).
+        const std::int64_t backward_passes = (row.trainable_parameters > 0 ? 1 : 0) + (index > 0 ? 1 : 0);
+        totals.training_multiply_adds += row.multiply_adds * (1 + backward_passes);
+        kept_activations += output_values;
+        largest_live_pair = std::max(largest_live_pair, input_values + output_values);
+        largest_gradient_pair = std::max(largest_gradient_pair, (index > 0 ? input_values : 0) + output_values);
+        summary.rows.push_back(std::move(row));
+    }
+    totals.parameter_bytes = (totals.trainable_parameters + totals.buffer_parameters) * kBytesPerValue;
+    totals.training_parameter_bytes =
+        (totals.trainable_parameters * kTrainingValuesPerParameter + totals.buffer_parameters) * kBytesPerValue;
+    totals.forward_activation_bytes = largest_live_pair * kBytesPerValue;
+    totals.training_activation_bytes = (kept_activations + largest_gradient_pair) * kBytesPerValue;
+    return summary;
+}
+
+namespace {
+
+// Columns count code points, not bytes: the table uses ×, −, · and →.
+std::size_t display_width(const std::string& text) {
+    std::size_t width = 0;
+    for (unsigned char byte : text)
+        if ((byte & 0xC0) != 0x80) ++width;
+    return width;
+}
+
+std::string pad_right(const std::string& text, std::size_t width) {
+    return text + std::string(width > display_width(text) ? width - display_width(text) : 0, ' ');
+}
+
+std::string pad_left(const std::string& text, std::size_t width) {
+    return std::string(width > display_width(text) ? width - display_width(text) : 0, ' ') + text;
+}
+
+// "116,520 bytes (113.8 KiB)".
+std::string bytes_text(std::int64_t bytes) {
+    std::string text = number_text(bytes) + " bytes";
+    char scaled[32];
+    if (bytes >= (std::int64_t{1} << 30))
+        std::snprintf(scaled, sizeof scaled, " (%.1f GiB)", double(bytes) / double(std::int64_t{1} << 30));
+    else if (bytes >= (std::int64_t{1} << 20))
+        std::snprintf(scaled, sizeof scaled, " (%.1f MiB)", double(bytes) / double(1 << 20));
+    else if (bytes >= 1024)
+        std::snprintf(scaled, sizeof scaled, " (%.1f KiB)", double(bytes) / 1024.0);
+    else
+        scaled[0] = '\0';
+    return text + scaled;
+}
+
+std::string ratio_text(double ratio) {
+    if (ratio >= 10.0) return number_text(static_cast<std::int64_t>(std::llround(ratio))) + "×";
+    return decimal_text(ratio) + "×";
+}
+
+}  // namespace
+
+std::string format_summary_text(const ModelSummary& summary) {
+    std::vector<std::vector<std::string>> cells;
+    cells.push_back({"layer", "", "input", "output size (W − F + 2P)/S + 1", "output", "parameters", "multiply-adds"});
+    for (const SummaryRow& row : summary.rows)
+        cells.push_back({row.name, row.type + (row.options.empty() ? "" : " " + row.options), volume_text(row.input),
+                         row.formula, volume_text(row.output), number_text(row.trainable_parameters),
+                         number_text(row.multiply_adds)});
+    const SummaryTotals& totals = summary.totals;
+    cells.push_back({"total", "", "", "", "", number_text(totals.trainable_parameters),
+                     number_text(totals.inference_multiply_adds)});
+    std::vector<std::size_t> widths(cells.front().size(), 0);
+    for (const auto& line : cells)
+        for (std::size_t column = 0; column < line.size(); ++column)
+            widths[column] = std::max(widths[column], display_width(line[column]));
+    const bool right_aligned[] = {false, false, false, false, false, true, true};
+
+    std::ostringstream out;
+    std::vector<std::int64_t> input_dims{1};
+    input_dims.insert(input_dims.end(), summary.input.dims().begin(), summary.input.dims().end());
+    out << summary.source << ": input " << summary.input.to_string();
+    if (summary.input.rank() == 3) out << " (" << volume_text(Shape(input_dims)) << ")";
+    out << ", " << summary.rows.size() << " layers; volumes are width×height×depth, counts per image\n\n";
+    for (std::size_t index = 0; index < cells.size(); ++index) {
+        if (index + 1 == cells.size()) {
+            std::size_t rule = 0;
+            for (std::size_t width : widths) rule += width + 2;
+            out << std::string(rule - 2, '-') << "\n";
+        }
+        std::string line;
+        for (std::size_t column = 0; column < cells[index].size(); ++column) {
+            const std::string& cell = cells[index][column];
+            line += (column > 0 ? "  " : "") +
+                    (right_aligned[column] ? pad_left(cell, widths[column]) : pad_right(cell, widths[column]));
+        }
+        while (!line.empty() && line.back() == ' ') line.pop_back();
+        out << line << "\n";
+    }
+
+    bool any_convolution = false;
+    for (const SummaryRow& row : summary.rows) any_convolution = any_convolution || row.fully_connected_parameters > 0;
+    if (any_convolution) {
+        out << "\nparameter sharing: a fully connected layer between the same volumes would need in·out + out\n";
+        for (const SummaryRow& row : summary.rows) {
+            if (row.fully_connected_parameters == 0) continue;
+            out << "  " << row.name << "  " << volume_text(row.input) << " → " << volume_text(row.output) << ": "
+                << number_text(row.fully_connected_parameters) << " instead of " << number_text(row.trainable_parameters)
+                << " (" << ratio_text(row.sharing_ratio) << " more)\n";
+        }
+    }
+
+    out << "\ntotals per image (float32):\n"
+        << "  parameters        " << number_text(totals.trainable_parameters) << " trainable + "
+        << number_text(totals.buffer_parameters) << " buffers = " << bytes_text(totals.parameter_bytes) << "\n"
+        << "                    training with Adam (value, gradient, 2 moments): "
+        << bytes_text(totals.training_parameter_bytes) << "\n"
+        << "  activations       forward " << bytes_text(totals.forward_activation_bytes)
+        << ": the largest input + output pair\n"
+        << "                    training " << bytes_text(totals.training_activation_bytes)
+        << ": every activation kept, plus the largest gradient pair\n"
+        << "  multiply-adds     inference " << number_text(totals.inference_multiply_adds) << ", training step "
+        << number_text(totals.training_multiply_adds) << "\n";
+
+    if (summary.warnings.empty()) {
+        out << "\nno rounding: every window covers its input exactly\n";
+    } else {
+        out << "\n";
+        for (const SummaryWarning& warning : summary.warnings) out << "warning: " << warning.message << "\n";
+    }
+    return out.str();
+}
+
+namespace {
+
+std::string json_string(const std::string& text) {
+    std::string quoted = "\"";
+    for (unsigned char c : text) {
+        if (c == '"' || c == '\\') {
+            quoted += '\\';
+            quoted += static_cast<char>(c);
+        } else if (c < 0x20) {
+            char escape[8];
+            std::snprintf(escape, sizeof escape, "\\u%04x", c);
+            quoted += escape;
+        } else {
+            quoted += static_cast<char>(c);
+        }
+    }
+    return quoted + "\"";
+}
+
+// Per-image dimensions (the batch axis dropped): [16, 28, 28].
+std::string json_dims(const Shape& shape_with_batch) {
+    std::string text = "[";
+    for (int axis = 1; axis < shape_with_batch.rank(); ++axis)
+        text += (axis > 1 ? ", " : "") + std::to_string(shape_with_batch[axis]);
+    return text + "]";
+}
+
+std::string json_number(double value) {
+    char buffer[64];
+    std::snprintf(buffer, sizeof buffer, "%.6g", value);
+    return buffer;
+}
+
+}  // namespace
+
+std::string format_summary_json(const ModelSummary& summary) {
+    std::ostringstream out;
+    std::string input_dims = "[";
+    for (std::size_t axis = 0; axis < summary.input.dims().size(); ++axis)
+        input_dims += (axis > 0 ? ", " : "") + std::to_string(summary.input.dims()[axis]);
+    input_dims += "]";
+    out << "{\n  \"model\": " << json_string(summary.source) << ",\n  \"input\": " << input_dims << ",\n  \"layers\": [";
+    for (std::size_t index = 0; index < summary.rows.size(); ++index) {
+        const SummaryRow& row = summary.rows[index];
+        out << (index > 0 ? "," : "") << "\n    {\"name\": " << json_string(row.name) << ", \"type\": " << json_string(row.type)
+            << ", \"options\": " << json_string(row.options) << ", \"line\": " << row.line
+            << ", \"input\": " << json_dims(row.input) << ", \"input_volume\": " << json_string(volume_text(row.input))
+            << ", \"output\": " << json_dims(row.output) << ", \"output_volume\": " << json_string(volume_text(row.output))
+            << ", \"formula\": " << (row.formula.empty() ? "null" : json_string(row.formula))
+            << ", \"trainable_parameters\": " << row.trainable_parameters
+            << ", \"buffer_parameters\": " << row.buffer_parameters << ", \"multiply_adds\": " << row.multiply_adds;
+        if (row.fully_connected_parameters > 0)
+            out << ", \"fully_connected_parameters\": " << row.fully_connected_parameters
+                << ", \"sharing_ratio\": " << json_number(row.sharing_ratio);
+        out << "}";
+    }
+    const SummaryTotals& totals = summary.totals;
+    out << "\n  ],\n  \"totals\": {\"trainable_parameters\": " << totals.trainable_parameters
+        << ", \"buffer_parameters\": " << totals.buffer_parameters << ", \"parameter_bytes\": " << totals.parameter_bytes
+        << ", \"training_parameter_bytes\": " << totals.training_parameter_bytes
+        << ", \"input_values\": " << totals.input_values
+        << ", \"forward_activation_bytes\": " << totals.forward_activation_bytes
+        << ", \"training_activation_bytes\": " << totals.training_activation_bytes
+        << ", \"inference_multiply_adds\": " << totals.inference_multiply_adds
+        << ", \"training_multiply_adds\": " << totals.training_multiply_adds << "},\n  \"warnings\": [";
+    for (std::size_t index = 0; index < summary.warnings.size(); ++index) {
+        const SummaryWarning& warning = summary.warnings[index];
+        out << (index > 0 ? "," : "") << "\n    {\"layer\": " << json_string(warning.layer) << ", \"line\": " << warning.line
+            << ", \"axis\": " << json_string(warning.axis) << ", \"unseen_rows\": " << warning.unseen_rows
+            << ", \"unseen_columns\": " << warning.unseen_columns << ", \"message\": " << json_string(warning.message) << "}";
+    }
+    out << (summary.warnings.empty() ? "]" : "\n  ]") << "\n}\n";
+    return out.str();
+}
+
+}  // namespace convnet

@@ -1,0 +1,314 @@
+// Agreement with PyTorch: every layer on the cases scripts/make_reference.py writes (forward in
+// training and evaluation mode, input and parameter gradients, running statistics), and whole
+// networks over a few optimiser steps. What is compared and why the tolerances: docs/REFERENCE_TESTS.md.
+#include "../unit/layer_harness.h"
+#include "npy.h"
+
+#include <convnet/loss.h>
+#include <convnet/optim.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <iomanip>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace convnet::testing {
+namespace {
+
+// Max relative error allowed on every compared tensor. The reference is computed in float64
+// from the same float32 inputs, so the error is our float32 rounding alone.
+constexpr double kTolerance = 1e-4;
+// Relative error |a − b| / max(|b|, kFloorFraction·max|b|, kAbsoluteFloor): elements near zero
+// (where a relative error means nothing) are measured against the tensor's scale instead.
+// 1e-2: a float32 sum of hundreds of terms has an absolute error of ~1e-6 of the tensor's scale
+// (PyTorch's own float32 conv2d weight gradient fails a 1e-3 floor against float64, at 2.4e-4).
+constexpr double kFloorFraction = 1e-2;
+constexpr double kAbsoluteFloor = 1e-6;
+// Our gradient where PyTorch's is zero must be rounding noise: at most this fraction of the
+// network's largest gradient.
+constexpr double kZeroGradientNoise = 1e-5;
+
+std::filesystem::path reference_dir() {
+    if (const char* dir = std::getenv("CONVNET_REFERENCE_DIR")) return dir;
+    return std::filesystem::path(CONVNET_BINARY_DIR) / "reference";
+}
+
+std::string dims_text(const std::vector<std::int64_t>& dims) {
+    std::string text;
+    for (std::size_t i = 0; i < dims.size(); ++i) {
+        if (i) text += 'x';
+        text += std::to_string(dims[i]);
+    }
+    return text.empty() ? "scalar" : text;
+}
+
+struct Comparison {
+    double max_relative = 0.0, max_absolute = 0.0;
+    std::int64_t worst_index = 0;
+};
+
+enum class Metric {
+    relative,  // |a − b| / max(|b|, kFloorFraction·max|b|, kAbsoluteFloor): layers, SGD networks
+    within,    // |a − b| / max(|b|, 1): "agree within 1e-4" for parameters after Adam steps
+};
+
+Comparison compare(const float* actual, const NpyArray& expected, Metric metric) {
+    double scale = 0.0;
+    for (double value : expected.values) scale = std::max(scale, std::abs(value));
+    const double floor = metric == Metric::within ? 1.0 : std::max(kFloorFraction * scale, kAbsoluteFloor);
+    Comparison result;
+    for (std::int64_t i = 0; i < expected.size(); ++i) {
+        const double difference = std::abs(double(actual[i]) - expected.values[static_cast<std::size_t>(i)]);
+        const double relative = difference / std::max(std::abs(expected.values[static_cast<std::size_t>(i)]), floor);
+        if (!(relative <= result.max_relative)) result.worst_index = i;  // also catches nan
+        result.max_relative = std::isnan(relative) ? INFINITY : std::max(result.max_relative, relative);
+        result.max_absolute = std::max(result.max_absolute, difference);
+    }
+    return result;
+}
+
+// The worst relative error per layer type and tensor across all cases, printed at the end.
+std::map<std::string, double>& worst_errors() {
+    static std::map<std::string, double> worst;
+    return worst;
+}
+
+class WorstErrorReport : public ::testing::Environment {
+public:
+    void TearDown() override {
+        if (worst_errors().empty()) return;
+        std::cout << "[ reference ] worst relative error seen (tolerance " << kTolerance << "):\n";
+        for (const auto& [key, error] : worst_errors()) std::cout << "[ reference ]   " << std::setw(40) << std::left << key << error << "\n";
+    }
+};
+[[maybe_unused]] ::testing::Environment* const kReport = ::testing::AddGlobalTestEnvironment(new WorstErrorReport);
+
+// Expects `actual` (shape `actual_shape`) to match `expected` within `tolerance`; on failure
+// prints the max differences and the first values of both.
+void expect_close(const std::string& group, const std::string& what, const float* actual, const std::vector<std::int64_t>& actual_shape,
+                  const NpyArray& expected, Metric metric = Metric::relative) {
+    const double tolerance = kTolerance;
+    ASSERT_EQ(dims_text(actual_shape), dims_text(expected.shape)) << what << ": our shape vs PyTorch's";
+    const Comparison result = compare(actual, expected, metric);
+    double& worst = worst_errors()[group + " " + what.substr(0, what.find(" step")) + (metric == Metric::within ? " (within)" : "")];
+    worst = std::max(worst, result.max_relative);
+    if (result.max_relative <= tolerance) return;
+    std::ostringstream values;
+    values << std::setprecision(8);
+    for (std::int64_t i = 0; i < std::min<std::int64_t>(expected.size(), 6); ++i)
+        values << "  [" << i << "] ours " << actual[i] << " torch " << expected.values[static_cast<std::size_t>(i)] << "\n";
+    const std::int64_t w = result.worst_index;
+    values << "  worst [" << w << "] ours " << actual[w] << " torch " << expected.values[static_cast<std::size_t>(w)] << "\n";
+    ADD_FAILURE() << what << ": max " << (metric == Metric::within ? "error |a − b| / max(|b|, 1) " : "relative error ") << result.max_relative << " > " << tolerance << ", max |difference| "
+                  << result.max_absolute << " over " << expected.size() << " values\n" << values.str();
+}
+
+Tensor tensor_from(const NpyArray& array) {
+    Tensor tensor{Shape(array.shape)};
+    for (std::int64_t i = 0; i < array.size(); ++i) tensor[i] = static_cast<float>(array.values[static_cast<std::size_t>(i)]);
+    return tensor;
+}
+
+void copy_into(const NpyArray& array, const Parameter& parameter, const std::string& file) {
+    ASSERT_EQ(dims_text(parameter.shape.dims()), dims_text(array.shape)) << file << ": shape of " << parameter.name;
+    for (std::int64_t i = 0; i < array.size(); ++i) parameter.value[i] = static_cast<float>(array.values[static_cast<std::size_t>(i)]);
+}
+
+std::vector<std::string> index_lines(const std::string& file) {
+    std::vector<std::string> lines;
+    std::ifstream stream(reference_dir() / file);
+    for (std::string line; std::getline(stream, line);)
+        if (!line.empty() && line[0] != '#') lines.push_back(line);
+    return lines;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One layer: cases.txt lines "NAME NxCxHxW MODEL-FILE LINE".
+
+struct LayerCase {
+    std::string name, line;
+    std::vector<std::int64_t> input;  // with batch
+};
+
+std::vector<LayerCase> layer_cases() {
+    std::vector<LayerCase> cases;
+    for (const std::string& text : index_lines("cases.txt")) {
+        std::istringstream stream(text);
+        LayerCase c;
+        std::string shape;
+        stream >> c.name >> shape;
+        std::getline(stream >> std::ws, c.line);
+        for (std::size_t start = 0;;) {
+            const std::size_t cross = shape.find('x', start);
+            c.input.push_back(std::stoll(shape.substr(start, cross - start)));
+            if (cross == std::string::npos) break;
+            start = cross + 1;
+        }
+        cases.push_back(c);
+    }
+    return cases;
+}
+
+void PrintTo(const LayerCase& c, std::ostream* out) { *out << c.name << ": " << c.line << " on " << dims_text(c.input); }
+
+class LayerReference : public ::testing::TestWithParam<LayerCase> {};
+
+TEST(ReferenceCases, Exist) {
+    EXPECT_FALSE(layer_cases().empty()) << reference_dir() / "cases.txt"
+                                        << " is missing or empty: the build runs scripts/make_reference.py (needs python3-torch); "
+                                           "see docs/REFERENCE_TESTS.md";
+}
+
+TEST_P(LayerReference, MatchesPyTorch) {
+    const LayerCase& c = GetParam();
+    const std::filesystem::path folder = reference_dir() / "layers" / c.name;
+    const std::string group = c.line.substr(0, c.line.find(' '));
+    SCOPED_TRACE(c.name + ": " + c.line + " on " + dims_text(c.input));
+    BoundLayer bound = make_layer(c.line, Shape(std::vector<std::int64_t>(c.input.begin() + 1, c.input.end())));
+    Layer& layer = bound.layer();
+
+    // Every tensor PyTorch has must be one of ours, and the other way round.
+    std::set<std::string> ours, theirs;
+    for (const Parameter& parameter : layer.parameters()) ours.insert(parameter.name);
+    for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+        const std::string file = entry.path().filename().string();
+        if (file.rfind("param.", 0) == 0) theirs.insert(file.substr(6, file.size() - 6 - 4));
+    }
+    ASSERT_EQ(ours, theirs) << "parameter names: ours vs PyTorch's state_dict";
+    for (const Parameter& parameter : layer.parameters()) copy_into(read_npy(folder / ("param." + parameter.name + ".npy")), parameter, folder.string());
+
+    const Tensor input = tensor_from(read_npy(folder / "input.npy"));
+    ASSERT_EQ(dims_text(input.shape().dims()), dims_text(c.input));
+
+    Tensor output;
+    layer.forward(input, output);
+    expect_close(group, "output_eval", output.data(), output.shape().dims(), read_npy(folder / "output_eval.npy"));
+
+    layer.forward_train(input, output);
+    expect_close(group, "output", output.data(), output.shape().dims(), read_npy(folder / "output.npy"));
+    const Tensor grad_output = tensor_from(read_npy(folder / "grad_output.npy"));
+    ASSERT_EQ(dims_text(grad_output.shape().dims()), dims_text(output.shape().dims()));
+    Tensor grad_input;
+    layer.backward(input, output, grad_output, &grad_input);
+    expect_close(group, "grad_input", grad_input.data(), grad_input.shape().dims(), read_npy(folder / "grad_input.npy"));
+    for (const Parameter& parameter : layer.parameters()) {
+        if (parameter.role == ParameterRole::trainable)
+            expect_close(group, "grad." + parameter.name, parameter.grad, parameter.shape.dims(),
+                         read_npy(folder / ("grad." + parameter.name + ".npy")));
+        else
+            expect_close(group, "after." + parameter.name, parameter.value, parameter.shape.dims(),
+                         read_npy(folder / ("after." + parameter.name + ".npy")));
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Layers, LayerReference, ::testing::ValuesIn(layer_cases()),
+                         [](const ::testing::TestParamInfo<LayerCase>& info) { return info.param.name; });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(LayerReference);
+
+// ---------------------------------------------------------------------------------------------
+// Whole networks: networks.txt lines "NAME MODEL-FILE OPTIMISER steps=S batch=B key=value ...".
+
+struct NetworkCase {
+    std::string name, model, optimizer;
+    std::map<std::string, double> options;
+};
+
+std::vector<NetworkCase> network_cases() {
+    std::vector<NetworkCase> cases;
+    for (const std::string& text : index_lines("networks.txt")) {
+        std::istringstream stream(text);
+        NetworkCase c;
+        stream >> c.name >> c.model >> c.optimizer;
+        for (std::string word; stream >> word;) {
+            const std::size_t equals = word.find('=');
+            c.options[word.substr(0, equals)] = std::stod(word.substr(equals + 1));
+        }
+        cases.push_back(c);
+    }
+    return cases;
+}
+
+void PrintTo(const NetworkCase& c, std::ostream* out) { *out << c.name << ": " << c.model << " with " << c.optimizer; }
+
+class NetworkReference : public ::testing::TestWithParam<NetworkCase> {};
+
+TEST_P(NetworkReference, MatchesPyTorchAfterOptimizerSteps) {
+    const NetworkCase& c = GetParam();
+    const std::filesystem::path folder = reference_dir() / "networks" / c.name;
+    SCOPED_TRACE(c.name + ": " + c.model + " with " + c.optimizer);
+    Network network(read_model_file(std::filesystem::path(CONVNET_SOURCE_DIR) / c.model));
+    for (const NamedParameter& entry : network.named_parameters())
+        copy_into(read_npy(folder / ("initial." + entry.name + ".npy")), *entry.parameter, folder.string());
+
+    OptimizerOptions options;
+    options.name = c.optimizer;
+    options.learning_rate = c.options.at("lr");
+    options.momentum = c.options.count("momentum") ? c.options.at("momentum") : 0.0;
+    options.nesterov = c.options.count("nesterov") && c.options.at("nesterov") != 0.0;
+    if (c.options.count("weight_decay")) options.weight_decay = c.options.at("weight_decay");
+    const std::unique_ptr<Optimizer> optimizer = make_optimizer(options);
+
+    const auto steps = static_cast<int>(c.options.at("steps"));
+    const NpyArray losses = read_npy(folder / "losses.npy");
+    ASSERT_EQ(losses.size(), steps);
+    // A parameter whose true gradient is zero (a conv bias right before batch norm, which removes
+    // any constant) gets rounding noise as its gradient. Adam normalises that noise into steps of
+    // about lr in any float32 implementation (PyTorch's float32 conv1.bias ends 4e-3 away from its
+    // float64 one), and the batch norm's running mean inherits the drift. The float64 reference
+    // keeps these parameters still; so do we, after checking that our gradient there is noise.
+    std::set<std::string> zero_gradient;
+    {
+        std::ifstream list(folder / "zero_gradient.txt");
+        for (std::string name; list >> name;) zero_gradient.insert(name);
+    }
+    std::vector<const Parameter*> zero_gradient_parameters;
+    for (const NamedParameter& entry : network.named_parameters())
+        if (zero_gradient.count(entry.name)) zero_gradient_parameters.push_back(entry.parameter);
+    ASSERT_EQ(zero_gradient_parameters.size(), zero_gradient.size()) << folder / "zero_gradient.txt" << " names a parameter the model lacks";
+
+    Tensor grad_logits;
+    for (int step = 0; step < steps; ++step) {
+        const std::string prefix = "batch" + std::to_string(step);
+        const Tensor images = tensor_from(read_npy(folder / (prefix + ".images.npy")));
+        const NpyArray label_values = read_npy(folder / (prefix + ".labels.npy"));
+        std::vector<std::uint8_t> labels(label_values.values.begin(), label_values.values.end());
+        const Tensor& logits = network.forward_train(images);
+        const LossResult loss = softmax_cross_entropy(logits, labels, &grad_logits);
+        const float loss_value = static_cast<float>(loss.loss);
+        expect_close(c.name, "loss step " + std::to_string(step), &loss_value, {}, NpyArray{{}, {losses.values[static_cast<std::size_t>(step)]}});
+        network.backward(grad_logits);
+        double largest = 0.0;
+        for (float gradient : network.gradients()) largest = std::max(largest, double(std::abs(gradient)));
+        for (const Parameter* parameter : zero_gradient_parameters)
+            for (std::int64_t i = 0; i < parameter->shape.element_count(); ++i) {
+                EXPECT_LE(std::abs(parameter->grad[i]), kZeroGradientNoise * largest)
+                    << parameter->name << "[" << i << "] at step " << step << ": PyTorch's gradient is zero, ours is not noise";
+                parameter->grad[i] = 0.0f;
+            }
+        optimizer->step(network.trainable_values(), network.gradients());
+    }
+
+    for (const NamedParameter& entry : network.named_parameters()) {
+        const NpyArray expected = read_npy(folder / ("final." + entry.name + ".npy"));
+        // SGD's updates are as well conditioned as the gradients: the layers' relative measure. Adam
+        // divides by sqrt(v) + eps, so an element whose gradient is near eps turns float32
+        // rounding into ~1e-5 of its value (PyTorch's float32 LeNet-5 fc2.weight: 1.8e-3
+        // relative, 1.3e-5 absolute against float64): there the values agree within 1e-4.
+        const bool adaptive = c.optimizer == "adam" || c.optimizer == "adamw";
+        expect_close(c.name, "final." + entry.name, entry.parameter->value, entry.parameter->shape.dims(), expected,
+                     adaptive ? Metric::within : Metric::relative);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Networks, NetworkReference, ::testing::ValuesIn(network_cases()),
+                         [](const ::testing::TestParamInfo<NetworkCase>& info) { return info.param.name; });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(NetworkReference);
+
+}  // namespace
+}  // namespace convnet::testing

@@ -1,0 +1,72 @@
+// Weight files: a round trip restores every value, damaged or mismatched files are refused by
+// name, and writing leaves no temporary file behind.
+#include <convnet/error.h>
+#include <convnet/io.h>
+#include <convnet/model.h>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace convnet {
+namespace {
+
+const char* kModel = "input 1x8x8\nconv2d out=2 kernel=3\nbatchnorm2d\nrelu\nflatten\nlinear out=3\n";
+
+class WeightsFile : public ::testing::Test {
+protected:
+    void SetUp() override {
+        directory_ = std::filesystem::temp_directory_path() / ("convnet_io_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
+                                                           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        std::filesystem::create_directories(directory_);
+    }
+    void TearDown() override { std::filesystem::remove_all(directory_); }
+    std::string error_of(const std::filesystem::path& path, const char* model = kModel) {
+        Network network(parse_model(model, "m.model"));
+        try {
+            load_weights(network, path);
+        } catch (const Error& error) {
+            return error.what();
+        }
+        return "";
+    }
+    std::filesystem::path directory_;
+};
+
+TEST_F(WeightsFile, RoundTripRestoresEveryValue) {
+    Network saved(parse_model(kModel, "m.model"));
+    saved.initialize(3);
+    saved.named_parameters()[4].parameter->value[1] = 0.25f;  // a running mean: buffers travel too
+    save_weights(saved, directory_ / "w.bin");
+    Network loaded(parse_model(kModel, "m.model"));
+    load_weights(loaded, directory_ / "w.bin");
+    const auto a = saved.named_parameters(), b = loaded.named_parameters();
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i)
+        for (std::int64_t k = 0; k < a[i].parameter->shape.element_count(); ++k)
+            ASSERT_EQ(a[i].parameter->value[k], b[i].parameter->value[k]) << a[i].name << "[" << k << "]";
+    for (const auto& entry : std::filesystem::directory_iterator(directory_))
+        EXPECT_EQ(entry.path().filename(), "w.bin") << "temporary file left behind";
+}
+
+TEST_F(WeightsFile, DamagedFilesAreRefusedByName) {
+    Network network(parse_model(kModel, "m.model"));
+    network.initialize(1);
+    save_weights(network, directory_ / "good.bin");
+    std::ifstream in(directory_ / "good.bin", std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+
+    std::ofstream(directory_ / "truncated.bin", std::ios::binary) << bytes.substr(0, bytes.size() - 7);
+    EXPECT_NE(error_of(directory_ / "truncated.bin").find("truncated"), std::string::npos);
+    std::ofstream(directory_ / "magic.bin", std::ios::binary) << "NOTAWEIGHTSFILE!" + bytes.substr(16);
+    EXPECT_NE(error_of(directory_ / "magic.bin").find("bad magic"), std::string::npos);
+    std::ofstream(directory_ / "extra.bin", std::ios::binary) << bytes + "x";
+    EXPECT_NE(error_of(directory_ / "extra.bin").find("extra bytes"), std::string::npos);
+    const std::string other = error_of(directory_ / "good.bin", "input 1x8x8\nconv2d out=3 kernel=3\nbatchnorm2d\nflatten\nlinear out=3\n");
+    EXPECT_NE(other.find("conv1.weight has shape 2x1x3x3"), std::string::npos) << other;
+    EXPECT_NE(error_of(directory_ / "missing.bin").find("missing.bin: cannot open"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace convnet

@@ -1,0 +1,89 @@
+// Model files and shape rules: what parses, what is refused (with file, line and reason), and the
+// output sizes of convolution and pooling, odd sizes included.
+#include <convnet/error.h>
+#include <convnet/model.h>
+
+#include <gtest/gtest.h>
+
+namespace convnet {
+namespace {
+
+// Runs `action`, expecting a convnet::Error whose message contains every one of `parts`.
+template <typename Action>
+void expect_error(Action action, std::initializer_list<std::string> parts) {
+    try {
+        action();
+        ADD_FAILURE() << "no error thrown; expected one mentioning " << *parts.begin();
+    } catch (const Error& error) {
+        for (const std::string& part : parts)
+            EXPECT_NE(std::string(error.what()).find(part), std::string::npos) << "message: " << error.what() << "\nmissing: " << part;
+    }
+}
+
+Shape output_of(const std::string& model) {
+    return plan_model(parse_model(model, "m.model")).back().output;
+}
+
+TEST(ModelFile, SeedNetworkShapesAndParameterCount) {
+    const ModelSpec spec = read_model_file(std::string(CONVNET_SOURCE_DIR) + "/models/convnet1.model");
+    Network network(spec);
+    ASSERT_EQ(network.layer_count(), 10u);
+    EXPECT_EQ(network.layer_plan(0).output, (Shape{1, 16, 28, 28}));
+    EXPECT_EQ(network.layer_plan(3).output, (Shape{1, 16, 14, 14}));
+    EXPECT_EQ(network.layer_plan(4).output, (Shape{1, 32, 14, 14}));
+    EXPECT_EQ(network.layer_plan(7).output, (Shape{1, 32, 7, 7}));
+    EXPECT_EQ(network.layer_plan(8).output, (Shape{1, 1568}));
+    EXPECT_EQ(network.output_features(), 10);
+    // 16·25+16 + 2·16 + 32·16·25+32 + 2·32 + 1568·10+10
+    EXPECT_EQ(network.trainable_count(), 416 + 32 + 12832 + 64 + 15690);
+    EXPECT_EQ(network.named_parameters().front().name, "conv1.weight");
+    EXPECT_EQ(network.named_parameters()[5].name, "bn1.running_var");
+}
+
+TEST(ShapeRule, ConvolutionFollowsFloorFormula) {
+    EXPECT_EQ(output_of("input 1x28x28\nconv2d out=16 kernel=5 pad=2\n"), (Shape{1, 16, 28, 28}));
+    EXPECT_EQ(output_of("input 3x32x32\nconv2d out=6 kernel=5\n"), (Shape{1, 6, 28, 28}));
+    EXPECT_EQ(output_of("input 2x7x9\nconv2d out=4 kernel=3 stride=2\n"), (Shape{1, 4, 3, 4}));   // (7-3)/2+1, (9-3)/2+1
+    EXPECT_EQ(output_of("input 1x8x8\nconv2d out=1 kernel=3 stride=3 pad=1\n"), (Shape{1, 1, 3, 3}));  // floor(7/3)+1
+    EXPECT_EQ(output_of("input 1x10x10\nconv2d out=1 kernel=3 dilation=2\n"), (Shape{1, 1, 6, 6}));
+    EXPECT_EQ(output_of("input 1x11x6\nconv2d out=2 kernel=5x3 stride=2x1 pad=1x0\n"), (Shape{1, 2, 5, 4}));
+}
+
+TEST(ShapeRule, PoolingFollowsFloorFormula) {
+    EXPECT_EQ(output_of("input 16x28x28\nmaxpool2d kernel=2\n"), (Shape{1, 16, 14, 14}));
+    EXPECT_EQ(output_of("input 1x7x7\nmaxpool2d kernel=2\n"), (Shape{1, 1, 3, 3}));
+    EXPECT_EQ(output_of("input 1x7x7\nmaxpool2d kernel=3 stride=2\n"), (Shape{1, 1, 3, 3}));
+    EXPECT_EQ(output_of("input 1x5x5\nmaxpool2d kernel=3 stride=2 pad=1\n"), (Shape{1, 1, 3, 3}));
+}
+
+TEST(ShapeRule, KernelLargerThanPaddedInputIsRefused) {
+    expect_error([] { output_of("input 1x4x4\nconv2d out=2 kernel=7 pad=1\n"); }, {"m.model:2", "kernel", "4 + 2*1 = 6"});
+    expect_error([] { output_of("input 1x3x3\nmaxpool2d kernel=4\n"); }, {"m.model:2", "larger than the padded input"});
+}
+
+TEST(ModelFile, ErrorsNameTheFileLineAndExpectation) {
+    expect_error([] { parse_model("input 1x28x28\nconv3d out=2\n", "a.model"); }, {"a.model:2", "unknown layer 'conv3d'", "conv2d"});
+    expect_error([] { output_of("input 1x28x28\nconv2d out=abc kernel=3\n"); }, {"m.model:2", "out=abc", "expected an integer"});
+    expect_error([] { output_of("input 1x28x28\nconv2d out=0 kernel=3\n"); }, {"m.model:2", "out=0"});
+    expect_error([] { output_of("input 1x28x28\nconv2d kernel=3\n"); }, {"m.model:2", "out= is required"});
+    expect_error([] { output_of("input 1x28x28\nconv2d out=2 kernel=3 strid=2\n"); }, {"m.model:2", "unknown option 'strid=2'"});
+    expect_error([] { parse_model("input 1x28x28\nconv2d out=2 kernel\n", "a.model"); }, {"a.model:2", "expected key=value"});
+    expect_error([] { parse_model("# only a comment\n", "a.model"); }, {"a.model", "no `input"});
+    expect_error([] { parse_model("relu\n", "a.model"); }, {"a.model:1", "first line must be `input"});
+    expect_error([] { parse_model("input 1x0x28\nrelu\n", "a.model"); }, {"a.model:1", "expected CxHxW"});
+    expect_error([] { parse_model("input 1x28x28\nrelu\nrelu out=3 out=4\n", "a.model"); }, {"a.model:3", "given twice"});
+}
+
+TEST(ModelFile, MismatchedSizesSayWhatWouldFit) {
+    expect_error([] { output_of("input 3x8x8\nconv2d in=1 out=2 kernel=3\n"); }, {"m.model:2", "in=1", "in=3 would fit"});
+    expect_error([] { output_of("input 1x8x8\nflatten\nlinear in=60 out=2\n"); }, {"m.model:3", "in=64 would fit"});
+    expect_error([] { output_of("input 1x8x8\nlinear out=2\n"); }, {"m.model:2", "flatten"});
+    expect_error([] { Network network(parse_model("input 1x8x8\nconv2d out=2 kernel=3\n", "m.model")); }, {"m.model", "add flatten and linear"});
+}
+
+TEST(ModelFile, MissingFileIsReported) {
+    expect_error([] { read_model_file("/nonexistent/x.model"); }, {"/nonexistent/x.model", "cannot open"});
+}
+
+}  // namespace
+}  // namespace convnet

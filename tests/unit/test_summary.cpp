@@ -1,0 +1,486 @@
+// Tests of the model summary: counts, shapes, formulas and memory of the shipped models against
+// values worked out by hand, the errors for invalid models, the rounding warning, and the JSON.
+#include <convnet/error.h>
+#include <convnet/model.h>
+#include <convnet/summary.h>
+
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace convnet {
+namespace {
+
+const std::string kModels = std::string(CONVNET_SOURCE_DIR) + "/models/";
+
+ModelSummary summary_of(const std::string& model_text, const std::string& source = "test.model") {
+    return summarize_model(parse_model(model_text, source));
+}
+
+// Runs `action`, expecting a convnet::Error whose message contains every one of `parts`.
+template <typename Action>
+void expect_error(Action action, std::initializer_list<std::string> parts) {
+    try {
+        action();
+        ADD_FAILURE() << "no error thrown; expected one mentioning " << *parts.begin();
+    } catch (const Error& error) {
+        for (const std::string& part : parts)
+            EXPECT_NE(std::string(error.what()).find(part), std::string::npos)
+                << "message: " << error.what() << "\nmissing: " << part;
+    }
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// ---- A small JSON reader, enough to read the summary back and fail loudly on a syntax error.
+
+struct Json {
+    enum class Kind { null, boolean, number, string, array, object } kind = Kind::null;
+    double number = 0.0;
+    std::string text;
+    std::vector<std::string> keys;  // objects: keys[i] names items[i]
+    std::vector<Json> items;
+
+    const Json& operator[](const std::string& key) const {
+        for (std::size_t i = 0; i < keys.size(); ++i)
+            if (keys[i] == key) return items[i];
+        throw std::runtime_error("JSON object has no key " + key);
+    }
+    const Json& operator[](std::size_t index) const { return items.at(index); }
+    bool has(const std::string& key) const {
+        for (const std::string& name : keys)
+            if (name == key) return true;
+        return false;
+    }
+};
+
+class JsonReader {
+public:
+    explicit JsonReader(const std::string& text) : text_(text) {}
+
+    Json document() {
+        Json value = read_value();
+        skip_space();
+        if (position_ != text_.size()) fail("text after the document");
+        return value;
+    }
+
+private:
+    [[noreturn]] void fail(const std::string& what) const {
+        throw std::runtime_error("JSON: " + what + " at offset " + std::to_string(position_));
+    }
+    void skip_space() {
+        while (position_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[position_]))) ++position_;
+    }
+    void expect(char c) {
+        skip_space();
+        if (position_ >= text_.size() || text_[position_] != c) fail(std::string("expected '") + c + "'");
+        ++position_;
+    }
+    bool next_is(char c) {
+        skip_space();
+        return position_ < text_.size() && text_[position_] == c;
+    }
+    bool take_word(const std::string& word) {
+        if (text_.compare(position_, word.size(), word) != 0) return false;
+        position_ += word.size();
+        return true;
+    }
+    std::string read_string() {
+        expect('"');
+        std::string value;
+        while (true) {
+            if (position_ >= text_.size()) fail("unterminated string");
+            const char c = text_[position_++];
+            if (c == '"') return value;
+            if (static_cast<unsigned char>(c) < 0x20) fail("raw control character in a string");
+            if (c != '\\') {
+                value += c;
+                continue;
+            }
+            if (position_ >= text_.size()) fail("unterminated escape");
+            const char escape = text_[position_++];
+            if (escape == 'u') {
+                if (position_ + 4 > text_.size()) fail("short \\u escape");
+                value += static_cast<char>(std::strtol(text_.substr(position_, 4).c_str(), nullptr, 16));
+                position_ += 4;
+            } else if (escape == '"' || escape == '\\' || escape == '/') {
+                value += escape;
+            } else if (escape == 'n') {
+                value += '\n';
+            } else {
+                fail("unknown escape");
+            }
+        }
+    }
+    Json read_value() {
+        skip_space();
+        Json value;
+        if (position_ >= text_.size()) fail("unexpected end");
+        const char c = text_[position_];
+        if (c == '{') {
+            value.kind = Json::Kind::object;
+            ++position_;
+            if (next_is('}')) return ++position_, value;
+            do {
+                value.keys.push_back(read_string());
+                expect(':');
+                value.items.push_back(read_value());
+            } while (next_is(',') && ++position_);
+            expect('}');
+        } else if (c == '[') {
+            value.kind = Json::Kind::array;
+            ++position_;
+            if (next_is(']')) return ++position_, value;
+            do value.items.push_back(read_value());
+            while (next_is(',') && ++position_);
+            expect(']');
+        } else if (c == '"') {
+            value.kind = Json::Kind::string;
+            value.text = read_string();
+        } else if (take_word("null")) {
+            value.kind = Json::Kind::null;
+        } else if (take_word("true") || take_word("false")) {
+            value.kind = Json::Kind::boolean;
+        } else {
+            const char* start = text_.c_str() + position_;
+            char* end = nullptr;
+            value.number = std::strtod(start, &end);
+            if (end == start) fail("expected a value");
+            value.kind = Json::Kind::number;
+            position_ += static_cast<std::size_t>(end - start);
+        }
+        return value;
+    }
+
+    const std::string& text_;
+    std::size_t position_ = 0;
+};
+
+// ---- The seed network, models/convnet1.model, worked by hand.
+
+TEST(Summary, Convnet1ShapesAndFormulas) {
+    const ModelSummary summary = summarize_model(read_model_file(kModels + "convnet1.model"));
+    ASSERT_EQ(summary.rows.size(), 10u);
+    const std::vector<std::string> names{"conv1", "bn1", "relu1", "pool1", "conv2", "bn2", "relu2", "pool2", "flatten1", "fc1"};
+    const std::vector<std::string> outputs{"28×28×16", "28×28×16", "28×28×16", "14×14×16", "14×14×32",
+                                           "14×14×32", "14×14×32", "7×7×32",   "1568",     "10"};
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        EXPECT_EQ(summary.rows[i].name, names[i]);
+        EXPECT_EQ(volume_text(summary.rows[i].output), outputs[i]) << names[i];
+    }
+    EXPECT_EQ(volume_text(summary.rows[0].input), "28×28×1");
+    EXPECT_EQ(summary.rows[0].line, 6);  // the first layer line of the file
+    EXPECT_EQ(summary.rows[0].formula, "(28 − 5 + 2·2)/1 + 1 = 28");  // the seed article's W₂
+    EXPECT_EQ(summary.rows[3].formula, "(28 − 2 + 2·0)/2 + 1 = 14");
+    EXPECT_EQ(summary.rows[4].formula, "(14 − 5 + 2·2)/1 + 1 = 14");
+    EXPECT_EQ(summary.rows[7].formula, "(14 − 2 + 2·0)/2 + 1 = 7");
+    EXPECT_EQ(summary.rows[8].formula, "7·7·32 = 1568");  // the 1,568 inputs of the FC layer
+    EXPECT_EQ(summary.rows[1].formula, "");               // shape-preserving layers have no rule
+    EXPECT_EQ(summary.rows[9].formula, "");
+    EXPECT_TRUE(summary.warnings.empty());
+}
+
+TEST(Summary, Convnet1ParametersAndMultiplyAdds) {
+    const ModelSummary summary = summarize_model(read_model_file(kModels + "convnet1.model"));
+    ASSERT_EQ(summary.rows.size(), 10u);
+    // Trainable: conv 16·1·5·5+16; bn weight+bias 2·16; conv 32·16·5·5+32; bn 2·32; fc 1568·10+10.
+    const std::vector<std::int64_t> trainable{416, 32, 0, 0, 12832, 64, 0, 0, 0, 15690};
+    // Buffers: batch norm's running mean and variance, 2·C.
+    const std::vector<std::int64_t> buffers{0, 32, 0, 0, 0, 64, 0, 0, 0, 0};
+    // conv: output elements · in_channels · kh · kw; batch norm: one per element; linear: in·out;
+    // relu, pooling and flatten: 0.
+    const std::vector<std::int64_t> multiply_adds{28 * 28 * 16 * 1 * 25, 28 * 28 * 16, 0, 0, 14 * 14 * 32 * 16 * 25,
+                                                  14 * 14 * 32,          0,            0, 0, 1568 * 10};
+    for (std::size_t i = 0; i < summary.rows.size(); ++i) {
+        EXPECT_EQ(summary.rows[i].trainable_parameters, trainable[i]) << summary.rows[i].name;
+        EXPECT_EQ(summary.rows[i].buffer_parameters, buffers[i]) << summary.rows[i].name;
+        EXPECT_EQ(summary.rows[i].multiply_adds, multiply_adds[i]) << summary.rows[i].name;
+    }
+    const SummaryTotals& totals = summary.totals;
+    EXPECT_EQ(totals.trainable_parameters, 29034);
+    EXPECT_EQ(totals.buffer_parameters, 96);
+    EXPECT_EQ(totals.parameter_bytes, (29034 + 96) * 4);
+    EXPECT_EQ(totals.training_parameter_bytes, (29034 * 4 + 96) * 4);  // value, gradient, 2 Adam moments
+    EXPECT_EQ(totals.input_values, 784);
+    EXPECT_EQ(totals.inference_multiply_adds, 313600 + 12544 + 2508800 + 6272 + 15680);  // 2,856,896
+    // Forward, weight gradient and input gradient, except conv1's input gradient (never needed).
+    EXPECT_EQ(totals.training_multiply_adds, 2 * 313600 + 3 * (12544 + 2508800 + 6272 + 15680));  // 8,257,088
+    // Forward: the largest input + output pair is bn1 or relu1, 28·28·16 in and out.
+    EXPECT_EQ(totals.forward_activation_bytes, 2 * 12544 * 4);
+    // Training: the input and every output (12544·3 + 3136 + 6272·3 + 1568 + 1568 + 10), plus
+    // the largest gradient pair (bn1's or relu1's, 2·12544).
+    EXPECT_EQ(totals.training_activation_bytes, (784 + 12544 * 3 + 3136 + 6272 * 3 + 1568 + 1568 + 10 + 2 * 12544) * 4);
+}
+
+TEST(Summary, Convnet1ParameterSharing) {
+    const ModelSummary summary = summarize_model(read_model_file(kModels + "convnet1.model"));
+    ASSERT_EQ(summary.rows.size(), 10u);
+    // A fully connected layer from 28·28·1 inputs to 28·28·16 outputs: weights plus a bias each.
+    const std::int64_t conv1_dense = std::int64_t{28 * 28 * 1} * (28 * 28 * 16) + 28 * 28 * 16;
+    EXPECT_EQ(summary.rows[0].fully_connected_parameters, conv1_dense);  // 9,847,040
+    EXPECT_DOUBLE_EQ(summary.rows[0].sharing_ratio, double(conv1_dense) / 416.0);
+    const std::int64_t conv2_dense = std::int64_t{14 * 14 * 16} * (14 * 14 * 32) + 14 * 14 * 32;
+    EXPECT_EQ(summary.rows[4].fully_connected_parameters, conv2_dense);  // 19,675,264
+    EXPECT_DOUBLE_EQ(summary.rows[4].sharing_ratio, double(conv2_dense) / 12832.0);
+    for (std::size_t i : {1u, 2u, 3u, 5u, 8u, 9u}) EXPECT_EQ(summary.rows[i].fully_connected_parameters, 0) << i;
+}
+
+TEST(Summary, Convnet1Text) {
+    const std::string text = format_summary_text(summarize_model(read_model_file(kModels + "convnet1.model")));
+    for (const char* part : {"conv1", "conv2d out=16 kernel=5 pad=2", "(28 − 5 + 2·2)/1 + 1 = 28", "28×28×16", "7×7×32",
+                             "7·7·32 = 1568", "29,034", "2,856,896", "8,257,088", "9,847,040 instead of 416",
+                             "116,520 bytes", "no rounding"})
+        EXPECT_TRUE(contains(text, part)) << "missing: " << part << "\n" << text;
+}
+
+TEST(Summary, PlanningAllocatesNoWeights) {
+    const std::vector<LayerPlan> plans = plan_model(read_model_file(kModels + "convnet1.model"));
+    for (const LayerPlan& plan : plans)
+        for (const Parameter& parameter : plan.layer->parameters()) {
+            EXPECT_EQ(parameter.value, nullptr) << plan.name << "." << parameter.name;
+            EXPECT_EQ(parameter.grad, nullptr) << plan.name << "." << parameter.name;
+        }
+}
+
+TEST(Summary, FeatureVectorModel) {
+    // 784 → 100 → 10 with batch norm: 784·100+100, 2·100 (+200 buffers), 100·10+10.
+    const ModelSummary summary = summary_of("input 784\nlinear out=100\nbatchnorm1d\nrelu\nlinear out=10\n");
+    ASSERT_EQ(summary.rows.size(), 4u);
+    EXPECT_EQ(volume_text(summary.rows[0].input), "784");
+    EXPECT_EQ(summary.totals.trainable_parameters, 78500 + 200 + 1010);
+    EXPECT_EQ(summary.totals.buffer_parameters, 200);
+    EXPECT_EQ(summary.totals.inference_multiply_adds, 78400 + 100 + 1000);
+    EXPECT_EQ(summary.totals.training_multiply_adds, 2 * 78400 + 3 * (100 + 1000));
+    for (const SummaryRow& row : summary.rows) EXPECT_EQ(row.formula, "") << row.name;
+    const std::string text = format_summary_text(summary);
+    EXPECT_FALSE(contains(text, "parameter sharing")) << text;
+    EXPECT_TRUE(contains(text, "input 784,")) << text;
+}
+
+// ---- The other shipped models, worked by hand; skipped where the file is not in this checkout.
+
+struct ExpectedRow {
+    const char* name;
+    const char* output;  // W×H×D
+    std::int64_t trainable, multiply_adds;
+};
+
+void expect_rows(const ModelSummary& summary, const std::vector<ExpectedRow>& expected) {
+    ASSERT_EQ(summary.rows.size(), expected.size());
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+        EXPECT_EQ(summary.rows[i].name, expected[i].name);
+        EXPECT_EQ(volume_text(summary.rows[i].output), expected[i].output) << expected[i].name;
+        EXPECT_EQ(summary.rows[i].trainable_parameters, expected[i].trainable) << expected[i].name;
+        EXPECT_EQ(summary.rows[i].multiply_adds, expected[i].multiply_adds) << expected[i].name;
+    }
+}
+
+TEST(Summary, Lenet5) {
+    const std::string path = kModels + "lenet5.model";
+    if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is not in this checkout";
+    const ModelSummary summary = summarize_model(read_model_file(path));
+    // conv: out·in·5·5 + out and output elements·in·25; average pooling: output elements·2·2;
+    // linear: in·out + out and in·out; tanh and flatten: 0.
+    expect_rows(summary, {{"conv1", "28×28×6", 6 * 1 * 25 + 6, 28 * 28 * 6 * 1 * 25},
+                          {"tanh1", "28×28×6", 0, 0},
+                          {"pool1", "14×14×6", 0, 14 * 14 * 6 * 4},
+                          {"conv2", "10×10×16", 16 * 6 * 25 + 16, 10 * 10 * 16 * 6 * 25},
+                          {"tanh2", "10×10×16", 0, 0},
+                          {"pool2", "5×5×16", 0, 5 * 5 * 16 * 4},
+                          {"flatten1", "400", 0, 0},
+                          {"fc1", "120", 400 * 120 + 120, 400 * 120},
+                          {"tanh3", "120", 0, 0},
+                          {"fc2", "84", 120 * 84 + 84, 120 * 84},
+                          {"tanh4", "84", 0, 0},
+                          {"fc3", "10", 84 * 10 + 10, 84 * 10}});
+    EXPECT_EQ(summary.totals.trainable_parameters, 61706);  // LeNet-5's well-known count
+    EXPECT_EQ(summary.totals.buffer_parameters, 0);
+    EXPECT_EQ(summary.totals.inference_multiply_adds, 117600 + 4704 + 240000 + 1600 + 48000 + 10080 + 840);
+    // conv1 skips the input gradient; pooling has no weight gradient.
+    EXPECT_EQ(summary.totals.training_multiply_adds,
+              2 * 117600 + 3 * (240000 + 48000 + 10080 + 840) + 2 * (4704 + 1600));  // 1,144,568
+    EXPECT_EQ(summary.totals.forward_activation_bytes, 2 * 4704 * 4);  // tanh1: 28·28·6 in and out
+    EXPECT_EQ(summary.rows[0].formula, "(28 − 5 + 2·2)/1 + 1 = 28");
+    EXPECT_EQ(summary.rows[3].formula, "(14 − 5 + 2·0)/1 + 1 = 10");
+    EXPECT_EQ(summary.rows[3].fully_connected_parameters, std::int64_t{14 * 14 * 6} * 1600 + 1600);
+    EXPECT_TRUE(summary.warnings.empty());
+}
+
+TEST(Summary, CifarExample) {
+    const std::string path = kModels + "cifar-example.model";
+    if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is not in this checkout";
+    const ModelSummary summary = summarize_model(read_model_file(path));
+    // The seed article's example: six 5×5×3 filters over 32×32×3 give 28×28×6.
+    expect_rows(summary, {{"conv1", "28×28×6", 6 * 3 * 25 + 6, 28 * 28 * 6 * 3 * 25},
+                          {"relu1", "28×28×6", 0, 0},
+                          {"pool1", "14×14×6", 0, 0},
+                          {"conv2", "10×10×16", 16 * 6 * 25 + 16, 10 * 10 * 16 * 6 * 25},
+                          {"relu2", "10×10×16", 0, 0},
+                          {"pool2", "5×5×16", 0, 0},
+                          {"flatten1", "400", 0, 0},
+                          {"fc1", "120", 400 * 120 + 120, 400 * 120},
+                          {"bn1", "120", 2 * 120, 120},
+                          {"relu3", "120", 0, 0},
+                          {"dropout1", "120", 0, 0},
+                          {"fc2", "84", 120 * 84 + 84, 120 * 84},
+                          {"relu4", "84", 0, 0},
+                          {"fc3", "10", 84 * 10 + 10, 84 * 10}});
+    EXPECT_EQ(summary.rows[0].formula, "(32 − 5 + 2·0)/1 + 1 = 28");
+    EXPECT_EQ(summary.totals.trainable_parameters, 456 + 2416 + 48120 + 240 + 10164 + 850);  // 62,246
+    EXPECT_EQ(summary.totals.buffer_parameters, 240);
+    EXPECT_EQ(summary.totals.inference_multiply_adds, 352800 + 240000 + 48000 + 120 + 10080 + 840);
+    EXPECT_EQ(summary.totals.training_multiply_adds, 2 * 352800 + 3 * (240000 + 48000 + 120 + 10080 + 840));
+    EXPECT_EQ(summary.rows[0].fully_connected_parameters, std::int64_t{32 * 32 * 3} * 4704 + 4704);
+    EXPECT_TRUE(summary.warnings.empty());
+}
+
+// ---- Every model shipped in models/: the counts agree with a Network built from the same file.
+
+TEST(Summary, EveryShippedModelAgreesWithTheNetwork) {
+    int models = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(kModels)) {
+        if (entry.path().extension() != ".model") continue;
+        ++models;
+        const ModelSpec spec = read_model_file(entry.path());
+        const ModelSummary summary = summarize_model(spec);
+        const Network network(spec);
+        EXPECT_EQ(summary.totals.trainable_parameters, network.trainable_count()) << entry.path();
+        ASSERT_EQ(summary.rows.size(), network.layer_count()) << entry.path();
+        for (std::size_t i = 0; i < summary.rows.size(); ++i)
+            EXPECT_EQ(summary.rows[i].output, network.layer_plan(i).output) << entry.path() << " " << summary.rows[i].name;
+    }
+    EXPECT_GE(models, 1);
+}
+
+// ---- Invalid models: file, line and the formula that failed.
+
+TEST(Summary, KernelLargerThanPaddedInput) {
+    expect_error([] { summary_of("input 1x28x28\nconv2d out=8 kernel=5\nmaxpool2d kernel=2\n\nconv2d out=8 kernel=15\n", "big.model"); },
+                 {"big.model:5", "conv2d", "kernel", "15", "larger than the padded input 12 + 2*0 = 12"});
+}
+
+TEST(Summary, ChannelCountMismatch) {
+    expect_error([] { summary_of("input 3x32x32\nconv2d out=8 kernel=3\nconv2d in=16 out=8 kernel=3\n", "channels.model"); },
+                 {"channels.model:3", "conv2d", "in=16", "8 flow in", "in=8 would fit"});
+    expect_error([] { summary_of("input 3x32x32\nconv2d in=1 out=8 kernel=3\n", "first.model"); },
+                 {"first.model:2", "in=1", "3 flow in", "in=3 would fit"});
+    expect_error([] { summary_of("input 1x28x28\nconv2d out=8 kernel=5\nbatchnorm2d channels=16\n", "bn.model"); },
+                 {"bn.model:3", "batchnorm2d", "channels=16", "channels=8 would fit"});
+}
+
+TEST(Summary, LinearInputSizeDisagrees) {
+    // 8 channels of (28 − 5)/1 + 1 = 24: 24·24·8 = 4608 features reach the linear layer.
+    expect_error([] { summary_of("input 1x28x28\nconv2d out=8 kernel=5\nflatten\nlinear in=100 out=10\n", "fc.model"); },
+                 {"fc.model:4", "linear", "in=100", "4608 flow in", "in=4608 would fit"});
+}
+
+// ---- The rounding warning.
+
+TEST(Summary, RoundingWarningForStrideTwoOnEvenInput) {
+    // (28 − 3 + 2·0)/2 = 12.5: 13 windows cover columns 0..26, column 27 (and row 27) is unseen.
+    const ModelSummary summary = summary_of("input 1x28x28\nconv2d out=8 kernel=3 stride=2\nflatten\nlinear out=10\n", "round.model");
+    EXPECT_EQ(volume_text(summary.rows[0].output), "13×13×8");
+    EXPECT_EQ(summary.rows[0].formula, "(28 − 3 + 2·0)/2 + 1 = 13.5 → 13");
+    ASSERT_EQ(summary.warnings.size(), 1u);
+    const SummaryWarning& warning = summary.warnings[0];
+    EXPECT_EQ(warning.layer, "conv1");
+    EXPECT_EQ(warning.line, 2);
+    EXPECT_EQ(warning.axis, "height and width");
+    EXPECT_EQ(warning.unseen_rows, 1);
+    EXPECT_EQ(warning.unseen_columns, 1);
+    for (const char* part : {"round.model:2", "conv1", "(28 − 3 + 2·0)/2 + 1 = 13.5 → 13", "1 row and 1 column",
+                             "W = 27 or 29", "F = 2 or 4", "S = 1 or 5", "no P (pad=) alone fits"})
+        EXPECT_TRUE(contains(warning.message, part)) << "missing: " << part << "\nmessage: " << warning.message;
+    EXPECT_TRUE(contains(format_summary_text(summary), "warning: round.model:2: conv1"));
+}
+
+TEST(Summary, RoundingWarningPerAxisAndPadding) {
+    // Height 28: (28 − 4 + 2·0)/3 = 8 exactly. Width 27: (27 − 4)/3 = 7.67, 2 columns unseen.
+    // Exact along the width: W = 25 or 28 (21/3, 24/3), F = 3 or 6 (24/3, 21/3), P = 2 (27/3),
+    // S = 1 or 23 (the divisors of 23).
+    const ModelSummary summary = summary_of("input 1x28x27\nconv2d out=4 kernel=4 stride=3\n", "axis.model");
+    ASSERT_EQ(summary.warnings.size(), 1u);
+    const SummaryWarning& warning = summary.warnings[0];
+    EXPECT_EQ(warning.axis, "width");
+    EXPECT_EQ(warning.unseen_rows, 0);
+    EXPECT_EQ(warning.unseen_columns, 2);
+    EXPECT_EQ(summary.rows[0].formula, "H: (28 − 4 + 2·0)/3 + 1 = 9; W: (27 − 4 + 2·0)/3 + 1 ≈ 8.67 → 8");
+    for (const char* part : {"last 2 columns", "W = 25 or 28 (the input width)", "F = 3 or 6", "P = 2", "S = 1 or 23"})
+        EXPECT_TRUE(contains(warning.message, part)) << "missing: " << part << "\nmessage: " << warning.message;
+
+    // When the rounding drops only padding, no input pixel is lost, and the warning says so.
+    const ModelSummary padded = summary_of("input 1x28x28\nconv2d out=4 kernel=3 stride=2 pad=1\n", "pad.model");
+    ASSERT_EQ(padded.warnings.size(), 1u);
+    EXPECT_EQ(padded.warnings[0].unseen_rows, 0);
+    EXPECT_EQ(padded.warnings[0].unseen_columns, 0);
+    EXPECT_TRUE(contains(padded.warnings[0].message, "only padding")) << padded.warnings[0].message;
+}
+
+TEST(Summary, PoolingRoundingAndDilationFormula) {
+    const ModelSummary summary =
+        summary_of("input 2x15x15\nmaxpool2d kernel=2\nconv2d out=3 kernel=3 dilation=2\n", "pool.model");
+    ASSERT_EQ(summary.rows.size(), 2u);
+    EXPECT_EQ(summary.rows[0].formula, "(15 − 2 + 2·0)/2 + 1 = 7.5 → 7");
+    // Dilation 2 spreads a 3-tap kernel over 5 pixels: (7 − 5)/1 + 1 = 3.
+    EXPECT_EQ(summary.rows[1].formula, "(7 − (2·(3 − 1) + 1) + 2·0)/1 + 1 = 3");
+    ASSERT_EQ(summary.warnings.size(), 1u);
+    EXPECT_EQ(summary.warnings[0].layer, "pool1");
+    EXPECT_EQ(summary.warnings[0].unseen_rows, 1);
+    // Pooling padding must stay at most half the kernel: no P fits for kernel 2 (P = 1 would
+    // need (15 − 2 + 2)/2, not whole either).
+    EXPECT_TRUE(contains(summary.warnings[0].message, "F = 1 or 3")) << summary.warnings[0].message;
+}
+
+// ---- JSON.
+
+TEST(Summary, JsonReadsBack) {
+    const ModelSummary summary = summarize_model(read_model_file(kModels + "convnet1.model"));
+    const Json json = JsonReader(format_summary_json(summary)).document();
+    EXPECT_EQ(json["model"].text, kModels + "convnet1.model");
+    ASSERT_EQ(json["input"].items.size(), 3u);
+    EXPECT_EQ(json["input"][1].number, 28);
+    const Json& layers = json["layers"];
+    ASSERT_EQ(layers.items.size(), 10u);
+    EXPECT_EQ(layers[0]["name"].text, "conv1");
+    EXPECT_EQ(layers[0]["type"].text, "conv2d");
+    EXPECT_EQ(layers[0]["line"].number, 6);
+    EXPECT_EQ(layers[0]["formula"].text, "(28 − 5 + 2·2)/1 + 1 = 28");
+    EXPECT_EQ(layers[0]["output_volume"].text, "28×28×16");
+    EXPECT_EQ(layers[0]["output"][0].number, 16);
+    EXPECT_EQ(layers[0]["trainable_parameters"].number, 416);
+    EXPECT_EQ(layers[0]["multiply_adds"].number, 313600);
+    EXPECT_EQ(layers[0]["fully_connected_parameters"].number, 9847040);
+    EXPECT_NEAR(layers[0]["sharing_ratio"].number, 9847040.0 / 416.0, 0.1);
+    EXPECT_EQ(layers[1]["buffer_parameters"].number, 32);
+    EXPECT_EQ(layers[1]["formula"].kind, Json::Kind::null);
+    EXPECT_FALSE(layers[1].has("fully_connected_parameters"));
+    EXPECT_EQ(layers[8]["output"][0].number, 1568);
+    const Json& totals = json["totals"];
+    for (const char* key : {"trainable_parameters", "buffer_parameters", "parameter_bytes", "training_parameter_bytes",
+                            "input_values", "forward_activation_bytes", "training_activation_bytes",
+                            "inference_multiply_adds", "training_multiply_adds"})
+        EXPECT_TRUE(totals.has(key)) << key;
+    EXPECT_EQ(totals["trainable_parameters"].number, 29034);
+    EXPECT_EQ(totals["training_multiply_adds"].number, 8257088);
+    EXPECT_EQ(json["warnings"].kind, Json::Kind::array);
+    EXPECT_TRUE(json["warnings"].items.empty());
+}
+
+TEST(Summary, JsonCarriesWarningsAndEscapes) {
+    const ModelSummary summary = summary_of("input 1x28x28\nconv2d out=8 kernel=3 stride=2 name=\"odd\\name\"\n", "w.model");
+    const Json json = JsonReader(format_summary_json(summary)).document();
+    EXPECT_EQ(json["layers"][0]["name"].text, "\"odd\\name\"");
+    ASSERT_EQ(json["warnings"].items.size(), 1u);
+    EXPECT_EQ(json["warnings"][0]["unseen_rows"].number, 1);
+    EXPECT_EQ(json["warnings"][0]["axis"].text, "height and width");
+    EXPECT_TRUE(contains(json["warnings"][0]["message"].text, "w.model:2"));
+}
+
+}  // namespace
+}  // namespace convnet
