@@ -8,15 +8,19 @@ DATA_DIR  ?= data
 THREADS   ?= $(shell nproc)
 DEMO_EPOCHS ?= 8
 
-# Debian packages the build, the tests and the benchmarks use.
+# Debian packages the build, the tests and the benchmarks use. Node.js and npm (for `make data`)
+# are only installed when no `npm` command exists: a machine may have them from elsewhere, and
+# Debian's nodejs conflicts with those.
 PACKAGES := g++ cmake make pkg-config libdnnl-dev libgtest-dev libgmock-dev libbenchmark-dev \
-            zlib1g-dev libpng-dev nodejs npm python3 python3-torch python3-numpy
+            zlib1g-dev libpng-dev python3 python3-torch python3-numpy
+NODE_PACKAGES := nodejs npm
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: build
 
 deps:
-	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done; \
+	  command -v npm >/dev/null || echo $(NODE_PACKAGES)); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing: $$missing"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \

@@ -4,6 +4,8 @@
 #include <convnet/layer_registry.h>
 #include <convnet/model.h>
 
+#include "engine/onednn_path.h"
+
 #include <charconv>
 #include <fstream>
 #include <sstream>
@@ -154,7 +156,10 @@ Network::Network(const ModelSpec& spec) : source_(spec.source), sample_shape_(sp
             }
         }
     activations_.resize(layers_.size() + 1);
+    fast_path_ = engine::OnednnPath::create(layers_, fast_path_unavailable_);
 }
+
+Network::~Network() = default;
 
 void Network::initialize(std::uint64_t seed) {
     Random random(seed);
@@ -169,6 +174,11 @@ void Network::check_input(const Tensor& input) const {
 
 void Network::predict(const Tensor& input, Tensor& logits) const {
     check_input(input);
+    if (fast_path()) {
+        std::lock_guard<std::mutex> lock(fast_predict_mutex_);
+        fast_path_->predict(input, logits);
+        return;
+    }
     Tensor buffers[2];
     const Tensor* current = &input;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
@@ -180,6 +190,8 @@ void Network::predict(const Tensor& input, Tensor& logits) const {
 
 const Tensor& Network::forward_train(const Tensor& input) {
     check_input(input);
+    last_forward_fast_ = fast_path();
+    if (last_forward_fast_) return fast_path_->forward_train(input);
     activations_[0].resize(input.shape());
     std::copy(input.data(), input.data() + input.size(), activations_[0].data());
     for (std::size_t i = 0; i < layers_.size(); ++i) layers_[i].layer->forward_train(activations_[i], activations_[i + 1]);
@@ -187,6 +199,10 @@ const Tensor& Network::forward_train(const Tensor& input) {
 }
 
 void Network::backward(const Tensor& grad_logits) {
+    if (last_forward_fast_) {
+        fast_path_->backward(grad_logits);
+        return;
+    }
     const Tensor* grad_output = &grad_logits;
     for (std::size_t i = layers_.size(); i-- > 0;) {
         Tensor* grad_input = i == 0 ? nullptr : &grad_buffers_[i % 2];

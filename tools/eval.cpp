@@ -23,17 +23,19 @@ options:
   --data DIR       dataset folder (e.g. data/fashion-mnist)
   --batch B        images per forward pass (default 1000)
   --threads T      threads to use (default: all cores)
+  --reference      run each layer's plain reference code instead of the oneDNN fast path
 )";
 }  // namespace
 
 int run_eval(const std::vector<std::string>& words) {
-    const Arguments arguments(words, {"model", "weights", "data", "batch", "threads"}, {"help"});
+    const Arguments arguments(words, {"model", "weights", "data", "batch", "threads"}, {"help", "reference"});
     if (arguments.has("help")) {
         std::cout << kEvalHelp;
         return 0;
     }
     apply_threads(arguments);
     Network network(read_model_file(arguments.required("model")));
+    network.set_fast_path(!arguments.has("reference"));
     load_weights(network, arguments.required("weights"));
     const Dataset test = load_split(arguments.required("data"), Split::test);
     const Evaluation result = evaluate(network, test, arguments.integer("batch", 1000, 1, 65536));

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <omp.h>
 #include <unistd.h>
 
 namespace convnet::cli {
@@ -35,6 +36,7 @@ options:
   --threads T        threads to use (default: all cores); same seed and threads, same weights
   --save WEIGHTS     write the weights here after every epoch (atomically)
   --metrics FILE     append one JSON object per epoch to FILE
+  --reference        run each layer's plain reference code instead of the oneDNN fast path
 )";
 
 // One line on stderr, redrawn in place when stderr is a terminal and left out otherwise.
@@ -85,7 +87,7 @@ std::string existing_contents(const std::string& path) {
 
 int run_train(const std::vector<std::string>& words) {
     const Arguments arguments(words, {"model", "data", "epochs", "batch", "optimizer", "lr", "momentum", "seed", "threads", "save", "metrics"},
-                              {"help"});
+                              {"help", "reference"});
     if (arguments.has("help")) {
         std::cout << kTrainHelp;
         return 0;
@@ -99,6 +101,7 @@ int run_train(const std::vector<std::string>& words) {
     const auto seed = static_cast<std::uint64_t>(arguments.integer("seed", 1, 0, (1LL << 62)));
 
     Network network(read_model_file(arguments.required("model")));
+    network.set_fast_path(!arguments.has("reference"));
     const std::string data = arguments.required("data");
     const Dataset train = load_split(data, Split::train);
     const Dataset test = load_split(data, Split::test);
@@ -109,7 +112,11 @@ int run_train(const std::vector<std::string>& words) {
 
     std::cout << "model " << network.source() << ": " << network.trainable_count() << " parameters; data " << data << ": "
               << train.count << " train, " << test.count << " test images; " << optimizer->describe() << ", batch " << batch
-              << ", " << epochs << " epochs" << std::endl;
+              << ", " << epochs << " epochs, " << omp_get_max_threads() << " threads" << std::endl;
+    std::cout << "compute: " << (network.fast_path() ? "oneDNN primitives, blocked layout"
+                                 : "reference layers" + (network.fast_path_unavailable().empty() ? std::string(" (--reference)")
+                                                         : " (no fast path: " + network.fast_path_unavailable() + ")"))
+              << std::endl;
     const std::string metrics_path = arguments.text("metrics", "");
     std::string metrics = metrics_path.empty() ? "" : existing_contents(metrics_path);
     ProgressBar bar;

@@ -8,11 +8,16 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
 namespace convnet {
+
+namespace engine {
+class OnednnPath;
+}
 
 struct LayerLine {
     std::string type;                            // "conv2d"
@@ -53,8 +58,16 @@ class Network {
 public:
     // Builds and shape-checks every layer (no weights are touched); errors name FILE:LINE.
     explicit Network(const ModelSpec& spec);
+    ~Network();
     Network(const Network&) = delete;
     Network& operator=(const Network&) = delete;
+
+    // The fast path runs the whole network as oneDNN primitives in blocked layouts; it is on by
+    // default when every layer has one. Off, each layer's own (reference) code runs.
+    void set_fast_path(bool enabled) { use_fast_path_ = enabled; }
+    bool fast_path() const { return use_fast_path_ && fast_path_ != nullptr; }
+    // Why there is no fast path for this model ("" when there is one).
+    const std::string& fast_path_unavailable() const { return fast_path_unavailable_; }
 
     const std::string& source() const { return source_; }
     const Shape& sample_shape() const { return sample_shape_; }  // (C, H, W)
@@ -66,7 +79,8 @@ public:
     // PyTorch's default initialisation, repeatable for a seed.
     void initialize(std::uint64_t seed);
 
-    // Evaluation mode: (N, C, H, W) -> logits (N, classes). Const and thread-safe.
+    // Evaluation mode: (N, C, H, W) -> logits (N, classes). Const and thread-safe (calls on
+    // the fast path take turns).
     void predict(const Tensor& input, Tensor& logits) const;
 
     // Training mode. forward_train keeps every activation for the backward that follows.
@@ -92,6 +106,11 @@ private:
     std::int64_t trainable_count_ = 0;
     std::vector<Tensor> activations_;  // training: the input and every layer's output
     Tensor grad_buffers_[2];
+    std::unique_ptr<engine::OnednnPath> fast_path_;
+    std::string fast_path_unavailable_;
+    bool use_fast_path_ = true;
+    bool last_forward_fast_ = false;
+    mutable std::mutex fast_predict_mutex_;
 };
 
 }  // namespace convnet

@@ -29,6 +29,7 @@ public:
                   Tensor* grad_input) override;
     void initialize(Random& random) override;
     std::int64_t multiply_adds(const Shape& input) const override { return input.with_batch(1).element_count(); }
+    const BatchNormOptions& options() const { return options_; }
 
 private:
     // Applies y = x·scale[c] + shift[c] to every element of channel c.

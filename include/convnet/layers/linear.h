@@ -23,6 +23,7 @@ public:
                   Tensor* grad_input) override;
     void initialize(Random& random) override;
     std::int64_t multiply_adds(const Shape&) const override { return options_.in_features * options_.out_features; }
+    const LinearOptions& options() const { return options_; }
 
 private:
     LinearOptions options_;

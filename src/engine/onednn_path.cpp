@@ -1,0 +1,544 @@
+// oneDNN execution of a whole network. Each layer (or fused pair) becomes a Stage holding its
+// forward primitive and, for training, its backward primitives; a Plan chains the stages for one
+// batch size so that every memory is allocated once and reused on every step.
+#include "onednn_path.h"
+
+#include <convnet/error.h>
+#include <convnet/layers/batchnorm.h>
+#include <convnet/layers/conv2d.h>
+#include <convnet/layers/flatten.h>
+#include <convnet/layers/linear.h>
+#include <convnet/layers/maxpool2d.h>
+#include <convnet/layers/relu.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <map>
+#include <optional>
+#include <unordered_map>
+
+namespace convnet::engine {
+
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+using Args = std::unordered_map<int, memory>;
+constexpr auto f32 = memory::data_type::f32;
+
+memory::dims to_dims(const Shape& shape) { return memory::dims(shape.dims().begin(), shape.dims().end()); }
+
+// A reorder from one memory to another when their layouts differ; nothing when they agree.
+struct Conversion {
+    std::optional<dnnl::reorder> reorder;
+    memory from, to;
+
+    // Returns `source` itself when `wanted` is its layout, else a new memory in `wanted`.
+    memory prepare(const memory& source, const memory::desc& wanted, const dnnl::engine& engine) {
+        from = source;
+        if (source.get_desc() == wanted) return to = source;
+        to = memory(wanted, engine);
+        reorder = dnnl::reorder(from, to);
+        return to;
+    }
+    // The other direction: `target` is fixed, the producer writes into the returned memory.
+    memory prepare_into(const memory& target, const memory::desc& produced, const dnnl::engine& engine) {
+        to = target;
+        if (target.get_desc() == produced) return from = target;
+        from = memory(produced, engine);
+        reorder = dnnl::reorder(from, to);
+        return from;
+    }
+    void run(dnnl::stream& stream) {
+        if (reorder) reorder->execute(stream, from, to);
+    }
+};
+
+// Wraps a parameter of the arena as a plain oneDNN memory (no copy).
+memory wrap(const Shape& shape, Tag tag, float* data, const dnnl::engine& engine) {
+    return memory({to_dims(shape), f32, tag}, engine, data);
+}
+
+Tag plain_tag(int rank) {
+    switch (rank) {
+        case 1: return Tag::a;
+        case 2: return Tag::ab;
+        case 4: return Tag::abcd;
+        default: throw Error("oneDNN path: no plain layout for rank " + std::to_string(rank));
+    }
+}
+
+struct Context {
+    dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+    dnnl::stream stream{engine};
+};
+
+// One layer, or a fused group of layers, with its primitives for one batch size.
+class Stage {
+public:
+    virtual ~Stage() = default;
+    virtual void forward(dnnl::stream& stream) = 0;
+    // Wires the gradient arriving from the next stage; allocates this stage's input gradient.
+    virtual void connect_backward(const memory& diff_dst, bool need_diff_src, Context& context) = 0;
+    virtual void backward(dnnl::stream& stream) = 0;
+    const memory& dst() const { return dst_; }
+    const memory& diff_src() const { return diff_src_; }
+
+protected:
+    memory src_, dst_, diff_dst_, diff_src_;
+    bool need_diff_src_ = false;
+};
+
+class ConvolutionStage : public Stage {
+public:
+    ConvolutionStage(const Conv2d& layer, const Shape& output, const memory& src, bool training, Context& context)
+        : layer_(layer) {
+        const Conv2dOptions& o = layer.options();
+        const memory::dims input = src.get_desc().dims();
+        strides_ = {o.stride_height, o.stride_width};
+        dilates_ = {o.dilation_height - 1, o.dilation_width - 1};
+        padding_left_ = {o.padding_height, o.padding_width};
+        padding_right_ = {(output[2] - 1) * o.stride_height + (o.kernel_height - 1) * o.dilation_height + 1 - input[2] - o.padding_height,
+                          (output[3] - 1) * o.stride_width + (o.kernel_width - 1) * o.dilation_width + 1 - input[3] - o.padding_width};
+        const Parameter& weight = layer.parameters()[0];
+        const memory::desc src_any(input, f32, Tag::any), dst_any(to_dims(output.with_batch(input[0])), f32, Tag::any);
+        const memory::desc weights_any(to_dims(weight.shape), f32, Tag::any);
+        bias_desc_ = o.bias ? memory::desc({o.out_channels}, f32, Tag::a) : memory::desc();
+        const auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+        forward_pd_ = dnnl::convolution_forward::primitive_desc(
+            {prop, dnnl::algorithm::convolution_direct, src_any, weights_any, bias_desc_, dst_any, strides_, dilates_, padding_left_, padding_right_},
+            context.engine);
+        forward_ = dnnl::convolution_forward(forward_pd_);
+        src_ = src_conversion_.prepare(src, forward_pd_.src_desc(), context.engine);
+        user_weights_ = wrap(weight.shape, Tag::abcd, weight.value, context.engine);
+        weights_ = weights_conversion_.prepare(user_weights_, forward_pd_.weights_desc(), context.engine);
+        if (o.bias) bias_ = memory(bias_desc_, context.engine, layer.parameters()[1].value);
+        dst_ = memory(forward_pd_.dst_desc(), context.engine);
+    }
+
+    void forward(dnnl::stream& stream) override {
+        src_conversion_.run(stream);
+        weights_conversion_.run(stream);
+        Args args{{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst_}};
+        if (bias_) args.emplace(DNNL_ARG_BIAS, bias_);
+        forward_.execute(stream, args);
+    }
+
+    void connect_backward(const memory& diff_dst, bool need_diff_src, Context& context) override {
+        diff_dst_ = diff_dst;
+        need_diff_src_ = need_diff_src;
+        const Conv2dOptions& o = layer_.options();
+        const Parameter& weight = layer_.parameters()[0];
+        const memory::desc weights_any(to_dims(weight.shape), f32, Tag::any);
+        weights_pd_ = dnnl::convolution_backward_weights::primitive_desc(
+            {dnnl::algorithm::convolution_direct, forward_pd_.src_desc(), weights_any, bias_desc_, diff_dst.get_desc(), strides_, dilates_,
+             padding_left_, padding_right_},
+            context.engine, forward_pd_);
+        backward_weights_ = dnnl::convolution_backward_weights(weights_pd_);
+        diff_weights_ = diff_weights_conversion_.prepare_into(wrap(weight.shape, Tag::abcd, weight.grad, context.engine),
+                                                              weights_pd_.diff_weights_desc(), context.engine);
+        if (o.bias) diff_bias_ = memory(bias_desc_, context.engine, layer_.parameters()[1].grad);
+        if (!need_diff_src) return;
+        data_pd_ = dnnl::convolution_backward_data::primitive_desc(
+            {dnnl::algorithm::convolution_direct, forward_pd_.src_desc(), weights_any, diff_dst.get_desc(), strides_, dilates_,
+             padding_left_, padding_right_},
+            context.engine, forward_pd_);
+        backward_data_ = dnnl::convolution_backward_data(data_pd_);
+        data_weights_ = data_weights_conversion_.prepare(user_weights_, data_pd_.weights_desc(), context.engine);
+        diff_src_ = diff_src_conversion_.prepare_into(memory(src_conversion_.from.get_desc(), context.engine), data_pd_.diff_src_desc(),
+                                                      context.engine);
+        diff_src_ = diff_src_conversion_.to;
+        diff_src_produced_ = diff_src_conversion_.from;
+    }
+
+    void backward(dnnl::stream& stream) override {
+        Args args{{DNNL_ARG_SRC, src_}, {DNNL_ARG_DIFF_DST, diff_dst_}, {DNNL_ARG_DIFF_WEIGHTS, diff_weights_}};
+        if (diff_bias_) args.emplace(DNNL_ARG_DIFF_BIAS, diff_bias_);
+        backward_weights_.execute(stream, args);
+        diff_weights_conversion_.run(stream);
+        if (!need_diff_src_) return;
+        data_weights_conversion_.run(stream);
+        backward_data_.execute(stream, {{DNNL_ARG_DIFF_DST, diff_dst_}, {DNNL_ARG_WEIGHTS, data_weights_}, {DNNL_ARG_DIFF_SRC, diff_src_produced_}});
+        diff_src_conversion_.run(stream);
+    }
+
+private:
+    const Conv2d& layer_;
+    memory::dims strides_, dilates_, padding_left_, padding_right_;
+    memory::desc bias_desc_;
+    dnnl::convolution_forward::primitive_desc forward_pd_;
+    dnnl::convolution_forward forward_;
+    dnnl::convolution_backward_weights::primitive_desc weights_pd_;
+    dnnl::convolution_backward_weights backward_weights_;
+    dnnl::convolution_backward_data::primitive_desc data_pd_;
+    dnnl::convolution_backward_data backward_data_;
+    Conversion src_conversion_, weights_conversion_, diff_weights_conversion_, data_weights_conversion_, diff_src_conversion_;
+    memory user_weights_, weights_, bias_, diff_weights_, diff_bias_, data_weights_, diff_src_produced_;
+};
+
+// Batch norm, with the ReLU after it fused in when there is one.
+class BatchNormStage : public Stage {
+public:
+    BatchNormStage(BatchNorm& layer, bool fused_relu, const memory& src, bool training, Context& context)
+        : layer_(layer), training_(training) {
+        flags_ = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+        if (fused_relu) flags_ |= dnnl::normalization_flags::fuse_norm_relu;
+        const auto flags = training ? flags_ : flags_ | dnnl::normalization_flags::use_global_stats;
+        const auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+        src_ = src;
+        forward_pd_ = dnnl::batch_normalization_forward::primitive_desc(
+            {prop, src.get_desc(), static_cast<float>(layer.options().epsilon), flags}, context.engine);
+        forward_ = dnnl::batch_normalization_forward(forward_pd_);
+        dst_ = memory(forward_pd_.dst_desc(), context.engine);
+        const auto& p = layer.parameters();  // weight, bias, running_mean, running_var
+        scale_ = wrap(p[0].shape, Tag::a, p[0].value, context.engine);
+        shift_ = wrap(p[1].shape, Tag::a, p[1].value, context.engine);
+        if (training) {
+            mean_ = memory(forward_pd_.mean_desc(), context.engine);
+            variance_ = memory(forward_pd_.variance_desc(), context.engine);
+        } else {
+            mean_ = wrap(p[2].shape, Tag::a, p[2].value, context.engine);
+            variance_ = wrap(p[3].shape, Tag::a, p[3].value, context.engine);
+        }
+        if (fused_relu && training) workspace_ = memory(forward_pd_.workspace_desc(), context.engine);
+        const memory::dims dims = src.get_desc().dims();
+        count_ = dims[0] * dims[2] * dims[3];
+    }
+
+    void forward(dnnl::stream& stream) override {
+        Args args{{DNNL_ARG_SRC, src_}, {DNNL_ARG_DST, dst_}, {DNNL_ARG_SCALE, scale_}, {DNNL_ARG_SHIFT, shift_},
+                  {DNNL_ARG_MEAN, mean_}, {DNNL_ARG_VARIANCE, variance_}};
+        if (workspace_) args.emplace(DNNL_ARG_WORKSPACE, workspace_);
+        forward_.execute(stream, args);
+        if (training_) {
+            stream.wait();
+            update_running_statistics();
+        }
+    }
+
+    void connect_backward(const memory& diff_dst, bool need_diff_src, Context& context) override {
+        diff_dst_ = diff_dst;
+        need_diff_src_ = need_diff_src;
+        backward_pd_ = dnnl::batch_normalization_backward::primitive_desc(
+            {dnnl::prop_kind::backward, diff_dst.get_desc(), src_.get_desc(), static_cast<float>(layer_.options().epsilon), flags_},
+            context.engine, forward_pd_);
+        backward_ = dnnl::batch_normalization_backward(backward_pd_);
+        diff_src_ = memory(backward_pd_.diff_src_desc(), context.engine);
+        const auto& p = layer_.parameters();
+        diff_scale_ = wrap(p[0].shape, Tag::a, p[0].grad, context.engine);
+        diff_shift_ = wrap(p[1].shape, Tag::a, p[1].grad, context.engine);
+    }
+
+    void backward(dnnl::stream& stream) override {
+        // The input gradient comes with the parameter gradients in one primitive; it is cheap.
+        Args args{{DNNL_ARG_SRC, src_}, {DNNL_ARG_MEAN, mean_}, {DNNL_ARG_VARIANCE, variance_}, {DNNL_ARG_DIFF_DST, diff_dst_},
+                  {DNNL_ARG_SCALE, scale_}, {DNNL_ARG_SHIFT, shift_}, {DNNL_ARG_DIFF_SRC, diff_src_},
+                  {DNNL_ARG_DIFF_SCALE, diff_scale_}, {DNNL_ARG_DIFF_SHIFT, diff_shift_}};
+        if (workspace_) args.emplace(DNNL_ARG_WORKSPACE, workspace_);
+        backward_.execute(stream, args);
+    }
+
+private:
+    // PyTorch's rule: the running variance follows the unbiased batch variance.
+    void update_running_statistics() {
+        const double momentum = layer_.options().momentum;
+        const auto& p = layer_.parameters();
+        const float* mean = static_cast<const float*>(mean_.get_data_handle());
+        const float* variance = static_cast<const float*>(variance_.get_data_handle());
+        const double unbiased = double(count_) / double(count_ - 1);
+        for (std::int64_t c = 0; c < p[2].shape[0]; ++c) {
+            p[2].value[c] = static_cast<float>((1.0 - momentum) * p[2].value[c] + momentum * mean[c]);
+            p[3].value[c] = static_cast<float>((1.0 - momentum) * p[3].value[c] + momentum * variance[c] * unbiased);
+        }
+    }
+
+    BatchNorm& layer_;
+    bool training_;
+    std::int64_t count_ = 0;
+    dnnl::normalization_flags flags_;
+    dnnl::batch_normalization_forward::primitive_desc forward_pd_;
+    dnnl::batch_normalization_forward forward_;
+    dnnl::batch_normalization_backward::primitive_desc backward_pd_;
+    dnnl::batch_normalization_backward backward_;
+    memory scale_, shift_, mean_, variance_, workspace_, diff_scale_, diff_shift_;
+};
+
+class ReluStage : public Stage {
+public:
+    ReluStage(const memory& src, bool training, Context& context) {
+        src_ = src;
+        const auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+        forward_pd_ = dnnl::eltwise_forward::primitive_desc({prop, dnnl::algorithm::eltwise_relu, src.get_desc(), 0.0f, 0.0f}, context.engine);
+        forward_ = dnnl::eltwise_forward(forward_pd_);
+        dst_ = memory(forward_pd_.dst_desc(), context.engine);
+    }
+    void forward(dnnl::stream& stream) override { forward_.execute(stream, {{DNNL_ARG_SRC, src_}, {DNNL_ARG_DST, dst_}}); }
+    void connect_backward(const memory& diff_dst, bool need_diff_src, Context& context) override {
+        diff_dst_ = diff_dst;
+        need_diff_src_ = need_diff_src;
+        if (!need_diff_src) return;
+        const dnnl::eltwise_backward::primitive_desc pd(
+            {dnnl::algorithm::eltwise_relu, diff_dst.get_desc(), src_.get_desc(), 0.0f, 0.0f}, context.engine, forward_pd_);
+        backward_ = dnnl::eltwise_backward(pd);
+        diff_src_ = memory(pd.diff_src_desc(), context.engine);
+    }
+    void backward(dnnl::stream& stream) override {
+        if (need_diff_src_) backward_.execute(stream, {{DNNL_ARG_SRC, src_}, {DNNL_ARG_DIFF_DST, diff_dst_}, {DNNL_ARG_DIFF_SRC, diff_src_}});
+    }
+
+private:
+    dnnl::eltwise_forward::primitive_desc forward_pd_;
+    dnnl::eltwise_forward forward_;
+    dnnl::eltwise_backward backward_;
+};
+
+class MaxPoolStage : public Stage {
+public:
+    MaxPoolStage(const MaxPool2d& layer, const Shape& output, const memory& src, bool training, Context& context) {
+        const MaxPool2dOptions& o = layer.options();
+        const memory::dims input = src.get_desc().dims();
+        strides_ = {o.stride_height, o.stride_width};
+        kernel_ = {o.kernel_height, o.kernel_width};
+        padding_left_ = {o.padding_height, o.padding_width};
+        padding_right_ = {(output[2] - 1) * o.stride_height + o.kernel_height - input[2] - o.padding_height,
+                          (output[3] - 1) * o.stride_width + o.kernel_width - input[3] - o.padding_width};
+        src_ = src;
+        const auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+        const memory::desc dst_any(to_dims(output.with_batch(input[0])), f32, Tag::any);
+        forward_pd_ = dnnl::pooling_forward::primitive_desc(
+            {prop, dnnl::algorithm::pooling_max, src.get_desc(), dst_any, strides_, kernel_, padding_left_, padding_right_}, context.engine);
+        forward_ = dnnl::pooling_forward(forward_pd_);
+        dst_ = memory(forward_pd_.dst_desc(), context.engine);
+        if (training) workspace_ = memory(forward_pd_.workspace_desc(), context.engine);
+    }
+    void forward(dnnl::stream& stream) override {
+        Args args{{DNNL_ARG_SRC, src_}, {DNNL_ARG_DST, dst_}};
+        if (workspace_) args.emplace(DNNL_ARG_WORKSPACE, workspace_);
+        forward_.execute(stream, args);
+    }
+    void connect_backward(const memory& diff_dst, bool need_diff_src, Context& context) override {
+        diff_dst_ = diff_dst;
+        need_diff_src_ = need_diff_src;
+        if (!need_diff_src) return;
+        const dnnl::pooling_backward::primitive_desc pd(
+            {dnnl::algorithm::pooling_max, src_.get_desc(), diff_dst.get_desc(), strides_, kernel_, padding_left_, padding_right_},
+            context.engine, forward_pd_);
+        backward_ = dnnl::pooling_backward(pd);
+        diff_src_ = memory(pd.diff_src_desc(), context.engine);
+    }
+    void backward(dnnl::stream& stream) override {
+        if (need_diff_src_)
+            backward_.execute(stream, {{DNNL_ARG_DIFF_DST, diff_dst_}, {DNNL_ARG_DIFF_SRC, diff_src_}, {DNNL_ARG_WORKSPACE, workspace_}});
+    }
+
+private:
+    memory::dims strides_, kernel_, padding_left_, padding_right_;
+    dnnl::pooling_forward::primitive_desc forward_pd_;
+    dnnl::pooling_forward forward_;
+    dnnl::pooling_backward backward_;
+    memory workspace_;
+};
+
+// Linear, reading a 4-D input directly when a flatten precedes it (oneDNN's inner product
+// flattens in NCHW order whatever the input's blocked layout, so no reorder is needed).
+class InnerProductStage : public Stage {
+public:
+    InnerProductStage(const Linear& layer, const memory& src, bool training, Context& context) : layer_(layer) {
+        const memory::dims input = src.get_desc().dims();
+        const Parameter& weight = layer.parameters()[0];
+        weight_dims_ = input;
+        weight_dims_[0] = layer.options().out_features;
+        bias_desc_ = layer.options().bias ? memory::desc({layer.options().out_features}, f32, Tag::a) : memory::desc();
+        const memory::desc dst_desc({input[0], layer.options().out_features}, f32, Tag::ab);
+        const memory::desc weights_any(weight_dims_, f32, Tag::any);
+        src_ = src;
+        const auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+        forward_pd_ = dnnl::inner_product_forward::primitive_desc({prop, src.get_desc(), weights_any, bias_desc_, dst_desc}, context.engine);
+        forward_ = dnnl::inner_product_forward(forward_pd_);
+        user_weights_ = memory({weight_dims_, f32, plain_tag(static_cast<int>(weight_dims_.size()))}, context.engine, weight.value);
+        weights_ = weights_conversion_.prepare(user_weights_, forward_pd_.weights_desc(), context.engine);
+        if (layer.options().bias) bias_ = memory(bias_desc_, context.engine, layer.parameters()[1].value);
+        dst_ = memory(forward_pd_.dst_desc(), context.engine);
+    }
+    void forward(dnnl::stream& stream) override {
+        weights_conversion_.run(stream);
+        Args args{{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst_}};
+        if (bias_) args.emplace(DNNL_ARG_BIAS, bias_);
+        forward_.execute(stream, args);
+    }
+    void connect_backward(const memory& diff_dst, bool need_diff_src, Context& context) override {
+        diff_dst_ = diff_dst;
+        need_diff_src_ = need_diff_src;
+        const Parameter& weight = layer_.parameters()[0];
+        const memory::desc weights_any(weight_dims_, f32, Tag::any);
+        weights_pd_ = dnnl::inner_product_backward_weights::primitive_desc(
+            {src_.get_desc(), weights_any, bias_desc_, diff_dst.get_desc()}, context.engine, forward_pd_);
+        backward_weights_ = dnnl::inner_product_backward_weights(weights_pd_);
+        const memory user_grad({weight_dims_, f32, plain_tag(static_cast<int>(weight_dims_.size()))}, context.engine, weight.grad);
+        diff_weights_ = diff_weights_conversion_.prepare_into(user_grad, weights_pd_.diff_weights_desc(), context.engine);
+        if (layer_.options().bias) diff_bias_ = memory(bias_desc_, context.engine, layer_.parameters()[1].grad);
+        if (!need_diff_src) return;
+        data_pd_ = dnnl::inner_product_backward_data::primitive_desc({src_.get_desc(), weights_any, diff_dst.get_desc()}, context.engine,
+                                                                     forward_pd_);
+        backward_data_ = dnnl::inner_product_backward_data(data_pd_);
+        data_weights_ = data_weights_conversion_.prepare(user_weights_, data_pd_.weights_desc(), context.engine);
+        diff_src_ = memory(data_pd_.diff_src_desc(), context.engine);
+    }
+    void backward(dnnl::stream& stream) override {
+        Args args{{DNNL_ARG_SRC, src_}, {DNNL_ARG_DIFF_DST, diff_dst_}, {DNNL_ARG_DIFF_WEIGHTS, diff_weights_}};
+        if (diff_bias_) args.emplace(DNNL_ARG_DIFF_BIAS, diff_bias_);
+        backward_weights_.execute(stream, args);
+        diff_weights_conversion_.run(stream);
+        if (!need_diff_src_) return;
+        data_weights_conversion_.run(stream);
+        backward_data_.execute(stream, {{DNNL_ARG_DIFF_DST, diff_dst_}, {DNNL_ARG_WEIGHTS, data_weights_}, {DNNL_ARG_DIFF_SRC, diff_src_}});
+    }
+
+private:
+    const Linear& layer_;
+    memory::dims weight_dims_;
+    memory::desc bias_desc_;
+    dnnl::inner_product_forward::primitive_desc forward_pd_;
+    dnnl::inner_product_forward forward_;
+    dnnl::inner_product_backward_weights::primitive_desc weights_pd_;
+    dnnl::inner_product_backward_weights backward_weights_;
+    dnnl::inner_product_backward_data::primitive_desc data_pd_;
+    dnnl::inner_product_backward_data backward_data_;
+    Conversion weights_conversion_, diff_weights_conversion_, data_weights_conversion_;
+    memory user_weights_, weights_, bias_, diff_weights_, diff_bias_, data_weights_;
+};
+
+// How the layers group into stages: which layer starts each stage and what it swallows.
+struct StageRecipe {
+    std::size_t layer;            // index of the layer that makes the stage
+    bool fuse_relu = false;       // batch norm followed by ReLU
+    std::size_t consumed = 1;     // layers this stage covers
+    const Layer* flatten = nullptr;
+};
+
+}  // namespace
+
+struct OnednnPath::Impl {
+    const std::vector<LayerPlan>& layers;
+    std::vector<StageRecipe> recipes;
+    Context context;
+
+    // Every primitive and memory for one batch size and mode.
+    struct Plan {
+        memory input;
+        std::vector<std::unique_ptr<Stage>> stages;
+        memory grad_logits;
+        Tensor logits;
+    };
+    std::map<std::int64_t, std::unique_ptr<Plan>> training_plans, inference_plans;
+    Plan* last_training = nullptr;
+
+    Impl(const std::vector<LayerPlan>& layer_plans) : layers(layer_plans) {}
+
+    std::unique_ptr<Plan> build(std::int64_t batch, bool training) {
+        auto plan = std::make_unique<Plan>();
+        const Shape input_shape = layers.front().input.with_batch(batch);
+        plan->input = memory({to_dims(input_shape), f32, plain_tag(input_shape.rank())}, context.engine, nullptr);
+        memory current = plan->input;
+        for (const StageRecipe& recipe : recipes) {
+            Layer& layer = *layers[recipe.layer].layer;
+            const Shape output = layers[recipe.layer + recipe.consumed - 1].output.with_batch(batch);
+            std::unique_ptr<Stage> stage;
+            if (auto* conv = dynamic_cast<Conv2d*>(&layer)) stage = std::make_unique<ConvolutionStage>(*conv, output, current, training, context);
+            else if (auto* norm = dynamic_cast<BatchNorm*>(&layer)) stage = std::make_unique<BatchNormStage>(*norm, recipe.fuse_relu, current, training, context);
+            else if (dynamic_cast<ReLU*>(&layer)) stage = std::make_unique<ReluStage>(current, training, context);
+            else if (auto* pool = dynamic_cast<MaxPool2d*>(&layer)) stage = std::make_unique<MaxPoolStage>(*pool, output, current, training, context);
+            else if (auto* linear = dynamic_cast<Linear*>(&layer)) stage = std::make_unique<InnerProductStage>(*linear, current, training, context);
+            else throw Error("oneDNN path: no stage for " + layer.type());
+            current = stage->dst();
+            plan->stages.push_back(std::move(stage));
+        }
+        plan->logits.resize(layers.back().output.with_batch(batch));
+        // The last stage writes plain (N, classes); let it write straight into the logits tensor.
+        if (current.get_desc() != memory::desc(to_dims(plan->logits.shape()), f32, Tag::ab))
+            throw Error("oneDNN path: the network's output is not a plain (N, classes) matrix");
+        current.set_data_handle(plan->logits.data());
+        if (training) {
+            plan->grad_logits = memory(current.get_desc(), context.engine, nullptr);
+            memory diff = plan->grad_logits;
+            for (std::size_t i = plan->stages.size(); i-- > 0;) {
+                plan->stages[i]->connect_backward(diff, i > 0, context);
+                diff = plan->stages[i]->diff_src();
+            }
+        }
+        return plan;
+    }
+
+    Plan& plan_for(std::int64_t batch, bool training) {
+        auto& plans = training ? training_plans : inference_plans;
+        auto found = plans.find(batch);
+        if (found != plans.end()) return *found->second;
+        if (plans.size() >= 4) plans.clear();  // batch sizes change rarely; keep memory bounded
+        return *plans.emplace(batch, build(batch, training)).first->second;
+    }
+
+    void run_forward(Plan& plan, const Tensor& input) {
+        plan.input.set_data_handle(const_cast<float*>(input.data()));  // read only: the first stage never writes its input
+        for (auto& stage : plan.stages) stage->forward(context.stream);
+        context.stream.wait();
+    }
+};
+
+std::unique_ptr<OnednnPath> OnednnPath::create(const std::vector<LayerPlan>& layers, std::string& why_not) {
+    auto impl = std::make_unique<Impl>(layers);
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+        const Layer& layer = *layers[i].layer;
+        StageRecipe recipe{i};
+        const bool next_is_relu = i + 1 < layers.size() && dynamic_cast<const ReLU*>(layers[i + 1].layer.get()) != nullptr;
+        if (auto* conv = dynamic_cast<const Conv2d*>(&layer)) {
+            if (conv->options().groups != 1) { why_not = "grouped convolution"; return nullptr; }
+        } else if (auto* norm = dynamic_cast<const BatchNorm*>(&layer)) {
+            if (norm->options().input_rank != 4) { why_not = "batchnorm1d"; return nullptr; }
+            if (next_is_relu) { recipe.fuse_relu = true; recipe.consumed = 2; }
+        } else if (dynamic_cast<const Flatten*>(&layer)) {
+            const bool next_is_linear = i + 1 < layers.size() && dynamic_cast<const Linear*>(layers[i + 1].layer.get()) != nullptr;
+            if (!next_is_linear) { why_not = "flatten not followed by linear"; return nullptr; }
+            recipe = StageRecipe{i + 1, false, 1, &layer};
+            ++i;
+        } else if (!dynamic_cast<const ReLU*>(&layer) && !dynamic_cast<const MaxPool2d*>(&layer) && !dynamic_cast<const Linear*>(&layer)) {
+            why_not = "layer type " + layer.type();
+            return nullptr;
+        }
+        i += recipe.consumed - 1;
+        impl->recipes.push_back(recipe);
+    }
+    try {
+        impl->build(2, true);  // fail here, not mid-training, when oneDNN rejects a shape
+    } catch (const std::exception& error) {
+        why_not = error.what();
+        return nullptr;
+    }
+    return std::unique_ptr<OnednnPath>(new OnednnPath(std::move(impl)));
+}
+
+OnednnPath::OnednnPath(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+OnednnPath::~OnednnPath() = default;
+
+const Tensor& OnednnPath::forward_train(const Tensor& input) {
+    Impl::Plan& plan = impl_->plan_for(input.shape()[0], true);
+    impl_->run_forward(plan, input);
+    impl_->last_training = &plan;
+    return plan.logits;
+}
+
+void OnednnPath::backward(const Tensor& grad_logits) {
+    Impl::Plan* plan = impl_->last_training;
+    if (plan == nullptr) throw Error("backward called before forward_train");
+    plan->grad_logits.set_data_handle(const_cast<float*>(grad_logits.data()));  // read only
+    for (std::size_t i = plan->stages.size(); i-- > 0;) plan->stages[i]->backward(impl_->context.stream);
+    impl_->context.stream.wait();
+}
+
+void OnednnPath::predict(const Tensor& input, Tensor& logits) {
+    Impl::Plan& plan = impl_->plan_for(input.shape()[0], false);
+    impl_->run_forward(plan, input);
+    logits.resize(plan.logits.shape());
+    std::copy(plan.logits.data(), plan.logits.data() + plan.logits.size(), logits.data());
+}
+
+}  // namespace convnet::engine

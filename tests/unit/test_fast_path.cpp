@@ -1,0 +1,106 @@
+// The oneDNN fast path against the reference layers: the same weights and batch must give the
+// same logits, gradients and running statistics in training, and the same logits in evaluation.
+#include "layer_harness.h"
+
+#include <convnet/loss.h>
+#include <convnet/model.h>
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace convnet::testing {
+namespace {
+
+// max |a − b| over max |b|: the error relative to the tensor's scale. Element-wise ratios are
+// meaningless here: the two paths sum in different orders, and a gradient that is zero in exact
+// arithmetic (a convolution bias followed by batch norm) is pure rounding noise in both.
+// `floor` bounds the scale from below: for gradients, a small share of the largest gradient in
+// the whole network, so that noise-only tensors are judged against the network's scale.
+double max_relative_error(const float* a, const float* b, std::int64_t count, double floor = 1e-6) {
+    double largest = 0.0, worst = 0.0;
+    for (std::int64_t i = 0; i < count; ++i) {
+        largest = std::max(largest, double(std::abs(b[i])));
+        worst = std::max(worst, std::abs(double(a[i]) - b[i]));
+    }
+    return worst / std::max(largest, floor);
+}
+
+double largest_gradient(const Network& network) {
+    double largest = 0.0;
+    for (const NamedParameter& entry : network.named_parameters())
+        if (entry.parameter->role == ParameterRole::trainable)
+            for (std::int64_t i = 0; i < entry.parameter->shape.element_count(); ++i)
+                largest = std::max(largest, double(std::abs(entry.parameter->grad[i])));
+    return largest;
+}
+
+struct FastPathCase {
+    const char* model;
+    std::int64_t batch;
+};
+
+class FastPath : public ::testing::TestWithParam<FastPathCase> {};
+
+TEST_P(FastPath, AgreesWithReferenceLayers) {
+    const ModelSpec spec = parse_model(GetParam().model, "case.model");
+    Network fast(spec), reference(spec);
+    ASSERT_TRUE(fast.fast_path()) << fast.fast_path_unavailable();
+    reference.set_fast_path(false);
+    fast.initialize(5);
+    reference.initialize(5);
+
+    Random random(9);
+    std::vector<std::int64_t> dims{GetParam().batch};
+    dims.insert(dims.end(), spec.input.dims().begin(), spec.input.dims().end());
+    Tensor input{Shape(dims)};
+    fill_input(input, InputKind::smooth, random);
+    std::vector<std::uint8_t> labels(static_cast<std::size_t>(GetParam().batch));
+    for (auto& label : labels) label = static_cast<std::uint8_t>(random.below(static_cast<std::uint64_t>(fast.output_features())));
+
+    for (int step = 0; step < 2; ++step) {  // the second step runs on the plans built by the first
+        const Tensor& fast_logits = fast.forward_train(input);
+        const Tensor& reference_logits = reference.forward_train(input);
+        EXPECT_LT(max_relative_error(fast_logits.data(), reference_logits.data(), fast_logits.size()), 1e-4) << "training logits";
+        Tensor fast_grad, reference_grad;
+        softmax_cross_entropy(fast_logits, labels, &fast_grad);
+        softmax_cross_entropy(reference_logits, labels, &reference_grad);
+        fast.backward(fast_grad);
+        reference.backward(reference_grad);
+        const auto fast_parameters = fast.named_parameters(), reference_parameters = reference.named_parameters();
+        const double gradient_floor = 1e-3 * largest_gradient(reference);
+        for (std::size_t i = 0; i < fast_parameters.size(); ++i) {
+            const Parameter& a = *fast_parameters[i].parameter;
+            const Parameter& b = *reference_parameters[i].parameter;
+            const std::int64_t count = a.shape.element_count();
+            if (a.role == ParameterRole::trainable)
+                EXPECT_LT(max_relative_error(a.grad, b.grad, count, gradient_floor), 1e-4) << "gradient of " << fast_parameters[i].name;
+            else
+                EXPECT_LT(max_relative_error(a.value, b.value, count), 1e-4) << fast_parameters[i].name;
+        }
+    }
+    Tensor fast_logits, reference_logits;
+    fast.predict(input, fast_logits);
+    reference.predict(input, reference_logits);
+    EXPECT_LT(max_relative_error(fast_logits.data(), reference_logits.data(), fast_logits.size()), 1e-4) << "evaluation logits";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Models, FastPath,
+    ::testing::Values(
+        // convnet1 with the convolution biases off: before batch norm their gradient is zero in
+        // exact arithmetic, so both paths return rounding noise there and nothing to compare.
+        FastPathCase{"input 1x28x28\nconv2d out=16 kernel=5 pad=2 bias=false\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\n"
+                     "conv2d out=32 kernel=5 pad=2 bias=false\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\nflatten\nlinear out=10\n", 8},
+        FastPathCase{"input 3x13x11\nconv2d out=8 kernel=3x2 stride=2x1 pad=1x0 dilation=1x2\nrelu\nbatchnorm2d\n"
+                     "maxpool2d kernel=3 stride=2 pad=1\nconv2d out=5 kernel=1 bias=false\nflatten\nlinear out=7\nrelu\nlinear out=4 bias=false\n", 5},
+        FastPathCase{"input 2x9x9\nconv2d out=4 kernel=3\nmaxpool2d kernel=2\nflatten\nlinear out=3\n", 3}));
+
+TEST(FastPath, ModelsWithoutPrimitivesUseTheReferenceLayers) {
+    Network network(parse_model("input 1x8x8\nconv2d out=2 kernel=3\ntanh\nflatten\nlinear out=3\n", "m.model"));
+    EXPECT_FALSE(network.fast_path());
+    EXPECT_NE(network.fast_path_unavailable().find("tanh"), std::string::npos) << network.fast_path_unavailable();
+}
+
+}  // namespace
+}  // namespace convnet::testing
