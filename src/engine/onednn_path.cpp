@@ -4,12 +4,16 @@
 #include "onednn_path.h"
 
 #include <convnet/error.h>
+#include <convnet/layers/avgpool2d.h>
 #include <convnet/layers/batchnorm.h>
 #include <convnet/layers/conv2d.h>
 #include <convnet/layers/flatten.h>
+#include <convnet/layers/leakyrelu.h>
 #include <convnet/layers/linear.h>
 #include <convnet/layers/maxpool2d.h>
 #include <convnet/layers/relu.h>
+#include <convnet/layers/sigmoid.h>
+#include <convnet/layers/tanh.h>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -89,6 +93,16 @@ protected:
     bool need_diff_src_ = false;
 };
 
+// The window of a pooling layer, whatever its kind.
+struct PoolWindow {
+    std::int64_t kernel_height, kernel_width, stride_height, stride_width, padding_height, padding_width;
+};
+
+// Right/bottom padding that makes oneDNN's exact size rule give PyTorch's floored output size.
+std::int64_t trailing_padding(std::int64_t output, std::int64_t stride, std::int64_t span, std::int64_t input, std::int64_t leading) {
+    return std::max<std::int64_t>(0, (output - 1) * stride + span - input - leading);
+}
+
 class ConvolutionStage : public Stage {
 public:
     ConvolutionStage(const Conv2d& layer, const Shape& output, const memory& src, bool training, Context& context)
@@ -98,8 +112,8 @@ public:
         strides_ = {o.stride_height, o.stride_width};
         dilates_ = {o.dilation_height - 1, o.dilation_width - 1};
         padding_left_ = {o.padding_height, o.padding_width};
-        padding_right_ = {(output[2] - 1) * o.stride_height + (o.kernel_height - 1) * o.dilation_height + 1 - input[2] - o.padding_height,
-                          (output[3] - 1) * o.stride_width + (o.kernel_width - 1) * o.dilation_width + 1 - input[3] - o.padding_width};
+        padding_right_ = {trailing_padding(output[2], o.stride_height, (o.kernel_height - 1) * o.dilation_height + 1, input[2], o.padding_height),
+                          trailing_padding(output[3], o.stride_width, (o.kernel_width - 1) * o.dilation_width + 1, input[3], o.padding_width)};
         const Parameter& weight = layer.parameters()[0];
         const memory::desc src_any(input, f32, Tag::any), dst_any(to_dims(output.with_batch(input[0])), f32, Tag::any);
         const memory::desc weights_any(to_dims(weight.shape), f32, Tag::any);
@@ -202,7 +216,7 @@ public:
         }
         if (fused_relu && training) workspace_ = memory(forward_pd_.workspace_desc(), context.engine);
         const memory::dims dims = src.get_desc().dims();
-        count_ = dims[0] * dims[2] * dims[3];
+        count_ = dims.size() == 4 ? dims[0] * dims[2] * dims[3] : dims[0];
     }
 
     void forward(dnnl::stream& stream) override {
@@ -263,12 +277,14 @@ private:
     memory scale_, shift_, mean_, variance_, workspace_, diff_scale_, diff_shift_;
 };
 
-class ReluStage : public Stage {
+// An elementwise activation: relu (alpha = the leaky slope), tanh or the logistic sigmoid.
+class EltwiseStage : public Stage {
 public:
-    ReluStage(const memory& src, bool training, Context& context) {
+    EltwiseStage(dnnl::algorithm algorithm, float alpha, const memory& src, bool training, Context& context)
+        : algorithm_(algorithm), alpha_(alpha) {
         src_ = src;
         const auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
-        forward_pd_ = dnnl::eltwise_forward::primitive_desc({prop, dnnl::algorithm::eltwise_relu, src.get_desc(), 0.0f, 0.0f}, context.engine);
+        forward_pd_ = dnnl::eltwise_forward::primitive_desc({prop, algorithm, src.get_desc(), alpha, 0.0f}, context.engine);
         forward_ = dnnl::eltwise_forward(forward_pd_);
         dst_ = memory(forward_pd_.dst_desc(), context.engine);
     }
@@ -277,8 +293,8 @@ public:
         diff_dst_ = diff_dst;
         need_diff_src_ = need_diff_src;
         if (!need_diff_src) return;
-        const dnnl::eltwise_backward::primitive_desc pd(
-            {dnnl::algorithm::eltwise_relu, diff_dst.get_desc(), src_.get_desc(), 0.0f, 0.0f}, context.engine, forward_pd_);
+        const dnnl::eltwise_backward::primitive_desc pd({algorithm_, diff_dst.get_desc(), src_.get_desc(), alpha_, 0.0f}, context.engine,
+                                                        forward_pd_);
         backward_ = dnnl::eltwise_backward(pd);
         diff_src_ = memory(pd.diff_src_desc(), context.engine);
     }
@@ -287,29 +303,31 @@ public:
     }
 
 private:
+    dnnl::algorithm algorithm_;
+    float alpha_;
     dnnl::eltwise_forward::primitive_desc forward_pd_;
     dnnl::eltwise_forward forward_;
     dnnl::eltwise_backward backward_;
 };
 
-class MaxPoolStage : public Stage {
+class PoolStage : public Stage {
 public:
-    MaxPoolStage(const MaxPool2d& layer, const Shape& output, const memory& src, bool training, Context& context) {
-        const MaxPool2dOptions& o = layer.options();
+    PoolStage(dnnl::algorithm algorithm, const PoolWindow& o, const Shape& output, const memory& src, bool training, Context& context)
+        : algorithm_(algorithm) {
         const memory::dims input = src.get_desc().dims();
         strides_ = {o.stride_height, o.stride_width};
         kernel_ = {o.kernel_height, o.kernel_width};
         padding_left_ = {o.padding_height, o.padding_width};
-        padding_right_ = {(output[2] - 1) * o.stride_height + o.kernel_height - input[2] - o.padding_height,
-                          (output[3] - 1) * o.stride_width + o.kernel_width - input[3] - o.padding_width};
+        padding_right_ = {trailing_padding(output[2], o.stride_height, o.kernel_height, input[2], o.padding_height),
+                          trailing_padding(output[3], o.stride_width, o.kernel_width, input[3], o.padding_width)};
         src_ = src;
         const auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
         const memory::desc dst_any(to_dims(output.with_batch(input[0])), f32, Tag::any);
         forward_pd_ = dnnl::pooling_forward::primitive_desc(
-            {prop, dnnl::algorithm::pooling_max, src.get_desc(), dst_any, strides_, kernel_, padding_left_, padding_right_}, context.engine);
+            {prop, algorithm, src.get_desc(), dst_any, strides_, kernel_, padding_left_, padding_right_}, context.engine);
         forward_ = dnnl::pooling_forward(forward_pd_);
         dst_ = memory(forward_pd_.dst_desc(), context.engine);
-        if (training) workspace_ = memory(forward_pd_.workspace_desc(), context.engine);
+        if (training && algorithm == dnnl::algorithm::pooling_max) workspace_ = memory(forward_pd_.workspace_desc(), context.engine);
     }
     void forward(dnnl::stream& stream) override {
         Args args{{DNNL_ARG_SRC, src_}, {DNNL_ARG_DST, dst_}};
@@ -321,17 +339,20 @@ public:
         need_diff_src_ = need_diff_src;
         if (!need_diff_src) return;
         const dnnl::pooling_backward::primitive_desc pd(
-            {dnnl::algorithm::pooling_max, src_.get_desc(), diff_dst.get_desc(), strides_, kernel_, padding_left_, padding_right_},
+            {algorithm_, src_.get_desc(), diff_dst.get_desc(), strides_, kernel_, padding_left_, padding_right_},
             context.engine, forward_pd_);
         backward_ = dnnl::pooling_backward(pd);
         diff_src_ = memory(pd.diff_src_desc(), context.engine);
     }
     void backward(dnnl::stream& stream) override {
-        if (need_diff_src_)
-            backward_.execute(stream, {{DNNL_ARG_DIFF_DST, diff_dst_}, {DNNL_ARG_DIFF_SRC, diff_src_}, {DNNL_ARG_WORKSPACE, workspace_}});
+        if (!need_diff_src_) return;
+        Args args{{DNNL_ARG_DIFF_DST, diff_dst_}, {DNNL_ARG_DIFF_SRC, diff_src_}};
+        if (workspace_) args.emplace(DNNL_ARG_WORKSPACE, workspace_);
+        backward_.execute(stream, args);
     }
 
 private:
+    dnnl::algorithm algorithm_;
     memory::dims strides_, kernel_, padding_left_, padding_right_;
     dnnl::pooling_forward::primitive_desc forward_pd_;
     dnnl::pooling_forward forward_;
@@ -446,8 +467,21 @@ struct OnednnPath::Impl {
             std::unique_ptr<Stage> stage;
             if (auto* conv = dynamic_cast<Conv2d*>(&layer)) stage = std::make_unique<ConvolutionStage>(*conv, output, current, training, context);
             else if (auto* norm = dynamic_cast<BatchNorm*>(&layer)) stage = std::make_unique<BatchNormStage>(*norm, recipe.fuse_relu, current, training, context);
-            else if (dynamic_cast<ReLU*>(&layer)) stage = std::make_unique<ReluStage>(current, training, context);
-            else if (auto* pool = dynamic_cast<MaxPool2d*>(&layer)) stage = std::make_unique<MaxPoolStage>(*pool, output, current, training, context);
+            else if (dynamic_cast<ReLU*>(&layer)) stage = std::make_unique<EltwiseStage>(dnnl::algorithm::eltwise_relu, 0.0f, current, training, context);
+            else if (auto* leaky = dynamic_cast<LeakyReLU*>(&layer))
+                stage = std::make_unique<EltwiseStage>(dnnl::algorithm::eltwise_relu, static_cast<float>(leaky->options().negative_slope), current, training, context);
+            else if (dynamic_cast<Tanh*>(&layer)) stage = std::make_unique<EltwiseStage>(dnnl::algorithm::eltwise_tanh, 0.0f, current, training, context);
+            else if (dynamic_cast<Sigmoid*>(&layer)) stage = std::make_unique<EltwiseStage>(dnnl::algorithm::eltwise_logistic, 0.0f, current, training, context);
+            else if (auto* pool = dynamic_cast<MaxPool2d*>(&layer)) {
+                const MaxPool2dOptions& o = pool->options();
+                const PoolWindow window{o.kernel_height, o.kernel_width, o.stride_height, o.stride_width, o.padding_height, o.padding_width};
+                stage = std::make_unique<PoolStage>(dnnl::algorithm::pooling_max, window, output, current, training, context);
+            } else if (auto* average = dynamic_cast<AvgPool2d*>(&layer)) {
+                const AvgPool2dOptions& o = average->options();
+                const PoolWindow window{o.kernel_height, o.kernel_width, o.stride_height, o.stride_width, o.padding_height, o.padding_width};
+                const auto algorithm = o.count_include_pad ? dnnl::algorithm::pooling_avg_include_padding : dnnl::algorithm::pooling_avg_exclude_padding;
+                stage = std::make_unique<PoolStage>(algorithm, window, output, current, training, context);
+            }
             else if (auto* linear = dynamic_cast<Linear*>(&layer)) stage = std::make_unique<InnerProductStage>(*linear, current, training, context);
             else throw Error("oneDNN path: no stage for " + layer.type());
             current = stage->dst();
@@ -492,15 +526,16 @@ std::unique_ptr<OnednnPath> OnednnPath::create(const std::vector<LayerPlan>& lay
         const bool next_is_relu = i + 1 < layers.size() && dynamic_cast<const ReLU*>(layers[i + 1].layer.get()) != nullptr;
         if (auto* conv = dynamic_cast<const Conv2d*>(&layer)) {
             if (conv->options().groups != 1) { why_not = "grouped convolution"; return nullptr; }
-        } else if (auto* norm = dynamic_cast<const BatchNorm*>(&layer)) {
-            if (norm->options().input_rank != 4) { why_not = "batchnorm1d"; return nullptr; }
+        } else if (dynamic_cast<const BatchNorm*>(&layer)) {
             if (next_is_relu) { recipe.fuse_relu = true; recipe.consumed = 2; }
         } else if (dynamic_cast<const Flatten*>(&layer)) {
             const bool next_is_linear = i + 1 < layers.size() && dynamic_cast<const Linear*>(layers[i + 1].layer.get()) != nullptr;
             if (!next_is_linear) { why_not = "flatten not followed by linear"; return nullptr; }
             recipe = StageRecipe{i + 1, false, 1, &layer};
             ++i;
-        } else if (!dynamic_cast<const ReLU*>(&layer) && !dynamic_cast<const MaxPool2d*>(&layer) && !dynamic_cast<const Linear*>(&layer)) {
+        } else if (!dynamic_cast<const ReLU*>(&layer) && !dynamic_cast<const LeakyReLU*>(&layer) && !dynamic_cast<const Tanh*>(&layer) &&
+                   !dynamic_cast<const Sigmoid*>(&layer) && !dynamic_cast<const MaxPool2d*>(&layer) && !dynamic_cast<const AvgPool2d*>(&layer) &&
+                   !dynamic_cast<const Linear*>(&layer)) {
             why_not = "layer type " + layer.type();
             return nullptr;
         }

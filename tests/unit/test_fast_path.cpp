@@ -94,12 +94,18 @@ INSTANTIATE_TEST_SUITE_P(
                      "conv2d out=32 kernel=5 pad=2 bias=false\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\nflatten\nlinear out=10\n", 8},
         FastPathCase{"input 3x13x11\nconv2d out=8 kernel=3x2 stride=2x1 pad=1x0 dilation=1x2\nrelu\nbatchnorm2d\n"
                      "maxpool2d kernel=3 stride=2 pad=1\nconv2d out=5 kernel=1 bias=false\nflatten\nlinear out=7\nrelu\nlinear out=4 bias=false\n", 5},
-        FastPathCase{"input 2x9x9\nconv2d out=4 kernel=3\nmaxpool2d kernel=2\nflatten\nlinear out=3\n", 3}));
+        FastPathCase{"input 2x9x9\nconv2d out=4 kernel=3\nmaxpool2d kernel=2\nflatten\nlinear out=3\n", 3},
+        // LeNet-5's pieces: tanh and average pooling; and the other activations, batchnorm1d,
+        // average pooling that leaves padding out of the count, and a window that drops a column.
+        FastPathCase{"input 1x28x28\nconv2d out=6 kernel=5 pad=2\ntanh\navgpool2d kernel=2\nconv2d out=16 kernel=5\ntanh\n"
+                     "avgpool2d kernel=2\nflatten\nlinear out=120\ntanh\nlinear out=84\ntanh\nlinear out=10\n", 4},
+        FastPathCase{"input 3x10x9\nconv2d out=6 kernel=3 stride=2\nleakyrelu slope=0.1\navgpool2d kernel=3 stride=1 pad=1 count_pad=false\n"
+                     "sigmoid\nflatten\nlinear out=12 bias=false\nbatchnorm1d\nrelu\nlinear out=5\n", 6}));
 
 TEST(FastPath, ModelsWithoutPrimitivesUseTheReferenceLayers) {
-    Network network(parse_model("input 1x8x8\nconv2d out=2 kernel=3\ntanh\nflatten\nlinear out=3\n", "m.model"));
+    Network network(parse_model("input 1x8x8\nconv2d out=2 kernel=3\ndropout p=0.5\nflatten\nlinear out=3\n", "m.model"));
     EXPECT_FALSE(network.fast_path());
-    EXPECT_NE(network.fast_path_unavailable().find("tanh"), std::string::npos) << network.fast_path_unavailable();
+    EXPECT_NE(network.fast_path_unavailable().find("dropout"), std::string::npos) << network.fast_path_unavailable();
 }
 
 }  // namespace
