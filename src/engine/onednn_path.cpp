@@ -138,41 +138,49 @@ public:
         forward_.execute(stream, args);
     }
 
+    // The backward primitives choose their own layouts (a layout forced on them can leave only
+    // oneDNN's slow reference kernel, e.g. for 6 channels); conversions bridge to the neighbours.
     void connect_backward(const memory& diff_dst, bool need_diff_src, Context& context) override {
         diff_dst_ = diff_dst;
         need_diff_src_ = need_diff_src;
         const Conv2dOptions& o = layer_.options();
         const Parameter& weight = layer_.parameters()[0];
+        const memory::desc src_any(forward_pd_.src_desc().dims(), f32, Tag::any);
+        const memory::desc diff_dst_any(diff_dst.get_desc().dims(), f32, Tag::any);
         const memory::desc weights_any(to_dims(weight.shape), f32, Tag::any);
         weights_pd_ = dnnl::convolution_backward_weights::primitive_desc(
-            {dnnl::algorithm::convolution_direct, forward_pd_.src_desc(), weights_any, bias_desc_, diff_dst.get_desc(), strides_, dilates_,
-             padding_left_, padding_right_},
+            {dnnl::algorithm::convolution_direct, src_any, weights_any, bias_desc_, diff_dst_any, strides_, dilates_, padding_left_,
+             padding_right_},
             context.engine, forward_pd_);
         backward_weights_ = dnnl::convolution_backward_weights(weights_pd_);
+        weights_src_ = weights_src_conversion_.prepare(src_, weights_pd_.src_desc(), context.engine);
+        weights_diff_dst_ = weights_diff_dst_conversion_.prepare(diff_dst, weights_pd_.diff_dst_desc(), context.engine);
         diff_weights_ = diff_weights_conversion_.prepare_into(wrap(weight.shape, Tag::abcd, weight.grad, context.engine),
                                                               weights_pd_.diff_weights_desc(), context.engine);
         if (o.bias) diff_bias_ = memory(bias_desc_, context.engine, layer_.parameters()[1].grad);
         if (!need_diff_src) return;
         data_pd_ = dnnl::convolution_backward_data::primitive_desc(
-            {dnnl::algorithm::convolution_direct, forward_pd_.src_desc(), weights_any, diff_dst.get_desc(), strides_, dilates_,
-             padding_left_, padding_right_},
+            {dnnl::algorithm::convolution_direct, src_any, weights_any, diff_dst_any, strides_, dilates_, padding_left_, padding_right_},
             context.engine, forward_pd_);
         backward_data_ = dnnl::convolution_backward_data(data_pd_);
         data_weights_ = data_weights_conversion_.prepare(user_weights_, data_pd_.weights_desc(), context.engine);
-        diff_src_ = diff_src_conversion_.prepare_into(memory(src_conversion_.from.get_desc(), context.engine), data_pd_.diff_src_desc(),
-                                                      context.engine);
-        diff_src_ = diff_src_conversion_.to;
-        diff_src_produced_ = diff_src_conversion_.from;
+        data_diff_dst_ = data_diff_dst_conversion_.prepare(diff_dst, data_pd_.diff_dst_desc(), context.engine);
+        // The previous stage takes its gradient in the layout of its own output.
+        diff_src_ = memory(src_conversion_.from.get_desc(), context.engine);
+        diff_src_produced_ = diff_src_conversion_.prepare_into(diff_src_, data_pd_.diff_src_desc(), context.engine);
     }
 
     void backward(dnnl::stream& stream) override {
-        Args args{{DNNL_ARG_SRC, src_}, {DNNL_ARG_DIFF_DST, diff_dst_}, {DNNL_ARG_DIFF_WEIGHTS, diff_weights_}};
+        weights_src_conversion_.run(stream);
+        weights_diff_dst_conversion_.run(stream);
+        Args args{{DNNL_ARG_SRC, weights_src_}, {DNNL_ARG_DIFF_DST, weights_diff_dst_}, {DNNL_ARG_DIFF_WEIGHTS, diff_weights_}};
         if (diff_bias_) args.emplace(DNNL_ARG_DIFF_BIAS, diff_bias_);
         backward_weights_.execute(stream, args);
         diff_weights_conversion_.run(stream);
         if (!need_diff_src_) return;
         data_weights_conversion_.run(stream);
-        backward_data_.execute(stream, {{DNNL_ARG_DIFF_DST, diff_dst_}, {DNNL_ARG_WEIGHTS, data_weights_}, {DNNL_ARG_DIFF_SRC, diff_src_produced_}});
+        data_diff_dst_conversion_.run(stream);
+        backward_data_.execute(stream, {{DNNL_ARG_DIFF_DST, data_diff_dst_}, {DNNL_ARG_WEIGHTS, data_weights_}, {DNNL_ARG_DIFF_SRC, diff_src_produced_}});
         diff_src_conversion_.run(stream);
     }
 
@@ -187,7 +195,9 @@ private:
     dnnl::convolution_backward_data::primitive_desc data_pd_;
     dnnl::convolution_backward_data backward_data_;
     Conversion src_conversion_, weights_conversion_, diff_weights_conversion_, data_weights_conversion_, diff_src_conversion_;
+    Conversion weights_src_conversion_, weights_diff_dst_conversion_, data_diff_dst_conversion_;
     memory user_weights_, weights_, bias_, diff_weights_, diff_bias_, data_weights_, diff_src_produced_;
+    memory weights_src_, weights_diff_dst_, data_diff_dst_;
 };
 
 // Batch norm, with the ReLU after it fused in when there is one.
