@@ -29,9 +29,13 @@ options:
   --data DIR         dataset folder with IDX files (e.g. data/fashion-mnist; `make data` fetches it)
   --epochs N         passes over the training set (default 5)
   --batch B          images per step (default 100)
-  --optimizer NAME   adam or sgd (default adam)
-  --lr X             learning rate (default 0.001 for adam, 0.01 for sgd)
+  --optimizer NAME   adam, adamw or sgd (default adam)
+  --lr X             learning rate (default 0.001 for adam and adamw, 0.01 for sgd)
   --momentum M       SGD momentum (default 0.9)
+  --nesterov         SGD with Nesterov momentum
+  --weight-decay W   L2 for adam and sgd, decoupled for adamw (default 0; 0.01 for adamw)
+  --schedule S       learning rate per epoch: constant (default), step:SIZE[:GAMMA] (StepLR),
+                     cosine:T_MAX[:ETA_MIN] (CosineAnnealingLR)
   --seed S           seed for initialisation and shuffling (default 1)
   --threads T        threads to use (default: all cores); same seed and threads, same weights
   --save WEIGHTS     write the weights here after every epoch (atomically)
@@ -86,8 +90,9 @@ std::string existing_contents(const std::string& path) {
 }  // namespace
 
 int run_train(const std::vector<std::string>& words) {
-    const Arguments arguments(words, {"model", "data", "epochs", "batch", "optimizer", "lr", "momentum", "seed", "threads", "save", "metrics"},
-                              {"help", "reference"});
+    const Arguments arguments(words, {"model", "data", "epochs", "batch", "optimizer", "lr", "momentum", "weight-decay", "schedule", "seed", "threads",
+                               "save", "metrics"},
+                              {"help", "reference", "nesterov"});
     if (arguments.has("help")) {
         std::cout << kTrainHelp;
         return 0;
@@ -97,7 +102,13 @@ int run_train(const std::vector<std::string>& words) {
     const int epochs = static_cast<int>(arguments.integer("epochs", 5, 1, 100000));
     const long long batch = arguments.integer("batch", 100, 2, 65536);
     const double learning_rate = arguments.real("lr", optimizer_name == "sgd" ? 0.01 : 0.001, 1e-12, 100.0);
-    const double momentum = arguments.real("momentum", 0.9, 0.0, 0.999999);
+    OptimizerOptions optimizer_options;
+    optimizer_options.name = optimizer_name;
+    optimizer_options.learning_rate = learning_rate;
+    optimizer_options.momentum = arguments.real("momentum", 0.9, 0.0, 0.999999);
+    optimizer_options.nesterov = arguments.has("nesterov");
+    if (arguments.has("weight-decay")) optimizer_options.weight_decay = arguments.real("weight-decay", 0.0, 0.0, 1.0);
+    const LearningRateSchedule schedule = parse_schedule(arguments.text("schedule", "constant"));
     const auto seed = static_cast<std::uint64_t>(arguments.integer("seed", 1, 0, (1LL << 62)));
 
     Network network(read_model_file(arguments.required("model")));
@@ -107,11 +118,11 @@ int run_train(const std::vector<std::string>& words) {
     const Dataset test = load_split(data, Split::test);
     check_compatible(network, train, "training");
     network.initialize(seed);
-    const std::unique_ptr<Optimizer> optimizer = make_optimizer(optimizer_name, learning_rate, momentum);
+    const std::unique_ptr<Optimizer> optimizer = make_optimizer(optimizer_options);
     Trainer trainer(network, *optimizer, batch, seed);
 
     std::cout << "model " << network.source() << ": " << network.trainable_count() << " parameters; data " << data << ": "
-              << train.count << " train, " << test.count << " test images; " << optimizer->describe() << ", batch " << batch
+              << train.count << " train, " << test.count << " test images; " << optimizer->describe() << ", schedule " << schedule.describe() << ", batch " << batch
               << ", " << epochs << " epochs, " << omp_get_max_threads() << " threads" << std::endl;
     std::cout << "compute: " << (network.fast_path() ? "oneDNN primitives, blocked layout"
                                  : "reference layers" + (network.fast_path_unavailable().empty() ? std::string(" (--reference)")
@@ -122,6 +133,7 @@ int run_train(const std::vector<std::string>& words) {
     ProgressBar bar;
     Evaluation result;
     for (int epoch = 1; epoch <= epochs; ++epoch) {
+        optimizer->set_learning_rate(schedule.rate(learning_rate, epoch - 1));
         const EpochResult trained = trainer.train_epoch(train, [&](const TrainProgress& p) { bar.show(p, epochs); });
         bar.finish();
         result = evaluate(network, test, 1000);

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# End-to-end checks of the `convnet` command: bad input gives a clear one-line error and a
+# non-zero exit (never a crash), and a tiny train/eval round trip works.
+# usage: test_cli.sh CONVNET_BINARY SOURCE_DIR
+set -u
+convnet=$1
+source_dir=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+passed=0
+failed=0
+
+# expect_failure NAME EXPECTED_TEXT COMMAND...: exit code 1 or 2, stderr contains EXPECTED_TEXT.
+expect_failure() {
+    local name=$1 expected=$2
+    shift 2
+    "$@" >"$work/out" 2>"$work/err"
+    local code=$?
+    if [[ $code -ne 1 && $code -ne 2 ]] || ! grep -qF -- "$expected" "$work/err"; then
+        echo "FAIL $name: exit $code, stderr: $(head -c 400 "$work/err")"
+        failed=$((failed + 1))
+    else
+        passed=$((passed + 1))
+    fi
+}
+
+expect_success() {
+    local name=$1 expected=$2
+    shift 2
+    if ! "$@" >"$work/out" 2>"$work/err" || ! grep -qF -- "$expected" "$work/out"; then
+        echo "FAIL $name: stdout: $(head -c 400 "$work/out") stderr: $(head -c 400 "$work/err")"
+        failed=$((failed + 1))
+    else
+        passed=$((passed + 1))
+    fi
+}
+
+model=$source_dir/models/convnet1.model
+expect_failure "no data" "make data" "$convnet" train --model "$model" --data "$work/nowhere"
+expect_failure "no model" "cannot open the model file" "$convnet" train --model "$work/none.model" --data "$work"
+printf 'input 1x28x28\nconv2d out=4 kernel=abc\n' >"$work/bad.model"
+expect_failure "bad number" "bad.model:2: conv2d: option kernel=abc" "$convnet" train --model "$work/bad.model" --data "$work"
+printf 'input 1x28x28\nconvolution out=4 kernel=3\n' >"$work/unknown.model"
+expect_failure "unknown layer" "unknown.model:2: unknown layer 'convolution'" "$convnet" train --model "$work/unknown.model" --data "$work"
+expect_failure "unknown option" "unknown option --epoch" "$convnet" train --model "$model" --epoch 3
+expect_failure "bad epochs" "option --epochs x" "$convnet" train --model "$model" --data "$work" --epochs x
+expect_failure "unknown command" "unknown command" "$convnet" fly
+
+# A tiny IDX dataset (20 train, 10 test images of 28x28) written here, then a round trip.
+mkdir -p "$work/tiny"
+python3 - "$work/tiny" <<'PY'
+import gzip, struct, sys, random
+random.seed(1)
+folder = sys.argv[1]
+for prefix, count in (("train", 20), ("t10k", 10)):
+    labels = bytes(random.randrange(10) for _ in range(count))
+    images = bytes(random.randrange(256) for _ in range(count * 784))
+    with gzip.open(f"{folder}/{prefix}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, count, 28, 28) + images)
+    with gzip.open(f"{folder}/{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, count) + labels)
+PY
+expect_success "train" "final test accuracy" "$convnet" train --model "$model" --data "$work/tiny" --epochs 2 --batch 5 \
+    --save "$work/w.bin" --metrics "$work/m.jsonl"
+lines=$(wc -l <"$work/m.jsonl")
+if [[ $lines -eq 2 ]] && grep -q '"test_accuracy"' "$work/m.jsonl"; then passed=$((passed + 1)); else echo "FAIL metrics: $lines lines"; failed=$((failed + 1)); fi
+expect_success "eval" "Ankle boot" "$convnet" eval --model "$model" --weights "$work/w.bin" --data "$source_dir/data/fashion-mnist"
+expect_failure "weights of another model" "from another model" "$convnet" eval --model "$source_dir/models/lenet5.model" --weights "$work/w.bin" --data "$work/tiny"
+head -c 100 "$work/w.bin" >"$work/short.bin"
+expect_failure "truncated weights" "truncated" "$convnet" eval --model "$model" --weights "$work/short.bin" --data "$work/tiny"
+printf '\x00\x00\x08\x03\x77\x35\x94\x00\x00\x00\x00\x1c\x00\x00\x00\x1c' >"$work/tiny/t10k-images-idx3-ubyte"
+expect_failure "huge header" "t10k-images-idx3-ubyte" "$convnet" eval --model "$model" --weights "$work/w.bin" --data "$work/tiny"
+expect_success "summary" "29,034" "$convnet" summary "$model"
+
+echo "cli: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
