@@ -136,7 +136,7 @@ int run_train(const std::vector<std::string>& words) {
         optimizer->set_learning_rate(schedule.rate(learning_rate, epoch - 1));
         const EpochResult trained = trainer.train_epoch(train, [&](const TrainProgress& p) { bar.show(p, epochs); });
         bar.finish();
-        result = evaluate(network, test, 1000);
+        result = evaluate(network, test, batch);  // the training batch: no larger buffers than training needs
         std::printf("epoch %d/%d  train loss %.4f  acc %.4f | test loss %.4f  acc %.4f | %.1f s, %.0f img/s\n", epoch, epochs,
                     trained.train_loss, trained.train_accuracy, result.loss, result.accuracy, trained.seconds,
                     trained.images_per_second);

@@ -24,6 +24,7 @@ constexpr std::uint32_t kLabelsMagic = 0x00000801;  // unsigned bytes, 1 dimensi
 constexpr std::int64_t kMaxItems = 100'000'000;     // ~1,700 times MNIST: beyond any real use here
 constexpr std::int64_t kMaxDataBytes = 0x7fffffff;  // 2 GiB: also keeps rows and cols within int
 constexpr unsigned kReadChunkBytes = 1u << 20;
+constexpr std::int64_t kTrustedReserveBytes = std::int64_t{256} << 20;  // the largest MNIST-style file is 47 MB
 
 std::string hex32(std::uint32_t value) {
     std::array<char, 11> text{};
@@ -90,10 +91,13 @@ public:
         }
     }
 
-    // Reads exactly `expected_bytes`, growing the buffer only as data arrives, so that a gzip
-    // stream whose header lies ends in an error after a small allocation, not a huge one.
+    // Reads exactly `expected_bytes`. Up to kTrustedReserveBytes the buffer is reserved at once
+    // (no copies while it grows, so the peak memory is the data itself); past that it grows only
+    // as data arrives, so that a gzip stream whose header lies ends in an error after a small
+    // allocation, not a huge one.
     std::vector<std::uint8_t> read_payload(std::int64_t expected_bytes) {
         std::vector<std::uint8_t> data;
+        data.reserve(static_cast<std::size_t>(std::min(expected_bytes, kTrustedReserveBytes)));
         std::int64_t received = 0;
         while (received < expected_bytes) {
             const std::int64_t chunk = std::min<std::int64_t>(kReadChunkBytes, expected_bytes - received);

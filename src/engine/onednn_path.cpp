@@ -77,6 +77,10 @@ struct Context {
     dnnl::stream stream{engine};
 };
 
+// A memory with a layout but no buffer yet: the Plan gives activations and gradients their
+// buffers, so that evaluation and the gradient chain can reuse two buffers in turn.
+memory unbound(const memory::desc& desc, Context& context) { return memory(desc, context.engine, DNNL_MEMORY_NONE); }
+
 // One layer, or a fused group of layers, with its primitives for one batch size.
 class Stage {
 public:
@@ -127,7 +131,7 @@ public:
         user_weights_ = wrap(weight.shape, Tag::abcd, weight.value, context.engine);
         weights_ = weights_conversion_.prepare(user_weights_, forward_pd_.weights_desc(), context.engine);
         if (o.bias) bias_ = memory(bias_desc_, context.engine, layer.parameters()[1].value);
-        dst_ = memory(forward_pd_.dst_desc(), context.engine);
+        dst_ = unbound(forward_pd_.dst_desc(), context);
     }
 
     void forward(dnnl::stream& stream) override {
@@ -166,7 +170,7 @@ public:
         data_weights_ = data_weights_conversion_.prepare(user_weights_, data_pd_.weights_desc(), context.engine);
         data_diff_dst_ = data_diff_dst_conversion_.prepare(diff_dst, data_pd_.diff_dst_desc(), context.engine);
         // The previous stage takes its gradient in the layout of its own output.
-        diff_src_ = memory(src_conversion_.from.get_desc(), context.engine);
+        diff_src_ = unbound(src_conversion_.from.get_desc(), context);
         diff_src_produced_ = diff_src_conversion_.prepare_into(diff_src_, data_pd_.diff_src_desc(), context.engine);
     }
 
@@ -213,7 +217,7 @@ public:
         forward_pd_ = dnnl::batch_normalization_forward::primitive_desc(
             {prop, src.get_desc(), static_cast<float>(layer.options().epsilon), flags}, context.engine);
         forward_ = dnnl::batch_normalization_forward(forward_pd_);
-        dst_ = memory(forward_pd_.dst_desc(), context.engine);
+        dst_ = unbound(forward_pd_.dst_desc(), context);
         const auto& p = layer.parameters();  // weight, bias, running_mean, running_var
         scale_ = wrap(p[0].shape, Tag::a, p[0].value, context.engine);
         shift_ = wrap(p[1].shape, Tag::a, p[1].value, context.engine);
@@ -247,7 +251,7 @@ public:
             {dnnl::prop_kind::backward, diff_dst.get_desc(), src_.get_desc(), static_cast<float>(layer_.options().epsilon), flags_},
             context.engine, forward_pd_);
         backward_ = dnnl::batch_normalization_backward(backward_pd_);
-        diff_src_ = memory(backward_pd_.diff_src_desc(), context.engine);
+        diff_src_ = unbound(backward_pd_.diff_src_desc(), context);
         const auto& p = layer_.parameters();
         diff_scale_ = wrap(p[0].shape, Tag::a, p[0].grad, context.engine);
         diff_shift_ = wrap(p[1].shape, Tag::a, p[1].grad, context.engine);
@@ -296,7 +300,7 @@ public:
         const auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
         forward_pd_ = dnnl::eltwise_forward::primitive_desc({prop, algorithm, src.get_desc(), alpha, 0.0f}, context.engine);
         forward_ = dnnl::eltwise_forward(forward_pd_);
-        dst_ = memory(forward_pd_.dst_desc(), context.engine);
+        dst_ = unbound(forward_pd_.dst_desc(), context);
     }
     void forward(dnnl::stream& stream) override { forward_.execute(stream, {{DNNL_ARG_SRC, src_}, {DNNL_ARG_DST, dst_}}); }
     void connect_backward(const memory& diff_dst, bool need_diff_src, Context& context) override {
@@ -306,7 +310,7 @@ public:
         const dnnl::eltwise_backward::primitive_desc pd({algorithm_, diff_dst.get_desc(), src_.get_desc(), alpha_, 0.0f}, context.engine,
                                                         forward_pd_);
         backward_ = dnnl::eltwise_backward(pd);
-        diff_src_ = memory(pd.diff_src_desc(), context.engine);
+        diff_src_ = unbound(pd.diff_src_desc(), context);
     }
     void backward(dnnl::stream& stream) override {
         if (need_diff_src_) backward_.execute(stream, {{DNNL_ARG_SRC, src_}, {DNNL_ARG_DIFF_DST, diff_dst_}, {DNNL_ARG_DIFF_SRC, diff_src_}});
@@ -336,7 +340,7 @@ public:
         forward_pd_ = dnnl::pooling_forward::primitive_desc(
             {prop, algorithm, src.get_desc(), dst_any, strides_, kernel_, padding_left_, padding_right_}, context.engine);
         forward_ = dnnl::pooling_forward(forward_pd_);
-        dst_ = memory(forward_pd_.dst_desc(), context.engine);
+        dst_ = unbound(forward_pd_.dst_desc(), context);
         if (training && algorithm == dnnl::algorithm::pooling_max) workspace_ = memory(forward_pd_.workspace_desc(), context.engine);
     }
     void forward(dnnl::stream& stream) override {
@@ -352,7 +356,7 @@ public:
             {algorithm_, src_.get_desc(), diff_dst.get_desc(), strides_, kernel_, padding_left_, padding_right_},
             context.engine, forward_pd_);
         backward_ = dnnl::pooling_backward(pd);
-        diff_src_ = memory(pd.diff_src_desc(), context.engine);
+        diff_src_ = unbound(pd.diff_src_desc(), context);
     }
     void backward(dnnl::stream& stream) override {
         if (!need_diff_src_) return;
@@ -389,7 +393,7 @@ public:
         user_weights_ = memory({weight_dims_, f32, plain_tag(static_cast<int>(weight_dims_.size()))}, context.engine, weight.value);
         weights_ = weights_conversion_.prepare(user_weights_, forward_pd_.weights_desc(), context.engine);
         if (layer.options().bias) bias_ = memory(bias_desc_, context.engine, layer.parameters()[1].value);
-        dst_ = memory(forward_pd_.dst_desc(), context.engine);
+        dst_ = unbound(forward_pd_.dst_desc(), context);
     }
     void forward(dnnl::stream& stream) override {
         weights_conversion_.run(stream);
@@ -413,7 +417,7 @@ public:
                                                                      forward_pd_);
         backward_data_ = dnnl::inner_product_backward_data(data_pd_);
         data_weights_ = data_weights_conversion_.prepare(user_weights_, data_pd_.weights_desc(), context.engine);
-        diff_src_ = memory(data_pd_.diff_src_desc(), context.engine);
+        diff_src_ = unbound(data_pd_.diff_src_desc(), context);
     }
     void backward(dnnl::stream& stream) override {
         Args args{{DNNL_ARG_SRC, src_}, {DNNL_ARG_DIFF_DST, diff_dst_}, {DNNL_ARG_DIFF_WEIGHTS, diff_weights_}};
@@ -460,6 +464,24 @@ struct OnednnPath::Impl {
         std::vector<std::unique_ptr<Stage>> stages;
         memory grad_logits;
         Tensor logits;
+        std::vector<Tensor> buffers;  // the activations and gradients the stages point into
+
+        // Gives each memory its own buffer (training keeps every activation for backward).
+        void bind_each(const std::vector<memory>& memories) {
+            for (const memory& target : memories) {
+                buffers.emplace_back(Shape{static_cast<std::int64_t>(target.get_desc().get_size() / sizeof(float)) + 1});
+                target.set_data_handle(buffers.back().data());
+            }
+        }
+        // Gives the memories two buffers in turn: each is read only by the next one's producer.
+        void bind_alternating(const std::vector<memory>& memories) {
+            std::size_t largest = 0;
+            for (const memory& target : memories) largest = std::max(largest, target.get_desc().get_size());
+            const auto floats = static_cast<std::int64_t>(largest / sizeof(float)) + 1;
+            Tensor& first = buffers.emplace_back(Shape{floats});
+            Tensor& second = buffers.emplace_back(Shape{floats});
+            for (std::size_t i = 0; i < memories.size(); ++i) memories[i].set_data_handle(i % 2 == 0 ? first.data() : second.data());
+        }
     };
     std::map<std::int64_t, std::unique_ptr<Plan>> training_plans, inference_plans;
     Plan* last_training = nullptr;
@@ -502,14 +524,23 @@ struct OnednnPath::Impl {
         if (current.get_desc() != memory::desc(to_dims(plan->logits.shape()), f32, Tag::ab))
             throw Error("oneDNN path: the network's output is not a plain (N, classes) matrix");
         current.set_data_handle(plan->logits.data());
-        if (training) {
-            plan->grad_logits = memory(current.get_desc(), context.engine, nullptr);
-            memory diff = plan->grad_logits;
-            for (std::size_t i = plan->stages.size(); i-- > 0;) {
-                plan->stages[i]->connect_backward(diff, i > 0, context);
-                diff = plan->stages[i]->diff_src();
-            }
+        std::vector<memory> activations;
+        for (std::size_t i = 0; i + 1 < plan->stages.size(); ++i) activations.push_back(plan->stages[i]->dst());
+        plan->buffers.reserve(activations.size() + 4);  // Tensors must not move once memories point into them
+        if (!training) {
+            plan->bind_alternating(activations);
+            return plan;
         }
+        plan->bind_each(activations);
+        plan->grad_logits = memory(current.get_desc(), context.engine, nullptr);
+        memory diff = plan->grad_logits;
+        std::vector<memory> gradients;  // in the order backward produces them
+        for (std::size_t i = plan->stages.size(); i-- > 0;) {
+            plan->stages[i]->connect_backward(diff, i > 0, context);
+            diff = plan->stages[i]->diff_src();
+            if (i > 0) gradients.push_back(diff);
+        }
+        if (!gradients.empty()) plan->bind_alternating(gradients);
         return plan;
     }
 
