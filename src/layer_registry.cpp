@@ -13,6 +13,7 @@
 #include <convnet/layers/leakyrelu.h>
 #include <convnet/layers/linear.h>
 #include <convnet/layers/maxpool2d.h>
+#include <convnet/layers/pool_window.h>
 #include <convnet/layers/relu.h>
 #include <convnet/layers/sigmoid.h>
 #include <convnet/layers/softmax.h>
@@ -149,27 +150,22 @@ std::unique_ptr<Layer> make_batchnorm(LayerOptions& options, const Shape& input,
     return std::make_unique<BatchNorm>(batchnorm);
 }
 
-std::unique_ptr<Layer> make_maxpool2d(LayerOptions& options, const Shape& input) {
+// Reads kernel= (required), stride= (default: the kernel, as PyTorch) and pad= (at most half the
+// kernel, as PyTorch) into the window of any pooling layer's options.
+void read_pool_window(LayerOptions& options, const Shape& input, PoolWindow& pool) {
     require_rank(options, input, 4, " (N, C, H, W)");
-    MaxPool2dOptions pool;
     std::tie(pool.kernel_height, pool.kernel_width) = options.pair("kernel", std::nullopt, 1);
     std::tie(pool.stride_height, pool.stride_width) = options.pair("stride", std::pair{pool.kernel_height, pool.kernel_width}, 1);
     std::tie(pool.padding_height, pool.padding_width) = options.pair("pad", std::pair{0, 0}, 0);
-    if (2 * pool.padding_height > pool.kernel_height || 2 * pool.padding_width > pool.kernel_width)
-        options.fail("pad should be at most half of kernel");
-    return std::make_unique<MaxPool2d>(pool);
+    if (!pool.padding_fits()) options.fail("pad should be at most half of kernel");
 }
 
-// Reads kernel= (required), stride= (default: the kernel, as PyTorch) and pad= (at most half the
-// kernel, as PyTorch) into any of the window-pooling option structs.
-template <typename PoolOptions>
-void read_pool_window(LayerOptions& options, const Shape& input, PoolOptions& pool) {
-    require_rank(options, input, 4, " (N, C, H, W)");
-    std::tie(pool.kernel_height, pool.kernel_width) = options.pair("kernel", std::nullopt, 1);
-    std::tie(pool.stride_height, pool.stride_width) = options.pair("stride", std::pair{pool.kernel_height, pool.kernel_width}, 1);
-    std::tie(pool.padding_height, pool.padding_width) = options.pair("pad", std::pair{0, 0}, 0);
-    if (2 * pool.padding_height > pool.kernel_height || 2 * pool.padding_width > pool.kernel_width)
-        options.fail("pad should be at most half of kernel");
+// A pooling layer whose options are its window alone.
+template <typename Pool, typename PoolOptions>
+std::unique_ptr<Layer> make_window_pool(LayerOptions& options, const Shape& input) {
+    PoolOptions pool;
+    read_pool_window(options, input, pool);
+    return std::make_unique<Pool>(pool);
 }
 
 std::unique_ptr<Layer> make_avgpool2d(LayerOptions& options, const Shape& input) {
@@ -177,12 +173,6 @@ std::unique_ptr<Layer> make_avgpool2d(LayerOptions& options, const Shape& input)
     read_pool_window(options, input, pool);
     pool.count_include_pad = options.boolean("count_pad", true);
     return std::make_unique<AvgPool2d>(pool);
-}
-
-std::unique_ptr<Layer> make_l2pool2d(LayerOptions& options, const Shape& input) {
-    L2Pool2dOptions pool;
-    read_pool_window(options, input, pool);
-    return std::make_unique<L2Pool2d>(pool);
 }
 
 std::unique_ptr<Layer> make_gausspool2d(LayerOptions& options, const Shape& input) {
@@ -233,9 +223,10 @@ const std::array kLayerTypes{
                   return std::make_unique<LeakyReLU>(LeakyReLUOptions{o.real("slope", 0.01, -1e6, 1e6)});
               }},
     LayerType{"softmax", "softmax over axis 1 (features or channels): probabilities summing to 1", make_softmax},
-    LayerType{"maxpool2d", "max pooling: kernel=F [stride=F] [pad=0]", make_maxpool2d},
+    LayerType{"maxpool2d", "max pooling: kernel=F [stride=F] [pad=0]", make_window_pool<MaxPool2d, MaxPool2dOptions>},
     LayerType{"avgpool2d", "average pooling: kernel=F [stride=F] [pad=0] [count_pad=true|false]", make_avgpool2d},
-    LayerType{"l2pool2d", "L2-norm pooling, sqrt of the sum of squares: kernel=F [stride=F] [pad=0]", make_l2pool2d},
+    LayerType{"l2pool2d", "L2-norm pooling, sqrt of the sum of squares: kernel=F [stride=F] [pad=0]",
+              make_window_pool<L2Pool2d, L2Pool2dOptions>},
     LayerType{"gausspool2d", "Gaussian-weighted average pooling: kernel=F [stride=F] [pad=0] [sigma=max(F)/2]",
               make_gausspool2d},
     LayerType{"globalavgpool2d", "mean of each feature map: (N, C, H, W) to (N, C, 1, 1)", make_globalavgpool2d},

@@ -97,11 +97,6 @@ protected:
     bool need_diff_src_ = false;
 };
 
-// The window of a pooling layer, whatever its kind.
-struct PoolWindow {
-    std::int64_t kernel_height, kernel_width, stride_height, stride_width, padding_height, padding_width;
-};
-
 // Right/bottom padding that makes oneDNN's exact size rule give PyTorch's floored output size.
 std::int64_t trailing_padding(std::int64_t output, std::int64_t stride, std::int64_t span, std::int64_t input, std::int64_t leading) {
     return std::max<std::int64_t>(0, (output - 1) * stride + span - input - leading);
@@ -504,15 +499,12 @@ struct OnednnPath::Impl {
                 stage = std::make_unique<EltwiseStage>(dnnl::algorithm::eltwise_relu, static_cast<float>(leaky->options().negative_slope), current, training, context);
             else if (dynamic_cast<Tanh*>(&layer)) stage = std::make_unique<EltwiseStage>(dnnl::algorithm::eltwise_tanh, 0.0f, current, training, context);
             else if (dynamic_cast<Sigmoid*>(&layer)) stage = std::make_unique<EltwiseStage>(dnnl::algorithm::eltwise_logistic, 0.0f, current, training, context);
-            else if (auto* pool = dynamic_cast<MaxPool2d*>(&layer)) {
-                const MaxPool2dOptions& o = pool->options();
-                const PoolWindow window{o.kernel_height, o.kernel_width, o.stride_height, o.stride_width, o.padding_height, o.padding_width};
-                stage = std::make_unique<PoolStage>(dnnl::algorithm::pooling_max, window, output, current, training, context);
-            } else if (auto* average = dynamic_cast<AvgPool2d*>(&layer)) {
-                const AvgPool2dOptions& o = average->options();
-                const PoolWindow window{o.kernel_height, o.kernel_width, o.stride_height, o.stride_width, o.padding_height, o.padding_width};
-                const auto algorithm = o.count_include_pad ? dnnl::algorithm::pooling_avg_include_padding : dnnl::algorithm::pooling_avg_exclude_padding;
-                stage = std::make_unique<PoolStage>(algorithm, window, output, current, training, context);
+            else if (auto* pool = dynamic_cast<MaxPool2d*>(&layer))
+                stage = std::make_unique<PoolStage>(dnnl::algorithm::pooling_max, pool->options(), output, current, training, context);
+            else if (auto* average = dynamic_cast<AvgPool2d*>(&layer)) {
+                const auto algorithm = average->options().count_include_pad ? dnnl::algorithm::pooling_avg_include_padding
+                                                                            : dnnl::algorithm::pooling_avg_exclude_padding;
+                stage = std::make_unique<PoolStage>(algorithm, average->options(), output, current, training, context);
             }
             else if (auto* linear = dynamic_cast<Linear*>(&layer)) stage = std::make_unique<InnerProductStage>(*linear, current, training, context);
             else throw Error("oneDNN path: no stage for " + layer.type());

@@ -1,26 +1,16 @@
 // ReLU forward and backward.
+#include <convnet/layers/elementwise.h>
 #include <convnet/layers/relu.h>
 
 namespace convnet {
 
-void ReLU::forward(const Tensor& input, Tensor& output) const {
-    output.resize(input.shape());
-    const std::int64_t size = input.size();
-    const float* in = input.data();
-    float* out = output.data();
-#pragma omp parallel for simd
-    for (std::int64_t i = 0; i < size; ++i) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+void ReLU::forward(const Tensor& input, Tensor& output) const {  // any shape, elementwise
+    map_elementwise(input, output, [](float x) { return x > 0.0f ? x : 0.0f; });
 }
 
 void ReLU::backward(const Tensor&, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) {
     if (grad_input == nullptr) return;
-    grad_input->resize(output.shape());
-    const std::int64_t size = output.size();
-    const float* out = output.data();
-    const float* grad = grad_output.data();
-    float* grad_in = grad_input->data();
-#pragma omp parallel for simd
-    for (std::int64_t i = 0; i < size; ++i) grad_in[i] = out[i] > 0.0f ? grad[i] : 0.0f;
+    map_elementwise(output, grad_output, *grad_input, [](float y, float grad) { return y > 0.0f ? grad : 0.0f; });
 }
 
 }  // namespace convnet

@@ -3,6 +3,7 @@
 // layer writes back, the errors for options out of range; the example model files; and that
 // docs/LAYERS.md has a row for every registered layer.
 #include "layer_harness.h"
+#include "test_support.h"
 
 #include <convnet/error.h>
 #include <convnet/layer_registry.h>
@@ -46,12 +47,7 @@ Tensor forward_of(const std::string& line, const Tensor& input) {
 }
 
 std::string error_of(const std::string& line, const Shape& sample) {
-    try {
-        make_layer(line, sample);
-    } catch (const Error& error) {
-        return error.what();
-    }
-    return "no error";
+    return error_message([&] { make_layer(line, sample); });
 }
 
 // ---- activations

@@ -1,6 +1,7 @@
 // Model files and shape rules: what parses, what is refused (with file, line and reason), and the
 // output sizes of convolution and pooling, odd sizes included.
-#include <convnet/error.h>
+#include "test_support.h"
+
 #include <convnet/model.h>
 
 #include <gtest/gtest.h>
@@ -8,17 +9,7 @@
 namespace convnet {
 namespace {
 
-// Runs `action`, expecting a convnet::Error whose message contains every one of `parts`.
-template <typename Action>
-void expect_error(Action action, std::initializer_list<std::string> parts) {
-    try {
-        action();
-        ADD_FAILURE() << "no error thrown; expected one mentioning " << *parts.begin();
-    } catch (const Error& error) {
-        for (const std::string& part : parts)
-            EXPECT_NE(std::string(error.what()).find(part), std::string::npos) << "message: " << error.what() << "\nmissing: " << part;
-    }
-}
+using testing::expect_error;
 
 Shape output_of(const std::string& model) {
     return plan_model(parse_model(model, "m.model")).back().output;

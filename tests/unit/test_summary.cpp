@@ -1,6 +1,7 @@
 // Tests of the model summary: counts, shapes, formulas and memory of the shipped models against
 // values worked out by hand, the errors for invalid models, the rounding warning, and the JSON.
-#include <convnet/error.h>
+#include "test_support.h"
+
 #include <convnet/model.h>
 #include <convnet/summary.h>
 
@@ -22,18 +23,7 @@ ModelSummary summary_of(const std::string& model_text, const std::string& source
     return summarize_model(parse_model(model_text, source));
 }
 
-// Runs `action`, expecting a convnet::Error whose message contains every one of `parts`.
-template <typename Action>
-void expect_error(Action action, std::initializer_list<std::string> parts) {
-    try {
-        action();
-        ADD_FAILURE() << "no error thrown; expected one mentioning " << *parts.begin();
-    } catch (const Error& error) {
-        for (const std::string& part : parts)
-            EXPECT_NE(std::string(error.what()).find(part), std::string::npos)
-                << "message: " << error.what() << "\nmissing: " << part;
-    }
-}
+using testing::expect_error;
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 

@@ -4,13 +4,11 @@
 #pragma once
 
 #include <convnet/layer.h>
+#include <convnet/layers/pool_window.h>
 
 namespace convnet {
 
-struct AvgPool2dOptions {
-    std::int64_t kernel_height = 2, kernel_width = 2;
-    std::int64_t stride_height = 2, stride_width = 2;
-    std::int64_t padding_height = 0, padding_width = 0;
+struct AvgPool2dOptions : PoolWindow {
     bool count_include_pad = true;
 };
 

@@ -6,15 +6,13 @@
 #pragma once
 
 #include <convnet/layer.h>
+#include <convnet/layers/pool_window.h>
 
 #include <vector>
 
 namespace convnet {
 
-struct GaussPool2dOptions {
-    std::int64_t kernel_height = 2, kernel_width = 2;
-    std::int64_t stride_height = 2, stride_width = 2;
-    std::int64_t padding_height = 0, padding_width = 0;
+struct GaussPool2dOptions : PoolWindow {
     double sigma = 1.0;  // in pixels; see default_sigma
 };
 

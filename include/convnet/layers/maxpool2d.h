@@ -3,14 +3,11 @@
 #pragma once
 
 #include <convnet/layer.h>
+#include <convnet/layers/pool_window.h>
 
 namespace convnet {
 
-struct MaxPool2dOptions {
-    std::int64_t kernel_height = 2, kernel_width = 2;
-    std::int64_t stride_height = 2, stride_width = 2;
-    std::int64_t padding_height = 0, padding_width = 0;
-};
+struct MaxPool2dOptions : PoolWindow {};
 
 class MaxPool2d : public Layer {
 public:
@@ -27,9 +24,6 @@ public:
     const MaxPool2dOptions& options() const { return options_; }
 
 private:
-    // Index within the input plane of the first maximum of output position (oh, ow).
-    std::int64_t argmax(const float* plane, std::int64_t height, std::int64_t width, std::int64_t oh,
-                        std::int64_t ow) const;
     MaxPool2dOptions options_;
 };
 

@@ -1,0 +1,36 @@
+// PoolWindow: the padding check, the options text, the shape rule and the cost shared by the
+// pooling layers.
+#include <convnet/error.h>
+#include <convnet/layers/conv2d.h>
+#include <convnet/layers/pool_window.h>
+
+namespace convnet {
+
+std::string pair_text(std::int64_t height, std::int64_t width) {
+    return height == width ? std::to_string(height) : std::to_string(height) + "x" + std::to_string(width);
+}
+
+void PoolWindow::check_padding(const std::string& layer, const std::string& note) const {
+    if (!padding_fits())
+        throw Error(layer + ": padding " + pair_text(padding_height, padding_width) + " should be at most half the kernel " +
+                    pair_text(kernel_height, kernel_width) + note);
+}
+
+std::string PoolWindow::options_text() const {
+    std::string text = "kernel=" + pair_text(kernel_height, kernel_width) + " stride=" + pair_text(stride_height, stride_width);
+    if (padding_height != 0 || padding_width != 0) text += " pad=" + pair_text(padding_height, padding_width);
+    return text;
+}
+
+Shape PoolWindow::output_shape(const std::string& layer, const Shape& input) const {
+    if (input.rank() != 4) throw Error(layer + " expects an input (N, C, H, W), got " + input.to_string());
+    return Shape{input[0], input[1],
+                 convolution_output_size(layer, "height", input[2], kernel_height, stride_height, padding_height, 1),
+                 convolution_output_size(layer, "width", input[3], kernel_width, stride_width, padding_width, 1)};
+}
+
+std::int64_t PoolWindow::multiply_adds(const std::string& layer, const Shape& input) const {
+    return output_shape(layer, input.with_batch(1)).element_count() * kernel_height * kernel_width;
+}
+
+}  // namespace convnet
