@@ -1,7 +1,8 @@
 # The two commands of README.md, and the steps they are made of.
 #   make demo   install what is missing, build, fetch Fashion-MNIST, train the seed network
 #   make test   install what is missing, build, fetch the data, run the whole test suite
-.PHONY: all deps build data demo test bench clean
+#   make bench  ours against PyTorch on convnet1 (docs/PERFORMANCE.md)
+.PHONY: all deps bench-deps build data demo test bench clean
 
 BUILD_DIR ?= build
 DATA_DIR  ?= data
@@ -14,6 +15,8 @@ DEMO_EPOCHS ?= 10
 PACKAGES := g++ cmake make pkg-config libdnnl-dev libgtest-dev libgmock-dev libbenchmark-dev \
             zlib1g-dev libpng-dev python3 python3-torch python3-numpy
 NODE_PACKAGES := nodejs npm
+# The benchmark's PyTorch peer as a Debian user gets it: python3-torch recommends OpenBLAS.
+BENCH_PACKAGES := libopenblas0-pthread
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: build
@@ -25,6 +28,10 @@ deps:
 	  echo "installing: $$missing"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+
+bench-deps: deps
+	@dpkg-query -W -f='$${Status}' $(BENCH_PACKAGES) 2>/dev/null | grep -q 'install ok installed' || \
+	  { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(BENCH_PACKAGES); }
 
 build: deps
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
@@ -42,6 +49,13 @@ demo: build data
 
 test: build data
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(THREADS)
+
+# Ours against PyTorch in one run (docs/PERFORMANCE.md); about 4 minutes on a quiet machine.
+bench: bench-deps data
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DCONVNET_BUILD_BENCH=ON
+	cmake --build $(BUILD_DIR) -j $(THREADS)
+	/usr/bin/python3 bench/run_bench.py --build-dir $(BUILD_DIR) --data $(DATA_DIR)/fashion-mnist \
+	  --threads $(THREADS) --markdown $(BUILD_DIR)/bench.md --json $(BUILD_DIR)/bench.json
 
 clean:
 	rm -rf $(BUILD_DIR)

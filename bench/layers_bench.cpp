@@ -1,0 +1,173 @@
+// `layers_bench`: Google Benchmark timings of every layer of a model (convnet1 by default) at the
+// model's own shapes, forward (training mode) and backward, through the plain reference layers of
+// the Layer API; and one whole training step of the network on the fast path and on the
+// reference layers. Counters: FLOP/s (2 per multiply-add, for layers that have multiply-adds)
+// and bytes/s (the float tensors each call takes and gives, read or written once).
+//
+//   layers_bench [benchmark flags] [--model=FILE] [--batch=N]     threads: OMP_NUM_THREADS
+#include <convnet/loss.h>
+#include <convnet/model.h>
+#include <convnet/optim.h>
+#include <convnet/random.h>
+
+#include <benchmark/benchmark.h>
+#include <omp.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace {
+
+using convnet::Shape;
+using convnet::Tensor;
+
+// One layer of the model, built from its model-file line, with its parameters bound to a local
+// arena and initialised as the network would (as tests/unit/layer_harness.h does for one line).
+struct BoundLayer {
+    convnet::LayerPlan plan;
+    std::vector<float> values, gradients;
+    bool first = false;  // the network gives the first layer no input gradient to compute
+
+    BoundLayer(convnet::LayerPlan layer_plan, bool is_first, convnet::Random& random) : plan(std::move(layer_plan)), first(is_first) {
+        std::int64_t total = 0;
+        for (const convnet::Parameter& parameter : plan.layer->parameters()) total += parameter.shape.element_count();
+        values.assign(static_cast<std::size_t>(total), 0.0f);
+        gradients.assign(static_cast<std::size_t>(total), 0.0f);
+        std::int64_t offset = 0;
+        for (convnet::Parameter& parameter : plan.layer->parameters()) {
+            parameter.value = values.data() + offset;
+            parameter.grad = parameter.role == convnet::ParameterRole::trainable ? gradients.data() + offset : nullptr;
+            offset += parameter.shape.element_count();
+        }
+        plan.layer->initialize(random);
+    }
+};
+
+void fill_uniform(Tensor& tensor, float low, float high, convnet::Random& random) {
+    for (std::int64_t i = 0; i < tensor.size(); ++i) tensor[i] = random.uniform(low, high);
+}
+
+void set_counters(benchmark::State& state, double flops_per_call, double bytes_per_call) {
+    if (flops_per_call > 0) state.counters["FLOP/s"] = benchmark::Counter(flops_per_call, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["bytes/s"] = benchmark::Counter(bytes_per_call, benchmark::Counter::kIsIterationInvariantRate,
+                                                   benchmark::Counter::kIs1024);
+}
+
+void layer_forward(benchmark::State& state, std::shared_ptr<BoundLayer> bound, std::int64_t batch) {
+    convnet::Random random(1);
+    Tensor input(bound->plan.input.with_batch(batch)), output;
+    fill_uniform(input, -1.0f, 1.0f, random);
+    convnet::Layer& layer = *bound->plan.layer;
+    layer.forward_train(input, output);  // sizes the output
+    for (auto _ : state) {
+        layer.forward_train(input, output);
+        benchmark::DoNotOptimize(output.data());
+    }
+    const double macs = double(layer.multiply_adds(bound->plan.input)) * double(batch);
+    set_counters(state, 2.0 * macs, 4.0 * double(input.size() + output.size()));
+}
+
+void layer_backward(benchmark::State& state, std::shared_ptr<BoundLayer> bound, std::int64_t batch) {
+    convnet::Random random(2);
+    Tensor input(bound->plan.input.with_batch(batch)), output, grad_input;
+    fill_uniform(input, -1.0f, 1.0f, random);
+    convnet::Layer& layer = *bound->plan.layer;
+    layer.forward_train(input, output);
+    Tensor grad_output(output.shape());
+    fill_uniform(grad_output, -1e-2f, 1e-2f, random);
+    Tensor* grad_input_pointer = bound->first ? nullptr : &grad_input;
+    for (auto _ : state) {
+        layer.backward(input, output, grad_output, grad_input_pointer);
+        benchmark::DoNotOptimize(bound->gradients.data());
+    }
+    // The weight gradient costs about one forward pass and so does the input gradient (the rule
+    // of `convnet summary`'s training multiply-adds).
+    const bool has_weights = layer.parameter_count(convnet::ParameterRole::trainable) > 0;
+    const double passes = (has_weights ? 1.0 : 0.0) + (bound->first ? 0.0 : 1.0);
+    const double macs = double(layer.multiply_adds(bound->plan.input)) * double(batch) * passes;
+    const double tensors = double(input.size() + output.size() + grad_output.size()) + (bound->first ? 0.0 : double(input.size()));
+    set_counters(state, 2.0 * macs, 4.0 * tensors);
+}
+
+// One training step as Trainer runs it (forward, loss, backward, Adam) on random images.
+void network_step(benchmark::State& state, const convnet::ModelSpec& spec, bool fast, std::int64_t batch, std::int64_t training_macs) {
+    convnet::Network network(spec);
+    network.set_fast_path(fast);
+    if (fast && !network.fast_path()) {
+        state.SkipWithError(("no fast path: " + network.fast_path_unavailable()).c_str());
+        return;
+    }
+    network.initialize(1);
+    convnet::Random random(3);
+    std::vector<std::int64_t> dims{batch};
+    dims.insert(dims.end(), network.sample_shape().dims().begin(), network.sample_shape().dims().end());
+    Tensor images{Shape(dims)};
+    fill_uniform(images, 0.0f, 1.0f, random);
+    std::vector<std::uint8_t> labels(static_cast<std::size_t>(batch));
+    for (auto& label : labels) label = static_cast<std::uint8_t>(random.below(static_cast<std::uint64_t>(network.output_features())));
+    convnet::Adam adam(convnet::AdamOptions{});
+    Tensor grad_logits;
+    for (auto _ : state) {
+        const Tensor& logits = network.forward_train(images);
+        const convnet::LossResult loss = convnet::softmax_cross_entropy(logits, labels, &grad_logits);
+        network.backward(grad_logits);
+        adam.step(network.trainable_values(), network.gradients());
+        benchmark::DoNotOptimize(loss.loss);
+    }
+    state.counters["FLOP/s"] = benchmark::Counter(2.0 * double(training_macs) * double(batch), benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["images/s"] = benchmark::Counter(double(batch), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+std::string option_value(int& argc, char** argv, const char* name, const std::string& fallback) {
+    const std::string prefix = std::string("--") + name + "=";
+    std::string value = fallback;
+    int kept = 1;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) value = argv[i] + prefix.size();
+        else argv[kept++] = argv[i];
+    }
+    argc = kept;
+    return value;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::string model = option_value(argc, argv, "model", CONVNET_SOURCE_DIR "/models/convnet1.model");
+    const std::int64_t batch = std::stoll(option_value(argc, argv, "batch", "100"));
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+
+    try {
+        const convnet::ModelSpec spec = convnet::read_model_file(model);
+        std::vector<convnet::LayerPlan> plans = convnet::plan_model(spec);
+        benchmark::AddCustomContext("model", model);
+        benchmark::AddCustomContext("batch", std::to_string(batch));
+        benchmark::AddCustomContext("omp_threads", std::to_string(omp_get_max_threads()));
+
+        convnet::Random random(1);
+        std::int64_t training_macs = 0;
+        for (std::size_t index = 0; index < plans.size(); ++index) {
+            auto bound = std::make_shared<BoundLayer>(std::move(plans[index]), index == 0, random);
+            const convnet::Layer& layer = *bound->plan.layer;
+            const std::int64_t macs = layer.multiply_adds(bound->plan.input);
+            training_macs += macs * (1 + (layer.parameter_count(convnet::ParameterRole::trainable) > 0 ? 1 : 0) + (index > 0 ? 1 : 0));
+            const std::string name = bound->plan.name + "(" + layer.type() + " " + bound->plan.input.to_string() + ")";
+            benchmark::RegisterBenchmark((name + "/forward").c_str(), layer_forward, bound, batch)->Unit(benchmark::kMicrosecond)->UseRealTime();
+            benchmark::RegisterBenchmark((name + "/backward").c_str(), layer_backward, bound, batch)->Unit(benchmark::kMicrosecond)->UseRealTime();
+        }
+        benchmark::RegisterBenchmark("network/fast/train_step", network_step, spec, true, batch, training_macs)
+            ->Unit(benchmark::kMillisecond)->UseRealTime();
+        benchmark::RegisterBenchmark("network/reference/train_step", network_step, spec, false, batch, training_macs)
+            ->Unit(benchmark::kMillisecond)->UseRealTime();
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "layers_bench: %s\n", error.what());
+        return 1;
+    }
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

@@ -1,0 +1,379 @@
+#!/usr/bin/python3
+"""`make bench`: convnet1 on Fashion-MNIST, ours (build/bench/convnet_bench) against PyTorch
+(bench/torch_bench.py) as a user runs it and tuned (OPENBLAS_NUM_THREADS=1), every measurement in
+its own process, the systems alternating, same data, batch 100 and thread count. Prints the
+table of issue 5 (metric, ours, PyTorch user, PyTorch tuned, ratio against the better PyTorch,
+target, met) and writes it as markdown with --markdown; the raw JSON lines with --json.
+
+    /usr/bin/python3 bench/run_bench.py --build-dir build [--quick] [--markdown FILE] [--json FILE]
+"""
+import argparse
+import datetime
+import json
+import os
+import resource
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TORCH_BENCH = os.path.join(ROOT, "bench", "torch_bench.py")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "GOTO_NUM_THREADS")
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+class Runner:
+    """Runs one measurement per child process and keeps its JSON line and its peak RSS."""
+
+    def __init__(self, args):
+        self.args = args
+        self.results = []  # every JSON line, with "label", "max_rss_mb" and "wall_seconds" added
+        # The environment every child starts from: the caller's, without thread-count settings,
+        # so that "as a user runs it" means the libraries' own defaults.
+        self.base_env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+
+    def run(self, label, command, extra_env=None, timeout=None):
+        """The child's JSON line with its peak RSS; None when it ran past `timeout` seconds."""
+        env = dict(self.base_env, **(extra_env or {}))
+        shown = " ".join(f"{k}={v}" for k, v in (extra_env or {}).items())
+        log(f"  [{time.strftime('%H:%M:%S')}] {label}: {shown + ' ' if shown else ''}{' '.join(map(shlex.quote, command))}")
+        start = time.monotonic()
+        with tempfile.TemporaryFile(mode="w+") as stderr:
+            child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, env=env, text=True, cwd=ROOT)
+            timer = threading.Timer(timeout, child.kill) if timeout else None
+            if timer:
+                timer.start()
+            stdout = child.stdout.read()
+            if timer:
+                timer.cancel()
+            # wait4, not wait: it gives this child's own rusage (ru_maxrss, KiB on Linux).
+            _, status, usage = os.wait4(child.pid, 0)
+            child.returncode = os.waitstatus_to_exitcode(status)
+            stderr.seek(0)
+            errors = stderr.read()
+        wall = time.monotonic() - start
+        if timeout and wall >= timeout and child.returncode != 0:
+            log(f"  {label}: stopped after {timeout:.0f} s")
+            return None
+        lines = [line for line in stdout.splitlines() if line.startswith("{")]
+        if child.returncode != 0 or not lines:
+            sys.exit(f"run_bench: {label} failed (exit {child.returncode}):\n{errors[-3000:]}{stdout[-2000:]}")
+        result = json.loads(lines[-1])
+        result.update(label=label, max_rss_mb=usage.ru_maxrss / 1024.0, wall_seconds=round(wall, 2))
+        self.results.append(result)
+        return result
+
+    def ours(self, label, command, options, threads=None, timeout=None):
+        return self.run(label, [self.args.convnet_bench, command, "--data", self.args.data, "--model", self.args.model,
+                                "--threads", str(threads or self.args.threads)] + options, timeout=timeout)
+
+    def torch(self, label, command, options, tuned, timeout=None):
+        env = {"OPENBLAS_NUM_THREADS": "1"} if tuned else {}
+        return self.run(label, [self.args.python, TORCH_BENCH, command, "--data", self.args.data,
+                                "--threads", str(self.args.threads)] + options, env, timeout)
+
+    def all_three(self, name, command, options, timeout=None):
+        """Ours, PyTorch user, PyTorch tuned, one after the other; returns the three results."""
+        return (self.ours(f"{name} ours", command, options, timeout=timeout),
+                self.torch(f"{name} pytorch-user", command, options, tuned=False, timeout=timeout),
+                self.torch(f"{name} pytorch-tuned", command, options, tuned=True, timeout=timeout))
+
+
+def cpu_seconds():
+    """(CPU seconds every process has used on this machine, CPU seconds this driver and its waited-for
+    children have used): the difference over a run is what other processes took."""
+    with open("/proc/stat") as stat:
+        user, nice, system, idle, iowait, irq, softirq, steal = map(int, stat.readline().split()[1:9])
+    machine = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    own = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return machine, sum(usage.ru_utime + usage.ru_stime for usage in own)
+
+
+def machine_summary():
+    """One line from lscpu: the CPU, cores and the widest FMA the kernel reports."""
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (lscpu failed)"
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    get = lambda key: fields.get(key, "?").strip()
+    flags = get("Flags").split()
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return (f"{get('Model name')}, {get('CPU(s)')} CPUs ({get('Core(s) per socket')} cores/socket, "
+            f"{get('Thread(s) per core')} thread/core), {isa}, L2 {get('L2 cache')}, L3 {get('L3 cache')}"
+            f"{', ' + get('Hypervisor vendor') + ' VM' if 'Hypervisor vendor' in fields else ''}")
+
+
+def training_multiply_adds(args):
+    """Multiply-adds of one training step per image, from `convnet summary --format json`."""
+    output = subprocess.run([args.convnet, "summary", "--format", "json", args.model], capture_output=True, text=True,
+                            cwd=ROOT)
+    if output.returncode != 0:
+        sys.exit(f"run_bench: {args.convnet} summary failed:\n{output.stderr}")
+    return json.loads(output.stdout)["totals"]["training_multiply_adds"]
+
+
+def onednn_profile(args, images):
+    """Where a training epoch's time goes on the fast path: ONEDNN_VERBOSE=1 over `images`
+    training images, oneDNN's own execution times summed per primitive, and what is left
+    (outside oneDNN: batch conversion, loss, optimiser, waits, dispatch)."""
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+    env["ONEDNN_VERBOSE"] = "1"
+    command = [args.convnet_bench, "train", "--data", args.data, "--model", args.model, "--threads", str(args.threads),
+               "--images", str(images), "--warmup-steps", "5"]
+    log(f"  [{time.strftime('%H:%M:%S')}] profile: ONEDNN_VERBOSE=1 {' '.join(command)}")
+    output = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
+    if output.returncode != 0:
+        sys.exit(f"run_bench: profile failed:\n{output.stderr[-3000:]}")
+    lines = output.stdout.splitlines()
+    result = json.loads([line for line in lines if line.startswith("{")][-1])
+    warmup_steps = result["warmup_steps"]
+    steps = (images + 99) // 100
+    # Execution lines of the warm-up come first; skip that many steps' worth of primitive calls.
+    exec_lines = [line.split(",") for line in lines if line.startswith("onednn_verbose,exec,")]
+    per_step = len(exec_lines) // max(warmup_steps + steps, 1)
+    timed = exec_lines[per_step * warmup_steps:]
+    totals = defaultdict(lambda: [0.0, 0])
+    for fields in timed:
+        # onednn_verbose,exec,cpu,KIND,IMPL,PROP,MEMORY DESCRIPTORS,ATTRIBUTES,AUXILIARY,PROBLEM,TIME_MS
+        # where a memory descriptor reads "src_f32::blocked:aBcd16b:f0".
+        kind, impl, prop, problem, milliseconds = fields[3], fields[4], fields[5], fields[-2], float(fields[-1])
+        layouts = [item.split(":")[3] for item in fields[6].split() if item.count(":") >= 3 and "undef" not in item]
+        if kind == "reorder":
+            problem = f"{problem} {'→'.join(layouts)}"
+        key = (kind, prop if prop != "undef" else "", impl, problem, " ".join(layouts))
+        totals[key][0] += milliseconds
+        totals[key][1] += 1
+    onednn_seconds = sum(value[0] for value in totals.values()) / 1000.0
+    return {"images": result["images"], "seconds": result["seconds"], "onednn_seconds": onednn_seconds,
+            "rows": sorted(((value[0] / 1000.0, value[1]) + key for key, value in totals.items()), reverse=True)}
+
+
+def fmt_number(value, digits=0):
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def measure(args):
+    """Runs every measurement; returns the record that report() turns into the table."""
+    args.convnet_bench = os.path.join(args.build_dir, "bench", "convnet_bench")
+    args.convnet = os.path.join(args.build_dir, "convnet")
+    args.fma_peak = os.path.join(args.build_dir, "bench", "fma_peak")
+    for binary in (args.convnet_bench, args.convnet, args.fma_peak):
+        if not os.access(os.path.join(ROOT, binary), os.X_OK):
+            sys.exit(f"run_bench: {binary} not found: configure with -DCONVNET_BUILD_BENCH=ON and build "
+                     f"(cmake -B {args.build_dir} -DCONVNET_BUILD_BENCH=ON && cmake --build {args.build_dir})")
+    if subprocess.run([args.python, "-c", "import torch"], capture_output=True).returncode != 0:
+        sys.exit(f"run_bench: {args.python} cannot import torch: `sudo apt-get install python3-torch` (`make deps` does)")
+    quick = args.quick
+    settings = {
+        "command": "/usr/bin/python3 bench/run_bench.py " + " ".join(map(shlex.quote, sys.argv[1:])),
+        "threads": args.threads, "quick": quick, "rounds": args.rounds or (1 if quick else 2),
+        "train_images": 3000 if quick else 0,  # 0: the whole split
+        "reference_images": 500 if quick else 5000,
+        "time_to_accuracy": not quick or args.with_time_to_accuracy,
+        "tta_target": 0.75 if quick else 0.90, "tta_timeout": args.tta_timeout,
+    }
+    eval_options = ["--images", "2000", "--repeat", "1"] if quick else ["--repeat", "3"]
+    latency_options = ["--count", "200", "--warmup", "50"] if quick else ["--count", "1000", "--warmup", "100"]
+    runner = Runner(args)
+    started = time.monotonic()
+    machine_before, own_before = cpu_seconds()
+    load_before = os.getloadavg()
+    if load_before[0] > 0.5:
+        log(f"run_bench: load average {load_before[0]:.2f} before starting: if other work shares the cores, "
+            f"timings will be low and noisy")
+
+    log("FMA peak")
+    runner.run("fma peak", [args.fma_peak, "--threads", str(args.threads)] +
+               (["--iterations", "10000000", "--trials", "10"] if quick else []))
+    macs = training_multiply_adds(args)
+
+    log("training throughput (one epoch after warm-up; rounds alternate the systems)")
+    train_options = ["--epochs", "1", "--warmup-steps", "10"]
+    if settings["train_images"]:
+        train_options += ["--images", str(settings["train_images"])]
+    for r in range(settings["rounds"]):
+        runner.all_three(f"train round {r + 1}", "train", train_options)
+    log("our thread scaling (1 thread) and the reference layers")
+    for r in range(settings["rounds"]):
+        runner.ours(f"train 1 thread round {r + 1}", "train", train_options, threads=1)
+    same_images = ["--epochs", "1", "--warmup-steps", "2", "--images", str(settings["reference_images"])]
+    runner.ours("train reference", "train", ["--reference"] + same_images)
+    runner.ours("train fast (reference's images)", "train", same_images)
+
+    log("evaluation throughput")
+    for batch in (100, 1000):
+        runner.all_three(f"eval batch {batch}", "eval", ["--batch", str(batch)] + eval_options)
+    log("batch-1 latency")
+    runner.all_three("latency", "latency", latency_options)
+    if settings["time_to_accuracy"]:
+        target = settings["tta_target"]
+        tta_options = ["--target", str(target), "--max-epochs", "3" if quick else "10"] + (["--images", "3000"] if quick else [])
+        log(f"time to {target:.0%} test accuracy (each run stopped after {args.tta_timeout:.0f} s)")
+        runner.all_three("time-to-accuracy", "time-to-accuracy", tta_options, timeout=args.tta_timeout)
+    profile = onednn_profile(args, 1000 if quick else 3000)
+    machine_after, own_after = cpu_seconds()
+    elapsed = time.monotonic() - started
+    # The share of all CPUs' time that processes other than this benchmark took during the run.
+    others = max(0.0, (machine_after - machine_before) - (own_after - own_before)) / (elapsed * (os.cpu_count() or 1))
+    return {"date": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC", "settings": settings,
+            "machine": machine_summary(), "training_multiply_adds": macs, "load_before": load_before[0],
+            "other_cpu_share": round(others, 4), "seconds": round(elapsed), "results": runner.results,
+            "profile": profile}
+
+
+def report(record, markdown_path=None):
+    """Prints the table from a measure() record and writes it as markdown when asked."""
+    settings, profile, macs = record["settings"], record["profile"], record["training_multiply_adds"]
+    threads, quick = settings["threads"], settings["quick"]
+    by_label = {run["label"]: run for run in record["results"]}
+    systems = ("ours", "pytorch-user", "pytorch-tuned")
+    three = lambda name: [by_label.get(f"{name} {system}") for system in systems]
+    fma = by_label["fma peak"]
+    peak_one, peak_all = fma["gflops_one_core"], fma["gflops_threads"]
+    rounds = [three(f"train round {r + 1}") for r in range(settings["rounds"])]
+    # Best of the rounds per system: interference only ever slows a run down.
+    train = [max(runs[i]["images_per_second"] for runs in rounds) for i in range(3)]
+    rss = [max(runs[i]["max_rss_mb"] for runs in rounds) for i in range(3)]
+    one_thread = max(by_label[f"train 1 thread round {r + 1}"]["images_per_second"] for r in range(settings["rounds"]))
+    gflops = [rate * macs * 2 / 1e9 for rate in train]
+
+    rows = []  # (metric, ours, user, tuned, ratio text, target text, met or None)
+
+    def compare(metric, values, higher_better, target, digits=0):
+        ours, user, tuned = values
+        pytorch = [value for value in (user, tuned) if value is not None]
+        best = (max if higher_better else min)(pytorch) if pytorch else None
+        ratio = None if ours is None or not best else ours / best
+        met = None if target is None or ratio is None else (ratio >= target if higher_better else ratio <= target)
+        target_text = "" if target is None else (f"≥ {target:g}×" if higher_better else f"≤ {target:g}×")
+        rows.append((metric, fmt_number(ours, digits), fmt_number(user, digits), fmt_number(tuned, digits),
+                     "—" if ratio is None else f"{ratio:.2f}×", target_text, met))
+
+    compare(f"training images/s (batch 100, {threads} threads)", train, True, 3)
+    for batch in (100, 1000):
+        compare(f"evaluation images/s, batch {batch}", [run["images_per_second"] for run in three(f"eval batch {batch}")],
+                True, 3)
+    latency = three("latency")
+    compare("batch-1 latency, median µs", [run["median_us"] for run in latency], False, 0.25, 1)
+    compare("batch-1 latency, p99 µs", [run["p99_us"] for run in latency], False, None, 1)
+    compare("peak RSS of a training run, MB", rss, False, 0.2)
+    tta = three("time-to-accuracy") if settings["time_to_accuracy"] else None
+    if tta:
+        target = settings["tta_target"]
+        seconds = [run["seconds"] if run and run["reached"] else None for run in tta]
+        compare(f"time to {target:.0%} test accuracy, s (train + eval)", seconds, False, 0.25, 1)
+        epochs_text = [f"not in {settings['tta_timeout']:.0f} s" if run is None else f"{run['epochs']}" if run["reached"]
+                       else f"not in {run['epochs']}" for run in tta]
+        rows.append((f"… epochs to {target:.0%}", *epochs_text, "", "same curve", None))
+    scaling = train[0] / one_thread
+    rows.append((f"our thread scaling, {threads} vs 1 thread (training)", f"{scaling:.2f}×", "", "", "",
+                 "≥ 1.7×", scaling >= 1.7 if threads >= 2 else None))
+    fast_gain = by_label["train fast (reference's images)"]["images_per_second"] / by_label["train reference"]["images_per_second"]
+    rows.append((f"fast path vs reference layers (training, {settings['reference_images']} images)", f"{fast_gain:.1f}×",
+                 "", "", "", "", None))
+    rows.append((f"training GFLOP/s ({macs * 2 / 1e6:.1f} MFLOP per image)", f"{gflops[0]:.1f}", f"{gflops[1]:.1f}",
+                 f"{gflops[2]:.1f}", "", "", None))
+    share = gflops[0] / peak_all
+    rows.append((f"… share of measured FMA peak ({peak_all:.0f} GFLOP/s, {threads} threads)", f"{share:.0%}",
+                 f"{gflops[1] / peak_all:.0%}", f"{gflops[2] / peak_all:.0%}", "", "≥ 67 % (issue title)", share >= 2 / 3))
+
+    headers = ("metric", "ours", "PyTorch (user)", "PyTorch (tuned)", "ratio vs better PyTorch", "target", "met")
+    cells = [tuple(str(c) for c in row[:6]) + ("" if row[6] is None else "met" if row[6] else "NOT MET",) for row in rows]
+    widths = [max(len(headers[i]), *(len(row[i]) for row in cells)) for i in range(len(headers))]
+    others = record.get("other_cpu_share")  # absent from records of older versions
+    noise = ("" if others is None else f"other processes took {others:.0%} of the CPUs' time during the run ") + \
+        f"(load average {record['load_before']:.2f} before it)" + \
+        (": a busy machine, timings are low and noisy" if others is not None and others > 0.05 else "")
+    torch_run = next(run for run in record["results"] if run.get("system") == "pytorch")
+    torch_line = (f"{torch_run['compute']}, BLAS {torch_run['blas']}, {torch_run['default_threads']} thread(s) by default "
+                  f"(set to {threads} here)")
+    if "openblas" not in torch_run["blas"].lower():
+        torch_line += ("; not OpenBLAS, so OPENBLAS_NUM_THREADS=1 changes nothing and PyTorch (user) and (tuned) "
+                       "are one configuration")
+    curves = [f"{run['label'].split()[-1]}: " + ", ".join(f"{a:.4f}" for a in run["test_accuracy"])
+              for run in filter(None, tta or [])]
+    rest = profile["seconds"] - profile["onednn_seconds"]
+
+    print()
+    print(f"convnet1 on Fashion-MNIST{' (QUICK: harness check, not a measurement)' if quick else ''}: "
+          f"{threads} threads, batch 100, Adam lr 1e-3; {record['date']}")
+    print(f"machine: {record['machine']}")
+    print(f"FMA peak ({fma['isa']}): {peak_one:.0f} GFLOP/s one core, {peak_all:.0f} GFLOP/s {threads} threads; {noise}")
+    print(f"PyTorch: {torch_line}")
+    print()
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    print()
+    for curve in curves:
+        print(f"accuracy curve, {curve}")
+    print(f"fast-path profile ({profile['images']} training images, ONEDNN_VERBOSE=1): {profile['seconds']:.2f} s, of which "
+          f"oneDNN primitives {profile['onednn_seconds']:.2f} s, outside oneDNN {rest:.2f} s; top:")
+    for seconds, calls, kind, prop, impl, problem, layouts in profile["rows"][:8]:
+        print(f"  {seconds / profile['seconds']:6.1%}  {seconds * 1000:8.1f} ms  {calls:5d}×  {kind} {prop} {impl}  {problem}")
+    print(f"total {record['seconds']} s; command: {settings['command']}")
+
+    if markdown_path:
+        md = [f"Measured {record['date']} by `{settings['command']}`"
+              f"{' — QUICK mode: a harness check, not a measurement' if quick else ''}.", "",
+              f"- Machine: {record['machine']}.",
+              f"- FMA peak ({fma['isa']}, measured by `fma_peak`): {peak_one:.0f} GFLOP/s on one core, "
+              f"{peak_all:.0f} GFLOP/s on {threads} threads.",
+              f"- PyTorch: {torch_line}.",
+              f"- Every system: {threads} threads, batch 100, Adam lr 1e-3; {noise}; {record['seconds']} s in all.", "",
+              "| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+        md += ["| " + " | ".join(row) + " |" for row in cells]
+        if curves:
+            md += [""] + [f"- Accuracy curve, {curve}" for curve in curves]
+        md += ["", f"Fast-path profile ({profile['images']} training images, `ONEDNN_VERBOSE=1`; oneDNN's own "
+               f"execution times summed per primitive): {profile['seconds']:.2f} s, of which oneDNN primitives "
+               f"{profile['onednn_seconds']:.2f} s.", "",
+               "| share | ms | calls | primitive | implementation | problem |", "|---:|---:|---:|---|---|---|"]
+        for seconds, calls, kind, prop, impl, problem, layouts in profile["rows"][:12]:
+            md.append(f"| {seconds / profile['seconds']:.1%} | {seconds * 1000:.1f} | {calls} | {kind} {prop} | {impl} | "
+                      f"`{problem}` |")
+        md.append(f"| {rest / profile['seconds']:.1%} | {rest * 1000:.1f} | | outside oneDNN (conversion, loss, "
+                  f"optimiser, synchronisation) | | |")
+        with open(markdown_path, "w") as file:
+            file.write("\n".join(md) + "\n")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--build-dir", default="build", help="CMake build folder configured with -DCONVNET_BUILD_BENCH=ON")
+    parser.add_argument("--data", default="data/fashion-mnist")
+    parser.add_argument("--model", default="models/convnet1.model")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every system (default: nproc)")
+    parser.add_argument("--python", default="/usr/bin/python3", help="a Python with torch (Debian's python3-torch)")
+    parser.add_argument("--rounds", type=int, default=None, help="training rounds, best kept (default 2, quick 1)")
+    parser.add_argument("--quick", action="store_true", help="few images, no time-to-accuracy: checks the harness")
+    parser.add_argument("--with-time-to-accuracy", action="store_true",
+                        help="with --quick: also time-to-accuracy (75 %% on 3,000 images), to check that part")
+    parser.add_argument("--tta-timeout", type=float, default=300, help="seconds before a time-to-accuracy run is stopped")
+    parser.add_argument("--markdown", help="also write the table (and machine, profile) as markdown here")
+    parser.add_argument("--json", help="write the raw record (every result, the profile) here")
+    parser.add_argument("--from-json", help="measure nothing: print the table from a record written by --json")
+    args = parser.parse_args()
+    if args.from_json:
+        with open(args.from_json) as file:
+            record = json.load(file)
+    else:
+        record = measure(args)
+        if args.json:  # written first, so that nothing measured is lost if the report fails
+            with open(args.json, "w") as file:
+                json.dump(record, file, indent=1)
+    report(record, args.markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
