@@ -120,6 +120,7 @@ void load_weights(Network& network, const std::filesystem::path& path) {
             throw Error(name + ": " + stored + " has shape " + Shape(dims).to_string() + ", the model expects " + entry.parameter->shape.to_string());
         reader.read(entry.parameter->value, static_cast<std::size_t>(entry.parameter->shape.element_count()) * sizeof(float), stored + " values");
     }
+    network.parameters_changed();
     if (!reader.at_end()) throw Error(name + ": extra bytes after the last tensor; the file is damaged");
 }
 

@@ -164,6 +164,7 @@ Network::~Network() = default;
 void Network::initialize(std::uint64_t seed) {
     Random random(seed);
     for (auto& plan : layers_) plan.layer->initialize(random);
+    parameters_changed();
 }
 
 void Network::check_input(const Tensor& input) const {
@@ -176,7 +177,7 @@ void Network::predict(const Tensor& input, Tensor& logits) const {
     check_input(input);
     if (fast_path()) {
         std::lock_guard<std::mutex> lock(fast_predict_mutex_);
-        fast_path_->predict(input, logits);
+        fast_path_->predict(input, logits, parameter_version_);
         return;
     }
     Tensor buffers[2];
@@ -211,7 +212,10 @@ void Network::backward(const Tensor& grad_logits) {
     }
 }
 
-std::span<float> Network::trainable_values() { return {values_.data(), static_cast<std::size_t>(trainable_count_)}; }
+std::span<float> Network::trainable_values() {
+    parameters_changed();
+    return {values_.data(), static_cast<std::size_t>(trainable_count_)};
+}
 std::span<float> Network::gradients() { return {gradients_.data(), static_cast<std::size_t>(trainable_count_)}; }
 
 std::vector<NamedParameter> Network::named_parameters() const {

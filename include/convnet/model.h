@@ -89,11 +89,15 @@ public:
     void backward(const Tensor& grad_logits);
 
     // The trainable values and their gradients, each one contiguous block in the same order.
+    // Asking for the values counts as changing them (see parameters_changed).
     std::span<float> trainable_values();
     std::span<float> gradients();
     std::int64_t trainable_count() const { return trainable_count_; }
     // Every parameter and buffer with its dotted name, in layer order.
     std::vector<NamedParameter> named_parameters() const;
+    // Call after writing values through named_parameters(): evaluation caches the weights in
+    // its own layouts and refreshes them only when this count moves.
+    void parameters_changed() { ++parameter_version_; }
 
 private:
     void check_input(const Tensor& input) const;
@@ -110,6 +114,7 @@ private:
     std::string fast_path_unavailable_;
     bool use_fast_path_ = true;
     bool last_forward_fast_ = false;
+    std::uint64_t parameter_version_ = 0;
     mutable std::mutex fast_predict_mutex_;
 };
 

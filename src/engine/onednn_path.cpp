@@ -85,6 +85,8 @@ memory unbound(const memory::desc& desc, Context& context) { return memory(desc,
 class Stage {
 public:
     virtual ~Stage() = default;
+    // Brings the weights from the arena into the primitive's layout; needed only after they change.
+    virtual void prepare_weights(dnnl::stream&) {}
     virtual void forward(dnnl::stream& stream) = 0;
     // Wires the gradient arriving from the next stage; allocates this stage's input gradient.
     virtual void connect_backward(const memory& diff_dst, bool need_diff_src, Context& context) = 0;
@@ -131,9 +133,10 @@ public:
         dst_ = unbound(forward_pd_.dst_desc(), context);
     }
 
+    void prepare_weights(dnnl::stream& stream) override { weights_conversion_.run(stream); }
+
     void forward(dnnl::stream& stream) override {
         src_conversion_.run(stream);
-        weights_conversion_.run(stream);
         Args args{{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst_}};
         if (bias_) args.emplace(DNNL_ARG_BIAS, bias_);
         forward_.execute(stream, args);
@@ -392,8 +395,9 @@ public:
         if (layer.options().bias) bias_ = memory(bias_desc_, context.engine, layer.parameters()[1].value);
         dst_ = unbound(forward_pd_.dst_desc(), context);
     }
+    void prepare_weights(dnnl::stream& stream) override { weights_conversion_.run(stream); }
+
     void forward(dnnl::stream& stream) override {
-        weights_conversion_.run(stream);
         Args args{{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst_}};
         if (bias_) args.emplace(DNNL_ARG_BIAS, bias_);
         forward_.execute(stream, args);
@@ -462,6 +466,7 @@ struct OnednnPath::Impl {
         memory grad_logits;
         Tensor logits;
         std::vector<Tensor> buffers;  // the activations and gradients the stages point into
+        std::optional<std::uint64_t> weights_version;  // evaluation: the parameters last brought in
 
         // Gives each memory its own buffer (training keeps every activation for backward).
         void bind_each(const std::vector<memory>& memories) {
@@ -546,8 +551,10 @@ struct OnednnPath::Impl {
         return *plans.emplace(batch, build(batch, training)).first->second;
     }
 
-    void run_forward(Plan& plan, const Tensor& input) {
+    void run_forward(Plan& plan, const Tensor& input, bool weights_changed) {
         plan.input.set_data_handle(const_cast<float*>(input.data()));  // read only: the first stage never writes its input
+        if (weights_changed)
+            for (auto& stage : plan.stages) stage->prepare_weights(context.stream);
         for (auto& stage : plan.stages) stage->forward(context.stream);
         context.stream.wait();
     }
@@ -591,7 +598,7 @@ OnednnPath::~OnednnPath() = default;
 
 const Tensor& OnednnPath::forward_train(const Tensor& input) {
     Impl::Plan& plan = impl_->plan_for(input.shape()[0], true);
-    impl_->run_forward(plan, input);
+    impl_->run_forward(plan, input, true);  // the optimiser changed them since the last step
     impl_->last_training = &plan;
     return plan.logits;
 }
@@ -604,9 +611,11 @@ void OnednnPath::backward(const Tensor& grad_logits) {
     impl_->context.stream.wait();
 }
 
-void OnednnPath::predict(const Tensor& input, Tensor& logits) {
+void OnednnPath::predict(const Tensor& input, Tensor& logits, std::uint64_t parameter_version) {
     Impl::Plan& plan = impl_->plan_for(input.shape()[0], false);
-    impl_->run_forward(plan, input);
+    const bool weights_changed = !plan.weights_version || *plan.weights_version != parameter_version;
+    impl_->run_forward(plan, input, weights_changed);
+    plan.weights_version = parameter_version;
     logits.resize(plan.logits.shape());
     std::copy(plan.logits.data(), plan.logits.data() + plan.logits.size(), logits.data());
 }

@@ -22,8 +22,10 @@ public:
     const Tensor& forward_train(const Tensor& input);
     // Writes the trainable gradients of the last forward_train into the network's arena.
     void backward(const Tensor& grad_logits);
-    // Evaluation mode (running statistics). Not thread-safe: the Network serialises calls.
-    void predict(const Tensor& input, Tensor& logits);
+    // Evaluation mode (running statistics). Weights are brought into the primitives' layouts only
+    // when `parameter_version` differs from the last call's. Not thread-safe: the Network
+    // serialises calls.
+    void predict(const Tensor& input, Tensor& logits, std::uint64_t parameter_version);
 
 private:
     struct Impl;

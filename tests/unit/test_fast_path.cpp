@@ -102,6 +102,29 @@ INSTANTIATE_TEST_SUITE_P(
         FastPathCase{"input 3x10x9\nconv2d out=6 kernel=3 stride=2\nleakyrelu slope=0.1\navgpool2d kernel=3 stride=1 pad=1 count_pad=false\n"
                      "sigmoid\nflatten\nlinear out=12 bias=false\nbatchnorm1d\nrelu\nlinear out=5\n", 6}));
 
+// Evaluation keeps the weights in the primitives' layouts between calls; a change of parameters
+// (an optimiser step, a load, a write announced by parameters_changed) must reach it.
+TEST(FastPath, EvaluationSeesChangedWeights) {
+    Network network(parse_model("input 1x6x6\nconv2d out=2 kernel=3\nrelu\nflatten\nlinear out=2\n", "m.model"));
+    ASSERT_TRUE(network.fast_path());
+    network.initialize(1);
+    Tensor input(Shape{1, 1, 6, 6}), before, after;
+    input.fill(1.0f);
+    network.predict(input, before);
+    network.named_parameters()[0].parameter->value[0] += 1.0f;  // conv1.weight
+    network.parameters_changed();
+    network.predict(input, after);
+    EXPECT_NE(before[0], after[0]);
+    Network reference(parse_model("input 1x6x6\nconv2d out=2 kernel=3\nrelu\nflatten\nlinear out=2\n", "m.model"));
+    reference.set_fast_path(false);
+    reference.initialize(1);
+    reference.named_parameters()[0].parameter->value[0] += 1.0f;
+    Tensor expected;
+    reference.predict(input, expected);
+    EXPECT_NEAR(after[0], expected[0], 1e-5f);
+    EXPECT_NEAR(after[1], expected[1], 1e-5f);
+}
+
 TEST(FastPath, ModelsWithoutPrimitivesUseTheReferenceLayers) {
     Network network(parse_model("input 1x8x8\nconv2d out=2 kernel=3\ndropout p=0.5\nflatten\nlinear out=3\n", "m.model"));
     EXPECT_FALSE(network.fast_path());
