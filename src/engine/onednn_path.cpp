@@ -17,6 +17,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <cmath>
 #include <map>
 #include <optional>
 #include <unordered_map>
@@ -104,10 +105,19 @@ std::int64_t trailing_padding(std::int64_t output, std::int64_t stride, std::int
     return std::max<std::int64_t>(0, (output - 1) * stride + span - input - leading);
 }
 
+// Evaluation only: the batch norm (and the ReLU after it) that a convolution absorbs. With running
+// statistics batch norm is a per-channel scale and shift, so it folds into the convolution's
+// weights and bias, and the ReLU becomes a post-op: one pass over the activations instead of two.
+struct FoldedBatchNorm {
+    const BatchNorm* norm;
+    bool relu;
+};
+
 class ConvolutionStage : public Stage {
 public:
-    ConvolutionStage(const Conv2d& layer, const Shape& output, const memory& src, Context& context)
-        : layer_(layer) {
+    ConvolutionStage(const Conv2d& layer, const Shape& output, const memory& src, Context& context,
+                     std::optional<FoldedBatchNorm> folded = std::nullopt)
+        : layer_(layer), folded_(folded) {
         const Conv2dOptions& o = layer.options();
         const memory::dims input = src.get_desc().dims();
         strides_ = {o.stride_height, o.stride_width};
@@ -118,22 +128,40 @@ public:
         const Parameter& weight = layer.parameters()[0];
         const memory::desc src_any(input, f32, Tag::any), dst_any(to_dims(output.with_batch(input[0])), f32, Tag::any);
         const memory::desc weights_any(to_dims(weight.shape), f32, Tag::any);
-        bias_desc_ = o.bias ? memory::desc({o.out_channels}, f32, Tag::a) : memory::desc();
+        const bool has_bias = o.bias || folded;
+        bias_desc_ = has_bias ? memory::desc({o.out_channels}, f32, Tag::a) : memory::desc();
+        dnnl::primitive_attr attributes;
+        if (folded && folded->relu) {
+            dnnl::post_ops relu;
+            relu.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+            attributes.set_post_ops(relu);
+        }
         // Evaluation asks for a training-mode convolution too (the arithmetic is the same): for
         // inference oneDNN 2.6 picks an NHWC kernel that runs convnet1's conv1 2.5x slower.
         const auto prop = dnnl::prop_kind::forward_training;
         forward_pd_ = dnnl::convolution_forward::primitive_desc(
             {prop, dnnl::algorithm::convolution_direct, src_any, weights_any, bias_desc_, dst_any, strides_, dilates_, padding_left_, padding_right_},
-            context.engine);
+            attributes, context.engine);
         forward_ = dnnl::convolution_forward(forward_pd_);
         src_ = src_conversion_.prepare(src, forward_pd_.src_desc(), context.engine);
-        user_weights_ = wrap(weight.shape, Tag::abcd, weight.value, context.engine);
+        float* weights = weight.value;
+        float* bias = o.bias ? layer.parameters()[1].value : nullptr;
+        if (folded) {
+            folded_weights_.resize(weight.shape);
+            folded_bias_.resize(Shape{o.out_channels});
+            weights = folded_weights_.data();
+            bias = folded_bias_.data();
+        }
+        user_weights_ = wrap(weight.shape, Tag::abcd, weights, context.engine);
         weights_ = weights_conversion_.prepare(user_weights_, forward_pd_.weights_desc(), context.engine);
-        if (o.bias) bias_ = memory(bias_desc_, context.engine, layer.parameters()[1].value);
+        if (has_bias) bias_ = memory(bias_desc_, context.engine, bias);
         dst_ = unbound(forward_pd_.dst_desc(), context);
     }
 
-    void prepare_weights(dnnl::stream& stream) override { weights_conversion_.run(stream); }
+    void prepare_weights(dnnl::stream& stream) override {
+        if (folded_) fold_batch_norm();
+        weights_conversion_.run(stream);
+    }
 
     void forward(dnnl::stream& stream) override {
         src_conversion_.run(stream);
@@ -189,7 +217,23 @@ public:
     }
 
 private:
+    // weight' = weight·s and bias' = (bias − running_mean)·s + beta, with s = gamma/√(running_var + eps).
+    void fold_batch_norm() {
+        const auto& norm = folded_->norm->parameters();  // weight, bias, running_mean, running_var
+        const Parameter& weight = layer_.parameters()[0];
+        const std::int64_t channels = weight.shape[0], per_channel = weight.shape.element_count() / channels;
+        for (std::int64_t c = 0; c < channels; ++c) {
+            const double scale = norm[0].value[c] / std::sqrt(double(norm[3].value[c]) + folded_->norm->options().epsilon);
+            for (std::int64_t i = 0; i < per_channel; ++i)
+                folded_weights_[c * per_channel + i] = static_cast<float>(weight.value[c * per_channel + i] * scale);
+            const double bias = layer_.options().bias ? layer_.parameters()[1].value[c] : 0.0;
+            folded_bias_[c] = static_cast<float>((bias - norm[2].value[c]) * scale + norm[1].value[c]);
+        }
+    }
+
     const Conv2d& layer_;
+    std::optional<FoldedBatchNorm> folded_;
+    Tensor folded_weights_, folded_bias_;
     memory::dims strides_, dilates_, padding_left_, padding_right_;
     memory::desc bias_desc_;
     dnnl::convolution_forward::primitive_desc forward_pd_;
@@ -495,11 +539,17 @@ struct OnednnPath::Impl {
         const Shape input_shape = layers.front().input.with_batch(batch);
         plan->input = memory({to_dims(input_shape), f32, plain_tag(input_shape.rank())}, context.engine, nullptr);
         memory current = plan->input;
-        for (const StageRecipe& recipe : recipes) {
+        for (std::size_t r = 0; r < recipes.size(); ++r) {
+            const StageRecipe& recipe = recipes[r];
             Layer& layer = *layers[recipe.layer].layer;
             const Shape output = layers[recipe.layer + recipe.consumed - 1].output.with_batch(batch);
             std::unique_ptr<Stage> stage;
-            if (auto* conv = dynamic_cast<Conv2d*>(&layer)) stage = std::make_unique<ConvolutionStage>(*conv, output, current, context);
+            const BatchNorm* next_norm = r + 1 < recipes.size() ? dynamic_cast<const BatchNorm*>(layers[recipes[r + 1].layer].layer.get()) : nullptr;
+            if (auto* conv = dynamic_cast<Conv2d*>(&layer); conv && !training && next_norm) {
+                const StageRecipe& norm = recipes[++r];
+                const Shape folded_output = layers[norm.layer + norm.consumed - 1].output.with_batch(batch);
+                stage = std::make_unique<ConvolutionStage>(*conv, folded_output, current, context, FoldedBatchNorm{next_norm, norm.fuse_relu});
+            } else if (auto* conv = dynamic_cast<Conv2d*>(&layer)) stage = std::make_unique<ConvolutionStage>(*conv, output, current, context);
             else if (auto* norm = dynamic_cast<BatchNorm*>(&layer)) stage = std::make_unique<BatchNormStage>(*norm, recipe.fuse_relu, current, training, context);
             else if (dynamic_cast<ReLU*>(&layer)) stage = std::make_unique<EltwiseStage>(dnnl::algorithm::eltwise_relu, 0.0f, current, training, context);
             else if (auto* leaky = dynamic_cast<LeakyReLU*>(&layer))
