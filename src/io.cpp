@@ -4,6 +4,7 @@
 #include <convnet/io.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
@@ -104,6 +105,9 @@ void load_weights(Network& network, const std::filesystem::path& path) {
     if (count != named.size())
         throw Error(name + ": holds " + std::to_string(count) + " tensors, the model " + network.source() + " has " +
                     std::to_string(named.size()) + " (weights saved from another model?)");
+    // Everything is read and checked before anything is written: a bad file leaves the network as it was.
+    std::vector<std::vector<float>> staged;
+    staged.reserve(named.size());
     for (const NamedParameter& entry : named) {
         const auto name_length = reader.value<std::uint32_t>("a tensor name length");
         if (name_length > 4096) throw Error(name + ": a tensor name of " + std::to_string(name_length) + " bytes; the file is damaged");
@@ -118,10 +122,12 @@ void load_weights(Network& network, const std::filesystem::path& path) {
         for (std::int64_t& dim : dims) dim = reader.value<std::int64_t>(stored + " shape");
         if (Shape(dims) != entry.parameter->shape)
             throw Error(name + ": " + stored + " has shape " + Shape(dims).to_string() + ", the model expects " + entry.parameter->shape.to_string());
-        reader.read(entry.parameter->value, static_cast<std::size_t>(entry.parameter->shape.element_count()) * sizeof(float), stored + " values");
+        std::vector<float>& values = staged.emplace_back(static_cast<std::size_t>(entry.parameter->shape.element_count()));
+        reader.read(values.data(), values.size() * sizeof(float), stored + " values");
     }
-    network.parameters_changed();
     if (!reader.at_end()) throw Error(name + ": extra bytes after the last tensor; the file is damaged");
+    for (std::size_t i = 0; i < named.size(); ++i) std::copy(staged[i].begin(), staged[i].end(), named[i].parameter->value);
+    network.parameters_changed();
 }
 
 }  // namespace convnet

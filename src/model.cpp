@@ -6,6 +6,8 @@
 
 #include "engine/onednn_path.h"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <sstream>
@@ -83,7 +85,13 @@ ModelSpec parse_model(const std::string& text, const std::string& source) {
             if (equals == std::string::npos || equals == 0 || equals + 1 == words[i].size())
                 throw Error(location + ": " + words[0] + ": expected key=value, got '" + words[i] + "'");
             std::string key = words[i].substr(0, equals), value = words[i].substr(equals + 1);
-            if (key == "name") { layer.name = value; continue; }
+            if (key == "name") {
+                // Names become the first part of dotted parameter keys ("conv1.weight").
+                const bool valid = std::all_of(value.begin(), value.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+                if (!valid) throw Error(location + ": " + words[0] + ": name=" + value + ": expected letters, digits and _ only");
+                layer.name = value;
+                continue;
+            }
             if (!layer.options.emplace(key, value).second)
                 throw Error(location + ": " + words[0] + ": option " + key + "= given twice");
         }
@@ -112,12 +120,16 @@ std::vector<LayerPlan> plan_model(const ModelSpec& spec) {
     for (const LayerLine& line : spec.layers) {
         const std::string location = spec.source + ":" + std::to_string(line.line);
         LayerOptions options(line.type, line.options, location);
-        LayerPlan plan{find_layer_type(line.type)->create(options, shape), "", line.line, shape, Shape{}};
-        options.check_all_used();
+        LayerPlan plan{nullptr, "", line.line, shape, Shape{}};
         try {
+            plan.layer = find_layer_type(line.type)->create(options, shape);
+            options.check_all_used();
             plan.output = plan.layer->output_shape(shape);
         } catch (const Error& error) {
-            throw Error(location + ": " + error.what());
+            // Option errors name the location already; the layers' own checks name only the
+            // layer and the numbers.
+            const std::string message = error.what();
+            throw Error(message.rfind(location + ":", 0) == 0 ? message : location + ": " + message);
         }
         const std::string prefix = name_prefix(line.type);
         plan.name = line.name.empty() ? prefix + std::to_string(++counters[prefix]) : line.name;

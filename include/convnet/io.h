@@ -13,7 +13,7 @@ namespace convnet {
 // leaves either the old file or the new one, never half of one.
 void save_weights(const Network& network, const std::filesystem::path& path);
 
-// Loads every tensor of `network` from `path`. Throws naming the file and the entry when the
+// Loads every tensor of `network` from `path`, all or nothing. Throws naming the file and the entry when the
 // magic, version, a name or a shape does not match, or the file is truncated.
 void load_weights(Network& network, const std::filesystem::path& path);
 

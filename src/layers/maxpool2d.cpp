@@ -19,8 +19,7 @@ std::int64_t argmax(const float* plane, const WindowAt& window) {
 }  // namespace
 
 MaxPool2d::MaxPool2d(const MaxPool2dOptions& options) : options_(options) {
-    if (!options.padding_fits())
-        throw Error("maxpool2d: padding should be at most half the kernel size (as in PyTorch)");
+    options.check_padding("maxpool2d", " (as in PyTorch)");
 }
 
 std::string MaxPool2d::options_text() const { return options_.options_text(); }

@@ -61,6 +61,13 @@ TEST_F(WeightsFile, DamagedFilesAreRefusedByName) {
     EXPECT_NE(error_of(directory_ / "truncated.bin").find("truncated"), std::string::npos);
     std::ofstream(directory_ / "magic.bin", std::ios::binary) << "NOTAWEIGHTSFILE!" + bytes.substr(16);
     EXPECT_NE(error_of(directory_ / "magic.bin").find("bad magic"), std::string::npos);
+    {  // a failed load leaves the network's values as they were
+        Network target(parse_model(kModel, "m.model"));
+        target.initialize(2);
+        const float before = target.named_parameters()[0].parameter->value[0];
+        EXPECT_THROW(load_weights(target, directory_ / "truncated.bin"), Error);
+        EXPECT_EQ(target.named_parameters()[0].parameter->value[0], before);
+    }
     std::ofstream(directory_ / "extra.bin", std::ios::binary) << bytes + "x";
     EXPECT_NE(error_of(directory_ / "extra.bin").find("extra bytes"), std::string::npos);
     const std::string other = error_of(directory_ / "good.bin", "input 1x8x8\nconv2d out=3 kernel=3\nbatchnorm2d\nflatten\nlinear out=3\n");

@@ -63,6 +63,7 @@ TEST(ModelFile, ErrorsNameTheFileLineAndExpectation) {
     expect_error([] { parse_model("relu\n", "a.model"); }, {"a.model:1", "first line must be `input"});
     expect_error([] { parse_model("input 1x0x28\nrelu\n", "a.model"); }, {"a.model:1", "expected CxHxW"});
     expect_error([] { parse_model("input 1x28x28\nrelu\nrelu out=3 out=4\n", "a.model"); }, {"a.model:3", "given twice"});
+    expect_error([] { parse_model("input 1x28x28\nrelu name=a.b\n", "a.model"); }, {"a.model:2", "name=a.b", "letters, digits and _"});
 }
 
 TEST(ModelFile, MismatchedSizesSayWhatWouldFit) {

@@ -463,13 +463,14 @@ TEST(Summary, JsonReadsBack) {
 }
 
 TEST(Summary, JsonCarriesWarningsAndEscapes) {
-    const ModelSummary summary = summary_of("input 1x28x28\nconv2d out=8 kernel=3 stride=2 name=\"odd\\name\"\n", "w.model");
+    // Layer names are letters, digits and _ only, but file names can hold anything.
+    const ModelSummary summary = summary_of("input 1x28x28\nconv2d out=8 kernel=3 stride=2 name=odd_name\n", "\"w\\.model");
     const Json json = JsonReader(format_summary_json(summary)).document();
-    EXPECT_EQ(json["layers"][0]["name"].text, "\"odd\\name\"");
+    EXPECT_EQ(json["layers"][0]["name"].text, "odd_name");
     ASSERT_EQ(json["warnings"].items.size(), 1u);
     EXPECT_EQ(json["warnings"][0]["unseen_rows"].number, 1);
     EXPECT_EQ(json["warnings"][0]["axis"].text, "height and width");
-    EXPECT_TRUE(contains(json["warnings"][0]["message"].text, "w.model:2"));
+    EXPECT_TRUE(contains(json["warnings"][0]["message"].text, "\"w\\.model:2"));
 }
 
 }  // namespace
