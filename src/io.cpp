@@ -91,6 +91,15 @@ void save_weights(const Network& network, const std::filesystem::path& path) {
 void load_weights(Network& network, const std::filesystem::path& path) {
     std::ifstream file(path, std::ios::binary);
     if (!file) throw Error(path.string() + ": cannot open the weights file (train with --save to make one)");
+    // A file far larger than this model's weights is refused before it is read into memory.
+    std::uintmax_t largest_expected = 1 << 16;
+    for (const NamedParameter& entry : network.named_parameters())
+        largest_expected += 4096 + 8 * 8 + static_cast<std::uintmax_t>(entry.parameter->shape.element_count()) * sizeof(float);
+    std::error_code size_error;
+    const std::uintmax_t file_size = std::filesystem::file_size(path, size_error);
+    if (!size_error && file_size > largest_expected)
+        throw Error(path.string() + ": " + std::to_string(file_size) + " bytes, far more than the " + std::to_string(largest_expected) +
+                    " the model " + network.source() + " can need (weights saved from another model?)");
     std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
     const std::string name = path.string();
     Reader reader(std::move(bytes), name);
