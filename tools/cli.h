@@ -33,6 +33,7 @@ void apply_threads(const Arguments& arguments);
 
 int run_train(const std::vector<std::string>& words);
 int run_eval(const std::vector<std::string>& words);
+int run_predict(const std::vector<std::string>& words);
 int run_summary(const std::vector<std::string>& words);
 
 }  // namespace convnet::cli

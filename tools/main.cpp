@@ -18,6 +18,7 @@ usage: convnet <command> [options]
 commands:
   train    train a model file on an image dataset (convnet train --help)
   eval     evaluate trained weights on a dataset's test split (convnet eval --help)
+  predict  class probabilities for PNG images or test images (convnet predict --help)
   summary  a model file's layers, formulas, parameters and cost (convnet summary --help)
 
 Run `make demo` for the seed network on Fashion-MNIST. Model files: models/, docs/MODEL_FORMAT.md.
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
     try {
         if (command == "train") return convnet::cli::run_train(words);
         if (command == "eval") return convnet::cli::run_eval(words);
+        if (command == "predict") return convnet::cli::run_predict(words);
         if (command == "summary") return convnet::cli::run_summary(words);
         std::cerr << "convnet: unknown command '" << command << "'\n\n" << kUsage;
         return 2;

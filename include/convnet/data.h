@@ -28,6 +28,9 @@ enum class Split { train, test };
 // disagree, a label outside 0..255 classes, or a header that claims more than fits the file.
 Dataset read_idx_pair(const std::filesystem::path& images_file, const std::filesystem::path& labels_file);
 
+// The class names of a dataset folder: classes.txt there (one name a line), else "0".."9".
+std::vector<std::string> read_class_names(const std::filesystem::path& directory);
+
 // Loads the train or test split of a dataset folder holding the official file names
 // (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-...; each raw or with .gz).
 // Class names come from classes.txt in that folder (one a line) when present, else "0".."9".

@@ -167,7 +167,17 @@ std::string trim_trailing_whitespace(std::string line) {
     return line;
 }
 
-// classes.txt in the folder (one name a line), else "0".."9".
+// The first of `name`, `name.gz` that exists in the folder.
+std::optional<std::filesystem::path> find_idx_file(const std::filesystem::path& directory, const std::string& name) {
+    std::error_code error;
+    for (const std::string& candidate : {name, name + ".gz"}) {
+        if (std::filesystem::exists(directory / candidate, error)) return directory / candidate;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
 std::vector<std::string> read_class_names(const std::filesystem::path& directory) {
     const std::filesystem::path file = directory / "classes.txt";
     std::error_code error;
@@ -187,17 +197,6 @@ std::vector<std::string> read_class_names(const std::filesystem::path& directory
     if (names.empty()) throw Error(file.string() + ": holds no class names (one name a line expected)");
     return names;
 }
-
-// The first of `name`, `name.gz` that exists in the folder.
-std::optional<std::filesystem::path> find_idx_file(const std::filesystem::path& directory, const std::string& name) {
-    std::error_code error;
-    for (const std::string& candidate : {name, name + ".gz"}) {
-        if (std::filesystem::exists(directory / candidate, error)) return directory / candidate;
-    }
-    return std::nullopt;
-}
-
-}  // namespace
 
 Dataset read_idx_pair(const std::filesystem::path& images_file, const std::filesystem::path& labels_file) {
     IdxFile images(images_file);

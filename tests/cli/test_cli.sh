@@ -70,7 +70,26 @@ head -c 100 "$work/w.bin" >"$work/short.bin"
 expect_failure "truncated weights" "truncated" "$convnet" eval --model "$model" --weights "$work/short.bin" --data "$work/tiny"
 printf '\x00\x00\x08\x03\x77\x35\x94\x00\x00\x00\x00\x1c\x00\x00\x00\x1c' >"$work/tiny/t10k-images-idx3-ubyte"
 expect_failure "huge header" "t10k-images-idx3-ubyte" "$convnet" eval --model "$model" --weights "$work/w.bin" --data "$work/tiny"
+rm "$work/tiny/t10k-images-idx3-ubyte"  # back to the good .gz file
 expect_success "summary" "29,034" "$convnet" summary "$model"
+
+# predict: test images by index, and a PNG file (written here with zlib alone).
+expect_success "predict index" "test image 3 (label" "$convnet" predict --model "$model" --weights "$work/w.bin" --data "$work/tiny" --index 0,3
+python3 - "$work/image.png" <<'PY'
+import struct, sys, zlib
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
+rows = b"".join(b"\x00" + bytes((x * 9 + y * 3) % 256 for x in range(28)) for y in range(28))
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+open(sys.argv[1], "wb").write(png)
+PY
+expect_success "predict png" "image.png: " "$convnet" predict --model "$model" --weights "$work/w.bin" --top 10 "$work/image.png"
+# the ten probabilities printed must sum to 1
+sum=$(sed 's/.*: //' "$work/out" | tr '|' '\n' | awk '{s += $NF} END {printf "%.3f", s}')
+if [[ $sum == "1.000" ]]; then passed=$((passed + 1)); else echo "FAIL probabilities sum to $sum"; failed=$((failed + 1)); fi
+expect_failure "predict wrong size" "the model takes 28x28" "$convnet" predict --model "$model" --weights "$work/w.bin" "$source_dir/tests/cli/small.png"
+expect_failure "predict nothing" "nothing to predict" "$convnet" predict --model "$model" --weights "$work/w.bin"
+expect_failure "predict bad index" "not an index from 0 to 9" "$convnet" predict --model "$model" --weights "$work/w.bin" --data "$work/tiny" --index 10
 
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -1,0 +1,118 @@
+// `convnet predict`: class probabilities for PNG images or for images of a dataset's test split.
+#include "cli.h"
+
+#include <convnet/data.h>
+#include <convnet/error.h>
+#include <convnet/image.h>
+#include <convnet/io.h>
+#include <convnet/loss.h>
+#include <convnet/model.h>
+#include <convnet/train.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <numeric>
+#include <sstream>
+
+namespace convnet::cli {
+
+namespace {
+
+constexpr const char* kPredictHelp = R"(usage: convnet predict --model FILE --weights W [options] IMAGE.png ...
+       convnet predict --model FILE --weights W --data DIR --index N[,N...]
+
+Prints the most likely classes of each image with their probabilities (a softmax over the
+model's outputs; all of them sum to 1). A PNG must have the model's input size (28x28 for
+convnet1); colour is turned to grey for a 1-channel model, and pixel values are scaled to [0, 1]
+as in training (Fashion-MNIST and MNIST are light objects on a black background).
+
+options:
+  --model FILE     model file the weights were trained with
+  --weights W      weights file (convnet train --save)
+  --data DIR       dataset folder: class names from its classes.txt, and with --index its test images
+  --index LIST     comma-separated indexes into DIR's test split (e.g. 0,1,2)
+  --top K          classes to show per image (default 3)
+  --threads T      threads to use (default: all cores)
+  --reference      run each layer's plain reference code instead of the oneDNN fast path
+)";
+
+std::vector<std::int64_t> parse_indexes(const std::string& text, std::int64_t count) {
+    std::vector<std::int64_t> indexes;
+    std::stringstream stream(text);
+    for (std::string item; std::getline(stream, item, ',');) {
+        std::size_t used = 0;
+        long long value = -1;
+        try {
+            value = std::stoll(item, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used != item.size() || value < 0 || value >= count)
+            throw Error("option --index: '" + item + "' is not an index from 0 to " + std::to_string(count - 1));
+        indexes.push_back(value);
+    }
+    if (indexes.empty()) throw Error("option --index: expected one or more indexes, e.g. 0,1,2");
+    return indexes;
+}
+
+// "Ankle boot 0.9731 | Sneaker 0.0202 | Sandal 0.0051"
+std::string top_classes(const float* probabilities, std::int64_t classes, std::int64_t top, const std::vector<std::string>& names) {
+    std::vector<std::int64_t> order(static_cast<std::size_t>(classes));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) { return probabilities[a] > probabilities[b]; });
+    std::string line;
+    char number[32];
+    for (std::int64_t k = 0; k < std::min(top, classes); ++k) {
+        const std::int64_t c = order[static_cast<std::size_t>(k)];
+        std::snprintf(number, sizeof(number), " %.4f", probabilities[c]);
+        line += (k ? " | " : "") + (c < static_cast<std::int64_t>(names.size()) ? names[static_cast<std::size_t>(c)] : std::to_string(c)) + number;
+    }
+    return line;
+}
+
+}  // namespace
+
+int run_predict(const std::vector<std::string>& words) {
+    const Arguments arguments(words, {"model", "weights", "data", "index", "top", "threads"}, {"help", "reference"});
+    if (arguments.has("help")) {
+        std::cout << kPredictHelp;
+        return 0;
+    }
+    apply_threads(arguments);
+    Network network(read_model_file(arguments.required("model")));
+    network.set_fast_path(!arguments.has("reference"));
+    load_weights(network, arguments.required("weights"));
+    const std::int64_t top = arguments.integer("top", 3, 1, 1000);
+    const std::string data = arguments.text("data", "");
+    const std::vector<std::string> names = data.empty() ? std::vector<std::string>{} : read_class_names(data);
+    const Shape& sample = network.sample_shape();
+    if (sample.rank() != 3) throw Error(network.source() + ": predict needs a model whose input is an image (CxHxW)");
+
+    // (label, tensor) per image to classify, from the test split or from PNG files.
+    std::vector<std::pair<std::string, Tensor>> inputs;
+    if (arguments.has("index")) {
+        if (data.empty()) throw Error("option --index needs --data DIR (the dataset whose test images it indexes)");
+        const Dataset test = load_split(data, Split::test);
+        check_compatible(network, test, "test");
+        std::vector<std::uint8_t> labels;
+        for (std::int64_t index : parse_indexes(arguments.text("index", ""), test.count)) {
+            Tensor image;
+            load_batch(test, std::span<const std::int64_t>(&index, 1), image, labels);
+            const std::string truth = labels[0] < names.size() ? names[labels[0]] : std::to_string(labels[0]);
+            inputs.emplace_back("test image " + std::to_string(index) + " (label " + truth + ")", std::move(image));
+        }
+    }
+    for (const std::string& file : arguments.positional()) inputs.emplace_back(file, read_png(file, sample[0], sample[1], sample[2]));
+    if (inputs.empty()) throw Error("nothing to predict: give PNG files, or --data DIR --index N (see --help)");
+
+    Tensor logits, probabilities;
+    for (const auto& [label, image] : inputs) {
+        network.predict(image, logits);
+        softmax(logits, probabilities);
+        std::printf("%s: %s\n", label.c_str(), top_classes(probabilities.data(), probabilities.shape()[1], top, names).c_str());
+    }
+    return 0;
+}
+
+}  // namespace convnet::cli
