@@ -1,5 +1,6 @@
 // Shapes and the float32 tensor that carries activations and gradients between layers: owning,
-// 64-byte aligned, NCHW (or (N, features)) at the public edges.
+// 64-byte aligned, always plain NCHW (or (N, features)). The fast path keeps its activations in
+// oneDNN's blocked layouts internally (src/engine/) and never hands them out.
 #pragma once
 
 #include <cstddef>
@@ -32,10 +33,6 @@ private:
     std::vector<std::int64_t> dims_;
 };
 
-// How a tensor's elements are ordered in memory. Layers exchange tensors in a layout they agree
-// on; everything that crosses the public API is plain.
-enum class Layout { plain };
-
 class Tensor {
 public:
     Tensor() = default;
@@ -43,7 +40,6 @@ public:
     explicit Tensor(Shape shape);
 
     const Shape& shape() const { return shape_; }
-    Layout layout() const { return Layout::plain; }
     std::int64_t size() const { return shape_.element_count(); }
     float* data() { return data_.get(); }
     const float* data() const { return data_.get(); }
