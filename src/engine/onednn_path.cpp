@@ -493,7 +493,6 @@ struct StageRecipe {
     std::size_t layer;            // index of the layer that makes the stage
     bool fuse_relu = false;       // batch norm followed by ReLU
     std::size_t consumed = 1;     // layers this stage covers
-    const Layer* flatten = nullptr;
 };
 
 }  // namespace
@@ -532,7 +531,7 @@ struct OnednnPath::Impl {
     std::map<std::int64_t, std::unique_ptr<Plan>> training_plans, inference_plans;
     Plan* last_training = nullptr;
 
-    Impl(const std::vector<LayerPlan>& layer_plans) : layers(layer_plans) {}
+    explicit Impl(const std::vector<LayerPlan>& layer_plans) : layers(layer_plans) {}
 
     std::unique_ptr<Plan> build(std::int64_t batch, bool training) {
         auto plan = std::make_unique<Plan>();
@@ -623,7 +622,7 @@ std::unique_ptr<OnednnPath> OnednnPath::create(const std::vector<LayerPlan>& lay
         } else if (dynamic_cast<const Flatten*>(&layer)) {
             const bool next_is_linear = i + 1 < layers.size() && dynamic_cast<const Linear*>(layers[i + 1].layer.get()) != nullptr;
             if (!next_is_linear) { why_not = "flatten not followed by linear"; return nullptr; }
-            recipe = StageRecipe{i + 1, false, 1, &layer};
+            recipe = StageRecipe{i + 1};  // the inner product reads the 4-D input: flatten costs nothing
             ++i;
         } else if (!dynamic_cast<const ReLU*>(&layer) && !dynamic_cast<const LeakyReLU*>(&layer) && !dynamic_cast<const Tanh*>(&layer) &&
                    !dynamic_cast<const Sigmoid*>(&layer) && !dynamic_cast<const MaxPool2d*>(&layer) && !dynamic_cast<const AvgPool2d*>(&layer) &&
