@@ -100,6 +100,21 @@ protected:
     bool need_diff_src_ = false;
 };
 
+// oneDNN's weight dims for a convolution: with groups G it wants (G, O/G, I/G, KH, KW), which is
+// the same memory as PyTorch's (O, I/G, KH, KW).
+memory::dims convolution_weight_dims(const Conv2d& layer) {
+    const Shape& shape = layer.parameters()[0].shape;
+    const std::int64_t groups = layer.options().groups;
+    if (groups == 1) return to_dims(shape);
+    return {groups, shape[0] / groups, shape[1], shape[2], shape[3]};
+}
+
+// The arena's plain weights (or their gradient) as a oneDNN memory in those dims.
+memory wrap_convolution_weights(const Conv2d& layer, float* data, const dnnl::engine& engine) {
+    const memory::dims dims = convolution_weight_dims(layer);
+    return memory({dims, f32, dims.size() == 4 ? Tag::abcd : Tag::abcde}, engine, data);
+}
+
 // Right/bottom padding that makes oneDNN's exact size rule give PyTorch's floored output size.
 std::int64_t trailing_padding(std::int64_t output, std::int64_t stride, std::int64_t span, std::int64_t input, std::int64_t leading) {
     return std::max<std::int64_t>(0, (output - 1) * stride + span - input - leading);
@@ -127,7 +142,7 @@ public:
                           trailing_padding(output[3], o.stride_width, (o.kernel_width - 1) * o.dilation_width + 1, input[3], o.padding_width)};
         const Parameter& weight = layer.parameters()[0];
         const memory::desc src_any(input, f32, Tag::any), dst_any(to_dims(output.with_batch(input[0])), f32, Tag::any);
-        const memory::desc weights_any(to_dims(weight.shape), f32, Tag::any);
+        const memory::desc weights_any(convolution_weight_dims(layer), f32, Tag::any);
         const bool has_bias = o.bias || folded;
         bias_desc_ = has_bias ? memory::desc({o.out_channels}, f32, Tag::a) : memory::desc();
         dnnl::primitive_attr attributes;
@@ -152,7 +167,7 @@ public:
             weights = folded_weights_.data();
             bias = folded_bias_.data();
         }
-        user_weights_ = wrap(weight.shape, Tag::abcd, weights, context.engine);
+        user_weights_ = wrap_convolution_weights(layer, weights, context.engine);
         weights_ = weights_conversion_.prepare(user_weights_, forward_pd_.weights_desc(), context.engine);
         if (has_bias) bias_ = memory(bias_desc_, context.engine, bias);
         dst_ = unbound(forward_pd_.dst_desc(), context);
@@ -179,7 +194,7 @@ public:
         const Parameter& weight = layer_.parameters()[0];
         const memory::desc src_any(forward_pd_.src_desc().dims(), f32, Tag::any);
         const memory::desc diff_dst_any(diff_dst.get_desc().dims(), f32, Tag::any);
-        const memory::desc weights_any(to_dims(weight.shape), f32, Tag::any);
+        const memory::desc weights_any(convolution_weight_dims(layer_), f32, Tag::any);
         weights_pd_ = dnnl::convolution_backward_weights::primitive_desc(
             {dnnl::algorithm::convolution_direct, src_any, weights_any, bias_desc_, diff_dst_any, strides_, dilates_, padding_left_,
              padding_right_},
@@ -187,7 +202,7 @@ public:
         backward_weights_ = dnnl::convolution_backward_weights(weights_pd_);
         weights_src_ = weights_src_conversion_.prepare(src_, weights_pd_.src_desc(), context.engine);
         weights_diff_dst_ = weights_diff_dst_conversion_.prepare(diff_dst, weights_pd_.diff_dst_desc(), context.engine);
-        diff_weights_ = diff_weights_conversion_.prepare_into(wrap(weight.shape, Tag::abcd, weight.grad, context.engine),
+        diff_weights_ = diff_weights_conversion_.prepare_into(wrap_convolution_weights(layer_, weight.grad, context.engine),
                                                               weights_pd_.diff_weights_desc(), context.engine);
         if (o.bias) diff_bias_ = memory(bias_desc_, context.engine, layer_.parameters()[1].grad);
         if (!need_diff_src) return;
@@ -609,24 +624,29 @@ struct OnednnPath::Impl {
     }
 };
 
+namespace {
+// Layers that become one stage of their own (batch norm and flatten are handled apart).
+bool has_single_stage(const Layer& layer) {
+    return dynamic_cast<const Conv2d*>(&layer) || dynamic_cast<const ReLU*>(&layer) || dynamic_cast<const LeakyReLU*>(&layer) ||
+           dynamic_cast<const Tanh*>(&layer) || dynamic_cast<const Sigmoid*>(&layer) || dynamic_cast<const MaxPool2d*>(&layer) ||
+           dynamic_cast<const AvgPool2d*>(&layer) || dynamic_cast<const Linear*>(&layer);
+}
+}  // namespace
+
 std::unique_ptr<OnednnPath> OnednnPath::create(const std::vector<LayerPlan>& layers, std::string& why_not) {
     auto impl = std::make_unique<Impl>(layers);
     for (std::size_t i = 0; i < layers.size(); ++i) {
         const Layer& layer = *layers[i].layer;
         StageRecipe recipe{i};
         const bool next_is_relu = i + 1 < layers.size() && dynamic_cast<const ReLU*>(layers[i + 1].layer.get()) != nullptr;
-        if (auto* conv = dynamic_cast<const Conv2d*>(&layer)) {
-            if (conv->options().groups != 1) { why_not = "grouped convolution"; return nullptr; }
-        } else if (dynamic_cast<const BatchNorm*>(&layer)) {
+        if (dynamic_cast<const BatchNorm*>(&layer)) {
             if (next_is_relu) { recipe.fuse_relu = true; recipe.consumed = 2; }
         } else if (dynamic_cast<const Flatten*>(&layer)) {
             const bool next_is_linear = i + 1 < layers.size() && dynamic_cast<const Linear*>(layers[i + 1].layer.get()) != nullptr;
             if (!next_is_linear) { why_not = "flatten not followed by linear"; return nullptr; }
             recipe = StageRecipe{i + 1};  // the inner product reads the 4-D input: flatten costs nothing
             ++i;
-        } else if (!dynamic_cast<const ReLU*>(&layer) && !dynamic_cast<const LeakyReLU*>(&layer) && !dynamic_cast<const Tanh*>(&layer) &&
-                   !dynamic_cast<const Sigmoid*>(&layer) && !dynamic_cast<const MaxPool2d*>(&layer) && !dynamic_cast<const AvgPool2d*>(&layer) &&
-                   !dynamic_cast<const Linear*>(&layer)) {
+        } else if (!has_single_stage(layer)) {
             why_not = "layer type " + layer.type();
             return nullptr;
         }

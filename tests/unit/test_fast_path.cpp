@@ -100,7 +100,10 @@ INSTANTIATE_TEST_SUITE_P(
         FastPathCase{"input 1x28x28\nconv2d out=6 kernel=5 pad=2\ntanh\navgpool2d kernel=2\nconv2d out=16 kernel=5\ntanh\n"
                      "avgpool2d kernel=2\nflatten\nlinear out=120\ntanh\nlinear out=84\ntanh\nlinear out=10\n", 4},
         FastPathCase{"input 3x10x9\nconv2d out=6 kernel=3 stride=2\nleakyrelu slope=0.1\navgpool2d kernel=3 stride=1 pad=1 count_pad=false\n"
-                     "sigmoid\nflatten\nlinear out=12 bias=false\nbatchnorm1d\nrelu\nlinear out=5\n", 6}));
+                     "sigmoid\nflatten\nlinear out=12 bias=false\nbatchnorm1d\nrelu\nlinear out=5\n", 6},
+        // grouped and depthwise convolutions
+        FastPathCase{"input 4x11x10\nconv2d out=6 kernel=3 groups=2 pad=1\nrelu\nconv2d out=6 kernel=3x1 groups=6 stride=2\n"
+                     "flatten\nlinear out=3\n", 3}));
 
 // Evaluation keeps the weights in the primitives' layouts between calls; a change of parameters
 // (an optimiser step, a load, a write announced by parameters_changed) must reach it.
