@@ -7,6 +7,7 @@
 #include <convnet/layers/avgpool2d.h>
 #include <convnet/layers/batchnorm.h>
 #include <convnet/layers/conv2d.h>
+#include <convnet/layers/dropout.h>
 #include <convnet/layers/flatten.h>
 #include <convnet/layers/leakyrelu.h>
 #include <convnet/layers/linear.h>
@@ -433,6 +434,40 @@ private:
     memory workspace_;
 };
 
+// Dropout in training, on a plain (N, F) input, with the layer's own masks (so both paths drop
+// the same elements). Evaluation has no stage: dropout is the identity there.
+class DropoutStage : public Stage {
+public:
+    DropoutStage(Dropout& layer, const memory& src, Context& context) : layer_(layer) {
+        src_ = src;
+        dst_ = unbound(src.get_desc(), context);
+        const memory::dims dims = src.get_desc().dims();
+        size_ = dims[0] * dims[1];
+    }
+    void forward(dnnl::stream&) override {
+        const float* mask = layer_.draw_mask(size_).data();
+        multiply(static_cast<const float*>(src_.get_data_handle()), mask, static_cast<float*>(dst_.get_data_handle()));
+    }
+    void connect_backward(const memory& diff_dst, bool need_diff_src, Context& context) override {
+        diff_dst_ = diff_dst;
+        need_diff_src_ = need_diff_src;
+        if (need_diff_src) diff_src_ = unbound(src_.get_desc(), context);
+    }
+    void backward(dnnl::stream&) override {
+        if (!need_diff_src_) return;
+        multiply(static_cast<const float*>(diff_dst_.get_data_handle()), layer_.mask().data(), static_cast<float*>(diff_src_.get_data_handle()));
+    }
+
+private:
+    void multiply(const float* in, const float* mask, float* out) const {
+        const std::int64_t size = size_;
+#pragma omp parallel for simd
+        for (std::int64_t i = 0; i < size; ++i) out[i] = in[i] * mask[i];
+    }
+    Dropout& layer_;
+    std::int64_t size_ = 0;
+};
+
 // Linear, reading a 4-D input directly when a flatten precedes it (oneDNN's inner product
 // flattens in NCHW order whatever the input's blocked layout, so no reorder is needed).
 class InnerProductStage : public Stage {
@@ -578,6 +613,10 @@ struct OnednnPath::Impl {
                 stage = std::make_unique<PoolStage>(algorithm, average->options(), output, current, training, context);
             }
             else if (auto* linear = dynamic_cast<Linear*>(&layer)) stage = std::make_unique<InnerProductStage>(*linear, current, training, context);
+            else if (auto* dropout = dynamic_cast<Dropout*>(&layer)) {
+                if (!training) continue;  // the identity
+                stage = std::make_unique<DropoutStage>(*dropout, current, context);
+            }
             else throw Error("oneDNN path: no stage for " + layer.type());
             current = stage->dst();
             plan->stages.push_back(std::move(stage));
@@ -646,6 +685,8 @@ std::unique_ptr<OnednnPath> OnednnPath::create(const std::vector<LayerPlan>& lay
             if (!next_is_linear) { why_not = "flatten not followed by linear"; return nullptr; }
             recipe = StageRecipe{i + 1};  // the inner product reads the 4-D input: flatten costs nothing
             ++i;
+        } else if (dynamic_cast<const Dropout*>(&layer)) {
+            if (layers[i].input.rank() != 2) { why_not = "dropout on a 4-D input (the fast path drops only features of (N, F))"; return nullptr; }
         } else if (!has_single_stage(layer)) {
             why_not = "layer type " + layer.type();
             return nullptr;

@@ -25,9 +25,7 @@ void Dropout::forward(const Tensor& input, Tensor& output) const {  // any shape
     std::copy(input.data(), input.data() + input.size(), output.data());
 }
 
-void Dropout::forward_train(const Tensor& input, Tensor& output) {
-    output.resize(input.shape());
-    const std::int64_t size = input.size();
+const std::vector<float>& Dropout::draw_mask(std::int64_t size) {
     mask_.resize(static_cast<std::size_t>(size));
     // p = 1 drops everything (PyTorch returns zeros); p = 0 keeps everything and draws nothing.
     const float keep_scale = options_.p >= 1.0 ? 0.0f : static_cast<float>(1.0 / (1.0 - options_.p));
@@ -36,8 +34,14 @@ void Dropout::forward_train(const Tensor& input, Tensor& output) {
         const bool drop = options_.p > 0.0 && random_.uniform() < drop_probability;
         mask_[static_cast<std::size_t>(i)] = drop ? 0.0f : keep_scale;
     }
+    return mask_;
+}
+
+void Dropout::forward_train(const Tensor& input, Tensor& output) {
+    output.resize(input.shape());
+    const std::int64_t size = input.size();
+    const float* mask = draw_mask(size).data();
     const float* in = input.data();
-    const float* mask = mask_.data();
     float* out = output.data();
 #pragma omp parallel for simd
     for (std::int64_t i = 0; i < size; ++i) out[i] = in[i] * mask[i];

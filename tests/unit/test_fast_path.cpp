@@ -103,7 +103,9 @@ INSTANTIATE_TEST_SUITE_P(
                      "sigmoid\nflatten\nlinear out=12 bias=false\nbatchnorm1d\nrelu\nlinear out=5\n", 6},
         // grouped and depthwise convolutions
         FastPathCase{"input 4x11x10\nconv2d out=6 kernel=3 groups=2 pad=1\nrelu\nconv2d out=6 kernel=3x1 groups=6 stride=2\n"
-                     "flatten\nlinear out=3\n", 3}));
+                     "flatten\nlinear out=3\n", 3},
+        // dropout on features: both paths draw the same masks from the layer's generator
+        FastPathCase{"input 2x8x8\nconv2d out=4 kernel=3\nrelu\nflatten\nlinear out=16\ndropout p=0.3\nrelu\nlinear out=5\n", 6}));
 
 // Evaluation keeps the weights in the primitives' layouts between calls; a change of parameters
 // (an optimiser step, a load, a write announced by parameters_changed) must reach it.

@@ -35,6 +35,9 @@ public:
     const DropoutOptions& options() const { return options_; }
     // What the last forward_train multiplied each element by: 0 or 1/(1 − p) (0 throughout for p = 1).
     const std::vector<float>& mask() const { return mask_; }
+    // Draws the next mask for `size` elements in NCHW order (what forward_train does first); the
+    // fast path uses it so that both paths drop the same elements for a seed.
+    const std::vector<float>& draw_mask(std::int64_t size);
 
 private:
     DropoutOptions options_;
