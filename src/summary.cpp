@@ -3,18 +3,14 @@
 #include <convnet/error.h>
 #include <convnet/layers/conv2d.h>
 #include <convnet/layers/flatten.h>
-#include <convnet/layers/maxpool2d.h>
 #include <convnet/summary.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <limits>
-#include <map>
 #include <optional>
 #include <sstream>
-#include <tuple>
 
 namespace convnet {
 
@@ -41,57 +37,14 @@ struct WindowGeometry {
     WindowAxis height, width;
 };
 
-// The window of a layer type this file does not know (a new pooling layer), read from its
-// options_text (kernel=, stride=, pad=, dilation=, as a model-file line writes them) and trusted
-// only when it reproduces the layer's own output shape; empty otherwise.
-std::optional<WindowGeometry> window_from_options_text(const Layer& layer, const Shape& input, const Shape& output) {
-    std::istringstream words(layer.options_text());
-    std::map<std::string, std::pair<std::int64_t, std::int64_t>> values;
-    for (std::string word; words >> word;) {
-        const std::size_t equals = word.find('=');
-        if (equals == std::string::npos) continue;
-        const std::string value = word.substr(equals + 1);
-        const std::size_t cross = value.find('x');
-        char* end = nullptr;
-        const std::int64_t height = std::strtoll(value.c_str(), &end, 10);
-        const std::int64_t width = cross == std::string::npos ? height : std::strtoll(value.c_str() + cross + 1, &end, 10);
-        if (end != value.c_str() + value.size()) continue;  // not a size: sigma=0.5, bias=false
-        values[word.substr(0, equals)] = {height, width};
-    }
-    if (!values.count("kernel")) return std::nullopt;
-    auto get = [&](const char* key, std::int64_t fallback) {
-        return values.count(key) ? values[key] : std::pair{fallback, fallback};
-    };
-    const auto [kernel, stride, padding, dilation] =
-        std::tuple{values["kernel"], get("stride", 1), get("pad", 0), get("dilation", 1)};
-    if (kernel.first < 1 || kernel.second < 1 || stride.first < 1 || stride.second < 1 || dilation.first < 1 ||
-        dilation.second < 1)
-        return std::nullopt;
-    const bool pooling = layer.type().find("pool") != std::string::npos;
-    const WindowGeometry window{{input[2], kernel.first, stride.first, padding.first, dilation.first, pooling},
-                                {input[3], kernel.second, stride.second, padding.second, dilation.second, pooling}};
-    const WindowAxis& height = window.height;
-    const WindowAxis& width = window.width;
-    if (height.numerator() < 0 || width.numerator() < 0 || height.output() != output[2] || width.output() != output[3])
-        return std::nullopt;
-    return window;
-}
-
-// Convolution and pooling geometry; empty for layers without a sliding window, and for unknown
-// layers whose options do not describe one (they then show no formula).
+// Convolution and pooling geometry from the layer's own description; empty for layers without a
+// sliding window (they show no formula).
 std::optional<WindowGeometry> window_geometry(const Layer& layer, const Shape& input, const Shape& output) {
-    if (input.rank() != 4 || output.rank() != 4) return std::nullopt;
-    if (const auto* conv = dynamic_cast<const Conv2d*>(&layer)) {
-        const Conv2dOptions& o = conv->options();
-        return WindowGeometry{{input[2], o.kernel_height, o.stride_height, o.padding_height, o.dilation_height, false},
-                              {input[3], o.kernel_width, o.stride_width, o.padding_width, o.dilation_width, false}};
-    }
-    if (const auto* pool = dynamic_cast<const MaxPool2d*>(&layer)) {
-        const MaxPool2dOptions& o = pool->options();
-        return WindowGeometry{{input[2], o.kernel_height, o.stride_height, o.padding_height, 1, true},
-                              {input[3], o.kernel_width, o.stride_width, o.padding_width, 1, true}};
-    }
-    return window_from_options_text(layer, input, output);
+    const std::optional<SlidingWindow> window = layer.sliding_window();
+    if (!window || input.rank() != 4 || output.rank() != 4) return std::nullopt;
+    const SlidingWindow& w = *window;
+    return WindowGeometry{{input[2], w.kernel_height, w.stride_height, w.padding_height, w.dilation_height, w.padding_at_most_half_kernel},
+                          {input[3], w.kernel_width, w.stride_width, w.padding_width, w.dilation_width, w.padding_at_most_half_kernel}};
 }
 
 std::string number_text(std::int64_t value) {

@@ -87,10 +87,6 @@ void thread_range(std::int64_t count, std::int64_t& first, std::int64_t& last) {
     last = count * (thread + 1) / threads;
 }
 
-std::string pair_text(std::int64_t height, std::int64_t width) {
-    return height == width ? std::to_string(height) : std::to_string(height) + "x" + std::to_string(width);
-}
-
 }  // namespace
 
 std::int64_t convolution_output_size(const std::string& layer, const char* axis, std::int64_t input,

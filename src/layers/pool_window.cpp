@@ -6,10 +6,6 @@
 
 namespace convnet {
 
-std::string pair_text(std::int64_t height, std::int64_t width) {
-    return height == width ? std::to_string(height) : std::to_string(height) + "x" + std::to_string(width);
-}
-
 void PoolWindow::check_padding(const std::string& layer, const std::string& note) const {
     if (!padding_fits())
         throw Error(layer + ": padding " + pair_text(padding_height, padding_width) + " should be at most half the kernel " +

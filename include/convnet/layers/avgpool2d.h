@@ -26,6 +26,7 @@ public:
                   Tensor* grad_input) override;
     std::int64_t multiply_adds(const Shape& input) const override;
     const AvgPool2dOptions& options() const { return options_; }
+    std::optional<SlidingWindow> sliding_window() const override { return options_.sliding_window(); }
 
 private:
     AvgPool2dOptions options_;

@@ -38,6 +38,11 @@ public:
     void initialize(Random& random) override;
     std::int64_t multiply_adds(const Shape& input) const override;
     const Conv2dOptions& options() const { return options_; }
+    std::optional<SlidingWindow> sliding_window() const override {
+        const Conv2dOptions& o = options_;
+        return SlidingWindow{o.kernel_height, o.kernel_width, o.stride_height, o.stride_width, o.padding_height,
+                             o.padding_width, o.dilation_height, o.dilation_width, false};
+    }
 
     // Plain loops over the definition: the reference the fast path is tested against.
     void forward_reference(const Tensor& input, Tensor& output) const;

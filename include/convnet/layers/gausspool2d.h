@@ -33,6 +33,7 @@ public:
                   Tensor* grad_input) override;
     std::int64_t multiply_adds(const Shape& input) const override;
     const GaussPool2dOptions& options() const { return options_; }
+    std::optional<SlidingWindow> sliding_window() const override { return options_.sliding_window(); }
     // The kh·kw normalised weights, row by row.
     const std::vector<float>& weights() const { return weights_; }
 

@@ -25,6 +25,7 @@ public:
                   Tensor* grad_input) override;
     std::int64_t multiply_adds(const Shape& input) const override;
     const L2Pool2dOptions& options() const { return options_; }
+    std::optional<SlidingWindow> sliding_window() const override { return options_.sliding_window(); }
 
 private:
     L2Pool2dOptions options_;

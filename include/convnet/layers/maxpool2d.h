@@ -22,6 +22,7 @@ public:
                   Tensor* grad_input) override;
     std::int64_t multiply_adds(const Shape&) const override { return 0; }
     const MaxPool2dOptions& options() const { return options_; }
+    std::optional<SlidingWindow> sliding_window() const override { return options_.sliding_window(); }
 
 private:
     MaxPool2dOptions options_;

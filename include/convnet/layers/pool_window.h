@@ -3,6 +3,7 @@
 // window of every (image, channel) plane. Not a layer: each pool's options derive from it.
 #pragma once
 
+#include <convnet/layer.h>
 #include <convnet/tensor.h>
 
 #include <algorithm>
@@ -28,10 +29,11 @@ struct PoolWindow {
     Shape output_shape(const std::string& layer, const Shape& input) const;
     // One multiply-add per kernel position of every window, for one image (batch of 1) of `input`.
     std::int64_t multiply_adds(const std::string& layer, const Shape& input) const;
+    // The same window as the general description every layer can give.
+    SlidingWindow sliding_window() const {
+        return {kernel_height, kernel_width, stride_height, stride_width, padding_height, padding_width, 1, 1, true};
+    }
 };
-
-// "3" when height and width agree, else "3x5": the notation of model files.
-std::string pair_text(std::int64_t height, std::int64_t width);
 
 // The input rows (or columns) [first, last) one window covers along an axis, clipped to the
 // input; start is where the unclipped window begins (negative inside the leading padding), so
