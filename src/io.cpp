@@ -4,7 +4,6 @@
 #include <convnet/io.h>
 
 #include <cstdio>
-#include <algorithm>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
@@ -26,13 +25,16 @@ void append(std::string& out, const T& value) {
 class Reader {
 public:
     Reader(std::string bytes, std::string file) : bytes_(std::move(bytes)), file_(std::move(file)) {}
-    void read(void* target, std::size_t size, const std::string& what) {
+    // The next `size` bytes, in place; valid while the reader lives.
+    const char* take(std::size_t size, const std::string& what) {
         if (bytes_.size() - offset_ < size)
             throw Error(file_ + ": truncated while reading " + what + " (needs " + std::to_string(size) + " bytes at offset " +
                         std::to_string(offset_) + ", the file has " + std::to_string(bytes_.size()) + ")");
-        std::memcpy(target, bytes_.data() + offset_, size);
+        const char* start = bytes_.data() + offset_;
         offset_ += size;
+        return start;
     }
+    void read(void* target, std::size_t size, const std::string& what) { std::memcpy(target, take(size, what), size); }
     template <typename T>
     T value(const std::string& what) {
         T result{};
@@ -91,9 +93,10 @@ void save_weights(const Network& network, const std::filesystem::path& path) {
 void load_weights(Network& network, const std::filesystem::path& path) {
     std::ifstream file(path, std::ios::binary);
     if (!file) throw Error(path.string() + ": cannot open the weights file (train with --save to make one)");
+    const std::vector<NamedParameter> named = network.named_parameters();
     // A file far larger than this model's weights is refused before it is read into memory.
     std::uintmax_t largest_expected = 1 << 16;
-    for (const NamedParameter& entry : network.named_parameters())
+    for (const NamedParameter& entry : named)
         largest_expected += 4096 + 8 * 8 + static_cast<std::uintmax_t>(entry.parameter->shape.element_count()) * sizeof(float);
     std::error_code size_error;
     const std::uintmax_t file_size = std::filesystem::file_size(path, size_error);
@@ -110,13 +113,12 @@ void load_weights(Network& network, const std::filesystem::path& path) {
     if (version != kVersion)
         throw Error(name + ": weights format version " + std::to_string(version) + ", this build reads version " + std::to_string(kVersion));
     const auto count = reader.value<std::uint32_t>("the tensor count");
-    const std::vector<NamedParameter> named = network.named_parameters();
     if (count != named.size())
         throw Error(name + ": holds " + std::to_string(count) + " tensors, the model " + network.source() + " has " +
                     std::to_string(named.size()) + " (weights saved from another model?)");
     // Everything is read and checked before anything is written: a bad file leaves the network as it was.
-    std::vector<std::vector<float>> staged;
-    staged.reserve(named.size());
+    std::vector<const char*> stored_values;  // into the file's bytes
+    stored_values.reserve(named.size());
     for (const NamedParameter& entry : named) {
         const auto name_length = reader.value<std::uint32_t>("a tensor name length");
         if (name_length > 4096) throw Error(name + ": a tensor name of " + std::to_string(name_length) + " bytes; the file is damaged");
@@ -131,11 +133,11 @@ void load_weights(Network& network, const std::filesystem::path& path) {
         for (std::int64_t& dim : dims) dim = reader.value<std::int64_t>(stored + " shape");
         if (Shape(dims) != entry.parameter->shape)
             throw Error(name + ": " + stored + " has shape " + Shape(dims).to_string() + ", the model expects " + entry.parameter->shape.to_string());
-        std::vector<float>& values = staged.emplace_back(static_cast<std::size_t>(entry.parameter->shape.element_count()));
-        reader.read(values.data(), values.size() * sizeof(float), stored + " values");
+        stored_values.push_back(reader.take(static_cast<std::size_t>(entry.parameter->shape.element_count()) * sizeof(float), stored + " values"));
     }
     if (!reader.at_end()) throw Error(name + ": extra bytes after the last tensor; the file is damaged");
-    for (std::size_t i = 0; i < named.size(); ++i) std::copy(staged[i].begin(), staged[i].end(), named[i].parameter->value);
+    for (std::size_t i = 0; i < named.size(); ++i)
+        std::memcpy(named[i].parameter->value, stored_values[i], static_cast<std::size_t>(named[i].parameter->shape.element_count()) * sizeof(float));
     network.parameters_changed();
 }
 

@@ -149,8 +149,10 @@ Network::Network(const ModelSpec& spec) : source_(spec.source), sample_shape_(sp
 
     // The arena: trainable values first (one block for the optimiser), then buffers.
     std::int64_t total = 0;
-    for (auto& plan : layers_) trainable_count_ += plan.layer->parameter_count(ParameterRole::trainable);
-    for (auto& plan : layers_) total += plan.layer->parameter_count(ParameterRole::trainable) + plan.layer->parameter_count(ParameterRole::buffer);
+    for (auto& plan : layers_) {
+        trainable_count_ += plan.layer->parameter_count(ParameterRole::trainable);
+        total += plan.layer->parameter_count(ParameterRole::trainable) + plan.layer->parameter_count(ParameterRole::buffer);
+    }
     values_.resize(Shape{std::max<std::int64_t>(total, 1)});
     values_.fill(0.0f);
     gradients_.resize(Shape{std::max<std::int64_t>(trainable_count_, 1)});
