@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <convnet/error.h>
+#include <convnet/io.h>
 
 #include <algorithm>
 #include <charconv>
@@ -72,6 +73,13 @@ double Arguments::real(const std::string& name, double fallback, double minimum,
 void apply_threads(const Arguments& arguments) {
     const long long threads = arguments.integer("threads", omp_get_num_procs(), 1, 256);
     omp_set_num_threads(static_cast<int>(threads));
+}
+
+std::unique_ptr<Network> load_trained_network(const Arguments& arguments) {
+    auto network = std::make_unique<Network>(read_model_file(arguments.required("model")));
+    network->set_fast_path(!arguments.has("reference"));
+    load_weights(*network, arguments.required("weights"));
+    return network;
 }
 
 }  // namespace convnet::cli

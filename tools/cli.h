@@ -1,7 +1,10 @@
 // What the subcommands of the `convnet` tool share: option parsing and the subcommand table.
 #pragma once
 
+#include <convnet/model.h>
+
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +33,9 @@ private:
 
 // Applies --threads (default: all cores) to the library's thread pool.
 void apply_threads(const Arguments& arguments);
+
+// The network of --model with the weights of --weights, on the fast path unless --reference.
+std::unique_ptr<Network> load_trained_network(const Arguments& arguments);
 
 int run_train(const std::vector<std::string>& words);
 int run_eval(const std::vector<std::string>& words);

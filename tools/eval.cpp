@@ -2,7 +2,6 @@
 #include "cli.h"
 
 #include <convnet/data.h>
-#include <convnet/io.h>
 #include <convnet/model.h>
 #include <convnet/train.h>
 
@@ -34,11 +33,9 @@ int run_eval(const std::vector<std::string>& words) {
         return 0;
     }
     apply_threads(arguments);
-    Network network(read_model_file(arguments.required("model")));
-    network.set_fast_path(!arguments.has("reference"));
-    load_weights(network, arguments.required("weights"));
+    const std::unique_ptr<Network> network = load_trained_network(arguments);
     const Dataset test = load_split(arguments.required("data"), Split::test);
-    const Evaluation result = evaluate(network, test, arguments.integer("batch", 1000, 1, 65536));
+    const Evaluation result = evaluate(*network, test, arguments.integer("batch", 1000, 1, 65536));
     std::printf("test images: %lld\ntest loss: %.4f\ntest accuracy: %.4f\n\n%-14s %9s %8s\n", static_cast<long long>(test.count),
                 result.loss, result.accuracy, "class", "accuracy", "images");
     for (std::size_t label = 0; label < test.class_names.size(); ++label) {

@@ -4,7 +4,6 @@
 #include <convnet/data.h>
 #include <convnet/error.h>
 #include <convnet/image.h>
-#include <convnet/io.h>
 #include <convnet/loss.h>
 #include <convnet/model.h>
 #include <convnet/train.h>
@@ -80,9 +79,8 @@ int run_predict(const std::vector<std::string>& words) {
         return 0;
     }
     apply_threads(arguments);
-    Network network(read_model_file(arguments.required("model")));
-    network.set_fast_path(!arguments.has("reference"));
-    load_weights(network, arguments.required("weights"));
+    const std::unique_ptr<Network> trained = load_trained_network(arguments);
+    const Network& network = *trained;
     const std::int64_t top = arguments.integer("top", 3, 1, 1000);
     const std::string data = arguments.text("data", "");
     const std::vector<std::string> names = data.empty() ? std::vector<std::string>{} : read_class_names(data);

@@ -234,61 +234,67 @@ void Conv2d::backward(const Tensor& input, const Tensor& output, const Tensor& g
     }
 }
 
-void Conv2d::forward_reference(const Tensor& input, Tensor& output) const {
-    output.resize(output_shape(input.shape()));
-    const ConvGeometry g = geometry(options_, input.shape(), output.shape());
-    const float* weight = param(weight_).value;
+namespace {
+// Calls tap(output_index, input_index, weight_index) for every pair of an output value and a
+// kernel position that reads the input (padding contributes nothing), output by output in NCHW
+// order and, within one output, channel, row, column: the definition of the convolution.
+template <typename Tap>
+void for_each_tap(const ConvGeometry& g, const Tap& tap) {
     for (std::int64_t n = 0; n < g.batch; ++n)
-        for (std::int64_t o = 0; o < g.out_channels; ++o)
+        for (std::int64_t o = 0; o < g.out_channels; ++o) {
+            const std::int64_t first_channel = o / g.group_out_channels() * g.group_in_channels();
             for (std::int64_t oh = 0; oh < g.out_height; ++oh)
                 for (std::int64_t ow = 0; ow < g.out_width; ++ow) {
-                    double sum = bias_ >= 0 ? param(bias_).value[o] : 0.0;
-                    const std::int64_t first_channel = o / g.group_out_channels() * g.group_in_channels();
+                    const std::int64_t out_index = ((n * g.out_channels + o) * g.out_height + oh) * g.out_width + ow;
                     for (std::int64_t c = 0; c < g.group_in_channels(); ++c)  // c: within the group
                         for (std::int64_t kh = 0; kh < g.kernel_height; ++kh)
                             for (std::int64_t kw = 0; kw < g.kernel_width; ++kw) {
                                 const std::int64_t ih = oh * g.stride_height - g.padding_height + kh * g.dilation_height;
                                 const std::int64_t iw = ow * g.stride_width - g.padding_width + kw * g.dilation_width;
                                 if (ih < 0 || ih >= g.in_height || iw < 0 || iw >= g.in_width) continue;
-                                sum += double(input[((n * g.in_channels + first_channel + c) * g.in_height + ih) * g.in_width + iw]) *
-                                       weight[((o * g.group_in_channels() + c) * g.kernel_height + kh) * g.kernel_width + kw];
+                                tap(out_index, ((n * g.in_channels + first_channel + c) * g.in_height + ih) * g.in_width + iw,
+                                    ((o * g.group_in_channels() + c) * g.kernel_height + kh) * g.kernel_width + kw);
                             }
-                    output[((n * g.out_channels + o) * g.out_height + oh) * g.out_width + ow] = static_cast<float>(sum);
                 }
+        }
+}
+
+// Copies double sums into float values.
+void store(const std::vector<double>& sums, float* values) {
+    for (std::size_t i = 0; i < sums.size(); ++i) values[i] = static_cast<float>(sums[i]);
+}
+}  // namespace
+
+void Conv2d::forward_reference(const Tensor& input, Tensor& output) const {
+    output.resize(output_shape(input.shape()));
+    const ConvGeometry g = geometry(options_, input.shape(), output.shape());
+    const float* weight = param(weight_).value;
+    std::vector<double> sums(static_cast<std::size_t>(output.size()), 0.0);
+    if (bias_ >= 0)
+        for (std::size_t i = 0; i < sums.size(); ++i) sums[i] = param(bias_).value[static_cast<std::int64_t>(i) / g.out_pixels() % g.out_channels];
+    for_each_tap(g, [&](std::int64_t out, std::int64_t in, std::int64_t w) { sums[static_cast<std::size_t>(out)] += double(input[in]) * weight[w]; });
+    store(sums, output.data());
 }
 
 void Conv2d::backward_reference(const Tensor& input, const Tensor& grad_output, Tensor* grad_input) {
     const ConvGeometry g = geometry(options_, input.shape(), grad_output.shape());
     const float* weight = param(weight_).value;
-    float* weight_grad = param(weight_).grad;
     std::vector<double> weight_sum(static_cast<std::size_t>(g.out_channels * g.group_patch_size()), 0.0);
     std::vector<double> input_sum(static_cast<std::size_t>(input.size()), 0.0);
-    std::vector<double> bias_sum(static_cast<std::size_t>(g.out_channels), 0.0);
-    for (std::int64_t n = 0; n < g.batch; ++n)
-        for (std::int64_t o = 0; o < g.out_channels; ++o)
-            for (std::int64_t oh = 0; oh < g.out_height; ++oh)
-                for (std::int64_t ow = 0; ow < g.out_width; ++ow) {
-                    const double grad = grad_output[((n * g.out_channels + o) * g.out_height + oh) * g.out_width + ow];
-                    bias_sum[static_cast<std::size_t>(o)] += grad;
-                    const std::int64_t first_channel = o / g.group_out_channels() * g.group_in_channels();
-                    for (std::int64_t c = 0; c < g.group_in_channels(); ++c)  // c: within the group
-                        for (std::int64_t kh = 0; kh < g.kernel_height; ++kh)
-                            for (std::int64_t kw = 0; kw < g.kernel_width; ++kw) {
-                                const std::int64_t ih = oh * g.stride_height - g.padding_height + kh * g.dilation_height;
-                                const std::int64_t iw = ow * g.stride_width - g.padding_width + kw * g.dilation_width;
-                                if (ih < 0 || ih >= g.in_height || iw < 0 || iw >= g.in_width) continue;
-                                const std::int64_t in_index = ((n * g.in_channels + first_channel + c) * g.in_height + ih) * g.in_width + iw;
-                                const std::int64_t w_index = ((o * g.group_in_channels() + c) * g.kernel_height + kh) * g.kernel_width + kw;
-                                weight_sum[static_cast<std::size_t>(w_index)] += grad * input[in_index];
-                                input_sum[static_cast<std::size_t>(in_index)] += grad * weight[w_index];
-                            }
-                }
-    for (std::size_t i = 0; i < weight_sum.size(); ++i) weight_grad[i] = static_cast<float>(weight_sum[i]);
-    if (bias_ >= 0)
-        for (std::size_t o = 0; o < bias_sum.size(); ++o) param(bias_).grad[o] = static_cast<float>(bias_sum[o]);
+    for_each_tap(g, [&](std::int64_t out, std::int64_t in, std::int64_t w) {
+        const double grad = grad_output[out];
+        weight_sum[static_cast<std::size_t>(w)] += grad * input[in];
+        input_sum[static_cast<std::size_t>(in)] += grad * weight[w];
+    });
+    store(weight_sum, param(weight_).grad);
+    if (bias_ >= 0) {
+        std::vector<double> bias_sum(static_cast<std::size_t>(g.out_channels), 0.0);
+        for (std::int64_t i = 0; i < grad_output.size(); ++i) bias_sum[static_cast<std::size_t>(i / g.out_pixels() % g.out_channels)] += grad_output[i];
+        store(bias_sum, param(bias_).grad);
+    }
     if (grad_input != nullptr) {
         grad_input->resize(input.shape());
-        for (std::size_t i = 0; i < input_sum.size(); ++i) (*grad_input)[static_cast<std::int64_t>(i)] = static_cast<float>(input_sum[i]);
+        store(input_sum, grad_input->data());
     }
 }
 
