@@ -2,36 +2,58 @@
 #   make demo   install what is missing, build, fetch Fashion-MNIST, train the seed network
 #   make test   install what is missing, build, fetch the data, run the whole test suite
 #   make bench  ours against PyTorch on convnet1 (docs/PERFORMANCE.md)
-.PHONY: all deps bench-deps build data demo test bench clean
+.PHONY: all deps bench-deps print-packages check-packages build data demo test bench clean
 
 BUILD_DIR ?= build
 DATA_DIR  ?= data
 THREADS   ?= $(shell nproc)
 DEMO_EPOCHS ?= 10
 
-# Debian packages the build, the tests and the benchmarks use. Node.js and npm (for `make data`)
-# are only installed when no `npm` command exists: a machine may have them from elsewhere, and
-# Debian's nodejs conflicts with those.
-PACKAGES := g++ cmake make pkg-config libdnnl-dev libgtest-dev libgmock-dev libbenchmark-dev \
-            zlib1g-dev libpng-dev python3 python3-torch python3-numpy
+# Debian packages, one list per README command, each installed with --no-install-recommends. A
+# package that one of ours only *recommends* but a command needs is listed here by name (the
+# comment says whose it is); `make check-packages` (a test in `make test`) fails when an installed
+# package of these lists recommends something that is neither listed nor in UNNEEDED_RECOMMENDS.
+#   ocl-icd-opencl-dev  libdnnl-dev's CMake config looks for OpenCL and stops without it
+#   ca-certificates     npm reaches its registry over https (nodejs recommends it)
+BUILD_PACKAGES := g++ make cmake pkg-config libdnnl-dev ocl-icd-opencl-dev zlib1g-dev libpng-dev
+DATA_PACKAGES  := ca-certificates tar gzip
+TEST_PACKAGES  := libgtest-dev libgmock-dev python3 python3-torch python3-numpy
+# python3-torch recommends OpenBLAS's threads build, the BLAS its users get: the benchmark's peer.
+BENCH_PACKAGES := libbenchmark-dev libopenblas0-pthread
+# Recommended by a listed package and needed by no README command (checked by check-packages):
+#   gcc (cmake: g++ brings it), libpng-tools (libpng-dev), nodejs-doc (nodejs), git and node-tap
+#   (npm: only for installing from git and for npm's own tests), libtorch-dev, build-essential,
+#   ninja-build, pybind11-dev (python3-torch: for building C++ extensions), libgl-dev
+#   (ocl-icd-opencl-dev: OpenCL/OpenGL sharing headers).
+UNNEEDED_RECOMMENDS := gcc libpng-tools nodejs-doc git node-tap libtorch-dev build-essential ninja-build pybind11-dev \
+                       libgl-dev
+# Node.js and npm (for `make data`) are only installed when no `npm` command exists: a machine may
+# have them from elsewhere, and Debian's nodejs conflicts with those.
 NODE_PACKAGES := nodejs npm
-# The benchmark's PyTorch peer as a Debian user gets it: python3-torch recommends OpenBLAS.
-BENCH_PACKAGES := libopenblas0-pthread
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# install-missing LIST: installs the packages of LIST that dpkg does not show as installed.
+install-missing = @missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
 
 all: build
 
+# `deps` is everything `make demo` and `make test` need; `bench-deps` adds the benchmark's.
 deps:
-	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done; \
-	  command -v npm >/dev/null || echo $(NODE_PACKAGES)); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing: $$missing"; \
-	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
-	fi
+	$(call install-missing,$(BUILD_PACKAGES) $(DATA_PACKAGES) $(TEST_PACKAGES) $(if $(shell command -v npm),,$(NODE_PACKAGES)))
 
 bench-deps: deps
-	@dpkg-query -W -f='$${Status}' $(BENCH_PACKAGES) 2>/dev/null | grep -q 'install ok installed' || \
-	  { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(BENCH_PACKAGES); }
+	$(call install-missing,$(BENCH_PACKAGES))
+
+# The package lists, for scripts/check_packages.sh.
+print-packages:
+	@echo "listed: $(BUILD_PACKAGES) $(DATA_PACKAGES) $(TEST_PACKAGES) $(BENCH_PACKAGES) $(NODE_PACKAGES)"
+	@echo "unneeded: $(UNNEEDED_RECOMMENDS)"
+
+check-packages:
+	scripts/check_packages.sh
 
 build: deps
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
