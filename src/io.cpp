@@ -1,10 +1,13 @@
 // The weight-file format: "CNVNETW1" magic, u32 version, u32 tensor count, then per tensor
-// u32 name length, name, u32 rank, i64 dims, float32 data (all little-endian).
+// u32 name length, name, u32 rank, i64 dims, float32 data. Little-endian on every host: numbers
+// are encoded byte by byte, and float data is copied as it is only where the host is little-endian.
 #include <convnet/error.h>
 #include <convnet/io.h>
 
+#include <bit>
 #include <cstdio>
 #include <cstring>
+#include <type_traits>
 #include <fcntl.h>
 #include <fstream>
 #include <unistd.h>
@@ -16,9 +19,39 @@ namespace {
 constexpr char kMagic[8] = {'C', 'N', 'V', 'N', 'E', 'T', 'W', '1'};
 constexpr std::uint32_t kVersion = 1;
 
+static_assert(std::endian::native == std::endian::little || std::endian::native == std::endian::big,
+              "weights files are little-endian; a mixed-endian host needs its own conversion");
+
 template <typename T>
-void append(std::string& out, const T& value) {
-    out.append(reinterpret_cast<const char*>(&value), sizeof(T));
+void append(std::string& out, T value) {
+    static_assert(std::is_integral_v<T>);
+    const auto bits = static_cast<std::make_unsigned_t<T>>(value);
+    for (std::size_t byte = 0; byte < sizeof(T); ++byte) out.push_back(static_cast<char>((bits >> (8 * byte)) & 0xff));
+}
+
+template <typename T>
+T decode(const char* bytes) {
+    static_assert(std::is_integral_v<T>);
+    std::make_unsigned_t<T> bits = 0;
+    for (std::size_t byte = 0; byte < sizeof(T); ++byte)
+        bits |= static_cast<std::make_unsigned_t<T>>(static_cast<unsigned char>(bytes[byte])) << (8 * byte);
+    return static_cast<T>(bits);
+}
+
+void append_floats(std::string& out, const float* values, std::size_t count) {
+    if constexpr (std::endian::native == std::endian::little) {
+        out.append(reinterpret_cast<const char*>(values), count * sizeof(float));
+    } else {
+        for (std::size_t i = 0; i < count; ++i) append(out, std::bit_cast<std::uint32_t>(values[i]));
+    }
+}
+
+void decode_floats(float* values, const char* bytes, std::size_t count) {
+    if constexpr (std::endian::native == std::endian::little) {
+        std::memcpy(values, bytes, count * sizeof(float));
+    } else {
+        for (std::size_t i = 0; i < count; ++i) values[i] = std::bit_cast<float>(decode<std::uint32_t>(bytes + i * sizeof(float)));
+    }
 }
 
 // Reads from an in-memory file, failing with the file's name and what was being read.
@@ -35,11 +68,10 @@ public:
         return start;
     }
     void read(void* target, std::size_t size, const std::string& what) { std::memcpy(target, take(size, what), size); }
+    // A little-endian integer.
     template <typename T>
     T value(const std::string& what) {
-        T result{};
-        read(&result, sizeof(T), what);
-        return result;
+        return decode<T>(take(sizeof(T), what));
     }
     bool at_end() const { return offset_ == bytes_.size(); }
 
@@ -84,8 +116,7 @@ void save_weights(const Network& network, const std::filesystem::path& path) {
         bytes += entry.name;
         append(bytes, static_cast<std::uint32_t>(entry.parameter->shape.rank()));
         for (std::int64_t dim : entry.parameter->shape.dims()) append(bytes, dim);
-        bytes.append(reinterpret_cast<const char*>(entry.parameter->value),
-                     static_cast<std::size_t>(entry.parameter->shape.element_count()) * sizeof(float));
+        append_floats(bytes, entry.parameter->value, static_cast<std::size_t>(entry.parameter->shape.element_count()));
     }
     write_file_atomically(path, bytes);
 }
@@ -137,7 +168,7 @@ void load_weights(Network& network, const std::filesystem::path& path) {
     }
     if (!reader.at_end()) throw Error(name + ": extra bytes after the last tensor; the file is damaged");
     for (std::size_t i = 0; i < named.size(); ++i)
-        std::memcpy(named[i].parameter->value, stored_values[i], static_cast<std::size_t>(named[i].parameter->shape.element_count()) * sizeof(float));
+        decode_floats(named[i].parameter->value, stored_values[i], static_cast<std::size_t>(named[i].parameter->shape.element_count()));
     network.parameters_changed();
 }
 

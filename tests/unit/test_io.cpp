@@ -75,5 +75,38 @@ TEST_F(WeightsFile, DamagedFilesAreRefusedByName) {
     EXPECT_NE(error_of(directory_ / "missing.bin").find("missing.bin: cannot open"), std::string::npos);
 }
 
+// The format is little-endian on every host: the bytes are checked one by one against values
+// written out by hand, not against the host's own encoding.
+TEST_F(WeightsFile, NumbersAreLittleEndianByteForByte) {
+    const char* kSmallModel = "input 1x4x4\nconv2d out=2 kernel=3\nflatten\nlinear out=2\n";
+    Network network(parse_model(kSmallModel, "m.model"));
+    network.initialize(1);
+    network.named_parameters()[0].parameter->value[0] = 1.5f;   // IEEE 754: 0x3FC00000
+    network.named_parameters()[0].parameter->value[1] = -2.0f;  // 0xC0000000
+    save_weights(network, directory_ / "w.bin");
+    std::ifstream in(directory_ / "w.bin", std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string expected_start = std::string("CNVNETW1") +
+                                       std::string("\x01\x00\x00\x00", 4) +                        // version 1
+                                       std::string("\x04\x00\x00\x00", 4) +                        // 4 tensors
+                                       std::string("\x0c\x00\x00\x00", 4) + "conv1.weight" +       // name length 12
+                                       std::string("\x04\x00\x00\x00", 4) +                        // rank 4
+                                       std::string("\x02\0\0\0\0\0\0\0\x01\0\0\0\0\0\0\0", 16) +  // dims 2, 1
+                                       std::string("\x03\0\0\0\0\0\0\0\x03\0\0\0\0\0\0\0", 16) +  // dims 3, 3
+                                       std::string("\x00\x00\xc0\x3f\x00\x00\x00\xc0", 8);    // 1.5, -2.0
+    ASSERT_GE(bytes.size(), expected_start.size());
+    EXPECT_EQ(bytes.substr(0, expected_start.size()), expected_start);
+
+    // And a file whose first weight is written by hand as 0.75 (0x3F400000) loads as 0.75.
+    std::string edited = bytes;
+    const std::size_t first_value = expected_start.size() - 8;
+    edited.replace(first_value, 4, std::string("\x00\x00\x40\x3f", 4));
+    std::ofstream(directory_ / "edited.bin", std::ios::binary) << edited;
+    Network loaded(parse_model(kSmallModel, "m.model"));
+    load_weights(loaded, directory_ / "edited.bin");
+    EXPECT_EQ(loaded.named_parameters()[0].parameter->value[0], 0.75f);
+    EXPECT_EQ(loaded.named_parameters()[0].parameter->value[1], -2.0f);
+}
+
 }  // namespace
 }  // namespace convnet
