@@ -5,6 +5,7 @@
 #include <convnet/error.h>
 #include <convnet/model.h>
 #include <convnet/optim.h>
+#include <convnet/threads.h>
 #include <convnet/train.h>
 
 #include <algorithm>
@@ -39,7 +40,7 @@ commands (each prints one JSON line on stdout):
 options:
   --data DIR          dataset folder with IDX files (default data/fashion-mnist)
   --model FILE        model file (default models/convnet1.model)
-  --threads T         threads (default: all cores)
+  --threads T         threads (default: the cores not busy with other work, as `convnet train`)
   --batch B           train: images per step (default 100); eval: images per predict (default 100)
   --epochs E          train: timed epochs (default 1)
   --images N          use only the first N images of the split being timed (default: all)
@@ -164,7 +165,8 @@ struct Setup {
     explicit Setup(const Options& options) {
         data = options.text("data", "data/fashion-mnist");
         model = options.text("model", "models/convnet1.model");
-        threads = static_cast<int>(options.integer("threads", omp_get_num_procs()));
+        threads = options.has("threads") ? static_cast<int>(options.integer("threads", 1))
+                                         : convnet::free_core_count(convnet::measure_core_usage(std::chrono::milliseconds(100)));
         if (threads < 1 || threads > 256) throw convnet::Error("option --threads: expected 1 to 256, got " + std::to_string(threads));
         reference = options.has("reference");
         seed = static_cast<std::uint64_t>(options.integer("seed", 1));

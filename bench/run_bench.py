@@ -71,19 +71,49 @@ class Runner:
         return result
 
     def ours(self, label, command, options, threads=None, timeout=None):
-        return self.run(label, [self.args.convnet_bench, command, "--data", self.args.data, "--model", self.args.model,
-                                "--threads", str(threads or self.args.threads)] + options, timeout=timeout)
+        """threads: None for --threads (the run's count), "default" for the tool's own choice."""
+        chosen = [] if threads == "default" else ["--threads", str(threads or self.args.threads)]
+        return self.run(label, [self.args.convnet_bench, command, "--data", self.args.data, "--model", self.args.model]
+                        + chosen + options, timeout=timeout)
 
-    def torch(self, label, command, options, tuned, timeout=None):
+    def torch(self, label, command, options, tuned, timeout=None, threads=None):
+        """threads: None for the run's count, "default" for torch's own (set_num_threads never called)."""
         env = {"OPENBLAS_NUM_THREADS": "1"} if tuned else {}
+        count = 0 if threads == "default" else threads or self.args.threads
         return self.run(label, [self.args.python, TORCH_BENCH, command, "--data", self.args.data,
-                                "--threads", str(self.args.threads)] + options, env, timeout)
+                                "--threads", str(count)] + options, env, timeout)
 
     def all_three(self, name, command, options, timeout=None):
         """Ours, PyTorch user, PyTorch tuned, one after the other; returns the three results."""
         return (self.ours(f"{name} ours", command, options, timeout=timeout),
                 self.torch(f"{name} pytorch-user", command, options, tuned=False, timeout=timeout),
                 self.torch(f"{name} pytorch-tuned", command, options, tuned=True, timeout=timeout))
+
+
+class BusyCore:
+    """Another process keeping one core busy for as long as the `with` block lasts, as on a user's
+    machine that is doing something else."""
+
+    def __enter__(self):
+        self.process = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        time.sleep(1.0)  # running, and seen as load by the next sample of /proc/stat
+        return self
+
+    def __exit__(self, *exc):
+        self.process.kill()
+        self.process.wait()
+
+
+def measure_busy(runner, options):
+    """Training with one core busy: each system at its default thread count, and ours at 1 and at
+    every core, for comparison. Labels start with "busy"."""
+    with BusyCore():
+        runner.ours("busy ours", "train", options, threads="default")
+        runner.torch("busy pytorch-user", "train", options, tuned=False, threads="default")
+        runner.torch("busy pytorch-tuned", "train", options, tuned=True, threads="default")
+        runner.ours("busy ours 1 thread", "train", options, threads=1)
+        runner.ours("busy ours all threads", "train", options)
+        runner.torch("busy pytorch-tuned 1 thread", "train", options, tuned=True, threads=1)
 
 
 def cpu_seconds():
@@ -177,6 +207,7 @@ def measure(args):
         "threads": args.threads, "quick": quick, "rounds": args.rounds or (1 if quick else 2),
         "train_images": 3000 if quick else 0,  # 0: the whole split
         "reference_images": 500 if quick else 5000,
+        "busy_images": 1000 if quick else 2000,
         "time_to_accuracy": not quick or args.with_time_to_accuracy,
         "tta_target": 0.75 if quick else 0.90, "tta_timeout": args.tta_timeout,
     }
@@ -204,6 +235,9 @@ def measure(args):
     log("our thread scaling (1 thread) and the reference layers")
     for r in range(settings["rounds"]):
         runner.ours(f"train 1 thread round {r + 1}", "train", train_options, threads=1)
+    if args.threads >= 2:
+        log("training with one core busy (another process in a busy loop), each system at its default threads")
+        measure_busy(runner, ["--epochs", "3", "--warmup-steps", "2", "--images", str(settings["busy_images"])])
     same_images = ["--epochs", "1", "--warmup-steps", "2", "--images", str(settings["reference_images"])]
     runner.ours("train reference", "train", ["--reference"] + same_images)
     runner.ours("train fast (reference's images)", "train", same_images)
@@ -276,6 +310,16 @@ def report(record, markdown_path=None):
     scaling = train[0] / one_thread
     rows.append((f"our thread scaling, {threads} vs 1 thread (training)", f"{scaling:.2f}×", "", "", "",
                  "≥ 1.7×", scaling >= 1.7 if threads >= 2 else None))
+    busy = three("busy")
+    if all(busy):
+        compare(f"… with one core busy, each at its default threads ({settings.get('busy_images', 2000)} images, 3 epochs)",
+                [run["images_per_second"] for run in busy], True, None)
+        rows.append(("… … threads chosen by default", *(str(run["threads"]) for run in busy), "", "", None))
+        busy_one, busy_all = by_label["busy ours 1 thread"], by_label["busy ours all threads"]
+        rows.append((f"… … ours at 1 and {threads} threads; PyTorch (tuned) at 1",
+                     f"{busy_one['images_per_second']:,.0f}; {busy_all['images_per_second']:,.0f}", "",
+                     f"{by_label['busy pytorch-tuned 1 thread']['images_per_second']:,.0f}", "",
+                     "default ≥ 1 thread", busy[0]["images_per_second"] >= 0.95 * busy_one["images_per_second"]))
     fast_gain = by_label["train fast (reference's images)"]["images_per_second"] / by_label["train reference"]["images_per_second"]
     rows.append((f"fast path vs reference layers (training, {settings['reference_images']} images)", f"{fast_gain:.1f}×",
                  "", "", "", "", None))

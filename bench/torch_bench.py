@@ -116,6 +116,8 @@ def header(command, threads):
 
 
 def setup(args):
+    if args.threads == 0:  # the user's default: never call set_num_threads
+        args.threads = DEFAULT_THREADS
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     model = convnet1()
@@ -209,7 +211,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["train", "eval", "latency", "time-to-accuracy"])
     parser.add_argument("--data", default="data/fashion-mnist")
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="0: torch's own default (never set)")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--images", type=int, default=0, help="use only the first N images of the timed split")

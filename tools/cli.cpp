@@ -3,10 +3,14 @@
 
 #include <convnet/error.h>
 #include <convnet/io.h>
+#include <convnet/threads.h>
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <omp.h>
 
 namespace convnet::cli {
@@ -70,9 +74,26 @@ double Arguments::real(const std::string& name, double fallback, double minimum,
     return value;
 }
 
-void apply_threads(const Arguments& arguments) {
-    const long long threads = arguments.integer("threads", omp_get_num_procs(), 1, 256);
-    omp_set_num_threads(static_cast<int>(threads));
+std::string apply_threads(const Arguments& arguments) {
+    if (arguments.has("threads")) {
+        const long long threads = arguments.integer("threads", 1, 1, 256);
+        omp_set_num_threads(static_cast<int>(threads));
+        return std::to_string(threads) + (threads == 1 ? " thread" : " threads");
+    }
+    // OMP_NUM_THREADS is the user's own choice too, as in PyTorch; OpenMP has applied it already.
+    if (const char* variable = std::getenv("OMP_NUM_THREADS"); variable != nullptr && *variable != '\0')
+        return std::to_string(omp_get_max_threads()) + " threads (OMP_NUM_THREADS)";
+    const CoreUsage usage = measure_core_usage(std::chrono::milliseconds(100));
+    const int threads = free_core_count(usage);
+    omp_set_num_threads(threads);
+    std::string text = std::to_string(threads) + (threads == 1 ? " thread" : " threads");
+    if (threads < usage.usable_cores) {
+        char busy[32];
+        std::snprintf(busy, sizeof(busy), "%.1f", usage.busy_cores);
+        text += " (" + std::string(busy) + " of " + std::to_string(usage.usable_cores) + " cores busy with other work; --threads " +
+                std::to_string(usage.usable_cores) + " to use them all, --threads " + std::to_string(threads) + " to repeat this run)";
+    }
+    return text;
 }
 
 std::unique_ptr<Network> load_trained_network(const Arguments& arguments) {

@@ -21,7 +21,7 @@ options:
   --weights W      weights file
   --data DIR       dataset folder (e.g. data/fashion-mnist)
   --batch B        images per forward pass (default 1000)
-  --threads T      threads to use (default: all cores)
+  --threads T      threads to use (default: the cores not busy with other work)
   --reference      run each layer's plain reference code instead of the oneDNN fast path
 )";
 }  // namespace

@@ -32,7 +32,7 @@ options:
   --data DIR       dataset folder: class names from its classes.txt, and with --index its test images
   --index LIST     comma-separated indexes into DIR's test split (e.g. 0,1,2)
   --top K          classes to show per image (default 3)
-  --threads T      threads to use (default: all cores)
+  --threads T      threads to use (default: the cores not busy with other work)
   --reference      run each layer's plain reference code instead of the oneDNN fast path
 )";
 

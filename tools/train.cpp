@@ -12,7 +12,6 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
-#include <omp.h>
 #include <unistd.h>
 
 namespace convnet::cli {
@@ -37,7 +36,8 @@ options:
   --schedule S       learning rate per epoch: constant (default), step:SIZE[:GAMMA] (StepLR),
                      cosine:T_MAX[:ETA_MIN] (CosineAnnealingLR)
   --seed S           seed for initialisation and shuffling (default 1)
-  --threads T        threads to use (default: all cores); same seed and threads, same weights
+  --threads T        threads to use (default: the cores not busy with other work, printed in the
+                     header); the same seed and --threads give the same weights
   --save WEIGHTS     write the weights here after every epoch (atomically)
   --metrics FILE     append one JSON object per epoch to FILE
   --reference        run each layer's plain reference code instead of the oneDNN fast path
@@ -97,7 +97,7 @@ int run_train(const std::vector<std::string>& words) {
         std::cout << kTrainHelp;
         return 0;
     }
-    apply_threads(arguments);
+    const std::string threads = apply_threads(arguments);
     const std::string optimizer_name = arguments.text("optimizer", "adam");
     const int epochs = static_cast<int>(arguments.integer("epochs", 5, 1, 100000));
     const long long batch = arguments.integer("batch", 100, 2, 65536);
@@ -123,7 +123,7 @@ int run_train(const std::vector<std::string>& words) {
 
     std::cout << "model " << network.source() << ": " << network.trainable_count() << " parameters; data " << data << ": "
               << train.count << " train, " << test.count << " test images; " << optimizer->describe() << ", schedule " << schedule.describe() << ", batch " << batch
-              << ", " << epochs << " epochs, " << omp_get_max_threads() << " threads" << std::endl;
+              << ", " << epochs << " epochs, " << threads << std::endl;
     if (network.layer(network.layer_count() - 1).type() == "softmax")
         std::cerr << "warning: " << network.source() << " ends in softmax, and the training loss applies its own softmax to the "
                   << "outputs; train without the last line and add it for prediction only\n";
