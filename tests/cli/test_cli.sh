@@ -62,6 +62,11 @@ for prefix, count in (("train", 20), ("t10k", 10)):
 PY
 expect_success "train" "final test accuracy" "$convnet" train --model "$model" --data "$work/tiny" --epochs 2 --batch 5 \
     --save "$work/w.bin" --metrics "$work/m.jsonl"
+# The thread count is printed: as given by --threads or OMP_NUM_THREADS, else as chosen.
+expect_success "threads given" ", 1 thread" "$convnet" train --model "$model" --data "$work/tiny" --epochs 1 --batch 5 --threads 1
+expect_success "threads from OMP_NUM_THREADS" "2 threads (OMP_NUM_THREADS)" env OMP_NUM_THREADS=2 "$convnet" train --model "$model" --data "$work/tiny" --epochs 1 --batch 5
+expect_success "threads by default" " thread" "$convnet" train --model "$model" --data "$work/tiny" --epochs 1 --batch 5
+expect_failure "bad threads" "option --threads 0" "$convnet" train --model "$model" --data "$work/tiny" --threads 0
 lines=$(wc -l <"$work/m.jsonl")
 if [[ $lines -eq 2 ]] && grep -q '"test_accuracy"' "$work/m.jsonl"; then passed=$((passed + 1)); else echo "FAIL metrics: $lines lines"; failed=$((failed + 1)); fi
 expect_success "eval" "Ankle boot" "$convnet" eval --model "$model" --weights "$work/w.bin" --data "$source_dir/data/fashion-mnist"
