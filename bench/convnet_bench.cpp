@@ -229,10 +229,11 @@ int run_train(const Options& options) {
         images += static_cast<std::int64_t>(result.images_per_second * result.seconds + 0.5);
         loss = result.train_loss;
     }
-    std::printf("%s, \"batch\": %lld, \"images\": %lld, \"epochs\": %lld, \"warmup_steps\": %lld, \"warmup_seconds\": %.4f, "
-                "\"seconds\": %.4f, \"images_per_second\": %.1f, \"epoch_images_per_second\": %s, \"train_loss\": %.5f}\n",
-                setup.header("train", *network).c_str(), batch, static_cast<long long>(images), epochs, warmup_steps, warmup_seconds,
-                seconds, double(images) / seconds, json_list(epoch_rates).c_str(), loss);
+    std::printf(
+        "%s, \"batch\": %lld, \"images\": %lld, \"epochs\": %lld, \"warmup_steps\": %lld, \"warmup_seconds\": %.4f, "
+        "\"seconds\": %.4f, \"images_per_second\": %.1f, \"epoch_images_per_second\": %s, \"train_loss\": %.5f}\n",
+        setup.header("train", *network).c_str(), batch, static_cast<long long>(images), epochs, warmup_steps, warmup_seconds, seconds,
+        double(images) / seconds, json_list(epoch_rates).c_str(), loss);
     return 0;
 }
 
@@ -250,10 +251,11 @@ int run_eval(const Options& options) {
         accuracy = convnet::evaluate(*network, test, batch).accuracy;
         rates.push_back(double(test.count) / seconds_since(start));
     }
-    std::printf("%s, \"batch\": %lld, \"images\": %lld, \"repeat\": %lld, \"images_per_second\": %.1f, \"pass_images_per_second\": %s, "
-                "\"accuracy\": %.4f}\n",
-                setup.header("eval", *network).c_str(), batch, static_cast<long long>(test.count), repeat, percentile(rates, 0.5),
-                json_list(rates).c_str(), accuracy);
+    std::printf(
+        "%s, \"batch\": %lld, \"images\": %lld, \"repeat\": %lld, \"images_per_second\": %.1f, \"pass_images_per_second\": %s, "
+        "\"accuracy\": %.4f}\n",
+        setup.header("eval", *network).c_str(), batch, static_cast<long long>(test.count), repeat, percentile(rates, 0.5),
+        json_list(rates).c_str(), accuracy);
     return 0;
 }
 
@@ -311,11 +313,11 @@ int run_time_to_accuracy(const Options& options) {
         total_times.push_back(total_seconds);
         if (accuracy >= target) reached = epoch;
     }
-    std::printf("%s, \"batch\": %lld, \"target\": %.4f, \"reached\": %s, \"epochs\": %lld, \"train_seconds\": %.3f, "
-                "\"seconds\": %.3f, \"test_accuracy\": %s, \"train_seconds_curve\": %s, \"seconds_curve\": %s}\n",
-                setup.header("time-to-accuracy", *network).c_str(), batch, target, reached ? "true" : "false",
-                reached ? reached : max_epochs, train_seconds, total_seconds, json_list(accuracies).c_str(),
-                json_list(train_times).c_str(), json_list(total_times).c_str());
+    std::printf(
+        "%s, \"batch\": %lld, \"target\": %.4f, \"reached\": %s, \"epochs\": %lld, \"train_seconds\": %.3f, "
+        "\"seconds\": %.3f, \"test_accuracy\": %s, \"train_seconds_curve\": %s, \"seconds_curve\": %s}\n",
+        setup.header("time-to-accuracy", *network).c_str(), batch, target, reached ? "true" : "false", reached ? reached : max_epochs,
+        train_seconds, total_seconds, json_list(accuracies).c_str(), json_list(train_times).c_str(), json_list(total_times).c_str());
     return 0;
 }
 

@@ -97,8 +97,9 @@ int main(int argc, char** argv) {
     const bool avx512 = __builtin_cpu_supports("avx512f");
     const Measurement one = measure(1, avx512, iterations, trials);
     const Measurement all = measure(threads, avx512, iterations, trials);
-    std::printf("{\"isa\": \"%s\", \"lanes\": %d, \"accumulators\": %d, \"threads\": %d, \"gflops_one_core\": %.1f, "
-                "\"gflops_threads\": %.1f, \"scaling\": %.3f}\n",
-                avx512 ? "avx512" : "avx2", avx512 ? 16 : 8, kAccumulators, threads, one.gflops, all.gflops, all.gflops / one.gflops);
+    std::printf(
+        "{\"isa\": \"%s\", \"lanes\": %d, \"accumulators\": %d, \"threads\": %d, \"gflops_one_core\": %.1f, "
+        "\"gflops_threads\": %.1f, \"scaling\": %.3f}\n",
+        avx512 ? "avx512" : "avx2", avx512 ? 16 : 8, kAccumulators, threads, one.gflops, all.gflops, all.gflops / one.gflops);
     return 0;
 }

@@ -52,8 +52,8 @@ void fill_uniform(Tensor& tensor, float low, float high, convnet::Random& random
 
 void set_counters(benchmark::State& state, double flops_per_call, double bytes_per_call) {
     if (flops_per_call > 0) state.counters["FLOP/s"] = benchmark::Counter(flops_per_call, benchmark::Counter::kIsIterationInvariantRate);
-    state.counters["bytes/s"] = benchmark::Counter(bytes_per_call, benchmark::Counter::kIsIterationInvariantRate,
-                                                   benchmark::Counter::kIs1024);
+    state.counters["bytes/s"] =
+        benchmark::Counter(bytes_per_call, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1024);
 }
 
 void layer_forward(benchmark::State& state, std::shared_ptr<BoundLayer> bound, std::int64_t batch) {
@@ -117,7 +117,8 @@ void network_step(benchmark::State& state, const convnet::ModelSpec& spec, bool 
         adam.step(network.trainable_values(), network.gradients());
         benchmark::DoNotOptimize(loss.loss);
     }
-    state.counters["FLOP/s"] = benchmark::Counter(2.0 * double(training_macs) * double(batch), benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["FLOP/s"] =
+        benchmark::Counter(2.0 * double(training_macs) * double(batch), benchmark::Counter::kIsIterationInvariantRate);
     state.counters["images/s"] = benchmark::Counter(double(batch), benchmark::Counter::kIsIterationInvariantRate);
 }
 
@@ -156,13 +157,19 @@ int main(int argc, char** argv) {
             const std::int64_t macs = layer.multiply_adds(bound->plan.input);
             training_macs += macs * (1 + (layer.parameter_count(convnet::ParameterRole::trainable) > 0 ? 1 : 0) + (index > 0 ? 1 : 0));
             const std::string name = bound->plan.name + "(" + layer.type() + " " + bound->plan.input.to_string() + ")";
-            benchmark::RegisterBenchmark((name + "/forward").c_str(), layer_forward, bound, batch)->Unit(benchmark::kMicrosecond)->UseRealTime();
-            benchmark::RegisterBenchmark((name + "/backward").c_str(), layer_backward, bound, batch)->Unit(benchmark::kMicrosecond)->UseRealTime();
+            benchmark::RegisterBenchmark((name + "/forward").c_str(), layer_forward, bound, batch)
+                ->Unit(benchmark::kMicrosecond)
+                ->UseRealTime();
+            benchmark::RegisterBenchmark((name + "/backward").c_str(), layer_backward, bound, batch)
+                ->Unit(benchmark::kMicrosecond)
+                ->UseRealTime();
         }
         benchmark::RegisterBenchmark("network/fast/train_step", network_step, spec, true, batch, training_macs)
-            ->Unit(benchmark::kMillisecond)->UseRealTime();
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
         benchmark::RegisterBenchmark("network/reference/train_step", network_step, spec, false, batch, training_macs)
-            ->Unit(benchmark::kMillisecond)->UseRealTime();
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
     } catch (const std::exception& error) {
         std::fprintf(stderr, "layers_bench: %s\n", error.what());
         return 1;

@@ -32,8 +32,7 @@ Tensor read_png(const std::filesystem::path& path, std::int64_t channels, std::i
     png_image image{};
     image.version = PNG_IMAGE_VERSION;
     ImageGuard guard{&image};
-    if (!png_image_begin_read_from_file(&image, path.c_str()))
-        throw Error(path.string() + ": cannot read as PNG (" + image.message + ")");
+    if (!png_image_begin_read_from_file(&image, path.c_str())) throw Error(path.string() + ": cannot read as PNG (" + image.message + ")");
     if (image.width != static_cast<png_uint_32>(width) || image.height != static_cast<png_uint_32>(height))
         throw Error(path.string() + ": the image is " + std::to_string(image.width) + "x" + std::to_string(image.height) +
                     " pixels, the model takes " + std::to_string(width) + "x" + std::to_string(height) + " (width x height)");
@@ -49,8 +48,8 @@ Tensor read_png(const std::filesystem::path& path, std::int64_t channels, std::i
     return tensor;
 }
 
-void write_png(const std::filesystem::path& path, const std::vector<std::uint8_t>& planes, std::int64_t channels,
-               std::int64_t height, std::int64_t width) {
+void write_png(const std::filesystem::path& path, const std::vector<std::uint8_t>& planes, std::int64_t channels, std::int64_t height,
+               std::int64_t width) {
     if (height < 1 || width < 1 || height > kLargestSide || width > kLargestSide ||
         planes.size() != static_cast<std::size_t>(channels * height * width))
         throw Error(path.string() + ": cannot write a " + std::to_string(width) + "x" + std::to_string(height) + " image from " +

@@ -4,13 +4,13 @@
 #include <convnet/error.h>
 #include <convnet/io.h>
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <bit>
 #include <cstdio>
 #include <cstring>
-#include <type_traits>
-#include <fcntl.h>
 #include <fstream>
-#include <unistd.h>
+#include <type_traits>
 
 namespace convnet {
 
@@ -142,7 +142,8 @@ void load_weights(Network& network, const std::filesystem::path& path) {
     if (std::memcmp(magic, kMagic, sizeof(kMagic)) != 0) throw Error(name + ": not a convnet weights file (bad magic number)");
     const auto version = reader.value<std::uint32_t>("the version");
     if (version != kVersion)
-        throw Error(name + ": weights format version " + std::to_string(version) + ", this build reads version " + std::to_string(kVersion));
+        throw Error(name + ": weights format version " + std::to_string(version) + ", this build reads version " +
+                    std::to_string(kVersion));
     const auto count = reader.value<std::uint32_t>("the tensor count");
     if (count != named.size())
         throw Error(name + ": holds " + std::to_string(count) + " tensors, the model " + network.source() + " has " +
@@ -159,12 +160,15 @@ void load_weights(Network& network, const std::filesystem::path& path) {
             throw Error(name + ": found tensor '" + stored + "' where the model " + network.source() + " expects '" + entry.name + "'");
         const auto rank = reader.value<std::uint32_t>(stored + " rank");
         if (rank != static_cast<std::uint32_t>(entry.parameter->shape.rank()))
-            throw Error(name + ": " + stored + " has rank " + std::to_string(rank) + ", expected " + std::to_string(entry.parameter->shape.rank()));
+            throw Error(name + ": " + stored + " has rank " + std::to_string(rank) + ", expected " +
+                        std::to_string(entry.parameter->shape.rank()));
         std::vector<std::int64_t> dims(rank);
         for (std::int64_t& dim : dims) dim = reader.value<std::int64_t>(stored + " shape");
         if (Shape(dims) != entry.parameter->shape)
-            throw Error(name + ": " + stored + " has shape " + Shape(dims).to_string() + ", the model expects " + entry.parameter->shape.to_string());
-        stored_values.push_back(reader.take(static_cast<std::size_t>(entry.parameter->shape.element_count()) * sizeof(float), stored + " values"));
+            throw Error(name + ": " + stored + " has shape " + Shape(dims).to_string() + ", the model expects " +
+                        entry.parameter->shape.to_string());
+        stored_values.push_back(
+            reader.take(static_cast<std::size_t>(entry.parameter->shape.element_count()) * sizeof(float), stored + " values"));
     }
     if (!reader.at_end()) throw Error(name + ": extra bytes after the last tensor; the file is damaged");
     for (std::size_t i = 0; i < named.size(); ++i)

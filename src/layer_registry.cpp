@@ -67,10 +67,9 @@ std::pair<std::int64_t, std::int64_t> LayerOptions::pair(const std::string& key,
     }
     const std::size_t cross = text->find('x');
     std::int64_t height = 0, width = 0;
-    const bool parsed = cross == std::string::npos
-                            ? parse_integer(*text, height) && (width = height, true)
-                            : parse_integer(std::string_view(*text).substr(0, cross), height) &&
-                                  parse_integer(std::string_view(*text).substr(cross + 1), width);
+    const bool parsed = cross == std::string::npos ? parse_integer(*text, height) && (width = height, true)
+                                                   : parse_integer(std::string_view(*text).substr(0, cross), height) &&
+                                                         parse_integer(std::string_view(*text).substr(cross + 1), width);
     const std::int64_t limit = std::int64_t{1} << 24;
     if (!parsed || height < minimum || width < minimum || height > limit || width > limit)
         fail("option " + key + "=" + *text + ": expected an integer (or HxW) of at least " + std::to_string(minimum));
@@ -82,10 +81,8 @@ double LayerOptions::real(const std::string& key, double fallback, double minimu
     if (text == nullptr) return fallback;
     double value = 0.0;
     const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (error != std::errc() || end != text->data() + text->size() || !std::isfinite(value) || value < minimum ||
-        value > maximum)
-        fail("option " + key + "=" + *text + ": expected a number from " + std::to_string(minimum) + " to " +
-             std::to_string(maximum));
+    if (error != std::errc() || end != text->data() + text->size() || !std::isfinite(value) || value < minimum || value > maximum)
+        fail("option " + key + "=" + *text + ": expected a number from " + std::to_string(minimum) + " to " + std::to_string(maximum));
     return value;
 }
 
@@ -109,8 +106,8 @@ void check_declared_size(LayerOptions& options, const std::string& key, std::int
     if (!options.has(key)) return;
     const std::int64_t declared = options.integer(key, std::nullopt, 1);
     if (declared != actual)
-        options.fail(key + "=" + std::to_string(declared) + " but " + std::to_string(actual) + " flow in from the layer before (" + key + "=" +
-                     std::to_string(actual) + " would fit)");
+        options.fail(key + "=" + std::to_string(declared) + " but " + std::to_string(actual) + " flow in from the layer before (" + key +
+                     "=" + std::to_string(actual) + " would fit)");
 }
 
 void require_rank(LayerOptions& options, const Shape& input, int rank, const char* hint) {
@@ -130,8 +127,8 @@ std::unique_ptr<Layer> make_conv2d(LayerOptions& options, const Shape& input) {
     std::tie(conv.dilation_height, conv.dilation_width) = options.pair("dilation", std::pair{1, 1}, 1);
     conv.groups = options.integer("groups", 1, 1);
     if (conv.in_channels % conv.groups != 0)
-        options.fail("in_channels (" + std::to_string(conv.in_channels) + ") must be divisible by groups (" +
-                     std::to_string(conv.groups) + ")");
+        options.fail("in_channels (" + std::to_string(conv.in_channels) + ") must be divisible by groups (" + std::to_string(conv.groups) +
+                     ")");
     if (conv.out_channels % conv.groups != 0)
         options.fail("out_channels (" + std::to_string(conv.out_channels) + ") must be divisible by groups (" +
                      std::to_string(conv.groups) + ")");
@@ -194,8 +191,7 @@ std::unique_ptr<Layer> make_softmax(LayerOptions& options, const Shape& input) {
 
 std::unique_ptr<Layer> make_linear(LayerOptions& options, const Shape& input) {
     if (input.rank() != 2)
-        options.fail("expects a flat input (N, features), got " + input.with_batch(1).to_string() +
-                     "; put a flatten line before it");
+        options.fail("expects a flat input (N, features), got " + input.with_batch(1).to_string() + "; put a flatten line before it");
     LinearOptions linear;
     linear.in_features = input[1];
     check_declared_size(options, "in", input[1]);
@@ -205,9 +201,7 @@ std::unique_ptr<Layer> make_linear(LayerOptions& options, const Shape& input) {
 }
 
 const std::array kLayerTypes{
-    LayerType{"conv2d",
-              "2-D convolution: out=C kernel=F [stride=S] [pad=P] [dilation=D] [groups=G] [bias=true|false]",
-              make_conv2d},
+    LayerType{"conv2d", "2-D convolution: out=C kernel=F [stride=S] [pad=P] [dilation=D] [groups=G] [bias=true|false]", make_conv2d},
     LayerType{"batchnorm2d", "batch normalisation per channel of (N, C, H, W) [momentum=0.1] [eps=1e-5]",
               [](LayerOptions& o, const Shape& s) { return make_batchnorm(o, s, 4); }},
     LayerType{"batchnorm1d", "batch normalisation per feature of (N, F) [momentum=0.1] [eps=1e-5]",
@@ -216,8 +210,7 @@ const std::array kLayerTypes{
               [](LayerOptions&, const Shape&) -> std::unique_ptr<Layer> { return std::make_unique<ReLU>(); }},
     LayerType{"sigmoid", "logistic sigmoid 1/(1+exp(-x))",
               [](LayerOptions&, const Shape&) -> std::unique_ptr<Layer> { return std::make_unique<Sigmoid>(); }},
-    LayerType{"tanh", "hyperbolic tangent",
-              [](LayerOptions&, const Shape&) -> std::unique_ptr<Layer> { return std::make_unique<Tanh>(); }},
+    LayerType{"tanh", "hyperbolic tangent", [](LayerOptions&, const Shape&) -> std::unique_ptr<Layer> { return std::make_unique<Tanh>(); }},
     LayerType{"leakyrelu", "leaky ReLU, x if x > 0 else slope*x: [slope=0.01]",
               [](LayerOptions& o, const Shape&) -> std::unique_ptr<Layer> {
                   return std::make_unique<LeakyReLU>(LeakyReLUOptions{o.real("slope", 0.01, -1e6, 1e6)});
@@ -227,8 +220,7 @@ const std::array kLayerTypes{
     LayerType{"avgpool2d", "average pooling: kernel=F [stride=F] [pad=0] [count_pad=true|false]", make_avgpool2d},
     LayerType{"l2pool2d", "L2-norm pooling, sqrt of the sum of squares: kernel=F [stride=F] [pad=0]",
               make_window_pool<L2Pool2d, L2Pool2dOptions>},
-    LayerType{"gausspool2d", "Gaussian-weighted average pooling: kernel=F [stride=F] [pad=0] [sigma=max(F)/2]",
-              make_gausspool2d},
+    LayerType{"gausspool2d", "Gaussian-weighted average pooling: kernel=F [stride=F] [pad=0] [sigma=max(F)/2]", make_gausspool2d},
     LayerType{"globalavgpool2d", "mean of each feature map: (N, C, H, W) to (N, C, 1, 1)", make_globalavgpool2d},
     LayerType{"dropout", "inverted dropout in training, identity in evaluation: [p=0.5]",
               [](LayerOptions& o, const Shape&) -> std::unique_ptr<Layer> {

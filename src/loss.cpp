@@ -54,8 +54,7 @@ void softmax(const Tensor& logits, Tensor& probabilities) {
         const double largest = row_max(row, classes);
         double sum = 0.0;
         for (std::int64_t k = 0; k < classes; ++k) sum += std::exp(row[k] - largest);
-        for (std::int64_t k = 0; k < classes; ++k)
-            probabilities[n * classes + k] = static_cast<float>(std::exp(row[k] - largest) / sum);
+        for (std::int64_t k = 0; k < classes; ++k) probabilities[n * classes + k] = static_cast<float>(std::exp(row[k] - largest) / sum);
     }
 }
 

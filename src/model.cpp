@@ -87,13 +87,13 @@ ModelSpec parse_model(const std::string& text, const std::string& source) {
             std::string key = words[i].substr(0, equals), value = words[i].substr(equals + 1);
             if (key == "name") {
                 // Names become the first part of dotted parameter keys ("conv1.weight").
-                const bool valid = std::all_of(value.begin(), value.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+                const bool valid =
+                    std::all_of(value.begin(), value.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
                 if (!valid) throw Error(location + ": " + words[0] + ": name=" + value + ": expected letters, digits and _ only");
                 layer.name = value;
                 continue;
             }
-            if (!layer.options.emplace(key, value).second)
-                throw Error(location + ": " + words[0] + ": option " + key + "= given twice");
+            if (!layer.options.emplace(key, value).second) throw Error(location + ": " + words[0] + ": option " + key + "= given twice");
         }
         spec.layers.push_back(std::move(layer));
     }
@@ -183,8 +183,8 @@ void Network::initialize(std::uint64_t seed) {
 
 void Network::check_input(const Tensor& input) const {
     if (input.shape().rank() != sample_shape_.rank() + 1 || input.shape().with_batch(1) != layers_.front().input)
-        throw Error(source_ + ": the model takes input " + sample_shape_.to_string() +
-                    " per sample, got a batch " + input.shape().to_string());
+        throw Error(source_ + ": the model takes input " + sample_shape_.to_string() + " per sample, got a batch " +
+                    input.shape().to_string());
 }
 
 void Network::predict(const Tensor& input, Tensor& logits) const {

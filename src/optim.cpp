@@ -21,7 +21,8 @@ void Adam::step(std::span<float> values, std::span<const float> gradients) {
         second_moment_.assign(values.size(), 0.0f);
     }
     if (first_moment_.size() != values.size())
-        throw Error("adam: the parameter count changed from " + std::to_string(first_moment_.size()) + " to " + std::to_string(values.size()));
+        throw Error("adam: the parameter count changed from " + std::to_string(first_moment_.size()) + " to " +
+                    std::to_string(values.size()));
     ++step_count_;
     const float beta1 = static_cast<float>(options_.beta1), beta2 = static_cast<float>(options_.beta2);
     const float one_minus_beta1 = static_cast<float>(1.0 - options_.beta1), one_minus_beta2 = static_cast<float>(1.0 - options_.beta2);
@@ -49,8 +50,8 @@ void Adam::step(std::span<float> values, std::span<const float> gradients) {
 
 std::string Adam::describe() const {
     std::ostringstream text;
-    text << (options_.decoupled_weight_decay ? "adamw" : "adam") << " lr=" << learning_rate_ << " betas=(" << options_.beta1
-         << ", " << options_.beta2 << ") eps=" << options_.epsilon << " weight_decay=" << options_.weight_decay;
+    text << (options_.decoupled_weight_decay ? "adamw" : "adam") << " lr=" << learning_rate_ << " betas=(" << options_.beta1 << ", "
+         << options_.beta2 << ") eps=" << options_.epsilon << " weight_decay=" << options_.weight_decay;
     return text.str();
 }
 
@@ -101,8 +102,7 @@ std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& options) {
     if (options.name == "sgd") {
         if (!(options.momentum >= 0.0 && options.momentum < 1.0))
             throw Error("momentum " + std::to_string(options.momentum) + ": expected a number in [0, 1) (e.g. 0.9)");
-        if (options.nesterov && options.momentum == 0.0)
-            throw Error("Nesterov momentum needs a momentum > 0 (e.g. 0.9)");
+        if (options.nesterov && options.momentum == 0.0) throw Error("Nesterov momentum needs a momentum > 0 (e.g. 0.9)");
         SgdOptions sgd;
         sgd.learning_rate = options.learning_rate;
         sgd.momentum = options.momentum;
@@ -132,8 +132,10 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, double learni
 double LearningRateSchedule::rate(double base_rate, std::int64_t epoch) const {
     if (epoch < 0) throw Error("learning-rate schedule: epoch " + std::to_string(epoch) + ", expected ≥ 0");
     switch (kind) {
-        case Kind::constant: return base_rate;
-        case Kind::step: return base_rate * std::pow(gamma, double(epoch / step_size));
+        case Kind::constant:
+            return base_rate;
+        case Kind::step:
+            return base_rate * std::pow(gamma, double(epoch / step_size));
         case Kind::cosine:
             return eta_min + (base_rate - eta_min) * (1.0 + std::cos(std::numbers::pi * double(epoch) / double(t_max))) / 2.0;
     }
@@ -143,9 +145,15 @@ double LearningRateSchedule::rate(double base_rate, std::int64_t epoch) const {
 std::string LearningRateSchedule::describe() const {
     std::ostringstream text;
     switch (kind) {
-        case Kind::constant: text << "constant"; break;
-        case Kind::step: text << "step step_size=" << step_size << " gamma=" << gamma; break;
-        case Kind::cosine: text << "cosine t_max=" << t_max << " eta_min=" << eta_min; break;
+        case Kind::constant:
+            text << "constant";
+            break;
+        case Kind::step:
+            text << "step step_size=" << step_size << " gamma=" << gamma;
+            break;
+        case Kind::cosine:
+            text << "cosine t_max=" << t_max << " eta_min=" << eta_min;
+            break;
     }
     return text.str();
 }
@@ -154,7 +162,8 @@ LearningRateSchedule constant_schedule() { return {}; }
 
 LearningRateSchedule step_schedule(std::int64_t step_size, double gamma) {
     if (step_size < 1) throw Error("step schedule: step_size " + std::to_string(step_size) + ", expected ≥ 1 (epochs)");
-    if (!(gamma > 0.0) || !std::isfinite(gamma)) throw Error("step schedule: gamma " + std::to_string(gamma) + ", expected a positive number");
+    if (!(gamma > 0.0) || !std::isfinite(gamma))
+        throw Error("step schedule: gamma " + std::to_string(gamma) + ", expected a positive number");
     LearningRateSchedule schedule;
     schedule.kind = LearningRateSchedule::Kind::step;
     schedule.step_size = step_size;
@@ -184,13 +193,15 @@ LearningRateSchedule parse_schedule(const std::string& text) {
     const auto integer = [&](const std::string& part) {
         std::int64_t value = 0;
         const auto [end, error] = std::from_chars(part.data(), part.data() + part.size(), value);
-        if (error != std::errc() || end != part.data() + part.size()) throw Error("schedule '" + text + "': '" + part + "' is not an integer; " + expected);
+        if (error != std::errc() || end != part.data() + part.size())
+            throw Error("schedule '" + text + "': '" + part + "' is not an integer; " + expected);
         return value;
     };
     const auto real = [&](const std::string& part) {
         double value = 0.0;
         const auto [end, error] = std::from_chars(part.data(), part.data() + part.size(), value);
-        if (error != std::errc() || end != part.data() + part.size()) throw Error("schedule '" + text + "': '" + part + "' is not a number; " + expected);
+        if (error != std::errc() || end != part.data() + part.size())
+            throw Error("schedule '" + text + "': '" + part + "' is not a number; " + expected);
         return value;
     };
     if (parts[0] == "constant" && parts.size() == 1) return constant_schedule();

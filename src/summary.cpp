@@ -72,10 +72,8 @@ std::string axis_formula(const WindowAxis& axis) {
     // Built with a stream: GCC 12 misreports chains of "literal" + std::string (-Wrestrict).
     std::ostringstream text;
     text << "(" << axis.input << " − ";
-    if (axis.dilation == 1)
-        text << axis.kernel;
-    else
-        text << "(" << axis.dilation << "·(" << axis.kernel << " − 1) + 1)";
+    if (axis.dilation == 1) text << axis.kernel;
+    else text << "(" << axis.dilation << "·(" << axis.kernel << " − 1) + 1)";
     text << " + 2·" << axis.padding << ")/" << axis.stride << " + 1";
     if (axis.remainder() == 0) {
         text << " = " << axis.output();
@@ -95,8 +93,7 @@ std::string window_formula(const WindowGeometry& window) {
 // "7·7·32 = 1568": flatten's rule, the product of the per-image dimensions (W·H·D, as the volumes).
 std::string flatten_formula(const Shape& input) {
     std::string text;
-    for (int axis = input.rank() - 1; axis >= 1; --axis)
-        text += (text.empty() ? "" : "·") + std::to_string(input[axis]);
+    for (int axis = input.rank() - 1; axis >= 1; --axis) text += (text.empty() ? "" : "·") + std::to_string(input[axis]);
     return text + " = " + std::to_string(input.with_batch(1).element_count());
 }
 
@@ -123,10 +120,8 @@ std::string exact_alternatives(const WindowAxis& axis, const std::string& axis_n
     const std::string axis_label = "the input " + (axis_name == "height and width" ? std::string("size") : axis_name);
     std::vector<std::string> parts, misfits;
     auto offer = [&](const char* letter, const std::string& what, const std::string& values) {
-        if (values.empty())
-            misfits.push_back(std::string(letter) + " (" + what + ")");
-        else
-            parts.push_back(std::string(letter) + " = " + values + " (" + what + ")");
+        if (values.empty()) misfits.push_back(std::string(letter) + " (" + what + ")");
+        else parts.push_back(std::string(letter) + " = " + values + " (" + what + ")");
     };
     auto exact = [](WindowAxis changed) { return changed.numerator() >= 0 && changed.remainder() == 0; };
     // Every residue of W, F·D and 2P modulo S comes round within S (or S·D) steps.
@@ -173,10 +168,8 @@ void add_rounding_warnings(const std::string& source, const SummaryRow& row, con
         bool rows, columns;
     };
     std::vector<AxisCase> cases;
-    if (window.height == window.width)
-        cases.push_back({&window.height, "height and width", true, true});
-    else
-        cases = {{&window.height, "height", true, false}, {&window.width, "width", false, true}};
+    if (window.height == window.width) cases.push_back({&window.height, "height and width", true, true});
+    else cases = {{&window.height, "height", true, false}, {&window.width, "width", false, true}};
     for (const AxisCase& axis_case : cases) {
         const WindowAxis& axis = *axis_case.axis;
         if (axis.remainder() == 0) continue;
@@ -190,18 +183,16 @@ void add_rounding_warnings(const std::string& source, const SummaryRow& row, con
         warning.unseen_rows = axis_case.rows ? unseen : 0;
         warning.unseen_columns = axis_case.columns ? unseen : 0;
         std::string lost;
-        if (unseen == 0)
-            lost = "only padding is left out, no input " + std::string(axis_case.rows ? "row" : "column") + " is lost";
+        if (unseen == 0) lost = "only padding is left out, no input " + std::string(axis_case.rows ? "row" : "column") + " is lost";
         else if (axis_case.rows && axis_case.columns)
             lost = "the last " + count_noun(unseen, "row", "rows") + " and " + count_noun(unseen, "column", "columns") +
                    " of the input are never seen";
         else
             lost = "the last " + (axis_case.rows ? count_noun(unseen, "row", "rows") : count_noun(unseen, "column", "columns")) +
                    " of the input " + (unseen == 1 ? "is" : "are") + " never seen";
-        warning.message = source + ":" + std::to_string(row.line) + ": " + row.name + " (" + row.type + "): " +
-                          axis_formula(axis) + " is not whole along " + axis_case.name + " ((W − F + 2P)/S leaves " +
-                          std::to_string(axis.remainder()) + " over): PyTorch rounds down, so " + lost +
-                          ". Exact with " + exact_alternatives(axis, axis_case.name) + ".";
+        warning.message = source + ":" + std::to_string(row.line) + ": " + row.name + " (" + row.type + "): " + axis_formula(axis) +
+                          " is not whole along " + axis_case.name + " ((W − F + 2P)/S leaves " + std::to_string(axis.remainder()) +
+                          " over): PyTorch rounds down, so " + lost + ". Exact with " + exact_alternatives(axis, axis_case.name) + ".";
         warnings.push_back(std::move(warning));
     }
 }
@@ -219,8 +210,7 @@ std::int64_t fully_connected_count(std::int64_t inputs, std::int64_t outputs) {
 std::string volume_text(const Shape& shape) {
     // (1, C, H, W) -> "W×H×C"; (1, F) -> "F": the seed articles' width × height × depth.
     std::string text;
-    for (int axis = shape.rank() - 1; axis >= 1; --axis)
-        text += (text.empty() ? "" : "×") + std::to_string(shape[axis]);
+    for (int axis = shape.rank() - 1; axis >= 1; --axis) text += (text.empty() ? "" : "×") + std::to_string(shape[axis]);
     return text;
 }
 
@@ -304,12 +294,9 @@ std::string bytes_text(std::int64_t bytes) {
     char scaled[32];
     if (bytes >= (std::int64_t{1} << 30))
         std::snprintf(scaled, sizeof scaled, " (%.1f GiB)", double(bytes) / double(std::int64_t{1} << 30));
-    else if (bytes >= (std::int64_t{1} << 20))
-        std::snprintf(scaled, sizeof scaled, " (%.1f MiB)", double(bytes) / double(1 << 20));
-    else if (bytes >= 1024)
-        std::snprintf(scaled, sizeof scaled, " (%.1f KiB)", double(bytes) / 1024.0);
-    else
-        scaled[0] = '\0';
+    else if (bytes >= (std::int64_t{1} << 20)) std::snprintf(scaled, sizeof scaled, " (%.1f MiB)", double(bytes) / double(1 << 20));
+    else if (bytes >= 1024) std::snprintf(scaled, sizeof scaled, " (%.1f KiB)", double(bytes) / 1024.0);
+    else scaled[0] = '\0';
     return text + scaled;
 }
 
@@ -324,16 +311,13 @@ std::string format_summary_text(const ModelSummary& summary) {
     std::vector<std::vector<std::string>> cells;
     cells.push_back({"layer", "", "input", "output size (W − F + 2P)/S + 1", "output", "parameters", "multiply-adds"});
     for (const SummaryRow& row : summary.rows)
-        cells.push_back({row.name, row.type + (row.options.empty() ? "" : " " + row.options), volume_text(row.input),
-                         row.formula, volume_text(row.output), number_text(row.trainable_parameters),
-                         number_text(row.multiply_adds)});
+        cells.push_back({row.name, row.type + (row.options.empty() ? "" : " " + row.options), volume_text(row.input), row.formula,
+                         volume_text(row.output), number_text(row.trainable_parameters), number_text(row.multiply_adds)});
     const SummaryTotals& totals = summary.totals;
-    cells.push_back({"total", "", "", "", "", number_text(totals.trainable_parameters),
-                     number_text(totals.inference_multiply_adds)});
+    cells.push_back({"total", "", "", "", "", number_text(totals.trainable_parameters), number_text(totals.inference_multiply_adds)});
     std::vector<std::size_t> widths(cells.front().size(), 0);
     for (const auto& line : cells)
-        for (std::size_t column = 0; column < line.size(); ++column)
-            widths[column] = std::max(widths[column], display_width(line[column]));
+        for (std::size_t column = 0; column < line.size(); ++column) widths[column] = std::max(widths[column], display_width(line[column]));
     const bool right_aligned[] = {false, false, false, false, false, true, true};
 
     std::ostringstream out;
@@ -351,8 +335,7 @@ std::string format_summary_text(const ModelSummary& summary) {
         std::string line;
         for (std::size_t column = 0; column < cells[index].size(); ++column) {
             const std::string& cell = cells[index][column];
-            line += (column > 0 ? "  " : "") +
-                    (right_aligned[column] ? pad_left(cell, widths[column]) : pad_right(cell, widths[column]));
+            line += (column > 0 ? "  " : "") + (right_aligned[column] ? pad_left(cell, widths[column]) : pad_right(cell, widths[column]));
         }
         while (!line.empty() && line.back() == ' ') line.pop_back();
         out << line << "\n";
@@ -365,18 +348,16 @@ std::string format_summary_text(const ModelSummary& summary) {
         for (const SummaryRow& row : summary.rows) {
             if (row.fully_connected_parameters == 0) continue;
             out << "  " << row.name << "  " << volume_text(row.input) << " → " << volume_text(row.output) << ": "
-                << number_text(row.fully_connected_parameters) << " instead of " << number_text(row.trainable_parameters)
-                << " (" << ratio_text(row.sharing_ratio) << " more)\n";
+                << number_text(row.fully_connected_parameters) << " instead of " << number_text(row.trainable_parameters) << " ("
+                << ratio_text(row.sharing_ratio) << " more)\n";
         }
     }
 
     out << "\ntotals per image (float32):\n"
-        << "  parameters        " << number_text(totals.trainable_parameters) << " trainable + "
-        << number_text(totals.buffer_parameters) << " buffers = " << bytes_text(totals.parameter_bytes) << "\n"
-        << "                    training with Adam (value, gradient, 2 moments): "
-        << bytes_text(totals.training_parameter_bytes) << "\n"
-        << "  activations       forward " << bytes_text(totals.forward_activation_bytes)
-        << ": the largest input + output pair\n"
+        << "  parameters        " << number_text(totals.trainable_parameters) << " trainable + " << number_text(totals.buffer_parameters)
+        << " buffers = " << bytes_text(totals.parameter_bytes) << "\n"
+        << "                    training with Adam (value, gradient, 2 moments): " << bytes_text(totals.training_parameter_bytes) << "\n"
+        << "  activations       forward " << bytes_text(totals.forward_activation_bytes) << ": the largest input + output pair\n"
         << "                    training " << bytes_text(totals.training_activation_bytes)
         << ": every activation kept, plus the largest gradient pair\n"
         << "  multiply-adds     inference " << number_text(totals.inference_multiply_adds) << ", training step "
@@ -413,8 +394,7 @@ std::string json_string(const std::string& text) {
 // Per-image dimensions (the batch axis dropped): [16, 28, 28].
 std::string json_dims(const Shape& shape_with_batch) {
     std::string text = "[";
-    for (int axis = 1; axis < shape_with_batch.rank(); ++axis)
-        text += (axis > 1 ? ", " : "") + std::to_string(shape_with_batch[axis]);
+    for (int axis = 1; axis < shape_with_batch.rank(); ++axis) text += (axis > 1 ? ", " : "") + std::to_string(shape_with_batch[axis]);
     return text + "]";
 }
 
@@ -436,12 +416,12 @@ std::string format_summary_json(const ModelSummary& summary) {
     for (std::size_t index = 0; index < summary.rows.size(); ++index) {
         const SummaryRow& row = summary.rows[index];
         out << (index > 0 ? "," : "") << "\n    {\"name\": " << json_string(row.name) << ", \"type\": " << json_string(row.type)
-            << ", \"options\": " << json_string(row.options) << ", \"line\": " << row.line
-            << ", \"input\": " << json_dims(row.input) << ", \"input_volume\": " << json_string(volume_text(row.input))
-            << ", \"output\": " << json_dims(row.output) << ", \"output_volume\": " << json_string(volume_text(row.output))
+            << ", \"options\": " << json_string(row.options) << ", \"line\": " << row.line << ", \"input\": " << json_dims(row.input)
+            << ", \"input_volume\": " << json_string(volume_text(row.input)) << ", \"output\": " << json_dims(row.output)
+            << ", \"output_volume\": " << json_string(volume_text(row.output))
             << ", \"formula\": " << (row.formula.empty() ? "null" : json_string(row.formula))
-            << ", \"trainable_parameters\": " << row.trainable_parameters
-            << ", \"buffer_parameters\": " << row.buffer_parameters << ", \"multiply_adds\": " << row.multiply_adds;
+            << ", \"trainable_parameters\": " << row.trainable_parameters << ", \"buffer_parameters\": " << row.buffer_parameters
+            << ", \"multiply_adds\": " << row.multiply_adds;
         if (row.fully_connected_parameters > 0)
             out << ", \"fully_connected_parameters\": " << row.fully_connected_parameters
                 << ", \"sharing_ratio\": " << json_number(row.sharing_ratio);
@@ -450,8 +430,7 @@ std::string format_summary_json(const ModelSummary& summary) {
     const SummaryTotals& totals = summary.totals;
     out << "\n  ],\n  \"totals\": {\"trainable_parameters\": " << totals.trainable_parameters
         << ", \"buffer_parameters\": " << totals.buffer_parameters << ", \"parameter_bytes\": " << totals.parameter_bytes
-        << ", \"training_parameter_bytes\": " << totals.training_parameter_bytes
-        << ", \"input_values\": " << totals.input_values
+        << ", \"training_parameter_bytes\": " << totals.training_parameter_bytes << ", \"input_values\": " << totals.input_values
         << ", \"forward_activation_bytes\": " << totals.forward_activation_bytes
         << ", \"training_activation_bytes\": " << totals.training_activation_bytes
         << ", \"inference_multiply_adds\": " << totals.inference_multiply_adds

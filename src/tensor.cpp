@@ -9,7 +9,7 @@
 namespace convnet {
 
 namespace {
-constexpr std::size_t kAlignment = 64;  // one cache line, one AVX-512 register
+constexpr std::size_t kAlignment = 64;                        // one cache line, one AVX-512 register
 constexpr std::int64_t kMaxElements = std::int64_t{1} << 33;  // 32 GiB of floats: beyond any real use here
 }  // namespace
 
@@ -39,14 +39,16 @@ std::string Shape::to_string() const {
 
 void Tensor::AlignedFree::operator()(float* pointer) const { std::free(pointer); }
 
-Tensor::Tensor(Shape shape) { resize(shape); fill(0.0f); }
+Tensor::Tensor(Shape shape) {
+    resize(shape);
+    fill(0.0f);
+}
 
 void Tensor::resize(const Shape& shape) {
     for (std::int64_t dim : shape.dims())
         if (dim < 0) throw Error("tensor shape " + shape.to_string() + " has a negative dimension");
     const std::int64_t count = shape.element_count();
-    if (count > kMaxElements)
-        throw Error("tensor shape " + shape.to_string() + " is too large to allocate");
+    if (count > kMaxElements) throw Error("tensor shape " + shape.to_string() + " is too large to allocate");
     if (count > capacity_) {
         const std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(float) + kAlignment - 1) / kAlignment * kAlignment;
         float* memory = static_cast<float*>(std::aligned_alloc(kAlignment, bytes));
@@ -58,8 +60,7 @@ void Tensor::resize(const Shape& shape) {
 }
 
 void Tensor::reshape(const Shape& shape) {
-    if (shape.element_count() != shape_.element_count())
-        throw Error("cannot reshape " + shape_.to_string() + " to " + shape.to_string());
+    if (shape.element_count() != shape_.element_count()) throw Error("cannot reshape " + shape_.to_string() + " to " + shape.to_string());
     shape_ = shape;
 }
 

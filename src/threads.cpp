@@ -31,7 +31,8 @@ std::map<int, CpuTimes> per_cpu_times(const std::string& stat) {
         fields >> cpu;
         std::vector<unsigned long long> counters;
         for (unsigned long long value = 0; fields >> value;) counters.push_back(value);
-        if (cpu < 0 || counters.size() < 4) throw Error("/proc/stat: cannot read the line '" + line + "' (expected cpuN and at least 4 counters)");
+        if (cpu < 0 || counters.size() < 4)
+            throw Error("/proc/stat: cannot read the line '" + line + "' (expected cpuN and at least 4 counters)");
         CpuTimes entry;
         for (std::size_t i = 0; i < counters.size() && i < 8; ++i) entry.total += counters[i];  // guest time is inside user
         const unsigned long long idle = counters[3] + (counters.size() > 4 ? counters[4] : 0);

@@ -8,8 +8,7 @@
 
 namespace convnet {
 
-void load_batch(const Dataset& dataset, std::span<const std::int64_t> indices, Tensor& images,
-                std::vector<std::uint8_t>& labels) {
+void load_batch(const Dataset& dataset, std::span<const std::int64_t> indices, Tensor& images, std::vector<std::uint8_t>& labels) {
     const std::int64_t pixels = std::int64_t{dataset.rows} * dataset.cols;
     images.resize(Shape{static_cast<std::int64_t>(indices.size()), 1, dataset.rows, dataset.cols});
     labels.resize(indices.size());
@@ -27,8 +26,8 @@ void check_compatible(const Network& network, const Dataset& dataset, const std:
         throw Error(network.source() + ": the model's input is " + network.sample_shape().to_string() + " but the " + what +
                     " images are " + image.to_string());
     if (dataset.num_classes() > network.output_features())
-        throw Error(network.source() + ": the model has " + std::to_string(network.output_features()) + " outputs but the " +
-                    what + " data has " + std::to_string(dataset.num_classes()) + " classes");
+        throw Error(network.source() + ": the model has " + std::to_string(network.output_features()) + " outputs but the " + what +
+                    " data has " + std::to_string(dataset.num_classes()) + " classes");
 }
 
 Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t batch_size) {

@@ -5,13 +5,13 @@
 #include <convnet/io.h>
 #include <convnet/threads.h>
 
+#include <omp.h>
 #include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <omp.h>
 
 namespace convnet::cli {
 

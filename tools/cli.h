@@ -16,8 +16,7 @@ namespace convnet::cli {
 class Arguments {
 public:
     // `with_value` and `flags` list the option names the subcommand accepts (without dashes).
-    Arguments(const std::vector<std::string>& words, const std::vector<std::string>& with_value,
-              const std::vector<std::string>& flags);
+    Arguments(const std::vector<std::string>& words, const std::vector<std::string>& with_value, const std::vector<std::string>& flags);
 
     bool has(const std::string& name) const { return values_.count(name) != 0; }
     std::string text(const std::string& name, const std::string& fallback) const;

@@ -65,7 +65,8 @@ std::string top_classes(const float* probabilities, std::int64_t classes, std::i
     for (std::int64_t k = 0; k < std::min(top, classes); ++k) {
         const std::int64_t c = order[static_cast<std::size_t>(k)];
         std::snprintf(number, sizeof(number), " %.4f", probabilities[c]);
-        line += (k ? " | " : "") + (c < static_cast<std::int64_t>(names.size()) ? names[static_cast<std::size_t>(c)] : std::to_string(c)) + number;
+        line += (k ? " | " : "") + (c < static_cast<std::int64_t>(names.size()) ? names[static_cast<std::size_t>(c)] : std::to_string(c)) +
+                number;
     }
     return line;
 }

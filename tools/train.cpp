@@ -8,11 +8,11 @@
 #include <convnet/optim.h>
 #include <convnet/train.h>
 
+#include <unistd.h>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <sstream>
-#include <unistd.h>
 
 namespace convnet::cli {
 
@@ -57,9 +57,8 @@ public:
         const double remaining = double(progress.images_total - progress.images_done) / std::max(rate, 1e-9);
         std::fprintf(stderr, "\r  epoch %d/%d [%s%s] %6lld/%lld  %6.0f img/s  loss %.4f  ETA %3.0fs ", progress.epoch, epochs,
                      std::string(static_cast<std::size_t>(filled), '=').c_str(),
-                     std::string(static_cast<std::size_t>(kWidth - filled), ' ').c_str(),
-                     static_cast<long long>(progress.images_done), static_cast<long long>(progress.images_total), rate,
-                     progress.running_loss, remaining);
+                     std::string(static_cast<std::size_t>(kWidth - filled), ' ').c_str(), static_cast<long long>(progress.images_done),
+                     static_cast<long long>(progress.images_total), rate, progress.running_loss, remaining);
         std::fflush(stderr);
     }
     void finish() {
@@ -75,9 +74,8 @@ private:
 std::string metrics_line(const EpochResult& epoch, const Evaluation& test) {
     std::ostringstream line;
     line.precision(6);
-    line << "{\"epoch\": " << epoch.epoch << ", \"train_loss\": " << epoch.train_loss
-         << ", \"train_accuracy\": " << epoch.train_accuracy << ", \"test_loss\": " << test.loss
-         << ", \"test_accuracy\": " << test.accuracy << ", \"epoch_seconds\": " << epoch.seconds
+    line << "{\"epoch\": " << epoch.epoch << ", \"train_loss\": " << epoch.train_loss << ", \"train_accuracy\": " << epoch.train_accuracy
+         << ", \"test_loss\": " << test.loss << ", \"test_accuracy\": " << test.accuracy << ", \"epoch_seconds\": " << epoch.seconds
          << ", \"images_per_second\": " << epoch.images_per_second << "}\n";
     return line.str();
 }
@@ -90,8 +88,9 @@ std::string existing_contents(const std::string& path) {
 }  // namespace
 
 int run_train(const std::vector<std::string>& words) {
-    const Arguments arguments(words, {"model", "data", "epochs", "batch", "optimizer", "lr", "momentum", "weight-decay", "schedule", "seed", "threads",
-                               "save", "metrics"},
+    const Arguments arguments(words,
+                              {"model", "data", "epochs", "batch", "optimizer", "lr", "momentum", "weight-decay", "schedule", "seed",
+                               "threads", "save", "metrics"},
                               {"help", "reference", "nesterov"});
     if (arguments.has("help")) {
         std::cout << kTrainHelp;
@@ -121,15 +120,17 @@ int run_train(const std::vector<std::string>& words) {
     const std::unique_ptr<Optimizer> optimizer = make_optimizer(optimizer_options);
     Trainer trainer(network, *optimizer, batch, seed);
 
-    std::cout << "model " << network.source() << ": " << network.trainable_count() << " parameters; data " << data << ": "
-              << train.count << " train, " << test.count << " test images; " << optimizer->describe() << ", schedule " << schedule.describe() << ", batch " << batch
-              << ", " << epochs << " epochs, " << threads << std::endl;
+    std::cout << "model " << network.source() << ": " << network.trainable_count() << " parameters; data " << data << ": " << train.count
+              << " train, " << test.count << " test images; " << optimizer->describe() << ", schedule " << schedule.describe() << ", batch "
+              << batch << ", " << epochs << " epochs, " << threads << std::endl;
     if (network.layer(network.layer_count() - 1).type() == "softmax")
         std::cerr << "warning: " << network.source() << " ends in softmax, and the training loss applies its own softmax to the "
                   << "outputs; train without the last line and add it for prediction only\n";
-    std::cout << "compute: " << (network.fast_path() ? "oneDNN primitives, blocked layout"
-                                 : "reference layers" + (network.fast_path_unavailable().empty() ? std::string(" (--reference)")
-                                                         : " (no fast path: " + network.fast_path_unavailable() + ")"))
+    std::cout << "compute: "
+              << (network.fast_path() ? "oneDNN primitives, blocked layout"
+                                      : "reference layers" + (network.fast_path_unavailable().empty()
+                                                                  ? std::string(" (--reference)")
+                                                                  : " (no fast path: " + network.fast_path_unavailable() + ")"))
               << std::endl;
     const std::string metrics_path = arguments.text("metrics", "");
     std::string metrics = metrics_path.empty() ? "" : existing_contents(metrics_path);
@@ -141,8 +142,7 @@ int run_train(const std::vector<std::string>& words) {
         bar.finish();
         result = evaluate(network, test, batch);  // the training batch: no larger buffers than training needs
         std::printf("epoch %d/%d  train loss %.4f  acc %.4f | test loss %.4f  acc %.4f | %.1f s, %.0f img/s\n", epoch, epochs,
-                    trained.train_loss, trained.train_accuracy, result.loss, result.accuracy, trained.seconds,
-                    trained.images_per_second);
+                    trained.train_loss, trained.train_accuracy, result.loss, result.accuracy, trained.seconds, trained.images_per_second);
         std::fflush(stdout);
         if (!metrics_path.empty()) {
             metrics += metrics_line(trained, result);

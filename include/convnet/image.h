@@ -17,7 +17,7 @@ Tensor read_png(const std::filesystem::path& path, std::int64_t channels, std::i
 
 // Writes 8-bit pixels, planes (channels, height, width) with 1 (grey) or 3 (RGB) channels, as a
 // PNG, atomically.
-void write_png(const std::filesystem::path& path, const std::vector<std::uint8_t>& planes, std::int64_t channels,
-               std::int64_t height, std::int64_t width);
+void write_png(const std::filesystem::path& path, const std::vector<std::uint8_t>& planes, std::int64_t channels, std::int64_t height,
+               std::int64_t width);
 
 }  // namespace convnet

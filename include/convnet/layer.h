@@ -56,8 +56,7 @@ public:
     // Given the input and output of the last forward_train and the loss gradient at the output,
     // writes (does not accumulate) the parameter gradients and, when grad_input is not null, the
     // gradient at the input. grad_input is null for the first layer: that gradient is never used.
-    virtual void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
-                          Tensor* grad_input) = 0;
+    virtual void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) = 0;
 
     // PyTorch's default initialisation for this layer; values are bound before this is called.
     virtual void initialize(Random&) {}
@@ -66,7 +65,10 @@ public:
     const std::vector<Parameter>& parameters() const { return parameters_; }
     std::int64_t parameter_count(ParameterRole role) const;
     // Multiply-adds of one forward pass for one image with this input shape (batch of 1).
-    virtual std::int64_t multiply_adds(const Shape& input) const { (void)input; return 0; }
+    virtual std::int64_t multiply_adds(const Shape& input) const {
+        (void)input;
+        return 0;
+    }
     // Convolution and pooling layers describe their window (for `convnet summary`); others have none.
     virtual std::optional<SlidingWindow> sliding_window() const { return std::nullopt; }
 

@@ -22,8 +22,7 @@ public:
     // An integer option, at least `minimum`; `fallback` when absent (required when it is empty).
     std::int64_t integer(const std::string& key, std::optional<std::int64_t> fallback, std::int64_t minimum);
     // A size given as "5" (both axes) or "3x5" (height x width).
-    std::pair<std::int64_t, std::int64_t> pair(const std::string& key,
-                                               std::optional<std::pair<std::int64_t, std::int64_t>> fallback,
+    std::pair<std::int64_t, std::int64_t> pair(const std::string& key, std::optional<std::pair<std::int64_t, std::int64_t>> fallback,
                                                std::int64_t minimum);
     double real(const std::string& key, double fallback, double minimum, double maximum);
     bool boolean(const std::string& key, bool fallback);

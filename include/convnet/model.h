@@ -105,8 +105,8 @@ private:
     std::string source_;
     Shape sample_shape_;
     std::vector<LayerPlan> layers_;
-    Tensor values_;                    // trainable parameters first, then buffers
-    Tensor gradients_;                 // one per trainable value
+    Tensor values_;     // trainable parameters first, then buffers
+    Tensor gradients_;  // one per trainable value
     std::int64_t trainable_count_ = 0;
     std::vector<Tensor> activations_;  // training: the input and every layer's output
     Tensor grad_buffers_[2];

@@ -73,9 +73,9 @@ private:
 struct OptimizerOptions {
     std::string name = "adam";  // "adam", "adamw" or "sgd"
     double learning_rate = 1e-3;
-    double momentum = 0.9;                // sgd only
-    bool nesterov = false;                // sgd only
-    std::optional<double> weight_decay;   // unset: 0 for adam and sgd, 0.01 for adamw (PyTorch's defaults)
+    double momentum = 0.9;               // sgd only
+    bool nesterov = false;               // sgd only
+    std::optional<double> weight_decay;  // unset: 0 for adam and sgd, 0.01 for adamw (PyTorch's defaults)
 };
 
 // Checks every option (a positive learning rate, momentum in [0, 1), weight decay ≥ 0, Nesterov
@@ -93,8 +93,8 @@ struct LearningRateSchedule {
     Kind kind = Kind::constant;
     std::int64_t step_size = 1;  // step: multiply by gamma every step_size epochs (torch StepLR)
     double gamma = 0.1;
-    std::int64_t t_max = 1;      // cosine: eta_min + (base − eta_min)(1 + cos(π·epoch/t_max))/2
-    double eta_min = 0.0;        // (torch CosineAnnealingLR; past t_max it rises again, as torch's)
+    std::int64_t t_max = 1;  // cosine: eta_min + (base − eta_min)(1 + cos(π·epoch/t_max))/2
+    double eta_min = 0.0;    // (torch CosineAnnealingLR; past t_max it rises again, as torch's)
 
     double rate(double base_rate, std::int64_t epoch) const;
     std::string describe() const;  // "constant", "step step_size=10 gamma=0.1", "cosine t_max=20 eta_min=0"

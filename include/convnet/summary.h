@@ -35,10 +35,10 @@ struct SummaryRow {
 struct SummaryWarning {
     std::string layer;  // "conv1"
     int line = 0;
-    std::string axis;                   // "height", "width" or "height and width"
-    std::int64_t unseen_rows = 0;       // of the real input (padding excluded), bottom edge
-    std::int64_t unseen_columns = 0;    // right edge
-    std::string message;                // the whole warning, with the values that would fit
+    std::string axis;                 // "height", "width" or "height and width"
+    std::int64_t unseen_rows = 0;     // of the real input (padding excluded), bottom edge
+    std::int64_t unseen_columns = 0;  // right edge
+    std::string message;              // the whole warning, with the values that would fit
 };
 
 // Totals per image (batch of one). Bytes are float32, 4 per value.

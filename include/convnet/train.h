@@ -14,8 +14,7 @@
 namespace convnet {
 
 // Converts images[indices] to floats in [0, 1] shaped (B, 1, rows, cols) and gathers their labels.
-void load_batch(const Dataset& dataset, std::span<const std::int64_t> indices, Tensor& images,
-                std::vector<std::uint8_t>& labels);
+void load_batch(const Dataset& dataset, std::span<const std::int64_t> indices, Tensor& images, std::vector<std::uint8_t>& labels);
 
 // Throws when the dataset's images do not fit the network's input or its labels its outputs.
 void check_compatible(const Network& network, const Dataset& dataset, const std::string& what);

@@ -57,12 +57,12 @@ public:
         read_header_word(word, header_bytes, 0);
         const std::uint32_t magic = big_endian(word);
         if ((magic >> 8) == (expected_magic >> 8) && magic != expected_magic) {
-            fail("wrong dimension count: expected " + std::to_string(expected_dims) + " for IDX " + what +
-                 ", got " + std::to_string(magic & 0xff) + " (magic " + hex32(magic) + ")");
+            fail("wrong dimension count: expected " + std::to_string(expected_dims) + " for IDX " + what + ", got " +
+                 std::to_string(magic & 0xff) + " (magic " + hex32(magic) + ")");
         }
         if (magic != expected_magic) {
-            fail("wrong magic number: expected " + hex32(expected_magic) + " (IDX " + what + "), got " +
-                 hex32(magic) + "; is this an IDX file of unsigned bytes?");
+            fail("wrong magic number: expected " + hex32(expected_magic) + " (IDX " + what + "), got " + hex32(magic) +
+                 "; is this an IDX file of unsigned bytes?");
         }
         dims_.clear();
         for (int axis = 0; axis < expected_dims; ++axis) {
@@ -104,8 +104,7 @@ public:
             data.resize(static_cast<std::size_t>(received + chunk));
             const std::int64_t got = read_some(data.data() + received, chunk);
             if (got == 0) {
-                fail("truncated: expected " + std::to_string(expected_bytes) + " bytes after the header, got " +
-                     std::to_string(received));
+                fail("truncated: expected " + std::to_string(expected_bytes) + " bytes after the header, got " + std::to_string(received));
             }
             received += got;
         }
@@ -123,8 +122,7 @@ private:
     };
 
     static std::uint32_t big_endian(const std::array<std::uint8_t, 4>& bytes) {
-        return (std::uint32_t{bytes[0]} << 24) | (std::uint32_t{bytes[1]} << 16) | (std::uint32_t{bytes[2]} << 8) |
-               std::uint32_t{bytes[3]};
+        return (std::uint32_t{bytes[0]} << 24) | (std::uint32_t{bytes[1]} << 16) | (std::uint32_t{bytes[2]} << 8) | std::uint32_t{bytes[3]};
     }
 
     void read_header_word(std::array<std::uint8_t, 4>& word, std::int64_t header_bytes, std::int64_t offset) {
@@ -132,8 +130,7 @@ private:
         while (received < 4) {
             const std::int64_t got = read_some(word.data() + received, 4 - received);
             if (got == 0) {
-                fail("truncated header: expected " + std::to_string(header_bytes) + " bytes, got " +
-                     std::to_string(offset + received));
+                fail("truncated header: expected " + std::to_string(header_bytes) + " bytes, got " + std::to_string(offset + received));
             }
             received += got;
         }
@@ -208,17 +205,16 @@ Dataset read_idx_pair(const std::filesystem::path& images_file, const std::files
     const std::int64_t rows = images.dims()[1];
     const std::int64_t cols = images.dims()[2];
     if (count > kMaxItems) {
-        images.fail("the header claims " + std::to_string(count) + " images, more than the limit of " +
-                    std::to_string(kMaxItems));
+        images.fail("the header claims " + std::to_string(count) + " images, more than the limit of " + std::to_string(kMaxItems));
     }
     // Divisions, not products, so that nothing overflows before the limit is known to hold.
     if (rows > kMaxDataBytes / cols || count > kMaxDataBytes / (rows * cols)) {
-        images.fail("the header claims " + std::to_string(count) + " images of " + std::to_string(rows) + "x" +
-                    std::to_string(cols) + ", more than the limit of " + std::to_string(kMaxDataBytes) + " bytes");
+        images.fail("the header claims " + std::to_string(count) + " images of " + std::to_string(rows) + "x" + std::to_string(cols) +
+                    ", more than the limit of " + std::to_string(kMaxDataBytes) + " bytes");
     }
     if (labels.dims()[0] != count) {
-        throw Error("image and label counts differ: " + images_file.string() + " holds " + std::to_string(count) +
-                    " images, " + labels_file.string() + " holds " + std::to_string(labels.dims()[0]) + " labels");
+        throw Error("image and label counts differ: " + images_file.string() + " holds " + std::to_string(count) + " images, " +
+                    labels_file.string() + " holds " + std::to_string(labels.dims()[0]) + " labels");
     }
     const std::string image_claim = std::to_string(count) + " images of " + std::to_string(rows) + "x" + std::to_string(cols);
     images.check_payload_fits(count * rows * cols, image_claim);
@@ -237,9 +233,8 @@ Dataset read_idx_pair(const std::filesystem::path& images_file, const std::files
     if (std::size_t{*largest} >= dataset.class_names.size()) {
         const std::int64_t index = largest - dataset.labels.begin();
         const bool from_file = std::filesystem::exists(directory / "classes.txt");
-        throw Error(labels_file.string() + ": label " + std::to_string(*largest) + " at index " +
-                    std::to_string(index) + " is not below the number of classes, " +
-                    std::to_string(dataset.class_names.size()) +
+        throw Error(labels_file.string() + ": label " + std::to_string(*largest) + " at index " + std::to_string(index) +
+                    " is not below the number of classes, " + std::to_string(dataset.class_names.size()) +
                     (from_file ? " (the lines of " + (directory / "classes.txt").string() + ")"
                                : " (the default 0..9; add a classes.txt with one name a line)"));
     }

@@ -67,10 +67,14 @@ memory wrap(const Shape& shape, Tag tag, float* data, const dnnl::engine& engine
 
 Tag plain_tag(int rank) {
     switch (rank) {
-        case 1: return Tag::a;
-        case 2: return Tag::ab;
-        case 4: return Tag::abcd;
-        default: throw Error("oneDNN path: no plain layout for rank " + std::to_string(rank));
+        case 1:
+            return Tag::a;
+        case 2:
+            return Tag::ab;
+        case 4:
+            return Tag::abcd;
+        default:
+            throw Error("oneDNN path: no plain layout for rank " + std::to_string(rank));
     }
 }
 
@@ -139,8 +143,9 @@ public:
         strides_ = {o.stride_height, o.stride_width};
         dilates_ = {o.dilation_height - 1, o.dilation_width - 1};
         padding_left_ = {o.padding_height, o.padding_width};
-        padding_right_ = {trailing_padding(output[2], o.stride_height, (o.kernel_height - 1) * o.dilation_height + 1, input[2], o.padding_height),
-                          trailing_padding(output[3], o.stride_width, (o.kernel_width - 1) * o.dilation_width + 1, input[3], o.padding_width)};
+        padding_right_ = {
+            trailing_padding(output[2], o.stride_height, (o.kernel_height - 1) * o.dilation_height + 1, input[2], o.padding_height),
+            trailing_padding(output[3], o.stride_width, (o.kernel_width - 1) * o.dilation_width + 1, input[3], o.padding_width)};
         const Parameter& weight = layer.parameters()[0];
         const memory::desc src_any(input, f32, Tag::any), dst_any(to_dims(output.with_batch(input[0])), f32, Tag::any);
         const memory::desc weights_any(convolution_weight_dims(layer), f32, Tag::any);
@@ -155,9 +160,9 @@ public:
         // Evaluation asks for a training-mode convolution too (the arithmetic is the same): for
         // inference oneDNN 2.6 picks an NHWC kernel that runs convnet1's conv1 2.5x slower.
         const auto prop = dnnl::prop_kind::forward_training;
-        forward_pd_ = dnnl::convolution_forward::primitive_desc(
-            {prop, dnnl::algorithm::convolution_direct, src_any, weights_any, bias_desc_, dst_any, strides_, dilates_, padding_left_, padding_right_},
-            attributes, context.engine);
+        forward_pd_ = dnnl::convolution_forward::primitive_desc({prop, dnnl::algorithm::convolution_direct, src_any, weights_any,
+                                                                 bias_desc_, dst_any, strides_, dilates_, padding_left_, padding_right_},
+                                                                attributes, context.engine);
         forward_ = dnnl::convolution_forward(forward_pd_);
         src_ = src_conversion_.prepare(src, forward_pd_.src_desc(), context.engine);
         float* weights = weight.value;
@@ -196,10 +201,10 @@ public:
         const memory::desc src_any(forward_pd_.src_desc().dims(), f32, Tag::any);
         const memory::desc diff_dst_any(diff_dst.get_desc().dims(), f32, Tag::any);
         const memory::desc weights_any(convolution_weight_dims(layer_), f32, Tag::any);
-        weights_pd_ = dnnl::convolution_backward_weights::primitive_desc(
-            {dnnl::algorithm::convolution_direct, src_any, weights_any, bias_desc_, diff_dst_any, strides_, dilates_, padding_left_,
-             padding_right_},
-            context.engine, forward_pd_);
+        weights_pd_ =
+            dnnl::convolution_backward_weights::primitive_desc({dnnl::algorithm::convolution_direct, src_any, weights_any, bias_desc_,
+                                                                diff_dst_any, strides_, dilates_, padding_left_, padding_right_},
+                                                               context.engine, forward_pd_);
         backward_weights_ = dnnl::convolution_backward_weights(weights_pd_);
         weights_src_ = weights_src_conversion_.prepare(src_, weights_pd_.src_desc(), context.engine);
         weights_diff_dst_ = weights_diff_dst_conversion_.prepare(diff_dst, weights_pd_.diff_dst_desc(), context.engine);
@@ -228,7 +233,8 @@ public:
         if (!need_diff_src_) return;
         data_weights_conversion_.run(stream);
         data_diff_dst_conversion_.run(stream);
-        backward_data_.execute(stream, {{DNNL_ARG_DIFF_DST, data_diff_dst_}, {DNNL_ARG_WEIGHTS, data_weights_}, {DNNL_ARG_DIFF_SRC, diff_src_produced_}});
+        backward_data_.execute(
+            stream, {{DNNL_ARG_DIFF_DST, data_diff_dst_}, {DNNL_ARG_WEIGHTS, data_weights_}, {DNNL_ARG_DIFF_SRC, diff_src_produced_}});
         diff_src_conversion_.run(stream);
     }
 
@@ -294,8 +300,8 @@ public:
     }
 
     void forward(dnnl::stream& stream) override {
-        Args args{{DNNL_ARG_SRC, src_}, {DNNL_ARG_DST, dst_}, {DNNL_ARG_SCALE, scale_}, {DNNL_ARG_SHIFT, shift_},
-                  {DNNL_ARG_MEAN, mean_}, {DNNL_ARG_VARIANCE, variance_}};
+        Args args{{DNNL_ARG_SRC, src_},     {DNNL_ARG_DST, dst_},   {DNNL_ARG_SCALE, scale_},
+                  {DNNL_ARG_SHIFT, shift_}, {DNNL_ARG_MEAN, mean_}, {DNNL_ARG_VARIANCE, variance_}};
         if (workspace_) args.emplace(DNNL_ARG_WORKSPACE, workspace_);
         forward_.execute(stream, args);
         if (training_) {
@@ -319,9 +325,15 @@ public:
 
     void backward(dnnl::stream& stream) override {
         // The input gradient comes with the parameter gradients in one primitive; it is cheap.
-        Args args{{DNNL_ARG_SRC, src_}, {DNNL_ARG_MEAN, mean_}, {DNNL_ARG_VARIANCE, variance_}, {DNNL_ARG_DIFF_DST, diff_dst_},
-                  {DNNL_ARG_SCALE, scale_}, {DNNL_ARG_SHIFT, shift_}, {DNNL_ARG_DIFF_SRC, diff_src_},
-                  {DNNL_ARG_DIFF_SCALE, diff_scale_}, {DNNL_ARG_DIFF_SHIFT, diff_shift_}};
+        Args args{{DNNL_ARG_SRC, src_},
+                  {DNNL_ARG_MEAN, mean_},
+                  {DNNL_ARG_VARIANCE, variance_},
+                  {DNNL_ARG_DIFF_DST, diff_dst_},
+                  {DNNL_ARG_SCALE, scale_},
+                  {DNNL_ARG_SHIFT, shift_},
+                  {DNNL_ARG_DIFF_SRC, diff_src_},
+                  {DNNL_ARG_DIFF_SCALE, diff_scale_},
+                  {DNNL_ARG_DIFF_SHIFT, diff_shift_}};
         if (workspace_) args.emplace(DNNL_ARG_WORKSPACE, workspace_);
         backward_.execute(stream, args);
     }
@@ -373,7 +385,8 @@ public:
         diff_src_ = unbound(pd.diff_src_desc(), context);
     }
     void backward(dnnl::stream& stream) override {
-        if (need_diff_src_) backward_.execute(stream, {{DNNL_ARG_SRC, src_}, {DNNL_ARG_DIFF_DST, diff_dst_}, {DNNL_ARG_DIFF_SRC, diff_src_}});
+        if (need_diff_src_)
+            backward_.execute(stream, {{DNNL_ARG_SRC, src_}, {DNNL_ARG_DIFF_DST, diff_dst_}, {DNNL_ARG_DIFF_SRC, diff_src_}});
     }
 
 private:
@@ -413,8 +426,8 @@ public:
         need_diff_src_ = need_diff_src;
         if (!need_diff_src) return;
         const dnnl::pooling_backward::primitive_desc pd(
-            {algorithm_, src_.get_desc(), diff_dst.get_desc(), strides_, kernel_, padding_left_, padding_right_},
-            context.engine, forward_pd_);
+            {algorithm_, src_.get_desc(), diff_dst.get_desc(), strides_, kernel_, padding_left_, padding_right_}, context.engine,
+            forward_pd_);
         backward_ = dnnl::pooling_backward(pd);
         diff_src_ = unbound(pd.diff_src_desc(), context);
     }
@@ -455,7 +468,8 @@ public:
     }
     void backward(dnnl::stream&) override {
         if (!need_diff_src_) return;
-        multiply(static_cast<const float*>(diff_dst_.get_data_handle()), layer_.mask().data(), static_cast<float*>(diff_src_.get_data_handle()));
+        multiply(static_cast<const float*>(diff_dst_.get_data_handle()), layer_.mask().data(),
+                 static_cast<float*>(diff_src_.get_data_handle()));
     }
 
 private:
@@ -482,7 +496,8 @@ public:
         const memory::desc weights_any(weight_dims_, f32, Tag::any);
         src_ = src;
         const auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
-        forward_pd_ = dnnl::inner_product_forward::primitive_desc({prop, src.get_desc(), weights_any, bias_desc_, dst_desc}, context.engine);
+        forward_pd_ =
+            dnnl::inner_product_forward::primitive_desc({prop, src.get_desc(), weights_any, bias_desc_, dst_desc}, context.engine);
         forward_ = dnnl::inner_product_forward(forward_pd_);
         user_weights_ = memory({weight_dims_, f32, plain_tag(static_cast<int>(weight_dims_.size()))}, context.engine, weight.value);
         weights_ = weights_conversion_.prepare(user_weights_, forward_pd_.weights_desc(), context.engine);
@@ -501,8 +516,8 @@ public:
         need_diff_src_ = need_diff_src;
         const Parameter& weight = layer_.parameters()[0];
         const memory::desc weights_any(weight_dims_, f32, Tag::any);
-        weights_pd_ = dnnl::inner_product_backward_weights::primitive_desc(
-            {src_.get_desc(), weights_any, bias_desc_, diff_dst.get_desc()}, context.engine, forward_pd_);
+        weights_pd_ = dnnl::inner_product_backward_weights::primitive_desc({src_.get_desc(), weights_any, bias_desc_, diff_dst.get_desc()},
+                                                                           context.engine, forward_pd_);
         backward_weights_ = dnnl::inner_product_backward_weights(weights_pd_);
         const memory user_grad({weight_dims_, f32, plain_tag(static_cast<int>(weight_dims_.size()))}, context.engine, weight.grad);
         diff_weights_ = diff_weights_conversion_.prepare_into(user_grad, weights_pd_.diff_weights_desc(), context.engine);
@@ -540,9 +555,9 @@ private:
 
 // How the layers group into stages: which layer starts each stage and what it swallows.
 struct StageRecipe {
-    std::size_t layer;            // index of the layer that makes the stage
-    bool fuse_relu = false;       // batch norm followed by ReLU
-    std::size_t consumed = 1;     // layers this stage covers
+    std::size_t layer;         // index of the layer that makes the stage
+    bool fuse_relu = false;    // batch norm followed by ReLU
+    std::size_t consumed = 1;  // layers this stage covers
 };
 
 }  // namespace
@@ -558,7 +573,7 @@ struct OnednnPath::Impl {
         std::vector<std::unique_ptr<Stage>> stages;
         memory grad_logits;
         Tensor logits;
-        std::vector<Tensor> buffers;  // the activations and gradients the stages point into
+        std::vector<Tensor> buffers;                   // the activations and gradients the stages point into
         std::optional<std::uint64_t> weights_version;  // evaluation: the parameters last brought in
 
         // Gives each memory its own buffer (training keeps every activation for backward).
@@ -593,31 +608,38 @@ struct OnednnPath::Impl {
             Layer& layer = *layers[recipe.layer].layer;
             const Shape output = layers[recipe.layer + recipe.consumed - 1].output.with_batch(batch);
             std::unique_ptr<Stage> stage;
-            const BatchNorm* next_norm = r + 1 < recipes.size() ? dynamic_cast<const BatchNorm*>(layers[recipes[r + 1].layer].layer.get()) : nullptr;
+            const BatchNorm* next_norm =
+                r + 1 < recipes.size() ? dynamic_cast<const BatchNorm*>(layers[recipes[r + 1].layer].layer.get()) : nullptr;
             if (auto* conv = dynamic_cast<Conv2d*>(&layer); conv && !training && next_norm) {
                 const StageRecipe& norm = recipes[++r];
                 const Shape folded_output = layers[norm.layer + norm.consumed - 1].output.with_batch(batch);
-                stage = std::make_unique<ConvolutionStage>(*conv, folded_output, current, context, FoldedBatchNorm{next_norm, norm.fuse_relu});
-            } else if (auto* conv = dynamic_cast<Conv2d*>(&layer)) stage = std::make_unique<ConvolutionStage>(*conv, output, current, context);
-            else if (auto* norm = dynamic_cast<BatchNorm*>(&layer)) stage = std::make_unique<BatchNormStage>(*norm, recipe.fuse_relu, current, training, context);
-            else if (dynamic_cast<ReLU*>(&layer)) stage = std::make_unique<EltwiseStage>(dnnl::algorithm::eltwise_relu, 0.0f, current, training, context);
+                stage =
+                    std::make_unique<ConvolutionStage>(*conv, folded_output, current, context, FoldedBatchNorm{next_norm, norm.fuse_relu});
+            } else if (auto* conv = dynamic_cast<Conv2d*>(&layer))
+                stage = std::make_unique<ConvolutionStage>(*conv, output, current, context);
+            else if (auto* norm = dynamic_cast<BatchNorm*>(&layer))
+                stage = std::make_unique<BatchNormStage>(*norm, recipe.fuse_relu, current, training, context);
+            else if (dynamic_cast<ReLU*>(&layer))
+                stage = std::make_unique<EltwiseStage>(dnnl::algorithm::eltwise_relu, 0.0f, current, training, context);
             else if (auto* leaky = dynamic_cast<LeakyReLU*>(&layer))
-                stage = std::make_unique<EltwiseStage>(dnnl::algorithm::eltwise_relu, static_cast<float>(leaky->options().negative_slope), current, training, context);
-            else if (dynamic_cast<Tanh*>(&layer)) stage = std::make_unique<EltwiseStage>(dnnl::algorithm::eltwise_tanh, 0.0f, current, training, context);
-            else if (dynamic_cast<Sigmoid*>(&layer)) stage = std::make_unique<EltwiseStage>(dnnl::algorithm::eltwise_logistic, 0.0f, current, training, context);
+                stage = std::make_unique<EltwiseStage>(dnnl::algorithm::eltwise_relu, static_cast<float>(leaky->options().negative_slope),
+                                                       current, training, context);
+            else if (dynamic_cast<Tanh*>(&layer))
+                stage = std::make_unique<EltwiseStage>(dnnl::algorithm::eltwise_tanh, 0.0f, current, training, context);
+            else if (dynamic_cast<Sigmoid*>(&layer))
+                stage = std::make_unique<EltwiseStage>(dnnl::algorithm::eltwise_logistic, 0.0f, current, training, context);
             else if (auto* pool = dynamic_cast<MaxPool2d*>(&layer))
                 stage = std::make_unique<PoolStage>(dnnl::algorithm::pooling_max, pool->options(), output, current, training, context);
             else if (auto* average = dynamic_cast<AvgPool2d*>(&layer)) {
                 const auto algorithm = average->options().count_include_pad ? dnnl::algorithm::pooling_avg_include_padding
                                                                             : dnnl::algorithm::pooling_avg_exclude_padding;
                 stage = std::make_unique<PoolStage>(algorithm, average->options(), output, current, training, context);
-            }
-            else if (auto* linear = dynamic_cast<Linear*>(&layer)) stage = std::make_unique<InnerProductStage>(*linear, current, training, context);
+            } else if (auto* linear = dynamic_cast<Linear*>(&layer))
+                stage = std::make_unique<InnerProductStage>(*linear, current, training, context);
             else if (auto* dropout = dynamic_cast<Dropout*>(&layer)) {
                 if (!training) continue;  // the identity
                 stage = std::make_unique<DropoutStage>(*dropout, current, context);
-            }
-            else throw Error("oneDNN path: no stage for " + layer.type());
+            } else throw Error("oneDNN path: no stage for " + layer.type());
             current = stage->dst();
             plan->stages.push_back(std::move(stage));
         }
@@ -679,14 +701,23 @@ std::unique_ptr<OnednnPath> OnednnPath::create(const std::vector<LayerPlan>& lay
         StageRecipe recipe{i};
         const bool next_is_relu = i + 1 < layers.size() && dynamic_cast<const ReLU*>(layers[i + 1].layer.get()) != nullptr;
         if (dynamic_cast<const BatchNorm*>(&layer)) {
-            if (next_is_relu) { recipe.fuse_relu = true; recipe.consumed = 2; }
+            if (next_is_relu) {
+                recipe.fuse_relu = true;
+                recipe.consumed = 2;
+            }
         } else if (dynamic_cast<const Flatten*>(&layer)) {
             const bool next_is_linear = i + 1 < layers.size() && dynamic_cast<const Linear*>(layers[i + 1].layer.get()) != nullptr;
-            if (!next_is_linear) { why_not = "flatten not followed by linear"; return nullptr; }
+            if (!next_is_linear) {
+                why_not = "flatten not followed by linear";
+                return nullptr;
+            }
             recipe = StageRecipe{i + 1};  // the inner product reads the 4-D input: flatten costs nothing
             ++i;
         } else if (dynamic_cast<const Dropout*>(&layer)) {
-            if (layers[i].input.rank() != 2) { why_not = "dropout on a 4-D input (the fast path drops only features of (N, F))"; return nullptr; }
+            if (layers[i].input.rank() != 2) {
+                why_not = "dropout on a 4-D input (the fast path drops only features of (N, F))";
+                return nullptr;
+            }
         } else if (!has_single_stage(layer)) {
             why_not = "layer type " + layer.type();
             return nullptr;

@@ -7,15 +7,13 @@ namespace {
 // What a window's sum is divided by. With floor-mode output sizes a window never reaches past
 // the padding, so the count-with-padding divisor is always the full kernel area.
 float divisor(const AvgPool2dOptions& options, const WindowAt& window) {
-    const std::int64_t count = options.count_include_pad ? options.kernel_height * options.kernel_width
-                                                         : window.rows.size() * window.columns.size();
+    const std::int64_t count =
+        options.count_include_pad ? options.kernel_height * options.kernel_width : window.rows.size() * window.columns.size();
     return static_cast<float>(count);
 }
 }  // namespace
 
-AvgPool2d::AvgPool2d(const AvgPool2dOptions& options) : options_(options) {
-    options.check_padding("avgpool2d", " (as in PyTorch)");
-}
+AvgPool2d::AvgPool2d(const AvgPool2dOptions& options) : options_(options) { options.check_padding("avgpool2d", " (as in PyTorch)"); }
 
 std::string AvgPool2d::options_text() const {
     std::string text = options_.options_text();

@@ -31,8 +31,8 @@ std::string BatchNorm::options_text() const {
 
 Shape BatchNorm::output_shape(const Shape& input) const {
     if (input.rank() != options_.input_rank)
-        throw Error(type() + " expects an input of rank " + std::to_string(options_.input_rank) + ", got " +
-                    input.to_string() + (options_.input_rank == 4 ? " (use batchnorm1d after linear)" : ""));
+        throw Error(type() + " expects an input of rank " + std::to_string(options_.input_rank) + ", got " + input.to_string() +
+                    (options_.input_rank == 4 ? " (use batchnorm1d after linear)" : ""));
     if (input[1] != options_.channels)
         throw Error(type() + ": input has " + std::to_string(input[1]) + " channels, the layer expects " +
                     std::to_string(options_.channels));
@@ -48,8 +48,7 @@ void BatchNorm::initialize(Random&) {
     }
 }
 
-void BatchNorm::apply(const Tensor& input, Tensor& output, const std::vector<float>& scale,
-                      const std::vector<float>& shift) const {
+void BatchNorm::apply(const Tensor& input, Tensor& output, const std::vector<float>& scale, const std::vector<float>& shift) const {
     output.resize(input.shape());
     const std::int64_t batch = input.shape()[0], channels = options_.channels, plane = plane_size(input.shape());
 #pragma omp parallel for collapse(2)

@@ -5,8 +5,8 @@
 
 #include "../kernels/gemm.h"
 
-#include <cmath>
 #include <omp.h>
+#include <cmath>
 #include <vector>
 
 namespace convnet {
@@ -27,15 +27,27 @@ struct ConvGeometry {
     std::int64_t group_in_channels() const { return in_channels / groups; }
     std::int64_t group_out_channels() const { return out_channels / groups; }
     std::int64_t group_patch_size() const { return patch_size() / groups; }  // one weight row
-    std::int64_t out_pixels() const { return out_height * out_width; }                      // im2col cols
+    std::int64_t out_pixels() const { return out_height * out_width; }       // im2col cols
     std::int64_t in_image() const { return in_channels * in_height * in_width; }
     std::int64_t out_image() const { return out_channels * out_pixels(); }
 };
 
 ConvGeometry geometry(const Conv2dOptions& options, const Shape& input, const Shape& output) {
-    return {input[0], input[1], input[2], input[3], output[1], output[2], output[3],
-            options.kernel_height, options.kernel_width, options.stride_height, options.stride_width,
-            options.padding_height, options.padding_width, options.dilation_height, options.dilation_width,
+    return {input[0],
+            input[1],
+            input[2],
+            input[3],
+            output[1],
+            output[2],
+            output[3],
+            options.kernel_height,
+            options.kernel_width,
+            options.stride_height,
+            options.stride_width,
+            options.padding_height,
+            options.padding_width,
+            options.dilation_height,
+            options.dilation_width,
             options.groups};
 }
 
@@ -89,15 +101,13 @@ void thread_range(std::int64_t count, std::int64_t& first, std::int64_t& last) {
 
 }  // namespace
 
-std::int64_t convolution_output_size(const std::string& layer, const char* axis, std::int64_t input,
-                                     std::int64_t kernel, std::int64_t stride, std::int64_t padding,
-                                     std::int64_t dilation) {
+std::int64_t convolution_output_size(const std::string& layer, const char* axis, std::int64_t input, std::int64_t kernel,
+                                     std::int64_t stride, std::int64_t padding, std::int64_t dilation) {
     const std::int64_t span = dilation * (kernel - 1) + 1;
     const std::int64_t padded = input + 2 * padding;
     if (padded < span)
-        throw Error(layer + ": kernel " + std::string(axis) + " " + std::to_string(span) +
-                    " is larger than the padded input " + std::to_string(input) + " + 2*" +
-                    std::to_string(padding) + " = " + std::to_string(padded));
+        throw Error(layer + ": kernel " + std::string(axis) + " " + std::to_string(span) + " is larger than the padded input " +
+                    std::to_string(input) + " + 2*" + std::to_string(padding) + " = " + std::to_string(padded));
     return (padded - span) / stride + 1;
 }
 
@@ -108,8 +118,8 @@ Conv2d::Conv2d(const Conv2dOptions& options) : options_(options) {
     if (options.out_channels % options.groups != 0)
         throw Error("conv2d: out_channels (" + std::to_string(options.out_channels) + ") must be divisible by groups (" +
                     std::to_string(options.groups) + ")");
-    weight_ = declare("weight", Shape{options.out_channels, options.in_channels / options.groups,
-                                      options.kernel_height, options.kernel_width});
+    weight_ =
+        declare("weight", Shape{options.out_channels, options.in_channels / options.groups, options.kernel_height, options.kernel_width});
     if (options.bias) bias_ = declare("bias", Shape{options.out_channels});
 }
 
@@ -118,31 +128,27 @@ std::string Conv2d::options_text() const {
     std::string text = "out=" + std::to_string(o.out_channels) + " kernel=" + pair_text(o.kernel_height, o.kernel_width);
     if (o.stride_height != 1 || o.stride_width != 1) text += " stride=" + pair_text(o.stride_height, o.stride_width);
     if (o.padding_height != 0 || o.padding_width != 0) text += " pad=" + pair_text(o.padding_height, o.padding_width);
-    if (o.dilation_height != 1 || o.dilation_width != 1)
-        text += " dilation=" + pair_text(o.dilation_height, o.dilation_width);
+    if (o.dilation_height != 1 || o.dilation_width != 1) text += " dilation=" + pair_text(o.dilation_height, o.dilation_width);
     if (o.groups != 1) text += " groups=" + std::to_string(o.groups);
     if (!o.bias) text += " bias=false";
     return text;
 }
 
 Shape Conv2d::output_shape(const Shape& input) const {
-    if (input.rank() != 4)
-        throw Error("conv2d expects an input (N, C, H, W), got " + input.to_string());
+    if (input.rank() != 4) throw Error("conv2d expects an input (N, C, H, W), got " + input.to_string());
     if (input[1] != options_.in_channels)
         throw Error("conv2d: input has " + std::to_string(input[1]) + " channels, the layer expects " +
                     std::to_string(options_.in_channels));
     const Conv2dOptions& o = options_;
-    return Shape{input[0], o.out_channels,
-                 convolution_output_size("conv2d", "height", input[2], o.kernel_height, o.stride_height,
-                                         o.padding_height, o.dilation_height),
-                 convolution_output_size("conv2d", "width", input[3], o.kernel_width, o.stride_width,
-                                         o.padding_width, o.dilation_width)};
+    return Shape{
+        input[0], o.out_channels,
+        convolution_output_size("conv2d", "height", input[2], o.kernel_height, o.stride_height, o.padding_height, o.dilation_height),
+        convolution_output_size("conv2d", "width", input[3], o.kernel_width, o.stride_width, o.padding_width, o.dilation_width)};
 }
 
 std::int64_t Conv2d::multiply_adds(const Shape& input) const {
     const Shape output = output_shape(input.with_batch(1));
-    return output.element_count() * (options_.in_channels / options_.groups) * options_.kernel_height *
-           options_.kernel_width;
+    return output.element_count() * (options_.in_channels / options_.groups) * options_.kernel_height * options_.kernel_width;
 }
 
 void Conv2d::initialize(Random& random) {
@@ -183,7 +189,10 @@ void Conv2d::forward(const Tensor& input, Tensor& output) const {  // (N, C, H, 
 void Conv2d::backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) {
     const ConvGeometry g = geometry(options_, input.shape(), output.shape());
     const std::int64_t weight_size = g.out_channels * g.group_patch_size();
-    if (grad_input != nullptr) { grad_input->resize(input.shape()); grad_input->fill(0.0f); }
+    if (grad_input != nullptr) {
+        grad_input->resize(input.shape());
+        grad_input->fill(0.0f);
+    }
     const int threads = omp_get_max_threads();
     // One partial weight gradient per thread, summed in thread order: repeatable for a thread count.
     std::vector<float> partial_weight_grads(static_cast<std::size_t>(threads * weight_size), 0.0f);
@@ -201,15 +210,13 @@ void Conv2d::backward(const Tensor& input, const Tensor& output, const Tensor& g
                 const float* group_grad_out = grad_out + group * g.group_out_channels() * g.out_pixels();
                 float* group_columns = columns.data() + group * g.group_patch_size() * g.out_pixels();
                 const std::int64_t weight_offset = group * g.group_out_channels() * g.group_patch_size();
-                kernels::gemm(false, true, g.group_out_channels(), g.group_patch_size(), g.out_pixels(), 1.0f,
-                              group_grad_out, g.out_pixels(), group_columns, g.out_pixels(), 1.0f,
-                              weight_grad + weight_offset, g.group_patch_size());
+                kernels::gemm(false, true, g.group_out_channels(), g.group_patch_size(), g.out_pixels(), 1.0f, group_grad_out,
+                              g.out_pixels(), group_columns, g.out_pixels(), 1.0f, weight_grad + weight_offset, g.group_patch_size());
                 // Overwrites this group's columns with their gradient: the weight GEMM above was
                 // their last reader, and the other groups' rows are untouched.
                 if (grad_input != nullptr)
-                    kernels::gemm(true, false, g.group_patch_size(), g.out_pixels(), g.group_out_channels(), 1.0f,
-                                  weight + weight_offset, g.group_patch_size(), group_grad_out, g.out_pixels(), 0.0f,
-                                  group_columns, g.out_pixels());
+                    kernels::gemm(true, false, g.group_patch_size(), g.out_pixels(), g.group_out_channels(), 1.0f, weight + weight_offset,
+                                  g.group_patch_size(), group_grad_out, g.out_pixels(), 0.0f, group_columns, g.out_pixels());
             }
             if (grad_input != nullptr) col2im_add(g, columns.data(), grad_input->data() + n * g.in_image());
         }
@@ -271,8 +278,11 @@ void Conv2d::forward_reference(const Tensor& input, Tensor& output) const {
     const float* weight = param(weight_).value;
     std::vector<double> sums(static_cast<std::size_t>(output.size()), 0.0);
     if (bias_ >= 0)
-        for (std::size_t i = 0; i < sums.size(); ++i) sums[i] = param(bias_).value[static_cast<std::int64_t>(i) / g.out_pixels() % g.out_channels];
-    for_each_tap(g, [&](std::int64_t out, std::int64_t in, std::int64_t w) { sums[static_cast<std::size_t>(out)] += double(input[in]) * weight[w]; });
+        for (std::size_t i = 0; i < sums.size(); ++i)
+            sums[i] = param(bias_).value[static_cast<std::int64_t>(i) / g.out_pixels() % g.out_channels];
+    for_each_tap(g, [&](std::int64_t out, std::int64_t in, std::int64_t w) {
+        sums[static_cast<std::size_t>(out)] += double(input[in]) * weight[w];
+    });
     store(sums, output.data());
 }
 
@@ -289,7 +299,8 @@ void Conv2d::backward_reference(const Tensor& input, const Tensor& grad_output, 
     store(weight_sum, param(weight_).grad);
     if (bias_ >= 0) {
         std::vector<double> bias_sum(static_cast<std::size_t>(g.out_channels), 0.0);
-        for (std::int64_t i = 0; i < grad_output.size(); ++i) bias_sum[static_cast<std::size_t>(i / g.out_pixels() % g.out_channels)] += grad_output[i];
+        for (std::int64_t i = 0; i < grad_output.size(); ++i)
+            bias_sum[static_cast<std::size_t>(i / g.out_pixels() % g.out_channels)] += grad_output[i];
         store(bias_sum, param(bias_).grad);
     }
     if (grad_input != nullptr) {

@@ -11,8 +11,7 @@ namespace convnet {
 
 namespace {
 // The weight of input pixel (ih, iw) in `window`: the one at kernel offset (ih − rows.start, iw − columns.start).
-float weight_at(const std::vector<float>& weights, std::int64_t kernel_width, const WindowAt& window, std::int64_t ih,
-                std::int64_t iw) {
+float weight_at(const std::vector<float>& weights, std::int64_t kernel_width, const WindowAt& window, std::int64_t ih, std::int64_t iw) {
     return weights[static_cast<std::size_t>((ih - window.rows.start) * kernel_width + iw - window.columns.start)];
 }
 }  // namespace

@@ -18,9 +18,7 @@ std::int64_t argmax(const float* plane, const WindowAt& window) {
 }
 }  // namespace
 
-MaxPool2d::MaxPool2d(const MaxPool2dOptions& options) : options_(options) {
-    options.check_padding("maxpool2d", " (as in PyTorch)");
-}
+MaxPool2d::MaxPool2d(const MaxPool2dOptions& options) : options_(options) { options.check_padding("maxpool2d", " (as in PyTorch)"); }
 
 std::string MaxPool2d::options_text() const { return options_.options_text(); }
 

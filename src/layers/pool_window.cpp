@@ -20,8 +20,7 @@ std::string PoolWindow::options_text() const {
 
 Shape PoolWindow::output_shape(const std::string& layer, const Shape& input) const {
     if (input.rank() != 4) throw Error(layer + " expects an input (N, C, H, W), got " + input.to_string());
-    return Shape{input[0], input[1],
-                 convolution_output_size(layer, "height", input[2], kernel_height, stride_height, padding_height, 1),
+    return Shape{input[0], input[1], convolution_output_size(layer, "height", input[2], kernel_height, stride_height, padding_height, 1),
                  convolution_output_size(layer, "width", input[3], kernel_width, stride_width, padding_width, 1)};
 }
 

@@ -14,14 +14,11 @@ struct SoftmaxGeometry {
     std::int64_t outer, features, inner;
 };
 
-SoftmaxGeometry softmax_geometry(const Shape& shape) {
-    return {shape[0], shape[1], shape.element_count() / (shape[0] * shape[1])};
-}
+SoftmaxGeometry softmax_geometry(const Shape& shape) { return {shape[0], shape[1], shape.element_count() / (shape[0] * shape[1])}; }
 }  // namespace
 
 Shape Softmax::output_shape(const Shape& input) const {
-    if (input.rank() < 2)
-        throw Error("softmax expects an input with a batch axis and a feature axis, got " + input.to_string());
+    if (input.rank() < 2) throw Error("softmax expects an input with a batch axis and a feature axis, got " + input.to_string());
     return input;
 }
 

@@ -63,9 +63,12 @@ enum class Metric {
 
 const char* metric_text(Metric metric) {
     switch (metric) {
-        case Metric::relative: return "relative error";
-        case Metric::within: return "error |a - b| / max(|b|, 1)";
-        case Metric::update: return "error (|a - b| - steps ulp(b)) / max|b - initial|";
+        case Metric::relative:
+            return "relative error";
+        case Metric::within:
+            return "error |a - b| / max(|b|, 1)";
+        case Metric::update:
+            return "error (|a - b| - steps ulp(b)) / max|b - initial|";
     }
     return "";
 }
@@ -105,7 +108,8 @@ public:
     void TearDown() override {
         if (worst_errors().empty()) return;
         std::cout << "[ reference ] worst relative error seen (tolerance " << kTolerance << "):\n";
-        for (const auto& [key, error] : worst_errors()) std::cout << "[ reference ]   " << std::setw(52) << std::left << key << error << "\n";
+        for (const auto& [key, error] : worst_errors())
+            std::cout << "[ reference ]   " << std::setw(52) << std::left << key << error << "\n";
     }
 };
 [[maybe_unused]] ::testing::Environment* const kReport = ::testing::AddGlobalTestEnvironment(new WorstErrorReport);
@@ -118,7 +122,9 @@ void expect_close(const std::string& group, const std::string& what, const float
     ASSERT_EQ(dims_text(actual_shape), dims_text(expected.shape)) << what << ": our shape vs PyTorch's";
     const Comparison result = compare(actual, expected, metric, initial, steps);
     double& worst = worst_errors()[group + " " + what.substr(0, what.find(" step")) +
-                                   (metric == Metric::within ? " (within)" : metric == Metric::update ? " (update)" : "")];
+                                   (metric == Metric::within   ? " (within)"
+                                    : metric == Metric::update ? " (update)"
+                                                               : "")];
     worst = std::max(worst, result.max_relative);
     if (result.max_relative <= tolerance) return;
     std::ostringstream values;
@@ -128,7 +134,8 @@ void expect_close(const std::string& group, const std::string& what, const float
     const std::int64_t w = result.worst_index;
     values << "  worst [" << w << "] ours " << actual[w] << " torch " << expected.values[static_cast<std::size_t>(w)] << "\n";
     ADD_FAILURE() << what << ": max " << metric_text(metric) << " " << result.max_relative << " > " << tolerance << ", max |difference| "
-                  << result.max_absolute << " over " << expected.size() << " values\n" << values.str();
+                  << result.max_absolute << " over " << expected.size() << " values\n"
+                  << values.str();
 }
 
 Tensor tensor_from(const NpyArray& array) {
@@ -203,7 +210,8 @@ TEST_P(LayerReference, MatchesPyTorch) {
         if (file.rfind("param.", 0) == 0) theirs.insert(file.substr(6, file.size() - 6 - 4));
     }
     ASSERT_EQ(ours, theirs) << "parameter names: ours vs PyTorch's state_dict";
-    for (const Parameter& parameter : layer.parameters()) copy_into(read_npy(folder / ("param." + parameter.name + ".npy")), parameter, folder.string());
+    for (const Parameter& parameter : layer.parameters())
+        copy_into(read_npy(folder / ("param." + parameter.name + ".npy")), parameter, folder.string());
 
     const Tensor input = tensor_from(read_npy(folder / "input.npy"));
     ASSERT_EQ(dims_text(input.shape().dims()), dims_text(c.input));
@@ -296,7 +304,8 @@ void check_network_case(const NetworkCase& c, bool fast_path) {
     std::vector<const Parameter*> zero_gradient_parameters;
     for (const NamedParameter& entry : network.named_parameters())
         if (zero_gradient.count(entry.name)) zero_gradient_parameters.push_back(entry.parameter);
-    ASSERT_EQ(zero_gradient_parameters.size(), zero_gradient.size()) << folder / "zero_gradient.txt" << " names a parameter the model lacks";
+    ASSERT_EQ(zero_gradient_parameters.size(), zero_gradient.size()) << folder / "zero_gradient.txt"
+                                                                     << " names a parameter the model lacks";
 
     Tensor grad_logits;
     for (int step = 0; step < steps; ++step) {
@@ -307,7 +316,8 @@ void check_network_case(const NetworkCase& c, bool fast_path) {
         const Tensor& logits = network.forward_train(images);
         const LossResult loss = softmax_cross_entropy(logits, labels, &grad_logits);
         const float loss_value = static_cast<float>(loss.loss);
-        expect_close(group, "loss step " + std::to_string(step), &loss_value, {}, NpyArray{{}, {losses.values[static_cast<std::size_t>(step)]}});
+        expect_close(group, "loss step " + std::to_string(step), &loss_value, {},
+                     NpyArray{{}, {losses.values[static_cast<std::size_t>(step)]}});
         network.backward(grad_logits);
         double largest = 0.0;
         for (float gradient : network.gradients()) largest = std::max(largest, double(std::abs(gradient)));

@@ -49,13 +49,20 @@ inline void fill_input(Tensor& tensor, InputKind kind, Random& random) {
     for (std::int64_t i = 0; i < size; ++i) {
         const float magnitude = random.uniform(0.1f, 1.0f);
         switch (kind) {
-            case InputKind::smooth: tensor[i] = random.uniform(-1.0f, 1.0f); break;
-            case InputKind::away_from_zero: tensor[i] = random.next() % 2 ? magnitude : -magnitude; break;
-            case InputKind::distinct: tensor[i] = 0.02f * static_cast<float>(i - size / 2); break;
+            case InputKind::smooth:
+                tensor[i] = random.uniform(-1.0f, 1.0f);
+                break;
+            case InputKind::away_from_zero:
+                tensor[i] = random.next() % 2 ? magnitude : -magnitude;
+                break;
+            case InputKind::distinct:
+                tensor[i] = 0.02f * static_cast<float>(i - size / 2);
+                break;
         }
     }
     if (kind == InputKind::distinct)  // shuffle the evenly spaced values
-        for (std::int64_t i = size - 1; i > 0; --i) std::swap(tensor[i], tensor[static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(i + 1)))]);
+        for (std::int64_t i = size - 1; i > 0; --i)
+            std::swap(tensor[i], tensor[static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(i + 1)))]);
 }
 
 }  // namespace convnet::testing

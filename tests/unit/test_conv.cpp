@@ -25,8 +25,8 @@ void expect_close(const std::string& what, const float* actual, const float* exp
         if (difference > 1e-4 + 1e-4 * std::abs(expected[i]) && failed++ < 5)
             failures << "  [" << i << "] " << actual[i] << " vs " << expected[i] << "\n";
     }
-    EXPECT_EQ(failed, 0) << what << ": " << failed << " of " << count << " values off, max |difference| " << worst
-                         << "\n" << failures.str();
+    EXPECT_EQ(failed, 0) << what << ": " << failed << " of " << count << " values off, max |difference| " << worst << "\n"
+                         << failures.str();
 }
 
 struct ConvCase {
@@ -64,8 +64,7 @@ TEST_P(ConvFastPath, MatchesReferenceLoops) {
     ASSERT_EQ(fast_grad_input.shape(), input.shape());
     ASSERT_EQ(reference_grad_input.shape(), input.shape());
     expect_close("grad_input", fast_grad_input.data(), reference_grad_input.data(), input.size());
-    expect_close("parameter grads", fast_parameter_grads.data(), bound.gradients.data(),
-                 static_cast<std::int64_t>(bound.gradients.size()));
+    expect_close("parameter grads", fast_parameter_grads.data(), bound.gradients.data(), static_cast<std::int64_t>(bound.gradients.size()));
 
     // Without grad_input (the first layer) the parameter gradients are the same.
     std::fill(bound.gradients.begin(), bound.gradients.end(), -7.0f);
@@ -74,17 +73,16 @@ TEST_P(ConvFastPath, MatchesReferenceLoops) {
                  static_cast<std::int64_t>(bound.gradients.size()));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Geometries, ConvFastPath,
-    ::testing::Values(ConvCase{"conv2d out=6 kernel=5", Shape{2, 3, 32, 32}},  // the seed article's RGB example
-                      ConvCase{"conv2d out=4 kernel=3 stride=2 pad=1", Shape{3, 2, 9, 7}},
-                      ConvCase{"conv2d out=5 kernel=2x4 stride=1x3 pad=1x2 dilation=2x1", Shape{2, 3, 8, 11}},
-                      ConvCase{"conv2d out=3 kernel=1 bias=false", Shape{5, 4, 3, 3}},
-                      ConvCase{"conv2d out=6 kernel=3 groups=2", Shape{2, 4, 7, 6}},
-                      ConvCase{"conv2d out=8 kernel=3x2 stride=2 pad=1 groups=4", Shape{3, 8, 9, 8}},
-                      ConvCase{"conv2d out=5 kernel=3 pad=1 groups=5", Shape{2, 5, 6, 7}},  // depthwise
-                      ConvCase{"conv2d out=6 kernel=3 pad=2 dilation=2 groups=3 bias=false", Shape{1, 3, 5, 5}},
-                      ConvCase{"conv2d out=12 kernel=3 stride=2 groups=3", Shape{4, 6, 13, 10}}));
+INSTANTIATE_TEST_SUITE_P(Geometries, ConvFastPath,
+                         ::testing::Values(ConvCase{"conv2d out=6 kernel=5", Shape{2, 3, 32, 32}},  // the seed article's RGB example
+                                           ConvCase{"conv2d out=4 kernel=3 stride=2 pad=1", Shape{3, 2, 9, 7}},
+                                           ConvCase{"conv2d out=5 kernel=2x4 stride=1x3 pad=1x2 dilation=2x1", Shape{2, 3, 8, 11}},
+                                           ConvCase{"conv2d out=3 kernel=1 bias=false", Shape{5, 4, 3, 3}},
+                                           ConvCase{"conv2d out=6 kernel=3 groups=2", Shape{2, 4, 7, 6}},
+                                           ConvCase{"conv2d out=8 kernel=3x2 stride=2 pad=1 groups=4", Shape{3, 8, 9, 8}},
+                                           ConvCase{"conv2d out=5 kernel=3 pad=1 groups=5", Shape{2, 5, 6, 7}},  // depthwise
+                                           ConvCase{"conv2d out=6 kernel=3 pad=2 dilation=2 groups=3 bias=false", Shape{1, 3, 5, 5}},
+                                           ConvCase{"conv2d out=12 kernel=3 stride=2 groups=3", Shape{4, 6, 13, 10}}));
 
 // A grouped convolution is G independent convolutions: output block g from input block g with
 // weight rows block g. Built from groups=1 layers, this checks the meaning of groups, not just
@@ -105,8 +103,7 @@ TEST(ConvGroups, EqualSeparateConvolutionsOverChannelBlocks) {
         BoundLayer single = make_layer("conv2d out=2 kernel=3 stride=2 pad=1", Shape{in_per_group, height, width});
         std::copy_n(grouped.layer().parameters()[0].value + group * weights_per_group, weights_per_group,
                     single.layer().parameters()[0].value);
-        std::copy_n(grouped.layer().parameters()[1].value + group * out_per_group, out_per_group,
-                    single.layer().parameters()[1].value);
+        std::copy_n(grouped.layer().parameters()[1].value + group * out_per_group, out_per_group, single.layer().parameters()[1].value);
         Tensor block(Shape{batch, in_per_group, height, width});
         for (std::int64_t n = 0; n < batch; ++n)
             std::copy_n(input.data() + (n * groups + group) * in_per_group * height * width, in_per_group * height * width,

@@ -75,8 +75,7 @@ TEST_P(FastPath, AgreesWithReferenceLayers) {
             const std::int64_t count = a.shape.element_count();
             if (a.role == ParameterRole::trainable)
                 EXPECT_LT(max_relative_error(a.grad, b.grad, count, gradient_floor), 1e-4) << "gradient of " << fast_parameters[i].name;
-            else
-                EXPECT_LT(max_relative_error(a.value, b.value, count), 1e-4) << fast_parameters[i].name;
+            else EXPECT_LT(max_relative_error(a.value, b.value, count), 1e-4) << fast_parameters[i].name;
         }
     }
     Tensor fast_logits, reference_logits;
@@ -91,19 +90,26 @@ INSTANTIATE_TEST_SUITE_P(
         // convnet1 with the convolution biases off: before batch norm their gradient is zero in
         // exact arithmetic, so both paths return rounding noise there and nothing to compare.
         FastPathCase{"input 1x28x28\nconv2d out=16 kernel=5 pad=2 bias=false\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\n"
-                     "conv2d out=32 kernel=5 pad=2 bias=false\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\nflatten\nlinear out=10\n", 8},
-        FastPathCase{"input 3x13x11\nconv2d out=8 kernel=3x2 stride=2x1 pad=1x0 dilation=1x2\nrelu\nbatchnorm2d\n"
-                     "maxpool2d kernel=3 stride=2 pad=1\nconv2d out=5 kernel=1 bias=false\nflatten\nlinear out=7\nrelu\nlinear out=4 bias=false\n", 5},
+                     "conv2d out=32 kernel=5 pad=2 bias=false\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\nflatten\nlinear out=10\n",
+                     8},
+        FastPathCase{
+            "input 3x13x11\nconv2d out=8 kernel=3x2 stride=2x1 pad=1x0 dilation=1x2\nrelu\nbatchnorm2d\n"
+            "maxpool2d kernel=3 stride=2 pad=1\nconv2d out=5 kernel=1 bias=false\nflatten\nlinear out=7\nrelu\nlinear out=4 bias=false\n",
+            5},
         FastPathCase{"input 2x9x9\nconv2d out=4 kernel=3\nmaxpool2d kernel=2\nflatten\nlinear out=3\n", 3},
         // LeNet-5's pieces: tanh and average pooling; and the other activations, batchnorm1d,
         // average pooling that leaves padding out of the count, and a window that drops a column.
         FastPathCase{"input 1x28x28\nconv2d out=6 kernel=5 pad=2\ntanh\navgpool2d kernel=2\nconv2d out=16 kernel=5\ntanh\n"
-                     "avgpool2d kernel=2\nflatten\nlinear out=120\ntanh\nlinear out=84\ntanh\nlinear out=10\n", 4},
-        FastPathCase{"input 3x10x9\nconv2d out=6 kernel=3 stride=2\nleakyrelu slope=0.1\navgpool2d kernel=3 stride=1 pad=1 count_pad=false\n"
-                     "sigmoid\nflatten\nlinear out=12 bias=false\nbatchnorm1d\nrelu\nlinear out=5\n", 6},
+                     "avgpool2d kernel=2\nflatten\nlinear out=120\ntanh\nlinear out=84\ntanh\nlinear out=10\n",
+                     4},
+        FastPathCase{
+            "input 3x10x9\nconv2d out=6 kernel=3 stride=2\nleakyrelu slope=0.1\navgpool2d kernel=3 stride=1 pad=1 count_pad=false\n"
+            "sigmoid\nflatten\nlinear out=12 bias=false\nbatchnorm1d\nrelu\nlinear out=5\n",
+            6},
         // grouped and depthwise convolutions
         FastPathCase{"input 4x11x10\nconv2d out=6 kernel=3 groups=2 pad=1\nrelu\nconv2d out=6 kernel=3x1 groups=6 stride=2\n"
-                     "flatten\nlinear out=3\n", 3},
+                     "flatten\nlinear out=3\n",
+                     3},
         // dropout on features: both paths draw the same masks from the layer's generator
         FastPathCase{"input 2x8x8\nconv2d out=4 kernel=3\nrelu\nflatten\nlinear out=16\ndropout p=0.3\nrelu\nlinear out=5\n", 6}));
 

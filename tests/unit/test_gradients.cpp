@@ -43,7 +43,8 @@ void check_coordinates(const std::string& what, float* values, const float* anal
     std::ostringstream failures;
     int failed = 0;
     for (int k = 0; k < std::min<std::int64_t>(count, kCoordinatesPerTensor); ++k) {
-        const std::int64_t i = count <= kCoordinatesPerTensor ? k : static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(count)));
+        const std::int64_t i =
+            count <= kCoordinatesPerTensor ? k : static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(count)));
         const float saved = values[i];
         values[i] = saved + static_cast<float>(kStep);
         const double plus = loss();
@@ -68,7 +69,7 @@ TEST_P(LayerGradient, MatchesFiniteDifferences) {
     Random random(42);
     bound.layer().initialize(random);
     for (float& value : bound.values) value += random.uniform(-0.2f, 0.2f);  // no symmetric start
-    for (Parameter& parameter : bound.layer().parameters())  // a valid variance for batch norm
+    for (Parameter& parameter : bound.layer().parameters())                  // a valid variance for batch norm
         if (parameter.name == "running_var")
             for (std::int64_t i = 0; i < parameter.shape.element_count(); ++i) parameter.value[i] = random.uniform(0.5f, 1.5f);
 
@@ -89,7 +90,8 @@ TEST_P(LayerGradient, MatchesFiniteDifferences) {
     std::int64_t offset = 0;
     for (Parameter& parameter : bound.layer().parameters()) {
         if (parameter.role == ParameterRole::trainable)
-            check_coordinates(parameter.name, parameter.value, parameter_grads.data() + offset, parameter.shape.element_count(), loss, random);
+            check_coordinates(parameter.name, parameter.value, parameter_grads.data() + offset, parameter.shape.element_count(), loss,
+                              random);
         offset += parameter.shape.element_count();
     }
 }
@@ -101,27 +103,22 @@ INSTANTIATE_TEST_SUITE_P(
         GradientCase{"conv2d out=3 kernel=5 pad=2", Shape{2, 2, 9, 9}, InputKind::smooth},
         GradientCase{"conv2d out=2 kernel=3x2 stride=2x1 pad=1x0 dilation=1x2", Shape{3, 2, 8, 7}, InputKind::smooth},
         GradientCase{"conv2d out=3 kernel=2 stride=3 bias=false", Shape{2, 2, 8, 8}, InputKind::smooth},
-        GradientCase{"batchnorm2d", Shape{4, 3, 5, 5}, InputKind::smooth},
-        GradientCase{"batchnorm1d", Shape{6, 5}, InputKind::smooth},
+        GradientCase{"batchnorm2d", Shape{4, 3, 5, 5}, InputKind::smooth}, GradientCase{"batchnorm1d", Shape{6, 5}, InputKind::smooth},
         GradientCase{"relu", Shape{2, 3, 4, 5}, InputKind::away_from_zero},
         GradientCase{"maxpool2d kernel=2", Shape{2, 3, 6, 6}, InputKind::distinct},
         GradientCase{"maxpool2d kernel=3 stride=2 pad=1", Shape{2, 2, 7, 7}, InputKind::distinct},
         GradientCase{"maxpool2d kernel=2 stride=1", Shape{1, 2, 5, 4}, InputKind::distinct},
-        GradientCase{"flatten", Shape{2, 3, 4, 5}, InputKind::smooth},
-        GradientCase{"linear out=7", Shape{5, 11}, InputKind::smooth},
+        GradientCase{"flatten", Shape{2, 3, 4, 5}, InputKind::smooth}, GradientCase{"linear out=7", Shape{5, 11}, InputKind::smooth},
         GradientCase{"linear out=3 bias=false", Shape{4, 6}, InputKind::smooth},
         GradientCase{"conv2d out=4 kernel=3 groups=2", Shape{2, 4, 7, 6}, InputKind::smooth},
         GradientCase{"conv2d out=6 kernel=3x2 stride=2x1 pad=1 groups=3", Shape{2, 3, 9, 8}, InputKind::smooth},
         GradientCase{"conv2d out=3 kernel=3 pad=1 groups=3 bias=false", Shape{2, 3, 5, 7}, InputKind::smooth},
         GradientCase{"conv2d out=6 kernel=3 stride=2 dilation=2 groups=2", Shape{3, 4, 11, 9}, InputKind::smooth},
-        GradientCase{"sigmoid", Shape{2, 3, 4, 5}, InputKind::smooth},
-        GradientCase{"sigmoid", Shape{3, 7}, InputKind::smooth},
-        GradientCase{"tanh", Shape{2, 3, 4, 5}, InputKind::smooth},
-        GradientCase{"tanh", Shape{3, 7}, InputKind::smooth},
+        GradientCase{"sigmoid", Shape{2, 3, 4, 5}, InputKind::smooth}, GradientCase{"sigmoid", Shape{3, 7}, InputKind::smooth},
+        GradientCase{"tanh", Shape{2, 3, 4, 5}, InputKind::smooth}, GradientCase{"tanh", Shape{3, 7}, InputKind::smooth},
         GradientCase{"leakyrelu", Shape{2, 3, 4, 5}, InputKind::away_from_zero},
         GradientCase{"leakyrelu slope=0.2", Shape{3, 9}, InputKind::away_from_zero},
-        GradientCase{"softmax", Shape{4, 10}, InputKind::smooth},
-        GradientCase{"softmax", Shape{1, 3}, InputKind::smooth},
+        GradientCase{"softmax", Shape{4, 10}, InputKind::smooth}, GradientCase{"softmax", Shape{1, 3}, InputKind::smooth},
         GradientCase{"softmax", Shape{2, 5, 3, 2}, InputKind::smooth},
         GradientCase{"avgpool2d kernel=2", Shape{2, 3, 6, 6}, InputKind::smooth},
         GradientCase{"avgpool2d kernel=3 stride=2 pad=1", Shape{2, 2, 7, 9}, InputKind::smooth},

@@ -6,13 +6,13 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <unistd.h>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <initializer_list>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -28,8 +28,7 @@ class TempDir {
 public:
     TempDir() {
         const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-        path_ = fs::temp_directory_path() /
-                ("convnet_test_idx_" + std::string(test->name()) + "_" + std::to_string(::getpid()));
+        path_ = fs::temp_directory_path() / ("convnet_test_idx_" + std::string(test->name()) + "_" + std::to_string(::getpid()));
         fs::remove_all(path_);
         fs::create_directories(path_);
     }
@@ -90,8 +89,7 @@ void write_text(const fs::path& path, const std::string& text) {
 
 // Passes when `action` throws convnet::Error whose message holds every phrase; otherwise says
 // what was thrown instead, with the whole message.
-::testing::AssertionResult throws_error_with(const std::function<void()>& action,
-                                             std::initializer_list<std::string> phrases) {
+::testing::AssertionResult throws_error_with(const std::function<void()>& action, std::initializer_list<std::string> phrases) {
     try {
         action();
     } catch (const convnet::Error& error) {
@@ -170,8 +168,7 @@ TEST(IdxReader, MissingFileNamesIt) {
     SmallPair pair;
     write_raw(dir / "labels", pair.labels_file());
     const fs::path missing = dir / "no-such-images";
-    EXPECT_TRUE(throws_error_with([&] { convnet::read_idx_pair(missing, dir / "labels"); },
-                                  {missing.string(), "not found"}));
+    EXPECT_TRUE(throws_error_with([&] { convnet::read_idx_pair(missing, dir / "labels"); }, {missing.string(), "not found"}));
 }
 
 TEST(IdxReader, DirectoryInsteadOfFile) {
@@ -302,8 +299,7 @@ TEST(IdxReader, ImageAndLabelCountsDiffer) {
     write_raw(dir / "images", pair.images_file());
     write_raw(dir / "labels", idx_bytes(kLabelsMagic, {2}, {0, 9}));
     EXPECT_TRUE(throws_error_with([&] { convnet::read_idx_pair(dir / "images", dir / "labels"); },
-                                  {(dir / "images").string(), (dir / "labels").string(), "counts differ",
-                                   "3 images", "2 labels"}));
+                                  {(dir / "images").string(), (dir / "labels").string(), "counts differ", "3 images", "2 labels"}));
 }
 
 TEST(IdxReader, LabelBeyondDefaultClasses) {
@@ -312,8 +308,7 @@ TEST(IdxReader, LabelBeyondDefaultClasses) {
     write_raw(dir / "images", pair.images_file());
     write_raw(dir / "labels", idx_bytes(kLabelsMagic, {3}, {0, 10, 3}));
     EXPECT_TRUE(throws_error_with([&] { convnet::read_idx_pair(dir / "images", dir / "labels"); },
-                                  {(dir / "labels").string(), "label 10 at index 1", "number of classes, 10",
-                                   "classes.txt"}));
+                                  {(dir / "labels").string(), "label 10 at index 1", "number of classes, 10", "classes.txt"}));
 }
 
 TEST(IdxReader, LabelBeyondClassesTxt) {
@@ -322,9 +317,9 @@ TEST(IdxReader, LabelBeyondClassesTxt) {
     write_raw(dir / "images", pair.images_file());
     write_raw(dir / "labels", pair.labels_file());
     write_text(dir / "classes.txt", "cat\ndog\nbird\n");
-    EXPECT_TRUE(throws_error_with([&] { convnet::read_idx_pair(dir / "images", dir / "labels"); },
-                                  {(dir / "labels").string(), "label 9 at index 1", "number of classes, 3",
-                                   (dir / "classes.txt").string()}));
+    EXPECT_TRUE(
+        throws_error_with([&] { convnet::read_idx_pair(dir / "images", dir / "labels"); },
+                          {(dir / "labels").string(), "label 9 at index 1", "number of classes, 3", (dir / "classes.txt").string()}));
 }
 
 TEST(IdxReader, ZeroCountRowsOrCols) {
@@ -338,8 +333,8 @@ TEST(IdxReader, ZeroCountRowsOrCols) {
     write_raw(dir / "zero-labels", idx_bytes(kLabelsMagic, {0}, {}));
     EXPECT_TRUE(throws_error_with([&] { convnet::read_idx_pair(dir / "zero-count", dir / "labels"); },
                                   {(dir / "zero-count").string(), "count is 0"}));
-    EXPECT_TRUE(throws_error_with([&] { convnet::read_idx_pair(dir / "zero-rows", dir / "labels"); },
-                                  {(dir / "zero-rows").string(), "rows is 0"}));
+    EXPECT_TRUE(
+        throws_error_with([&] { convnet::read_idx_pair(dir / "zero-rows", dir / "labels"); }, {(dir / "zero-rows").string(), "rows is 0"}));
     EXPECT_TRUE(throws_error_with([&] { convnet::read_idx_pair(dir / "zero-cols.gz", dir / "labels"); },
                                   {(dir / "zero-cols.gz").string(), "cols is 0"}));
     EXPECT_TRUE(throws_error_with([&] { convnet::read_idx_pair(dir / "images", dir / "zero-labels"); },
@@ -385,8 +380,7 @@ TEST(IdxReader, ClassNamesFromClassesTxt) {
     write_raw(dir / "images", pair.images_file());
     write_raw(dir / "labels", pair.labels_file());
     // Trailing blanks and CRLF trimmed, empty and blank lines skipped.
-    write_text(dir / "classes.txt",
-               "T-shirt/top  \r\nTrouser\n\nPullover\nDress\t\nCoat\n   \nSandal\nShirt\nSneaker\nBag\nAnkle boot");
+    write_text(dir / "classes.txt", "T-shirt/top  \r\nTrouser\n\nPullover\nDress\t\nCoat\n   \nSandal\nShirt\nSneaker\nBag\nAnkle boot");
     const convnet::Dataset dataset = convnet::read_idx_pair(dir / "images", dir / "labels");
     const std::vector<std::string> expected = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                                "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
@@ -425,8 +419,8 @@ TEST(LoadSplit, LoadsTrainAndTestPreferringRawFiles) {
 TEST(LoadSplit, MissingFolderSaysMakeData) {
     TempDir dir;
     const fs::path missing = dir / "fashion-mnist";
-    EXPECT_TRUE(throws_error_with([&] { convnet::load_split(missing, convnet::Split::train); },
-                                  {missing.string(), "not found", "make data"}));
+    EXPECT_TRUE(
+        throws_error_with([&] { convnet::load_split(missing, convnet::Split::train); }, {missing.string(), "not found", "make data"}));
 }
 
 TEST(LoadSplit, MissingFileSaysMakeData) {

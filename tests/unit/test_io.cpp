@@ -17,8 +17,9 @@ const char* kModel = "input 1x8x8\nconv2d out=2 kernel=3\nbatchnorm2d\nrelu\nfla
 class WeightsFile : public ::testing::Test {
 protected:
     void SetUp() override {
-        directory_ = std::filesystem::temp_directory_path() / ("convnet_io_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
-                                                           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        directory_ =
+            std::filesystem::temp_directory_path() / ("convnet_io_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+                                                      "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
         std::filesystem::create_directories(directory_);
     }
     void TearDown() override { std::filesystem::remove_all(directory_); }
@@ -86,14 +87,13 @@ TEST_F(WeightsFile, NumbersAreLittleEndianByteForByte) {
     save_weights(network, directory_ / "w.bin");
     std::ifstream in(directory_ / "w.bin", std::ios::binary);
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::string expected_start = std::string("CNVNETW1") +
-                                       std::string("\x01\x00\x00\x00", 4) +                        // version 1
-                                       std::string("\x04\x00\x00\x00", 4) +                        // 4 tensors
-                                       std::string("\x0c\x00\x00\x00", 4) + "conv1.weight" +       // name length 12
-                                       std::string("\x04\x00\x00\x00", 4) +                        // rank 4
-                                       std::string("\x02\0\0\0\0\0\0\0\x01\0\0\0\0\0\0\0", 16) +  // dims 2, 1
-                                       std::string("\x03\0\0\0\0\0\0\0\x03\0\0\0\0\0\0\0", 16) +  // dims 3, 3
-                                       std::string("\x00\x00\xc0\x3f\x00\x00\x00\xc0", 8);    // 1.5, -2.0
+    const std::string expected_start = std::string("CNVNETW1") + std::string("\x01\x00\x00\x00", 4) +  // version 1
+                                       std::string("\x04\x00\x00\x00", 4) +                            // 4 tensors
+                                       std::string("\x0c\x00\x00\x00", 4) + "conv1.weight" +           // name length 12
+                                       std::string("\x04\x00\x00\x00", 4) +                            // rank 4
+                                       std::string("\x02\0\0\0\0\0\0\0\x01\0\0\0\0\0\0\0", 16) +       // dims 2, 1
+                                       std::string("\x03\0\0\0\0\0\0\0\x03\0\0\0\0\0\0\0", 16) +       // dims 3, 3
+                                       std::string("\x00\x00\xc0\x3f\x00\x00\x00\xc0", 8);             // 1.5, -2.0
     ASSERT_GE(bytes.size(), expected_start.size());
     EXPECT_EQ(bytes.substr(0, expected_start.size()), expected_start);
 

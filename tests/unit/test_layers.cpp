@@ -137,8 +137,7 @@ TEST(Pooling, AveragePoolValuesWithAndWithoutPaddingInTheCount) {
     expect_values(forward_of("avgpool2d kernel=2", ramp_plane()), {3.5f, 5.5f, 11.5f, 13.5f});
     // kernel 3, stride 2, pad 1 on 4×4: output 2×2. The windows cover {1,2,5,6}, {2,3,4,6,7,8},
     // {5,6,9,10,13,14} and {6,7,8,10,11,12,14,15,16}: 4, 6, 6 and 9 of their 9 places.
-    expect_values(forward_of("avgpool2d kernel=3 stride=2 pad=1", ramp_plane()),
-                  {14.0f / 9, 30.0f / 9, 57.0f / 9, 99.0f / 9}, 1e-5f);
+    expect_values(forward_of("avgpool2d kernel=3 stride=2 pad=1", ramp_plane()), {14.0f / 9, 30.0f / 9, 57.0f / 9, 99.0f / 9}, 1e-5f);
     expect_values(forward_of("avgpool2d kernel=3 stride=2 pad=1 count_pad=false", ramp_plane()),
                   {14.0f / 4, 30.0f / 6, 57.0f / 6, 99.0f / 9}, 1e-5f);
 }
@@ -183,8 +182,7 @@ TEST(Pooling, GaussianWeightsAreNormalisedSymmetricAndPeakAtTheCentre) {
     // Default sigma is half the larger kernel side, and is not written back.
     EXPECT_EQ(GaussPool2d::default_sigma(3, 5), 2.5);
     EXPECT_EQ(make_layer("gausspool2d kernel=3x5", Shape{1, 8, 8}).layer().options_text(), "kernel=3x5 stride=3x5");
-    EXPECT_EQ(make_layer("gausspool2d kernel=3 sigma=0.75", Shape{1, 8, 8}).layer().options_text(),
-              "kernel=3 stride=3 sigma=0.75");
+    EXPECT_EQ(make_layer("gausspool2d kernel=3 sigma=0.75", Shape{1, 8, 8}).layer().options_text(), "kernel=3 stride=3 sigma=0.75");
 }
 
 TEST(Pooling, GaussianPoolOfAConstantIsThatConstantAwayFromPadding) {
@@ -211,8 +209,7 @@ TEST(Pooling, ShapesFollowTheFloorFormulaAndOptionsRoundTrip) {
     };
     const Case cases[] = {
         {"avgpool2d kernel=2", Shape{6, 28, 28}, Shape{1, 6, 14, 14}, "kernel=2 stride=2"},
-        {"avgpool2d kernel=3 stride=2 pad=1 count_pad=false", Shape{2, 7, 9}, Shape{1, 2, 4, 5},
-         "kernel=3 stride=2 pad=1 count_pad=false"},
+        {"avgpool2d kernel=3 stride=2 pad=1 count_pad=false", Shape{2, 7, 9}, Shape{1, 2, 4, 5}, "kernel=3 stride=2 pad=1 count_pad=false"},
         {"l2pool2d kernel=3x2 stride=1x2", Shape{1, 5, 7}, Shape{1, 1, 3, 3}, "kernel=3x2 stride=1x2"},
         {"gausspool2d kernel=5 stride=1 pad=2", Shape{4, 9, 9}, Shape{1, 4, 9, 9}, "kernel=5 stride=1 pad=2"},
         {"globalavgpool2d", Shape{8, 5, 3}, Shape{1, 8, 1, 1}, ""},
@@ -288,8 +285,7 @@ TEST(DropoutLayer, BackwardUsesTheMaskOfTheLastForwardTrain) {
     bound.layer().backward(input, output, grad_output, &grad_input);
     // output = input·mask, a linear map: its exact gradient is grad_output·mask, and the mask can
     // be read back from output / input.
-    for (std::int64_t i = 0; i < input.size(); ++i)
-        EXPECT_FLOAT_EQ(grad_input[i], grad_output[i] * (output[i] / input[i])) << i;
+    for (std::int64_t i = 0; i < input.size(); ++i) EXPECT_FLOAT_EQ(grad_input[i], grad_output[i] * (output[i] / input[i])) << i;
     std::int64_t zeros = 0;
     for (std::int64_t i = 0; i < grad_input.size(); ++i) zeros += grad_input[i] == 0.0f;
     EXPECT_GT(zeros, 0);
@@ -340,7 +336,6 @@ TEST(DropoutLayer, OptionsAndErrors) {
     EXPECT_THROW(Dropout(DropoutOptions{-0.1}), Error);
 }
 
-
 // ---- the example model files
 
 TEST(ExampleModels, LeNet5ShapesAndParameterCount) {
@@ -389,7 +384,6 @@ TEST(ExampleModels, DropoutInANetworkRepeatsForASeedAndIsOffInEvaluation) {
     first.predict(batch, evaluated_again);
     for (std::int64_t i = 0; i < evaluated.size(); ++i) ASSERT_EQ(evaluated[i], evaluated_again[i]) << i;
 }
-
 
 TEST(LayerDocs, EveryRegisteredLayerIsDescribedInLayersMd) {
     std::ifstream file(std::string(CONVNET_SOURCE_DIR) + "/docs/LAYERS.md");

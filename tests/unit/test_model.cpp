@@ -11,9 +11,7 @@ namespace {
 
 using testing::expect_error;
 
-Shape output_of(const std::string& model) {
-    return plan_model(parse_model(model, "m.model")).back().output;
-}
+Shape output_of(const std::string& model) { return plan_model(parse_model(model, "m.model")).back().output; }
 
 TEST(ModelFile, SeedNetworkShapesAndParameterCount) {
     const ModelSpec spec = read_model_file(std::string(CONVNET_SOURCE_DIR) + "/models/convnet1.model");
@@ -34,7 +32,7 @@ TEST(ModelFile, SeedNetworkShapesAndParameterCount) {
 TEST(ShapeRule, ConvolutionFollowsFloorFormula) {
     EXPECT_EQ(output_of("input 1x28x28\nconv2d out=16 kernel=5 pad=2\n"), (Shape{1, 16, 28, 28}));
     EXPECT_EQ(output_of("input 3x32x32\nconv2d out=6 kernel=5\n"), (Shape{1, 6, 28, 28}));
-    EXPECT_EQ(output_of("input 2x7x9\nconv2d out=4 kernel=3 stride=2\n"), (Shape{1, 4, 3, 4}));   // (7-3)/2+1, (9-3)/2+1
+    EXPECT_EQ(output_of("input 2x7x9\nconv2d out=4 kernel=3 stride=2\n"), (Shape{1, 4, 3, 4}));        // (7-3)/2+1, (9-3)/2+1
     EXPECT_EQ(output_of("input 1x8x8\nconv2d out=1 kernel=3 stride=3 pad=1\n"), (Shape{1, 1, 3, 3}));  // floor(7/3)+1
     EXPECT_EQ(output_of("input 1x10x10\nconv2d out=1 kernel=3 dilation=2\n"), (Shape{1, 1, 6, 6}));
     EXPECT_EQ(output_of("input 1x11x6\nconv2d out=2 kernel=5x3 stride=2x1 pad=1x0\n"), (Shape{1, 2, 5, 4}));
@@ -70,7 +68,8 @@ TEST(ModelFile, MismatchedSizesSayWhatWouldFit) {
     expect_error([] { output_of("input 3x8x8\nconv2d in=1 out=2 kernel=3\n"); }, {"m.model:2", "in=1", "in=3 would fit"});
     expect_error([] { output_of("input 1x8x8\nflatten\nlinear in=60 out=2\n"); }, {"m.model:3", "in=64 would fit"});
     expect_error([] { output_of("input 1x8x8\nlinear out=2\n"); }, {"m.model:2", "flatten"});
-    expect_error([] { Network network(parse_model("input 1x8x8\nconv2d out=2 kernel=3\n", "m.model")); }, {"m.model", "add flatten and linear"});
+    expect_error([] { Network network(parse_model("input 1x8x8\nconv2d out=2 kernel=3\n", "m.model")); },
+                 {"m.model", "add flatten and linear"});
 }
 
 TEST(ModelFile, MissingFileIsReported) {

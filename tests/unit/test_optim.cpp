@@ -160,7 +160,8 @@ TEST(MakeOptimizer, RefusesBadOptionsByName) {
 TEST(MakeOptimizer, DefaultWeightDecayIsPyTorchs) {
     EXPECT_TRUE(make_optimizer("adam", 1e-3, 0.9)->describe().ends_with("weight_decay=0")) << make_optimizer("adam", 1e-3, 0.9)->describe();
     EXPECT_TRUE(make_optimizer("sgd", 1e-2, 0.9)->describe().ends_with("weight_decay=0")) << make_optimizer("sgd", 1e-2, 0.9)->describe();
-    EXPECT_TRUE(make_optimizer("adamw", 1e-3, 0.9)->describe().ends_with("weight_decay=0.01")) << make_optimizer("adamw", 1e-3, 0.9)->describe();
+    EXPECT_TRUE(make_optimizer("adamw", 1e-3, 0.9)->describe().ends_with("weight_decay=0.01"))
+        << make_optimizer("adamw", 1e-3, 0.9)->describe();
 }
 
 // Learning rates for epochs 0, 1, ... from torch.optim.lr_scheduler with lr=0.1, read before each
@@ -173,8 +174,9 @@ TEST(LearningRateSchedule, StepAsTorchStepLR) {
 
 TEST(LearningRateSchedule, CosineAsTorchCosineAnnealingLR) {
     const LearningRateSchedule schedule = cosine_schedule(5, 0.001);
-    const double expected[] = {0.1, 0.0905463412216, 0.0657963412216, 0.0352036587784, 0.0104536587784, 0.001,
-                               0.0104536587784, 0.0352036587784, 0.0657963412216, 0.0905463412216, 0.1, 0.0905463412216};
+    const double expected[] = {0.1,   0.0905463412216, 0.0657963412216, 0.0352036587784, 0.0104536587784,
+                               0.001, 0.0104536587784, 0.0352036587784, 0.0657963412216, 0.0905463412216,
+                               0.1,   0.0905463412216};
     for (int epoch = 0; epoch < 12; ++epoch) EXPECT_NEAR(schedule.rate(0.1, epoch), expected[epoch], 1e-12) << "epoch " << epoch;
 }
 

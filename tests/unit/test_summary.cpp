@@ -165,7 +165,7 @@ TEST(Summary, Convnet1ShapesAndFormulas) {
         EXPECT_EQ(volume_text(summary.rows[i].output), outputs[i]) << names[i];
     }
     EXPECT_EQ(volume_text(summary.rows[0].input), "28×28×1");
-    EXPECT_EQ(summary.rows[0].line, 6);  // the first layer line of the file
+    EXPECT_EQ(summary.rows[0].line, 6);                               // the first layer line of the file
     EXPECT_EQ(summary.rows[0].formula, "(28 − 5 + 2·2)/1 + 1 = 28");  // the seed article's W₂
     EXPECT_EQ(summary.rows[3].formula, "(28 − 2 + 2·0)/2 + 1 = 14");
     EXPECT_EQ(summary.rows[4].formula, "(14 − 5 + 2·2)/1 + 1 = 14");
@@ -185,8 +185,8 @@ TEST(Summary, Convnet1ParametersAndMultiplyAdds) {
     const std::vector<std::int64_t> buffers{0, 32, 0, 0, 0, 64, 0, 0, 0, 0};
     // conv: output elements · in_channels · kh · kw; batch norm: one per element; linear: in·out;
     // relu, pooling and flatten: 0.
-    const std::vector<std::int64_t> multiply_adds{28 * 28 * 16 * 1 * 25, 28 * 28 * 16, 0, 0, 14 * 14 * 32 * 16 * 25,
-                                                  14 * 14 * 32,          0,            0, 0, 1568 * 10};
+    const std::vector<std::int64_t> multiply_adds{
+        28 * 28 * 16 * 1 * 25, 28 * 28 * 16, 0, 0, 14 * 14 * 32 * 16 * 25, 14 * 14 * 32, 0, 0, 0, 1568 * 10};
     for (std::size_t i = 0; i < summary.rows.size(); ++i) {
         EXPECT_EQ(summary.rows[i].trainable_parameters, trainable[i]) << summary.rows[i].name;
         EXPECT_EQ(summary.rows[i].buffer_parameters, buffers[i]) << summary.rows[i].name;
@@ -223,9 +223,8 @@ TEST(Summary, Convnet1ParameterSharing) {
 
 TEST(Summary, Convnet1Text) {
     const std::string text = format_summary_text(summarize_model(read_model_file(kModels + "convnet1.model")));
-    for (const char* part : {"conv1", "conv2d out=16 kernel=5 pad=2", "(28 − 5 + 2·2)/1 + 1 = 28", "28×28×16", "7×7×32",
-                             "7·7·32 = 1568", "29,034", "2,856,896", "8,257,088", "9,847,040 instead of 416",
-                             "116,520 bytes", "no rounding"})
+    for (const char* part : {"conv1", "conv2d out=16 kernel=5 pad=2", "(28 − 5 + 2·2)/1 + 1 = 28", "28×28×16", "7×7×32", "7·7·32 = 1568",
+                             "29,034", "2,856,896", "8,257,088", "9,847,040 instead of 416", "116,520 bytes", "no rounding"})
         EXPECT_TRUE(contains(text, part)) << "missing: " << part << "\n" << text;
 }
 
@@ -295,7 +294,7 @@ TEST(Summary, Lenet5) {
     // conv1 skips the input gradient; pooling has no weight gradient.
     EXPECT_EQ(summary.totals.training_multiply_adds,
               2 * 117600 + 3 * (240000 + 48000 + 10080 + 840) + 2 * (4704 + 1600));  // 1,144,568
-    EXPECT_EQ(summary.totals.forward_activation_bytes, 2 * 4704 * 4);  // tanh1: 28·28·6 in and out
+    EXPECT_EQ(summary.totals.forward_activation_bytes, 2 * 4704 * 4);                // tanh1: 28·28·6 in and out
     EXPECT_EQ(summary.rows[0].formula, "(28 − 5 + 2·2)/1 + 1 = 28");
     EXPECT_EQ(summary.rows[3].formula, "(14 − 5 + 2·0)/1 + 1 = 10");
     EXPECT_EQ(summary.rows[3].fully_connected_parameters, std::int64_t{14 * 14 * 6} * 1600 + 1600);
@@ -384,8 +383,8 @@ TEST(Summary, RoundingWarningForStrideTwoOnEvenInput) {
     EXPECT_EQ(warning.axis, "height and width");
     EXPECT_EQ(warning.unseen_rows, 1);
     EXPECT_EQ(warning.unseen_columns, 1);
-    for (const char* part : {"round.model:2", "conv1", "(28 − 3 + 2·0)/2 + 1 = 13.5 → 13", "1 row and 1 column",
-                             "W = 27 or 29", "F = 2 or 4", "S = 1 or 5", "no P (pad=) alone fits"})
+    for (const char* part : {"round.model:2", "conv1", "(28 − 3 + 2·0)/2 + 1 = 13.5 → 13", "1 row and 1 column", "W = 27 or 29",
+                             "F = 2 or 4", "S = 1 or 5", "no P (pad=) alone fits"})
         EXPECT_TRUE(contains(warning.message, part)) << "missing: " << part << "\nmessage: " << warning.message;
     EXPECT_TRUE(contains(format_summary_text(summary), "warning: round.model:2: conv1"));
 }
@@ -413,8 +412,7 @@ TEST(Summary, RoundingWarningPerAxisAndPadding) {
 }
 
 TEST(Summary, PoolingRoundingAndDilationFormula) {
-    const ModelSummary summary =
-        summary_of("input 2x15x15\nmaxpool2d kernel=2\nconv2d out=3 kernel=3 dilation=2\n", "pool.model");
+    const ModelSummary summary = summary_of("input 2x15x15\nmaxpool2d kernel=2\nconv2d out=3 kernel=3 dilation=2\n", "pool.model");
     ASSERT_EQ(summary.rows.size(), 2u);
     EXPECT_EQ(summary.rows[0].formula, "(15 − 2 + 2·0)/2 + 1 = 7.5 → 7");
     // Dilation 2 spreads a 3-tap kernel over 5 pixels: (7 − 5)/1 + 1 = 3.
@@ -452,9 +450,8 @@ TEST(Summary, JsonReadsBack) {
     EXPECT_FALSE(layers[1].has("fully_connected_parameters"));
     EXPECT_EQ(layers[8]["output"][0].number, 1568);
     const Json& totals = json["totals"];
-    for (const char* key : {"trainable_parameters", "buffer_parameters", "parameter_bytes", "training_parameter_bytes",
-                            "input_values", "forward_activation_bytes", "training_activation_bytes",
-                            "inference_multiply_adds", "training_multiply_adds"})
+    for (const char* key : {"trainable_parameters", "buffer_parameters", "parameter_bytes", "training_parameter_bytes", "input_values",
+                            "forward_activation_bytes", "training_activation_bytes", "inference_multiply_adds", "training_multiply_adds"})
         EXPECT_TRUE(totals.has(key)) << key;
     EXPECT_EQ(totals["trainable_parameters"].number, 29034);
     EXPECT_EQ(totals["training_multiply_adds"].number, 8257088);

@@ -19,8 +19,7 @@ void expect_error(Action action, std::initializer_list<std::string> parts) {
         ADD_FAILURE() << "no error thrown; expected one mentioning " << *parts.begin();
     } catch (const Error& error) {
         for (const std::string& part : parts)
-            EXPECT_NE(std::string(error.what()).find(part), std::string::npos)
-                << "message: " << error.what() << "\nmissing: " << part;
+            EXPECT_NE(std::string(error.what()).find(part), std::string::npos) << "message: " << error.what() << "\nmissing: " << part;
     }
 }
 

@@ -47,7 +47,7 @@ TEST(Threads, FreeCoresLeaveBusyOnesAlone) {
     EXPECT_EQ(free_core_count({2, 1.0}), 1);   // one core busy: one thread
     EXPECT_EQ(free_core_count({2, 2.0}), 1);   // never fewer than one
     EXPECT_EQ(free_core_count({4, 1.4}), 3);
-    EXPECT_EQ(free_core_count({4, 2.5}), 2);   // halves round up: 1.5 free cores is 2 threads
+    EXPECT_EQ(free_core_count({4, 2.5}), 2);  // halves round up: 1.5 free cores is 2 threads
     EXPECT_EQ(free_core_count({1, 0.9}), 1);
 }
 

@@ -8,14 +8,13 @@
 
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <omp.h>
+#include <cstring>
 
 namespace convnet {
 namespace {
 
-const char* kSmallModel =
-    "input 1x12x12\nconv2d out=4 kernel=3 pad=1\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\nflatten\nlinear out=3\n";
+const char* kSmallModel = "input 1x12x12\nconv2d out=4 kernel=3 pad=1\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\nflatten\nlinear out=3\n";
 
 // Three classes of 12x12 images: a bright row, a bright column, or a bright diagonal, with noise.
 Dataset generated_dataset(std::int64_t count, std::uint64_t seed) {

@@ -22,8 +22,7 @@ public:
     Shape output_shape(const Shape& input) const override;  // (N, C, H, W) -> (N, C, OH, OW)
     void forward(const Tensor& input, Tensor& output) const override;
     // Spreads each output's gradient evenly, divided by the same count, over its window's pixels.
-    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
-                  Tensor* grad_input) override;
+    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
     std::int64_t multiply_adds(const Shape& input) const override;
     const AvgPool2dOptions& options() const { return options_; }
     std::optional<SlidingWindow> sliding_window() const override { return options_.sliding_window(); }

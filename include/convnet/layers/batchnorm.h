@@ -25,8 +25,7 @@ public:
     Shape output_shape(const Shape& input) const override;  // unchanged
     void forward(const Tensor& input, Tensor& output) const override;
     void forward_train(const Tensor& input, Tensor& output) override;
-    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
-                  Tensor* grad_input) override;
+    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
     void initialize(Random& random) override;
     std::int64_t multiply_adds(const Shape& input) const override { return input.with_batch(1).element_count(); }
     const BatchNormOptions& options() const { return options_; }

@@ -20,9 +20,8 @@ struct Conv2dOptions {
 };
 
 // Output length along one axis; throws naming `layer` and the numbers when it is not positive.
-std::int64_t convolution_output_size(const std::string& layer, const char* axis, std::int64_t input,
-                                     std::int64_t kernel, std::int64_t stride, std::int64_t padding,
-                                     std::int64_t dilation);
+std::int64_t convolution_output_size(const std::string& layer, const char* axis, std::int64_t input, std::int64_t kernel,
+                                     std::int64_t stride, std::int64_t padding, std::int64_t dilation);
 
 class Conv2d : public Layer {
 public:
@@ -33,14 +32,13 @@ public:
     std::string options_text() const override;
     Shape output_shape(const Shape& input) const override;  // (N, C, H, W) -> (N, out, OH, OW)
     void forward(const Tensor& input, Tensor& output) const override;
-    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
-                  Tensor* grad_input) override;
+    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
     void initialize(Random& random) override;
     std::int64_t multiply_adds(const Shape& input) const override;
     const Conv2dOptions& options() const { return options_; }
     std::optional<SlidingWindow> sliding_window() const override {
         const Conv2dOptions& o = options_;
-        return SlidingWindow{o.kernel_height, o.kernel_width, o.stride_height, o.stride_width, o.padding_height,
+        return SlidingWindow{o.kernel_height, o.kernel_width,    o.stride_height,  o.stride_width, o.padding_height,
                              o.padding_width, o.dilation_height, o.dilation_width, false};
     }
 

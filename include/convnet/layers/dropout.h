@@ -27,8 +27,7 @@ public:
     // thread count).
     void forward_train(const Tensor& input, Tensor& output) override;
     // grad_input = grad_output · mask of the last forward_train; throws if its size differs.
-    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
-                  Tensor* grad_input) override;
+    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
     // Seeds the layer's generator from `random`, so a seeded network drops the same elements.
     void initialize(Random& random) override;
 

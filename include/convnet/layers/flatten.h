@@ -11,8 +11,7 @@ public:
     std::string options_text() const override { return ""; }
     Shape output_shape(const Shape& input) const override;
     void forward(const Tensor& input, Tensor& output) const override;
-    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
-                  Tensor* grad_input) override;
+    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
 };
 
 }  // namespace convnet

@@ -29,8 +29,7 @@ public:
     Shape output_shape(const Shape& input) const override;  // (N, C, H, W) -> (N, C, OH, OW)
     void forward(const Tensor& input, Tensor& output) const override;
     // Each input pixel receives grad_output times the weight it had in each window it fell in.
-    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
-                  Tensor* grad_input) override;
+    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
     std::int64_t multiply_adds(const Shape& input) const override;
     const GaussPool2dOptions& options() const { return options_; }
     std::optional<SlidingWindow> sliding_window() const override { return options_.sliding_window(); }

@@ -13,8 +13,7 @@ public:
     Shape output_shape(const Shape& input) const override;  // (N, C, H, W) -> (N, C, 1, 1)
     void forward(const Tensor& input, Tensor& output) const override;
     // Every pixel of a map receives its map's gradient divided by H·W.
-    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
-                  Tensor* grad_input) override;
+    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
     std::int64_t multiply_adds(const Shape& input) const override { return input.with_batch(1).element_count(); }
 };
 

@@ -21,8 +21,7 @@ public:
     void forward(const Tensor& input, Tensor& output) const override;
     // d out / d x = x / out for each pixel of the window; 0 for a window whose values are all
     // zero, where the square root has no derivative (PyTorch gives nan or inf there).
-    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
-                  Tensor* grad_input) override;
+    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
     std::int64_t multiply_adds(const Shape& input) const override;
     const L2Pool2dOptions& options() const { return options_; }
     std::optional<SlidingWindow> sliding_window() const override { return options_.sliding_window(); }

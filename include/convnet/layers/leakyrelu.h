@@ -20,8 +20,7 @@ public:
     void forward(const Tensor& input, Tensor& output) const override;
     // Slope 1 where the input is positive, negative_slope elsewhere (so at x = 0, as PyTorch). Reads
     // the input, not the output: with a negative slope the output's sign would not tell.
-    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
-                  Tensor* grad_input) override;
+    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
     const LeakyReLUOptions& options() const { return options_; }
 
 private:

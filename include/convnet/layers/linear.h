@@ -19,8 +19,7 @@ public:
     std::string options_text() const override;
     Shape output_shape(const Shape& input) const override;  // (N, in) -> (N, out)
     void forward(const Tensor& input, Tensor& output) const override;
-    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
-                  Tensor* grad_input) override;
+    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
     void initialize(Random& random) override;
     std::int64_t multiply_adds(const Shape&) const override { return options_.in_features * options_.out_features; }
     const LinearOptions& options() const { return options_; }

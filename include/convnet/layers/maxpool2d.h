@@ -18,8 +18,7 @@ public:
     Shape output_shape(const Shape& input) const override;  // (N, C, H, W) -> (N, C, OH, OW)
     void forward(const Tensor& input, Tensor& output) const override;
     // Routes each output's gradient to the first maximum of its window (PyTorch's choice on ties).
-    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
-                  Tensor* grad_input) override;
+    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
     std::int64_t multiply_adds(const Shape&) const override { return 0; }
     const MaxPool2dOptions& options() const { return options_; }
     std::optional<SlidingWindow> sliding_window() const override { return options_.sliding_window(); }

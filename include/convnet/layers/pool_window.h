@@ -59,8 +59,7 @@ template <typename Body>
 void for_each_window(const PoolWindow& window, const Shape& input, const Shape& output, const Body& body) {
     const std::int64_t planes = input[0] * input[1], height = input[2], width = input[3];
     const std::int64_t output_height = output[2], output_width = output[3];
-    auto span = [](std::int64_t out_index, std::int64_t stride, std::int64_t padding, std::int64_t kernel,
-                   std::int64_t size) {
+    auto span = [](std::int64_t out_index, std::int64_t stride, std::int64_t padding, std::int64_t kernel, std::int64_t size) {
         const std::int64_t start = out_index * stride - padding;
         return WindowSpan{start, std::max<std::int64_t>(start, 0), std::min(start + kernel, size)};
     };

@@ -12,8 +12,7 @@ public:
     Shape output_shape(const Shape& input) const override { return input; }
     void forward(const Tensor& input, Tensor& output) const override;
     // From the output alone: dy/dx = y·(1 − y).
-    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
-                  Tensor* grad_input) override;
+    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
 };
 
 }  // namespace convnet

@@ -14,8 +14,7 @@ public:
     Shape output_shape(const Shape& input) const override;  // unchanged; rank at least 2
     void forward(const Tensor& input, Tensor& output) const override;
     // The Jacobian-vector product from the output alone: dx_k = y_k·(dy_k − Σ_j dy_j·y_j).
-    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
-                  Tensor* grad_input) override;
+    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
 };
 
 }  // namespace convnet
