@@ -86,14 +86,12 @@ std::string apply_threads(const Arguments& arguments) {
     const CoreUsage usage = measure_core_usage(std::chrono::milliseconds(100));
     const int threads = free_core_count(usage);
     omp_set_num_threads(threads);
-    std::string text = std::to_string(threads) + (threads == 1 ? " thread" : " threads");
-    if (threads < usage.usable_cores) {
-        char busy[32];
-        std::snprintf(busy, sizeof(busy), "%.1f", usage.busy_cores);
-        text += " (" + std::string(busy) + " of " + std::to_string(usage.usable_cores) + " cores busy with other work; --threads " +
-                std::to_string(usage.usable_cores) + " to use them all, --threads " + std::to_string(threads) + " to repeat this run)";
-    }
-    return text;
+    char busy[32];
+    std::snprintf(busy, sizeof(busy), "%.1f", usage.busy_cores);
+    std::string text = std::to_string(threads) + (threads == 1 ? " thread (" : " threads (") + busy + " of " +
+                       std::to_string(usage.usable_cores) + " cores busy with other work; ";
+    if (threads < usage.usable_cores) text += "--threads " + std::to_string(usage.usable_cores) + " to use them all, ";
+    return text + "--threads " + std::to_string(threads) + " to repeat this run)";
 }
 
 std::unique_ptr<Network> load_trained_network(const Arguments& arguments) {

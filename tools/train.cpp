@@ -122,7 +122,7 @@ int run_train(const std::vector<std::string>& words) {
 
     std::cout << "model " << network.source() << ": " << network.trainable_count() << " parameters; data " << data << ": " << train.count
               << " train, " << test.count << " test images; " << optimizer->describe() << ", schedule " << schedule.describe() << ", batch "
-              << batch << ", " << epochs << " epochs, " << threads << std::endl;
+              << batch << ", " << epochs << (epochs == 1 ? " epoch, " : " epochs, ") << threads << std::endl;
     if (network.layer(network.layer_count() - 1).type() == "softmax")
         std::cerr << "warning: " << network.source() << " ends in softmax, and the training loss applies its own softmax to the "
                   << "outputs; train without the last line and add it for prediction only\n";

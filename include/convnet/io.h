@@ -1,5 +1,5 @@
 // Weight files: every parameter and buffer of a network by its dotted name, in a small binary
-// format with a magic number and a version (docs/FILE_FORMATS.md). Written atomically.
+// format with a magic number and a version (docs/MODEL_FORMAT.md, "Weights files"). Written atomically.
 #pragma once
 
 #include <convnet/model.h>
