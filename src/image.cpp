@@ -4,6 +4,8 @@
 #include <convnet/image.h>
 #include <convnet/io.h>
 
+#include "text_file.h"
+
 #include <png.h>
 
 #include <memory>
@@ -32,6 +34,7 @@ Tensor read_png(const std::filesystem::path& path, std::int64_t channels, std::i
     png_image image{};
     image.version = PNG_IMAGE_VERSION;
     ImageGuard guard{&image};
+    detail::check_regular_file(path, "a PNG image");
     if (!png_image_begin_read_from_file(&image, path.c_str())) throw Error(path.string() + ": cannot read as PNG (" + image.message + ")");
     if (image.width != static_cast<png_uint_32>(width) || image.height != static_cast<png_uint_32>(height))
         throw Error(path.string() + ": the image is " + std::to_string(image.width) + "x" + std::to_string(image.height) +

@@ -4,6 +4,8 @@
 #include <convnet/error.h>
 #include <convnet/io.h>
 
+#include "text_file.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 #include <bit>
@@ -122,8 +124,8 @@ void save_weights(const Network& network, const std::filesystem::path& path) {
 }
 
 void load_weights(Network& network, const std::filesystem::path& path) {
+    detail::check_regular_file(path, "the weights file", "train with --save to make one");
     std::ifstream file(path, std::ios::binary);
-    if (!file) throw Error(path.string() + ": cannot open the weights file (train with --save to make one)");
     const std::vector<NamedParameter> named = network.named_parameters();
     // A file far larger than this model's weights is refused before it is read into memory.
     std::uintmax_t largest_expected = 1 << 16;

@@ -5,6 +5,7 @@
 #include <convnet/model.h>
 
 #include "engine/onednn_path.h"
+#include "text_file.h"
 
 #include <algorithm>
 #include <cctype>
@@ -62,9 +63,8 @@ std::string name_prefix(const std::string& type) {
 ModelSpec parse_model(const std::string& text, const std::string& source) {
     ModelSpec spec;
     spec.source = source;
-    std::istringstream stream(text);
     int line_number = 0;
-    for (std::string line; std::getline(stream, line);) {
+    for (std::string line : detail::text_lines(text)) {
         ++line_number;
         const std::string location = source + ":" + std::to_string(line_number);
         if (const std::size_t hash = line.find('#'); hash != std::string::npos) line.erase(hash);
@@ -103,12 +103,8 @@ ModelSpec parse_model(const std::string& text, const std::string& source) {
 }
 
 ModelSpec read_model_file(const std::filesystem::path& path) {
-    std::ifstream file(path, std::ios::binary);
-    if (!file) throw Error(path.string() + ": cannot open the model file (see models/ for examples)");
-    std::ostringstream text;
-    text << file.rdbuf();
-    if (text.str().size() > (1u << 20)) throw Error(path.string() + ": larger than 1 MiB; not a model file");
-    return parse_model(text.str(), path.string());
+    detail::check_regular_file(path, "the model file", "see models/ for examples");
+    return parse_model(detail::read_small_file(path, 1u << 20, "a model file"), path.string());
 }
 
 std::vector<LayerPlan> plan_model(const ModelSpec& spec) {

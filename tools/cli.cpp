@@ -12,30 +12,90 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <unistd.h>
 
 namespace convnet::cli {
 
+namespace {
+
+// Edits (insertions, deletions, substitutions) that turn `a` into `b`.
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+    std::vector<std::size_t> previous(b.size() + 1), current(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) previous[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        current[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j)
+            current[j] = std::min({previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+        std::swap(previous, current);
+    }
+    return previous[b.size()];
+}
+
+// " (did you mean --epochs?)" for the known option nearest `name`, when one is near enough.
+std::string suggestion(const std::string& name, const std::vector<std::string>& with_value, const std::vector<std::string>& flags) {
+    std::string best;
+    std::size_t best_distance = std::max<std::size_t>(2, name.size() / 3) + 1;
+    for (const std::vector<std::string>* names : {&with_value, &flags})
+        for (const std::string& known : *names) {
+            const std::size_t distance = edit_distance(name, known);
+            if (distance < best_distance || (known.starts_with(name) && name.size() >= 2 && best.empty())) {
+                best = known;
+                best_distance = std::min(best_distance, distance);
+            }
+        }
+    return best.empty() ? "" : " (did you mean --" + best + "?)";
+}
+
+// A number as a person writes it: 1e-12, 0.999999, 100 (not 0.000000 or 100.000000).
+std::string readable(double value) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%g", value);
+    return text;
+}
+
+bool is_number(const std::string& word) {
+    double value = 0.0;
+    const auto [end, error] = std::from_chars(word.data(), word.data() + word.size(), value);
+    return error == std::errc() && end == word.data() + word.size();
+}
+
+}  // namespace
+
 Arguments::Arguments(const std::vector<std::string>& words, const std::vector<std::string>& with_value,
-                     const std::vector<std::string>& flags) {
+                     const std::vector<std::string>& flags, Positional positional) {
     auto listed = [](const std::vector<std::string>& names, const std::string& name) {
         return std::find(names.begin(), names.end(), name) != names.end();
     };
     for (std::size_t i = 0; i < words.size(); ++i) {
         const std::string& word = words[i];
-        if (word.rfind("--", 0) != 0 || word.size() == 2) {
+        if (word.size() > 1 && word[0] == '-' && word[1] != '-' && !is_number(word)) {
+            const std::string name = word.substr(1, word.find('=') - 1);
+            const bool known = listed(with_value, name) || listed(flags, name);
+            throw UsageError("option " + word + ": options take two dashes" +
+                             (known ? " (did you mean --" + name + "?)" : suggestion(name, with_value, flags)));
+        }
+        if (!word.starts_with("--") || word.size() == 2) {
+            if (positional == Positional::none)
+                throw UsageError("unexpected argument '" + word + "': this command takes only --options (see --help)");
             positional_.push_back(word);
             continue;
         }
         std::string name = word.substr(2), value;
-        if (const std::size_t equals = name.find('='); equals != std::string::npos) {
+        const std::size_t equals = name.find('=');
+        if (equals != std::string::npos) {
             value = name.substr(equals + 1);
             name.erase(equals);
-        } else if (listed(with_value, name)) {
-            if (i + 1 >= words.size()) throw Error("option --" + name + " needs a value");
+        }
+        if (!listed(with_value, name) && !listed(flags, name))
+            throw UsageError("unknown option --" + name + suggestion(name, with_value, flags) + " (see --help)");
+        if (listed(flags, name) && equals != std::string::npos) throw UsageError("option --" + name + " takes no value");
+        if (listed(with_value, name) && equals == std::string::npos) {
+            if (i + 1 >= words.size()) throw UsageError("option --" + name + " needs a value");
             value = words[++i];
         }
-        if (!listed(with_value, name) && !listed(flags, name)) throw Error("unknown option --" + name + " (see --help)");
-        values_[name] = value;
+        values_[name] = value;  // the last one given counts, as in argparse and getopt
     }
 }
 
@@ -46,7 +106,7 @@ std::string Arguments::text(const std::string& name, const std::string& fallback
 
 std::string Arguments::required(const std::string& name) const {
     auto found = values_.find(name);
-    if (found == values_.end() || found->second.empty()) throw Error("option --" + name + " is required (see --help)");
+    if (found == values_.end() || found->second.empty()) throw UsageError("option --" + name + " is required (see --help)");
     return found->second;
 }
 
@@ -57,7 +117,7 @@ long long Arguments::integer(const std::string& name, long long fallback, long l
     const std::string& text = found->second;
     const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (error != std::errc() || end != text.data() + text.size() || value < minimum || value > maximum)
-        throw Error("option --" + name + " " + text + ": expected an integer from " + std::to_string(minimum) + " to " +
+        throw UsageError("option --" + name + " " + text + ": expected an integer from " + std::to_string(minimum) + " to " +
                     std::to_string(maximum));
     return value;
 }
@@ -69,8 +129,7 @@ double Arguments::real(const std::string& name, double fallback, double minimum,
     const std::string& text = found->second;
     const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (error != std::errc() || end != text.data() + text.size() || !std::isfinite(value) || value < minimum || value > maximum)
-        throw Error("option --" + name + " " + text + ": expected a number from " + std::to_string(minimum) + " to " +
-                    std::to_string(maximum));
+        throw UsageError("option --" + name + " " + text + ": expected a number from " + readable(minimum) + " to " + readable(maximum));
     return value;
 }
 
@@ -78,6 +137,9 @@ std::string apply_threads(const Arguments& arguments) {
     if (arguments.has("threads")) {
         const long long threads = arguments.integer("threads", 1, 1, 256);
         omp_set_num_threads(static_cast<int>(threads));
+        if (const int cores = omp_get_num_procs(); threads > cores)
+            std::cerr << "warning: --threads " << threads << " is more than the " << cores << " cores this process may use; every layer "
+                      << "waits for its slowest thread, so this runs many times slower than --threads " << cores << "\n";
         return std::to_string(threads) + (threads == 1 ? " thread" : " threads");
     }
     // OMP_NUM_THREADS is the user's own choice too, as in PyTorch; OpenMP has applied it already.
@@ -92,6 +154,17 @@ std::string apply_threads(const Arguments& arguments) {
                        std::to_string(usage.usable_cores) + " cores busy with other work; ";
     if (threads < usage.usable_cores) text += "--threads " + std::to_string(usage.usable_cores) + " to use them all, ";
     return text + "--threads " + std::to_string(threads) + " to repeat this run)";
+}
+
+void check_output_file(const std::string& option, const std::filesystem::path& path) {
+    const std::filesystem::path folder = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+    std::error_code error;
+    if (std::filesystem::is_directory(path, error))
+        throw Error("option --" + option + " " + path.string() + ": is a folder; expected a file name");
+    if (!std::filesystem::is_directory(folder, error))
+        throw Error("option --" + option + " " + path.string() + ": the folder " + folder.string() + " does not exist");
+    if (::access(folder.c_str(), W_OK) != 0)
+        throw Error("option --" + option + " " + path.string() + ": cannot write in " + folder.string() + " (" + std::strerror(errno) + ")");
 }
 
 std::unique_ptr<Network> load_trained_network(const Arguments& arguments) {

@@ -1,8 +1,10 @@
 // What the subcommands of the `convnet` tool share: option parsing and the subcommand table.
 #pragma once
 
+#include <convnet/error.h>
 #include <convnet/model.h>
 
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -11,12 +13,24 @@
 
 namespace convnet::cli {
 
-// "--name value" options and bare positional words; throws convnet::Error on an unknown option,
-// a missing value or a malformed number, naming the option.
+// A mistake in how the command was typed (an unknown option, a missing value, a stray word): the
+// CLI answers it with exit code 2, where an error in the input files or data exits with 1.
+class UsageError : public Error {
+public:
+    using Error::Error;
+};
+
+// How many bare words (file names) a subcommand takes.
+enum class Positional { none, any };
+
+// "--name value" or "--name=value" options, flags, and bare words where the subcommand takes
+// them; throws UsageError on an unknown option (with the nearest known one), a single-dash option,
+// a missing value, a malformed or out-of-range number, or a stray word, naming what was typed.
 class Arguments {
 public:
     // `with_value` and `flags` list the option names the subcommand accepts (without dashes).
-    Arguments(const std::vector<std::string>& words, const std::vector<std::string>& with_value, const std::vector<std::string>& flags);
+    Arguments(const std::vector<std::string>& words, const std::vector<std::string>& with_value, const std::vector<std::string>& flags,
+              Positional positional = Positional::none);
 
     bool has(const std::string& name) const { return values_.count(name) != 0; }
     std::string text(const std::string& name, const std::string& fallback) const;
@@ -34,6 +48,10 @@ private:
 // other processes leave free (measured over 0.1 s; all of them on a quiet machine). Returns what
 // was chosen and why, for the run's header ("1 thread (1.0 of 2 cores busy ...)").
 std::string apply_threads(const Arguments& arguments);
+
+// Throws convnet::Error naming --OPTION and PATH unless a file can be written there: its folder
+// exists and is writable, and PATH is not itself a folder.
+void check_output_file(const std::string& option, const std::filesystem::path& path);
 
 // The network of --model with the weights of --weights, on the fast path unless --reference.
 std::unique_ptr<Network> load_trained_network(const Arguments& arguments);

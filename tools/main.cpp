@@ -41,6 +41,9 @@ int main(int argc, char** argv) {
         if (command == "summary") return convnet::cli::run_summary(words);
         std::cerr << "convnet: unknown command '" << command << "'\n\n" << kUsage;
         return 2;
+    } catch (const convnet::cli::UsageError& error) {
+        std::cerr << "convnet " << command << ": error: " << error.what() << "\n";
+        return 2;
     } catch (const convnet::Error& error) {
         std::cerr << "convnet " << command << ": error: " << error.what() << "\n";
         return 1;

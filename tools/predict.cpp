@@ -48,10 +48,10 @@ std::vector<std::int64_t> parse_indexes(const std::string& text, std::int64_t co
             used = 0;
         }
         if (used != item.size() || value < 0 || value >= count)
-            throw Error("option --index: '" + item + "' is not an index from 0 to " + std::to_string(count - 1));
+            throw UsageError("option --index: '" + item + "' is not an index from 0 to " + std::to_string(count - 1));
         indexes.push_back(value);
     }
-    if (indexes.empty()) throw Error("option --index: expected one or more indexes, e.g. 0,1,2");
+    if (indexes.empty()) throw UsageError("option --index: expected one or more indexes, e.g. 0,1,2");
     return indexes;
 }
 
@@ -74,7 +74,7 @@ std::string top_classes(const float* probabilities, std::int64_t classes, std::i
 }  // namespace
 
 int run_predict(const std::vector<std::string>& words) {
-    const Arguments arguments(words, {"model", "weights", "data", "index", "top", "threads"}, {"help", "reference"});
+    const Arguments arguments(words, {"model", "weights", "data", "index", "top", "threads"}, {"help", "reference"}, Positional::any);
     if (arguments.has("help")) {
         std::cout << kPredictHelp;
         return 0;
@@ -91,7 +91,7 @@ int run_predict(const std::vector<std::string>& words) {
     // (label, tensor) per image to classify, from the test split or from PNG files.
     std::vector<std::pair<std::string, Tensor>> inputs;
     if (arguments.has("index")) {
-        if (data.empty()) throw Error("option --index needs --data DIR (the dataset whose test images it indexes)");
+        if (data.empty()) throw UsageError("option --index needs --data DIR (the dataset whose test images it indexes)");
         const Dataset test = load_split(data, Split::test);
         check_compatible(network, test, "test");
         std::vector<std::uint8_t> labels;
@@ -103,7 +103,7 @@ int run_predict(const std::vector<std::string>& words) {
         }
     }
     for (const std::string& file : arguments.positional()) inputs.emplace_back(file, read_png(file, sample[0], sample[1], sample[2]));
-    if (inputs.empty()) throw Error("nothing to predict: give PNG files, or --data DIR --index N (see --help)");
+    if (inputs.empty()) throw UsageError("nothing to predict: give PNG files, or --data DIR --index N (see --help)");
 
     Tensor logits, probabilities;
     for (const auto& [label, image] : inputs) {

@@ -26,15 +26,15 @@ options:
 }  // namespace
 
 int run_summary(const std::vector<std::string>& words) {
-    const Arguments arguments(words, {"format"}, {"help"});
+    const Arguments arguments(words, {"format"}, {"help"}, Positional::any);
     if (arguments.has("help")) {
         std::cout << kSummaryHelp;
         return 0;
     }
     const std::string format = arguments.text("format", "text");
-    if (format != "text" && format != "json") throw Error("option --format " + format + ": expected text or json");
+    if (format != "text" && format != "json") throw UsageError("option --format " + format + ": expected text or json");
     if (arguments.positional().size() != 1)
-        throw Error("expected one model file, got " + std::to_string(arguments.positional().size()) +
+        throw UsageError("expected one model file, got " + std::to_string(arguments.positional().size()) +
                     " (usage: convnet summary MODEL_FILE [--format text|json])");
     const ModelSummary summary = summarize_model(read_model_file(arguments.positional().front()));
     std::cout << (format == "json" ? format_summary_json(summary) : format_summary_text(summary));

@@ -107,8 +107,21 @@ int run_train(const std::vector<std::string>& words) {
     optimizer_options.momentum = arguments.real("momentum", 0.9, 0.0, 0.999999);
     optimizer_options.nesterov = arguments.has("nesterov");
     if (arguments.has("weight-decay")) optimizer_options.weight_decay = arguments.real("weight-decay", 0.0, 0.0, 1.0);
-    const LearningRateSchedule schedule = parse_schedule(arguments.text("schedule", "constant"));
     const auto seed = static_cast<std::uint64_t>(arguments.integer("seed", 1, 0, (1LL << 62)));
+    // Option values the library checks are still mistakes in the command: exit code 2.
+    LearningRateSchedule schedule;
+    std::unique_ptr<Optimizer> optimizer;
+    try {
+        schedule = parse_schedule(arguments.text("schedule", "constant"));
+        optimizer = make_optimizer(optimizer_options);
+    } catch (const UsageError&) {
+        throw;
+    } catch (const Error& error) {
+        throw UsageError(error.what());
+    }
+    // Where the results go is checked before any time is spent training.
+    if (arguments.has("save")) check_output_file("save", arguments.required("save"));
+    if (arguments.has("metrics")) check_output_file("metrics", arguments.required("metrics"));
 
     Network network(read_model_file(arguments.required("model")));
     network.set_fast_path(!arguments.has("reference"));
@@ -117,7 +130,6 @@ int run_train(const std::vector<std::string>& words) {
     const Dataset test = load_split(data, Split::test);
     check_compatible(network, train, "training");
     network.initialize(seed);
-    const std::unique_ptr<Optimizer> optimizer = make_optimizer(optimizer_options);
     Trainer trainer(network, *optimizer, batch, seed);
 
     std::cout << "model " << network.source() << ": " << network.trainable_count() << " parameters; data " << data << ": " << train.count

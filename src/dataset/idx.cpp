@@ -3,6 +3,8 @@
 #include <convnet/data.h>
 #include <convnet/error.h>
 
+#include "../text_file.h"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -183,14 +185,11 @@ std::vector<std::string> read_class_names(const std::filesystem::path& directory
         for (int digit = 0; digit < 10; ++digit) digits.push_back(std::to_string(digit));
         return digits;
     }
-    std::ifstream stream(file);
-    if (!stream) throw Error(file.string() + ": cannot open: " + std::strerror(errno));
     std::vector<std::string> names;
-    for (std::string line; std::getline(stream, line);) {
+    for (std::string line : detail::text_lines(detail::read_small_file(file, 1u << 20, "a class names file"))) {
         line = trim_trailing_whitespace(std::move(line));
         if (!line.empty()) names.push_back(std::move(line));
     }
-    if (stream.bad()) throw Error(file.string() + ": read error");
     if (names.empty()) throw Error(file.string() + ": holds no class names (one name a line expected)");
     return names;
 }

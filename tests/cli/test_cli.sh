@@ -24,6 +24,20 @@ expect_failure() {
     fi
 }
 
+# expect_usage_error NAME EXPECTED_TEXT COMMAND...: a mistake in the command line: exit code 2.
+expect_usage_error() {
+    local name=$1 expected=$2
+    shift 2
+    "$@" >"$work/out" 2>"$work/err"
+    local code=$?
+    if [[ $code -ne 2 ]] || ! grep -qF -- "$expected" "$work/err"; then
+        echo "FAIL $name: exit $code (expected 2), stderr: $(head -c 400 "$work/err")"
+        failed=$((failed + 1))
+    else
+        passed=$((passed + 1))
+    fi
+}
+
 expect_success() {
     local name=$1 expected=$2
     shift 2
@@ -42,8 +56,20 @@ printf 'input 1x28x28\nconv2d out=4 kernel=abc\n' >"$work/bad.model"
 expect_failure "bad number" "bad.model:2: conv2d: option kernel=abc" "$convnet" train --model "$work/bad.model" --data "$work"
 printf 'input 1x28x28\nconvolution out=4 kernel=3\n' >"$work/unknown.model"
 expect_failure "unknown layer" "unknown.model:2: unknown layer 'convolution'" "$convnet" train --model "$work/unknown.model" --data "$work"
-expect_failure "unknown option" "unknown option --epoch" "$convnet" train --model "$model" --epoch 3
-expect_failure "bad epochs" "option --epochs x" "$convnet" train --model "$model" --data "$work" --epochs x
+expect_usage_error "unknown option" "unknown option --epoch (did you mean --epochs?)" "$convnet" train --model "$model" --epoch 3
+expect_usage_error "bad epochs" "option --epochs x" "$convnet" train --model "$model" --data "$work" --epochs x
+expect_usage_error "single dash" "option -epochs: options take two dashes (did you mean --epochs?)" "$convnet" train --model "$model" -epochs 1 -threads 1
+expect_usage_error "stray word" "unexpected argument 'fast'" "$convnet" train --model "$model" --data "$work" fast
+expect_usage_error "flag with a value" "option --reference takes no value" "$convnet" eval --model "$model" --reference=yes
+expect_usage_error "readable range" "expected a number from 1e-12 to 100" "$convnet" train --model "$model" --data "$work" --lr 0
+expect_usage_error "bad schedule" "schedule" "$convnet" train --model "$model" --data "$work" --schedule cosin:3
+expect_usage_error "bad optimizer" "adamm" "$convnet" train --model "$model" --data "$work" --optimizer adamm
+expect_usage_error "missing option" "option --model is required" "$convnet" train --data "$work"
+expect_failure "folder as model" "is a folder; expected the model file" "$convnet" train --model "$work" --data "$work"
+# Where results go is checked before the data is even read (here there is none).
+expect_failure "save into a missing folder" "option --save $work/nowhere/w.bin: the folder $work/nowhere does not exist" \
+    "$convnet" train --model "$model" --data "$work/nowhere" --save "$work/nowhere/w.bin"
+expect_failure "metrics into a folder" "option --metrics $work: is a folder" "$convnet" train --model "$model" --data "$work/nowhere" --metrics "$work"
 expect_failure "unknown command" "unknown command" "$convnet" fly
 
 # A tiny IDX dataset (20 train, 10 test images of 28x28) written here, then a round trip.
@@ -66,7 +92,9 @@ expect_success "train" "final test accuracy" "$convnet" train --model "$model" -
 expect_success "threads given" ", 1 thread" "$convnet" train --model "$model" --data "$work/tiny" --epochs 1 --batch 5 --threads 1
 expect_success "threads from OMP_NUM_THREADS" "2 threads (OMP_NUM_THREADS)" env OMP_NUM_THREADS=2 "$convnet" train --model "$model" --data "$work/tiny" --epochs 1 --batch 5
 expect_success "threads by default" " thread" "$convnet" train --model "$model" --data "$work/tiny" --epochs 1 --batch 5
-expect_failure "bad threads" "option --threads 0" "$convnet" train --model "$model" --data "$work/tiny" --threads 0
+expect_usage_error "bad threads" "option --threads 0" "$convnet" train --model "$model" --data "$work/tiny" --threads 0
+"$convnet" train --model "$model" --data "$work/tiny" --epochs 1 --batch 5 --threads 64 >"$work/out" 2>"$work/err"
+if grep -qF "warning: --threads 64 is more than the $(nproc) cores" "$work/err"; then passed=$((passed + 1)); else echo "FAIL threads warning: $(head -c 300 "$work/err")"; failed=$((failed + 1)); fi
 lines=$(wc -l <"$work/m.jsonl")
 if [[ $lines -eq 2 ]] && grep -q '"test_accuracy"' "$work/m.jsonl"; then passed=$((passed + 1)); else echo "FAIL metrics: $lines lines"; failed=$((failed + 1)); fi
 expect_success "eval" "Ankle boot" "$convnet" eval --model "$model" --weights "$work/w.bin" --data "$source_dir/data/fashion-mnist"

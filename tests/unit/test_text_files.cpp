@@ -1,0 +1,72 @@
+// Text files as editors write them (a UTF-8 byte-order mark, CRLF or lone-CR line ends) read the
+// same as plain ones, and a folder where a file is expected is refused by name.
+#include "../../src/text_file.h"
+#include "test_support.h"
+
+#include <convnet/data.h>
+#include <convnet/image.h>
+#include <convnet/io.h>
+#include <convnet/model.h>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace convnet {
+namespace {
+
+using testing::expect_error;
+
+TEST(TextFiles, LineEndsOfEveryPlatformAndAByteOrderMark) {
+    const std::vector<std::string> expected{"input 1x4x4", "", "flatten"};
+    EXPECT_EQ(detail::text_lines("input 1x4x4\n\nflatten\n"), expected);
+    EXPECT_EQ(detail::text_lines("input 1x4x4\r\n\r\nflatten\r\n"), expected);
+    EXPECT_EQ(detail::text_lines("input 1x4x4\r\rflatten\r"), expected);
+    EXPECT_EQ(detail::text_lines("\xEF\xBB\xBFinput 1x4x4\n\nflatten"), expected);
+    EXPECT_EQ(detail::text_lines("a\r\n\rb"), (std::vector<std::string>{"a", "", "b"}));
+    EXPECT_TRUE(detail::text_lines("").empty());
+    EXPECT_EQ(detail::text_lines("\xEF\xBB\xBF"), std::vector<std::string>{});
+}
+
+// A field report: a model file saved by a Windows editor, byte-order mark first.
+TEST(TextFiles, ModelFileWithAByteOrderMarkParses) {
+    const ModelSpec spec = read_model_file(std::string(CONVNET_SOURCE_DIR) + "/tests/cases/bom_first_line_input.model");
+    EXPECT_EQ(spec.input, (Shape{1, 28, 28}));
+    ASSERT_FALSE(spec.layers.empty());
+    EXPECT_EQ(spec.layers.front().type, "conv2d");
+    const std::string crlf = "\xEF\xBB\xBFinput 1x8x8\r\nflatten\r\nlinear out=3\r\n";
+    const std::string cr = "input 1x8x8\rflatten\rlinear out=3\r";
+    EXPECT_EQ(parse_model(crlf, "crlf.model").layers.size(), 2u);
+    EXPECT_EQ(parse_model(cr, "cr.model").layers.size(), 2u);
+    expect_error([] { parse_model("input 1x8x8\rflatten\rbogus\r", "cr.model"); }, {"cr.model:3", "bogus"});
+}
+
+class TextFileFolder : public ::testing::Test {
+protected:
+    void SetUp() override {
+        folder_ = std::filesystem::temp_directory_path() / ("convnet_text_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+        std::filesystem::create_directories(folder_ / "a_folder");
+    }
+    void TearDown() override { std::filesystem::remove_all(folder_); }
+    std::filesystem::path folder_;
+};
+
+TEST_F(TextFileFolder, ClassNamesWithAByteOrderMarkAndCrlf) {
+    std::ofstream(folder_ / "classes.txt", std::ios::binary) << "\xEF\xBB\xBFT-shirt/top\r\nTrouser\r\n";
+    EXPECT_EQ(read_class_names(folder_), (std::vector<std::string>{"T-shirt/top", "Trouser"}));
+}
+
+TEST_F(TextFileFolder, AFolderWhereAFileIsExpectedIsRefusedByName) {
+    const std::filesystem::path folder = folder_ / "a_folder";
+    expect_error([&] { read_model_file(folder); }, {"a_folder: is a folder; expected the model file"});
+    Network network(parse_model("input 1x4x4\nflatten\nlinear out=2\n", "m.model"));
+    expect_error([&] { load_weights(network, folder); }, {"a_folder: is a folder; expected the weights file"});
+    expect_error([&] { read_png(folder, 1, 28, 28); }, {"a_folder: is a folder; expected a PNG image"});
+    std::filesystem::create_directories(folder_ / "with_folder" / "classes.txt");
+    expect_error([&] { read_class_names(folder_ / "with_folder"); }, {"classes.txt: is a folder"});
+    expect_error([&] { read_model_file(folder_ / "missing.model"); }, {"missing.model: cannot open the model file (no such file"});
+}
+
+}  // namespace
+}  // namespace convnet
