@@ -15,7 +15,7 @@ int Layer::declare(std::string name, Shape shape, ParameterRole role) {
 std::int64_t Layer::parameter_count(ParameterRole role) const {
     std::int64_t count = 0;
     for (const Parameter& parameter : parameters_)
-        if (parameter.role == role) count += parameter.shape.element_count();
+        if (parameter.role == role) count = checked_add(count, parameter.shape.element_count(), type() + " parameters");
     return count;
 }
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -107,6 +108,47 @@ ModelSpec read_model_file(const std::filesystem::path& path) {
     return parse_model(detail::read_small_file(path, 1u << 20, "a model file"), path.string());
 }
 
+namespace {
+
+// A thousand-separated count: 2,147,483,648.
+std::string with_commas(std::int64_t value) {
+    std::string digits = std::to_string(value);
+    for (int position = static_cast<int>(digits.size()) - 3; position > 0; position -= 3) digits.insert(static_cast<std::size_t>(position), ",");
+    return digits;
+}
+
+// The product of `shape`'s dimensions as text, exact or (past 64 bits) approximate.
+std::string product_text(const Shape& shape) {
+    long double product = 1;
+    for (std::int64_t dim : shape.dims()) product *= static_cast<long double>(dim);
+    char text[64];
+    std::snprintf(text, sizeof(text), "%.3Lg", product);
+    return text;
+}
+
+// Refuses a layer whose output per image or whose parameters pass kMaxLayerValues, before any of
+// it is allocated: sizes past it are typing mistakes, and products past 64 bits would wrap.
+void check_size_limits(const Layer& layer, const Shape& output) {
+    const Shape per_image(std::vector<std::int64_t>(output.dims().begin() + 1, output.dims().end()));  // without N
+    bool overflows = false;
+    std::int64_t values = 1;
+    for (std::int64_t dim : per_image.dims()) overflows = overflows || __builtin_mul_overflow(values, dim, &values);
+    if (overflows || values > kMaxLayerValues)
+        throw Error(layer.type() + " gives " + per_image.to_string() + " = " + (overflows ? product_text(per_image) : with_commas(values)) +
+                    " values per image, more than the limit of " + with_commas(kMaxLayerValues) + " (8 GiB of float32)");
+    for (const Parameter& parameter : layer.parameters()) {
+        bool too_many = false;
+        std::int64_t count = 1;
+        for (std::int64_t dim : parameter.shape.dims()) too_many = too_many || __builtin_mul_overflow(count, dim, &count);
+        if (too_many || count > kMaxLayerValues)
+            throw Error(layer.type() + " " + parameter.name + " of shape " + parameter.shape.to_string() + " = " +
+                        (too_many ? product_text(parameter.shape) : with_commas(count)) + " values, more than the limit of " +
+                        with_commas(kMaxLayerValues));
+    }
+}
+
+}  // namespace
+
 std::vector<LayerPlan> plan_model(const ModelSpec& spec) {
     std::vector<std::int64_t> dims{1};
     dims.insert(dims.end(), spec.input.dims().begin(), spec.input.dims().end());
@@ -121,6 +163,7 @@ std::vector<LayerPlan> plan_model(const ModelSpec& spec) {
             plan.layer = find_layer_type(line.type)->create(options, shape);
             options.check_all_used();
             plan.output = plan.layer->output_shape(shape);
+            check_size_limits(*plan.layer, plan.output);
         } catch (const Error& error) {
             // Option errors name the location already; the layers' own checks name only the
             // layer and the numbers.

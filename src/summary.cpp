@@ -236,7 +236,11 @@ ModelSummary summarize_model(const ModelSpec& spec) {
         row.output = plan.output;
         row.trainable_parameters = layer.parameter_count(ParameterRole::trainable);
         row.buffer_parameters = layer.parameter_count(ParameterRole::buffer);
-        row.multiply_adds = layer.multiply_adds(plan.input);
+        try {
+            row.multiply_adds = layer.multiply_adds(plan.input);
+        } catch (const Error& error) {
+            throw Error(spec.source + ":" + std::to_string(plan.line) + ": " + error.what());
+        }
         const std::optional<WindowGeometry> window = window_geometry(layer, plan.input, plan.output);
         if (window) {
             row.formula = window_formula(*window);
@@ -252,11 +256,14 @@ ModelSummary summarize_model(const ModelSpec& spec) {
 
         totals.trainable_parameters += row.trainable_parameters;
         totals.buffer_parameters += row.buffer_parameters;
-        totals.inference_multiply_adds += row.multiply_adds;
+        const std::string what = spec.source + ":" + std::to_string(plan.line) + ": " + row.type;
+        totals.inference_multiply_adds = checked_add(totals.inference_multiply_adds, row.multiply_adds, what + " multiply-adds");
         // The weight gradient costs about a forward pass, and so does the input gradient, which
         // the first layer skips (Network::backward passes it no grad_input).
         const std::int64_t backward_passes = (row.trainable_parameters > 0 ? 1 : 0) + (index > 0 ? 1 : 0);
-        totals.training_multiply_adds += row.multiply_adds * (1 + backward_passes);
+        totals.training_multiply_adds = checked_add(totals.training_multiply_adds,
+                                                    checked_multiply(row.multiply_adds, 1 + backward_passes, what + " multiply-adds"),
+                                                    what + " multiply-adds");
         kept_activations += output_values;
         largest_live_pair = std::max(largest_live_pair, input_values + output_values);
         largest_gradient_pair = std::max(largest_gradient_pair, (index > 0 ? input_values : 0) + output_values);

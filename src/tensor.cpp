@@ -16,9 +16,25 @@ constexpr std::int64_t kMaxElements = std::int64_t{1} << 33;  // 32 GiB of float
 Shape::Shape(std::initializer_list<std::int64_t> dims) : dims_(dims) {}
 Shape::Shape(std::vector<std::int64_t> dims) : dims_(std::move(dims)) {}
 
+std::int64_t checked_multiply(std::int64_t a, std::int64_t b, const std::string& what) {
+    std::int64_t product = 0;
+    if (__builtin_mul_overflow(a, b, &product))
+        throw Error(what + ": " + std::to_string(a) + " × " + std::to_string(b) + " does not fit in 64 bits");
+    return product;
+}
+
+std::int64_t checked_add(std::int64_t a, std::int64_t b, const std::string& what) {
+    std::int64_t sum = 0;
+    if (__builtin_add_overflow(a, b, &sum))
+        throw Error(what + ": " + std::to_string(a) + " + " + std::to_string(b) + " does not fit in 64 bits");
+    return sum;
+}
+
 std::int64_t Shape::element_count() const {
     std::int64_t count = 1;
-    for (std::int64_t dim : dims_) count *= dim;
+    for (std::int64_t dim : dims_)
+        if (__builtin_mul_overflow(count, dim, &count))
+            throw Error("the shape " + to_string() + " has more values than fit in 64 bits");
     return dims_.empty() ? 0 : count;
 }
 

@@ -45,7 +45,12 @@ struct LayerPlan {
     Shape input, output;  // batch of one
 };
 
-// Builds every layer of `spec` and works out its shapes; errors name FILE:LINE and the formula.
+// No layer may give more values per image, or hold a parameter of more values, than this (2^31,
+// 8 GiB of float32): beyond it a model file is refused by plan_model, naming the layer and sizes.
+inline constexpr std::int64_t kMaxLayerValues = std::int64_t{1} << 31;
+
+// Builds every layer of `spec` and works out its shapes; errors name FILE:LINE and the formula,
+// and sizes past kMaxLayerValues.
 std::vector<LayerPlan> plan_model(const ModelSpec& spec);
 
 // A named view of one parameter or buffer in the arena: the unit of saving and loading.

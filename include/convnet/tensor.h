@@ -21,6 +21,8 @@ public:
 
     int rank() const { return static_cast<int>(dims_.size()); }
     std::int64_t operator[](int axis) const { return dims_.at(static_cast<std::size_t>(axis)); }
+    // The product of the dimensions (0 for rank 0). Throws convnet::Error naming the shape when it
+    // does not fit in int64: every size in the library is computed through this or checked_multiply.
     std::int64_t element_count() const;
     const std::vector<std::int64_t>& dims() const { return dims_; }
     // The same shape with the outermost (batch) dimension replaced.
@@ -32,6 +34,10 @@ public:
 private:
     std::vector<std::int64_t> dims_;
 };
+
+// a·b and a + b, throwing convnet::Error "WHAT: A × B does not fit in 64 bits" on overflow.
+std::int64_t checked_multiply(std::int64_t a, std::int64_t b, const std::string& what);
+std::int64_t checked_add(std::int64_t a, std::int64_t b, const std::string& what);
 
 class Tensor {
 public:

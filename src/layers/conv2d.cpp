@@ -148,7 +148,9 @@ Shape Conv2d::output_shape(const Shape& input) const {
 
 std::int64_t Conv2d::multiply_adds(const Shape& input) const {
     const Shape output = output_shape(input.with_batch(1));
-    return output.element_count() * (options_.in_channels / options_.groups) * options_.kernel_height * options_.kernel_width;
+    const std::string what = "conv2d multiply-adds";
+    return checked_multiply(checked_multiply(output.element_count(), options_.in_channels / options_.groups, what),
+                            checked_multiply(options_.kernel_height, options_.kernel_width, what), what);
 }
 
 void Conv2d::initialize(Random& random) {
@@ -166,18 +168,22 @@ void Conv2d::forward(const Tensor& input, Tensor& output) const {  // (N, C, H, 
     const ConvGeometry g = geometry(options_, input.shape(), output.shape());
     const float* weight = param(weight_).value;
     const float* bias = bias_ >= 0 ? param(bias_).value : nullptr;
-#pragma omp parallel
+    // Each thread's im2col buffer, allocated here: an exception must not leave a parallel region.
+    const int threads = omp_get_max_threads();
+    const std::int64_t column_size = checked_multiply(g.patch_size(), g.out_pixels(), "conv2d im2col buffer");
+    std::vector<float> all_columns(static_cast<std::size_t>(checked_multiply(threads, column_size, "conv2d im2col buffers")));
+#pragma omp parallel num_threads(threads)
     {
-        std::vector<float> columns(static_cast<std::size_t>(g.patch_size() * g.out_pixels()));
+        float* columns = all_columns.data() + omp_get_thread_num() * column_size;
         std::int64_t first = 0, last = 0;
         thread_range(g.batch, first, last);
         for (std::int64_t n = first; n < last; ++n) {
             float* out = output.data() + n * g.out_image();
-            im2col(g, input.data() + n * g.in_image(), columns.data());
+            im2col(g, input.data() + n * g.in_image(), columns);
             for (std::int64_t group = 0; group < g.groups; ++group)
                 kernels::gemm(false, false, g.group_out_channels(), g.out_pixels(), g.group_patch_size(), 1.0f,
                               weight + group * g.group_out_channels() * g.group_patch_size(), g.group_patch_size(),
-                              columns.data() + group * g.group_patch_size() * g.out_pixels(), g.out_pixels(), 0.0f,
+                              columns + group * g.group_patch_size() * g.out_pixels(), g.out_pixels(), 0.0f,
                               out + group * g.group_out_channels() * g.out_pixels(), g.out_pixels());
             if (bias != nullptr)
                 for (std::int64_t o = 0; o < g.out_channels; ++o)
@@ -196,19 +202,21 @@ void Conv2d::backward(const Tensor& input, const Tensor& output, const Tensor& g
     const int threads = omp_get_max_threads();
     // One partial weight gradient per thread, summed in thread order: repeatable for a thread count.
     std::vector<float> partial_weight_grads(static_cast<std::size_t>(threads * weight_size), 0.0f);
+    const std::int64_t column_size = checked_multiply(g.patch_size(), g.out_pixels(), "conv2d im2col buffer");
+    std::vector<float> all_columns(static_cast<std::size_t>(checked_multiply(threads, column_size, "conv2d im2col buffers")));
     const float* weight = param(weight_).value;
 #pragma omp parallel num_threads(threads)
     {
-        std::vector<float> columns(static_cast<std::size_t>(g.patch_size() * g.out_pixels()));
+        float* columns = all_columns.data() + omp_get_thread_num() * column_size;
         float* weight_grad = partial_weight_grads.data() + omp_get_thread_num() * weight_size;
         std::int64_t first = 0, last = 0;
         thread_range(g.batch, first, last);
         for (std::int64_t n = first; n < last; ++n) {
             const float* grad_out = grad_output.data() + n * g.out_image();
-            im2col(g, input.data() + n * g.in_image(), columns.data());
+            im2col(g, input.data() + n * g.in_image(), columns);
             for (std::int64_t group = 0; group < g.groups; ++group) {
                 const float* group_grad_out = grad_out + group * g.group_out_channels() * g.out_pixels();
-                float* group_columns = columns.data() + group * g.group_patch_size() * g.out_pixels();
+                float* group_columns = columns + group * g.group_patch_size() * g.out_pixels();
                 const std::int64_t weight_offset = group * g.group_out_channels() * g.group_patch_size();
                 kernels::gemm(false, true, g.group_out_channels(), g.group_patch_size(), g.out_pixels(), 1.0f, group_grad_out,
                               g.out_pixels(), group_columns, g.out_pixels(), 1.0f, weight_grad + weight_offset, g.group_patch_size());
@@ -218,7 +226,7 @@ void Conv2d::backward(const Tensor& input, const Tensor& output, const Tensor& g
                     kernels::gemm(true, false, g.group_patch_size(), g.out_pixels(), g.group_out_channels(), 1.0f, weight + weight_offset,
                                   g.group_patch_size(), group_grad_out, g.out_pixels(), 0.0f, group_columns, g.out_pixels());
             }
-            if (grad_input != nullptr) col2im_add(g, columns.data(), grad_input->data() + n * g.in_image());
+            if (grad_input != nullptr) col2im_add(g, columns, grad_input->data() + n * g.in_image());
         }
     }
     float* weight_grad = param(weight_).grad;

@@ -25,7 +25,9 @@ Shape PoolWindow::output_shape(const std::string& layer, const Shape& input) con
 }
 
 std::int64_t PoolWindow::multiply_adds(const std::string& layer, const Shape& input) const {
-    return output_shape(layer, input.with_batch(1)).element_count() * kernel_height * kernel_width;
+    const std::string what = layer + " multiply-adds";
+    return checked_multiply(output_shape(layer, input.with_batch(1)).element_count(), checked_multiply(kernel_height, kernel_width, what),
+                            what);
 }
 
 }  // namespace convnet

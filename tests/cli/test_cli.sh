@@ -65,6 +65,10 @@ expect_usage_error "readable range" "expected a number from 1e-12 to 100" "$conv
 expect_usage_error "bad schedule" "schedule" "$convnet" train --model "$model" --data "$work" --schedule cosin:3
 expect_usage_error "bad optimizer" "adamm" "$convnet" train --model "$model" --data "$work" --optimizer adamm
 expect_usage_error "missing option" "option --model is required" "$convnet" train --data "$work"
+expect_failure "sizes that overflow" "overflow_wraps_to_zero.model:3: conv2d gives 16777216x1048576x1048576" \
+    "$convnet" summary "$source_dir/tests/cases/overflow_wraps_to_zero.model"
+expect_failure "training sizes that overflow" "values per image, more than the limit" \
+    "$convnet" train --model "$source_dir/tests/cases/overflow_wraps_to_zero.model" --data "$work"
 expect_failure "folder as model" "is a folder; expected the model file" "$convnet" train --model "$work" --data "$work"
 # Where results go is checked before the data is even read (here there is none).
 expect_failure "save into a missing folder" "option --save $work/nowhere/w.bin: the folder $work/nowhere does not exist" \

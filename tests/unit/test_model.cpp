@@ -76,5 +76,30 @@ TEST(ModelFile, MissingFileIsReported) {
     expect_error([] { read_model_file("/nonexistent/x.model"); }, {"/nonexistent/x.model", "cannot open"});
 }
 
+// A field report: 2^24 channels of 2^20 × 2^20 is 2^64 values, which wrapped to 0 in int64; now
+// refused at model-build time with the layer and the numbers.
+TEST(ModelFile, SizesPastTheLimitAreRefusedBeforeAnythingWraps) {
+    const std::string overflow = std::string(CONVNET_SOURCE_DIR) + "/tests/cases/overflow_wraps_to_zero.model";
+    expect_error([&] { plan_model(read_model_file(overflow)); },
+                 {"overflow_wraps_to_zero.model:3: conv2d gives 16777216x1048576x1048576 = 1.84e+19 values per image",
+                  "limit of 2,147,483,648"});
+    // Just past the limit (2^31 + 2^16 values) and just under it (2^31 − 2^16 values).
+    expect_error([] { plan_model(parse_model("input 1x32x32\nconv2d out=2097216 kernel=1\nflatten\nlinear out=2\n", "m.model")); },
+                 {"m.model:2: conv2d gives 2097216x32x32 = 2,147,549,184 values per image"});
+    EXPECT_EQ(plan_model(parse_model("input 1x32x32\nconv2d out=2097088 kernel=1\n", "m.model")).back().output,
+              (Shape{1, 2097088, 32, 32}));
+    expect_error([] { plan_model(parse_model("input 1x64x64\nflatten\nlinear out=16777216\n", "m.model")); },
+                 {"m.model:3: linear weight of shape 16777216x4096 = 68,719,476,736 values"});
+}
+
+TEST(ModelFile, ProductsOfSizesAreChecked) {
+    EXPECT_EQ((Shape{1 << 20, 1 << 20, 1 << 20}).element_count(), std::int64_t{1} << 60);
+    expect_error([] { (void)Shape({1 << 24, 1 << 20, 1 << 20}).element_count(); }, {"the shape 16777216x1048576x1048576", "64 bits"});
+    expect_error([] { (void)checked_multiply(std::int64_t{1} << 40, std::int64_t{1} << 30, "a count"); },
+                 {"a count: 1099511627776 × 1073741824 does not fit in 64 bits"});
+    EXPECT_EQ(checked_multiply(-3, std::int64_t{1} << 40, "a count"), -3 * (std::int64_t{1} << 40));
+    expect_error([] { (void)checked_add(INT64_MAX, 1, "a total"); }, {"a total:"});
+}
+
 }  // namespace
 }  // namespace convnet

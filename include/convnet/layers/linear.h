@@ -21,7 +21,9 @@ public:
     void forward(const Tensor& input, Tensor& output) const override;
     void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
     void initialize(Random& random) override;
-    std::int64_t multiply_adds(const Shape&) const override { return options_.in_features * options_.out_features; }
+    std::int64_t multiply_adds(const Shape&) const override {
+        return checked_multiply(options_.in_features, options_.out_features, "linear multiply-adds");
+    }
     const LinearOptions& options() const { return options_; }
 
 private:
