@@ -214,6 +214,14 @@ Network::Network(const ModelSpec& spec) : source_(spec.source), sample_shape_(sp
 
 Network::~Network() = default;
 
+std::int64_t Network::minimum_training_batch() const {
+    for (const LayerPlan& plan : layers_) {
+        const std::string type = plan.layer->type();
+        if ((type == "batchnorm1d" || type == "batchnorm2d") && plan.input.element_count() == plan.input[1]) return 2;
+    }
+    return 1;
+}
+
 void Network::initialize(std::uint64_t seed) {
     Random random(seed);
     for (auto& plan : layers_) plan.layer->initialize(random);

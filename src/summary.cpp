@@ -5,6 +5,8 @@
 #include <convnet/layers/flatten.h>
 #include <convnet/summary.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -381,75 +383,60 @@ std::string format_summary_text(const ModelSummary& summary) {
 
 namespace {
 
-std::string json_string(const std::string& text) {
-    std::string quoted = "\"";
-    for (unsigned char c : text) {
-        if (c == '"' || c == '\\') {
-            quoted += '\\';
-            quoted += static_cast<char>(c);
-        } else if (c < 0x20) {
-            char escape[8];
-            std::snprintf(escape, sizeof escape, "\\u%04x", c);
-            quoted += escape;
-        } else {
-            quoted += static_cast<char>(c);
-        }
-    }
-    return quoted + "\"";
-}
-
 // Per-image dimensions (the batch axis dropped): [16, 28, 28].
-std::string json_dims(const Shape& shape_with_batch) {
-    std::string text = "[";
-    for (int axis = 1; axis < shape_with_batch.rank(); ++axis) text += (axis > 1 ? ", " : "") + std::to_string(shape_with_batch[axis]);
-    return text + "]";
-}
-
-std::string json_number(double value) {
-    char buffer[64];
-    std::snprintf(buffer, sizeof buffer, "%.6g", value);
-    return buffer;
+nlohmann::ordered_json json_dims(const Shape& shape_with_batch) {
+    return std::vector<std::int64_t>(shape_with_batch.dims().begin() + 1, shape_with_batch.dims().end());
 }
 
 }  // namespace
 
 std::string format_summary_json(const ModelSummary& summary) {
-    std::ostringstream out;
-    std::string input_dims = "[";
-    for (std::size_t axis = 0; axis < summary.input.dims().size(); ++axis)
-        input_dims += (axis > 0 ? ", " : "") + std::to_string(summary.input.dims()[axis]);
-    input_dims += "]";
-    out << "{\n  \"model\": " << json_string(summary.source) << ",\n  \"input\": " << input_dims << ",\n  \"layers\": [";
-    for (std::size_t index = 0; index < summary.rows.size(); ++index) {
-        const SummaryRow& row = summary.rows[index];
-        out << (index > 0 ? "," : "") << "\n    {\"name\": " << json_string(row.name) << ", \"type\": " << json_string(row.type)
-            << ", \"options\": " << json_string(row.options) << ", \"line\": " << row.line << ", \"input\": " << json_dims(row.input)
-            << ", \"input_volume\": " << json_string(volume_text(row.input)) << ", \"output\": " << json_dims(row.output)
-            << ", \"output_volume\": " << json_string(volume_text(row.output))
-            << ", \"formula\": " << (row.formula.empty() ? "null" : json_string(row.formula))
-            << ", \"trainable_parameters\": " << row.trainable_parameters << ", \"buffer_parameters\": " << row.buffer_parameters
-            << ", \"multiply_adds\": " << row.multiply_adds;
-        if (row.fully_connected_parameters > 0)
-            out << ", \"fully_connected_parameters\": " << row.fully_connected_parameters
-                << ", \"sharing_ratio\": " << json_number(row.sharing_ratio);
-        out << "}";
+    using Json = nlohmann::ordered_json;  // keys in the order written, as docs/SUMMARY.md lists them
+    Json layers = Json::array();
+    for (const SummaryRow& row : summary.rows) {
+        Json layer = {{"name", row.name},
+                      {"type", row.type},
+                      {"options", row.options},
+                      {"line", row.line},
+                      {"input", json_dims(row.input)},
+                      {"input_volume", volume_text(row.input)},
+                      {"output", json_dims(row.output)},
+                      {"output_volume", volume_text(row.output)},
+                      {"formula", row.formula.empty() ? Json(nullptr) : Json(row.formula)},
+                      {"trainable_parameters", row.trainable_parameters},
+                      {"buffer_parameters", row.buffer_parameters},
+                      {"multiply_adds", row.multiply_adds}};
+        if (row.fully_connected_parameters > 0) {
+            layer["fully_connected_parameters"] = row.fully_connected_parameters;
+            layer["sharing_ratio"] = row.sharing_ratio;  // a non-finite number would be written as null
+        }
+        layers.push_back(std::move(layer));
     }
     const SummaryTotals& totals = summary.totals;
-    out << "\n  ],\n  \"totals\": {\"trainable_parameters\": " << totals.trainable_parameters
-        << ", \"buffer_parameters\": " << totals.buffer_parameters << ", \"parameter_bytes\": " << totals.parameter_bytes
-        << ", \"training_parameter_bytes\": " << totals.training_parameter_bytes << ", \"input_values\": " << totals.input_values
-        << ", \"forward_activation_bytes\": " << totals.forward_activation_bytes
-        << ", \"training_activation_bytes\": " << totals.training_activation_bytes
-        << ", \"inference_multiply_adds\": " << totals.inference_multiply_adds
-        << ", \"training_multiply_adds\": " << totals.training_multiply_adds << "},\n  \"warnings\": [";
-    for (std::size_t index = 0; index < summary.warnings.size(); ++index) {
-        const SummaryWarning& warning = summary.warnings[index];
-        out << (index > 0 ? "," : "") << "\n    {\"layer\": " << json_string(warning.layer) << ", \"line\": " << warning.line
-            << ", \"axis\": " << json_string(warning.axis) << ", \"unseen_rows\": " << warning.unseen_rows
-            << ", \"unseen_columns\": " << warning.unseen_columns << ", \"message\": " << json_string(warning.message) << "}";
-    }
-    out << (summary.warnings.empty() ? "]" : "\n  ]") << "\n}\n";
-    return out.str();
+    Json warnings = Json::array();
+    for (const SummaryWarning& warning : summary.warnings)
+        warnings.push_back({{"layer", warning.layer},
+                            {"line", warning.line},
+                            {"axis", warning.axis},
+                            {"unseen_rows", warning.unseen_rows},
+                            {"unseen_columns", warning.unseen_columns},
+                            {"message", warning.message}});
+    const Json document = {{"model", summary.source},
+                           {"input", summary.input.dims()},
+                           {"layers", std::move(layers)},
+                           {"totals",
+                            {{"trainable_parameters", totals.trainable_parameters},
+                             {"buffer_parameters", totals.buffer_parameters},
+                             {"parameter_bytes", totals.parameter_bytes},
+                             {"training_parameter_bytes", totals.training_parameter_bytes},
+                             {"input_values", totals.input_values},
+                             {"forward_activation_bytes", totals.forward_activation_bytes},
+                             {"training_activation_bytes", totals.training_activation_bytes},
+                             {"inference_multiply_adds", totals.inference_multiply_adds},
+                             {"training_multiply_adds", totals.training_multiply_adds}}},
+                           {"warnings", std::move(warnings)}};
+    // Bytes that are not UTF-8 (a file name, say) become U+FFFD instead of failing the dump.
+    return document.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace convnet

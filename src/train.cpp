@@ -3,6 +3,8 @@
 #include <convnet/loss.h>
 #include <convnet/train.h>
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <numeric>
 
@@ -32,6 +34,7 @@ void check_compatible(const Network& network, const Dataset& dataset, const std:
 
 Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t batch_size) {
     check_compatible(network, dataset, "evaluation");
+    if (dataset.count == 0) throw Error("the evaluation set has no images");
     Evaluation result;
     result.class_correct.assign(static_cast<std::size_t>(network.output_features()), 0);
     result.class_total.assign(static_cast<std::size_t>(network.output_features()), 0);
@@ -60,13 +63,33 @@ Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t
     return result;
 }
 
+std::string epoch_metrics_json(const EpochResult& epoch, const Evaluation& test) {
+    const nlohmann::ordered_json record = {{"epoch", epoch.epoch},
+                                           {"train_loss", epoch.train_loss},
+                                           {"train_accuracy", epoch.train_accuracy},
+                                           {"test_loss", test.loss},
+                                           {"test_accuracy", test.accuracy},
+                                           {"epoch_seconds", epoch.seconds},
+                                           {"images_per_second", epoch.images_per_second}};
+    return record.dump();  // nlohmann writes NaN and infinities as null
+}
+
 Trainer::Trainer(Network& network, Optimizer& optimizer, std::int64_t batch_size, std::uint64_t seed)
     : network_(network), optimizer_(optimizer), batch_size_(batch_size), shuffle_random_(seed ^ 0x5eedba7c4ull) {
-    if (batch_size < 2 || batch_size > 65536) throw Error("batch size " + std::to_string(batch_size) + ": expected 2 to 65536");
+    const std::int64_t minimum = network.minimum_training_batch();
+    if (batch_size < minimum || batch_size > 65536)
+        throw Error("batch size " + std::to_string(batch_size) + ": expected " + std::to_string(minimum) + " to 65536" +
+                    (minimum > 1 ? " (" + network.source() + " has a batch norm over one value per channel per image)" : ""));
 }
 
 EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<void(const TrainProgress&)>& progress) {
     check_compatible(network_, dataset, "training");
+    const std::int64_t minimum = network_.minimum_training_batch();
+    if (dataset.count < minimum)
+        throw Error("the training set has " + std::to_string(dataset.count) + (dataset.count == 1 ? " image" : " images") + "; " +
+                    (dataset.count == 0 ? std::string("there is nothing to train on")
+                                        : network_.source() + " has a batch norm over one value per channel per image, which needs at least " +
+                                              std::to_string(minimum) + " images a batch (as torch.nn.BatchNorm1d)"));
     const auto start = std::chrono::steady_clock::now();
     std::vector<std::int64_t> order(static_cast<std::size_t>(dataset.count));
     std::iota(order.begin(), order.end(), 0);
@@ -76,10 +99,11 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
     result.epoch = ++epoch_;
     double loss_sum = 0.0;
     std::int64_t correct = 0, done = 0;
-    for (std::int64_t first = 0; first < dataset.count; first += batch_size_) {
-        // A batch of one cannot be batch-normalised: fold a lone last image into nothing.
-        const std::int64_t size = std::min(batch_size_, dataset.count - first);
-        if (size < 2) break;
+    for (std::int64_t first = 0, size = 0; first < dataset.count; first += size) {
+        // Every image is used: a last batch smaller than the network can train on (one image,
+        // under a batch norm that needs two) joins the batch before it.
+        size = std::min(batch_size_, dataset.count - first);
+        if (const std::int64_t rest = dataset.count - first - size; rest > 0 && rest < minimum) size += rest;
         load_batch(dataset, std::span(order).subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(size)), images_, labels_);
         const Tensor& logits = network_.forward_train(images_);
         const LossResult loss = softmax_cross_entropy(logits, labels_, &grad_logits_);

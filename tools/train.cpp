@@ -12,7 +12,6 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 
 namespace convnet::cli {
 
@@ -71,15 +70,6 @@ private:
     double last_seconds_ = -1.0;
 };
 
-std::string metrics_line(const EpochResult& epoch, const Evaluation& test) {
-    std::ostringstream line;
-    line.precision(6);
-    line << "{\"epoch\": " << epoch.epoch << ", \"train_loss\": " << epoch.train_loss << ", \"train_accuracy\": " << epoch.train_accuracy
-         << ", \"test_loss\": " << test.loss << ", \"test_accuracy\": " << test.accuracy << ", \"epoch_seconds\": " << epoch.seconds
-         << ", \"images_per_second\": " << epoch.images_per_second << "}\n";
-    return line.str();
-}
-
 std::string existing_contents(const std::string& path) {
     std::ifstream file(path, std::ios::binary);
     return file ? std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>()) : std::string();
@@ -99,7 +89,7 @@ int run_train(const std::vector<std::string>& words) {
     const std::string threads = apply_threads(arguments);
     const std::string optimizer_name = arguments.text("optimizer", "adam");
     const int epochs = static_cast<int>(arguments.integer("epochs", 5, 1, 100000));
-    const long long batch = arguments.integer("batch", 100, 2, 65536);
+    const long long batch = arguments.integer("batch", 100, 1, 65536);
     const double learning_rate = arguments.real("lr", optimizer_name == "sgd" ? 0.01 : 0.001, 1e-12, 100.0);
     OptimizerOptions optimizer_options;
     optimizer_options.name = optimizer_name;
@@ -157,7 +147,7 @@ int run_train(const std::vector<std::string>& words) {
                     trained.train_loss, trained.train_accuracy, result.loss, result.accuracy, trained.seconds, trained.images_per_second);
         std::fflush(stdout);
         if (!metrics_path.empty()) {
-            metrics += metrics_line(trained, result);
+            metrics += epoch_metrics_json(trained, result) + "\n";
             write_file_atomically(metrics_path, metrics);
         }
         if (arguments.has("save")) save_weights(network, arguments.required("save"));

@@ -81,6 +81,11 @@ public:
     const Layer& layer(std::size_t index) const { return *layers_[index].layer; }
     const LayerPlan& layer_plan(std::size_t index) const { return layers_[index]; }
 
+    // The fewest images a training batch may hold: 2 when a batch norm sees one value per channel
+    // per image (after linear, or at 1x1), which cannot be normalised over a batch of one (as
+    // torch.nn.BatchNorm1d refuses); else 1.
+    std::int64_t minimum_training_batch() const;
+
     // PyTorch's default initialisation, repeatable for a seed.
     void initialize(std::uint64_t seed);
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace convnet {
@@ -42,12 +43,20 @@ struct EpochResult {
     double seconds = 0.0, images_per_second = 0.0;
 };
 
+// One epoch as a JSON object on one line (no newline), the `--metrics` record: epoch, train_loss,
+// train_accuracy, test_loss, test_accuracy, epoch_seconds, images_per_second. A value that is
+// not finite (a NaN loss) is written as null, so that every JSON reader accepts the line.
+std::string epoch_metrics_json(const EpochResult& epoch, const Evaluation& test);
+
 class Trainer {
 public:
-    // The same seed, batch size and thread count give bit-identical weights.
+    // The same seed, batch size and thread count give bit-identical weights. Throws when
+    // batch_size is under network.minimum_training_batch() or over 65536.
     Trainer(Network& network, Optimizer& optimizer, std::int64_t batch_size, std::uint64_t seed);
 
-    // One pass over `dataset` in a fresh random order; the last partial batch is used too.
+    // One pass over `dataset` in a fresh random order. Every image is used: the last partial batch
+    // too, and where it would be smaller than network.minimum_training_batch() it joins the batch
+    // before. Throws convnet::Error when the dataset has fewer images than that minimum (or none).
     // `progress` is called after every batch (it may be empty).
     EpochResult train_epoch(const Dataset& dataset, const std::function<void(const TrainProgress&)>& progress);
 

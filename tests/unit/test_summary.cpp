@@ -6,6 +6,7 @@
 #include <convnet/summary.h>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <cctype>
 #include <cstdlib>
@@ -26,131 +27,6 @@ ModelSummary summary_of(const std::string& model_text, const std::string& source
 using testing::expect_error;
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-// ---- A small JSON reader, enough to read the summary back and fail loudly on a syntax error.
-
-struct Json {
-    enum class Kind { null, boolean, number, string, array, object } kind = Kind::null;
-    double number = 0.0;
-    std::string text;
-    std::vector<std::string> keys;  // objects: keys[i] names items[i]
-    std::vector<Json> items;
-
-    const Json& operator[](const std::string& key) const {
-        for (std::size_t i = 0; i < keys.size(); ++i)
-            if (keys[i] == key) return items[i];
-        throw std::runtime_error("JSON object has no key " + key);
-    }
-    const Json& operator[](std::size_t index) const { return items.at(index); }
-    bool has(const std::string& key) const {
-        for (const std::string& name : keys)
-            if (name == key) return true;
-        return false;
-    }
-};
-
-class JsonReader {
-public:
-    explicit JsonReader(const std::string& text) : text_(text) {}
-
-    Json document() {
-        Json value = read_value();
-        skip_space();
-        if (position_ != text_.size()) fail("text after the document");
-        return value;
-    }
-
-private:
-    [[noreturn]] void fail(const std::string& what) const {
-        throw std::runtime_error("JSON: " + what + " at offset " + std::to_string(position_));
-    }
-    void skip_space() {
-        while (position_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[position_]))) ++position_;
-    }
-    void expect(char c) {
-        skip_space();
-        if (position_ >= text_.size() || text_[position_] != c) fail(std::string("expected '") + c + "'");
-        ++position_;
-    }
-    bool next_is(char c) {
-        skip_space();
-        return position_ < text_.size() && text_[position_] == c;
-    }
-    bool take_word(const std::string& word) {
-        if (text_.compare(position_, word.size(), word) != 0) return false;
-        position_ += word.size();
-        return true;
-    }
-    std::string read_string() {
-        expect('"');
-        std::string value;
-        while (true) {
-            if (position_ >= text_.size()) fail("unterminated string");
-            const char c = text_[position_++];
-            if (c == '"') return value;
-            if (static_cast<unsigned char>(c) < 0x20) fail("raw control character in a string");
-            if (c != '\\') {
-                value += c;
-                continue;
-            }
-            if (position_ >= text_.size()) fail("unterminated escape");
-            const char escape = text_[position_++];
-            if (escape == 'u') {
-                if (position_ + 4 > text_.size()) fail("short \\u escape");
-                value += static_cast<char>(std::strtol(text_.substr(position_, 4).c_str(), nullptr, 16));
-                position_ += 4;
-            } else if (escape == '"' || escape == '\\' || escape == '/') {
-                value += escape;
-            } else if (escape == 'n') {
-                value += '\n';
-            } else {
-                fail("unknown escape");
-            }
-        }
-    }
-    Json read_value() {
-        skip_space();
-        Json value;
-        if (position_ >= text_.size()) fail("unexpected end");
-        const char c = text_[position_];
-        if (c == '{') {
-            value.kind = Json::Kind::object;
-            ++position_;
-            if (next_is('}')) return ++position_, value;
-            do {
-                value.keys.push_back(read_string());
-                expect(':');
-                value.items.push_back(read_value());
-            } while (next_is(',') && ++position_);
-            expect('}');
-        } else if (c == '[') {
-            value.kind = Json::Kind::array;
-            ++position_;
-            if (next_is(']')) return ++position_, value;
-            do value.items.push_back(read_value());
-            while (next_is(',') && ++position_);
-            expect(']');
-        } else if (c == '"') {
-            value.kind = Json::Kind::string;
-            value.text = read_string();
-        } else if (take_word("null")) {
-            value.kind = Json::Kind::null;
-        } else if (take_word("true") || take_word("false")) {
-            value.kind = Json::Kind::boolean;
-        } else {
-            const char* start = text_.c_str() + position_;
-            char* end = nullptr;
-            value.number = std::strtod(start, &end);
-            if (end == start) fail("expected a value");
-            value.kind = Json::Kind::number;
-            position_ += static_cast<std::size_t>(end - start);
-        }
-        return value;
-    }
-
-    const std::string& text_;
-    std::size_t position_ = 0;
-};
 
 // ---- The seed network, models/convnet1.model, worked by hand.
 
@@ -429,45 +305,45 @@ TEST(Summary, PoolingRoundingAndDilationFormula) {
 
 TEST(Summary, JsonReadsBack) {
     const ModelSummary summary = summarize_model(read_model_file(kModels + "convnet1.model"));
-    const Json json = JsonReader(format_summary_json(summary)).document();
-    EXPECT_EQ(json["model"].text, kModels + "convnet1.model");
-    ASSERT_EQ(json["input"].items.size(), 3u);
-    EXPECT_EQ(json["input"][1].number, 28);
-    const Json& layers = json["layers"];
-    ASSERT_EQ(layers.items.size(), 10u);
-    EXPECT_EQ(layers[0]["name"].text, "conv1");
-    EXPECT_EQ(layers[0]["type"].text, "conv2d");
-    EXPECT_EQ(layers[0]["line"].number, 6);
-    EXPECT_EQ(layers[0]["formula"].text, "(28 − 5 + 2·2)/1 + 1 = 28");
-    EXPECT_EQ(layers[0]["output_volume"].text, "28×28×16");
-    EXPECT_EQ(layers[0]["output"][0].number, 16);
-    EXPECT_EQ(layers[0]["trainable_parameters"].number, 416);
-    EXPECT_EQ(layers[0]["multiply_adds"].number, 313600);
-    EXPECT_EQ(layers[0]["fully_connected_parameters"].number, 9847040);
-    EXPECT_NEAR(layers[0]["sharing_ratio"].number, 9847040.0 / 416.0, 0.1);
-    EXPECT_EQ(layers[1]["buffer_parameters"].number, 32);
-    EXPECT_EQ(layers[1]["formula"].kind, Json::Kind::null);
-    EXPECT_FALSE(layers[1].has("fully_connected_parameters"));
-    EXPECT_EQ(layers[8]["output"][0].number, 1568);
-    const Json& totals = json["totals"];
+    const nlohmann::json json = nlohmann::json::parse(format_summary_json(summary));  // throws on a syntax error
+    EXPECT_EQ(json["model"].get<std::string>(), kModels + "convnet1.model");
+    ASSERT_EQ(json["input"].size(), 3u);
+    EXPECT_EQ(json["input"][1], 28);
+    const nlohmann::json& layers = json["layers"];
+    ASSERT_EQ(layers.size(), 10u);
+    EXPECT_EQ(layers[0]["name"].get<std::string>(), "conv1");
+    EXPECT_EQ(layers[0]["type"].get<std::string>(), "conv2d");
+    EXPECT_EQ(layers[0]["line"], 6);
+    EXPECT_EQ(layers[0]["formula"].get<std::string>(), "(28 − 5 + 2·2)/1 + 1 = 28");
+    EXPECT_EQ(layers[0]["output_volume"].get<std::string>(), "28×28×16");
+    EXPECT_EQ(layers[0]["output"][0], 16);
+    EXPECT_EQ(layers[0]["trainable_parameters"], 416);
+    EXPECT_EQ(layers[0]["multiply_adds"], 313600);
+    EXPECT_EQ(layers[0]["fully_connected_parameters"], 9847040);
+    EXPECT_NEAR(layers[0]["sharing_ratio"].get<double>(), 9847040.0 / 416.0, 0.1);
+    EXPECT_EQ(layers[1]["buffer_parameters"], 32);
+    EXPECT_TRUE(layers[1]["formula"].is_null());
+    EXPECT_FALSE(layers[1].contains("fully_connected_parameters"));
+    EXPECT_EQ(layers[8]["output"][0], 1568);
+    const nlohmann::json& totals = json["totals"];
     for (const char* key : {"trainable_parameters", "buffer_parameters", "parameter_bytes", "training_parameter_bytes", "input_values",
                             "forward_activation_bytes", "training_activation_bytes", "inference_multiply_adds", "training_multiply_adds"})
-        EXPECT_TRUE(totals.has(key)) << key;
-    EXPECT_EQ(totals["trainable_parameters"].number, 29034);
-    EXPECT_EQ(totals["training_multiply_adds"].number, 8257088);
-    EXPECT_EQ(json["warnings"].kind, Json::Kind::array);
-    EXPECT_TRUE(json["warnings"].items.empty());
+        EXPECT_TRUE(totals.contains(key)) << key;
+    EXPECT_EQ(totals["trainable_parameters"], 29034);
+    EXPECT_EQ(totals["training_multiply_adds"], 8257088);
+    EXPECT_TRUE(json["warnings"].is_array());
+    EXPECT_TRUE(json["warnings"].empty());
 }
 
 TEST(Summary, JsonCarriesWarningsAndEscapes) {
     // Layer names are letters, digits and _ only, but file names can hold anything.
     const ModelSummary summary = summary_of("input 1x28x28\nconv2d out=8 kernel=3 stride=2 name=odd_name\n", "\"w\\.model");
-    const Json json = JsonReader(format_summary_json(summary)).document();
-    EXPECT_EQ(json["layers"][0]["name"].text, "odd_name");
-    ASSERT_EQ(json["warnings"].items.size(), 1u);
-    EXPECT_EQ(json["warnings"][0]["unseen_rows"].number, 1);
-    EXPECT_EQ(json["warnings"][0]["axis"].text, "height and width");
-    EXPECT_TRUE(contains(json["warnings"][0]["message"].text, "\"w\\.model:2"));
+    const nlohmann::json json = nlohmann::json::parse(format_summary_json(summary));  // throws on a syntax error
+    EXPECT_EQ(json["layers"][0]["name"].get<std::string>(), "odd_name");
+    ASSERT_EQ(json["warnings"].size(), 1u);
+    EXPECT_EQ(json["warnings"][0]["unseen_rows"], 1);
+    EXPECT_EQ(json["warnings"][0]["axis"].get<std::string>(), "height and width");
+    EXPECT_TRUE(contains(json["warnings"][0]["message"].get<std::string>(), "\"w\\.model:2"));
 }
 
 }  // namespace

@@ -6,10 +6,15 @@
 #include <convnet/optim.h>
 #include <convnet/train.h>
 
+#include "test_support.h"
+
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <omp.h>
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 namespace convnet {
 namespace {
@@ -97,6 +102,58 @@ TEST(Training, SeedNetworkLearnsRealFashionMnist) {
     const Evaluation result = evaluate(network, test, 500);
     EXPECT_GE(result.accuracy, 0.75) << "test loss " << result.loss;
     EXPECT_EQ(result.class_total.size(), 10u);
+}
+
+// Field reports: one training image trained nothing and printed "-nan"; with three, one was
+// dropped every epoch without a word. Now every image is used or the run is refused.
+std::int64_t images_trained(const char* model, const Dataset& data, std::int64_t batch) {
+    Network network(parse_model(model, "tiny.model"));
+    network.initialize(1);
+    Adam adam(AdamOptions{});
+    Trainer trainer(network, adam, batch, 1);
+    std::int64_t done = 0;
+    const EpochResult result = trainer.train_epoch(data, [&](const TrainProgress& p) { done = p.images_done; });
+    EXPECT_TRUE(std::isfinite(result.train_loss));
+    return done;
+}
+
+TEST(Training, EveryImageOfATinyTrainingSetIsUsed) {
+    const char* without_norm = "input 1x12x12\nflatten\nlinear out=3\n";
+    const char* norm_per_feature = "input 1x12x12\nflatten\nlinear out=8\nbatchnorm1d\nrelu\nlinear out=3\n";
+    EXPECT_EQ(images_trained(without_norm, generated_dataset(1, 3), 2), 1);
+    EXPECT_EQ(images_trained(without_norm, generated_dataset(3, 3), 2), 3);  // batches of 2 and 1
+    EXPECT_EQ(images_trained(kSmallModel, generated_dataset(1, 3), 2), 1);   // batchnorm2d over 12x12 values: fine
+    EXPECT_EQ(images_trained(norm_per_feature, generated_dataset(3, 3), 2), 3);  // the lone last image joins the batch
+    EXPECT_EQ(images_trained(norm_per_feature, generated_dataset(201, 3), 100), 201);
+    Network network(parse_model(norm_per_feature, "tiny.model"));
+    EXPECT_EQ(network.minimum_training_batch(), 2);
+    Adam adam(AdamOptions{});
+    testing::expect_error([&] { Trainer(network, adam, 1, 1); }, {"batch size 1: expected 2 to 65536", "batch norm"});
+    Trainer trainer(network, adam, 2, 1);
+    testing::expect_error([&] { trainer.train_epoch(generated_dataset(1, 3), {}); },
+                          {"the training set has 1 image", "at least 2 images a batch"});
+    testing::expect_error([&] { trainer.train_epoch(generated_dataset(0, 3), {}); }, {"the training set has 0 images"});
+    testing::expect_error([&] { evaluate(network, generated_dataset(0, 3), 10); }, {"the evaluation set has no images"});
+}
+
+// A field report: a NaN loss went into --metrics as `nan`, which no JSON reader accepts.
+TEST(Training, MetricsAreValidJsonEvenForNaN) {
+    EpochResult epoch;
+    epoch.epoch = 3;
+    epoch.train_loss = std::numeric_limits<double>::quiet_NaN();
+    epoch.train_accuracy = 0.5;
+    epoch.seconds = std::numeric_limits<double>::infinity();
+    Evaluation test;
+    test.loss = 0.25;
+    test.accuracy = 0.875;
+    const std::string line = epoch_metrics_json(epoch, test);
+    EXPECT_EQ(line.find('\n'), std::string::npos);
+    const nlohmann::json record = nlohmann::json::parse(line);
+    EXPECT_EQ(record["epoch"], 3);
+    EXPECT_TRUE(record["train_loss"].is_null());
+    EXPECT_TRUE(record["epoch_seconds"].is_null());
+    EXPECT_EQ(record["test_accuracy"].get<double>(), 0.875);
+    for (const char* key : {"train_accuracy", "test_loss", "images_per_second"}) EXPECT_TRUE(record.contains(key)) << key;
 }
 
 }  // namespace
