@@ -32,8 +32,47 @@ struct WindowAxis {
     std::int64_t numerator() const { return input + 2 * padding - span(); }
     std::int64_t remainder() const { return numerator() % stride; }
     std::int64_t output() const { return numerator() / stride + 1; }
+    bool valid() const { return input >= 1 && kernel >= 1 && stride >= 1 && padding >= 0 && numerator() >= 0; }
     bool operator==(const WindowAxis&) const = default;
 };
+
+// How many of the `input` positions no window reads: those past the last window when the
+// division rounds down, and those between windows when the stride passes over them (stride
+// larger than the kernel's span, or the holes of a dilated kernel). Counted by marking what each
+// window reads; a geometry too large to mark (over 2^26 window taps) counts only the tail.
+std::int64_t unseen_positions(const WindowAxis& axis) {
+    const std::int64_t outputs = axis.output();
+    const auto tail_only = [&] { return std::max<std::int64_t>(axis.remainder() - axis.padding, 0); };
+    if (axis.input > (std::int64_t{1} << 26)) return tail_only();
+    // Coverage as a difference array: +1 where a read run starts, −1 past where it ends.
+    std::vector<std::int32_t> change(static_cast<std::size_t>(axis.input) + 1, 0);
+    const auto mark = [&](std::int64_t first, std::int64_t last) {  // [first, last), clipped to the input
+        first = std::max<std::int64_t>(first, 0);
+        last = std::min(last, axis.input);
+        if (first < last) ++change[static_cast<std::size_t>(first)], --change[static_cast<std::size_t>(last)];
+    };
+    if (axis.dilation == 1) {
+        for (std::int64_t o = 0; o < outputs; ++o) mark(o * axis.stride - axis.padding, o * axis.stride - axis.padding + axis.kernel);
+    } else {
+        if (outputs > (std::int64_t{1} << 26) / axis.kernel) return tail_only();
+        for (std::int64_t o = 0; o < outputs; ++o)
+            for (std::int64_t tap = 0; tap < axis.kernel; ++tap) {
+                const std::int64_t position = o * axis.stride - axis.padding + tap * axis.dilation;
+                mark(position, position + 1);
+            }
+    }
+    std::int64_t unseen = 0, depth = 0;
+    for (std::int64_t position = 0; position < axis.input; ++position) {
+        depth += change[static_cast<std::size_t>(position)];
+        unseen += depth == 0;
+    }
+    return unseen;
+}
+
+// True when the unseen positions, if any, are exactly the last ones (rounding down, no gaps).
+bool unseen_only_at_the_end(const WindowAxis& axis, std::int64_t unseen) {
+    return unseen == std::max<std::int64_t>(axis.remainder() - axis.padding, 0) && (axis.span() >= axis.stride || axis.output() == 1);
+}
 
 struct WindowGeometry {
     WindowAxis height, width;
@@ -117,7 +156,8 @@ std::string nearest_fitting(std::int64_t current, std::int64_t minimum, std::int
     return below || above ? alternatives_text(below, above) : "";
 }
 
-// Which of W, F, P or S, changed alone, would make (W − F + 2P)/S whole (the nearest such values).
+// Which of W, F, P or S, changed alone, would make (W − F + 2P)/S whole and leave no input position
+// unread (the nearest such values): only changes that reduce what is lost are suggested.
 std::string exact_alternatives(const WindowAxis& axis, const std::string& axis_name) {
     const std::string axis_label = "the input " + (axis_name == "height and width" ? std::string("size") : axis_name);
     std::vector<std::string> parts, misfits;
@@ -125,7 +165,7 @@ std::string exact_alternatives(const WindowAxis& axis, const std::string& axis_n
         if (values.empty()) misfits.push_back(std::string(letter) + " (" + what + ")");
         else parts.push_back(std::string(letter) + " = " + values + " (" + what + ")");
     };
-    auto exact = [](WindowAxis changed) { return changed.numerator() >= 0 && changed.remainder() == 0; };
+    auto exact = [](WindowAxis changed) { return changed.valid() && changed.remainder() == 0 && unseen_positions(changed) == 0; };
     // Every residue of W, F·D and 2P modulo S comes round within S (or S·D) steps.
     const std::int64_t reach = axis.stride * std::max<std::int64_t>(axis.dilation, 1);
     offer("W", axis_label, nearest_fitting(axis.input, 1, reach, [&](std::int64_t value) {
@@ -145,7 +185,9 @@ std::string exact_alternatives(const WindowAxis& axis, const std::string& axis_n
           }));
     // Any divisor of W − F + 2P works as a stride: the nearest ones, up to the whole span.
     offer("S", "stride=", nearest_fitting(axis.stride, 1, std::max<std::int64_t>(axis.numerator(), 1), [&](std::int64_t value) {
-              return value <= std::max<std::int64_t>(axis.numerator(), 1) && axis.numerator() % value == 0;
+              WindowAxis changed = axis;
+              changed.stride = value;
+              return value <= std::max<std::int64_t>(axis.numerator(), 1) && exact(changed);
           }));
     std::string text;
     for (const std::string& part : parts) text += (text.empty() ? "" : ", ") + part;
@@ -174,27 +216,34 @@ void add_rounding_warnings(const std::string& source, const SummaryRow& row, con
     else cases = {{&window.height, "height", true, false}, {&window.width, "width", false, true}};
     for (const AxisCase& axis_case : cases) {
         const WindowAxis& axis = *axis_case.axis;
-        if (axis.remainder() == 0) continue;
-        // The last `remainder` positions of the padded input fall under no window; the last P of
-        // them are padding, the rest are real input.
-        const std::int64_t unseen = std::max<std::int64_t>(axis.remainder() - axis.padding, 0);
+        const std::int64_t unseen = unseen_positions(axis);
+        if (axis.remainder() == 0 && unseen == 0) continue;
         SummaryWarning warning;
         warning.layer = row.name;
         warning.line = row.line;
         warning.axis = axis_case.name;
         warning.unseen_rows = axis_case.rows ? unseen : 0;
         warning.unseen_columns = axis_case.columns ? unseen : 0;
+        const std::string rows = count_noun(unseen, "row", "rows"), columns = count_noun(unseen, "column", "columns");
+        const auto some_of = [&](const char* noun) { return std::to_string(unseen) + " of the " + std::to_string(axis.input) + " " + noun; };
         std::string lost;
         if (unseen == 0) lost = "only padding is left out, no input " + std::string(axis_case.rows ? "row" : "column") + " is lost";
-        else if (axis_case.rows && axis_case.columns)
-            lost = "the last " + count_noun(unseen, "row", "rows") + " and " + count_noun(unseen, "column", "columns") +
-                   " of the input are never seen";
+        else if (unseen_only_at_the_end(axis, unseen))
+            lost = "the last " + (axis_case.rows && axis_case.columns ? rows + " and " + columns : axis_case.rows ? rows : columns) +
+                   " of the input " + (unseen == 1 && !(axis_case.rows && axis_case.columns) ? "is" : "are") + " never seen";
         else
-            lost = "the last " + (axis_case.rows ? count_noun(unseen, "row", "rows") : count_noun(unseen, "column", "columns")) +
-                   " of the input " + (unseen == 1 ? "is" : "are") + " never seen";
-        warning.message = source + ":" + std::to_string(row.line) + ": " + row.name + " (" + row.type + "): " + axis_formula(axis) +
-                          " is not whole along " + axis_case.name + " ((W − F + 2P)/S leaves " + std::to_string(axis.remainder()) +
-                          " over): PyTorch rounds down, so " + lost + ". Exact with " + exact_alternatives(axis, axis_case.name) + ".";
+            lost = (axis_case.rows && axis_case.columns ? some_of("rows") + " and " + some_of("columns")
+                                                        : some_of(axis_case.rows ? "rows" : "columns")) +
+                   " of the input are never read: the windows step " + std::to_string(axis.stride) + " but read " +
+                   (axis.dilation == 1 ? std::to_string(axis.kernel) + " at a time" : "every " + std::to_string(axis.dilation) + "th");
+        const std::string cause =
+            axis.remainder() == 0
+                ? " along " + axis_case.name + ": "
+                : " is not whole along " + axis_case.name + " ((W − F + 2P)/S leaves " + std::to_string(axis.remainder()) +
+                      " over): PyTorch rounds down, so ";
+        const std::string fixes = exact_alternatives(axis, axis_case.name);
+        warning.message = source + ":" + std::to_string(row.line) + ": " + row.name + " (" + row.type + "): " + axis_formula(axis) + cause +
+                          lost + ". " + (unseen == 0 ? "Exact with " : "Every input position read with ") + fixes + ".";
         warnings.push_back(std::move(warning));
     }
 }

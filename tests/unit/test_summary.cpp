@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
@@ -260,7 +261,7 @@ TEST(Summary, RoundingWarningForStrideTwoOnEvenInput) {
     EXPECT_EQ(warning.unseen_rows, 1);
     EXPECT_EQ(warning.unseen_columns, 1);
     for (const char* part : {"round.model:2", "conv1", "(28 − 3 + 2·0)/2 + 1 = 13.5 → 13", "1 row and 1 column", "W = 27 or 29",
-                             "F = 2 or 4", "S = 1 or 5", "no P (pad=) alone fits"})
+                             "F = 2 or 4", "S = 1 (stride=)", "no P (pad=) alone fits"})
         EXPECT_TRUE(contains(warning.message, part)) << "missing: " << part << "\nmessage: " << warning.message;
     EXPECT_TRUE(contains(format_summary_text(summary), "warning: round.model:2: conv1"));
 }
@@ -268,7 +269,7 @@ TEST(Summary, RoundingWarningForStrideTwoOnEvenInput) {
 TEST(Summary, RoundingWarningPerAxisAndPadding) {
     // Height 28: (28 − 4 + 2·0)/3 = 8 exactly. Width 27: (27 − 4)/3 = 7.67, 2 columns unseen.
     // Exact along the width: W = 25 or 28 (21/3, 24/3), F = 3 or 6 (24/3, 21/3), P = 2 (27/3),
-    // S = 1 or 23 (the divisors of 23).
+    // S = 1 (23's other divisor, 23, would skip columns).
     const ModelSummary summary = summary_of("input 1x28x27\nconv2d out=4 kernel=4 stride=3\n", "axis.model");
     ASSERT_EQ(summary.warnings.size(), 1u);
     const SummaryWarning& warning = summary.warnings[0];
@@ -276,7 +277,8 @@ TEST(Summary, RoundingWarningPerAxisAndPadding) {
     EXPECT_EQ(warning.unseen_rows, 0);
     EXPECT_EQ(warning.unseen_columns, 2);
     EXPECT_EQ(summary.rows[0].formula, "H: (28 − 4 + 2·0)/3 + 1 = 9; W: (27 − 4 + 2·0)/3 + 1 ≈ 8.67 → 8");
-    for (const char* part : {"last 2 columns", "W = 25 or 28 (the input width)", "F = 3 or 6", "P = 2", "S = 1 or 23"})
+    // S = 23 divides 23 too, but its two windows would leave 19 columns unread: not offered.
+    for (const char* part : {"last 2 columns", "W = 25 or 28 (the input width)", "F = 3 or 6", "P = 2", "S = 1 (stride=)"})
         EXPECT_TRUE(contains(warning.message, part)) << "missing: " << part << "\nmessage: " << warning.message;
 
     // When the rounding drops only padding, no input pixel is lost, and the warning says so.
@@ -297,8 +299,9 @@ TEST(Summary, PoolingRoundingAndDilationFormula) {
     EXPECT_EQ(summary.warnings[0].layer, "pool1");
     EXPECT_EQ(summary.warnings[0].unseen_rows, 1);
     // Pooling padding must stay at most half the kernel: no P fits for kernel 2 (P = 1 would
-    // need (15 − 2 + 2)/2, not whole either).
-    EXPECT_TRUE(contains(summary.warnings[0].message, "F = 1 or 3")) << summary.warnings[0].message;
+    // need (15 − 2 + 2)/2, not whole either). F = 1 divides too, but stride 2 would then skip
+    // every other row: only F = 3 is offered.
+    EXPECT_TRUE(contains(summary.warnings[0].message, "F = 3 (kernel=)")) << summary.warnings[0].message;
 }
 
 // ---- JSON.
@@ -344,6 +347,59 @@ TEST(Summary, JsonCarriesWarningsAndEscapes) {
     EXPECT_EQ(json["warnings"][0]["unseen_rows"], 1);
     EXPECT_EQ(json["warnings"][0]["axis"].get<std::string>(), "height and width");
     EXPECT_TRUE(contains(json["warnings"][0]["message"].get<std::string>(), "\"w\\.model:2"));
+}
+
+// A field report: kernel 2, stride 3 on 29 rows divides exactly, yet 9 rows fall between the
+// windows; the summary said "no rounding: every window covers its input exactly".
+TEST(Summary, RowsBetweenWindowsAreCountedAndOnlyFixesThatReadThemAreOffered) {
+    const ModelSummary summary =
+        summarize_model(read_model_file(std::string(CONVNET_SOURCE_DIR) + "/tests/cases/stride_larger_than_kernel_exact.model"));
+    ASSERT_EQ(summary.warnings.size(), 1u);
+    EXPECT_EQ(summary.warnings[0].unseen_rows, 9);
+    EXPECT_EQ(summary.warnings[0].unseen_columns, 9);
+    for (const char* part : {"9 of the 29 rows and 9 of the 29 columns of the input are never read", "F = 5 (kernel=)", "S = 1 (stride=)"})
+        EXPECT_TRUE(contains(summary.warnings[0].message, part)) << "missing: " << part << "\nmessage: " << summary.warnings[0].message;
+    EXPECT_FALSE(contains(format_summary_text(summary), "no rounding"));
+    // A 1x1 kernel with stride 2 reads every other row: 14 of 28 unseen, not "the last 1".
+    const ModelSummary one_by_one = summary_of("input 1x28x28\nconv2d out=4 kernel=1 stride=2\n");
+    ASSERT_EQ(one_by_one.warnings.size(), 1u);
+    EXPECT_EQ(one_by_one.warnings[0].unseen_rows, 14);
+    EXPECT_TRUE(contains(one_by_one.warnings[0].message, "F = 2 (kernel=), S = 1 (stride=)")) << one_by_one.warnings[0].message;
+}
+
+// The count against a brute force over every window and tap, for strides, dilations and padding.
+TEST(Summary, UnseenRowsMatchEveryWindowsTaps) {
+    for (int input = 5; input <= 13; input += 4)
+        for (int kernel = 1; kernel <= 3; ++kernel)
+            for (int stride = 1; stride <= 4; ++stride)
+                for (int dilation = 1; dilation <= 3; ++dilation)
+                    for (int padding = 0; padding <= 1; ++padding) {
+                        const int span = dilation * (kernel - 1) + 1;
+                        if (input + 2 * padding < span) continue;
+                        const int outputs = (input + 2 * padding - span) / stride + 1;
+                        std::vector<bool> read(static_cast<std::size_t>(input), false);
+                        for (int o = 0; o < outputs; ++o)
+                            for (int tap = 0; tap < kernel; ++tap) {
+                                const int position = o * stride - padding + tap * dilation;
+                                if (position >= 0 && position < input) read[static_cast<std::size_t>(position)] = true;
+                            }
+                        const auto unseen = std::count(read.begin(), read.end(), false);
+                        const std::string model = "input 1x" + std::to_string(input) + "x" + std::to_string(input) +
+                                                  "\nconv2d out=1 kernel=" + std::to_string(kernel) + " stride=" + std::to_string(stride) +
+                                                  " dilation=" + std::to_string(dilation) + " pad=" + std::to_string(padding) + "\n";
+                        const ModelSummary summary = summary_of(model);
+                        const std::int64_t reported = summary.warnings.empty() ? 0 : summary.warnings[0].unseen_rows;
+                        EXPECT_EQ(reported, unseen) << model;
+                        // Every fix offered reads every row.
+                        if (!summary.warnings.empty() && unseen > 0) {
+                            const std::string& message = summary.warnings[0].message;
+                            const auto at = message.find("S = ");
+                            if (at != std::string::npos) {
+                                const int offered = std::stoi(message.substr(at + 4));
+                                EXPECT_LE(offered, span) << model << "\n" << message;
+                            }
+                        }
+                    }
 }
 
 }  // namespace
