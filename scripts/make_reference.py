@@ -191,7 +191,12 @@ def make_input(shape, kind, generator):
         return magnitude * sign
     if kind == "wide":  # for softmax: scores spread over several units
         return torch.randn(shape, generator=generator) * 3
-    return torch.rand(shape, generator=generator) * 2 - 1
+    values = torch.rand(shape, generator=generator) * 2 - 1
+    if kind == "non_finite":  # a NaN, a +inf and a -inf among ordinary values, in different images
+        flat = values.view(-1)
+        count = flat.numel()
+        flat[1], flat[count // 2], flat[count - 2] = float("nan"), float("inf"), float("-inf")
+    return values
 
 
 def randomize_parameters(module, generator):
@@ -430,6 +435,10 @@ def main():
         for index, (line, shape, kind) in enumerate(cases):
             name = f"{group.replace(' ', '_')}_{index}"
             lines.append(layer_case(output / "layers", name, line, shape, kind, case_seed(name)))
+        # NaN and infinities must come out where PyTorch's do (docs/REFERENCE_TESTS.md).
+        line, shape, _ = cases[0]
+        name = f"{group.replace(' ', '_')}_nonfinite"
+        lines.append(layer_case(output / "layers", name, line, shape, "non_finite", case_seed(name)))
     (output / "cases.txt").write_text(
         "# convnet reference cases (scripts/make_reference.py): name, input shape, model-file line\n"
         + "".join(line + "\n" for line in lines))

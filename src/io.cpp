@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <bit>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -123,7 +124,7 @@ void save_weights(const Network& network, const std::filesystem::path& path) {
     write_file_atomically(path, bytes);
 }
 
-void load_weights(Network& network, const std::filesystem::path& path) {
+std::vector<std::string> load_weights(Network& network, const std::filesystem::path& path) {
     detail::check_regular_file(path, "the weights file", "train with --save to make one");
     std::ifstream file(path, std::ios::binary);
     const std::vector<NamedParameter> named = network.named_parameters();
@@ -176,6 +177,19 @@ void load_weights(Network& network, const std::filesystem::path& path) {
     for (std::size_t i = 0; i < named.size(); ++i)
         decode_floats(named[i].parameter->value, stored_values[i], static_cast<std::size_t>(named[i].parameter->shape.element_count()));
     network.parameters_changed();
+    std::vector<std::string> non_finite;
+    for (const NamedParameter& entry : named) {
+        std::int64_t nan = 0, infinite = 0;
+        const std::int64_t count = entry.parameter->shape.element_count();
+        for (std::int64_t i = 0; i < count; ++i) {
+            nan += std::isnan(entry.parameter->value[i]);
+            infinite += std::isinf(entry.parameter->value[i]);
+        }
+        if (nan + infinite > 0)
+            non_finite.push_back(entry.name + ": " + std::to_string(nan) + " NaN, " + std::to_string(infinite) + " infinite of " +
+                                 std::to_string(count) + " values");
+    }
+    return non_finite;
 }
 
 }  // namespace convnet

@@ -14,6 +14,15 @@ double row_max(const float* row, std::int64_t count) {
 }
 }  // namespace
 
+std::int64_t argmax(const float* values, std::int64_t count) {
+    std::int64_t best = 0;
+    for (std::int64_t k = 0; k < count; ++k) {
+        if (std::isnan(values[k])) return k;
+        if (values[k] > values[best]) best = k;
+    }
+    return best;
+}
+
 LossResult softmax_cross_entropy(const Tensor& logits, std::span<const std::uint8_t> labels, Tensor* grad_logits) {
     const Shape& shape = logits.shape();
     if (shape.rank() != 2 || static_cast<std::size_t>(shape[0]) != labels.size())
@@ -28,14 +37,10 @@ LossResult softmax_cross_entropy(const Tensor& logits, std::span<const std::uint
         const float* row = logits.data() + n * classes;
         const double largest = row_max(row, classes);
         double sum = 0.0;
-        std::int64_t best = 0;
-        for (std::int64_t k = 0; k < classes; ++k) {
-            sum += std::exp(row[k] - largest);
-            if (row[k] > row[best]) best = k;
-        }
+        for (std::int64_t k = 0; k < classes; ++k) sum += std::exp(row[k] - largest);
         const double log_sum = largest + std::log(sum);
         result.loss += log_sum - row[label];
-        result.correct += best == label;
+        result.correct += argmax(row, classes) == label;
         if (grad_logits != nullptr) {
             float* grad = grad_logits->data() + n * classes;
             for (std::int64_t k = 0; k < classes; ++k)

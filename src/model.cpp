@@ -11,6 +11,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -234,9 +235,34 @@ void Network::check_input(const Tensor& input) const {
                     input.shape().to_string());
 }
 
+namespace {
+
+// No NaN or infinity among `count` floats: the exponent bits are not all ones (branch-free, so
+// that it vectorises; a pass over a batch costs far less than its first convolution).
+bool all_finite(const float* values, std::int64_t count) {
+    std::uint32_t non_finite = 0;
+    for (std::int64_t i = 0; i < count; ++i) {
+        std::uint32_t bits;
+        std::memcpy(&bits, values + i, sizeof(bits));
+        non_finite |= static_cast<std::uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+    }
+    return non_finite == 0;
+}
+
+}  // namespace
+
+bool Network::runs_fast(const Tensor& input) const {
+    if (!fast_path()) return false;
+    if (finite_checked_version_.load() != parameter_version_) {
+        parameters_finite_ = all_finite(values_.data(), values_.size());
+        finite_checked_version_ = parameter_version_;
+    }
+    return parameters_finite_ && all_finite(input.data(), input.size());
+}
+
 void Network::predict(const Tensor& input, Tensor& logits) const {
     check_input(input);
-    if (fast_path()) {
+    if (runs_fast(input)) {
         std::lock_guard<std::mutex> lock(fast_predict_mutex_);
         fast_path_->predict(input, logits, parameter_version_);
         return;
@@ -252,7 +278,7 @@ void Network::predict(const Tensor& input, Tensor& logits) const {
 
 const Tensor& Network::forward_train(const Tensor& input) {
     check_input(input);
-    last_forward_fast_ = fast_path();
+    last_forward_fast_ = runs_fast(input);
     if (last_forward_fast_) return fast_path_->forward_train(input);
     activations_[0].resize(input.shape());
     std::copy(input.data(), input.data() + input.size(), activations_[0].data());

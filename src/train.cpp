@@ -51,7 +51,7 @@ Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t
         const std::int64_t classes = logits.shape()[1];
         for (std::int64_t n = 0; n < size; ++n) {
             const float* row = logits.data() + n * classes;
-            const std::int64_t predicted = std::max_element(row, row + classes) - row;
+            const std::int64_t predicted = argmax(row, classes);
             const std::uint8_t label = labels[static_cast<std::size_t>(n)];
             ++result.class_total[label];
             result.class_correct[label] += predicted == label;

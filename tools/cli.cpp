@@ -170,7 +170,10 @@ void check_output_file(const std::string& option, const std::filesystem::path& p
 std::unique_ptr<Network> load_trained_network(const Arguments& arguments) {
     auto network = std::make_unique<Network>(read_model_file(arguments.required("model")));
     network->set_fast_path(!arguments.has("reference"));
-    load_weights(*network, arguments.required("weights"));
+    const std::string weights = arguments.required("weights");
+    for (const std::string& tensor : load_weights(*network, weights))
+        std::cerr << "warning: " << weights << ": " << tensor << "; every output will be NaN (as in PyTorch): the training that wrote "
+                  << "these weights diverged\n";
     return network;
 }
 

@@ -9,6 +9,7 @@
 #include <convnet/train.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <numeric>
@@ -59,7 +60,11 @@ std::vector<std::int64_t> parse_indexes(const std::string& text, std::int64_t co
 std::string top_classes(const float* probabilities, std::int64_t classes, std::int64_t top, const std::vector<std::string>& names) {
     std::vector<std::int64_t> order(static_cast<std::size_t>(classes));
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) { return probabilities[a] > probabilities[b]; });
+    // Most likely first; NaN (from NaN weights) before any number, as torch.argmax ranks it.
+    std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
+        const bool a_nan = std::isnan(probabilities[a]), b_nan = std::isnan(probabilities[b]);
+        return a_nan != b_nan ? a_nan : probabilities[a] > probabilities[b];
+    });
     std::string line;
     char number[32];
     for (std::int64_t k = 0; k < std::min(top, classes); ++k) {

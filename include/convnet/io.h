@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace convnet {
 
@@ -14,8 +15,10 @@ namespace convnet {
 void save_weights(const Network& network, const std::filesystem::path& path);
 
 // Loads every tensor of `network` from `path`, all or nothing. Throws naming the file and the entry when the
-// magic, version, a name or a shape does not match, or the file is truncated.
-void load_weights(Network& network, const std::filesystem::path& path);
+// magic, version, a name or a shape does not match, or the file is truncated. Returns one line per
+// tensor that holds NaN or infinite values ("conv1.bias: 1 NaN, 0 infinite of 2 values"): legal, as
+// PyTorch loads them, but every output will then be NaN, so callers should say so.
+std::vector<std::string> load_weights(Network& network, const std::filesystem::path& path);
 
 // Replaces `path` atomically with `contents` (temporary file, fsync, rename).
 void write_file_atomically(const std::filesystem::path& path, const std::string& contents);

@@ -18,6 +18,11 @@ struct LossResult {
 // d(mean loss)/d(logits) = (softmax − one_hot) / N. Throws on a label outside [0, K).
 LossResult softmax_cross_entropy(const Tensor& logits, std::span<const std::uint8_t> labels, Tensor* grad_logits);
 
+// The index of the largest of `count` values, as torch.argmax: a NaN counts as larger than any
+// number (the first NaN wins), else the first maximum. So a NaN output is never hidden behind
+// the largest finite one.
+std::int64_t argmax(const float* values, std::int64_t count);
+
 // probabilities (N, K): each row sums to 1.
 void softmax(const Tensor& logits, Tensor& probabilities);
 

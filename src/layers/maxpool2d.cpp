@@ -3,6 +3,8 @@
 #include <convnet/error.h>
 #include <convnet/layers/maxpool2d.h>
 
+#include <cmath>
+
 namespace convnet {
 
 namespace {
@@ -12,7 +14,8 @@ std::int64_t argmax(const float* plane, const WindowAt& window) {
     for (std::int64_t ih = window.rows.first; ih < window.rows.last; ++ih)
         for (std::int64_t iw = window.columns.first; iw < window.columns.last; ++iw) {
             const std::int64_t index = ih * window.width + iw;
-            if (best < 0 || plane[index] > plane[best]) best = index;
+            // A NaN wins the window, as in torch.nn.MaxPool2d: the first NaN, else the first maximum.
+            if (best < 0 || plane[index] > plane[best] || (std::isnan(plane[index]) && !std::isnan(plane[best]))) best = index;
         }
     return best;  // never -1: padding is at most half the kernel, so each window meets the input
 }

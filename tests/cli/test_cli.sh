@@ -128,5 +128,16 @@ expect_failure "predict wrong size" "the model takes 28x28" "$convnet" predict -
 expect_failure "predict nothing" "nothing to predict" "$convnet" predict --model "$model" --weights "$work/w.bin"
 expect_failure "predict bad index" "not an index from 0 to 9" "$convnet" predict --model "$model" --weights "$work/w.bin" --data "$work/tiny" --index 10
 
+# NaN weights: PyTorch's scores are NaN for any image; so are ours, with a warning at load.
+cases=$source_dir/tests/cases
+expect_success "predict with a NaN bias" "T-shirt/top nan | Trouser nan" "$convnet" predict --model "$cases/nan_through_relu.model" \
+    --weights "$cases/nan_through_relu.weights" --data "$work/tiny" --index 0
+if grep -qF "warning: $cases/nan_through_relu.weights: conv1.bias: 1 NaN, 0 infinite of 2 values" "$work/err"; then
+    passed=$((passed + 1))
+else
+    echo "FAIL NaN weights warning: $(head -c 300 "$work/err")"
+    failed=$((failed + 1))
+fi
+
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -78,7 +78,8 @@ Comparison compare(const float* actual, const NpyArray& expected, Metric metric,
     double scale = 0.0;
     for (std::int64_t i = 0; i < expected.size(); ++i) {
         const double reference = metric == Metric::update ? initial->values[static_cast<std::size_t>(i)] : 0.0;
-        scale = std::max(scale, std::abs(expected.values[static_cast<std::size_t>(i)] - reference));
+        const double change = std::abs(expected.values[static_cast<std::size_t>(i)] - reference);
+        if (std::isfinite(change)) scale = std::max(scale, change);
     }
     const double floor = metric == Metric::within   ? 1.0
                          : metric == Metric::update ? std::max(scale, 1e-30)
@@ -87,6 +88,15 @@ Comparison compare(const float* actual, const NpyArray& expected, Metric metric,
     Comparison result;
     for (std::int64_t i = 0; i < expected.size(); ++i) {
         const double expected_value = expected.values[static_cast<std::size_t>(i)];
+        // NaN and infinities must be where PyTorch has them, with the same sign: nothing else.
+        if (!std::isfinite(expected_value) || !std::isfinite(actual[i])) {
+            const bool same = std::isnan(expected_value) ? std::isnan(actual[i]) : double(actual[i]) == expected_value;
+            if (!same) {
+                if (std::isfinite(result.max_relative)) result.worst_index = i;
+                result.max_relative = INFINITY;
+            }
+            continue;
+        }
         const double difference = std::abs(double(actual[i]) - expected_value);
         const double storage = metric == Metric::update ? steps * std::ldexp(std::abs(expected_value), -23) : 0.0;
         const double relative = std::max(difference - storage, 0.0) / std::max(elementwise ? std::abs(expected_value) : 0.0, floor);
