@@ -130,7 +130,7 @@ expect_failure "predict bad index" "not an index from 0 to 9" "$convnet" predict
 
 # NaN weights: PyTorch's scores are NaN for any image; so are ours, with a warning at load.
 cases=$source_dir/tests/cases
-expect_success "predict with a NaN bias" "T-shirt/top nan | Trouser nan" "$convnet" predict --model "$cases/nan_through_relu.model" \
+expect_success "predict with a NaN bias" ": 0 nan | 1 nan | 2 nan" "$convnet" predict --model "$cases/nan_through_relu.model" \
     --weights "$cases/nan_through_relu.weights" --data "$work/tiny" --index 0
 if grep -qF "warning: $cases/nan_through_relu.weights: conv1.bias: 1 NaN, 0 infinite of 2 values" "$work/err"; then
     passed=$((passed + 1))
