@@ -1,5 +1,9 @@
-// PNG through libpng's simplified API (png_image), which reports errors as messages rather than
-// by longjmp, so no C++ frame is ever jumped over.
+// PNG in and out. Reading uses libpng's low-level API, asking it only to unpack (palette to RGB,
+// grey under 8 bits to 8, tRNS to alpha), so the network sees the samples the file stores: no
+// gamma, no colour management, no 16-to-8-bit re-encoding (the simplified png_image API treats
+// 16-bit data as linear light and converts colour to grey in linear light). Colour becomes grey
+// by BT.601 luma on the stored values and alpha is composited onto black, here, in integers.
+// Writing keeps the simplified API: 8-bit grey or RGB in, nothing to interpret.
 #include <convnet/error.h>
 #include <convnet/image.h>
 #include <convnet/io.h>
@@ -8,6 +12,11 @@
 
 #include <png.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 
 namespace convnet {
@@ -16,39 +25,126 @@ namespace {
 
 constexpr std::int64_t kLargestSide = 16384;
 
-// Frees what png_image_begin_read allocated, on every path out.
-struct ImageGuard {
-    png_image* image;
-    ~ImageGuard() { png_image_free(image); }
-};
-
 std::uint32_t png_format(std::int64_t channels) {
     if (channels == 1) return PNG_FORMAT_GRAY;
     if (channels == 3) return PNG_FORMAT_RGB;
     throw Error("PNG images have 1 (grey) or 3 (RGB) channels; the model takes " + std::to_string(channels));
 }
 
+// A PNG's samples after unpacking: 1 to 4 channels (grey, grey+alpha, RGB, RGBA), 8 or 16 bits.
+struct DecodedPng {
+    std::uint32_t width = 0, height = 0;
+    int channels = 0, bit_depth = 0;
+    std::vector<std::uint8_t> samples;  // rows of width·channels samples, 16-bit ones big-endian
+    std::vector<png_bytep> rows;        // into samples, for png_read_image
+    char error[256] = "";               // libpng's message when decoding failed
+    std::uint32_t sample(std::size_t index) const {
+        return bit_depth == 16 ? (std::uint32_t{samples[2 * index]} << 8) | samples[2 * index + 1] : samples[index];
+    }
+};
+
+// libpng reports errors by longjmp: the message is kept in the DecodedPng and the jump lands in
+// decode_png, whose frame holds nothing with a destructor (all it fills lives in the caller's
+// DecodedPng), so no C++ object is skipped and nothing it reads after the jump changed in its frame.
+void on_png_error(png_structp png, png_const_charp message) {
+    auto* decoded = static_cast<DecodedPng*>(png_get_error_ptr(png));
+    std::snprintf(decoded->error, sizeof(decoded->error), "%s", message);
+    png_longjmp(png, 1);
+}
+
+void on_png_warning(png_structp, png_const_charp) {}  // e.g. an unusual iCCP profile: the samples are what count
+
+// Decodes `file` into `out`, refusing a size other than width×height before reading the pixels.
+// Returns "" or what went wrong.
+std::string decode_png(std::FILE* file, std::uint32_t width, std::uint32_t height, DecodedPng& out) {
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &out, on_png_error, on_png_warning);
+    if (png == nullptr) return "out of memory";
+    png_infop info = png_create_info_struct(png);
+    if (setjmp(png_jmpbuf(png))) {  // NOLINT(cert-err52-cpp): libpng's error protocol
+        png_destroy_read_struct(&png, &info, nullptr);
+        return std::string("cannot read as PNG (") + out.error + ")";
+    }
+    if (info == nullptr) png_error(png, "out of memory");
+    png_set_user_limits(png, kLargestSide, kLargestSide);
+    png_init_io(png, file);
+    png_read_info(png, info);
+    out.width = png_get_image_width(png, info);
+    out.height = png_get_image_height(png, info);
+    if (out.width != width || out.height != height) {
+        png_destroy_read_struct(&png, &info, nullptr);
+        return "size";
+    }
+    const int colour_type = png_get_color_type(png, info);
+    if (colour_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (colour_type == PNG_COLOR_TYPE_GRAY && png_get_bit_depth(png, info) < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    out.channels = png_get_channels(png, info);
+    out.bit_depth = png_get_bit_depth(png, info);
+    const std::size_t row_bytes = png_get_rowbytes(png, info);
+    out.samples.resize(row_bytes * out.height);
+    out.rows.resize(out.height);
+    for (std::uint32_t y = 0; y < out.height; ++y) out.rows[y] = out.samples.data() + y * row_bytes;
+    png_read_image(png, out.rows.data());
+    png_read_end(png, nullptr);
+    png_destroy_read_struct(&png, &info, nullptr);
+    return "";
+}
+
+struct FileCloser {
+    void operator()(std::FILE* file) const { std::fclose(file); }
+};
+
 }  // namespace
 
 Tensor read_png(const std::filesystem::path& path, std::int64_t channels, std::int64_t height, std::int64_t width) {
-    png_image image{};
-    image.version = PNG_IMAGE_VERSION;
-    ImageGuard guard{&image};
+    png_format(channels);  // 1 or 3
     detail::check_regular_file(path, "a PNG image");
-    if (!png_image_begin_read_from_file(&image, path.c_str())) throw Error(path.string() + ": cannot read as PNG (" + image.message + ")");
-    if (image.width != static_cast<png_uint_32>(width) || image.height != static_cast<png_uint_32>(height))
-        throw Error(path.string() + ": the image is " + std::to_string(image.width) + "x" + std::to_string(image.height) +
-                    " pixels, the model takes " + std::to_string(width) + "x" + std::to_string(height) + " (width x height)");
-    image.format = png_format(channels);  // libpng converts colour to grey and back as needed
-    std::vector<std::uint8_t> pixels(PNG_IMAGE_SIZE(image));
-    const png_color black{0, 0, 0};
-    if (!png_image_finish_read(&image, &black, pixels.data(), 0, nullptr))
-        throw Error(path.string() + ": damaged PNG (" + image.message + ")");
+    const std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
+    if (!file) throw Error(path.string() + ": cannot open (" + std::strerror(errno) + ")");
+    if (width < 1 || height < 1 || width > kLargestSide || height > kLargestSide)
+        throw Error(path.string() + ": the model takes " + std::to_string(width) + "x" + std::to_string(height) + " images; PNGs are read up to " +
+                    std::to_string(kLargestSide) + " pixels a side");
+    DecodedPng png;
+    const std::string problem = decode_png(file.get(), static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(height), png);
+    if (problem == "size")
+        throw Error(path.string() + ": the image is " + std::to_string(png.width) + "x" + std::to_string(png.height) + " pixels, the model takes " +
+                    std::to_string(width) + "x" + std::to_string(height) + " (width x height)");
+    if (!problem.empty()) throw Error(path.string() + ": " + problem);
+
+    const std::uint64_t full = png.bit_depth == 16 ? 65535 : 255;
+    const bool colour = png.channels >= 3, alpha = png.channels == 2 || png.channels == 4;
+    const float scale = 1.0f / static_cast<float>(full);
     Tensor tensor(Shape{1, channels, height, width});
-    for (std::int64_t c = 0; c < channels; ++c)
-        for (std::int64_t p = 0; p < height * width; ++p)
-            tensor[c * height * width + p] = pixels[static_cast<std::size_t>(p * channels + c)] * (1.0f / 255.0f);
+    const std::int64_t plane = height * width;
+    for (std::int64_t p = 0; p < plane; ++p) {
+        const std::size_t first = static_cast<std::size_t>(p) * static_cast<std::size_t>(png.channels);
+        std::uint64_t rgb[3];
+        for (int c = 0; c < 3; ++c) rgb[c] = png.sample(first + (colour ? static_cast<std::size_t>(c) : 0));
+        if (alpha) {  // onto black: value·alpha / full, rounded
+            const std::uint64_t opacity = png.sample(first + static_cast<std::size_t>(png.channels - 1));
+            for (std::uint64_t& value : rgb) value = (value * opacity + full / 2) / full;
+        }
+        if (channels == 1) {
+            // ITU-R BT.601 luma, 0.299 R + 0.587 G + 0.114 B, in PIL's fixed point (convert('L')).
+            const std::uint64_t grey = colour ? (rgb[0] * 19595 + rgb[1] * 38470 + rgb[2] * 7471 + 0x8000) >> 16 : rgb[0];
+            tensor[p] = static_cast<float>(grey) * scale;
+        } else {
+            for (int c = 0; c < 3; ++c) tensor[c * plane + p] = static_cast<float>(rgb[c]) * scale;
+        }
+    }
     return tensor;
+}
+
+bool nearly_uniform(const Tensor& image, float tolerance) {
+    if (image.size() == 0) return true;
+    float lowest = image[0], highest = image[0];
+    for (std::int64_t i = 1; i < image.size(); ++i) {
+        lowest = std::min(lowest, image[i]);
+        highest = std::max(highest, image[i]);
+    }
+    return highest - lowest <= tolerance;
 }
 
 void write_png(const std::filesystem::path& path, const std::vector<std::uint8_t>& planes, std::int64_t channels, std::int64_t height,

@@ -24,8 +24,11 @@ constexpr const char* kPredictHelp = R"(usage: convnet predict --model FILE --we
 
 Prints the most likely classes of each image with their probabilities (a softmax over the
 model's outputs; all of them sum to 1). A PNG must have the model's input size (28x28 for
-convnet1); colour is turned to grey for a 1-channel model, and pixel values are scaled to [0, 1]
-as in training (Fashion-MNIST and MNIST are light objects on a black background).
+convnet1). The network sees the samples the file stores, scaled to [0, 1] as in training
+(value/255, or value/65535 for 16-bit files), with no gamma or colour-profile correction; colour
+becomes grey for a 1-channel model by BT.601 luma (0.299 R + 0.587 G + 0.114 B, as PIL's
+convert('L')); transparent pixels are composited onto black, the background of Fashion-MNIST
+and MNIST (light objects on black). An image that is blank or nearly uniform gets a warning.
 
 options:
   --model FILE     model file the weights were trained with
@@ -107,7 +110,13 @@ int run_predict(const std::vector<std::string>& words) {
             inputs.emplace_back("test image " + std::to_string(index) + " (label " + truth + ")", std::move(image));
         }
     }
-    for (const std::string& file : arguments.positional()) inputs.emplace_back(file, read_png(file, sample[0], sample[1], sample[2]));
+    for (const std::string& file : arguments.positional()) {
+        Tensor image = read_png(file, sample[0], sample[1], sample[2]);
+        if (nearly_uniform(image))
+            std::cerr << "warning: " << file << ": the image the network receives is blank or nearly uniform (every value within 2/255 of "
+                      << image[0] << "); wholly transparent pixels read as black\n";
+        inputs.emplace_back(file, std::move(image));
+    }
     if (inputs.empty()) throw UsageError("nothing to predict: give PNG files, or --data DIR --index N (see --help)");
 
     Tensor logits, probabilities;
