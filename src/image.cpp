@@ -104,13 +104,13 @@ Tensor read_png(const std::filesystem::path& path, std::int64_t channels, std::i
     const std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
     if (!file) throw Error(path.string() + ": cannot open (" + std::strerror(errno) + ")");
     if (width < 1 || height < 1 || width > kLargestSide || height > kLargestSide)
-        throw Error(path.string() + ": the model takes " + std::to_string(width) + "x" + std::to_string(height) + " images; PNGs are read up to " +
-                    std::to_string(kLargestSide) + " pixels a side");
+        throw Error(path.string() + ": the model takes " + std::to_string(width) + "x" + std::to_string(height) +
+                    " images; PNGs are read up to " + std::to_string(kLargestSide) + " pixels a side");
     DecodedPng png;
     const std::string problem = decode_png(file.get(), static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(height), png);
     if (problem == "size")
-        throw Error(path.string() + ": the image is " + std::to_string(png.width) + "x" + std::to_string(png.height) + " pixels, the model takes " +
-                    std::to_string(width) + "x" + std::to_string(height) + " (width x height)");
+        throw Error(path.string() + ": the image is " + std::to_string(png.width) + "x" + std::to_string(png.height) +
+                    " pixels, the model takes " + std::to_string(width) + "x" + std::to_string(height) + " (width x height)");
     if (!problem.empty()) throw Error(path.string() + ": " + problem);
 
     const std::uint64_t full = png.bit_depth == 16 ? 65535 : 255;

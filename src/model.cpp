@@ -114,7 +114,8 @@ namespace {
 // A thousand-separated count: 2,147,483,648.
 std::string with_commas(std::int64_t value) {
     std::string digits = std::to_string(value);
-    for (int position = static_cast<int>(digits.size()) - 3; position > 0; position -= 3) digits.insert(static_cast<std::size_t>(position), ",");
+    for (int position = static_cast<int>(digits.size()) - 3; position > 0; position -= 3)
+        digits.insert(static_cast<std::size_t>(position), ",");
     return digits;
 }
 

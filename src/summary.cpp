@@ -225,22 +225,25 @@ void add_rounding_warnings(const std::string& source, const SummaryRow& row, con
         warning.unseen_rows = axis_case.rows ? unseen : 0;
         warning.unseen_columns = axis_case.columns ? unseen : 0;
         const std::string rows = count_noun(unseen, "row", "rows"), columns = count_noun(unseen, "column", "columns");
-        const auto some_of = [&](const char* noun) { return std::to_string(unseen) + " of the " + std::to_string(axis.input) + " " + noun; };
+        const auto some_of = [&](const char* noun) {
+            return std::to_string(unseen) + " of the " + std::to_string(axis.input) + " " + noun;
+        };
         std::string lost;
         if (unseen == 0) lost = "only padding is left out, no input " + std::string(axis_case.rows ? "row" : "column") + " is lost";
         else if (unseen_only_at_the_end(axis, unseen))
-            lost = "the last " + (axis_case.rows && axis_case.columns ? rows + " and " + columns : axis_case.rows ? rows : columns) +
+            lost = "the last " +
+                   (axis_case.rows && axis_case.columns ? rows + " and " + columns
+                    : axis_case.rows                    ? rows
+                                                        : columns) +
                    " of the input " + (unseen == 1 && !(axis_case.rows && axis_case.columns) ? "is" : "are") + " never seen";
         else
             lost = (axis_case.rows && axis_case.columns ? some_of("rows") + " and " + some_of("columns")
                                                         : some_of(axis_case.rows ? "rows" : "columns")) +
                    " of the input are never read: the windows step " + std::to_string(axis.stride) + " but read " +
                    (axis.dilation == 1 ? std::to_string(axis.kernel) + " at a time" : "every " + std::to_string(axis.dilation) + "th");
-        const std::string cause =
-            axis.remainder() == 0
-                ? " along " + axis_case.name + ": "
-                : " is not whole along " + axis_case.name + " ((W − F + 2P)/S leaves " + std::to_string(axis.remainder()) +
-                      " over): PyTorch rounds down, so ";
+        const std::string cause = axis.remainder() == 0 ? " along " + axis_case.name + ": "
+                                                        : " is not whole along " + axis_case.name + " ((W − F + 2P)/S leaves " +
+                                                              std::to_string(axis.remainder()) + " over): PyTorch rounds down, so ";
         const std::string fixes = exact_alternatives(axis, axis_case.name);
         warning.message = source + ":" + std::to_string(row.line) + ": " + row.name + " (" + row.type + "): " + axis_formula(axis) + cause +
                           lost + ". " + (unseen == 0 ? "Exact with " : "Every input position read with ") + fixes + ".";
@@ -312,9 +315,9 @@ ModelSummary summarize_model(const ModelSpec& spec) {
         // The weight gradient costs about a forward pass, and so does the input gradient, which
         // the first layer skips (Network::backward passes it no grad_input).
         const std::int64_t backward_passes = (row.trainable_parameters > 0 ? 1 : 0) + (index > 0 ? 1 : 0);
-        totals.training_multiply_adds = checked_add(totals.training_multiply_adds,
-                                                    checked_multiply(row.multiply_adds, 1 + backward_passes, what + " multiply-adds"),
-                                                    what + " multiply-adds");
+        totals.training_multiply_adds =
+            checked_add(totals.training_multiply_adds, checked_multiply(row.multiply_adds, 1 + backward_passes, what + " multiply-adds"),
+                        what + " multiply-adds");
         kept_activations += output_values;
         largest_live_pair = std::max(largest_live_pair, input_values + output_values);
         largest_gradient_pair = std::max(largest_gradient_pair, (index > 0 ? input_values : 0) + output_values);

@@ -33,8 +33,7 @@ std::int64_t checked_add(std::int64_t a, std::int64_t b, const std::string& what
 std::int64_t Shape::element_count() const {
     std::int64_t count = 1;
     for (std::int64_t dim : dims_)
-        if (__builtin_mul_overflow(count, dim, &count))
-            throw Error("the shape " + to_string() + " has more values than fit in 64 bits");
+        if (__builtin_mul_overflow(count, dim, &count)) throw Error("the shape " + to_string() + " has more values than fit in 64 bits");
     return dims_.empty() ? 0 : count;
 }
 

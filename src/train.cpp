@@ -87,9 +87,10 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
     const std::int64_t minimum = network_.minimum_training_batch();
     if (dataset.count < minimum)
         throw Error("the training set has " + std::to_string(dataset.count) + (dataset.count == 1 ? " image" : " images") + "; " +
-                    (dataset.count == 0 ? std::string("there is nothing to train on")
-                                        : network_.source() + " has a batch norm over one value per channel per image, which needs at least " +
-                                              std::to_string(minimum) + " images a batch (as torch.nn.BatchNorm1d)"));
+                    (dataset.count == 0
+                         ? std::string("there is nothing to train on")
+                         : network_.source() + " has a batch norm over one value per channel per image, which needs at least " +
+                               std::to_string(minimum) + " images a batch (as torch.nn.BatchNorm1d)"));
     const auto start = std::chrono::steady_clock::now();
     std::vector<std::int64_t> order(static_cast<std::size_t>(dataset.count));
     std::iota(order.begin(), order.end(), 0);

@@ -6,6 +6,7 @@
 #include <convnet/threads.h>
 
 #include <omp.h>
+#include <unistd.h>
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -14,7 +15,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
-#include <unistd.h>
 
 namespace convnet::cli {
 
@@ -118,7 +118,7 @@ long long Arguments::integer(const std::string& name, long long fallback, long l
     const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (error != std::errc() || end != text.data() + text.size() || value < minimum || value > maximum)
         throw UsageError("option --" + name + " " + text + ": expected an integer from " + std::to_string(minimum) + " to " +
-                    std::to_string(maximum));
+                         std::to_string(maximum));
     return value;
 }
 
@@ -164,7 +164,8 @@ void check_output_file(const std::string& option, const std::filesystem::path& p
     if (!std::filesystem::is_directory(folder, error))
         throw Error("option --" + option + " " + path.string() + ": the folder " + folder.string() + " does not exist");
     if (::access(folder.c_str(), W_OK) != 0)
-        throw Error("option --" + option + " " + path.string() + ": cannot write in " + folder.string() + " (" + std::strerror(errno) + ")");
+        throw Error("option --" + option + " " + path.string() + ": cannot write in " + folder.string() + " (" + std::strerror(errno) +
+                    ")");
 }
 
 std::unique_ptr<Network> load_trained_network(const Arguments& arguments) {

@@ -35,7 +35,7 @@ int run_summary(const std::vector<std::string>& words) {
     if (format != "text" && format != "json") throw UsageError("option --format " + format + ": expected text or json");
     if (arguments.positional().size() != 1)
         throw UsageError("expected one model file, got " + std::to_string(arguments.positional().size()) +
-                    " (usage: convnet summary MODEL_FILE [--format text|json])");
+                         " (usage: convnet summary MODEL_FILE [--format text|json])");
     const ModelSummary summary = summarize_model(read_model_file(arguments.positional().front()));
     std::cout << (format == "json" ? format_summary_json(summary) : format_summary_text(summary));
     return 0;

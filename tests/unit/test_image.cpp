@@ -13,16 +13,7 @@
 namespace convnet {
 namespace {
 
-class PngFile : public ::testing::Test {
-protected:
-    void SetUp() override {
-        directory_ = std::filesystem::temp_directory_path() /
-                     ("convnet_png_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-        std::filesystem::create_directories(directory_);
-    }
-    void TearDown() override { std::filesystem::remove_all(directory_); }
-    std::filesystem::path directory_;
-};
+using PngFile = testing::TemporaryFolderTest;
 
 TEST_F(PngFile, GreyRoundTripKeepsEveryPixel) {
     std::vector<std::uint8_t> pixels(5 * 7);

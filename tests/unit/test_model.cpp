@@ -80,9 +80,9 @@ TEST(ModelFile, MissingFileIsReported) {
 // refused at model-build time with the layer and the numbers.
 TEST(ModelFile, SizesPastTheLimitAreRefusedBeforeAnythingWraps) {
     const std::string overflow = std::string(CONVNET_SOURCE_DIR) + "/tests/cases/overflow_wraps_to_zero.model";
-    expect_error([&] { plan_model(read_model_file(overflow)); },
-                 {"overflow_wraps_to_zero.model:3: conv2d gives 16777216x1048576x1048576 = 1.84e+19 values per image",
-                  "limit of 2,147,483,648"});
+    expect_error(
+        [&] { plan_model(read_model_file(overflow)); },
+        {"overflow_wraps_to_zero.model:3: conv2d gives 16777216x1048576x1048576 = 1.84e+19 values per image", "limit of 2,147,483,648"});
     // Just past the limit (2^31 + 2^16 values) and just under it (2^31 − 2^16 values).
     expect_error([] { plan_model(parse_model("input 1x32x32\nconv2d out=2097216 kernel=1\nflatten\nlinear out=2\n", "m.model")); },
                  {"m.model:2: conv2d gives 2097216x32x32 = 2,147,549,184 values per image"});

@@ -31,7 +31,8 @@ TEST(NonFinite, ANanBiasMakesEveryLogitNanOnBothBackends) {
         Tensor logits;
         network.predict(images, logits);
         ASSERT_EQ(logits.size(), 30);
-        for (std::int64_t i = 0; i < logits.size(); ++i) EXPECT_TRUE(std::isnan(logits[i])) << (fast ? "fast" : "reference") << " [" << i << "]";
+        for (std::int64_t i = 0; i < logits.size(); ++i)
+            EXPECT_TRUE(std::isnan(logits[i])) << (fast ? "fast" : "reference") << " [" << i << "]";
         const std::vector<std::uint8_t> labels{0, 1, 2};
         Tensor grad;
         const LossResult loss = softmax_cross_entropy(logits, labels, &grad);

@@ -33,9 +33,9 @@ struct PngSpec {
     int depth = 8;
     int width = 9, height = 7;
     bool interlaced = false;
-    std::vector<std::uint32_t> samples;            // width·height·channels_of(type)
-    std::vector<std::array<std::uint8_t, 3>> colours;  // palette entries
-    std::vector<std::uint32_t> transparent;        // tRNS: palette alphas, or the one transparent grey / RGB
+    std::vector<std::uint32_t> samples;                             // width·height·channels_of(type)
+    std::vector<std::array<std::uint8_t, 3>> colours;               // palette entries
+    std::vector<std::uint32_t> transparent;                         // tRNS: palette alphas, or the one transparent grey / RGB
     std::vector<std::pair<std::string, std::string>> extra_chunks;  // before IDAT
 };
 
@@ -104,7 +104,8 @@ std::string encode(const PngSpec& spec) {
     }
     uLongf size = compressBound(static_cast<uLong>(raw.size()));
     std::string compressed(size, '\0');
-    compress(reinterpret_cast<Bytef*>(compressed.data()), &size, reinterpret_cast<const Bytef*>(raw.data()), static_cast<uLong>(raw.size()));
+    compress(reinterpret_cast<Bytef*>(compressed.data()), &size, reinterpret_cast<const Bytef*>(raw.data()),
+             static_cast<uLong>(raw.size()));
     compressed.resize(size);
     chunk(out, "IDAT", compressed);
     chunk(out, "IEND", "");
@@ -142,7 +143,8 @@ std::vector<float> expected_values(const PngSpec& spec, int channels) {
             const std::uint64_t luma = is_colour ? (colour[0] * 19595 + colour[1] * 38470 + colour[2] * 7471 + 0x8000) >> 16 : colour[0];
             values[static_cast<std::size_t>(p)] = static_cast<float>(luma) / static_cast<float>(full);
         } else {
-            for (int c = 0; c < 3; ++c) values[static_cast<std::size_t>(c * plane + p)] = static_cast<float>(colour[c]) / static_cast<float>(full);
+            for (int c = 0; c < 3; ++c)
+                values[static_cast<std::size_t>(c * plane + p)] = static_cast<float>(colour[c]) / static_cast<float>(full);
         }
     }
     return values;
@@ -165,15 +167,8 @@ PngSpec make_spec(ColourType type, int depth, bool interlaced) {
     return spec;
 }
 
-class PngSamples : public ::testing::Test {
+class PngSamples : public testing::TemporaryFolderTest {
 protected:
-    void SetUp() override {
-        directory_ = std::filesystem::temp_directory_path() /
-                     ("convnet_png_samples_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-        std::filesystem::create_directories(directory_);
-    }
-    void TearDown() override { std::filesystem::remove_all(directory_); }
-
     // Writes `spec`, reads it as grey and as RGB, and compares every value with the rules.
     void check(const PngSpec& spec, const std::string& name) {
         const std::filesystem::path path = directory_ / (name + ".png");
@@ -186,12 +181,12 @@ protected:
             int wrong = 0;
             for (std::int64_t i = 0; i < image.size() && wrong < 5; ++i)
                 if (std::abs(image[i] - expected[static_cast<std::size_t>(i)]) > 1e-6f) {
-                    ADD_FAILURE() << "value " << i << ": read " << image[i] << ", the file stores " << expected[static_cast<std::size_t>(i)];
+                    ADD_FAILURE() << "value " << i << ": read " << image[i] << ", the file stores "
+                                  << expected[static_cast<std::size_t>(i)];
                     ++wrong;
                 }
         }
     }
-    std::filesystem::path directory_;
 };
 
 TEST_F(PngSamples, EveryColourTypeBitDepthAndInterlacing) {

@@ -42,30 +42,28 @@ TEST(TextFiles, ModelFileWithAByteOrderMarkParses) {
     expect_error([] { parse_model("input 1x8x8\rflatten\rbogus\r", "cr.model"); }, {"cr.model:3", "bogus"});
 }
 
-class TextFileFolder : public ::testing::Test {
+class TextFileFolder : public testing::TemporaryFolderTest {
 protected:
     void SetUp() override {
-        folder_ = std::filesystem::temp_directory_path() / ("convnet_text_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-        std::filesystem::create_directories(folder_ / "a_folder");
+        TemporaryFolderTest::SetUp();
+        std::filesystem::create_directories(directory_ / "a_folder");
     }
-    void TearDown() override { std::filesystem::remove_all(folder_); }
-    std::filesystem::path folder_;
 };
 
 TEST_F(TextFileFolder, ClassNamesWithAByteOrderMarkAndCrlf) {
-    std::ofstream(folder_ / "classes.txt", std::ios::binary) << "\xEF\xBB\xBFT-shirt/top\r\nTrouser\r\n";
-    EXPECT_EQ(read_class_names(folder_), (std::vector<std::string>{"T-shirt/top", "Trouser"}));
+    std::ofstream(directory_ / "classes.txt", std::ios::binary) << "\xEF\xBB\xBFT-shirt/top\r\nTrouser\r\n";
+    EXPECT_EQ(read_class_names(directory_), (std::vector<std::string>{"T-shirt/top", "Trouser"}));
 }
 
 TEST_F(TextFileFolder, AFolderWhereAFileIsExpectedIsRefusedByName) {
-    const std::filesystem::path folder = folder_ / "a_folder";
+    const std::filesystem::path folder = directory_ / "a_folder";
     expect_error([&] { read_model_file(folder); }, {"a_folder: is a folder; expected the model file"});
     Network network(parse_model("input 1x4x4\nflatten\nlinear out=2\n", "m.model"));
     expect_error([&] { load_weights(network, folder); }, {"a_folder: is a folder; expected the weights file"});
     expect_error([&] { read_png(folder, 1, 28, 28); }, {"a_folder: is a folder; expected a PNG image"});
-    std::filesystem::create_directories(folder_ / "with_folder" / "classes.txt");
-    expect_error([&] { read_class_names(folder_ / "with_folder"); }, {"classes.txt: is a folder"});
-    expect_error([&] { read_model_file(folder_ / "missing.model"); }, {"missing.model: cannot open the model file (no such file"});
+    std::filesystem::create_directories(directory_ / "with_folder" / "classes.txt");
+    expect_error([&] { read_class_names(directory_ / "with_folder"); }, {"classes.txt: is a folder"});
+    expect_error([&] { read_model_file(directory_ / "missing.model"); }, {"missing.model: cannot open the model file (no such file"});
 }
 
 }  // namespace

@@ -121,8 +121,8 @@ TEST(Training, EveryImageOfATinyTrainingSetIsUsed) {
     const char* without_norm = "input 1x12x12\nflatten\nlinear out=3\n";
     const char* norm_per_feature = "input 1x12x12\nflatten\nlinear out=8\nbatchnorm1d\nrelu\nlinear out=3\n";
     EXPECT_EQ(images_trained(without_norm, generated_dataset(1, 3), 2), 1);
-    EXPECT_EQ(images_trained(without_norm, generated_dataset(3, 3), 2), 3);  // batches of 2 and 1
-    EXPECT_EQ(images_trained(kSmallModel, generated_dataset(1, 3), 2), 1);   // batchnorm2d over 12x12 values: fine
+    EXPECT_EQ(images_trained(without_norm, generated_dataset(3, 3), 2), 3);      // batches of 2 and 1
+    EXPECT_EQ(images_trained(kSmallModel, generated_dataset(1, 3), 2), 1);       // batchnorm2d over 12x12 values: fine
     EXPECT_EQ(images_trained(norm_per_feature, generated_dataset(3, 3), 2), 3);  // the lone last image joins the batch
     EXPECT_EQ(images_trained(norm_per_feature, generated_dataset(201, 3), 100), 201);
     Network network(parse_model(norm_per_feature, "tiny.model"));
