@@ -1,5 +1,5 @@
-// PNG in and out. Reading uses libpng's low-level API, asking it only to unpack (palette to RGB,
-// grey under 8 bits to 8, tRNS to alpha), so the network sees the samples the file stores: no
+// PNG in and out. Reading uses libpng's low-level API, asking it only to unpack (grey under 8 bits
+// to 8, tRNS to alpha; palette indices are looked up here), so the network sees the samples the file stores: no
 // gamma, no colour management, no 16-to-8-bit re-encoding (the simplified png_image API treats
 // 16-bit data as linear light and converts colour to grey in linear light). Colour becomes grey
 // by BT.601 luma on the stored values and alpha is composited onto black, here, in integers.
@@ -13,6 +13,7 @@
 #include <png.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <csetjmp>
 #include <cstdio>
@@ -35,9 +36,10 @@ std::uint32_t png_format(std::int64_t channels) {
 struct DecodedPng {
     std::uint32_t width = 0, height = 0;
     int channels = 0, bit_depth = 0;
-    std::vector<std::uint8_t> samples;  // rows of width·channels samples, 16-bit ones big-endian
-    std::vector<png_bytep> rows;        // into samples, for png_read_image
-    char error[256] = "";               // libpng's message when decoding failed
+    std::vector<std::uint8_t> samples;                 // rows of width·channels samples, 16-bit ones big-endian
+    std::vector<png_bytep> rows;                       // into samples, for png_read_image
+    char error[256] = "";                              // libpng's message when decoding failed
+    std::vector<std::array<std::uint8_t, 4>> palette;  // RGBA, alpha from tRNS; empty unless indexed
     std::uint32_t sample(std::size_t index) const {
         return bit_depth == 16 ? (std::uint32_t{samples[2 * index]} << 8) | samples[2 * index + 1] : samples[index];
     }
@@ -54,6 +56,22 @@ void on_png_error(png_structp png, png_const_charp message) {
 
 void on_png_warning(png_structp, png_const_charp) {}  // e.g. an unusual iCCP profile: the samples are what count
 
+// An indexed image's samples (one index a pixel) replaced by the RGBA of its palette entries.
+// Returns "" or what went wrong: an index past the palette, which libpng would read as black.
+std::string expand_palette(DecodedPng& png) {
+    std::vector<std::uint8_t> rgba(png.samples.size() * 4);
+    for (std::size_t p = 0; p < png.samples.size(); ++p) {
+        const std::uint8_t index = png.samples[p];
+        if (index >= png.palette.size())
+            return "cannot read as PNG (pixel " + std::to_string(p) + " has palette index " + std::to_string(index) + ", past the " +
+                   std::to_string(png.palette.size()) + " entries of the palette)";
+        std::memcpy(rgba.data() + 4 * p, png.palette[index].data(), 4);
+    }
+    png.samples = std::move(rgba);
+    png.channels = 4;
+    return "";
+}
+
 // Decodes `file` into `out`, refusing a size other than width×height before reading the pixels.
 // Returns "" or what went wrong.
 std::string decode_png(std::FILE* file, std::uint32_t width, std::uint32_t height, DecodedPng& out) {
@@ -62,10 +80,15 @@ std::string decode_png(std::FILE* file, std::uint32_t width, std::uint32_t heigh
     png_infop info = png_create_info_struct(png);
     if (setjmp(png_jmpbuf(png))) {  // NOLINT(cert-err52-cpp): libpng's error protocol
         png_destroy_read_struct(&png, &info, nullptr);
-        return std::string("cannot read as PNG (") + out.error + ")";
+        const std::string message = out.error;
+        if (message == "Read Error") return "cannot read as PNG: the file ends early (truncated?)";
+        return "cannot read as PNG (" + message + ")";
     }
     if (info == nullptr) png_error(png, "out of memory");
-    png_set_user_limits(png, kLargestSide, kLargestSide);
+    // Any size in the header is read, so that a wrong one gets the size message below; nothing is
+    // allocated before the size matches the model's.
+    png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+    png_set_check_for_invalid_index(png, 1);  // a palette index past the palette is an error, not black
     png_init_io(png, file);
     png_read_info(png, info);
     out.width = png_get_image_width(png, info);
@@ -75,9 +98,23 @@ std::string decode_png(std::FILE* file, std::uint32_t width, std::uint32_t heigh
         return "size";
     }
     const int colour_type = png_get_color_type(png, info);
-    if (colour_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
-    if (colour_type == PNG_COLOR_TYPE_GRAY && png_get_bit_depth(png, info) < 8) png_set_expand_gray_1_2_4_to_8(png);
-    if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+    if (colour_type == PNG_COLOR_TYPE_PALETTE) {
+        // Indices one a byte, expanded here, where an index past the palette is caught.
+        png_set_packing(png);
+        png_colorp colours = nullptr;
+        int colour_count = 0;
+        png_get_PLTE(png, info, &colours, &colour_count);
+        png_bytep alphas = nullptr;
+        int alpha_count = 0;
+        if (png_get_valid(png, info, PNG_INFO_tRNS)) png_get_tRNS(png, info, &alphas, &alpha_count, nullptr);
+        out.palette.resize(static_cast<std::size_t>(colour_count));
+        for (int i = 0; i < colour_count; ++i)
+            out.palette[static_cast<std::size_t>(i)] = {colours[i].red, colours[i].green, colours[i].blue,
+                                                        i < alpha_count ? alphas[i] : std::uint8_t{255}};
+    } else {
+        if (colour_type == PNG_COLOR_TYPE_GRAY && png_get_bit_depth(png, info) < 8) png_set_expand_gray_1_2_4_to_8(png);
+        if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+    }
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
     out.channels = png_get_channels(png, info);
@@ -89,7 +126,7 @@ std::string decode_png(std::FILE* file, std::uint32_t width, std::uint32_t heigh
     png_read_image(png, out.rows.data());
     png_read_end(png, nullptr);
     png_destroy_read_struct(&png, &info, nullptr);
-    return "";
+    return out.palette.empty() ? "" : expand_palette(out);
 }
 
 struct FileCloser {
@@ -115,7 +152,9 @@ Tensor read_png(const std::filesystem::path& path, std::int64_t channels, std::i
 
     const std::uint64_t full = png.bit_depth == 16 ? 65535 : 255;
     const bool colour = png.channels >= 3, alpha = png.channels == 2 || png.channels == 4;
-    const float scale = 1.0f / static_cast<float>(full);
+    // Divided, not multiplied by 1/full: v/255 and (257·v)/65535 are then the same float, the
+    // correctly rounded v/255 that torchvision's ToTensor gives.
+    const float full_scale = static_cast<float>(full);
     Tensor tensor(Shape{1, channels, height, width});
     const std::int64_t plane = height * width;
     for (std::int64_t p = 0; p < plane; ++p) {
@@ -129,9 +168,9 @@ Tensor read_png(const std::filesystem::path& path, std::int64_t channels, std::i
         if (channels == 1) {
             // ITU-R BT.601 luma, 0.299 R + 0.587 G + 0.114 B, in PIL's fixed point (convert('L')).
             const std::uint64_t grey = colour ? (rgb[0] * 19595 + rgb[1] * 38470 + rgb[2] * 7471 + 0x8000) >> 16 : rgb[0];
-            tensor[p] = static_cast<float>(grey) * scale;
+            tensor[p] = static_cast<float>(grey) / full_scale;
         } else {
-            for (int c = 0; c < 3; ++c) tensor[c * plane + p] = static_cast<float>(rgb[c]) * scale;
+            for (int c = 0; c < 3; ++c) tensor[c * plane + p] = static_cast<float>(rgb[c]) / full_scale;
         }
     }
     return tensor;

@@ -87,6 +87,11 @@ private:
 }  // namespace
 
 void write_file_atomically(const std::filesystem::path& path, const std::string& contents) {
+    // Renaming over a device or a folder would replace it (as root, even /dev/null).
+    std::error_code status_error;
+    const std::filesystem::file_status status = std::filesystem::status(path, status_error);
+    if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status))
+        throw Error(path.string() + ": exists and is not a regular file (a folder or a device); not replacing it");
     const std::filesystem::path temporary = path.string() + ".tmp" + std::to_string(::getpid());
     const int descriptor = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (descriptor < 0) throw Error(path.string() + ": cannot write (" + std::strerror(errno) + ")");
@@ -177,19 +182,24 @@ std::vector<std::string> load_weights(Network& network, const std::filesystem::p
     for (std::size_t i = 0; i < named.size(); ++i)
         decode_floats(named[i].parameter->value, stored_values[i], static_cast<std::size_t>(named[i].parameter->shape.element_count()));
     network.parameters_changed();
-    std::vector<std::string> non_finite;
+    std::vector<std::string> suspect;
     for (const NamedParameter& entry : named) {
-        std::int64_t nan = 0, infinite = 0;
+        std::int64_t nan = 0, infinite = 0, negative = 0;
         const std::int64_t count = entry.parameter->shape.element_count();
+        const bool variance = entry.name.ends_with(".running_var");
         for (std::int64_t i = 0; i < count; ++i) {
             nan += std::isnan(entry.parameter->value[i]);
             infinite += std::isinf(entry.parameter->value[i]);
+            negative += variance && entry.parameter->value[i] < 0.0f;
         }
         if (nan + infinite > 0)
-            non_finite.push_back(entry.name + ": " + std::to_string(nan) + " NaN, " + std::to_string(infinite) + " infinite of " +
-                                 std::to_string(count) + " values");
+            suspect.push_back(entry.name + ": " + std::to_string(nan) + " NaN, " + std::to_string(infinite) + " infinite of " +
+                              std::to_string(count) + " values");
+        if (negative > 0)
+            suspect.push_back(entry.name + ": " + std::to_string(negative) + " negative of " + std::to_string(count) +
+                              " values (a variance cannot be negative)");
     }
-    return non_finite;
+    return suspect;
 }
 
 }  // namespace convnet

@@ -65,6 +65,9 @@ std::string name_prefix(const std::string& type) {
 ModelSpec parse_model(const std::string& text, const std::string& source) {
     ModelSpec spec;
     spec.source = source;
+    // UTF-16 and UTF-32 text (as some Windows editors save) and binary files hold NUL bytes.
+    if (text.find('\0') != std::string::npos)
+        throw Error(source + ": holds NUL bytes, so it is not UTF-8 text (saved as UTF-16? save it as UTF-8)");
     int line_number = 0;
     for (std::string line : detail::text_lines(text)) {
         ++line_number;
@@ -78,14 +81,15 @@ ModelSpec parse_model(const std::string& text, const std::string& source) {
             spec.input = parse_input_shape(words[1], location);
             continue;
         }
-        if (spec.input.rank() == 0) throw Error(location + ": the first line must be `input CxHxW` (e.g. input 1x28x28)");
+        if (spec.input.rank() == 0)
+            throw Error(location + ": the first line must be `input CxHxW` (e.g. input 1x28x28), got '" + detail::visible(words[0]) + "'");
         if (find_layer_type(words[0]) == nullptr)
-            throw Error(location + ": unknown layer '" + words[0] + "' (known: " + known_layer_names() + ")");
+            throw Error(location + ": unknown layer '" + detail::visible(words[0]) + "' (known: " + known_layer_names() + ")");
         LayerLine layer{words[0], "", {}, line_number};
         for (std::size_t i = 1; i < words.size(); ++i) {
             const std::size_t equals = words[i].find('=');
             if (equals == std::string::npos || equals == 0 || equals + 1 == words[i].size())
-                throw Error(location + ": " + words[0] + ": expected key=value, got '" + words[i] + "'");
+                throw Error(location + ": " + words[0] + ": expected key=value, got '" + detail::visible(words[i]) + "'");
             std::string key = words[i].substr(0, equals), value = words[i].substr(equals + 1);
             if (key == "name") {
                 // Names become the first part of dotted parameter keys ("conv1.weight").
@@ -255,7 +259,14 @@ bool all_finite(const float* values, std::int64_t count) {
 bool Network::runs_fast(const Tensor& input) const {
     if (!fast_path()) return false;
     if (finite_checked_version_.load() != parameter_version_) {
-        parameters_finite_ = all_finite(values_.data(), values_.size());
+        // A negative running variance is as bad: its square root is NaN in PyTorch and in the
+        // reference batch norm, while oneDNN's gives a number.
+        bool usable = all_finite(values_.data(), values_.size());
+        for (const NamedParameter& entry : named_parameters())
+            if (usable && entry.name.ends_with(".running_var"))
+                for (std::int64_t i = 0; i < entry.parameter->shape.element_count(); ++i)
+                    usable = usable && entry.parameter->value[i] >= 0.0f;
+        parameters_finite_ = usable;
         finite_checked_version_ = parameter_version_;
     }
     return parameters_finite_ && all_finite(input.data(), input.size());

@@ -11,8 +11,10 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <numeric>
 #include <optional>
 #include <sstream>
+#include <utility>
 
 namespace convnet {
 
@@ -36,35 +38,41 @@ struct WindowAxis {
     bool operator==(const WindowAxis&) const = default;
 };
 
+// x^-1 modulo m (m ≥ 1, gcd(x, m) = 1), by the extended Euclidean algorithm.
+std::int64_t inverse_modulo(std::int64_t x, std::int64_t m) {
+    std::int64_t old_r = x % m, r = m, old_s = 1, s = 0;
+    while (r != 0) {
+        const std::int64_t q = old_r / r;
+        old_r = std::exchange(r, old_r - q * r);
+        old_s = std::exchange(s, old_s - q * s);
+    }
+    return ((old_s % m) + m) % m;
+}
+
 // How many of the `input` positions no window reads: those past the last window when the
 // division rounds down, and those between windows when the stride passes over them (stride
-// larger than the kernel's span, or the holes of a dilated kernel). Counted by marking what each
-// window reads; a geometry too large to mark (over 2^26 window taps) counts only the tail.
+// larger than the kernel's span, or the holes of a dilated kernel). Exact, in one pass over the
+// positions whatever the kernel, stride or padding: window o reads padded position t = o·S + d·D
+// for a tap d in [0, F), so t is read when some d in the range that keeps o in [0, outputs) solves
+// d·D ≡ t (mod S); with g = gcd(D, S) that needs g | t, and then d ≡ (t/g)·(D/g)⁻¹ (mod S/g).
 std::int64_t unseen_positions(const WindowAxis& axis) {
-    const std::int64_t outputs = axis.output();
-    const auto tail_only = [&] { return std::max<std::int64_t>(axis.remainder() - axis.padding, 0); };
-    if (axis.input > (std::int64_t{1} << 26)) return tail_only();
-    // Coverage as a difference array: +1 where a read run starts, −1 past where it ends.
-    std::vector<std::int32_t> change(static_cast<std::size_t>(axis.input) + 1, 0);
-    const auto mark = [&](std::int64_t first, std::int64_t last) {  // [first, last), clipped to the input
-        first = std::max<std::int64_t>(first, 0);
-        last = std::min(last, axis.input);
-        if (first < last) ++change[static_cast<std::size_t>(first)], --change[static_cast<std::size_t>(last)];
-    };
-    if (axis.dilation == 1) {
-        for (std::int64_t o = 0; o < outputs; ++o) mark(o * axis.stride - axis.padding, o * axis.stride - axis.padding + axis.kernel);
-    } else {
-        if (outputs > (std::int64_t{1} << 26) / axis.kernel) return tail_only();
-        for (std::int64_t o = 0; o < outputs; ++o)
-            for (std::int64_t tap = 0; tap < axis.kernel; ++tap) {
-                const std::int64_t position = o * axis.stride - axis.padding + tap * axis.dilation;
-                mark(position, position + 1);
-            }
-    }
-    std::int64_t unseen = 0, depth = 0;
+    const std::int64_t outputs = axis.output(), stride = axis.stride, dilation = axis.dilation;
+    const std::int64_t g = std::gcd(dilation, stride), step = stride / g;
+    const std::int64_t inverse = inverse_modulo(dilation / g, step);
+    const std::int64_t last_start = (outputs - 1) * stride;  // of the last window, padded coordinates
+    std::int64_t unseen = 0;
     for (std::int64_t position = 0; position < axis.input; ++position) {
-        depth += change[static_cast<std::size_t>(position)];
-        unseen += depth == 0;
+        const std::int64_t t = position + axis.padding;
+        if (t % g != 0) {
+            ++unseen;
+            continue;
+        }
+        // Taps that put t inside a window that exists: t − d·D in [0, last_start].
+        const std::int64_t low = std::max<std::int64_t>(0, t > last_start ? (t - last_start + dilation - 1) / dilation : 0);
+        const std::int64_t high = std::min(axis.kernel - 1, t / dilation);
+        const std::int64_t residue = (t / g) % step * inverse % step;  // the taps that land on t, modulo step
+        const std::int64_t first = low + ((residue - low % step) % step + step) % step;
+        unseen += first > high;
     }
     return unseen;
 }
@@ -144,14 +152,15 @@ std::string alternatives_text(std::optional<std::int64_t> below, std::optional<s
     return std::to_string(below ? *below : *above);
 }
 
-// The nearest value below and above `current` (searching `reach` steps each way, not below
-// `minimum`) for which `fits` holds.
+// The nearest value below and above `current`, within [minimum, maximum] and at most
+// kCandidates steps away each way, for which `fits` holds.
+constexpr std::int64_t kCandidates = 4096;
 template <typename Fits>
-std::string nearest_fitting(std::int64_t current, std::int64_t minimum, std::int64_t reach, Fits fits) {
+std::string nearest_fitting(std::int64_t current, std::int64_t minimum, std::int64_t maximum, Fits fits) {
     std::optional<std::int64_t> below, above;
-    for (std::int64_t value = current - 1; value >= minimum && value >= current - reach && !below; --value)
+    for (std::int64_t value = current - 1; value >= minimum && value >= current - kCandidates && !below; --value)
         if (fits(value)) below = value;
-    for (std::int64_t value = current + 1; value <= current + reach && !above; ++value)
+    for (std::int64_t value = current + 1; value <= maximum && value <= current + kCandidates && !above; ++value)
         if (fits(value)) above = value;
     return below || above ? alternatives_text(below, above) : "";
 }
@@ -166,28 +175,35 @@ std::string exact_alternatives(const WindowAxis& axis, const std::string& axis_n
         else parts.push_back(std::string(letter) + " = " + values + " (" + what + ")");
     };
     auto exact = [](WindowAxis changed) { return changed.valid() && changed.remainder() == 0 && unseen_positions(changed) == 0; };
-    // Every residue of W, F·D and 2P modulo S comes round within S (or S·D) steps.
-    const std::int64_t reach = axis.stride * std::max<std::int64_t>(axis.dilation, 1);
-    offer("W", axis_label, nearest_fitting(axis.input, 1, reach, [&](std::int64_t value) {
-              WindowAxis changed = axis;
-              changed.input = value;
-              return exact(changed);
-          }));
-    offer("F", "kernel=", nearest_fitting(axis.kernel, 1, reach, [&](std::int64_t value) {
+    // Large inputs are left unsearched: each candidate costs a pass over the input.
+    if (axis.input > (std::int64_t{1} << 16)) return "";
+    // Past these a value cannot help: a kernel spanning more than the padded input, a stride past
+    // the whole span, padding past the kernel's span (windows of padding alone). The input size is
+    // offered only within a stride (times the dilation) of what it is: shrinking a picture to a
+    // few pixels is no fix.
+    const std::int64_t padded = axis.input + 2 * axis.padding;
+    const std::int64_t input_reach = axis.stride * axis.dilation;
+    offer(
+        "W", axis_label,
+        nearest_fitting(axis.input, std::max<std::int64_t>(1, axis.input - input_reach), axis.input + input_reach, [&](std::int64_t value) {
+            WindowAxis changed = axis;
+            changed.input = value;
+            return exact(changed);
+        }));
+    offer("F", "kernel=", nearest_fitting(axis.kernel, 1, (padded - 1) / axis.dilation + 1, [&](std::int64_t value) {
               WindowAxis changed = axis;
               changed.kernel = value;
               return exact(changed) && (!changed.padding_at_most_half_kernel || 2 * changed.padding <= value);
           }));
-    offer("P", "pad=", nearest_fitting(axis.padding, 0, reach, [&](std::int64_t value) {
+    offer("P", "pad=", nearest_fitting(axis.padding, 0, axis.span(), [&](std::int64_t value) {
               WindowAxis changed = axis;
               changed.padding = value;
               return exact(changed) && (!changed.padding_at_most_half_kernel || 2 * value <= changed.kernel);
           }));
-    // Any divisor of W − F + 2P works as a stride: the nearest ones, up to the whole span.
     offer("S", "stride=", nearest_fitting(axis.stride, 1, std::max<std::int64_t>(axis.numerator(), 1), [&](std::int64_t value) {
               WindowAxis changed = axis;
               changed.stride = value;
-              return value <= std::max<std::int64_t>(axis.numerator(), 1) && exact(changed);
+              return exact(changed);
           }));
     std::string text;
     for (const std::string& part : parts) text += (text.empty() ? "" : ", ") + part;
@@ -240,13 +256,15 @@ void add_rounding_warnings(const std::string& source, const SummaryRow& row, con
             lost = (axis_case.rows && axis_case.columns ? some_of("rows") + " and " + some_of("columns")
                                                         : some_of(axis_case.rows ? "rows" : "columns")) +
                    " of the input are never read: the windows step " + std::to_string(axis.stride) + " but read " +
-                   (axis.dilation == 1 ? std::to_string(axis.kernel) + " at a time" : "every " + std::to_string(axis.dilation) + "th");
+                   (axis.dilation == 1 ? std::to_string(axis.kernel) + " at a time"
+                                       : std::to_string(axis.kernel) + " taps " + std::to_string(axis.dilation) + " apart");
         const std::string cause = axis.remainder() == 0 ? " along " + axis_case.name + ": "
                                                         : " is not whole along " + axis_case.name + " ((W − F + 2P)/S leaves " +
                                                               std::to_string(axis.remainder()) + " over): PyTorch rounds down, so ";
         const std::string fixes = exact_alternatives(axis, axis_case.name);
         warning.message = source + ":" + std::to_string(row.line) + ": " + row.name + " (" + row.type + "): " + axis_formula(axis) + cause +
-                          lost + ". " + (unseen == 0 ? "Exact with " : "Every input position read with ") + fixes + ".";
+                          lost + "." +
+                          (fixes.empty() ? "" : (unseen == 0 ? " Exact with " : " Every input position read with ") + fixes + ".");
         warnings.push_back(std::move(warning));
     }
 }

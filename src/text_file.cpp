@@ -4,6 +4,7 @@
 #include <convnet/error.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -32,6 +33,21 @@ std::string read_small_file(const std::filesystem::path& path, std::uintmax_t ma
     std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
     if (file.bad()) throw Error(path.string() + ": read error in " + what);
     return bytes;
+}
+
+std::string visible(std::string_view text) {
+    std::string shown;
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte >= 0x20 && byte < 0x7f) {
+            shown += c;
+        } else {
+            char escape[8];
+            std::snprintf(escape, sizeof(escape), "\\x%02X", byte);
+            shown += escape;
+        }
+    }
+    return shown;
 }
 
 std::vector<std::string> text_lines(std::string_view text) {

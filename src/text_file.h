@@ -19,6 +19,10 @@ void check_regular_file(const std::filesystem::path& path, const std::string& wh
 // The whole file, after check_regular_file; refuses a file over `max_bytes` before reading it.
 std::string read_small_file(const std::filesystem::path& path, std::uintmax_t max_bytes, const std::string& what);
 
+// `text` with every byte outside printable ASCII written as \xNN, so that a stray non-breaking
+// space, byte-order mark or control byte shows in a message instead of hiding in it.
+std::string visible(std::string_view text);
+
 // The lines of `text` without their ends (\n, \r\n or a lone \r), and without a leading UTF-8
 // byte-order mark. A final line without an end is a line; a final end adds none.
 std::vector<std::string> text_lines(std::string_view text);

@@ -33,18 +33,28 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
     return previous[b.size()];
 }
 
+}  // namespace
+
+std::string nearest_name(const std::string& word, const std::vector<std::string>& names) {
+    std::string best;
+    std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
+    for (const std::string& known : names) {
+        const std::size_t distance = edit_distance(word, known);
+        if (distance < best_distance || (known.starts_with(word) && word.size() >= 2 && best.empty())) {
+            best = known;
+            best_distance = std::min(best_distance, distance);
+        }
+    }
+    return best;
+}
+
+namespace {
+
 // " (did you mean --epochs?)" for the known option nearest `name`, when one is near enough.
 std::string suggestion(const std::string& name, const std::vector<std::string>& with_value, const std::vector<std::string>& flags) {
-    std::string best;
-    std::size_t best_distance = std::max<std::size_t>(2, name.size() / 3) + 1;
-    for (const std::vector<std::string>* names : {&with_value, &flags})
-        for (const std::string& known : *names) {
-            const std::size_t distance = edit_distance(name, known);
-            if (distance < best_distance || (known.starts_with(name) && name.size() >= 2 && best.empty())) {
-                best = known;
-                best_distance = std::min(best_distance, distance);
-            }
-        }
+    std::vector<std::string> names = with_value;
+    names.insert(names.end(), flags.begin(), flags.end());
+    const std::string best = nearest_name(name, names);
     return best.empty() ? "" : " (did you mean --" + best + "?)";
 }
 
@@ -161,6 +171,10 @@ void check_output_file(const std::string& option, const std::filesystem::path& p
     std::error_code error;
     if (std::filesystem::is_directory(path, error))
         throw Error("option --" + option + " " + path.string() + ": is a folder; expected a file name");
+    if (std::filesystem::exists(path, error) && !std::filesystem::is_regular_file(path, error))
+        throw Error("option --" + option + " " + path.string() + ": exists and is not a regular file (a device?); not replacing it");
+    if (std::filesystem::exists(folder, error) && !std::filesystem::is_directory(folder, error))
+        throw Error("option --" + option + " " + path.string() + ": " + folder.string() + " is a file, not a folder");
     if (!std::filesystem::is_directory(folder, error))
         throw Error("option --" + option + " " + path.string() + ": the folder " + folder.string() + " does not exist");
     if (::access(folder.c_str(), W_OK) != 0)
@@ -173,8 +187,8 @@ std::unique_ptr<Network> load_trained_network(const Arguments& arguments) {
     network->set_fast_path(!arguments.has("reference"));
     const std::string weights = arguments.required("weights");
     for (const std::string& tensor : load_weights(*network, weights))
-        std::cerr << "warning: " << weights << ": " << tensor << "; every output will be NaN (as in PyTorch): the training that wrote "
-                  << "these weights diverged\n";
+        std::cerr << "warning: " << weights << ": " << tensor << "; outputs may be NaN or infinite, as PyTorch's would be (did the "
+                  << "training that wrote these weights diverge?)\n";
     return network;
 }
 

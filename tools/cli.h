@@ -4,6 +4,7 @@
 #include <convnet/error.h>
 #include <convnet/model.h>
 
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -12,6 +13,9 @@
 #include <vector>
 
 namespace convnet::cli {
+
+// The name in `names` nearest `word` (by edits, or that `word` begins), or "" when none is near.
+std::string nearest_name(const std::string& word, const std::vector<std::string>& names);
 
 // A mistake in how the command was typed (an unknown option, a missing value, a stray word): the
 // CLI answers it with exit code 2, where an error in the input files or data exits with 1.
@@ -43,6 +47,9 @@ private:
     std::map<std::string, std::string> values_;
     std::vector<std::string> positional_;
 };
+
+// `value` for printf: a NaN without its sign bit, so that it prints "nan" as PyTorch shows it, not "-nan".
+inline double shown(double value) { return value != value ? std::fabs(value) : value; }
 
 // Applies --threads to the library's thread pool; without it, OMP_NUM_THREADS, else the cores that
 // other processes leave free (measured over 0.1 s; all of them on a quiet machine). Returns what

@@ -37,7 +37,7 @@ int run_eval(const std::vector<std::string>& words) {
     const Dataset test = load_split(arguments.required("data"), Split::test);
     const Evaluation result = evaluate(*network, test, arguments.integer("batch", 1000, 1, 65536));
     std::printf("test images: %lld\ntest loss: %.4f\ntest accuracy: %.4f\n\n%-14s %9s %8s\n", static_cast<long long>(test.count),
-                result.loss, result.accuracy, "class", "accuracy", "images");
+                shown(result.loss), result.accuracy, "class", "accuracy", "images");
     for (std::size_t label = 0; label < test.class_names.size(); ++label) {
         const auto total = result.class_total[label];
         std::printf("%-14s %9.4f %8lld\n", test.class_names[label].c_str(),

@@ -39,7 +39,9 @@ int main(int argc, char** argv) {
         if (command == "eval") return convnet::cli::run_eval(words);
         if (command == "predict") return convnet::cli::run_predict(words);
         if (command == "summary") return convnet::cli::run_summary(words);
-        std::cerr << "convnet: unknown command '" << command << "'\n\n" << kUsage;
+        const std::string nearest = convnet::cli::nearest_name(command, {"train", "eval", "predict", "summary"});
+        std::cerr << "convnet: unknown command '" << command << "'" << (nearest.empty() ? "" : " (did you mean " + nearest + "?)") << "\n\n"
+                  << kUsage;
         return 2;
     } catch (const convnet::cli::UsageError& error) {
         std::cerr << "convnet " << command << ": error: " << error.what() << "\n";

@@ -72,7 +72,7 @@ std::string top_classes(const float* probabilities, std::int64_t classes, std::i
     char number[32];
     for (std::int64_t k = 0; k < std::min(top, classes); ++k) {
         const std::int64_t c = order[static_cast<std::size_t>(k)];
-        std::snprintf(number, sizeof(number), " %.4f", probabilities[c]);
+        std::snprintf(number, sizeof(number), " %.4f", shown(probabilities[c]));
         line += (k ? " | " : "") + (c < static_cast<std::int64_t>(names.size()) ? names[static_cast<std::size_t>(c)] : std::to_string(c)) +
                 number;
     }

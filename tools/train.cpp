@@ -57,7 +57,7 @@ public:
         std::fprintf(stderr, "\r  epoch %d/%d [%s%s] %6lld/%lld  %6.0f img/s  loss %.4f  ETA %3.0fs ", progress.epoch, epochs,
                      std::string(static_cast<std::size_t>(filled), '=').c_str(),
                      std::string(static_cast<std::size_t>(kWidth - filled), ' ').c_str(), static_cast<long long>(progress.images_done),
-                     static_cast<long long>(progress.images_total), rate, progress.running_loss, remaining);
+                     static_cast<long long>(progress.images_total), rate, shown(progress.running_loss), remaining);
         std::fflush(stderr);
     }
     void finish() {
@@ -115,6 +115,10 @@ int run_train(const std::vector<std::string>& words) {
 
     Network network(read_model_file(arguments.required("model")));
     network.set_fast_path(!arguments.has("reference"));
+    if (batch < network.minimum_training_batch())
+        throw UsageError("option --batch " + std::to_string(batch) + ": " + network.source() +
+                         " has a batch norm over one value per channel per image, which needs at least " +
+                         std::to_string(network.minimum_training_batch()) + " images a batch (as torch.nn.BatchNorm1d)");
     const std::string data = arguments.required("data");
     const Dataset train = load_split(data, Split::train);
     const Dataset test = load_split(data, Split::test);
@@ -144,7 +148,8 @@ int run_train(const std::vector<std::string>& words) {
         bar.finish();
         result = evaluate(network, test, batch);  // the training batch: no larger buffers than training needs
         std::printf("epoch %d/%d  train loss %.4f  acc %.4f | test loss %.4f  acc %.4f | %.1f s, %.0f img/s\n", epoch, epochs,
-                    trained.train_loss, trained.train_accuracy, result.loss, result.accuracy, trained.seconds, trained.images_per_second);
+                    shown(trained.train_loss), trained.train_accuracy, shown(result.loss), result.accuracy, trained.seconds,
+                    trained.images_per_second);
         std::fflush(stdout);
         if (!metrics_path.empty()) {
             metrics += epoch_metrics_json(trained, result) + "\n";

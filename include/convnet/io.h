@@ -16,8 +16,9 @@ void save_weights(const Network& network, const std::filesystem::path& path);
 
 // Loads every tensor of `network` from `path`, all or nothing. Throws naming the file and the entry when the
 // magic, version, a name or a shape does not match, or the file is truncated. Returns one line per
-// tensor that holds NaN or infinite values ("conv1.bias: 1 NaN, 0 infinite of 2 values"): legal, as
-// PyTorch loads them, but every output will then be NaN, so callers should say so.
+// tensor that holds NaN or infinite values ("conv1.bias: 1 NaN, 0 infinite of 2 values") or a
+// negative running variance: legal, as PyTorch loads them, but outputs may then be NaN or infinite
+// (as PyTorch's would be), so callers should say so.
 std::vector<std::string> load_weights(Network& network, const std::filesystem::path& path);
 
 // Replaces `path` atomically with `contents` (temporary file, fsync, rename).

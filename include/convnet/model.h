@@ -73,9 +73,9 @@ public:
     void set_fast_path(bool enabled) { use_fast_path_ = enabled; }
     bool fast_path() const { return use_fast_path_ && fast_path_ != nullptr; }
     // Whether a call with `input` runs on the fast path: not when the input or a parameter holds
-    // NaN or an infinity, since oneDNN's ReLU and max pooling compute max(x, 0) and would turn a
-    // NaN into a number where PyTorch keeps it; those calls run the reference layers, which
-    // propagate NaN and infinities exactly as PyTorch does.
+    // NaN or an infinity, or a batch norm's running variance is negative, since oneDNN's ReLU and max pooling compute max(x, 0) and would
+    // turn a NaN into a number where PyTorch keeps it; those calls run the reference layers, which propagate NaN and infinities exactly as
+    // PyTorch does.
     bool runs_fast(const Tensor& input) const;
     // Why there is no fast path for this model ("" when there is one).
     const std::string& fast_path_unavailable() const { return fast_path_unavailable_; }
@@ -132,7 +132,8 @@ private:
     bool last_forward_fast_ = false;
     std::uint64_t parameter_version_ = 0;
     mutable std::mutex fast_predict_mutex_;
-    // Whether every parameter was finite at version finite_checked_version_ (one scan a version).
+    // Whether every parameter was finite (and every running variance ≥ 0) at version
+    // finite_checked_version_: one scan a version.
     mutable std::atomic<std::uint64_t> finite_checked_version_{~std::uint64_t{0}};
     mutable std::atomic<bool> parameters_finite_{true};
 };

@@ -242,6 +242,8 @@ Dataset read_idx_pair(const std::filesystem::path& images_file, const std::files
 
 Dataset load_split(const std::filesystem::path& directory, Split split) {
     std::error_code error;
+    if (std::filesystem::exists(directory, error) && !std::filesystem::is_directory(directory, error))
+        throw Error(directory.string() + ": a file, where a dataset folder was expected (one holding train-images-idx3-ubyte.gz, ...)");
     if (!std::filesystem::is_directory(directory, error)) {
         throw Error("dataset folder " + directory.string() + " not found; run `make data` to fetch it");
     }

@@ -69,6 +69,14 @@ expect_failure "sizes that overflow" "overflow_wraps_to_zero.model:3: conv2d giv
     "$convnet" summary "$source_dir/tests/cases/overflow_wraps_to_zero.model"
 expect_failure "training sizes that overflow" "values per image, more than the limit" \
     "$convnet" train --model "$source_dir/tests/cases/overflow_wraps_to_zero.model" --data "$work"
+expect_failure "file as data" "a file, where a dataset folder was expected" "$convnet" train --model "$model" --data "$model"
+expect_failure "save under a file" "$model is a file, not a folder" "$convnet" train --model "$model" --data "$work" --save "$model/w.bin"
+mkfifo "$work/pipe"
+expect_failure "save onto a FIFO" "exists and is not a regular file" "$convnet" train --model "$model" --data "$work" --save "$work/pipe"
+[[ -p $work/pipe ]] && passed=$((passed + 1)) || { echo "FAIL the FIFO was replaced"; failed=$((failed + 1)); }
+expect_usage_error "command typo" "unknown command 'tran' (did you mean train?)" "$convnet" tran
+printf 'input 1x28x28\nflatten\nlinear out=8\nbatchnorm1d\nlinear out=10\n' >"$work/bn1d.model"
+expect_usage_error "batch too small" "option --batch 1: $work/bn1d.model has a batch norm" "$convnet" train --model "$work/bn1d.model" --data "$work" --batch 1
 expect_failure "folder as model" "is a folder; expected the model file" "$convnet" train --model "$work" --data "$work"
 # Where results go is checked before the data is even read (here there is none).
 expect_failure "save into a missing folder" "option --save $work/nowhere/w.bin: the folder $work/nowhere does not exist" \
@@ -143,6 +151,8 @@ expect_failure "predict nothing" "nothing to predict" "$convnet" predict --model
 expect_failure "predict bad index" "not an index from 0 to 9" "$convnet" predict --model "$model" --weights "$work/w.bin" --data "$work/tiny" --index 10
 
 # NaN weights: PyTorch's scores are NaN for any image; so are ours, with a warning at load.
+expect_success "eval with a NaN bias" "test loss: nan" "$convnet" eval --model "$source_dir/tests/cases/nan_through_relu.model" \
+    --weights "$source_dir/tests/cases/nan_through_relu.weights" --data "$work/tiny"
 cases=$source_dir/tests/cases
 expect_success "predict with a NaN bias" ": 0 nan | 1 nan | 2 nan" "$convnet" predict --model "$cases/nan_through_relu.model" \
     --weights "$cases/nan_through_relu.weights" --data "$work/tiny" --index 0

@@ -1,11 +1,14 @@
 // Weight files: a round trip restores every value, damaged or mismatched files are refused by
 // name, and writing leaves no temporary file behind.
+#include "test_support.h"
+
 #include <convnet/error.h>
 #include <convnet/io.h>
 #include <convnet/model.h>
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <filesystem>
 #include <fstream>
 
@@ -106,6 +109,15 @@ TEST_F(WeightsFile, NumbersAreLittleEndianByteForByte) {
     load_weights(loaded, directory_ / "edited.bin");
     EXPECT_EQ(loaded.named_parameters()[0].parameter->value[0], 0.75f);
     EXPECT_EQ(loaded.named_parameters()[0].parameter->value[1], -2.0f);
+}
+
+// Renaming a new file over a device or a FIFO would replace it (as root, /dev/null itself).
+TEST_F(WeightsFile, AtomicWritesRefuseToReplaceWhatIsNotAFile) {
+    const std::filesystem::path fifo = directory_ / "pipe";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    testing::expect_error([&] { write_file_atomically(fifo, "data"); }, {"pipe: exists and is not a regular file"});
+    EXPECT_TRUE(std::filesystem::is_fifo(fifo));
+    testing::expect_error([&] { write_file_atomically(directory_, "data"); }, {"is not a regular file"});
 }
 
 }  // namespace

@@ -41,6 +41,31 @@ TEST(NonFinite, ANanBiasMakesEveryLogitNanOnBothBackends) {
     }
 }
 
+// A negative running variance: its square root is NaN in PyTorch and in the reference batch norm;
+// oneDNN's gave a finite answer until such parameters were kept off the fast path.
+TEST(NonFinite, ANegativeRunningVarianceGivesNanOnBothBackends) {
+    Network network(read_model_file(std::string(CONVNET_SOURCE_DIR) + "/models/convnet1.model"));
+    network.initialize(2);
+    for (const NamedParameter& entry : network.named_parameters())
+        if (entry.name == "bn1.running_var") entry.parameter->value[0] = -1.0f;
+    network.parameters_changed();
+    Tensor images(Shape{2, 1, 28, 28});
+    images.fill(0.5f);
+    for (bool fast : {true, false}) {
+        network.set_fast_path(fast);
+        Tensor logits;
+        network.predict(images, logits);
+        for (std::int64_t i = 0; i < logits.size(); ++i)
+            EXPECT_TRUE(std::isnan(logits[i])) << (fast ? "fast" : "reference") << " [" << i << "]";
+    }
+    const std::filesystem::path path = std::filesystem::temp_directory_path() / "convnet_negative_variance.bin";
+    save_weights(network, path);
+    const std::vector<std::string> report = load_weights(network, path);
+    std::filesystem::remove(path);
+    ASSERT_EQ(report.size(), 1u);
+    EXPECT_EQ(report[0], "bn1.running_var: 1 negative of 16 values (a variance cannot be negative)");
+}
+
 TEST(NonFinite, ArgmaxRanksNanFirstAsTorchDoes) {
     const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
     const float plain[] = {0.1f, 0.7f, 0.7f, 0.2f};

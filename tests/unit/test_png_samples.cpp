@@ -236,11 +236,54 @@ TEST_F(PngSamples, GammaAndColourProfileChunksChangeNothing) {
     }
 }
 
+// Every 8-bit value v and its 16-bit twin 257·v read as the same float, v/255 correctly rounded
+// (what torchvision's ToTensor gives), so the two files can never answer differently.
+TEST_F(PngSamples, EightAndSixteenBitTwinsReadAsTheSameFloats) {
+    PngSpec eight, sixteen;
+    eight.width = sixteen.width = 16;
+    eight.height = sixteen.height = 16;
+    sixteen.depth = 16;
+    for (std::uint32_t value = 0; value < 256; ++value) {
+        eight.samples.push_back(value);
+        sixteen.samples.push_back(value * 257);
+    }
+    std::ofstream(directory_ / "eight.png", std::ios::binary) << encode(eight);
+    std::ofstream(directory_ / "sixteen.png", std::ios::binary) << encode(sixteen);
+    const Tensor a = read_png(directory_ / "eight.png", 1, 16, 16), b = read_png(directory_ / "sixteen.png", 1, 16, 16);
+    for (int value = 0; value < 256; ++value) {
+        EXPECT_EQ(a[value], static_cast<float>(value) / 255.0f) << value;
+        EXPECT_EQ(b[value], a[value]) << value;
+    }
+}
+
+TEST_F(PngSamples, HeadersAndDataThatCannotBeReadAreNamed) {
+    PngSpec huge;  // a header claiming 100000×100000 pixels, and no pixels
+    std::string header;
+    put32(header, 100000);
+    put32(header, 100000);
+    header += {8, 0, 0, 0, 0};
+    std::string file = "\x89PNG\r\n\x1a\n";
+    chunk(file, "IHDR", header);
+    chunk(file, "IDAT", std::string("\x78\x9c\x03\x00\x00\x00\x00\x01", 8));  // an empty zlib stream
+    chunk(file, "IEND", "");
+    std::ofstream(directory_ / "huge.png", std::ios::binary) << file;
+    testing::expect_error([&] { read_png(directory_ / "huge.png", 1, 28, 28); }, {"huge.png: the image is 100000x100000 pixels", "28x28"});
+
+    const std::string whole = encode(make_spec(grey, 8, false));
+    std::ofstream(directory_ / "cut.png", std::ios::binary) << whole.substr(0, whole.size() / 2);
+    testing::expect_error([&] { read_png(directory_ / "cut.png", 1, 7, 9); }, {"cut.png: cannot read as PNG: the file ends early"});
+
+    PngSpec indexed = make_spec(palette, 4, false);  // indexes up to 15 into a palette of 4
+    indexed.colours.resize(4);
+    std::ofstream(directory_ / "index.png", std::ios::binary) << encode(indexed);
+    testing::expect_error([&] { read_png(directory_ / "index.png", 1, 7, 9); }, {"index.png: cannot read as PNG"});
+}
+
 // Field reports, files as they were sent.
 TEST(PngFieldReports, SixteenBitReadsAsTheSamePictureInEightBits) {
     const Tensor eight = read_png(kCases + "grey8.png", 1, 28, 28);
     const Tensor sixteen = read_png(kCases + "grey16.png", 1, 28, 28);  // every sample ×257
-    for (std::int64_t i = 0; i < eight.size(); ++i) ASSERT_NEAR(sixteen[i], eight[i], 1e-7f) << "pixel " << i;
+    for (std::int64_t i = 0; i < eight.size(); ++i) ASSERT_EQ(sixteen[i], eight[i]) << "pixel " << i;
     float brightest = 0.0f;
     for (std::int64_t i = 0; i < eight.size(); ++i) brightest = std::max(brightest, eight[i]);
     EXPECT_GT(brightest, 0.5f);  // a real picture, not a blank one

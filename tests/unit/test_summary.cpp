@@ -12,6 +12,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -367,39 +368,91 @@ TEST(Summary, RowsBetweenWindowsAreCountedAndOnlyFixesThatReadThemAreOffered) {
     EXPECT_TRUE(contains(one_by_one.warnings[0].message, "F = 2 (kernel=), S = 1 (stride=)")) << one_by_one.warnings[0].message;
 }
 
-// The count against a brute force over every window and tap, for strides, dilations and padding.
-TEST(Summary, UnseenRowsMatchEveryWindowsTaps) {
-    for (int input = 5; input <= 13; input += 4)
-        for (int kernel = 1; kernel <= 3; ++kernel)
-            for (int stride = 1; stride <= 4; ++stride)
+// Brute force over every window and tap: the input positions of one axis that nothing reads.
+struct Geometry {
+    int input, kernel, stride, dilation, padding;
+    int span() const { return dilation * (kernel - 1) + 1; }
+    bool valid() const { return input >= 1 && kernel >= 1 && stride >= 1 && padding >= 0 && input + 2 * padding >= span(); }
+    bool exact() const { return (input + 2 * padding - span()) % stride == 0; }
+    long unseen() const {
+        const int outputs = (input + 2 * padding - span()) / stride + 1;
+        std::vector<bool> read(static_cast<std::size_t>(input), false);
+        for (int o = 0; o < outputs; ++o)
+            for (int tap = 0; tap < kernel; ++tap) {
+                const int position = o * stride - padding + tap * dilation;
+                if (position >= 0 && position < input) read[static_cast<std::size_t>(position)] = true;
+            }
+        return static_cast<long>(std::count(read.begin(), read.end(), false));
+    }
+    std::string model() const {
+        return "input 1x" + std::to_string(input) + "x" + std::to_string(input) + "\nconv2d out=1 kernel=" + std::to_string(kernel) +
+               " stride=" + std::to_string(stride) + " dilation=" + std::to_string(dilation) + " pad=" + std::to_string(padding) + "\n";
+    }
+};
+
+// The values the warning offers for one letter: "F = 2 or 4 (" gives {2, 4}; none when not offered.
+std::vector<int> offered(const std::string& message, const std::string& letter) {
+    const auto at = message.find(" " + letter + " = ");
+    if (at == std::string::npos) return {};
+    std::vector<int> values;
+    std::istringstream words(message.substr(at + letter.size() + 4));
+    for (std::string word; words >> word && word != "(";) {
+        if (word == "or") continue;
+        if (!std::isdigit(static_cast<unsigned char>(word[0]))) break;
+        values.push_back(std::stoi(word));
+    }
+    return values;
+}
+
+// The counts, and every fix offered, against the brute force; a claim that no value of a letter
+// fits is checked over the whole range that letter can take.
+TEST(Summary, UnseenRowsAndOfferedFixesMatchABruteForce) {
+    for (int input = 5; input <= 29; input += 4)
+        for (int kernel = 1; kernel <= 4; ++kernel)
+            for (int stride = 1; stride <= 5; ++stride)
                 for (int dilation = 1; dilation <= 3; ++dilation)
                     for (int padding = 0; padding <= 1; ++padding) {
-                        const int span = dilation * (kernel - 1) + 1;
-                        if (input + 2 * padding < span) continue;
-                        const int outputs = (input + 2 * padding - span) / stride + 1;
-                        std::vector<bool> read(static_cast<std::size_t>(input), false);
-                        for (int o = 0; o < outputs; ++o)
-                            for (int tap = 0; tap < kernel; ++tap) {
-                                const int position = o * stride - padding + tap * dilation;
-                                if (position >= 0 && position < input) read[static_cast<std::size_t>(position)] = true;
+                        const Geometry geometry{input, kernel, stride, dilation, padding};
+                        if (!geometry.valid()) continue;
+                        const ModelSummary summary = summary_of(geometry.model());
+                        const long unseen = geometry.unseen();
+                        EXPECT_EQ(summary.warnings.empty() ? 0 : summary.warnings[0].unseen_rows, unseen) << geometry.model();
+                        if (summary.warnings.empty() || unseen == 0) continue;
+                        const std::string& message = summary.warnings[0].message;
+                        const auto fixes = [&](Geometry changed) { return changed.valid() && changed.exact() && changed.unseen() == 0; };
+                        for (int value : offered(message, "W")) EXPECT_TRUE(fixes({value, kernel, stride, dilation, padding})) << message;
+                        for (int value : offered(message, "F")) EXPECT_TRUE(fixes({input, value, stride, dilation, padding})) << message;
+                        for (int value : offered(message, "P")) EXPECT_TRUE(fixes({input, kernel, stride, dilation, value})) << message;
+                        for (int value : offered(message, "S")) EXPECT_TRUE(fixes({input, kernel, value, dilation, padding})) << message;
+                        if (message.find("F (kernel=)") != std::string::npos) {  // "no ... F (kernel=) ... alone fits"
+                            for (int value = 1; value <= input + 2 * padding; ++value) {
+                                EXPECT_FALSE(fixes({input, value, stride, dilation, padding})) << "kernel=" << value << " fits:\n"
+                                                                                               << message;
                             }
-                        const auto unseen = std::count(read.begin(), read.end(), false);
-                        const std::string model = "input 1x" + std::to_string(input) + "x" + std::to_string(input) +
-                                                  "\nconv2d out=1 kernel=" + std::to_string(kernel) + " stride=" + std::to_string(stride) +
-                                                  " dilation=" + std::to_string(dilation) + " pad=" + std::to_string(padding) + "\n";
-                        const ModelSummary summary = summary_of(model);
-                        const std::int64_t reported = summary.warnings.empty() ? 0 : summary.warnings[0].unseen_rows;
-                        EXPECT_EQ(reported, unseen) << model;
-                        // Every fix offered reads every row.
-                        if (!summary.warnings.empty() && unseen > 0) {
-                            const std::string& message = summary.warnings[0].message;
-                            const auto at = message.find("S = ");
-                            if (at != std::string::npos) {
-                                const int offered = std::stoi(message.substr(at + 4));
-                                EXPECT_LE(offered, span) << model << "\n" << message;
+                        }
+                        if (message.find("S (stride=)") != std::string::npos) {
+                            for (int value = 1; value <= input + 2 * padding; ++value) {
+                                EXPECT_FALSE(fixes({input, kernel, value, dilation, padding})) << "stride=" << value << " fits:\n"
+                                                                                               << message;
                             }
                         }
                     }
+}
+
+// Found by trying odd geometries: a pad far beyond the input left the count to a shortcut that
+// saw only the last rows, and a stride past the kernel was said to have no kernel that fits.
+TEST(Summary, HugePaddingAndWideStridesAreCountedExactly) {
+    const ModelSummary padded = summary_of("input 1x28x28\nconv2d out=1 kernel=5x1 stride=2x1 dilation=2x1 pad=16777216x0\n");
+    ASSERT_EQ(padded.warnings.size(), 1u);
+    EXPECT_EQ(padded.warnings[0].unseen_rows, 14);  // the odd rows: every tap lands on an even one
+    const ModelSummary pooled = summary_of("input 1x28x28\nmaxpool2d kernel=2 stride=5\n");
+    ASSERT_EQ(pooled.warnings.size(), 1u);
+    EXPECT_EQ(pooled.warnings[0].unseen_rows, 16);
+    EXPECT_TRUE(contains(pooled.warnings[0].message, "F = 8 (kernel=)")) << pooled.warnings[0].message;
+    // Each window reads 3 taps 2^24 apart: the summary answers at once.
+    const ModelSummary far = summary_of("input 1x28x28\nconv2d out=1 kernel=3 stride=16777216 pad=16777216 dilation=16777216\n");
+    ASSERT_EQ(far.warnings.size(), 1u);
+    EXPECT_EQ(far.warnings[0].unseen_rows, 27);
 }
 
 }  // namespace

@@ -42,6 +42,19 @@ TEST(TextFiles, ModelFileWithAByteOrderMarkParses) {
     expect_error([] { parse_model("input 1x8x8\rflatten\rbogus\r", "cr.model"); }, {"cr.model:3", "bogus"});
 }
 
+TEST(TextFiles, Utf16AndInvisibleCharactersAreNamed) {
+    const std::string utf16(
+        "\xFF\xFEi\0n\0p\0u\0t\0 \0"
+        "1\0x\0"
+        "4\0x\0"
+        "4\0\n\0",
+        22);
+    expect_error([&] { parse_model(utf16, "wide.model"); }, {"wide.model: holds NUL bytes", "UTF-16", "UTF-8"});
+    // A non-breaking space glued to a layer name shows as its bytes.
+    expect_error([] { parse_model("input 1x4x4\nrelu\xC2\xA0\n", "nbsp.model"); }, {"nbsp.model:2: unknown layer 'relu\\xC2\\xA0'"});
+    EXPECT_EQ(detail::visible("a\tb\xEF\xBB\xBF"), "a\\x09b\\xEF\\xBB\\xBF");
+}
+
 class TextFileFolder : public testing::TemporaryFolderTest {
 protected:
     void SetUp() override {
