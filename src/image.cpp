@@ -88,7 +88,6 @@ std::string decode_png(std::FILE* file, std::uint32_t width, std::uint32_t heigh
     // Any size in the header is read, so that a wrong one gets the size message below; nothing is
     // allocated before the size matches the model's.
     png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
-    png_set_check_for_invalid_index(png, 1);  // a palette index past the palette is an error, not black
     png_init_io(png, file);
     png_read_info(png, info);
     out.width = png_get_image_width(png, info);
