@@ -37,8 +37,34 @@ struct Parameter {
     float* grad = nullptr;   // trainable parameters only
 };
 
+// The layer contract, which the network, the fast path and the tests rely on.
+//
+// Requires (the caller's side):
+//   - parameters are bound before any forward, backward or initialize: every Parameter's `value`
+//     (and, for trainable ones, `grad`) points into storage of shape.element_count() floats that
+//     outlives the layer's use (Network's arena; the test harness's BoundLayer);
+//   - inputs have a shape that output_shape accepts; `input` and `output` (and `grad_output` and
+//     `grad_input`) are distinct tensors: no aliasing, no in-place calls;
+//   - backward follows the forward_train whose `input` and `output` it is given, with the
+//     parameters unchanged in between.
+// Ensures (the layer's side):
+//   - forward and forward_train resize `output` to output_shape(input.shape()) and write all of
+//     it; backward resizes `grad_input` to the input's shape and writes all of it, and writes
+//     (never accumulates) every trainable parameter's `grad`;
+//   - the gradients are those of the function forward_train computes: for any scalar
+//     L = Σ grad_output · output, grad_input = ∂L/∂input and grad = ∂L/∂parameter, which is the
+//     identity the finite-difference check (tests/unit/test_gradients.cpp) measures;
+//   - forward is const and touches no state: safe from several threads at once; forward_train
+//     may update buffers (running statistics) and the layer's own random state (dropout);
+//   - NaN and infinities propagate as in the PyTorch module of the same name.
+// A layer reaches its parameters by the index declare() returned, never by position in
+// parameters(); the order of parameters() is the declaration order, which names in the state are
+// keyed by. Layers are not copied or moved: a copy would alias the original's parameter views.
 class Layer {
 public:
+    Layer() = default;
+    Layer(const Layer&) = delete;
+    Layer& operator=(const Layer&) = delete;
     virtual ~Layer() = default;
 
     // The registry name ("conv2d") and the options as a model-file line would write them.
