@@ -279,13 +279,32 @@ void Network::predict(const Tensor& input, Tensor& logits) const {
         fast_path_->predict(input, logits, parameter_version_);
         return;
     }
+    predict_reference(input, logits, {});
+}
+
+void Network::predict_reference(const Tensor& input, Tensor& logits, const ActivationObserver& observer) const {
     Tensor buffers[2];
     const Tensor* current = &input;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
         Tensor& target = (i + 1 == layers_.size()) ? logits : buffers[i % 2];
         layers_[i].layer->forward(*current, target);
+        if (observer) observer(i, layers_[i], target);
         current = &target;
     }
+}
+
+void Network::observe(const Tensor& input, Tensor& logits, const ActivationObserver& observer) const {
+    Tensor batch;
+    const Tensor* first = &input;
+    if (input.shape().rank() == sample_shape_.rank()) {  // one image: a batch of one
+        std::vector<std::int64_t> dims{1};
+        dims.insert(dims.end(), input.shape().dims().begin(), input.shape().dims().end());
+        batch.resize(Shape(dims));
+        std::copy(input.data(), input.data() + input.size(), batch.data());
+        first = &batch;
+    }
+    check_input(*first);
+    predict_reference(*first, logits, observer);
 }
 
 const Tensor& Network::forward_train(const Tensor& input) {

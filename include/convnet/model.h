@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -99,6 +100,15 @@ public:
     // the fast path take turns).
     void predict(const Tensor& input, Tensor& logits) const;
 
+    // Called by observe() with each layer's index in the model, its plan (name, type, shapes, line)
+    // and its output in plain NCHW or (N, F), in layer order; the output is valid during the call.
+    using ActivationObserver = std::function<void(std::size_t index, const LayerPlan& plan, const Tensor& output)>;
+    // Evaluation mode like predict, handing every layer's output to `observer`: the hook for
+    // pictures of feature maps. `input` is a batch (N, C, H, W) or one image (C, H, W). Runs the
+    // reference layers (their outputs are plain tensors), so predict itself stays as fast as it
+    // was. Const and thread-safe like predict; throws as predict does.
+    void observe(const Tensor& input, Tensor& logits, const ActivationObserver& observer) const;
+
     // Training mode. forward_train keeps every activation for the backward that follows.
     const Tensor& forward_train(const Tensor& input);
     // Writes every trainable parameter's gradient for the last forward_train.
@@ -117,6 +127,8 @@ public:
 
 private:
     void check_input(const Tensor& input) const;
+    // Evaluation on the reference layers, each output handed to `observer` when it is set.
+    void predict_reference(const Tensor& input, Tensor& logits, const ActivationObserver& observer) const;
 
     std::string source_;
     Shape sample_shape_;

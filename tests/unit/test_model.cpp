@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 namespace convnet {
 namespace {
 
@@ -99,6 +102,47 @@ TEST(ModelFile, ProductsOfSizesAreChecked) {
                  {"a count: 1099511627776 × 1073741824 does not fit in 64 bits"});
     EXPECT_EQ(checked_multiply(-3, std::int64_t{1} << 40, "a count"), -3 * (std::int64_t{1} << 40));
     expect_error([] { (void)checked_add(INT64_MAX, 1, "a total"); }, {"a total:"});
+}
+
+// The activation observer sees every layer's output in order, as plain tensors of the planned
+// shapes, and the logits it gives are predict's.
+TEST(ModelFile, ObserverSeesEveryLayerOutput) {
+    Network network(read_model_file(std::string(CONVNET_SOURCE_DIR) + "/models/convnet1.model"));
+    network.initialize(3);
+    Tensor images(Shape{2, 1, 28, 28});
+    for (std::int64_t i = 0; i < images.size(); ++i) images[i] = static_cast<float>(i % 97) / 97.0f;
+    std::vector<std::string> names;
+    Tensor observed_logits, last_output;
+    network.observe(images, observed_logits, [&](std::size_t index, const LayerPlan& plan, const Tensor& output) {
+        EXPECT_EQ(index, names.size());
+        EXPECT_EQ(output.shape(), plan.output.with_batch(2)) << plan.name;
+        names.push_back(plan.name);
+        last_output.resize(output.shape());
+        std::copy(output.data(), output.data() + output.size(), last_output.data());
+    });
+    EXPECT_EQ(names, (std::vector<std::string>{"conv1", "bn1", "relu1", "pool1", "conv2", "bn2", "relu2", "pool2", "flatten1", "fc1"}));
+    for (bool fast : {true, false}) {
+        network.set_fast_path(fast);
+        Tensor logits;
+        network.predict(images, logits);
+        ASSERT_EQ(logits.shape(), observed_logits.shape());
+        for (std::int64_t i = 0; i < logits.size(); ++i) {
+            EXPECT_NEAR(logits[i], observed_logits[i], 1e-4f * (1.0f + std::abs(logits[i]))) << (fast ? "fast " : "reference ") << i;
+            EXPECT_EQ(last_output[i], observed_logits[i]);
+        }
+    }
+    // One image (C, H, W) is a batch of one.
+    Tensor one(Shape{1, 28, 28});
+    std::copy(images.data(), images.data() + one.size(), one.data());
+    Tensor one_logits;
+    std::size_t calls = 0;
+    network.observe(one, one_logits, [&](std::size_t, const LayerPlan& plan, const Tensor& output) {
+        EXPECT_EQ(output.shape(), plan.output) << plan.name;  // plans are for a batch of one
+        ++calls;
+    });
+    EXPECT_EQ(calls, network.layer_count());
+    for (std::int64_t k = 0; k < 10; ++k) EXPECT_NEAR(one_logits[k], observed_logits[k], 1e-5f * (1.0f + std::abs(observed_logits[k])));
+    expect_error([&] { network.observe(Tensor(Shape{3, 28, 28}), one_logits, {}); }, {"takes input 1x28x28"});
 }
 
 }  // namespace
