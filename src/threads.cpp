@@ -2,6 +2,7 @@
 #include <convnet/error.h>
 #include <convnet/threads.h>
 
+#include <omp.h>
 #include <sched.h>
 
 #include <algorithm>
@@ -83,6 +84,13 @@ CoreUsage measure_core_usage(std::chrono::milliseconds window) {
     if (before.empty() || after.empty()) return CoreUsage{static_cast<int>(cpus.size()), 0.0};
     return core_usage_between(before, after, cpus);
 }
+
+void set_thread_count(int count) {
+    if (count < 1 || count > 1024) throw Error("thread count " + std::to_string(count) + ": expected 1 to 1024");
+    omp_set_num_threads(count);
+}
+
+int thread_count() { return omp_get_max_threads(); }
 
 int free_core_count(const CoreUsage& usage) {
     const auto free_cores = static_cast<int>(std::lround(usage.usable_cores - usage.busy_cores));

@@ -1,11 +1,14 @@
 // Mini-batch training and evaluation loops.
 #include <convnet/error.h>
+#include <convnet/io.h>
 #include <convnet/loss.h>
 #include <convnet/train.h>
 
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <numeric>
 
 namespace convnet {
@@ -79,7 +82,7 @@ std::string epoch_metrics_json(const EpochResult& epoch, const Evaluation& test)
 }
 
 Trainer::Trainer(Network& network, Optimizer& optimizer, std::int64_t batch_size, std::uint64_t seed)
-    : network_(network), optimizer_(optimizer), batch_size_(batch_size), shuffle_random_(seed ^ 0x5eedba7c4ull) {
+    : network_(network), optimizer_(optimizer), batch_size_(batch_size), seed_(seed) {
     const std::int64_t minimum = network.minimum_training_batch();
     if (batch_size < minimum || batch_size > 65536)
         throw Error("batch size " + std::to_string(batch_size) + ": expected " + std::to_string(minimum) + " to 65536" +
@@ -96,12 +99,14 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
                          : network_.source() + " has a batch norm over one value per channel per image, which needs at least " +
                                std::to_string(minimum) + " images a batch (as torch.nn.BatchNorm1d)"));
     const auto start = std::chrono::steady_clock::now();
-    std::vector<std::int64_t> order(static_cast<std::size_t>(dataset.count));
-    std::iota(order.begin(), order.end(), 0);
-    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[shuffle_random_.below(i)]);
-
     EpochResult result;
     result.epoch = ++epoch_;
+    // Fisher–Yates with a generator seeded from (seed, epoch) alone.
+    Random shuffle_random((seed_ ^ 0x5eedba7c4ull) + 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(result.epoch));
+    std::vector<std::int64_t> order(static_cast<std::size_t>(dataset.count));
+    std::iota(order.begin(), order.end(), 0);
+    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[shuffle_random.below(i)]);
+
     double loss_sum = 0.0;
     std::int64_t correct = 0, done = 0;
     for (std::int64_t first = 0, size = 0; first < dataset.count; first += size) {
@@ -126,6 +131,28 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
     result.train_loss = loss_sum / double(done);
     result.train_accuracy = double(correct) / double(done);
     result.images_per_second = double(done) / result.seconds;
+    return result;
+}
+
+Evaluation Trainer::fit(const Dataset& train, const Dataset& test, const FitOptions& options, const FitCallbacks& callbacks) {
+    std::string metrics;
+    if (!options.metrics.empty()) {  // appended to what is there
+        std::ifstream existing(options.metrics, std::ios::binary);
+        metrics.assign(std::istreambuf_iterator<char>(existing), std::istreambuf_iterator<char>());
+    }
+    const std::int64_t evaluation_batch = options.evaluation_batch > 0 ? options.evaluation_batch : batch_size_;
+    Evaluation result;
+    for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+        optimizer_.set_learning_rate(options.schedule.rate(options.learning_rate, epoch_));
+        const EpochResult trained = train_epoch(train, callbacks.batch_done);
+        result = evaluate(network_, test, evaluation_batch);
+        if (callbacks.epoch_done) callbacks.epoch_done(trained, result);
+        if (!options.metrics.empty()) {
+            metrics += epoch_metrics_json(trained, result) + "\n";
+            write_file_atomically(options.metrics, metrics);
+        }
+        if (!options.save.empty()) save_weights(network_, options.save);
+    }
     return result;
 }
 

@@ -146,7 +146,7 @@ double Arguments::real(const std::string& name, double fallback, double minimum,
 std::string apply_threads(const Arguments& arguments) {
     if (arguments.has("threads")) {
         const long long threads = arguments.integer("threads", 1, 1, 256);
-        omp_set_num_threads(static_cast<int>(threads));
+        set_thread_count(static_cast<int>(threads));
         if (const int cores = omp_get_num_procs(); threads > cores)
             std::cerr << "warning: --threads " << threads << " is more than the " << cores << " cores this process may use; every layer "
                       << "waits for its slowest thread, so this runs many times slower than --threads " << cores << "\n";
@@ -154,10 +154,10 @@ std::string apply_threads(const Arguments& arguments) {
     }
     // OMP_NUM_THREADS is the user's own choice too, as in PyTorch; OpenMP has applied it already.
     if (const char* variable = std::getenv("OMP_NUM_THREADS"); variable != nullptr && *variable != '\0')
-        return std::to_string(omp_get_max_threads()) + " threads (OMP_NUM_THREADS)";
+        return std::to_string(thread_count()) + " threads (OMP_NUM_THREADS)";
     const CoreUsage usage = measure_core_usage(std::chrono::milliseconds(100));
     const int threads = free_core_count(usage);
-    omp_set_num_threads(threads);
+    set_thread_count(threads);
     char busy[32];
     std::snprintf(busy, sizeof(busy), "%.1f", usage.busy_cores);
     std::string text = std::to_string(threads) + (threads == 1 ? " thread (" : " threads (") + busy + " of " +

@@ -10,7 +10,6 @@
 
 #include <unistd.h>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 
 namespace convnet::cli {
@@ -69,11 +68,6 @@ private:
     bool enabled_;
     double last_seconds_ = -1.0;
 };
-
-std::string existing_contents(const std::string& path) {
-    std::ifstream file(path, std::ios::binary);
-    return file ? std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>()) : std::string();
-}
 
 }  // namespace
 
@@ -138,25 +132,23 @@ int run_train(const std::vector<std::string>& words) {
                                                                   ? std::string(" (--reference)")
                                                                   : " (no fast path: " + network.fast_path_unavailable() + ")"))
               << std::endl;
-    const std::string metrics_path = arguments.text("metrics", "");
-    std::string metrics = metrics_path.empty() ? "" : existing_contents(metrics_path);
+    FitOptions fit;
+    fit.epochs = epochs;
+    fit.learning_rate = learning_rate;
+    fit.schedule = schedule;
+    if (arguments.has("save")) fit.save = arguments.required("save");
+    if (arguments.has("metrics")) fit.metrics = arguments.required("metrics");
     ProgressBar bar;
-    Evaluation result;
-    for (int epoch = 1; epoch <= epochs; ++epoch) {
-        optimizer->set_learning_rate(schedule.rate(learning_rate, epoch - 1));
-        const EpochResult trained = trainer.train_epoch(train, [&](const TrainProgress& p) { bar.show(p, epochs); });
+    FitCallbacks callbacks;
+    callbacks.batch_done = [&](const TrainProgress& progress) { bar.show(progress, epochs); };
+    callbacks.epoch_done = [&](const EpochResult& trained, const Evaluation& tested) {
         bar.finish();
-        result = evaluate(network, test, batch);  // the training batch: no larger buffers than training needs
-        std::printf("epoch %d/%d  train loss %.4f  acc %.4f | test loss %.4f  acc %.4f | %.1f s, %.0f img/s\n", epoch, epochs,
-                    shown(trained.train_loss), trained.train_accuracy, shown(result.loss), result.accuracy, trained.seconds,
+        std::printf("epoch %d/%d  train loss %.4f  acc %.4f | test loss %.4f  acc %.4f | %.1f s, %.0f img/s\n", trained.epoch, epochs,
+                    shown(trained.train_loss), trained.train_accuracy, shown(tested.loss), tested.accuracy, trained.seconds,
                     trained.images_per_second);
         std::fflush(stdout);
-        if (!metrics_path.empty()) {
-            metrics += epoch_metrics_json(trained, result) + "\n";
-            write_file_atomically(metrics_path, metrics);
-        }
-        if (arguments.has("save")) save_weights(network, arguments.required("save"));
-    }
+    };
+    const Evaluation result = trainer.fit(train, test, fit, callbacks);
     std::printf("final test accuracy: %.4f\n", result.accuracy);
     return 0;
 }

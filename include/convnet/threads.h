@@ -30,4 +30,10 @@ CoreUsage measure_core_usage(std::chrono::milliseconds window);
 // The usable cores that are free: usable − busy, rounded to the nearest, between 1 and usable.
 int free_core_count(const CoreUsage& usage);
 
+// The threads every parallel region of the library uses from now on, the reference layers' and
+// oneDNN's alike (both run on OpenMP: this is omp_set_num_threads). Throws convnet::Error unless
+// 1 ≤ count ≤ 1024.
+void set_thread_count(int count);
+int thread_count();
+
 }  // namespace convnet

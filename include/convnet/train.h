@@ -7,6 +7,7 @@
 #include <convnet/optim.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <span>
 #include <string>
@@ -48,23 +49,51 @@ struct EpochResult {
 // not finite (a NaN loss) is written as null, so that every JSON reader accepts the line.
 std::string epoch_metrics_json(const EpochResult& epoch, const Evaluation& test);
 
+// What Trainer::fit does around the epochs.
+struct FitOptions {
+    int epochs = 5;
+    double learning_rate = 1e-3;        // the base rate that `schedule` scales each epoch
+    LearningRateSchedule schedule;      // constant unless set (StepLR, CosineAnnealingLR)
+    std::int64_t evaluation_batch = 0;  // 0: the training batch size (no larger buffers than training needs)
+    std::filesystem::path save;         // when set: the weights after every epoch, written atomically
+    std::filesystem::path metrics;      // when set: one epoch_metrics_json line per epoch, appended (the
+                                        // file rewritten atomically each time, so a crash loses no line)
+};
+
+// Optional calls out of Trainer::fit: after every batch, and after every epoch's evaluation.
+struct FitCallbacks {
+    std::function<void(const TrainProgress&)> batch_done;
+    std::function<void(const EpochResult&, const Evaluation&)> epoch_done;
+};
+
 class Trainer {
 public:
     // The same seed, batch size and thread count give bit-identical weights. Throws when
     // batch_size is under network.minimum_training_batch() or over 65536.
     Trainer(Network& network, Optimizer& optimizer, std::int64_t batch_size, std::uint64_t seed);
 
-    // One pass over `dataset` in a fresh random order. Every image is used: the last partial batch
+    // One pass over `dataset` in an order that depends only on the seed and the epoch number (the
+    // n-th call is epoch n), so a run can be resumed at any epoch. Every image is used: the last partial batch
     // too, and where it would be smaller than network.minimum_training_batch() it joins the batch
     // before. Throws convnet::Error when the dataset has fewer images than that minimum (or none).
     // `progress` is called after every batch (it may be empty).
     EpochResult train_epoch(const Dataset& dataset, const std::function<void(const TrainProgress&)>& progress);
 
+    // The whole run: for each epoch, the learning rate from the schedule, train_epoch on `train`,
+    // evaluation on `test`, then the metrics line and the weights when asked. Returns the last
+    // epoch's evaluation. Throws convnet::Error as train_epoch, evaluate and the writers do.
+    Evaluation fit(const Dataset& train, const Dataset& test, const FitOptions& options, const FitCallbacks& callbacks = {});
+
+    // Epochs trained so far; resume_at(n) makes the next epoch n + 1 (its data order and learning
+    // rate), for a run continued from weights and optimiser state saved after epoch n.
+    int epochs_done() const { return epoch_; }
+    void resume_at(int epochs_done) { epoch_ = epochs_done; }
+
 private:
     Network& network_;
     Optimizer& optimizer_;
     std::int64_t batch_size_;
-    Random shuffle_random_;
+    std::uint64_t seed_;
     int epoch_ = 0;
     Tensor images_, grad_logits_;
     std::vector<std::uint8_t> labels_;

@@ -1,9 +1,11 @@
 // Training end to end: a fixed seed and thread count repeat bit for bit, the loss falls, and a
 // short run on real Fashion-MNIST images clears an accuracy bar.
 #include <convnet/data.h>
+#include <convnet/io.h>
 #include <convnet/loss.h>
 #include <convnet/model.h>
 #include <convnet/optim.h>
+#include <convnet/threads.h>
 #include <convnet/train.h>
 
 #include "test_support.h"
@@ -14,6 +16,8 @@
 #include <omp.h>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 
 namespace convnet {
@@ -154,6 +158,62 @@ TEST(Training, MetricsAreValidJsonEvenForNaN) {
     EXPECT_TRUE(record["epoch_seconds"].is_null());
     EXPECT_EQ(record["test_accuracy"].get<double>(), 0.875);
     for (const char* key : {"train_accuracy", "test_loss", "images_per_second"}) EXPECT_TRUE(record.contains(key)) << key;
+}
+
+// The epoch loop lives in the library: fit runs the schedule, evaluates, writes the metrics and
+// the weights; and an epoch's data order depends only on (seed, epoch), so a run stopped after
+// an epoch and resumed (same weights and optimiser) ends bit for bit where an unbroken one does.
+std::vector<float> weights_of(const Network& network) {
+    std::vector<float> weights;
+    for (const NamedParameter& entry : network.named_parameters())
+        weights.insert(weights.end(), entry.parameter->value, entry.parameter->value + entry.parameter->shape.element_count());
+    return weights;
+}
+
+TEST(Training, FitRunsTheEpochsAndAResumedRunEndsWhereAnUnbrokenOneDoes) {
+    set_thread_count(2);
+    const Dataset train = generated_dataset(300, 8), test = generated_dataset(90, 9);
+    FitOptions options;
+    options.epochs = 2;
+    options.learning_rate = 0.01;
+    options.schedule = step_schedule(1, 0.5);
+    const std::filesystem::path folder = std::filesystem::temp_directory_path() / "convnet_fit";
+    std::filesystem::remove_all(folder);
+    std::filesystem::create_directories(folder);
+    options.metrics = folder / "metrics.jsonl";
+    options.save = folder / "weights.bin";
+
+    Network unbroken(parse_model(kSmallModel, "small.model"));
+    unbroken.initialize(4);
+    Adam adam(AdamOptions{});
+    Trainer trainer(unbroken, adam, 32, 4);
+    std::vector<int> epochs_seen;
+    const Evaluation last =
+        trainer.fit(train, test, options, {{}, [&](const EpochResult& epoch, const Evaluation&) { epochs_seen.push_back(epoch.epoch); }});
+    EXPECT_EQ(epochs_seen, (std::vector<int>{1, 2}));
+    EXPECT_EQ(trainer.epochs_done(), 2);
+    EXPECT_DOUBLE_EQ(adam.learning_rate(), 0.005);  // StepLR(1, 0.5) before epoch 2
+    EXPECT_GT(last.accuracy, 0.5);
+    std::ifstream metrics(options.metrics);
+    int lines = 0;
+    for (std::string line; std::getline(metrics, line); ++lines) EXPECT_EQ(nlohmann::json::parse(line)["epoch"], lines + 1);
+    EXPECT_EQ(lines, 2);
+    Network saved(parse_model(kSmallModel, "small.model"));
+    load_weights(saved, options.save);
+    EXPECT_EQ(weights_of(saved), weights_of(unbroken));
+
+    Network resumed(parse_model(kSmallModel, "small.model"));
+    resumed.initialize(4);
+    Adam resumed_adam(AdamOptions{});
+    FitOptions first = options, second = options;
+    first.epochs = second.epochs = 1;
+    first.metrics = second.metrics = first.save = second.save = "";
+    Trainer(resumed, resumed_adam, 32, 4).fit(train, test, first);
+    Trainer continued(resumed, resumed_adam, 32, 4);
+    continued.resume_at(1);
+    continued.fit(train, test, second);
+    EXPECT_EQ(weights_of(resumed), weights_of(unbroken));
+    std::filesystem::remove_all(folder);
 }
 
 }  // namespace
