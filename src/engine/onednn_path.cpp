@@ -686,41 +686,70 @@ struct OnednnPath::Impl {
 };
 
 namespace {
-// Layers that become one stage of their own (batch norm and flatten are handled apart).
-bool has_single_stage(const Layer& layer) {
-    return dynamic_cast<const Conv2d*>(&layer) || dynamic_cast<const ReLU*>(&layer) || dynamic_cast<const LeakyReLU*>(&layer) ||
-           dynamic_cast<const Tanh*>(&layer) || dynamic_cast<const Sigmoid*>(&layer) || dynamic_cast<const MaxPool2d*>(&layer) ||
-           dynamic_cast<const AvgPool2d*>(&layer) || dynamic_cast<const Linear*>(&layer);
+
+constexpr FastPathDecision kFastPathTable[] = {
+    {"conv2d", FastPathRole::stage, "convolution (grouped and depthwise too; evaluation folds a following batch norm in)"},
+    {"batchnorm2d", FastPathRole::batch_norm, "batch normalization, fused with a following relu"},
+    {"batchnorm1d", FastPathRole::batch_norm, "batch normalization, fused with a following relu"},
+    {"relu", FastPathRole::stage, "eltwise relu (or fused into the batch norm before it)"},
+    {"leakyrelu", FastPathRole::stage, "eltwise relu with a negative slope"},
+    {"tanh", FastPathRole::stage, "eltwise tanh"},
+    {"sigmoid", FastPathRole::stage, "eltwise logistic"},
+    {"maxpool2d", FastPathRole::stage, "pooling max"},
+    {"avgpool2d", FastPathRole::stage, "pooling avg (padding counted or not)"},
+    {"linear", FastPathRole::stage, "inner product"},
+    {"flatten", FastPathRole::flatten_into_linear, "nothing of its own: the next linear's inner product reads the 4-D input"},
+    {"dropout", FastPathRole::dropout_features, "the layer's own mask on (N, F) features"},
+    {"softmax", FastPathRole::none, "no stage: the training loss applies its own softmax; add softmax for prediction only"},
+    {"l2pool2d", FastPathRole::none, "no oneDNN primitive computes an L2 norm over a window"},
+    {"gausspool2d", FastPathRole::none, "no stage yet (a depthwise convolution with fixed weights could serve it)"},
+    {"globalavgpool2d", FastPathRole::none, "no stage yet (average pooling over the whole map could serve it)"},
+};
+
+bool is_type(const std::vector<LayerPlan>& layers, std::size_t index, std::string_view type) {
+    return index < layers.size() && layers[index].layer->type() == type;
 }
+
 }  // namespace
+
+const FastPathDecision* fast_path_decision(std::string_view type) {
+    for (const FastPathDecision& decision : kFastPathTable)
+        if (decision.type == type) return &decision;
+    return nullptr;
+}
 
 std::unique_ptr<OnednnPath> OnednnPath::create(const std::vector<LayerPlan>& layers, std::string& why_not) {
     auto impl = std::make_unique<Impl>(layers);
     for (std::size_t i = 0; i < layers.size(); ++i) {
         const Layer& layer = *layers[i].layer;
         StageRecipe recipe{i};
-        const bool next_is_relu = i + 1 < layers.size() && dynamic_cast<const ReLU*>(layers[i + 1].layer.get()) != nullptr;
-        if (dynamic_cast<const BatchNorm*>(&layer)) {
-            if (next_is_relu) {
-                recipe.fuse_relu = true;
-                recipe.consumed = 2;
-            }
-        } else if (dynamic_cast<const Flatten*>(&layer)) {
-            const bool next_is_linear = i + 1 < layers.size() && dynamic_cast<const Linear*>(layers[i + 1].layer.get()) != nullptr;
-            if (!next_is_linear) {
-                why_not = "flatten not followed by linear";
+        const FastPathDecision* decision = fast_path_decision(layer.type());
+        switch (decision ? decision->role : FastPathRole::none) {
+            case FastPathRole::stage:
+                break;
+            case FastPathRole::batch_norm:
+                if (is_type(layers, i + 1, "relu")) {
+                    recipe.fuse_relu = true;
+                    recipe.consumed = 2;
+                }
+                break;
+            case FastPathRole::flatten_into_linear:
+                if (!is_type(layers, i + 1, "linear")) {
+                    why_not = "flatten not followed by linear";
+                    return nullptr;
+                }
+                recipe = StageRecipe{i + 1};  // the inner product reads the 4-D input: flatten costs nothing
+                ++i;
+                break;
+            case FastPathRole::dropout_features:
+                if (layers[i].input.rank() != 2) {
+                    why_not = "dropout on a 4-D input (the fast path drops only features of (N, F))";
+                    return nullptr;
+                }
+                break;
+            case FastPathRole::none:
+                why_not = "layer type " + layer.type() + (decision ? ": " + std::string(decision->how) : std::string());
                 return nullptr;
-            }
-            recipe = StageRecipe{i + 1};  // the inner product reads the 4-D input: flatten costs nothing
-            ++i;
-        } else if (dynamic_cast<const Dropout*>(&layer)) {
-            if (layers[i].input.rank() != 2) {
-                why_not = "dropout on a 4-D input (the fast path drops only features of (N, F))";
-                return nullptr;
-            }
-        } else if (!has_single_stage(layer)) {
-            why_not = "layer type " + layer.type();
-            return nullptr;
         }
         i += recipe.consumed - 1;
         impl->recipes.push_back(recipe);

@@ -8,9 +8,29 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace convnet::engine {
+
+// How the fast path serves a layer type.
+enum class FastPathRole {
+    stage,                // one primitive of its own
+    batch_norm,           // batch normalization, fused with a relu that follows
+    flatten_into_linear,  // no stage: the following linear's inner product reads the 4-D input
+    dropout_features,     // the layer's own mask on (N, F) features; 4-D inputs are not served
+    none,                 // not served: a model with it runs the reference layers
+};
+
+struct FastPathDecision {
+    std::string_view type;  // the registry name
+    FastPathRole role;
+    std::string_view how;  // what serves it, or why nothing does
+};
+
+// The one table of what the fast path covers, by registry name; null for a type it does not
+// list (tests/unit/test_registry.cpp requires a row for every registered type).
+const FastPathDecision* fast_path_decision(std::string_view type);
 
 class OnednnPath {
 public:

@@ -7,6 +7,8 @@
 #include <convnet/loss.h>
 #include <convnet/optim.h>
 
+#include <convnet/layer_registry.h>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -370,6 +372,18 @@ TEST_P(NetworkReference, MatchesPyTorchWithReferenceLayers) { check_network_case
 INSTANTIATE_TEST_SUITE_P(Networks, NetworkReference, ::testing::ValuesIn(network_cases()),
                          [](const ::testing::TestParamInfo<NetworkCase>& info) { return info.param.name; });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(NetworkReference);
+
+// Every registered layer type has PyTorch reference cases (LAYER_CASES in scripts/make_reference.py).
+TEST(RegistryAgreement, EveryLayerTypeHasReferenceCases) {
+    std::set<std::string> covered;
+    for (const LayerCase& c : layer_cases()) covered.insert(c.line.substr(0, c.line.find(' ')));
+    // Exempt, with the reason: no PyTorch run can draw the same random mask.
+    covered.insert("dropout");  // its mask and scaling are checked in tests/unit/test_layers.cpp
+    for (const LayerType& type : layer_types())
+        EXPECT_TRUE(covered.count(std::string(type.name))) << "layer type '" << type.name << "' has no PyTorch reference case: add its "
+                                                           << "lines to LAYER_CASES in scripts/make_reference.py (and the module to "
+                                                           << "make_module)";
+}
 
 }  // namespace
 }  // namespace convnet::testing

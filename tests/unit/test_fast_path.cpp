@@ -2,6 +2,9 @@
 // same logits, gradients and running statistics in training, and the same logits in evaluation.
 #include "layer_harness.h"
 
+#include "../../src/engine/onednn_path.h"
+
+#include <convnet/layer_registry.h>
 #include <convnet/loss.h>
 #include <convnet/model.h>
 
@@ -140,6 +143,19 @@ TEST(FastPath, ModelsWithoutPrimitivesUseTheReferenceLayers) {
     Network network(parse_model("input 1x8x8\nconv2d out=2 kernel=3\ndropout p=0.5\nflatten\nlinear out=3\n", "m.model"));
     EXPECT_FALSE(network.fast_path());
     EXPECT_NE(network.fast_path_unavailable().find("dropout"), std::string::npos) << network.fast_path_unavailable();
+}
+
+// Every registered layer type has a stated fast-path decision, in the engine's one table.
+TEST(RegistryAgreement, EveryLayerTypeHasAFastPathDecision) {
+    for (const LayerType& type : layer_types()) {
+        const engine::FastPathDecision* decision = engine::fast_path_decision(type.name);
+        EXPECT_NE(decision, nullptr) << "layer type '" << type.name << "' has no fast-path decision: add a row to kFastPathTable in "
+                                     << "src/engine/onednn_path.cpp (FastPathRole::none and the reason, or the stage that serves it)";
+        if (decision != nullptr) {
+            EXPECT_FALSE(decision->how.empty()) << type.name;
+        }
+    }
+    EXPECT_EQ(engine::fast_path_decision("no such layer"), nullptr);
 }
 
 }  // namespace

@@ -9,7 +9,11 @@
 
 #include <convnet/loss.h>
 
+#include <convnet/layer_registry.h>
+
 #include <gtest/gtest.h>
+
+#include <algorithm>
 
 #include <cmath>
 #include <sstream>
@@ -96,9 +100,10 @@ TEST_P(LayerGradient, MatchesFiniteDifferences) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    EveryLayer, LayerGradient,
-    ::testing::Values(
+// Every layer type's cases: a new layer adds its own here (RegistryAgreement checks).
+const std::vector<GradientCase>& gradient_cases() {
+    static const std::vector<GradientCase> cases{
+
         GradientCase{"conv2d out=4 kernel=3", Shape{2, 3, 7, 6}, InputKind::smooth},
         GradientCase{"conv2d out=3 kernel=5 pad=2", Shape{2, 2, 9, 9}, InputKind::smooth},
         GradientCase{"conv2d out=2 kernel=3x2 stride=2x1 pad=1x0 dilation=1x2", Shape{3, 2, 8, 7}, InputKind::smooth},
@@ -133,7 +138,20 @@ INSTANTIATE_TEST_SUITE_P(
         GradientCase{"globalavgpool2d", Shape{3, 4, 1, 1}, InputKind::smooth},
         // p = 0 only: forward_train draws a new mask on every call, so the finite differences
         // would compare different functions. The mask itself is tested in test_layers.cpp.
-        GradientCase{"dropout p=0", Shape{2, 3, 4, 5}, InputKind::smooth}));
+        GradientCase{"dropout p=0", Shape{2, 3, 4, 5}, InputKind::smooth}};
+    return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryLayer, LayerGradient, ::testing::ValuesIn(gradient_cases()));
+
+TEST(RegistryAgreement, EveryLayerTypeHasAGradientCase) {
+    for (const LayerType& type : layer_types()) {
+        const bool covered = std::any_of(gradient_cases().begin(), gradient_cases().end(),
+                                         [&](const GradientCase& c) { return c.line.substr(0, c.line.find(' ')) == type.name; });
+        EXPECT_TRUE(covered) << "layer type '" << type.name << "' has no finite-difference case: add a GradientCase for it to "
+                             << "gradient_cases() in tests/unit/test_gradients.cpp";
+    }
+}
 
 TEST(LossGradient, SoftmaxCrossEntropyMatchesFiniteDifferences) {
     Random random(7);
