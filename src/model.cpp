@@ -4,7 +4,7 @@
 #include <convnet/layer_registry.h>
 #include <convnet/model.h>
 
-#include "engine/onednn_path.h"
+#include "engine/reference_executor.h"
 #include "text_file.h"
 
 #include <algorithm>
@@ -214,8 +214,40 @@ Network::Network(const ModelSpec& spec) : source_(spec.source), sample_shape_(sp
                 buffer_offset += parameter.shape.element_count();
             }
         }
-    activations_.resize(layers_.size() + 1);
-    fast_path_ = engine::OnednnPath::create(layers_, fast_path_unavailable_);
+    std::string unused;
+    reference_ = find_backend("reference")->create(layers_, unused);
+    // The first backend that can run every layer; the reference one always can.
+    for (const Backend& candidate : backends()) {
+        if (candidate.name == "reference") break;
+        std::string why_not;
+        if ((fast_path_ = candidate.create(layers_, why_not))) {
+            backend_name_ = std::string(candidate.name);
+            break;
+        }
+        fast_path_unavailable_ += (fast_path_unavailable_.empty() ? "" : "; ") + why_not;
+    }
+}
+
+void Network::set_backend(std::string_view name) {
+    const Backend* chosen = find_backend(name);
+    if (chosen == nullptr) {
+        std::string known;
+        for (const Backend& backend : backends()) known += (known.empty() ? "" : ", ") + std::string(backend.name);
+        throw Error("backend '" + std::string(name) + "': this build has " + known);
+    }
+    if (chosen->name == "reference") {
+        use_fast_path_ = false;
+        return;
+    }
+    if (backend_name_ != chosen->name) {
+        std::string why_not;
+        std::unique_ptr<Executor> executor = chosen->create(layers_, why_not);
+        if (!executor) throw Error(source_ + ": the " + std::string(chosen->name) + " backend cannot run this model: " + why_not);
+        fast_path_ = std::move(executor);
+        backend_name_ = std::string(chosen->name);
+        fast_path_unavailable_.clear();
+    }
+    use_fast_path_ = true;
 }
 
 Network::~Network() = default;
@@ -279,18 +311,7 @@ void Network::predict(const Tensor& input, Tensor& logits) const {
         fast_path_->predict(input, logits, parameter_version_);
         return;
     }
-    predict_reference(input, logits, {});
-}
-
-void Network::predict_reference(const Tensor& input, Tensor& logits, const ActivationObserver& observer) const {
-    Tensor buffers[2];
-    const Tensor* current = &input;
-    for (std::size_t i = 0; i < layers_.size(); ++i) {
-        Tensor& target = (i + 1 == layers_.size()) ? logits : buffers[i % 2];
-        layers_[i].layer->forward(*current, target);
-        if (observer) observer(i, layers_[i], target);
-        current = &target;
-    }
+    engine::reference_forward(layers_, input, logits, {});  // const layers: safe from several threads
 }
 
 void Network::observe(const Tensor& input, Tensor& logits, const ActivationObserver& observer) const {
@@ -304,31 +325,16 @@ void Network::observe(const Tensor& input, Tensor& logits, const ActivationObser
         first = &batch;
     }
     check_input(*first);
-    predict_reference(*first, logits, observer);
+    engine::reference_forward(layers_, *first, logits, observer);
 }
 
 const Tensor& Network::forward_train(const Tensor& input) {
     check_input(input);
     last_forward_fast_ = runs_fast(input);
-    if (last_forward_fast_) return fast_path_->forward_train(input);
-    activations_[0].resize(input.shape());
-    std::copy(input.data(), input.data() + input.size(), activations_[0].data());
-    for (std::size_t i = 0; i < layers_.size(); ++i) layers_[i].layer->forward_train(activations_[i], activations_[i + 1]);
-    return activations_.back();
+    return (last_forward_fast_ ? fast_path_ : reference_)->forward_train(input);
 }
 
-void Network::backward(const Tensor& grad_logits) {
-    if (last_forward_fast_) {
-        fast_path_->backward(grad_logits);
-        return;
-    }
-    const Tensor* grad_output = &grad_logits;
-    for (std::size_t i = layers_.size(); i-- > 0;) {
-        Tensor* grad_input = i == 0 ? nullptr : &grad_buffers_[i % 2];
-        layers_[i].layer->backward(activations_[i], activations_[i + 1], *grad_output, grad_input);
-        grad_output = grad_input;
-    }
-}
+void Network::backward(const Tensor& grad_logits) { (last_forward_fast_ ? fast_path_ : reference_)->backward(grad_logits); }
 
 std::span<float> Network::trainable_values() {
     parameters_changed();

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <convnet/error.h>
+#include <convnet/executor.h>
 #include <convnet/io.h>
 #include <convnet/threads.h>
 
@@ -182,9 +183,22 @@ void check_output_file(const std::string& option, const std::filesystem::path& p
                     ")");
 }
 
+void apply_backend(const Arguments& arguments, Network& network) {
+    if (arguments.has("reference") && arguments.has("backend") && arguments.text("backend", "") != "reference")
+        throw UsageError("--reference and --backend " + arguments.text("backend", "") + " disagree");
+    const std::string name = arguments.has("reference") ? "reference" : arguments.text("backend", "");
+    if (name.empty()) return;
+    if (find_backend(name) == nullptr) {
+        std::string known;
+        for (const Backend& backend : backends()) known += (known.empty() ? "" : ", ") + std::string(backend.name);
+        throw UsageError("option --backend " + name + ": expected one of " + known);
+    }
+    network.set_backend(name);
+}
+
 std::unique_ptr<Network> load_trained_network(const Arguments& arguments) {
     auto network = std::make_unique<Network>(read_model_file(arguments.required("model")));
-    network->set_fast_path(!arguments.has("reference"));
+    apply_backend(arguments, *network);
     const std::string weights = arguments.required("weights");
     for (const std::string& tensor : load_weights(*network, weights))
         std::cerr << "warning: " << weights << ": " << tensor << "; outputs may be NaN or infinite, as PyTorch's would be (did the "

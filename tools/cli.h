@@ -56,6 +56,10 @@ inline double shown(double value) { return value != value ? std::fabs(value) : v
 // was chosen and why, for the run's header ("1 thread (1.0 of 2 cores busy ...)").
 std::string apply_threads(const Arguments& arguments);
 
+// --backend NAME (or --reference, its old name for the reference backend) on `network`; without
+// either the network keeps the backend it chose. UsageError for a name no backend has.
+void apply_backend(const Arguments& arguments, Network& network);
+
 // Throws convnet::Error naming --OPTION and PATH unless a file can be written there: its folder
 // exists and is writable, and PATH is not itself a folder.
 void check_output_file(const std::string& option, const std::filesystem::path& path);

@@ -22,12 +22,13 @@ options:
   --data DIR       dataset folder (e.g. data/fashion-mnist)
   --batch B        images per forward pass (default 1000)
   --threads T      threads to use (default: the cores not busy with other work)
-  --reference      run each layer's plain reference code instead of the oneDNN fast path
+  --backend NAME    onednn (the default where every layer has a primitive) or reference
+  --reference      the same as --backend reference: each layer's plain reference code
 )";
 }  // namespace
 
 int run_eval(const std::vector<std::string>& words) {
-    const Arguments arguments(words, {"model", "weights", "data", "batch", "threads"}, {"help", "reference"});
+    const Arguments arguments(words, {"model", "weights", "data", "batch", "threads", "backend"}, {"help", "reference"});
     if (arguments.has("help")) {
         std::cout << kEvalHelp;
         return 0;

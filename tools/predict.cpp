@@ -37,7 +37,8 @@ options:
   --index LIST     comma-separated indexes into DIR's test split (e.g. 0,1,2)
   --top K          classes to show per image (default 3)
   --threads T      threads to use (default: the cores not busy with other work)
-  --reference      run each layer's plain reference code instead of the oneDNN fast path
+  --backend NAME    onednn (the default where every layer has a primitive) or reference
+  --reference      the same as --backend reference: each layer's plain reference code
 )";
 
 std::vector<std::int64_t> parse_indexes(const std::string& text, std::int64_t count) {
@@ -82,7 +83,8 @@ std::string top_classes(const float* probabilities, std::int64_t classes, std::i
 }  // namespace
 
 int run_predict(const std::vector<std::string>& words) {
-    const Arguments arguments(words, {"model", "weights", "data", "index", "top", "threads"}, {"help", "reference"}, Positional::any);
+    const Arguments arguments(words, {"model", "weights", "data", "index", "top", "threads", "backend"}, {"help", "reference"},
+                              Positional::any);
     if (arguments.has("help")) {
         std::cout << kPredictHelp;
         return 0;

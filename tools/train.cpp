@@ -38,7 +38,8 @@ options:
                      header); the same seed and --threads give the same weights
   --save WEIGHTS     write the weights here after every epoch (atomically)
   --metrics FILE     append one JSON object per epoch to FILE
-  --reference        run each layer's plain reference code instead of the oneDNN fast path
+  --backend NAME      onednn (the default where every layer has a primitive) or reference
+  --reference        the same as --backend reference: each layer's plain reference code
 )";
 
 // One line on stderr, redrawn in place when stderr is a terminal and left out otherwise.
@@ -74,7 +75,7 @@ private:
 int run_train(const std::vector<std::string>& words) {
     const Arguments arguments(words,
                               {"model", "data", "epochs", "batch", "optimizer", "lr", "momentum", "weight-decay", "schedule", "seed",
-                               "threads", "save", "metrics"},
+                               "threads", "save", "metrics", "backend"},
                               {"help", "reference", "nesterov"});
     if (arguments.has("help")) {
         std::cout << kTrainHelp;
@@ -108,7 +109,7 @@ int run_train(const std::vector<std::string>& words) {
     if (arguments.has("metrics")) check_output_file("metrics", arguments.required("metrics"));
 
     Network network(read_model_file(arguments.required("model")));
-    network.set_fast_path(!arguments.has("reference"));
+    apply_backend(arguments, network);
     if (batch < network.minimum_training_batch())
         throw UsageError("option --batch " + std::to_string(batch) + ": " + network.source() +
                          " has a batch norm over one value per channel per image, which needs at least " +
@@ -129,7 +130,7 @@ int run_train(const std::vector<std::string>& words) {
     std::cout << "compute: "
               << (network.fast_path() ? "oneDNN primitives, blocked layout"
                                       : "reference layers" + (network.fast_path_unavailable().empty()
-                                                                  ? std::string(" (--reference)")
+                                                                  ? std::string(" (--backend reference)")
                                                                   : " (no fast path: " + network.fast_path_unavailable() + ")"))
               << std::endl;
     FitOptions fit;

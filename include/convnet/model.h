@@ -13,13 +13,12 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace convnet {
 
-namespace engine {
-class OnednnPath;
-}
+class Executor;
 
 struct LayerLine {
     std::string type;                            // "conv2d"
@@ -69,6 +68,11 @@ public:
     Network(const Network&) = delete;
     Network& operator=(const Network&) = delete;
 
+    // The backend that runs the network (convnet::backends(), executor.h): the first one that
+    // can run every layer, "onednn" where it can, else "reference". Throws convnet::Error naming
+    // the backends when `name` is not one, or naming the layer when it cannot run this model.
+    void set_backend(std::string_view name);
+    const std::string& backend() const { return backend_name_; }
     // The fast path runs the whole network as oneDNN primitives in blocked layouts; it is on by
     // default when every layer has one. Off, each layer's own (reference) code runs.
     void set_fast_path(bool enabled) { use_fast_path_ = enabled; }
@@ -127,8 +131,6 @@ public:
 
 private:
     void check_input(const Tensor& input) const;
-    // Evaluation on the reference layers, each output handed to `observer` when it is set.
-    void predict_reference(const Tensor& input, Tensor& logits, const ActivationObserver& observer) const;
 
     std::string source_;
     Shape sample_shape_;
@@ -136,9 +138,9 @@ private:
     Tensor values_;     // trainable parameters first, then buffers
     Tensor gradients_;  // one per trainable value
     std::int64_t trainable_count_ = 0;
-    std::vector<Tensor> activations_;  // training: the input and every layer's output
-    Tensor grad_buffers_[2];
-    std::unique_ptr<engine::OnednnPath> fast_path_;
+    std::unique_ptr<Executor> reference_;  // runs any model, and any call the fast path should not take
+    std::unique_ptr<Executor> fast_path_;  // the chosen backend when it is not the reference; else null
+    std::string backend_name_ = "reference";
     std::string fast_path_unavailable_;
     bool use_fast_path_ = true;
     bool last_forward_fast_ = false;

@@ -718,7 +718,7 @@ const FastPathDecision* fast_path_decision(std::string_view type) {
     return nullptr;
 }
 
-std::unique_ptr<OnednnPath> OnednnPath::create(const std::vector<LayerPlan>& layers, std::string& why_not) {
+std::unique_ptr<Executor> OnednnPath::create(const std::vector<LayerPlan>& layers, std::string& why_not) {
     auto impl = std::make_unique<Impl>(layers);
     for (std::size_t i = 0; i < layers.size(); ++i) {
         const Layer& layer = *layers[i].layer;
@@ -760,7 +760,7 @@ std::unique_ptr<OnednnPath> OnednnPath::create(const std::vector<LayerPlan>& lay
         why_not = error.what();
         return nullptr;
     }
-    return std::unique_ptr<OnednnPath>(new OnednnPath(std::move(impl)));
+    return std::unique_ptr<Executor>(new OnednnPath(std::move(impl)));
 }
 
 OnednnPath::OnednnPath(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -4,6 +4,7 @@
 // and the layer classes stay the readable reference it is tested against.
 #pragma once
 
+#include <convnet/executor.h>
 #include <convnet/model.h>
 
 #include <memory>
@@ -32,20 +33,21 @@ struct FastPathDecision {
 // list (tests/unit/test_registry.cpp requires a row for every registered type).
 const FastPathDecision* fast_path_decision(std::string_view type);
 
-class OnednnPath {
+// The "onednn" backend.
+class OnednnPath : public Executor {
 public:
     // Null (with the reason in `why_not`) when some layer has no oneDNN counterpart here.
-    static std::unique_ptr<OnednnPath> create(const std::vector<LayerPlan>& layers, std::string& why_not);
-    ~OnednnPath();
+    static std::unique_ptr<Executor> create(const std::vector<LayerPlan>& layers, std::string& why_not);
+    ~OnednnPath() override;
 
     // Training mode over (N, C, H, W); returns the logits (N, classes), valid until the next call.
-    const Tensor& forward_train(const Tensor& input);
+    const Tensor& forward_train(const Tensor& input) override;
     // Writes the trainable gradients of the last forward_train into the network's arena.
-    void backward(const Tensor& grad_logits);
+    void backward(const Tensor& grad_logits) override;
     // Evaluation mode (running statistics). Weights are brought into the primitives' layouts only
     // when `parameter_version` differs from the last call's. Not thread-safe: the Network
     // serialises calls.
-    void predict(const Tensor& input, Tensor& logits, std::uint64_t parameter_version);
+    void predict(const Tensor& input, Tensor& logits, std::uint64_t parameter_version) override;
 
 private:
     struct Impl;

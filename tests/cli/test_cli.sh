@@ -77,6 +77,7 @@ expect_failure "save onto a FIFO" "exists and is not a regular file" "$convnet" 
 expect_usage_error "command typo" "unknown command 'tran' (did you mean train?)" "$convnet" tran
 printf 'input 1x28x28\nflatten\nlinear out=8\nbatchnorm1d\nlinear out=10\n' >"$work/bn1d.model"
 expect_usage_error "batch too small" "option --batch 1: $work/bn1d.model has a batch norm" "$convnet" train --model "$work/bn1d.model" --data "$work" --batch 1
+expect_usage_error "unknown backend" "option --backend cudnn: expected one of onednn, reference" "$convnet" train --model "$model" --data "$work" --backend cudnn
 expect_failure "folder as model" "is a folder; expected the model file" "$convnet" train --model "$work" --data "$work"
 # Where results go is checked before the data is even read (here there is none).
 expect_failure "save into a missing folder" "option --save $work/nowhere/w.bin: the folder $work/nowhere does not exist" \
@@ -110,6 +111,7 @@ if grep -qF "warning: --threads 64 is more than the $(nproc) cores" "$work/err";
 lines=$(wc -l <"$work/m.jsonl")
 if [[ $lines -eq 2 ]] && grep -q '"test_accuracy"' "$work/m.jsonl"; then passed=$((passed + 1)); else echo "FAIL metrics: $lines lines"; failed=$((failed + 1)); fi
 expect_success "eval" "Ankle boot" "$convnet" eval --model "$model" --weights "$work/w.bin" --data "$source_dir/data/fashion-mnist"
+expect_success "eval on the reference backend" "test accuracy" "$convnet" eval --model "$model" --weights "$work/w.bin" --data "$work/tiny" --backend reference
 expect_failure "weights of another model" "from another model" "$convnet" eval --model "$source_dir/models/lenet5.model" --weights "$work/w.bin" --data "$work/tiny"
 head -c 100 "$work/w.bin" >"$work/short.bin"
 expect_failure "truncated weights" "truncated" "$convnet" eval --model "$model" --weights "$work/short.bin" --data "$work/tiny"

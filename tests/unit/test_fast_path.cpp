@@ -1,9 +1,11 @@
 // The oneDNN fast path against the reference layers: the same weights and batch must give the
 // same logits, gradients and running statistics in training, and the same logits in evaluation.
 #include "layer_harness.h"
+#include "test_support.h"
 
 #include "../../src/engine/onednn_path.h"
 
+#include <convnet/executor.h>
 #include <convnet/layer_registry.h>
 #include <convnet/loss.h>
 #include <convnet/model.h>
@@ -156,6 +158,26 @@ TEST(RegistryAgreement, EveryLayerTypeHasAFastPathDecision) {
         }
     }
     EXPECT_EQ(engine::fast_path_decision("no such layer"), nullptr);
+}
+
+// The backend table: the network takes the first backend that runs every layer, and can be told
+// which to use by name.
+TEST(Backends, TheNetworkChoosesAndSwitchesByName) {
+    ASSERT_GE(backends().size(), 2u);
+    EXPECT_EQ(backends().back().name, "reference");
+    Network network(parse_model("input 1x8x8\nconv2d out=2 kernel=3\nrelu\nflatten\nlinear out=3\n", "m.model"));
+    EXPECT_EQ(network.backend(), "onednn");
+    EXPECT_TRUE(network.fast_path());
+    network.set_backend("reference");
+    EXPECT_FALSE(network.fast_path());
+    network.set_backend("onednn");
+    EXPECT_TRUE(network.fast_path());
+    expect_error([&] { network.set_backend("cudnn"); }, {"backend 'cudnn'", "onednn, reference"});
+
+    Network pooled(parse_model("input 1x8x8\nl2pool2d kernel=2\nflatten\nlinear out=3\n", "p.model"));
+    EXPECT_EQ(pooled.backend(), "reference");
+    EXPECT_NE(pooled.fast_path_unavailable().find("l2pool2d: no oneDNN primitive"), std::string::npos) << pooled.fast_path_unavailable();
+    expect_error([&] { pooled.set_backend("onednn"); }, {"p.model: the onednn backend cannot run this model", "l2pool2d"});
 }
 
 }  // namespace

@@ -1,0 +1,27 @@
+// The backend table: which executors this build has, the preferred first.
+#include <convnet/executor.h>
+
+#include "onednn_path.h"
+#include "reference_executor.h"
+
+namespace convnet {
+
+namespace {
+
+constexpr Backend kBackends[] = {
+    {"onednn", "oneDNN primitives in blocked layouts, batch norm and ReLU fused (the layers of kFastPathTable)",
+     engine::OnednnPath::create},
+    {"reference", "every layer's own plain code: runs any model", engine::create_reference_executor},
+};
+
+}  // namespace
+
+std::span<const Backend> backends() { return kBackends; }
+
+const Backend* find_backend(std::string_view name) {
+    for (const Backend& backend : kBackends)
+        if (backend.name == name) return &backend;
+    return nullptr;
+}
+
+}  // namespace convnet
