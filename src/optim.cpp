@@ -4,6 +4,7 @@
 #include <convnet/error.h>
 #include <convnet/optim.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <numbers>
@@ -60,6 +61,58 @@ Sgd::Sgd(const SgdOptions& options) : Optimizer(options.learning_rate), options_
         throw Error("sgd: Nesterov momentum requires a momentum > 0 and zero dampening (as torch.optim.SGD)");
 }
 
+namespace {
+
+// The buffers of `state` this optimiser knows, checked for names and lengths.
+void check_state_buffers(const char* optimizer, const OptimizerState& state, std::initializer_list<const char*> known) {
+    std::size_t length = 0;
+    for (const auto& [name, values] : state.buffers) {
+        if (std::find_if(known.begin(), known.end(), [&](const char* k) { return name == k; }) == known.end())
+            throw Error(std::string(optimizer) + " state: no buffer '" + name + "' here");
+        if (length != 0 && values.size() != length)
+            throw Error(std::string(optimizer) + " state: buffers of " + std::to_string(length) + " and " + std::to_string(values.size()) +
+                        " values");
+        length = values.size();
+    }
+    if (state.step < 0) throw Error(std::string(optimizer) + " state: step " + std::to_string(state.step));
+}
+
+std::vector<float> buffer_or_empty(const OptimizerState& state, const char* name) {
+    const auto found = state.buffers.find(name);
+    return found == state.buffers.end() ? std::vector<float>() : found->second;
+}
+
+}  // namespace
+
+OptimizerState Adam::state() const {
+    OptimizerState state;
+    state.step = step_count_;
+    if (!first_moment_.empty()) state.buffers = {{"exp_avg", first_moment_}, {"exp_avg_sq", second_moment_}};
+    return state;
+}
+
+void Adam::load_state(const OptimizerState& state) {
+    check_state_buffers("adam", state, {"exp_avg", "exp_avg_sq"});
+    std::vector<float> first = buffer_or_empty(state, "exp_avg"), second = buffer_or_empty(state, "exp_avg_sq");
+    if (first.size() != second.size()) throw Error("adam state: exp_avg and exp_avg_sq come together");
+    step_count_ = state.step;
+    first_moment_ = std::move(first);
+    second_moment_ = std::move(second);
+}
+
+OptimizerState Sgd::state() const {
+    OptimizerState state;
+    state.step = step_count_;
+    if (!velocity_.empty()) state.buffers = {{"momentum_buffer", velocity_}};
+    return state;
+}
+
+void Sgd::load_state(const OptimizerState& state) {
+    check_state_buffers("sgd", state, {"momentum_buffer"});
+    step_count_ = state.step;
+    velocity_ = buffer_or_empty(state, "momentum_buffer");
+}
+
 void Sgd::step(std::span<float> values, std::span<const float> gradients) {
     if (gradients.size() != values.size())
         throw Error("sgd: " + std::to_string(gradients.size()) + " gradients for " + std::to_string(values.size()) + " values");
@@ -68,6 +121,7 @@ void Sgd::step(std::span<float> values, std::span<const float> gradients) {
     const float undamped = static_cast<float>(1.0 - options_.dampening);
     const bool nesterov = options_.nesterov;
     const std::int64_t size = static_cast<std::int64_t>(values.size());
+    ++step_count_;
     const bool first_step = velocity_.empty();
     if (momentum != 0.0f && first_step) velocity_.assign(values.size(), 0.0f);
     if (momentum != 0.0f && velocity_.size() != values.size())

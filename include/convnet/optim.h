@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -12,9 +13,22 @@
 
 namespace convnet {
 
+// What an optimiser carries from step to step, under torch.optim's names, for checkpoints: Adam's
+// `step`, `exp_avg` and `exp_avg_sq`; SGD's `momentum_buffer`. Each buffer holds one value per
+// trainable value, in the network's arena order (torch keeps one per parameter; split a buffer at
+// the parameters' offsets to get those). A buffer is absent until the first step creates it.
+struct OptimizerState {
+    std::int64_t step = 0;
+    std::map<std::string, std::vector<float>> buffers;
+};
+
 class Optimizer {
 public:
     virtual ~Optimizer() = default;
+    virtual OptimizerState state() const = 0;
+    // Continues from `state` as if its steps had been taken here. Throws convnet::Error naming a
+    // buffer this optimiser does not have, or buffers of different lengths.
+    virtual void load_state(const OptimizerState& state) = 0;
     // One update of `values` from `gradients` (same length on every call).
     virtual void step(std::span<float> values, std::span<const float> gradients) = 0;
     virtual std::string describe() const = 0;
@@ -42,6 +56,8 @@ public:
     explicit Adam(const AdamOptions& options);
     void step(std::span<float> values, std::span<const float> gradients) override;
     std::string describe() const override;
+    OptimizerState state() const override;
+    void load_state(const OptimizerState& state) override;
 
 private:
     AdamOptions options_;
@@ -63,10 +79,13 @@ public:
     explicit Sgd(const SgdOptions& options);
     void step(std::span<float> values, std::span<const float> gradients) override;
     std::string describe() const override;
+    OptimizerState state() const override;
+    void load_state(const OptimizerState& state) override;
 
 private:
     SgdOptions options_;
     std::vector<float> velocity_;  // empty until the first step
+    std::int64_t step_count_ = 0;
 };
 
 // Everything make_optimizer needs, as CLI flags would give it.

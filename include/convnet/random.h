@@ -23,6 +23,11 @@ public:
     // Uniform integer in [0, bound); the modulo bias is below 2^-40 for any bound we use.
     std::uint64_t below(std::uint64_t bound) { return next() % bound; }
 
+    // The whole state: a generator given it back with set_state draws the same numbers from there
+    // on (for checkpoints).
+    std::uint64_t state() const { return state_; }
+    void set_state(std::uint64_t state) { state_ = state; }
+
 private:
     std::uint64_t state_;
 };

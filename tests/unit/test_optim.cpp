@@ -2,7 +2,10 @@
 // torch.optim 1.13 (float64) for three steps on a four-element vector; and make_optimizer's checks.
 // The whole-network agreement over real gradients is in tests/reference/test_reference.cpp.
 #include <convnet/error.h>
+#include "test_support.h"
+
 #include <convnet/optim.h>
+#include <convnet/random.h>
 
 #include <gtest/gtest.h>
 
@@ -199,6 +202,45 @@ TEST(LearningRateSchedule, ParsesCliForms) {
     EXPECT_EQ(parse_schedule("cosine:20:1e-5").eta_min, 1e-5);
     for (const char* bad : {"", "linear", "step", "step:0", "step:x", "cosine:10:-1", "step:3:0.5:1", "constant:1"})
         EXPECT_THROW(parse_schedule(bad), Error) << "'" << bad << "'";
+}
+
+// The state of training by name: an optimiser given another's state continues bit for bit as the
+// other would, and a generator given another's state draws the same numbers.
+TEST(OptimizerState, AdamAndSgdContinueFromAnotherOnesState) {
+    const std::vector<float> gradients_a{0.5f, -1.0f, 2.0f, 0.25f}, gradients_b{-0.3f, 0.7f, 0.1f, -2.0f};
+    auto run = [&](Optimizer& first, Optimizer& second) {
+        std::vector<float> a{1.0f, 2.0f, -3.0f, 0.5f};
+        for (int i = 0; i < 3; ++i) first.step(a, i % 2 ? gradients_b : gradients_a);
+        std::vector<float> b = a;
+        second.load_state(first.state());
+        for (int i = 0; i < 2; ++i) {
+            first.step(a, i % 2 ? gradients_a : gradients_b);
+            second.step(b, i % 2 ? gradients_a : gradients_b);
+        }
+        EXPECT_EQ(a, b);
+    };
+    Adam adam(AdamOptions{}), adam_resumed(AdamOptions{});
+    run(adam, adam_resumed);
+    const OptimizerState adam_state = adam.state();
+    EXPECT_EQ(adam_state.step, 5);
+    ASSERT_EQ(adam_state.buffers.size(), 2u);
+    EXPECT_EQ(adam_state.buffers.at("exp_avg").size(), 4u);
+    EXPECT_EQ(adam_state.buffers.at("exp_avg_sq").size(), 4u);
+    SgdOptions momentum;
+    momentum.momentum = 0.9;
+    Sgd sgd(momentum), sgd_resumed(momentum);
+    run(sgd, sgd_resumed);
+    EXPECT_EQ(sgd.state().buffers.count("momentum_buffer"), 1u);
+    EXPECT_TRUE(Sgd(momentum).state().buffers.empty());  // created by the first step, as torch's
+    testing::expect_error([&] { adam_resumed.load_state(sgd.state()); }, {"adam state: no buffer 'momentum_buffer'"});
+}
+
+TEST(OptimizerState, GeneratorsRestoreTheirState) {
+    Random random(42);
+    random.next();
+    Random copy(0);
+    copy.set_state(random.state());
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(copy.next(), random.next());
 }
 
 }  // namespace
