@@ -95,6 +95,14 @@ public:
         (void)input;
         return 0;
     }
+    // Integer state saved with the parameters under its PyTorch name, int64 scalars outside the
+    // float arena: batch norm's num_batches_tracked. Most layers have none.
+    struct IntegerBuffer {
+        std::string name;
+        std::int64_t* value;
+    };
+    virtual std::vector<IntegerBuffer> integer_buffers() { return {}; }
+
     // Convolution and pooling layers describe their window (for `convnet summary`); others have none.
     virtual std::optional<SlidingWindow> sliding_window() const { return std::nullopt; }
 

@@ -108,7 +108,7 @@ protected:
 // oneDNN's weight dims for a convolution: with groups G it wants (G, O/G, I/G, KH, KW), which is
 // the same memory as PyTorch's (O, I/G, KH, KW).
 memory::dims convolution_weight_dims(const Conv2d& layer) {
-    const Shape& shape = layer.parameters()[0].shape;
+    const Shape& shape = layer.weight().shape;
     const std::int64_t groups = layer.options().groups;
     if (groups == 1) return to_dims(shape);
     return {groups, shape[0] / groups, shape[1], shape[2], shape[3]};
@@ -146,7 +146,7 @@ public:
         padding_right_ = {
             trailing_padding(output[2], o.stride_height, (o.kernel_height - 1) * o.dilation_height + 1, input[2], o.padding_height),
             trailing_padding(output[3], o.stride_width, (o.kernel_width - 1) * o.dilation_width + 1, input[3], o.padding_width)};
-        const Parameter& weight = layer.parameters()[0];
+        const Parameter& weight = layer.weight();
         const memory::desc src_any(input, f32, Tag::any), dst_any(to_dims(output.with_batch(input[0])), f32, Tag::any);
         const memory::desc weights_any(convolution_weight_dims(layer), f32, Tag::any);
         const bool has_bias = o.bias || folded;
@@ -166,7 +166,7 @@ public:
         forward_ = dnnl::convolution_forward(forward_pd_);
         src_ = src_conversion_.prepare(src, forward_pd_.src_desc(), context.engine);
         float* weights = weight.value;
-        float* bias = o.bias ? layer.parameters()[1].value : nullptr;
+        float* bias = layer.bias() ? layer.bias()->value : nullptr;
         if (folded) {
             folded_weights_.resize(weight.shape);
             folded_bias_.resize(Shape{o.out_channels});
@@ -196,8 +196,7 @@ public:
     void connect_backward(const memory& diff_dst, bool need_diff_src, Context& context) override {
         diff_dst_ = diff_dst;
         need_diff_src_ = need_diff_src;
-        const Conv2dOptions& o = layer_.options();
-        const Parameter& weight = layer_.parameters()[0];
+        const Parameter& weight = layer_.weight();
         const memory::desc src_any(forward_pd_.src_desc().dims(), f32, Tag::any);
         const memory::desc diff_dst_any(diff_dst.get_desc().dims(), f32, Tag::any);
         const memory::desc weights_any(convolution_weight_dims(layer_), f32, Tag::any);
@@ -210,7 +209,7 @@ public:
         weights_diff_dst_ = weights_diff_dst_conversion_.prepare(diff_dst, weights_pd_.diff_dst_desc(), context.engine);
         diff_weights_ = diff_weights_conversion_.prepare_into(wrap_convolution_weights(layer_, weight.grad, context.engine),
                                                               weights_pd_.diff_weights_desc(), context.engine);
-        if (o.bias) diff_bias_ = memory(bias_desc_, context.engine, layer_.parameters()[1].grad);
+        if (layer_.bias()) diff_bias_ = memory(bias_desc_, context.engine, layer_.bias()->grad);
         if (!need_diff_src) return;
         data_pd_ = dnnl::convolution_backward_data::primitive_desc(
             {dnnl::algorithm::convolution_direct, src_any, weights_any, diff_dst_any, strides_, dilates_, padding_left_, padding_right_},
@@ -241,15 +240,14 @@ public:
 private:
     // weight' = weight·s and bias' = (bias − running_mean)·s + beta, with s = gamma/√(running_var + eps).
     void fold_batch_norm() {
-        const auto& norm = folded_->norm->parameters();  // weight, bias, running_mean, running_var
-        const Parameter& weight = layer_.parameters()[0];
+        const Parameter& weight = layer_.weight();
         const std::int64_t channels = weight.shape[0], per_channel = weight.shape.element_count() / channels;
         for (std::int64_t c = 0; c < channels; ++c) {
-            const double scale = norm[0].value[c] / std::sqrt(double(norm[3].value[c]) + folded_->norm->options().epsilon);
+            const auto [scale, shift] = folded_->norm->evaluation_scale_shift(c);
             for (std::int64_t i = 0; i < per_channel; ++i)
                 folded_weights_[c * per_channel + i] = static_cast<float>(weight.value[c * per_channel + i] * scale);
-            const double bias = layer_.options().bias ? layer_.parameters()[1].value[c] : 0.0;
-            folded_bias_[c] = static_cast<float>((bias - norm[2].value[c]) * scale + norm[1].value[c]);
+            const double bias = layer_.bias() ? layer_.bias()->value[c] : 0.0;
+            folded_bias_[c] = static_cast<float>(bias * scale + shift);
         }
     }
 
@@ -284,15 +282,14 @@ public:
             {prop, src.get_desc(), static_cast<float>(layer.options().epsilon), flags}, context.engine);
         forward_ = dnnl::batch_normalization_forward(forward_pd_);
         dst_ = unbound(forward_pd_.dst_desc(), context);
-        const auto& p = layer.parameters();  // weight, bias, running_mean, running_var
-        scale_ = wrap(p[0].shape, Tag::a, p[0].value, context.engine);
-        shift_ = wrap(p[1].shape, Tag::a, p[1].value, context.engine);
+        scale_ = wrap(layer.weight().shape, Tag::a, layer.weight().value, context.engine);
+        shift_ = wrap(layer.bias().shape, Tag::a, layer.bias().value, context.engine);
         if (training) {
             mean_ = memory(forward_pd_.mean_desc(), context.engine);
             variance_ = memory(forward_pd_.variance_desc(), context.engine);
         } else {
-            mean_ = wrap(p[2].shape, Tag::a, p[2].value, context.engine);
-            variance_ = wrap(p[3].shape, Tag::a, p[3].value, context.engine);
+            mean_ = wrap(layer.running_mean().shape, Tag::a, layer.running_mean().value, context.engine);
+            variance_ = wrap(layer.running_var().shape, Tag::a, layer.running_var().value, context.engine);
         }
         if (fused_relu && training) workspace_ = memory(forward_pd_.workspace_desc(), context.engine);
         const memory::dims dims = src.get_desc().dims();
@@ -318,9 +315,8 @@ public:
             context.engine, forward_pd_);
         backward_ = dnnl::batch_normalization_backward(backward_pd_);
         diff_src_ = unbound(backward_pd_.diff_src_desc(), context);
-        const auto& p = layer_.parameters();
-        diff_scale_ = wrap(p[0].shape, Tag::a, p[0].grad, context.engine);
-        diff_shift_ = wrap(p[1].shape, Tag::a, p[1].grad, context.engine);
+        diff_scale_ = wrap(layer_.weight().shape, Tag::a, layer_.weight().grad, context.engine);
+        diff_shift_ = wrap(layer_.bias().shape, Tag::a, layer_.bias().grad, context.engine);
     }
 
     void backward(dnnl::stream& stream) override {
@@ -339,17 +335,12 @@ public:
     }
 
 private:
-    // PyTorch's rule: the running variance follows the unbiased batch variance.
+    // The layer's own rule, on oneDNN's batch mean and biased variance.
     void update_running_statistics() {
-        const double momentum = layer_.options().momentum;
-        const auto& p = layer_.parameters();
         const float* mean = static_cast<const float*>(mean_.get_data_handle());
         const float* variance = static_cast<const float*>(variance_.get_data_handle());
-        const double unbiased = double(count_) / double(count_ - 1);
-        for (std::int64_t c = 0; c < p[2].shape[0]; ++c) {
-            p[2].value[c] = static_cast<float>((1.0 - momentum) * p[2].value[c] + momentum * mean[c]);
-            p[3].value[c] = static_cast<float>((1.0 - momentum) * p[3].value[c] + momentum * variance[c] * unbiased);
-        }
+        for (std::int64_t c = 0; c < layer_.running_mean().shape[0]; ++c) layer_.update_running_statistics(c, mean[c], variance[c], count_);
+        layer_.record_batch();
     }
 
     BatchNorm& layer_;
@@ -488,7 +479,7 @@ class InnerProductStage : public Stage {
 public:
     InnerProductStage(const Linear& layer, const memory& src, bool training, Context& context) : layer_(layer) {
         const memory::dims input = src.get_desc().dims();
-        const Parameter& weight = layer.parameters()[0];
+        const Parameter& weight = layer.weight();
         weight_dims_ = input;
         weight_dims_[0] = layer.options().out_features;
         bias_desc_ = layer.options().bias ? memory::desc({layer.options().out_features}, f32, Tag::a) : memory::desc();
@@ -501,7 +492,7 @@ public:
         forward_ = dnnl::inner_product_forward(forward_pd_);
         user_weights_ = memory({weight_dims_, f32, plain_tag(static_cast<int>(weight_dims_.size()))}, context.engine, weight.value);
         weights_ = weights_conversion_.prepare(user_weights_, forward_pd_.weights_desc(), context.engine);
-        if (layer.options().bias) bias_ = memory(bias_desc_, context.engine, layer.parameters()[1].value);
+        if (layer.bias()) bias_ = memory(bias_desc_, context.engine, layer.bias()->value);
         dst_ = unbound(forward_pd_.dst_desc(), context);
     }
     void prepare_weights(dnnl::stream& stream) override { weights_conversion_.run(stream); }
@@ -514,14 +505,14 @@ public:
     void connect_backward(const memory& diff_dst, bool need_diff_src, Context& context) override {
         diff_dst_ = diff_dst;
         need_diff_src_ = need_diff_src;
-        const Parameter& weight = layer_.parameters()[0];
+        const Parameter& weight = layer_.weight();
         const memory::desc weights_any(weight_dims_, f32, Tag::any);
         weights_pd_ = dnnl::inner_product_backward_weights::primitive_desc({src_.get_desc(), weights_any, bias_desc_, diff_dst.get_desc()},
                                                                            context.engine, forward_pd_);
         backward_weights_ = dnnl::inner_product_backward_weights(weights_pd_);
         const memory user_grad({weight_dims_, f32, plain_tag(static_cast<int>(weight_dims_.size()))}, context.engine, weight.grad);
         diff_weights_ = diff_weights_conversion_.prepare_into(user_grad, weights_pd_.diff_weights_desc(), context.engine);
-        if (layer_.options().bias) diff_bias_ = memory(bias_desc_, context.engine, layer_.parameters()[1].grad);
+        if (layer_.bias()) diff_bias_ = memory(bias_desc_, context.engine, layer_.bias()->grad);
         if (!need_diff_src) return;
         data_pd_ = dnnl::inner_product_backward_data::primitive_desc({src_.get_desc(), weights_any, diff_dst.get_desc()}, context.engine,
                                                                      forward_pd_);

@@ -46,6 +46,7 @@ void BatchNorm::initialize(Random&) {
         param(running_mean_).value[c] = 0.0f;
         param(running_var_).value[c] = 1.0f;
     }
+    num_batches_tracked_ = 0;
 }
 
 void BatchNorm::apply(const Tensor& input, Tensor& output, const std::vector<float>& scale, const std::vector<float>& shift) const {
@@ -66,11 +67,16 @@ void BatchNorm::forward(const Tensor& input, Tensor& output) const {
     const auto channels = static_cast<std::size_t>(options_.channels);
     std::vector<float> scale(channels), shift(channels);
     for (std::size_t c = 0; c < channels; ++c) {
-        const double inverse_std = 1.0 / std::sqrt(double(param(running_var_).value[c]) + options_.epsilon);
-        scale[c] = static_cast<float>(param(weight_).value[c] * inverse_std);
-        shift[c] = static_cast<float>(param(bias_).value[c] - param(running_mean_).value[c] * scale[c]);
+        const auto [channel_scale, channel_shift] = evaluation_scale_shift(static_cast<std::int64_t>(c));
+        scale[c] = static_cast<float>(channel_scale);
+        shift[c] = static_cast<float>(channel_shift);
     }
     apply(input, output, scale, shift);
+}
+
+std::pair<double, double> BatchNorm::evaluation_scale_shift(std::int64_t channel) const {
+    const double scale = param(weight_).value[channel] / std::sqrt(double(param(running_var_).value[channel]) + options_.epsilon);
+    return {scale, param(bias_).value[channel] - param(running_mean_).value[channel] * scale};
 }
 
 void BatchNorm::forward_train(const Tensor& input, Tensor& output) {
@@ -100,14 +106,18 @@ void BatchNorm::forward_train(const Tensor& input, Tensor& output) {
         batch_inverse_std_[i] = static_cast<float>(inverse_std);
         scale[i] = static_cast<float>(param(weight_).value[c] * inverse_std);
         shift[i] = static_cast<float>(param(bias_).value[c] - mean * scale[i]);
-        // PyTorch updates the running variance with the unbiased estimate.
-        const double momentum = options_.momentum;
-        float& running_mean = param(running_mean_).value[c];
-        float& running_var = param(running_var_).value[c];
-        running_mean = static_cast<float>((1.0 - momentum) * running_mean + momentum * mean);
-        running_var = static_cast<float>((1.0 - momentum) * running_var + momentum * variance * double(count) / double(count - 1));
+        update_running_statistics(c, mean, variance, count);
     }
+    record_batch();
     apply(input, output, scale, shift);
+}
+
+void BatchNorm::update_running_statistics(std::int64_t channel, double mean, double biased_variance, std::int64_t count) {
+    const double momentum = options_.momentum;
+    float& running_mean = param(running_mean_).value[channel];
+    float& running_var = param(running_var_).value[channel];
+    running_mean = static_cast<float>((1.0 - momentum) * running_mean + momentum * mean);
+    running_var = static_cast<float>((1.0 - momentum) * running_var + momentum * biased_variance * double(count) / double(count - 1));
 }
 
 void BatchNorm::backward(const Tensor& input, const Tensor&, const Tensor& grad_output, Tensor* grad_input) {

@@ -5,6 +5,7 @@
 
 #include <convnet/layer.h>
 
+#include <utility>
 #include <vector>
 
 namespace convnet {
@@ -29,6 +30,30 @@ public:
     void initialize(Random& random) override;
     std::int64_t multiply_adds(const Shape& input) const override { return input.with_batch(1).element_count(); }
     const BatchNormOptions& options() const { return options_; }
+    std::vector<IntegerBuffer> integer_buffers() override { return {{"num_batches_tracked", &num_batches_tracked_}}; }
+
+    // The parameters by name (PyTorch's): gamma and beta, and the running statistics.
+    Parameter& weight() { return param(weight_); }
+    Parameter& bias() { return param(bias_); }
+    Parameter& running_mean() { return param(running_mean_); }
+    Parameter& running_var() { return param(running_var_); }
+    const Parameter& weight() const { return param(weight_); }
+    const Parameter& bias() const { return param(bias_); }
+    const Parameter& running_mean() const { return param(running_mean_); }
+    const Parameter& running_var() const { return param(running_var_); }
+
+    // Evaluation's y = scale·x + shift for `channel`: scale = weight/√(running_var + eps),
+    // shift = bias − running_mean·scale. The one definition; the fast path folds it into the
+    // convolution before it.
+    std::pair<double, double> evaluation_scale_shift(std::int64_t channel) const;
+    std::int64_t num_batches_tracked() const { return num_batches_tracked_; }
+
+    // PyTorch's update after a training batch whose channel `channel` had this mean and biased
+    // variance over `count` values: running = (1 − momentum)·running + momentum·batch, with the
+    // unbiased variance (count / (count − 1)). The one definition, used by the fast path too.
+    void update_running_statistics(std::int64_t channel, double mean, double biased_variance, std::int64_t count);
+    // Counts a training batch, as torch.nn.BatchNorm2d's num_batches_tracked.
+    void record_batch() { ++num_batches_tracked_; }
 
 private:
     // Applies y = x·scale[c] + shift[c] to every element of channel c.
@@ -36,6 +61,7 @@ private:
 
     BatchNormOptions options_;
     int weight_ = -1, bias_ = -1, running_mean_ = -1, running_var_ = -1;
+    std::int64_t num_batches_tracked_ = 0;
     // The batch statistics of the last forward_train, kept for backward.
     std::vector<float> batch_mean_, batch_inverse_std_;
 };

@@ -46,6 +46,12 @@ public:
     void forward_reference(const Tensor& input, Tensor& output) const;
     void backward_reference(const Tensor& input, const Tensor& grad_output, Tensor* grad_input);
 
+    // The parameters by name (PyTorch's); bias() is null when the layer has none (bias=false).
+    Parameter& weight() { return param(weight_); }
+    const Parameter& weight() const { return param(weight_); }
+    Parameter* bias() { return bias_ >= 0 ? &param(bias_) : nullptr; }
+    const Parameter* bias() const { return bias_ >= 0 ? &param(bias_) : nullptr; }
+
 private:
     Conv2dOptions options_;
     int weight_ = -1;

@@ -26,6 +26,12 @@ public:
     }
     const LinearOptions& options() const { return options_; }
 
+    // The parameters by name (PyTorch's); bias() is null when the layer has none (bias=false).
+    Parameter& weight() { return param(weight_); }
+    const Parameter& weight() const { return param(weight_); }
+    Parameter* bias() { return bias_ >= 0 ? &param(bias_) : nullptr; }
+    const Parameter* bias() const { return bias_ >= 0 ? &param(bias_) : nullptr; }
+
 private:
     LinearOptions options_;
     int weight_ = -1;
