@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 namespace convnet {
@@ -348,6 +349,64 @@ std::vector<NamedParameter> Network::named_parameters() const {
         for (const Parameter& parameter : layers_[i].layer->parameters())
             named.push_back({layers_[i].name + "." + parameter.name, &parameter});
     return named;
+}
+
+std::vector<StateTensor> Network::state_dict() const {
+    std::vector<StateTensor> state;
+    for (const LayerPlan& plan : layers_) {
+        for (const Parameter& parameter : plan.layer->parameters())
+            state.push_back({plan.name + "." + parameter.name, StateTensor::DType::f32, parameter.shape,
+                             std::vector<float>(parameter.value, parameter.value + parameter.shape.element_count()), 0});
+        for (const Layer::IntegerBuffer& buffer : plan.layer->integer_buffers())
+            state.push_back({plan.name + "." + buffer.name, StateTensor::DType::i64, Shape{}, {}, *buffer.value});
+    }
+    return state;
+}
+
+LoadStateReport Network::load_state_dict(const std::vector<StateTensor>& state, bool strict) {
+    std::map<std::string, const StateTensor*> given;
+    for (const StateTensor& tensor : state) given[tensor.name] = &tensor;
+    std::map<std::string, const StateTensor*> accepted;  // checked before anything is written
+    LoadStateReport report;
+    std::string mismatches;
+    const auto type_text = [](const StateTensor& tensor) {
+        return tensor.dtype == StateTensor::DType::i64 ? std::string("an int64 scalar") : "shape [" + tensor.shape.to_string() + "]";
+    };
+    for (const StateTensor& ours : state_dict()) {
+        const auto found = given.find(ours.name);
+        if (found == given.end()) {
+            report.missing_keys.push_back(ours.name);
+            continue;
+        }
+        const StateTensor& theirs = *found->second;
+        given.erase(found);
+        const bool fits = theirs.dtype == ours.dtype && theirs.shape == ours.shape &&
+                          (theirs.dtype == StateTensor::DType::i64 || theirs.values.size() == ours.values.size());
+        if (!fits) {
+            mismatches += "\n  size mismatch for " + ours.name + ": copying " + type_text(theirs) + " from the state, the model has " +
+                          type_text(ours);
+            continue;
+        }
+        accepted[ours.name] = &theirs;
+    }
+    for (const auto& [name, tensor] : given) report.unexpected_keys.push_back(name);
+    std::string missing_text, unexpected_text;
+    for (const std::string& key : report.missing_keys) missing_text += (missing_text.empty() ? "" : ", ") + ("\"" + key + "\"");
+    for (const std::string& key : report.unexpected_keys) unexpected_text += (unexpected_text.empty() ? "" : ", ") + ("\"" + key + "\"");
+    if (strict && !missing_text.empty()) mismatches += "\n  Missing key(s) in state_dict: " + missing_text + ".";
+    if (strict && !unexpected_text.empty()) mismatches += "\n  Unexpected key(s) in state_dict: " + unexpected_text + ".";
+    if (!mismatches.empty()) throw Error(source_ + ": error(s) in loading state_dict:" + mismatches);
+    // Every check passed: write.
+    for (const LayerPlan& plan : layers_) {
+        for (Parameter& parameter : plan.layer->parameters())
+            if (const auto found = accepted.find(plan.name + "." + parameter.name); found != accepted.end())
+                std::copy(found->second->values.begin(), found->second->values.end(), parameter.value);
+        for (const Layer::IntegerBuffer& buffer : plan.layer->integer_buffers())
+            if (const auto found = accepted.find(plan.name + "." + buffer.name); found != accepted.end())
+                *buffer.value = found->second->integer;
+    }
+    parameters_changed();
+    return report;
 }
 
 }  // namespace convnet

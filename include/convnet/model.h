@@ -60,6 +60,22 @@ struct NamedParameter {
     const Parameter* parameter;
 };
 
+// One tensor of a network's state under PyTorch's state_dict name.
+struct StateTensor {
+    enum class DType { f32, i64 };
+    std::string name;  // "conv1.weight", "bn1.num_batches_tracked"
+    DType dtype = DType::f32;
+    Shape shape;                // empty (rank 0) for a scalar
+    std::vector<float> values;  // f32: the values, row-major (OIHW for convolution weights)
+    std::int64_t integer = 0;   // i64: the scalar (batch norm's num_batches_tracked)
+};
+
+// What load_state_dict left alone, as torch's load_state_dict reports it.
+struct LoadStateReport {
+    std::vector<std::string> missing_keys;     // the network's, not in the state given
+    std::vector<std::string> unexpected_keys;  // in the state given, not the network's
+};
+
 class Network {
 public:
     // Builds and shape-checks every layer (no weights are touched); errors name FILE:LINE.
@@ -125,6 +141,14 @@ public:
     std::int64_t trainable_count() const { return trainable_count_; }
     // Every parameter and buffer with its dotted name, in layer order.
     std::vector<NamedParameter> named_parameters() const;
+
+    // The whole state by name, as torch.nn.Module.state_dict(): per layer its parameters and
+    // buffers in declaration order, then its integer buffers (num_batches_tracked).
+    std::vector<StateTensor> state_dict() const;
+    // Loads by name, all or nothing, as torch.nn.Module.load_state_dict. Throws convnet::Error
+    // for an entry whose shape or type differs ("size mismatch for conv1.weight: ..."), and with
+    // `strict` for missing or unexpected keys, listing them; otherwise returns them.
+    LoadStateReport load_state_dict(const std::vector<StateTensor>& state, bool strict = true);
     // Call after writing values through named_parameters(): evaluation caches the weights in
     // its own layouts and refreshes them only when this count moves.
     void parameters_changed() { ++parameter_version_; }

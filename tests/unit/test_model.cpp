@@ -145,5 +145,50 @@ TEST(ModelFile, ObserverSeesEveryLayerOutput) {
     expect_error([&] { network.observe(Tensor(Shape{3, 28, 28}), one_logits, {}); }, {"takes input 1x28x28"});
 }
 
+// The state by name, as torch's state_dict: names, order, num_batches_tracked, and loading that
+// reports what it left alone and refuses what does not fit, all or nothing.
+TEST(ModelFile, StateDictByNameAsTorch) {
+    Network network(read_model_file(std::string(CONVNET_SOURCE_DIR) + "/models/convnet1.model"));
+    network.initialize(5);
+    Tensor images(Shape{4, 1, 28, 28});
+    for (std::int64_t i = 0; i < images.size(); ++i) images[i] = static_cast<float>(i % 89) / 89.0f;
+    for (int step = 0; step < 3; ++step) network.forward_train(images);  // counts batches, moves running stats
+    const std::vector<StateTensor> state = network.state_dict();
+    std::vector<std::string> names;
+    for (const StateTensor& tensor : state) names.push_back(tensor.name);
+    EXPECT_EQ(names,
+              (std::vector<std::string>{"conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var",
+                                        "bn1.num_batches_tracked", "conv2.weight", "conv2.bias", "bn2.weight", "bn2.bias",
+                                        "bn2.running_mean", "bn2.running_var", "bn2.num_batches_tracked", "fc1.weight", "fc1.bias"}));
+    EXPECT_EQ(state[6].dtype, StateTensor::DType::i64);
+    EXPECT_EQ(state[6].integer, 3);
+    EXPECT_EQ(state[0].shape, (Shape{16, 1, 5, 5}));
+
+    Network copy(read_model_file(std::string(CONVNET_SOURCE_DIR) + "/models/convnet1.model"));
+    const LoadStateReport report = copy.load_state_dict(state);
+    EXPECT_TRUE(report.missing_keys.empty() && report.unexpected_keys.empty());
+    Tensor a, b;
+    network.predict(images, a);
+    copy.predict(images, b);
+    for (std::int64_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]);
+    EXPECT_EQ(copy.state_dict()[13].integer, 3);
+
+    std::vector<StateTensor> partial(state.begin() + 1, state.end());
+    partial.push_back({"fc2.weight", StateTensor::DType::f32, Shape{1}, {0.0f}, 0});
+    expect_error([&] { copy.load_state_dict(partial); },
+                 {"Missing key(s) in state_dict: \"conv1.weight\"", "Unexpected key(s) in state_dict: \"fc2.weight\""});
+    const LoadStateReport loose = copy.load_state_dict(partial, false);
+    EXPECT_EQ(loose.missing_keys, std::vector<std::string>{"conv1.weight"});
+    EXPECT_EQ(loose.unexpected_keys, std::vector<std::string>{"fc2.weight"});
+
+    std::vector<StateTensor> wrong = state;
+    wrong[14].shape = Shape{10, 1000};
+    wrong[14].values.assign(10000, 7.0f);
+    wrong[0].values[0] = 123.0f;
+    expect_error([&] { copy.load_state_dict(wrong); },
+                 {"size mismatch for fc1.weight: copying shape [10x1000] from the state, the model has shape [10x1568]"});
+    EXPECT_NE(copy.state_dict()[0].values[0], 123.0f);  // nothing written
+}
+
 }  // namespace
 }  // namespace convnet
