@@ -1,5 +1,5 @@
 // The weight-file format: "CNVNETW1" magic, u32 version, u32 tensor count, then per tensor
-// u32 name length, name, u32 rank, i64 dims, float32 data. Little-endian on every host: numbers
+// u32 name length, name, (version 2:) u8 type (0 float32, 1 int64), u32 rank, i64 dims, the data. Little-endian on every host: numbers
 // are encoded byte by byte, and float data is copied as it is only where the host is little-endian.
 #include <convnet/error.h>
 #include <convnet/io.h>
@@ -20,7 +20,10 @@ namespace convnet {
 namespace {
 
 constexpr char kMagic[8] = {'C', 'N', 'V', 'N', 'E', 'T', 'W', '1'};
-constexpr std::uint32_t kVersion = 1;
+// 2: every state_dict entry with a type code (float32 or int64: num_batches_tracked); 1: the
+// float tensors only, still read.
+constexpr std::uint32_t kVersion = 2;
+constexpr std::uint8_t kFloat32 = 0, kInt64 = 1;
 
 static_assert(std::endian::native == std::endian::little || std::endian::native == std::endian::big,
               "weights files are little-endian; a mixed-endian host needs its own conversion");
@@ -115,28 +118,56 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
 }
 
 void save_weights(const Network& network, const std::filesystem::path& path) {
-    const std::vector<NamedParameter> named = network.named_parameters();
+    const std::vector<StateTensor> state = network.state_dict();
     std::string bytes(kMagic, sizeof(kMagic));
     append(bytes, kVersion);
-    append(bytes, static_cast<std::uint32_t>(named.size()));
-    for (const NamedParameter& entry : named) {
-        append(bytes, static_cast<std::uint32_t>(entry.name.size()));
-        bytes += entry.name;
-        append(bytes, static_cast<std::uint32_t>(entry.parameter->shape.rank()));
-        for (std::int64_t dim : entry.parameter->shape.dims()) append(bytes, dim);
-        append_floats(bytes, entry.parameter->value, static_cast<std::size_t>(entry.parameter->shape.element_count()));
+    append(bytes, static_cast<std::uint32_t>(state.size()));
+    for (const StateTensor& tensor : state) {
+        append(bytes, static_cast<std::uint32_t>(tensor.name.size()));
+        bytes += tensor.name;
+        append(bytes, static_cast<std::uint8_t>(tensor.dtype == StateTensor::DType::i64 ? kInt64 : kFloat32));
+        append(bytes, static_cast<std::uint32_t>(tensor.shape.rank()));
+        for (std::int64_t dim : tensor.shape.dims()) append(bytes, dim);
+        if (tensor.dtype == StateTensor::DType::i64) append(bytes, tensor.integer);
+        else append_floats(bytes, tensor.values.data(), tensor.values.size());
     }
     write_file_atomically(path, bytes);
 }
 
+namespace {
+
+// One line per tensor that holds NaN or infinite values, or a negative running variance.
+std::vector<std::string> suspect_tensors(const std::vector<StateTensor>& state) {
+    std::vector<std::string> suspect;
+    for (const StateTensor& tensor : state) {
+        std::int64_t nan = 0, infinite = 0, negative = 0;
+        const bool variance = tensor.name.ends_with(".running_var");
+        for (const float value : tensor.values) {
+            nan += std::isnan(value);
+            infinite += std::isinf(value);
+            negative += variance && value < 0.0f;
+        }
+        const std::string count = std::to_string(tensor.values.size());
+        if (nan + infinite > 0)
+            suspect.push_back(tensor.name + ": " + std::to_string(nan) + " NaN, " + std::to_string(infinite) + " infinite of " + count +
+                              " values");
+        if (negative > 0)
+            suspect.push_back(tensor.name + ": " + std::to_string(negative) + " negative of " + count +
+                              " values (a variance cannot be negative)");
+    }
+    return suspect;
+}
+
+}  // namespace
+
 std::vector<std::string> load_weights(Network& network, const std::filesystem::path& path) {
     detail::check_regular_file(path, "the weights file", "train with --save to make one");
     std::ifstream file(path, std::ios::binary);
-    const std::vector<NamedParameter> named = network.named_parameters();
+    // Version 1 files hold the float tensors only; version 2 every entry of the state dict.
+    const std::vector<StateTensor> full = network.state_dict();
     // A file far larger than this model's weights is refused before it is read into memory.
     std::uintmax_t largest_expected = 1 << 16;
-    for (const NamedParameter& entry : named)
-        largest_expected += 4096 + 8 * 8 + static_cast<std::uintmax_t>(entry.parameter->shape.element_count()) * sizeof(float);
+    for (const StateTensor& tensor : full) largest_expected += 4096 + 8 * 8 + tensor.values.size() * sizeof(float) + 8;
     std::error_code size_error;
     const std::uintmax_t file_size = std::filesystem::file_size(path, size_error);
     if (!size_error && file_size > largest_expected)
@@ -149,57 +180,57 @@ std::vector<std::string> load_weights(Network& network, const std::filesystem::p
     reader.read(magic, sizeof(magic), "the magic number");
     if (std::memcmp(magic, kMagic, sizeof(kMagic)) != 0) throw Error(name + ": not a convnet weights file (bad magic number)");
     const auto version = reader.value<std::uint32_t>("the version");
-    if (version != kVersion)
-        throw Error(name + ": weights format version " + std::to_string(version) + ", this build reads version " +
+    if (version != 1 && version != kVersion)
+        throw Error(name + ": weights format version " + std::to_string(version) + ", this build reads versions 1 and " +
                     std::to_string(kVersion));
+    std::vector<StateTensor> expected;
+    for (const StateTensor& tensor : full)
+        if (version >= 2 || tensor.dtype == StateTensor::DType::f32) expected.push_back(tensor);
     const auto count = reader.value<std::uint32_t>("the tensor count");
-    if (count != named.size())
+    if (count != expected.size())
         throw Error(name + ": holds " + std::to_string(count) + " tensors, the model " + network.source() + " has " +
-                    std::to_string(named.size()) + " (weights saved from another model?)");
+                    std::to_string(expected.size()) + " (weights saved from another model?)");
     // Everything is read and checked before anything is written: a bad file leaves the network as it was.
-    std::vector<const char*> stored_values;  // into the file's bytes
-    stored_values.reserve(named.size());
-    for (const NamedParameter& entry : named) {
+    std::vector<StateTensor> loaded;
+    loaded.reserve(expected.size());
+    for (const StateTensor& entry : expected) {
         const auto name_length = reader.value<std::uint32_t>("a tensor name length");
         if (name_length > 4096) throw Error(name + ": a tensor name of " + std::to_string(name_length) + " bytes; the file is damaged");
         std::string stored(name_length, '\0');
         reader.read(stored.data(), name_length, "a tensor name");
         if (stored != entry.name)
             throw Error(name + ": found tensor '" + stored + "' where the model " + network.source() + " expects '" + entry.name + "'");
+        StateTensor tensor{stored, StateTensor::DType::f32, Shape{}, {}, 0};
+        if (version >= 2) {
+            const auto dtype = reader.value<std::uint8_t>(stored + " type");
+            if (dtype != kFloat32 && dtype != kInt64)
+                throw Error(name + ": " + stored + " has type code " + std::to_string(dtype) + "; the file is damaged");
+            tensor.dtype = dtype == kInt64 ? StateTensor::DType::i64 : StateTensor::DType::f32;
+            if (tensor.dtype != entry.dtype)
+                throw Error(name + ": " + stored + " is " + (dtype == kInt64 ? "int64" : "float32") + ", the model keeps it as " +
+                            (dtype == kInt64 ? "float32" : "int64"));
+        }
         const auto rank = reader.value<std::uint32_t>(stored + " rank");
-        if (rank != static_cast<std::uint32_t>(entry.parameter->shape.rank()))
-            throw Error(name + ": " + stored + " has rank " + std::to_string(rank) + ", expected " +
-                        std::to_string(entry.parameter->shape.rank()));
+        if (rank != static_cast<std::uint32_t>(entry.shape.rank()))
+            throw Error(name + ": " + stored + " has rank " + std::to_string(rank) + ", expected " + std::to_string(entry.shape.rank()));
         std::vector<std::int64_t> dims(rank);
         for (std::int64_t& dim : dims) dim = reader.value<std::int64_t>(stored + " shape");
-        if (Shape(dims) != entry.parameter->shape)
-            throw Error(name + ": " + stored + " has shape " + Shape(dims).to_string() + ", the model expects " +
-                        entry.parameter->shape.to_string());
-        stored_values.push_back(
-            reader.take(static_cast<std::size_t>(entry.parameter->shape.element_count()) * sizeof(float), stored + " values"));
+        tensor.shape = Shape(dims);
+        if (tensor.shape != entry.shape)
+            throw Error(name + ": " + stored + " has shape " + tensor.shape.to_string() + ", the model expects " + entry.shape.to_string());
+        if (tensor.dtype == StateTensor::DType::i64) {
+            tensor.integer = reader.value<std::int64_t>(stored + " value");
+        } else {
+            tensor.values.resize(entry.values.size());
+            decode_floats(tensor.values.data(), reader.take(tensor.values.size() * sizeof(float), stored + " values"),
+                          tensor.values.size());
+        }
+        loaded.push_back(std::move(tensor));
     }
     if (!reader.at_end()) throw Error(name + ": extra bytes after the last tensor; the file is damaged");
-    for (std::size_t i = 0; i < named.size(); ++i)
-        decode_floats(named[i].parameter->value, stored_values[i], static_cast<std::size_t>(named[i].parameter->shape.element_count()));
-    network.parameters_changed();
-    std::vector<std::string> suspect;
-    for (const NamedParameter& entry : named) {
-        std::int64_t nan = 0, infinite = 0, negative = 0;
-        const std::int64_t count = entry.parameter->shape.element_count();
-        const bool variance = entry.name.ends_with(".running_var");
-        for (std::int64_t i = 0; i < count; ++i) {
-            nan += std::isnan(entry.parameter->value[i]);
-            infinite += std::isinf(entry.parameter->value[i]);
-            negative += variance && entry.parameter->value[i] < 0.0f;
-        }
-        if (nan + infinite > 0)
-            suspect.push_back(entry.name + ": " + std::to_string(nan) + " NaN, " + std::to_string(infinite) + " infinite of " +
-                              std::to_string(count) + " values");
-        if (negative > 0)
-            suspect.push_back(entry.name + ": " + std::to_string(negative) + " negative of " + std::to_string(count) +
-                              " values (a variance cannot be negative)");
-    }
-    return suspect;
+    // Version 1 has no num_batches_tracked: those stay as they are.
+    network.load_state_dict(loaded, /*strict=*/version >= 2);
+    return suspect_tensors(loaded);
 }
 
 }  // namespace convnet

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -90,9 +91,10 @@ TEST_F(WeightsFile, NumbersAreLittleEndianByteForByte) {
     save_weights(network, directory_ / "w.bin");
     std::ifstream in(directory_ / "w.bin", std::ios::binary);
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::string expected_start = std::string("CNVNETW1") + std::string("\x01\x00\x00\x00", 4) +  // version 1
+    const std::string expected_start = std::string("CNVNETW1") + std::string("\x02\x00\x00\x00", 4) +  // version 2
                                        std::string("\x04\x00\x00\x00", 4) +                            // 4 tensors
                                        std::string("\x0c\x00\x00\x00", 4) + "conv1.weight" +           // name length 12
+                                       std::string("\x00", 1) +                                        // float32
                                        std::string("\x04\x00\x00\x00", 4) +                            // rank 4
                                        std::string("\x02\0\0\0\0\0\0\0\x01\0\0\0\0\0\0\0", 16) +       // dims 2, 1
                                        std::string("\x03\0\0\0\0\0\0\0\x03\0\0\0\0\0\0\0", 16) +       // dims 3, 3
@@ -118,6 +120,32 @@ TEST_F(WeightsFile, AtomicWritesRefuseToReplaceWhatIsNotAFile) {
     testing::expect_error([&] { write_file_atomically(fifo, "data"); }, {"pipe: exists and is not a regular file"});
     EXPECT_TRUE(std::filesystem::is_fifo(fifo));
     testing::expect_error([&] { write_file_atomically(directory_, "data"); }, {"is not a regular file"});
+}
+
+// Version 2 keeps batch norm's num_batches_tracked (int64); version 1 files, without it, still load.
+TEST_F(WeightsFile, Version2KeepsIntegerStateAndVersion1StillLoads) {
+    Network trained(parse_model(kModel, "m.model"));
+    trained.initialize(3);
+    Tensor batch(Shape{4, 1, 8, 8});
+    batch.fill(0.5f);
+    batch[3] = 1.0f;
+    trained.forward_train(batch);
+    trained.forward_train(batch);
+    save_weights(trained, directory_ / "v2.bin");
+    Network loaded(parse_model(kModel, "m.model"));
+    load_weights(loaded, directory_ / "v2.bin");
+    bool seen = false;
+    for (const StateTensor& tensor : loaded.state_dict())
+        if (tensor.name == "bn1.num_batches_tracked") {
+            EXPECT_EQ(tensor.integer, 2);
+            seen = true;
+        }
+    EXPECT_TRUE(seen);
+    // A version 1 file (the field report's, saved before version 2) loads, counters untouched.
+    Network old(parse_model("input 1x28x28\nconv2d out=2 kernel=3\nrelu\nmaxpool2d kernel=2\nflatten\nlinear out=10\n", "old.model"));
+    const std::vector<std::string> report = load_weights(old, std::string(CONVNET_SOURCE_DIR) + "/tests/cases/nan_through_relu.weights");
+    EXPECT_EQ(report.size(), 1u);
+    EXPECT_TRUE(std::isnan(old.state_dict()[1].values[0]) || std::isnan(old.state_dict()[1].values[1]));
 }
 
 }  // namespace
