@@ -187,6 +187,20 @@ std::vector<LayerPlan> plan_model(const ModelSpec& spec) {
     return plans;
 }
 
+std::string format_model(const std::vector<LayerPlan>& layers, const Shape& input) {
+    std::string text = "input " + input.to_string() + "\n";
+    std::map<std::string, int> counters;
+    for (const LayerPlan& plan : layers) {
+        const std::string type = plan.layer->type(), options = plan.layer->options_text();
+        const std::string prefix = name_prefix(type);
+        // As plan_model names: only unnamed layers advance their prefix's counter.
+        const bool automatic = plan.name == prefix + std::to_string(counters[prefix] + 1);
+        if (automatic) ++counters[prefix];
+        text += type + (options.empty() ? "" : " " + options) + (automatic ? "" : " name=" + plan.name) + "\n";
+    }
+    return text;
+}
+
 Network::Network(const ModelSpec& spec) : source_(spec.source), sample_shape_(spec.input), layers_(plan_model(spec)) {
     const Shape& shape = layers_.back().output;
     if (shape.rank() != 2)

@@ -54,6 +54,12 @@ inline constexpr std::int64_t kMaxLayerValues = std::int64_t{1} << 31;
 // and sizes past kMaxLayerValues.
 std::vector<LayerPlan> plan_model(const ModelSpec& spec);
 
+// The model file of a planned network: the input line, then one line a layer with its options
+// as options_text() writes them (defaults left out) and name= where the name is not the automatic
+// one. parse_model of the text plans the same layers, shapes and names (the round trip is tested
+// over every layer type).
+std::string format_model(const std::vector<LayerPlan>& layers, const Shape& input);
+
 // A named view of one parameter or buffer in the arena: the unit of saving and loading.
 struct NamedParameter {
     std::string name;  // "conv1.weight"

@@ -2,9 +2,12 @@
 // output sizes of convolution and pooling, odd sizes included.
 #include "test_support.h"
 
+#include <convnet/layer_registry.h>
 #include <convnet/model.h>
 
 #include <gtest/gtest.h>
+
+#include <set>
 
 #include <algorithm>
 #include <cmath>
@@ -188,6 +191,49 @@ TEST(ModelFile, StateDictByNameAsTorch) {
     expect_error([&] { copy.load_state_dict(wrong); },
                  {"size mismatch for fc1.weight: copying shape [10x1000] from the state, the model has shape [10x1568]"});
     EXPECT_NE(copy.state_dict()[0].values[0], 123.0f);  // nothing written
+}
+
+// The model writer: every layer type with options away from their defaults, and names given or
+// automatic, written and parsed back to the same plans.
+TEST(ModelFile, FormatModelParsesBackToTheSameNetwork) {
+    const std::string original =
+        "input 3x32x30\n"
+        "conv2d out=8 kernel=3x5 stride=2x1 pad=1x2 dilation=1x2 groups=1 bias=false\n"
+        "batchnorm2d momentum=0.3 eps=0.001\n"
+        "leakyrelu slope=0.2 name=act\n"
+        "conv2d out=8 kernel=3 pad=1 groups=8\n"
+        "relu\n"
+        "maxpool2d kernel=3 stride=2 pad=1\n"
+        "avgpool2d kernel=2 count_pad=false\n"
+        "l2pool2d kernel=1\n"
+        "gausspool2d kernel=3 pad=1 sigma=0.7\n"
+        "tanh\nsigmoid\n"
+        "globalavgpool2d\n"
+        "dropout p=0.25\n"
+        "flatten\n"
+        "linear out=6 bias=false name=head\n"
+        "batchnorm1d\n"
+        "softmax\n";
+    const ModelSpec spec = parse_model(original, "all.model");
+    const std::vector<LayerPlan> plans = plan_model(spec);
+    std::set<std::string> types;
+    for (const LayerPlan& plan : plans) types.insert(plan.layer->type());
+    for (const LayerType& type : layer_types()) EXPECT_TRUE(types.count(std::string(type.name))) << "add " << type.name << " to this model";
+    const std::string written = format_model(plans, spec.input);
+    const std::vector<LayerPlan> reread = plan_model(parse_model(written, "written.model"));
+    ASSERT_EQ(reread.size(), plans.size()) << written;
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+        EXPECT_EQ(reread[i].name, plans[i].name) << written;
+        EXPECT_EQ(reread[i].layer->type(), plans[i].layer->type());
+        EXPECT_EQ(reread[i].layer->options_text(), plans[i].layer->options_text());
+        EXPECT_EQ(reread[i].output, plans[i].output);
+    }
+    EXPECT_NE(written.find("leakyrelu slope=0.2 name=act\n"), std::string::npos) << written;
+    for (const char* option : {"kernel=3x5", "stride=2x1", "pad=1x2", "dilation=1x2", "bias=false", "momentum=0.3", "eps=0.001", "groups=8",
+                               "count_pad=false", "sigma=0.7", "p=0.25", "out=6"})
+        EXPECT_NE(written.find(option), std::string::npos) << option << " lost:\n" << written;
+    EXPECT_NE(written.find("\nrelu\n"), std::string::npos) << written;  // automatic names are left out
+    EXPECT_EQ(format_model(reread, spec.input), written);
 }
 
 }  // namespace
