@@ -245,11 +245,7 @@ Network::Network(const ModelSpec& spec) : source_(spec.source), sample_shape_(sp
 
 void Network::set_backend(std::string_view name) {
     const Backend* chosen = find_backend(name);
-    if (chosen == nullptr) {
-        std::string known;
-        for (const Backend& backend : backends()) known += (known.empty() ? "" : ", ") + std::string(backend.name);
-        throw Error("backend '" + std::string(name) + "': this build has " + known);
-    }
+    if (chosen == nullptr) throw Error("backend '" + std::string(name) + "': this build has " + backend_names());
     if (chosen->name == "reference") {
         use_fast_path_ = false;
         return;

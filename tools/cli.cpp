@@ -188,11 +188,7 @@ void apply_backend(const Arguments& arguments, Network& network) {
         throw UsageError("--reference and --backend " + arguments.text("backend", "") + " disagree");
     const std::string name = arguments.has("reference") ? "reference" : arguments.text("backend", "");
     if (name.empty()) return;
-    if (find_backend(name) == nullptr) {
-        std::string known;
-        for (const Backend& backend : backends()) known += (known.empty() ? "" : ", ") + std::string(backend.name);
-        throw UsageError("option --backend " + name + ": expected one of " + known);
-    }
+    if (find_backend(name) == nullptr) throw UsageError("option --backend " + name + ": expected one of " + backend_names());
     network.set_backend(name);
 }
 

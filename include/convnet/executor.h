@@ -43,5 +43,7 @@ struct Backend {
 // Every backend this build has, the preferred first; the last, "reference", runs any model.
 std::span<const Backend> backends();
 const Backend* find_backend(std::string_view name);
+// "onednn, reference": the names, for messages.
+std::string backend_names();
 
 }  // namespace convnet

@@ -94,7 +94,8 @@ public:
     // can run every layer, "onednn" where it can, else "reference". Throws convnet::Error naming
     // the backends when `name` is not one, or naming the layer when it cannot run this model.
     void set_backend(std::string_view name);
-    const std::string& backend() const { return backend_name_; }
+    // The backend calls run on: "reference" when set so, or when no other can run this model.
+    std::string backend() const { return fast_path() ? backend_name_ : "reference"; }
     // The fast path runs the whole network as oneDNN primitives in blocked layouts; it is on by
     // default when every layer has one. Off, each layer's own (reference) code runs.
     void set_fast_path(bool enabled) { use_fast_path_ = enabled; }

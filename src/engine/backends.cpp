@@ -4,6 +4,8 @@
 #include "onednn_path.h"
 #include "reference_executor.h"
 
+#include <string>
+
 namespace convnet {
 
 namespace {
@@ -17,6 +19,12 @@ constexpr Backend kBackends[] = {
 }  // namespace
 
 std::span<const Backend> backends() { return kBackends; }
+
+std::string backend_names() {
+    std::string names;
+    for (const Backend& backend : kBackends) names += (names.empty() ? "" : ", ") + std::string(backend.name);
+    return names;
+}
 
 const Backend* find_backend(std::string_view name) {
     for (const Backend& backend : kBackends)

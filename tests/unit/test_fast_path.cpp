@@ -170,6 +170,7 @@ TEST(Backends, TheNetworkChoosesAndSwitchesByName) {
     EXPECT_TRUE(network.fast_path());
     network.set_backend("reference");
     EXPECT_FALSE(network.fast_path());
+    EXPECT_EQ(network.backend(), "reference");
     network.set_backend("onednn");
     EXPECT_TRUE(network.fast_path());
     expect_error([&] { network.set_backend("cudnn"); }, {"backend 'cudnn'", "onednn, reference"});
