@@ -28,20 +28,11 @@ using convnet::Tensor;
 // arena and initialised as the network would (as tests/unit/layer_harness.h does for one line).
 struct BoundLayer {
     convnet::LayerPlan plan;
-    std::vector<float> values, gradients;
+    convnet::ParameterArena arena;
     bool first = false;  // the network gives the first layer no input gradient to compute
 
-    BoundLayer(convnet::LayerPlan layer_plan, bool is_first, convnet::Random& random) : plan(std::move(layer_plan)), first(is_first) {
-        std::int64_t total = 0;
-        for (const convnet::Parameter& parameter : plan.layer->parameters()) total += parameter.shape.element_count();
-        values.assign(static_cast<std::size_t>(total), 0.0f);
-        gradients.assign(static_cast<std::size_t>(total), 0.0f);
-        std::int64_t offset = 0;
-        for (convnet::Parameter& parameter : plan.layer->parameters()) {
-            parameter.value = values.data() + offset;
-            parameter.grad = parameter.role == convnet::ParameterRole::trainable ? gradients.data() + offset : nullptr;
-            offset += parameter.shape.element_count();
-        }
+    BoundLayer(convnet::LayerPlan layer_plan, bool is_first, convnet::Random& random)
+        : plan(std::move(layer_plan)), arena({plan.layer.get()}), first(is_first) {
         plan.layer->initialize(random);
     }
 };
@@ -81,7 +72,7 @@ void layer_backward(benchmark::State& state, std::shared_ptr<BoundLayer> bound, 
     Tensor* grad_input_pointer = bound->first ? nullptr : &grad_input;
     for (auto _ : state) {
         layer.backward(input, output, grad_output, grad_input_pointer);
-        benchmark::DoNotOptimize(bound->gradients.data());
+        benchmark::DoNotOptimize(bound->arena.gradients().data());
     }
     // The weight gradient costs about one forward pass and so does the input gradient (the rule
     // of `convnet summary`'s training multiply-adds).

@@ -207,28 +207,9 @@ Network::Network(const ModelSpec& spec) : source_(spec.source), sample_shape_(sp
         throw Error(spec.source + ": the last layer gives " + shape.to_string() +
                     " per batch; a classifier must end in (N, classes): add flatten and linear");
 
-    // The arena: trainable values first (one block for the optimiser), then buffers.
-    std::int64_t total = 0;
-    for (auto& plan : layers_) {
-        trainable_count_ += plan.layer->parameter_count(ParameterRole::trainable);
-        total += plan.layer->parameter_count(ParameterRole::trainable) + plan.layer->parameter_count(ParameterRole::buffer);
-    }
-    values_.resize(Shape{std::max<std::int64_t>(total, 1)});
-    values_.fill(0.0f);
-    gradients_.resize(Shape{std::max<std::int64_t>(trainable_count_, 1)});
-    gradients_.fill(0.0f);
-    std::int64_t trainable_offset = 0, buffer_offset = trainable_count_;
-    for (auto& plan : layers_)
-        for (Parameter& parameter : plan.layer->parameters()) {
-            if (parameter.role == ParameterRole::trainable) {
-                parameter.value = values_.data() + trainable_offset;
-                parameter.grad = gradients_.data() + trainable_offset;
-                trainable_offset += parameter.shape.element_count();
-            } else {
-                parameter.value = values_.data() + buffer_offset;
-                buffer_offset += parameter.shape.element_count();
-            }
-        }
+    std::vector<Layer*> layers;
+    for (LayerPlan& plan : layers_) layers.push_back(plan.layer.get());
+    arena_ = std::make_unique<ParameterArena>(layers);
     std::string unused;
     reference_ = find_backend("reference")->create(layers_, unused);
     // The first backend that can run every layer; the reference one always can.
@@ -304,7 +285,7 @@ bool Network::runs_fast(const Tensor& input) const {
     if (finite_checked_version_.load() != parameter_version_) {
         // A negative running variance is as bad: its square root is NaN in PyTorch and in the
         // reference batch norm, while oneDNN's gives a number.
-        bool usable = all_finite(values_.data(), values_.size());
+        bool usable = all_finite(arena_->all_values().data(), static_cast<std::int64_t>(arena_->all_values().size()));
         for (const NamedParameter& entry : named_parameters())
             if (usable && entry.name.ends_with(".running_var"))
                 for (std::int64_t i = 0; i < entry.parameter->shape.element_count(); ++i)
@@ -349,9 +330,9 @@ void Network::backward(const Tensor& grad_logits) { (last_forward_fast_ ? fast_p
 
 std::span<float> Network::trainable_values() {
     parameters_changed();
-    return {values_.data(), static_cast<std::size_t>(trainable_count_)};
+    return arena_->trainable_values();
 }
-std::span<float> Network::gradients() { return {gradients_.data(), static_cast<std::size_t>(trainable_count_)}; }
+std::span<float> Network::gradients() { return arena_->gradients(); }
 
 std::vector<NamedParameter> Network::named_parameters() const {
     std::vector<NamedParameter> named;

@@ -2,6 +2,7 @@
 // and the Network that builds the layers, checks every shape, and owns the parameter arena.
 #pragma once
 
+#include <convnet/arena.h>
 #include <convnet/layer.h>
 #include <convnet/tensor.h>
 
@@ -145,7 +146,7 @@ public:
     // Asking for the values counts as changing them (see parameters_changed).
     std::span<float> trainable_values();
     std::span<float> gradients();
-    std::int64_t trainable_count() const { return trainable_count_; }
+    std::int64_t trainable_count() const { return arena_->trainable_count(); }
     // Every parameter and buffer with its dotted name, in layer order.
     std::vector<NamedParameter> named_parameters() const;
 
@@ -166,11 +167,9 @@ private:
     std::string source_;
     Shape sample_shape_;
     std::vector<LayerPlan> layers_;
-    Tensor values_;     // trainable parameters first, then buffers
-    Tensor gradients_;  // one per trainable value
-    std::int64_t trainable_count_ = 0;
-    std::unique_ptr<Executor> reference_;  // runs any model, and any call the fast path should not take
-    std::unique_ptr<Executor> fast_path_;  // the chosen backend when it is not the reference; else null
+    std::unique_ptr<ParameterArena> arena_;  // every layer's parameters, bound
+    std::unique_ptr<Executor> reference_;    // runs any model, and any call the fast path should not take
+    std::unique_ptr<Executor> fast_path_;    // the chosen backend when it is not the reference; else null
     std::string backend_name_ = "reference";
     std::string fast_path_unavailable_;
     bool use_fast_path_ = true;

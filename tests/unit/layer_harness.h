@@ -16,7 +16,7 @@ namespace convnet::testing {
 // with every parameter and buffer bound to vectors owned here.
 struct BoundLayer {
     LayerPlan plan;
-    std::vector<float> values, gradients;
+    ParameterArena arena;
 
     Layer& layer() { return *plan.layer; }
 };
@@ -24,18 +24,9 @@ struct BoundLayer {
 inline BoundLayer make_layer(const std::string& line, const Shape& sample) {
     const ModelSpec spec = parse_model("input " + sample.to_string() + "\n" + line + "\n", "test");
     std::vector<LayerPlan> plans = plan_model(spec);
-    BoundLayer bound{std::move(plans.at(0)), {}, {}};
-    std::int64_t total = 0;
-    for (const Parameter& parameter : bound.layer().parameters()) total += parameter.shape.element_count();
-    bound.values.assign(static_cast<std::size_t>(total), 0.0f);
-    bound.gradients.assign(static_cast<std::size_t>(total), 0.0f);
-    std::int64_t offset = 0;
-    for (Parameter& parameter : bound.layer().parameters()) {
-        parameter.value = bound.values.data() + offset;
-        parameter.grad = parameter.role == ParameterRole::trainable ? bound.gradients.data() + offset : nullptr;
-        offset += parameter.shape.element_count();
-    }
-    return bound;
+    LayerPlan plan = std::move(plans.at(0));
+    ParameterArena arena({plan.layer.get()});
+    return BoundLayer{std::move(plan), std::move(arena)};
 }
 
 enum class InputKind {

@@ -58,19 +58,19 @@ TEST_P(ConvFastPath, MatchesReferenceLoops) {
     fill_input(grad_output, InputKind::smooth, random);
     Tensor fast_grad_input, reference_grad_input;
     conv.backward(input, fast_output, grad_output, &fast_grad_input);
-    const std::vector<float> fast_parameter_grads = bound.gradients;
-    std::fill(bound.gradients.begin(), bound.gradients.end(), -7.0f);  // the reference must overwrite
+    const std::span<float> grads = bound.arena.gradients();
+    const std::vector<float> fast_parameter_grads(grads.begin(), grads.end());
+    std::fill(grads.begin(), grads.end(), -7.0f);  // the reference must overwrite
     conv.backward_reference(input, grad_output, &reference_grad_input);
     ASSERT_EQ(fast_grad_input.shape(), input.shape());
     ASSERT_EQ(reference_grad_input.shape(), input.shape());
     expect_close("grad_input", fast_grad_input.data(), reference_grad_input.data(), input.size());
-    expect_close("parameter grads", fast_parameter_grads.data(), bound.gradients.data(), static_cast<std::int64_t>(bound.gradients.size()));
+    expect_close("parameter grads", fast_parameter_grads.data(), grads.data(), static_cast<std::int64_t>(grads.size()));
 
     // Without grad_input (the first layer) the parameter gradients are the same.
-    std::fill(bound.gradients.begin(), bound.gradients.end(), -7.0f);
+    std::fill(grads.begin(), grads.end(), -7.0f);
     conv.backward(input, fast_output, grad_output, nullptr);
-    expect_close("parameter grads without grad_input", bound.gradients.data(), fast_parameter_grads.data(),
-                 static_cast<std::int64_t>(bound.gradients.size()));
+    expect_close("parameter grads without grad_input", grads.data(), fast_parameter_grads.data(), static_cast<std::int64_t>(grads.size()));
 }
 
 INSTANTIATE_TEST_SUITE_P(Geometries, ConvFastPath,

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <span>
 
 #include <cmath>
 #include <sstream>
@@ -72,8 +73,8 @@ TEST_P(LayerGradient, MatchesFiniteDifferences) {
     BoundLayer bound = make_layer(c.line, Shape(sample));
     Random random(42);
     bound.layer().initialize(random);
-    for (float& value : bound.values) value += random.uniform(-0.2f, 0.2f);  // no symmetric start
-    for (Parameter& parameter : bound.layer().parameters())                  // a valid variance for batch norm
+    for (float& value : bound.arena.trainable_values()) value += random.uniform(-0.2f, 0.2f);  // no symmetric start
+    for (Parameter& parameter : bound.layer().parameters())                                    // a valid variance for batch norm
         if (parameter.name == "running_var")
             for (std::int64_t i = 0; i < parameter.shape.element_count(); ++i) parameter.value[i] = random.uniform(0.5f, 1.5f);
 
@@ -83,7 +84,8 @@ TEST_P(LayerGradient, MatchesFiniteDifferences) {
     Tensor weights(output.shape());
     fill_input(weights, InputKind::smooth, random);
     bound.layer().backward(input, output, weights, &grad_input);
-    const std::vector<float> parameter_grads = bound.gradients;
+    const std::span<float> arena_grads = bound.arena.gradients();
+    const std::vector<float> parameter_grads(arena_grads.begin(), arena_grads.end());
 
     auto loss = [&] {
         Tensor probe;
@@ -91,13 +93,10 @@ TEST_P(LayerGradient, MatchesFiniteDifferences) {
         return weighted_sum(probe, weights);
     };
     check_coordinates("input", input.data(), grad_input.data(), input.size(), loss, random);
-    std::int64_t offset = 0;
-    for (Parameter& parameter : bound.layer().parameters()) {
+    for (Parameter& parameter : bound.layer().parameters())
         if (parameter.role == ParameterRole::trainable)
-            check_coordinates(parameter.name, parameter.value, parameter_grads.data() + offset, parameter.shape.element_count(), loss,
-                              random);
-        offset += parameter.shape.element_count();
-    }
+            check_coordinates(parameter.name, parameter.value, parameter_grads.data() + (parameter.grad - arena_grads.data()),
+                              parameter.shape.element_count(), loss, random);
 }
 
 // Every layer type's cases: a new layer adds its own here (RegistryAgreement checks).
