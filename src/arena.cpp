@@ -8,10 +8,10 @@ namespace convnet {
 ParameterArena::ParameterArena(const std::vector<Layer*>& layers) {
     for (const Layer* layer : layers) {
         trainable_count_ = checked_add(trainable_count_, layer->parameter_count(ParameterRole::trainable), "trainable parameters");
-        total_count_ = checked_add(total_count_,
-                                   checked_add(layer->parameter_count(ParameterRole::trainable),
-                                               layer->parameter_count(ParameterRole::buffer), "parameters"),
-                                   "parameters");
+        total_count_ = checked_add(
+            total_count_,
+            checked_add(layer->parameter_count(ParameterRole::trainable), layer->parameter_count(ParameterRole::buffer), "parameters"),
+            "parameters");
     }
     values_.resize(Shape{std::max<std::int64_t>(total_count_, 1)});
     values_.fill(0.0f);

@@ -449,8 +449,8 @@ public:
         size_ = dims[0] * dims[1];
     }
     void forward(dnnl::stream&) override {
-        const float* mask = layer_.draw_mask(size_).data();
-        multiply(static_cast<const float*>(src_.get_data_handle()), mask, static_cast<float*>(dst_.get_data_handle()));
+        layer_.draw_mask(size_);
+        layer_.apply_mask(static_cast<const float*>(src_.get_data_handle()), static_cast<float*>(dst_.get_data_handle()), size_);
     }
     void connect_backward(const memory& diff_dst, bool need_diff_src, Context& context) override {
         diff_dst_ = diff_dst;
@@ -459,16 +459,10 @@ public:
     }
     void backward(dnnl::stream&) override {
         if (!need_diff_src_) return;
-        multiply(static_cast<const float*>(diff_dst_.get_data_handle()), layer_.mask().data(),
-                 static_cast<float*>(diff_src_.get_data_handle()));
+        layer_.apply_mask(static_cast<const float*>(diff_dst_.get_data_handle()), static_cast<float*>(diff_src_.get_data_handle()), size_);
     }
 
 private:
-    void multiply(const float* in, const float* mask, float* out) const {
-        const std::int64_t size = size_;
-#pragma omp parallel for simd
-        for (std::int64_t i = 0; i < size; ++i) out[i] = in[i] * mask[i];
-    }
     Dropout& layer_;
     std::int64_t size_ = 0;
 };

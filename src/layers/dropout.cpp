@@ -39,10 +39,15 @@ const std::vector<float>& Dropout::draw_mask(std::int64_t size) {
 
 void Dropout::forward_train(const Tensor& input, Tensor& output) {
     output.resize(input.shape());
-    const std::int64_t size = input.size();
-    const float* mask = draw_mask(size).data();
-    const float* in = input.data();
-    float* out = output.data();
+    draw_mask(input.size());
+    apply_mask(input.data(), output.data(), input.size());
+}
+
+void Dropout::apply_mask(const float* in, float* out, std::int64_t size) const {
+    if (static_cast<std::int64_t>(mask_.size()) != size)
+        throw Error("dropout: " + std::to_string(size) + " elements but the last mask has " + std::to_string(mask_.size()) +
+                    " (call forward_train first)");
+    const float* mask = mask_.data();
 #pragma omp parallel for simd
     for (std::int64_t i = 0; i < size; ++i) out[i] = in[i] * mask[i];
 }
@@ -54,11 +59,7 @@ void Dropout::backward(const Tensor&, const Tensor&, const Tensor& grad_output, 
         throw Error("dropout: backward for " + grad_output.shape().to_string() + " but the last forward_train had " +
                     std::to_string(mask_.size()) + " elements (call forward_train first)");
     grad_input->resize(grad_output.shape());
-    const float* grad = grad_output.data();
-    const float* mask = mask_.data();
-    float* grad_in = grad_input->data();
-#pragma omp parallel for simd
-    for (std::int64_t i = 0; i < size; ++i) grad_in[i] = grad[i] * mask[i];
+    apply_mask(grad_output.data(), grad_input->data(), size);
 }
 
 }  // namespace convnet

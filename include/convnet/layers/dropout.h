@@ -37,6 +37,9 @@ public:
     // Draws the next mask for `size` elements in NCHW order (what forward_train does first); the
     // fast path uses it so that both paths drop the same elements for a seed.
     const std::vector<float>& draw_mask(std::int64_t size);
+    // out[i] = in[i] · mask[i] for the `size` elements of the last mask: training's forward (after
+    // draw_mask) and backward alike. The one definition; the fast path's stage uses it too.
+    void apply_mask(const float* in, float* out, std::int64_t size) const;
     // The generator the masks come from, whose state a checkpoint keeps and restores.
     Random& generator() { return random_; }
     const Random& generator() const { return random_; }
