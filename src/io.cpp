@@ -183,9 +183,9 @@ std::vector<std::string> load_weights(Network& network, const std::filesystem::p
     if (version != 1 && version != kVersion)
         throw Error(name + ": weights format version " + std::to_string(version) + ", this build reads versions 1 and " +
                     std::to_string(kVersion));
-    std::vector<StateTensor> expected;
+    std::vector<const StateTensor*> expected;
     for (const StateTensor& tensor : full)
-        if (version >= 2 || tensor.dtype == StateTensor::DType::f32) expected.push_back(tensor);
+        if (version >= 2 || tensor.dtype == StateTensor::DType::f32) expected.push_back(&tensor);
     const auto count = reader.value<std::uint32_t>("the tensor count");
     if (count != expected.size())
         throw Error(name + ": holds " + std::to_string(count) + " tensors, the model " + network.source() + " has " +
@@ -193,7 +193,8 @@ std::vector<std::string> load_weights(Network& network, const std::filesystem::p
     // Everything is read and checked before anything is written: a bad file leaves the network as it was.
     std::vector<StateTensor> loaded;
     loaded.reserve(expected.size());
-    for (const StateTensor& entry : expected) {
+    for (const StateTensor* expected_entry : expected) {
+        const StateTensor& entry = *expected_entry;
         const auto name_length = reader.value<std::uint32_t>("a tensor name length");
         if (name_length > 4096) throw Error(name + ": a tensor name of " + std::to_string(name_length) + " bytes; the file is damaged");
         std::string stored(name_length, '\0');

@@ -342,14 +342,24 @@ std::vector<NamedParameter> Network::named_parameters() const {
     return named;
 }
 
-std::vector<StateTensor> Network::state_dict() const {
-    std::vector<StateTensor> state;
+std::vector<Network::StateSlot> Network::state_slots() const {
+    std::vector<StateSlot> slots;
     for (const LayerPlan& plan : layers_) {
         for (const Parameter& parameter : plan.layer->parameters())
-            state.push_back({plan.name + "." + parameter.name, StateTensor::DType::f32, parameter.shape,
-                             std::vector<float>(parameter.value, parameter.value + parameter.shape.element_count()), 0});
+            slots.push_back({plan.name + "." + parameter.name, StateTensor::DType::f32, parameter.shape, parameter.value, nullptr});
         for (const Layer::IntegerBuffer& buffer : plan.layer->integer_buffers())
-            state.push_back({plan.name + "." + buffer.name, StateTensor::DType::i64, Shape{}, {}, *buffer.value});
+            slots.push_back({plan.name + "." + buffer.name, StateTensor::DType::i64, Shape{}, nullptr, buffer.value});
+    }
+    return slots;
+}
+
+std::vector<StateTensor> Network::state_dict() const {
+    std::vector<StateTensor> state;
+    for (const StateSlot& slot : state_slots()) {
+        if (slot.dtype == StateTensor::DType::i64) state.push_back({slot.name, slot.dtype, slot.shape, {}, *slot.integer});
+        else
+            state.push_back(
+                {slot.name, slot.dtype, slot.shape, std::vector<float>(slot.values, slot.values + slot.shape.element_count()), 0});
     }
     return state;
 }
@@ -357,28 +367,28 @@ std::vector<StateTensor> Network::state_dict() const {
 LoadStateReport Network::load_state_dict(const std::vector<StateTensor>& state, bool strict) {
     std::map<std::string, const StateTensor*> given;
     for (const StateTensor& tensor : state) given[tensor.name] = &tensor;
-    std::map<std::string, const StateTensor*> accepted;  // checked before anything is written
+    std::vector<std::pair<StateSlot, const StateTensor*>> accepted;  // checked before anything is written
     LoadStateReport report;
     std::string mismatches;
-    const auto type_text = [](const StateTensor& tensor) {
-        return tensor.dtype == StateTensor::DType::i64 ? std::string("an int64 scalar") : "shape [" + tensor.shape.to_string() + "]";
+    const auto type_text = [](StateTensor::DType dtype, const Shape& shape) {
+        return dtype == StateTensor::DType::i64 ? std::string("an int64 scalar") : "shape [" + shape.to_string() + "]";
     };
-    for (const StateTensor& ours : state_dict()) {
-        const auto found = given.find(ours.name);
+    for (StateSlot& slot : state_slots()) {
+        const auto found = given.find(slot.name);
         if (found == given.end()) {
-            report.missing_keys.push_back(ours.name);
+            report.missing_keys.push_back(slot.name);
             continue;
         }
         const StateTensor& theirs = *found->second;
         given.erase(found);
-        const bool fits = theirs.dtype == ours.dtype && theirs.shape == ours.shape &&
-                          (theirs.dtype == StateTensor::DType::i64 || theirs.values.size() == ours.values.size());
+        const bool fits = theirs.dtype == slot.dtype && theirs.shape == slot.shape &&
+                          (theirs.dtype == StateTensor::DType::i64 || std::ssize(theirs.values) == slot.shape.element_count());
         if (!fits) {
-            mismatches += "\n  size mismatch for " + ours.name + ": copying " + type_text(theirs) + " from the state, the model has " +
-                          type_text(ours);
+            mismatches += "\n  size mismatch for " + slot.name + ": copying " + type_text(theirs.dtype, theirs.shape) +
+                          " from the state, the model has " + type_text(slot.dtype, slot.shape);
             continue;
         }
-        accepted[ours.name] = &theirs;
+        accepted.emplace_back(std::move(slot), &theirs);
     }
     for (const auto& [name, tensor] : given) report.unexpected_keys.push_back(name);
     std::string missing_text, unexpected_text;
@@ -388,13 +398,9 @@ LoadStateReport Network::load_state_dict(const std::vector<StateTensor>& state, 
     if (strict && !unexpected_text.empty()) mismatches += "\n  Unexpected key(s) in state_dict: " + unexpected_text + ".";
     if (!mismatches.empty()) throw Error(source_ + ": error(s) in loading state_dict:" + mismatches);
     // Every check passed: write.
-    for (const LayerPlan& plan : layers_) {
-        for (Parameter& parameter : plan.layer->parameters())
-            if (const auto found = accepted.find(plan.name + "." + parameter.name); found != accepted.end())
-                std::copy(found->second->values.begin(), found->second->values.end(), parameter.value);
-        for (const Layer::IntegerBuffer& buffer : plan.layer->integer_buffers())
-            if (const auto found = accepted.find(plan.name + "." + buffer.name); found != accepted.end())
-                *buffer.value = found->second->integer;
+    for (const auto& [slot, source] : accepted) {
+        if (slot.dtype == StateTensor::DType::i64) *slot.integer = source->integer;
+        else std::copy(source->values.begin(), source->values.end(), slot.values);
     }
     parameters_changed();
     return report;

@@ -162,6 +162,15 @@ public:
     void parameters_changed() { ++parameter_version_; }
 
 private:
+    // Where each state_dict entry lives: a float view into the arena, or a layer's int64.
+    struct StateSlot {
+        std::string name;
+        StateTensor::DType dtype;
+        Shape shape;
+        float* values;
+        std::int64_t* integer;
+    };
+    std::vector<StateSlot> state_slots() const;
     void check_input(const Tensor& input) const;
 
     std::string source_;
