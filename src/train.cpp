@@ -82,7 +82,7 @@ std::string epoch_metrics_json(const EpochResult& epoch, const Evaluation& test)
 }
 
 Trainer::Trainer(Network& network, Optimizer& optimizer, std::int64_t batch_size, std::uint64_t seed)
-    : network_(network), optimizer_(optimizer), batch_size_(batch_size), seed_(seed) {
+    : network_(network), optimizer_(optimizer), batch_size_(batch_size), seed_(seed), base_learning_rate_(optimizer.learning_rate()) {
     const std::int64_t minimum = network.minimum_training_batch();
     if (batch_size < minimum || batch_size > 65536)
         throw Error("batch size " + std::to_string(batch_size) + ": expected " + std::to_string(minimum) + " to 65536" +
@@ -143,7 +143,8 @@ Evaluation Trainer::fit(const Dataset& train, const Dataset& test, const FitOpti
     const std::int64_t evaluation_batch = options.evaluation_batch > 0 ? options.evaluation_batch : batch_size_;
     Evaluation result;
     for (int epoch = 1; epoch <= options.epochs; ++epoch) {
-        optimizer_.set_learning_rate(options.schedule.rate(options.learning_rate, epoch_));
+        const double base = options.learning_rate > 0.0 ? options.learning_rate : base_learning_rate_;
+        optimizer_.set_learning_rate(options.schedule.rate(base, epoch_));
         const EpochResult trained = train_epoch(train, callbacks.batch_done);
         result = evaluate(network_, test, evaluation_batch);
         if (callbacks.epoch_done) callbacks.epoch_done(trained, result);

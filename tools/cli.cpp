@@ -103,7 +103,9 @@ Arguments::Arguments(const std::vector<std::string>& words, const std::vector<st
             throw UsageError("unknown option --" + name + suggestion(name, with_value, flags) + " (see --help)");
         if (listed(flags, name) && equals != std::string::npos) throw UsageError("option --" + name + " takes no value");
         if (listed(with_value, name) && equals == std::string::npos) {
-            if (i + 1 >= words.size()) throw UsageError("option --" + name + " needs a value");
+            // The next word is the value, unless it is another option: `--epochs --batch 10`.
+            if (i + 1 >= words.size() || (words[i + 1].starts_with("--") && words[i + 1].size() > 2))
+                throw UsageError("option --" + name + " needs a value");
             value = words[++i];
         }
         values_[name] = value;  // the last one given counts, as in argparse and getopt

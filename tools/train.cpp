@@ -98,11 +98,13 @@ int run_train(const std::vector<std::string>& words) {
     std::unique_ptr<Optimizer> optimizer;
     try {
         schedule = parse_schedule(arguments.text("schedule", "constant"));
-        optimizer = make_optimizer(optimizer_options);
-    } catch (const UsageError&) {
-        throw;
     } catch (const Error& error) {
-        throw UsageError(error.what());
+        throw UsageError("option --schedule: " + std::string(error.what()));
+    }
+    try {
+        optimizer = make_optimizer(optimizer_options);
+    } catch (const Error& error) {
+        throw UsageError("option --optimizer " + optimizer_name + ": " + error.what());
     }
     // Where the results go is checked before any time is spent training.
     if (arguments.has("save")) check_output_file("save", arguments.required("save"));

@@ -52,7 +52,8 @@ std::string epoch_metrics_json(const EpochResult& epoch, const Evaluation& test)
 // What Trainer::fit does around the epochs.
 struct FitOptions {
     int epochs = 5;
-    double learning_rate = 1e-3;        // the base rate that `schedule` scales each epoch
+    double learning_rate = 0.0;         // the base rate `schedule` scales each epoch; 0: the optimiser's
+                                        // own rate when the Trainer was made
     LearningRateSchedule schedule;      // constant unless set (StepLR, CosineAnnealingLR)
     std::int64_t evaluation_batch = 0;  // 0: the training batch size (no larger buffers than training needs)
     std::filesystem::path save;         // when set: the weights after every epoch, written atomically
@@ -94,6 +95,7 @@ private:
     Optimizer& optimizer_;
     std::int64_t batch_size_;
     std::uint64_t seed_;
+    double base_learning_rate_;  // the optimiser's rate when this Trainer was made
     int epoch_ = 0;
     Tensor images_, grad_logits_;
     std::vector<std::uint8_t> labels_;

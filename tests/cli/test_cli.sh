@@ -62,8 +62,9 @@ expect_usage_error "single dash" "option -epochs: options take two dashes (did y
 expect_usage_error "stray word" "unexpected argument 'fast'" "$convnet" train --model "$model" --data "$work" fast
 expect_usage_error "flag with a value" "option --reference takes no value" "$convnet" eval --model "$model" --reference=yes
 expect_usage_error "readable range" "expected a number from 1e-12 to 100" "$convnet" train --model "$model" --data "$work" --lr 0
-expect_usage_error "bad schedule" "schedule" "$convnet" train --model "$model" --data "$work" --schedule cosin:3
-expect_usage_error "bad optimizer" "adamm" "$convnet" train --model "$model" --data "$work" --optimizer adamm
+expect_usage_error "value missing before an option" "option --epochs needs a value" "$convnet" train --model "$model" --data "$work" --epochs --batch 10
+expect_usage_error "bad schedule" "option --schedule" "$convnet" train --model "$model" --data "$work" --schedule cosin:3
+expect_usage_error "bad optimizer" "option --optimizer adamm" "$convnet" train --model "$model" --data "$work" --optimizer adamm
 expect_usage_error "missing option" "option --model is required" "$convnet" train --data "$work"
 expect_failure "sizes that overflow" "overflow_wraps_to_zero.model:3: conv2d gives 16777216x1048576x1048576" \
     "$convnet" summary "$source_dir/tests/cases/overflow_wraps_to_zero.model"

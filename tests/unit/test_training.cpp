@@ -216,5 +216,19 @@ TEST(Training, FitRunsTheEpochsAndAResumedRunEndsWhereAnUnbrokenOneDoes) {
     std::filesystem::remove_all(folder);
 }
 
+// Without a learning rate in FitOptions, fit schedules from the optimiser's own rate.
+TEST(Training, FitKeepsTheOptimisersOwnRate) {
+    Network network(parse_model(kSmallModel, "small.model"));
+    network.initialize(1);
+    SgdOptions options;
+    options.learning_rate = 0.05;
+    Sgd sgd(options);
+    Trainer trainer(network, sgd, 32, 1);
+    FitOptions fit;
+    fit.epochs = 1;
+    trainer.fit(generated_dataset(64, 2), generated_dataset(30, 3), fit);
+    EXPECT_DOUBLE_EQ(sgd.learning_rate(), 0.05);
+}
+
 }  // namespace
 }  // namespace convnet
