@@ -3,10 +3,6 @@
 
 namespace convnet {
 
-std::string pair_text(std::int64_t height, std::int64_t width) {
-    return height == width ? std::to_string(height) : std::to_string(height) + "x" + std::to_string(width);
-}
-
 int Layer::declare(std::string name, Shape shape, ParameterRole role) {
     parameters_.push_back(Parameter{std::move(name), std::move(shape), role, nullptr, nullptr});
     return static_cast<int>(parameters_.size()) - 1;

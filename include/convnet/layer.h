@@ -4,6 +4,7 @@
 
 #include <convnet/random.h>
 #include <convnet/tensor.h>
+#include <convnet/window.h>
 
 #include <optional>
 #include <string>
@@ -15,19 +16,6 @@ enum class ParameterRole {
     trainable,  // updated by the optimiser, has a gradient
     buffer,     // saved with the weights but not trained (batch norm's running statistics)
 };
-
-// The window of a convolution or pooling layer, per axis: what its shape rule
-// floor((W + 2P − D(F − 1) − 1)/S) + 1 is made of.
-struct SlidingWindow {
-    std::int64_t kernel_height = 1, kernel_width = 1;
-    std::int64_t stride_height = 1, stride_width = 1;
-    std::int64_t padding_height = 0, padding_width = 0;
-    std::int64_t dilation_height = 1, dilation_width = 1;
-    bool padding_at_most_half_kernel = false;  // pooling's rule (as PyTorch's)
-};
-
-// "3" when height and width agree, else "3x5": how model files write a per-axis size.
-std::string pair_text(std::int64_t height, std::int64_t width);
 
 struct Parameter {
     std::string name;  // "weight", "bias", "running_mean": PyTorch's names

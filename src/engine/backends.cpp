@@ -1,7 +1,7 @@
 // The backend table: which executors this build has, the preferred first.
 #include <convnet/executor.h>
 
-#include "onednn_path.h"
+#include "onednn/onednn.h"
 #include "reference_executor.h"
 
 #include <string>
@@ -12,7 +12,7 @@ namespace {
 
 constexpr Backend kBackends[] = {
     {"onednn", "oneDNN primitives in blocked layouts, batch norm and ReLU fused (the layers of kFastPathTable)",
-     engine::OnednnPath::create},
+     engine::onednn::OnednnExecutor::create},
     {"reference", "every layer's own plain code: runs any model", engine::create_reference_executor},
 };
 

@@ -101,16 +101,6 @@ void thread_range(std::int64_t count, std::int64_t& first, std::int64_t& last) {
 
 }  // namespace
 
-std::int64_t convolution_output_size(const std::string& layer, const char* axis, std::int64_t input, std::int64_t kernel,
-                                     std::int64_t stride, std::int64_t padding, std::int64_t dilation) {
-    const std::int64_t span = dilation * (kernel - 1) + 1;
-    const std::int64_t padded = input + 2 * padding;
-    if (padded < span)
-        throw Error(layer + ": kernel " + std::string(axis) + " " + std::to_string(span) + " is larger than the padded input " +
-                    std::to_string(input) + " + 2*" + std::to_string(padding) + " = " + std::to_string(padded));
-    return (padded - span) / stride + 1;
-}
-
 Conv2d::Conv2d(const Conv2dOptions& options) : options_(options) {
     if (options.groups < 1 || options.in_channels % options.groups != 0)
         throw Error("conv2d: in_channels (" + std::to_string(options.in_channels) + ") must be divisible by groups (" +
@@ -139,11 +129,8 @@ Shape Conv2d::output_shape(const Shape& input) const {
     if (input[1] != options_.in_channels)
         throw Error("conv2d: input has " + std::to_string(input[1]) + " channels, the layer expects " +
                     std::to_string(options_.in_channels));
-    const Conv2dOptions& o = options_;
-    return Shape{
-        input[0], o.out_channels,
-        convolution_output_size("conv2d", "height", input[2], o.kernel_height, o.stride_height, o.padding_height, o.dilation_height),
-        convolution_output_size("conv2d", "width", input[3], o.kernel_width, o.stride_width, o.padding_width, o.dilation_width)};
+    const auto [output_height, output_width] = options_.output_size("conv2d", input[2], input[3]);
+    return Shape{input[0], options_.out_channels, output_height, output_width};
 }
 
 std::int64_t Conv2d::multiply_adds(const Shape& input) const {

@@ -1,7 +1,6 @@
 // PoolWindow: the padding check, the options text, the shape rule and the cost shared by the
 // pooling layers.
 #include <convnet/error.h>
-#include <convnet/layers/conv2d.h>
 #include <convnet/layers/pool_window.h>
 
 namespace convnet {
@@ -20,8 +19,8 @@ std::string PoolWindow::options_text() const {
 
 Shape PoolWindow::output_shape(const std::string& layer, const Shape& input) const {
     if (input.rank() != 4) throw Error(layer + " expects an input (N, C, H, W), got " + input.to_string());
-    return Shape{input[0], input[1], convolution_output_size(layer, "height", input[2], kernel_height, stride_height, padding_height, 1),
-                 convolution_output_size(layer, "width", input[3], kernel_width, stride_width, padding_width, 1)};
+    const auto [output_height, output_width] = output_size(layer, input[2], input[3]);
+    return Shape{input[0], input[1], output_height, output_width};
 }
 
 std::int64_t PoolWindow::multiply_adds(const std::string& layer, const Shape& input) const {

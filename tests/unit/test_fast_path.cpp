@@ -3,7 +3,7 @@
 #include "layer_harness.h"
 #include "test_support.h"
 
-#include "../../src/engine/onednn_path.h"
+#include "../../src/engine/onednn/onednn.h"
 
 #include <convnet/executor.h>
 #include <convnet/layer_registry.h>
@@ -150,14 +150,15 @@ TEST(FastPath, ModelsWithoutPrimitivesUseTheReferenceLayers) {
 // Every registered layer type has a stated fast-path decision, in the engine's one table.
 TEST(RegistryAgreement, EveryLayerTypeHasAFastPathDecision) {
     for (const LayerType& type : layer_types()) {
-        const engine::FastPathDecision* decision = engine::fast_path_decision(type.name);
-        EXPECT_NE(decision, nullptr) << "layer type '" << type.name << "' has no fast-path decision: add a row to kFastPathTable in "
-                                     << "src/engine/onednn_path.cpp (FastPathRole::none and the reason, or the stage that serves it)";
+        const engine::onednn::FastPathDecision* decision = engine::onednn::fast_path_decision(type.name);
+        EXPECT_NE(decision, nullptr)
+            << "layer type '" << type.name << "' has no fast-path decision: add a row to kFastPathTable in "
+            << "src/engine/onednn/stage_table.cpp (FastPathRole::none and the reason, or the stage that serves it)";
         if (decision != nullptr) {
             EXPECT_FALSE(decision->how.empty()) << type.name;
         }
     }
-    EXPECT_EQ(engine::fast_path_decision("no such layer"), nullptr);
+    EXPECT_EQ(engine::onednn::fast_path_decision("no such layer"), nullptr);
 }
 
 // The backend table: the network takes the first backend that runs every layer, and can be told

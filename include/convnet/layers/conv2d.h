@@ -8,20 +8,13 @@
 
 namespace convnet {
 
-struct Conv2dOptions {
+// The window (kernel_size, stride, padding, dilation per axis) and the channels.
+struct Conv2dOptions : SlidingWindow {
     std::int64_t in_channels = 1;
     std::int64_t out_channels = 1;
-    std::int64_t kernel_height = 1, kernel_width = 1;
-    std::int64_t stride_height = 1, stride_width = 1;
-    std::int64_t padding_height = 0, padding_width = 0;
-    std::int64_t dilation_height = 1, dilation_width = 1;
     std::int64_t groups = 1;  // must divide in_channels and out_channels
     bool bias = true;
 };
-
-// Output length along one axis; throws naming `layer` and the numbers when it is not positive.
-std::int64_t convolution_output_size(const std::string& layer, const char* axis, std::int64_t input, std::int64_t kernel,
-                                     std::int64_t stride, std::int64_t padding, std::int64_t dilation);
 
 class Conv2d : public Layer {
 public:
@@ -36,11 +29,7 @@ public:
     void initialize(Random& random) override;
     std::int64_t multiply_adds(const Shape& input) const override;
     const Conv2dOptions& options() const { return options_; }
-    std::optional<SlidingWindow> sliding_window() const override {
-        const Conv2dOptions& o = options_;
-        return SlidingWindow{o.kernel_height, o.kernel_width,    o.stride_height,  o.stride_width, o.padding_height,
-                             o.padding_width, o.dilation_height, o.dilation_width, false};
-    }
+    std::optional<SlidingWindow> sliding_window() const override { return static_cast<const SlidingWindow&>(options_); }
 
     // Plain loops over the definition: the reference the fast path is tested against.
     void forward_reference(const Tensor& input, Tensor& output) const;

@@ -1,6 +1,7 @@
-// The sliding window the pooling layers share (MaxPool2d, AvgPool2d, L2Pool2d, GaussPool2d): its
-// kernel, stride and padding, its checks, text, shape rule and cost, and the loops over every
-// window of every (image, channel) plane. Not a layer: each pool's options derive from it.
+// The sliding window the pooling layers share (MaxPool2d, AvgPool2d, L2Pool2d, GaussPool2d): a
+// SlidingWindow with pooling's defaults and padding rule, its checks, shape rule and cost, and the
+// loops over every window of every (image, channel) plane. Not a layer: each pool's options derive
+// from it.
 #pragma once
 
 #include <convnet/layer.h>
@@ -12,13 +13,13 @@
 
 namespace convnet {
 
-struct PoolWindow {
-    std::int64_t kernel_height = 2, kernel_width = 2;
-    std::int64_t stride_height = 2, stride_width = 2;
-    std::int64_t padding_height = 0, padding_width = 0;
-
-    // Padding at most half the kernel (PyTorch's limit), so every window meets the input.
-    bool padding_fits() const { return 2 * padding_height <= kernel_height && 2 * padding_width <= kernel_width; }
+// Kernel 2, stride 2 unless set; no dilation; padding at most half the kernel (PyTorch's limit).
+struct PoolWindow : SlidingWindow {
+    PoolWindow() {
+        kernel_height = kernel_width = 2;
+        stride_height = stride_width = 2;
+        padding_at_most_half_kernel = true;
+    }
     // Throws convnet::Error "<layer>: padding P should be at most half the kernel K<note>" unless
     // padding_fits().
     void check_padding(const std::string& layer, const std::string& note = "") const;
@@ -29,10 +30,8 @@ struct PoolWindow {
     Shape output_shape(const std::string& layer, const Shape& input) const;
     // One multiply-add per kernel position of every window, for one image (batch of 1) of `input`.
     std::int64_t multiply_adds(const std::string& layer, const Shape& input) const;
-    // The same window as the general description every layer can give.
-    SlidingWindow sliding_window() const {
-        return {kernel_height, kernel_width, stride_height, stride_width, padding_height, padding_width, 1, 1, true};
-    }
+    // The window alone, as Layer::sliding_window() describes it.
+    SlidingWindow sliding_window() const { return *this; }
 };
 
 // The input rows (or columns) [first, last) one window covers along an axis, clipped to the

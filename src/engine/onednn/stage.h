@@ -1,0 +1,69 @@
+// The stage interface of the oneDNN backend: one layer, or a fused group of layers, with its
+// primitives for one batch size and mode, and what a stage is built from. Internal.
+#pragma once
+
+#include "memory.h"
+#include "onednn.h"
+
+#include <convnet/error.h>
+#include <convnet/layer.h>
+#include <convnet/layers/batchnorm.h>
+
+namespace convnet::engine::onednn {
+
+// A stage is built once per (batch size, mode) and wired in two passes: construction connects it
+// to its input (the previous stage's dst) and decides its output layout; connect_backward, in
+// training, connects it to the gradient arriving from the next stage. The Plan then gives dst and
+// diff_src their buffers.
+class Stage {
+public:
+    virtual ~Stage() = default;
+    // Brings the weights from the arena into the primitive's layout; needed only after they change.
+    virtual void prepare_weights(dnnl::stream&) {}
+    virtual void forward(dnnl::stream& stream) = 0;
+    // Wires the gradient arriving from the next stage; allocates this stage's input gradient when
+    // need_diff_src (false for the first stage).
+    virtual void connect_backward(const memory& diff_dst, bool need_diff_src, Context& context) = 0;
+    // Writes the layer's trainable gradients into the arena and, when asked, diff_src.
+    virtual void backward(dnnl::stream& stream) = 0;
+    const memory& dst() const { return dst_; }
+    const memory& diff_src() const { return diff_src_; }
+
+protected:
+    memory src_, dst_, diff_dst_, diff_src_;
+    bool need_diff_src_ = false;
+};
+
+// What the table's factory for a layer type is given.
+struct StageRequest {
+    Layer& layer;         // the layer that makes the stage, of its row's type
+    const Shape& output;  // the stage's output with the batch, after whatever it fuses
+    const memory& src;    // the previous stage's output (or the network's plain input)
+    bool training;
+    bool fuse_relu;          // batch norm: the relu after it is fused
+    BatchNorm* folded_norm;  // convolution in evaluation: the batch norm it absorbs, else null
+    Context& context;
+};
+
+// The request's layer as the class its table row serves; a row that names the wrong class is a
+// programming error, reported rather than undefined.
+template <typename LayerClass>
+LayerClass& layer_as(const StageRequest& request) {
+    auto* layer = dynamic_cast<LayerClass*>(&request.layer);
+    if (layer == nullptr) throw Error("oneDNN path: the stage table's row for " + request.layer.type() + " names another layer class");
+    return *layer;
+}
+
+// The factories of the op files, which the stage table (stage_table.cpp) points to.
+std::unique_ptr<Stage> make_convolution_stage(const StageRequest& request);
+std::unique_ptr<Stage> make_batch_norm_stage(const StageRequest& request);
+std::unique_ptr<Stage> make_relu_stage(const StageRequest& request);
+std::unique_ptr<Stage> make_leaky_relu_stage(const StageRequest& request);
+std::unique_ptr<Stage> make_tanh_stage(const StageRequest& request);
+std::unique_ptr<Stage> make_sigmoid_stage(const StageRequest& request);
+std::unique_ptr<Stage> make_max_pool_stage(const StageRequest& request);
+std::unique_ptr<Stage> make_avg_pool_stage(const StageRequest& request);
+std::unique_ptr<Stage> make_inner_product_stage(const StageRequest& request);
+std::unique_ptr<Stage> make_dropout_stage(const StageRequest& request);
+
+}  // namespace convnet::engine::onednn

@@ -1,0 +1,39 @@
+// The one table of what the oneDNN backend covers, keyed by registry name: the role each layer
+// type plays in fusion and the factory of the stage that serves it. Adding a layer adds a row.
+#include "stage.h"
+
+namespace convnet::engine::onednn {
+
+namespace {
+
+constexpr FastPathDecision kFastPathTable[] = {
+    {"conv2d", FastPathRole::convolution, "convolution (grouped and depthwise too; evaluation folds a following batch norm in)",
+     make_convolution_stage},
+    {"batchnorm2d", FastPathRole::batch_norm, "batch normalization, fused with a following relu", make_batch_norm_stage},
+    {"batchnorm1d", FastPathRole::batch_norm, "batch normalization, fused with a following relu", make_batch_norm_stage},
+    {"relu", FastPathRole::stage, "eltwise relu (or fused into the batch norm before it)", make_relu_stage},
+    {"leakyrelu", FastPathRole::stage, "eltwise relu with a negative slope", make_leaky_relu_stage},
+    {"tanh", FastPathRole::stage, "eltwise tanh", make_tanh_stage},
+    {"sigmoid", FastPathRole::stage, "eltwise logistic", make_sigmoid_stage},
+    {"maxpool2d", FastPathRole::stage, "pooling max", make_max_pool_stage},
+    {"avgpool2d", FastPathRole::stage, "pooling avg (padding counted or not)", make_avg_pool_stage},
+    {"linear", FastPathRole::stage, "inner product", make_inner_product_stage},
+    {"flatten", FastPathRole::flatten_into_linear, "nothing of its own: the next linear's inner product reads the 4-D input", nullptr},
+    {"dropout", FastPathRole::dropout_features, "the layer's own mask on (N, F) features", make_dropout_stage},
+    {"softmax", FastPathRole::none, "no stage: the training loss applies its own softmax; add softmax for prediction only", nullptr},
+    {"l2pool2d", FastPathRole::none, "no oneDNN primitive computes an L2 norm over a window", nullptr},
+    {"gausspool2d", FastPathRole::none, "no stage yet (a depthwise convolution with fixed weights could serve it)", nullptr},
+    {"globalavgpool2d", FastPathRole::none, "no stage yet (average pooling over the whole map could serve it)", nullptr},
+};
+
+}  // namespace
+
+std::span<const FastPathDecision> fast_path_table() { return kFastPathTable; }
+
+const FastPathDecision* fast_path_decision(std::string_view type) {
+    for (const FastPathDecision& decision : kFastPathTable)
+        if (decision.type == type) return &decision;
+    return nullptr;
+}
+
+}  // namespace convnet::engine::onednn
