@@ -302,7 +302,8 @@ ModelSummary summarize_model(const ModelSpec& spec) {
         SummaryRow row;
         row.name = plan.name;
         row.type = layer.type();
-        row.options = layer.options_text();
+        row.attributes = layer.attributes();
+        row.options = options_text(row.attributes);
         row.line = plan.line;
         row.input = plan.input;
         row.output = plan.output;
@@ -458,6 +459,21 @@ nlohmann::ordered_json json_dims(const Shape& shape_with_batch) {
     return std::vector<std::int64_t>(shape_with_batch.dims().begin() + 1, shape_with_batch.dims().end());
 }
 
+// {"in_channels": 1, "kernel_size": [5, 5], "bias": true}: the attributes as JSON values.
+nlohmann::ordered_json json_attributes(const std::vector<Attribute>& attributes) {
+    nlohmann::ordered_json object = nlohmann::ordered_json::object();
+    for (const Attribute& attribute : attributes)
+        std::visit(
+            [&](const auto& value) {
+                using T = std::decay_t<decltype(value)>;
+                if constexpr (std::is_same_v<T, std::pair<std::int64_t, std::int64_t>>)
+                    object[attribute.name] = {value.first, value.second};
+                else object[attribute.name] = value;
+            },
+            attribute.value);
+    return object;
+}
+
 }  // namespace
 
 std::string format_summary_json(const ModelSummary& summary) {
@@ -467,6 +483,7 @@ std::string format_summary_json(const ModelSummary& summary) {
         Json layer = {{"name", row.name},
                       {"type", row.type},
                       {"options", row.options},
+                      {"attributes", json_attributes(row.attributes)},
                       {"line", row.line},
                       {"input", json_dims(row.input)},
                       {"input_volume", volume_text(row.input)},

@@ -2,6 +2,7 @@
 // Parameters live in the network's arena; a layer holds named views into it.
 #pragma once
 
+#include <convnet/attribute.h>
 #include <convnet/random.h>
 #include <convnet/tensor.h>
 #include <convnet/window.h>
@@ -55,9 +56,13 @@ public:
     Layer& operator=(const Layer&) = delete;
     virtual ~Layer() = default;
 
-    // The registry name ("conv2d") and the options as a model-file line would write them.
+    // The registry name ("conv2d").
     virtual std::string type() const = 0;
-    virtual std::string options_text() const = 0;
+    // The options as typed data under PyTorch's keywords (attribute.h); none by default.
+    virtual std::vector<Attribute> attributes() const { return {}; }
+    // The options as a model-file line writes them after the type ("out=8 kernel=3 pad=1"),
+    // defaults left out: derived from attributes().
+    std::string options_text() const { return convnet::options_text(attributes()); }
 
     // The output shape for an input shape (batch first); throws convnet::Error naming the layer
     // and the numbers when the input does not fit. Needs no parameter values.

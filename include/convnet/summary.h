@@ -12,11 +12,12 @@ namespace convnet {
 
 // One row of the table: a layer with its shapes for a batch of one image.
 struct SummaryRow {
-    std::string name;     // "conv1"
-    std::string type;     // "conv2d"
-    std::string options;  // "out=16 kernel=5 pad=2", as a model-file line writes them
-    int line = 0;         // in the model file
-    Shape input, output;  // batch of one: (1, C, H, W) or (1, F)
+    std::string name;                   // "conv1"
+    std::string type;                   // "conv2d"
+    std::string options;                // "out=16 kernel=5 pad=2", as a model-file line writes them
+    std::vector<Attribute> attributes;  // every option, defaults too, under PyTorch's keywords
+    int line = 0;                       // in the model file
+    Shape input, output;                // batch of one: (1, C, H, W) or (1, F)
     // The output-size rule with the numbers put in: "(28 − 5 + 2·2)/1 + 1 = 28" for convolution
     // and pooling, "7·7·32 = 1568" for flatten; "" for shape-preserving and unknown layer types.
     std::string formula;

@@ -15,10 +15,10 @@ float divisor(const AvgPool2dOptions& options, const WindowAt& window) {
 
 AvgPool2d::AvgPool2d(const AvgPool2dOptions& options) : options_(options) { options.check_padding("avgpool2d", " (as in PyTorch)"); }
 
-std::string AvgPool2d::options_text() const {
-    std::string text = options_.options_text();
-    if (!options_.count_include_pad) text += " count_pad=false";
-    return text;
+std::vector<Attribute> AvgPool2d::attributes() const {
+    std::vector<Attribute> attributes = options_.attributes();
+    attributes.push_back({"count_include_pad", options_.count_include_pad, "count_pad", options_.count_include_pad});
+    return attributes;
 }
 
 Shape AvgPool2d::output_shape(const Shape& input) const { return options_.output_shape("avgpool2d", input); }

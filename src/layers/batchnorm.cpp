@@ -20,13 +20,10 @@ BatchNorm::BatchNorm(const BatchNormOptions& options) : options_(options) {
     running_var_ = declare("running_var", Shape{options.channels}, ParameterRole::buffer);
 }
 
-std::string BatchNorm::options_text() const {
-    std::ostringstream text;
-    if (options_.momentum != 0.1) text << "momentum=" << options_.momentum << ' ';
-    if (options_.epsilon != 1e-5) text << "eps=" << options_.epsilon;
-    std::string result = text.str();
-    while (!result.empty() && result.back() == ' ') result.pop_back();
-    return result;
+std::vector<Attribute> BatchNorm::attributes() const {
+    return {{"num_features", options_.channels, ""},
+            {"eps", options_.epsilon, "eps", options_.epsilon == 1e-5},
+            {"momentum", options_.momentum, "momentum", options_.momentum == 0.1}};
 }
 
 Shape BatchNorm::output_shape(const Shape& input) const {

@@ -113,15 +113,16 @@ Conv2d::Conv2d(const Conv2dOptions& options) : options_(options) {
     if (options.bias) bias_ = declare("bias", Shape{options.out_channels});
 }
 
-std::string Conv2d::options_text() const {
+std::vector<Attribute> Conv2d::attributes() const {
     const Conv2dOptions& o = options_;
-    std::string text = "out=" + std::to_string(o.out_channels) + " kernel=" + pair_text(o.kernel_height, o.kernel_width);
-    if (o.stride_height != 1 || o.stride_width != 1) text += " stride=" + pair_text(o.stride_height, o.stride_width);
-    if (o.padding_height != 0 || o.padding_width != 0) text += " pad=" + pair_text(o.padding_height, o.padding_width);
-    if (o.dilation_height != 1 || o.dilation_width != 1) text += " dilation=" + pair_text(o.dilation_height, o.dilation_width);
-    if (o.groups != 1) text += " groups=" + std::to_string(o.groups);
-    if (!o.bias) text += " bias=false";
-    return text;
+    return {{"in_channels", o.in_channels, ""},
+            {"out_channels", o.out_channels, "out"},
+            {"kernel_size", std::pair{o.kernel_height, o.kernel_width}, "kernel"},
+            {"stride", std::pair{o.stride_height, o.stride_width}, "stride", o.stride_height == 1 && o.stride_width == 1},
+            {"padding", std::pair{o.padding_height, o.padding_width}, "pad", o.padding_height == 0 && o.padding_width == 0},
+            {"dilation", std::pair{o.dilation_height, o.dilation_width}, "dilation", o.dilation_height == 1 && o.dilation_width == 1},
+            {"groups", o.groups, "groups", o.groups == 1},
+            {"bias", o.bias, "bias", o.bias}};
 }
 
 Shape Conv2d::output_shape(const Shape& input) const {

@@ -12,10 +12,8 @@ Dropout::Dropout(const DropoutOptions& options) : options_(options) {
         throw Error("dropout: p=" + std::to_string(options.p) + " should be a probability from 0 to 1");
 }
 
-std::string Dropout::options_text() const {
-    char text[32];
-    const auto result = std::to_chars(text, text + sizeof text, options_.p);  // shortest round trip
-    return "p=" + std::string(text, result.ptr);
+std::vector<Attribute> Dropout::attributes() const {
+    return {{"p", options_.p, "p"}};  // always written: the rate is the point of the line
 }
 
 void Dropout::initialize(Random& random) { random_ = Random(random.next()); }

@@ -37,15 +37,11 @@ GaussPool2d::GaussPool2d(const GaussPool2dOptions& options) : options_(options) 
     for (double value : raw) weights_.push_back(static_cast<float>(value / total));
 }
 
-std::string GaussPool2d::options_text() const {
-    const GaussPool2dOptions& o = options_;
-    std::string text = o.options_text();
-    if (o.sigma != default_sigma(o.kernel_height, o.kernel_width)) {
-        char sigma[32];
-        const auto result = std::to_chars(sigma, sigma + sizeof sigma, o.sigma);  // shortest round trip
-        text += " sigma=" + std::string(sigma, result.ptr);
-    }
-    return text;
+std::vector<Attribute> GaussPool2d::attributes() const {
+    std::vector<Attribute> attributes = options_.attributes();
+    attributes.push_back(
+        {"sigma", options_.sigma, "sigma", options_.sigma == default_sigma(options_.kernel_height, options_.kernel_width)});
+    return attributes;
 }
 
 Shape GaussPool2d::output_shape(const Shape& input) const { return options_.output_shape("gausspool2d", input); }

@@ -8,7 +8,7 @@ namespace convnet {
 
 L2Pool2d::L2Pool2d(const L2Pool2dOptions& options) : options_(options) { options.check_padding("l2pool2d"); }
 
-std::string L2Pool2d::options_text() const { return options_.options_text(); }
+std::vector<Attribute> L2Pool2d::attributes() const { return options_.attributes(); }
 
 Shape L2Pool2d::output_shape(const Shape& input) const { return options_.output_shape("l2pool2d", input); }
 

@@ -6,11 +6,8 @@
 
 namespace convnet {
 
-std::string LeakyReLU::options_text() const {
-    if (options_.negative_slope == 0.01) return "";
-    char text[32];
-    const auto result = std::to_chars(text, text + sizeof text, options_.negative_slope);  // shortest round trip
-    return "slope=" + std::string(text, result.ptr);
+std::vector<Attribute> LeakyReLU::attributes() const {
+    return {{"negative_slope", options_.negative_slope, "slope", options_.negative_slope == 0.01}};
 }
 
 void LeakyReLU::forward(const Tensor& input, Tensor& output) const {  // any shape, elementwise

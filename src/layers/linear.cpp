@@ -13,7 +13,11 @@ Linear::Linear(const LinearOptions& options) : options_(options) {
     if (options.bias) bias_ = declare("bias", Shape{options.out_features});
 }
 
-std::string Linear::options_text() const { return "out=" + std::to_string(options_.out_features) + (options_.bias ? "" : " bias=false"); }
+std::vector<Attribute> Linear::attributes() const {
+    return {{"in_features", options_.in_features, ""},
+            {"out_features", options_.out_features, "out"},
+            {"bias", options_.bias, "bias", options_.bias}};
+}
 
 Shape Linear::output_shape(const Shape& input) const {
     if (input.rank() != 2)

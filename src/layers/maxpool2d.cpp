@@ -23,7 +23,7 @@ std::int64_t argmax(const float* plane, const WindowAt& window) {
 
 MaxPool2d::MaxPool2d(const MaxPool2dOptions& options) : options_(options) { options.check_padding("maxpool2d", " (as in PyTorch)"); }
 
-std::string MaxPool2d::options_text() const { return options_.options_text(); }
+std::vector<Attribute> MaxPool2d::attributes() const { return options_.attributes(); }
 
 Shape MaxPool2d::output_shape(const Shape& input) const { return options_.output_shape("maxpool2d", input); }
 

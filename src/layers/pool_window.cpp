@@ -11,10 +11,12 @@ void PoolWindow::check_padding(const std::string& layer, const std::string& note
                     pair_text(kernel_height, kernel_width) + note);
 }
 
-std::string PoolWindow::options_text() const {
-    std::string text = "kernel=" + pair_text(kernel_height, kernel_width) + " stride=" + pair_text(stride_height, stride_width);
-    if (padding_height != 0 || padding_width != 0) text += " pad=" + pair_text(padding_height, padding_width);
-    return text;
+std::vector<Attribute> PoolWindow::attributes() const {
+    // stride is always written (is_default false): a reader sees the step without knowing the
+    // default is the kernel.
+    return {{"kernel_size", std::pair{kernel_height, kernel_width}, "kernel"},
+            {"stride", std::pair{stride_height, stride_width}, "stride"},
+            {"padding", std::pair{padding_height, padding_width}, "pad", padding_height == 0 && padding_width == 0}};
 }
 
 Shape PoolWindow::output_shape(const std::string& layer, const Shape& input) const {

@@ -152,6 +152,46 @@ TEST(RegistryAgreement, EveryLayerTypeHasAGradientCase) {
     }
 }
 
+// Every layer describes its options as attributes under snake_case (PyTorch's) keywords, and
+// the model-file text derived from them builds a layer with the same attributes.
+TEST(RegistryAgreement, AttributesRoundTripThroughTheModelFileText) {
+    for (const GradientCase& c : gradient_cases()) {
+        const Shape sample(std::vector<std::int64_t>(c.input.dims().begin() + 1, c.input.dims().end()));
+        BoundLayer bound = make_layer(c.line, sample);
+        const std::vector<Attribute> attributes = bound.layer().attributes();
+        std::vector<std::string> keys;
+        for (const Attribute& attribute : attributes) {
+            EXPECT_TRUE(!attribute.name.empty() && std::all_of(attribute.name.begin(), attribute.name.end(),
+                                                               [](char ch) { return (ch >= 'a' && ch <= 'z') || ch == '_'; }))
+                << c.line << ": attribute '" << attribute.name << "' is not a PyTorch-style keyword";
+            if (!attribute.key.empty()) keys.push_back(attribute.key);
+        }
+        std::sort(keys.begin(), keys.end());
+        EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end()) << c.line << ": two attributes share a model-file key";
+        const std::string text = bound.layer().options_text();
+        const std::string again = bound.layer().type() + (text.empty() ? "" : " " + text);
+        const std::vector<Attribute> reread = make_layer(again, sample).layer().attributes();
+        ASSERT_EQ(reread.size(), attributes.size()) << again;
+        for (std::size_t i = 0; i < attributes.size(); ++i) {
+            EXPECT_EQ(reread[i].name, attributes[i].name) << again;
+            EXPECT_EQ(reread[i].value, attributes[i].value) << again << ": " << attributes[i].name;
+        }
+    }
+}
+
+// A real option is written in the shortest text that reads back to the same double (a stream's
+// six digits wrote momentum 0.123456789 as 0.123457 before).
+TEST(RegistryAgreement, RealOptionsRoundTripExactly) {
+    BoundLayer norm = make_layer("batchnorm2d momentum=0.123456789 eps=3e-07", Shape{4, 3, 3});
+    EXPECT_EQ(norm.layer().options_text(), "eps=3e-07 momentum=0.123456789");
+    const Attribute* momentum = find_attribute(norm.layer().attributes(), "momentum");
+    ASSERT_NE(momentum, nullptr);
+    EXPECT_EQ(std::get<double>(momentum->value), 0.123456789);
+    EXPECT_EQ(attribute_text(std::pair<std::int64_t, std::int64_t>{3, 5}), "3x5");
+    EXPECT_EQ(attribute_text(std::int64_t{7}), "7");
+    EXPECT_EQ(attribute_text(false), "false");
+}
+
 TEST(LossGradient, SoftmaxCrossEntropyMatchesFiniteDifferences) {
     Random random(7);
     Tensor logits(Shape{4, 6});

@@ -18,7 +18,7 @@ public:
     explicit AvgPool2d(const AvgPool2dOptions& options);
 
     std::string type() const override { return "avgpool2d"; }
-    std::string options_text() const override;
+    std::vector<Attribute> attributes() const override;
     Shape output_shape(const Shape& input) const override;  // (N, C, H, W) -> (N, C, OH, OW)
     void forward(const Tensor& input, Tensor& output) const override;
     // Spreads each output's gradient evenly, divided by the same count, over its window's pixels.

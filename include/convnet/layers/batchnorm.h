@@ -22,7 +22,7 @@ public:
     explicit BatchNorm(const BatchNormOptions& options);
 
     std::string type() const override { return options_.input_rank == 4 ? "batchnorm2d" : "batchnorm1d"; }
-    std::string options_text() const override;
+    std::vector<Attribute> attributes() const override;
     Shape output_shape(const Shape& input) const override;  // unchanged
     void forward(const Tensor& input, Tensor& output) const override;
     void forward_train(const Tensor& input, Tensor& output) override;

@@ -22,7 +22,7 @@ public:
     explicit Conv2d(const Conv2dOptions& options);
 
     std::string type() const override { return "conv2d"; }
-    std::string options_text() const override;
+    std::vector<Attribute> attributes() const override;
     Shape output_shape(const Shape& input) const override;  // (N, C, H, W) -> (N, out, OH, OW)
     void forward(const Tensor& input, Tensor& output) const override;
     void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;

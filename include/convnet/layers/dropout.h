@@ -18,7 +18,7 @@ public:
     explicit Dropout(const DropoutOptions& options);
 
     std::string type() const override { return "dropout"; }
-    std::string options_text() const override;
+    std::vector<Attribute> attributes() const override;
     Shape output_shape(const Shape& input) const override { return input; }
     // Evaluation: a copy.
     void forward(const Tensor& input, Tensor& output) const override;

@@ -25,7 +25,7 @@ public:
     static double default_sigma(std::int64_t kernel_height, std::int64_t kernel_width);
 
     std::string type() const override { return "gausspool2d"; }
-    std::string options_text() const override;
+    std::vector<Attribute> attributes() const override;
     Shape output_shape(const Shape& input) const override;  // (N, C, H, W) -> (N, C, OH, OW)
     void forward(const Tensor& input, Tensor& output) const override;
     // Each input pixel receives grad_output times the weight it had in each window it fell in.

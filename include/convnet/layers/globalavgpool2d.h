@@ -9,7 +9,8 @@ namespace convnet {
 class GlobalAvgPool2d : public Layer {
 public:
     std::string type() const override { return "globalavgpool2d"; }
-    std::string options_text() const override { return ""; }
+    // As torch.nn.AdaptiveAvgPool2d(output_size=1).
+    std::vector<Attribute> attributes() const override { return {{"output_size", std::int64_t{1}, "", true}}; }
     Shape output_shape(const Shape& input) const override;  // (N, C, H, W) -> (N, C, 1, 1)
     void forward(const Tensor& input, Tensor& output) const override;
     // Every pixel of a map receives its map's gradient divided by H·W.

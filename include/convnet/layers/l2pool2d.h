@@ -16,7 +16,7 @@ public:
     explicit L2Pool2d(const L2Pool2dOptions& options);
 
     std::string type() const override { return "l2pool2d"; }
-    std::string options_text() const override;
+    std::vector<Attribute> attributes() const override;
     Shape output_shape(const Shape& input) const override;  // (N, C, H, W) -> (N, C, OH, OW)
     void forward(const Tensor& input, Tensor& output) const override;
     // d out / d x = x / out for each pixel of the window; 0 for a window whose values are all

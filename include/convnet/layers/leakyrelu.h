@@ -15,7 +15,7 @@ public:
     explicit LeakyReLU(const LeakyReLUOptions& options) : options_(options) {}
 
     std::string type() const override { return "leakyrelu"; }
-    std::string options_text() const override;
+    std::vector<Attribute> attributes() const override;
     Shape output_shape(const Shape& input) const override { return input; }
     void forward(const Tensor& input, Tensor& output) const override;
     // Slope 1 where the input is positive, negative_slope elsewhere (so at x = 0, as PyTorch). Reads

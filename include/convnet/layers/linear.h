@@ -16,7 +16,7 @@ public:
     explicit Linear(const LinearOptions& options);
 
     std::string type() const override { return "linear"; }
-    std::string options_text() const override;
+    std::vector<Attribute> attributes() const override;
     Shape output_shape(const Shape& input) const override;  // (N, in) -> (N, out)
     void forward(const Tensor& input, Tensor& output) const override;
     void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;

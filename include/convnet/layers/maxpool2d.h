@@ -14,7 +14,7 @@ public:
     explicit MaxPool2d(const MaxPool2dOptions& options);
 
     std::string type() const override { return "maxpool2d"; }
-    std::string options_text() const override;
+    std::vector<Attribute> attributes() const override;
     Shape output_shape(const Shape& input) const override;  // (N, C, H, W) -> (N, C, OH, OW)
     void forward(const Tensor& input, Tensor& output) const override;
     // Routes each output's gradient to the first maximum of its window (PyTorch's choice on ties).

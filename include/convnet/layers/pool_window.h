@@ -23,8 +23,9 @@ struct PoolWindow : SlidingWindow {
     // Throws convnet::Error "<layer>: padding P should be at most half the kernel K<note>" unless
     // padding_fits().
     void check_padding(const std::string& layer, const std::string& note = "") const;
-    // "kernel=K stride=S", then " pad=P" when there is padding; each "3" or "3x5" (height x width).
-    std::string options_text() const;
+    // kernel_size, stride and padding (PyTorch's names); model files write kernel= and stride=
+    // always, pad= when it is not 0.
+    std::vector<Attribute> attributes() const;
     // (N, C, H, W) -> (N, C, OH, OW), floor((W + 2P − F)/S) + 1 per axis; throws convnet::Error
     // naming `layer` when the input is not of rank 4 or a window is larger than the padded input.
     Shape output_shape(const std::string& layer, const Shape& input) const;

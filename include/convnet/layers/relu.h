@@ -8,7 +8,6 @@ namespace convnet {
 class ReLU : public Layer {
 public:
     std::string type() const override { return "relu"; }
-    std::string options_text() const override { return ""; }
     Shape output_shape(const Shape& input) const override { return input; }
     void forward(const Tensor& input, Tensor& output) const override;
     // The gradient passes where the output is positive (so 0 at x = 0, as PyTorch).

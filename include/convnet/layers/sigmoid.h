@@ -8,7 +8,6 @@ namespace convnet {
 class Sigmoid : public Layer {
 public:
     std::string type() const override { return "sigmoid"; }
-    std::string options_text() const override { return ""; }
     Shape output_shape(const Shape& input) const override { return input; }
     void forward(const Tensor& input, Tensor& output) const override;
     // From the output alone: dy/dx = y·(1 − y).

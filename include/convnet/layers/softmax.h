@@ -10,7 +10,7 @@ namespace convnet {
 class Softmax : public Layer {
 public:
     std::string type() const override { return "softmax"; }
-    std::string options_text() const override { return ""; }
+    std::vector<Attribute> attributes() const override { return {{"dim", std::int64_t{1}, "", true}}; }
     Shape output_shape(const Shape& input) const override;  // unchanged; rank at least 2
     void forward(const Tensor& input, Tensor& output) const override;
     // The Jacobian-vector product from the output alone: dx_k = y_k·(dy_k − Σ_j dy_j·y_j).
