@@ -76,8 +76,26 @@ class GaussPool2d(nn.Module):
         return F.conv2d(x, weight, None, self.stride, self.padding, 1, self.channels)
 
 
+class Add(nn.Module):
+    """convnet's add: the sum of its inputs (ResNet's `out += identity`)."""
+
+    def forward(self, *inputs):
+        total = inputs[0]
+        for more in inputs[1:]:
+            total = total + more
+        return total
+
+
+class Concat(nn.Module):
+    """convnet's concat: torch.cat along channels."""
+
+    def forward(self, *inputs):
+        return torch.cat(inputs, dim=1)
+
+
 def make_module(layer_type, options, shape):
-    """A torch module for one model-file line, for an input of `shape` (with batch)."""
+    """A torch module for one model-file line, for an input of `shape` (with batch; a join's
+    first input)."""
     options = dict(options)
     take = options.pop
 
@@ -121,6 +139,14 @@ def make_module(layer_type, options, shape):
         module = nn.AdaptiveAvgPool2d(1)
     elif layer_type == "flatten":
         module = nn.Flatten()
+    elif layer_type == "upsample2d":
+        scale, mode = pair("scale", None), take("mode", "nearest")
+        extra = {"align_corners": False} if mode == "bilinear" else {}
+        module = nn.Upsample(scale_factor=(float(scale[0]), float(scale[1])), mode=mode, **extra)
+    elif layer_type == "add":
+        module = Add()
+    elif layer_type == "concat":
+        module = Concat()
     elif layer_type == "linear":
         module = nn.Linear(shape[1], int(take("out")), parse_bool(take("bias", "true")))
         take("in", None)
@@ -146,19 +172,42 @@ def name_prefix(layer_type):
         return "fc"
     if "pool" in layer_type:
         return "pool"
+    if layer_type == "upsample2d":
+        return "upsample"
+    if layer_type == "convtranspose2d":
+        return "deconv"
     return layer_type
 
 
+class GraphNetwork(nn.Module):
+    """A model file's layers as attributes named as convnet names them (so state_dict keys agree:
+    conv1.weight), run in file order, each reading the outputs its from= names (else the line
+    above; `input` is the network's input). A chain is the nn.Sequential of the same layers."""
+
+    def __init__(self, layers):
+        super().__init__()
+        self.order = []
+        for name, module, sources in layers:
+            self.add_module(name, module)
+            self.order.append((name, sources))
+
+    def forward(self, x):
+        values = {"input": x}
+        for name, sources in self.order:
+            values[name] = getattr(self, name)(*[values[source] for source in sources])
+        return values[self.order[-1][0]]
+
+
 def build_network(model_path):
-    """nn.Sequential with convnet's layer names, and the sample shape (C, H, W) of the input line."""
-    layers, counters, sample, shape = OrderedDict(), {}, None, None
+    """The GraphNetwork of a model file, and the sample shape (C, H, W) of its input line."""
+    layers, counters, sample, shapes, previous = [], {}, None, {}, "input"
     for raw in model_path.read_text().splitlines():
         words = raw.split("#")[0].split()
         if not words:
             continue
         if words[0] == "input":
             sample = tuple(int(size) for size in words[1].split("x"))
-            shape = (1,) + sample
+            shapes["input"] = (1,) + sample
             continue
         layer_type, options = parse_line(raw)
         name = options.pop("name", None)
@@ -166,11 +215,13 @@ def build_network(model_path):
             prefix = name_prefix(layer_type)
             counters[prefix] = counters.get(prefix, 0) + 1
             name = f"{prefix}{counters[prefix]}"
-        module = make_module(layer_type, options, shape)
-        layers[name] = module
+        sources = options.pop("from").split(",") if "from" in options else [previous]
+        module = make_module(layer_type, options, shapes[sources[0]])
+        layers.append((name, module, sources))
         with torch.no_grad():
-            shape = tuple(module.eval()(torch.zeros(shape)).shape)
-    return nn.Sequential(layers), sample
+            shapes[name] = tuple(module.eval()(*[torch.zeros(shapes[source]) for source in sources]).shape)
+        previous = name
+    return GraphNetwork(layers), sample
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,38 +266,45 @@ def randomize_parameters(module, generator):
                     tensor.copy_(torch.rand(tensor.shape, generator=generator) - 0.5)
 
 
-def layer_case(folder, name, line, input_shape, kind, seed):
-    """Runs one layer in training mode in float64 on float32 inputs and parameters."""
+def layer_case(folder, name, line, input_shapes, kind, seed):
+    """Runs one layer in training mode in float64 on float32 inputs and parameters. A join has
+    several inputs (a list of shapes): input.npy is the first, input.1.npy the second, and so on,
+    and grad_input likewise."""
+    if isinstance(input_shapes[0], int):
+        input_shapes = [input_shapes]
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # the modules' default initialisation
     layer_type, options = parse_line(line)
-    module = make_module(layer_type, options, input_shape).float()
+    module = make_module(layer_type, options, input_shapes[0]).float()
     randomize_parameters(module, generator)
-    x = make_input(input_shape, kind, generator)
+    xs = [make_input(shape, kind, generator) for shape in input_shapes]
+    suffixes = [""] + [f".{k}" for k in range(1, len(xs))]
     case = folder / name
     case.mkdir(parents=True)
-    save(case, "input", x)
+    for x, suffix in zip(xs, suffixes):
+        save(case, "input" + suffix, x)
     for parameter_name, tensor in module.state_dict().items():
         if not parameter_name.endswith("num_batches_tracked"):
             save(case, f"param.{parameter_name}", tensor)
 
     module = module.double().eval()
     with torch.no_grad():  # evaluation mode first, while the running statistics are the initial ones
-        save(case, "output_eval", module(x.double()), np.float64)
+        save(case, "output_eval", module(*[x.double() for x in xs]), np.float64)
     module.train()
-    x64 = x.double().requires_grad_()
-    y = module(x64)
+    x64s = [x.double().requires_grad_() for x in xs]
+    y = module(*x64s)
     grad_output = torch.rand(y.shape, generator=generator) * 2 - 1
     y.backward(grad_output.double())
     save(case, "output", y, np.float64)
     save(case, "grad_output", grad_output)
-    save(case, "grad_input", x64.grad, np.float64)
+    for x64, suffix in zip(x64s, suffixes):
+        save(case, "grad_input" + suffix, x64.grad, np.float64)
     for parameter_name, parameter in module.named_parameters():
         save(case, f"grad.{parameter_name}", parameter.grad, np.float64)
     for buffer_name, buffer in module.named_buffers(recurse=False):
         if buffer_name in ("running_mean", "running_var"):
             save(case, f"after.{buffer_name}", buffer, np.float64)
-    return f"{name} {'x'.join(map(str, input_shape))} {line}"
+    return f"{name} {','.join('x'.join(map(str, shape)) for shape in input_shapes)} {line}"
 
 
 # Several shapes and hyper-parameters per layer type: stride > 1, padding, non-square kernels,
@@ -329,6 +387,21 @@ LAYER_CASES = {
     ],
     "flatten": [
         ("flatten", (2, 3, 4, 5), "smooth"),
+    ],
+    "upsample2d": [
+        ("upsample2d scale=2", (2, 3, 4, 5), "smooth"),
+        ("upsample2d scale=3x2", (2, 2, 3, 4), "smooth"),
+        ("upsample2d scale=2 mode=bilinear", (2, 3, 4, 5), "smooth"),
+        ("upsample2d scale=3x2 mode=bilinear", (2, 2, 3, 4), "smooth"),
+        ("upsample2d scale=4 mode=bilinear", (1, 2, 1, 3), "smooth"),
+    ],
+    "add": [  # a join: several input shapes
+        ("add", [(2, 3, 4, 5), (2, 3, 4, 5)], "smooth"),
+        ("add", [(3, 7), (3, 7), (3, 7)], "smooth"),
+    ],
+    "concat": [
+        ("concat", [(2, 3, 4, 5), (2, 2, 4, 5)], "smooth"),
+        ("concat", [(3, 4), (3, 1), (3, 6)], "smooth"),
     ],
     "linear": [
         ("linear out=7", (3, 20), "smooth"),

@@ -19,6 +19,8 @@ std::string attribute_text(const AttributeValue& value) {
                 char text[32];
                 const auto result = std::to_chars(text, text + sizeof text, v);  // shortest round trip
                 return std::string(text, result.ptr);
+            } else if constexpr (std::is_same_v<T, std::string>) {
+                return v;
             } else {
                 return pair_text(v.first, v.second);
             }

@@ -1,7 +1,35 @@
 // Parameter bookkeeping shared by all layers.
+#include <convnet/error.h>
 #include <convnet/layer.h>
 
 namespace convnet {
+
+namespace {
+void require_one_input(const Layer& layer, std::size_t count) {
+    if (count != 1) throw Error(layer.type() + " reads one input, got " + std::to_string(count));
+}
+}  // namespace
+
+Shape Layer::graph_output_shape(std::span<const Shape> inputs) const {
+    require_one_input(*this, inputs.size());
+    return output_shape(inputs[0]);
+}
+
+void Layer::graph_forward(std::span<const Tensor* const> inputs, Tensor& output) const {
+    require_one_input(*this, inputs.size());
+    forward(*inputs[0], output);
+}
+
+void Layer::graph_forward_train(std::span<const Tensor* const> inputs, Tensor& output) {
+    require_one_input(*this, inputs.size());
+    forward_train(*inputs[0], output);
+}
+
+void Layer::graph_backward(std::span<const Tensor* const> inputs, const Tensor& output, const Tensor& grad_output,
+                           std::span<Tensor* const> grad_inputs) {
+    require_one_input(*this, inputs.size());
+    backward(*inputs[0], output, grad_output, grad_inputs.empty() ? nullptr : grad_inputs[0]);
+}
 
 int Layer::declare(std::string name, Shape shape, ParameterRole role) {
     parameters_.push_back(Parameter{std::move(name), std::move(shape), role, nullptr, nullptr});

@@ -2,8 +2,10 @@
 // layer for a known input shape; input channels and features are taken from that shape.
 #include <convnet/error.h>
 #include <convnet/layer_registry.h>
+#include <convnet/layers/add.h>
 #include <convnet/layers/avgpool2d.h>
 #include <convnet/layers/batchnorm.h>
+#include <convnet/layers/concat.h>
 #include <convnet/layers/conv2d.h>
 #include <convnet/layers/dropout.h>
 #include <convnet/layers/flatten.h>
@@ -18,6 +20,7 @@
 #include <convnet/layers/sigmoid.h>
 #include <convnet/layers/softmax.h>
 #include <convnet/layers/tanh.h>
+#include <convnet/layers/upsample2d.h>
 
 #include <array>
 #include <charconv>
@@ -92,6 +95,17 @@ bool LayerOptions::boolean(const std::string& key, bool fallback) {
     if (*text == "true" || *text == "1") return true;
     if (*text == "false" || *text == "0") return false;
     fail("option " + key + "=" + *text + ": expected true or false");
+}
+
+std::string LayerOptions::choice(const std::string& key, const std::vector<std::string>& allowed) {
+    const std::string* text = lookup(key);
+    if (text == nullptr) return allowed.front();
+    std::string list;
+    for (const std::string& word : allowed) {
+        if (*text == word) return word;
+        list += (list.empty() ? "" : "|") + word;
+    }
+    fail("option " + key + "=" + *text + ": expected " + list);
 }
 
 void LayerOptions::check_all_used() const {
@@ -189,6 +203,14 @@ std::unique_ptr<Layer> make_softmax(LayerOptions& options, const Shape& input) {
     return std::make_unique<Softmax>();
 }
 
+std::unique_ptr<Layer> make_upsample2d(LayerOptions& options, const Shape& input) {
+    require_rank(options, input, 4, " (N, C, H, W)");
+    Upsample2dOptions upsample;
+    std::tie(upsample.scale_height, upsample.scale_width) = options.pair("scale", std::nullopt, 1);
+    upsample.bilinear = options.choice("mode", {"nearest", "bilinear"}) == "bilinear";
+    return std::make_unique<Upsample2d>(upsample);
+}
+
 std::unique_ptr<Layer> make_linear(LayerOptions& options, const Shape& input) {
     if (input.rank() != 2)
         options.fail("expects a flat input (N, features), got " + input.with_batch(1).to_string() + "; put a flatten line before it");
@@ -229,6 +251,14 @@ const std::array kLayerTypes{
     LayerType{"flatten", "(N, C, H, W) to (N, C*H*W)",
               [](LayerOptions&, const Shape&) -> std::unique_ptr<Layer> { return std::make_unique<Flatten>(); }},
     LayerType{"linear", "fully connected: out=F [bias=true|false]", make_linear},
+    LayerType{"upsample2d", "upsampling by whole factors, as nn.Upsample: scale=S [mode=nearest|bilinear] (align_corners=False)",
+              make_upsample2d},
+    LayerType{"add", "elementwise sum of two or more inputs of one shape (a residual shortcut): from=A,B",
+              [](LayerOptions& o, const Shape&) -> std::unique_ptr<Layer> {
+                  return std::make_unique<Add>(static_cast<int>(o.input_shapes().size()));
+              }},
+    LayerType{"concat", "joins two or more inputs along channels, as torch.cat(dim=1): from=A,B",
+              [](LayerOptions&, const Shape&) -> std::unique_ptr<Layer> { return std::make_unique<Concat>(); }},
 };
 
 }  // namespace

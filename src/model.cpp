@@ -20,6 +20,12 @@ namespace convnet {
 
 namespace {
 
+// Names become the first part of dotted parameter keys ("conv1.weight").
+bool valid_name(const std::string& name) {
+    return !name.empty() &&
+           std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
 std::vector<std::string> split_words(const std::string& line) {
     std::istringstream stream(line);
     std::vector<std::string> words;
@@ -58,6 +64,8 @@ std::string name_prefix(const std::string& type) {
     if (type.rfind("batchnorm", 0) == 0) return "bn";
     if (type == "linear") return "fc";
     if (type.find("pool") != std::string::npos) return "pool";
+    if (type == "upsample2d") return "upsample";
+    if (type == "convtranspose2d") return "deconv";
     return type;
 }
 
@@ -86,18 +94,32 @@ ModelSpec parse_model(const std::string& text, const std::string& source) {
             throw Error(location + ": the first line must be `input CxHxW` (e.g. input 1x28x28), got '" + detail::visible(words[0]) + "'");
         if (find_layer_type(words[0]) == nullptr)
             throw Error(location + ": unknown layer '" + detail::visible(words[0]) + "' (known: " + known_layer_names() + ")");
-        LayerLine layer{words[0], "", {}, line_number};
+        LayerLine layer{words[0], "", {}, {}, line_number};
         for (std::size_t i = 1; i < words.size(); ++i) {
             const std::size_t equals = words[i].find('=');
             if (equals == std::string::npos || equals == 0 || equals + 1 == words[i].size())
                 throw Error(location + ": " + words[0] + ": expected key=value, got '" + detail::visible(words[i]) + "'");
             std::string key = words[i].substr(0, equals), value = words[i].substr(equals + 1);
             if (key == "name") {
-                // Names become the first part of dotted parameter keys ("conv1.weight").
-                const bool valid =
-                    std::all_of(value.begin(), value.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
-                if (!valid) throw Error(location + ": " + words[0] + ": name=" + value + ": expected letters, digits and _ only");
+                if (!valid_name(value))
+                    throw Error(location + ": " + words[0] + ": name=" + value + ": expected letters, digits and _ only");
+                if (value == "input") throw Error(location + ": " + words[0] + ": name=input is the network's input; choose another name");
+                if (!layer.name.empty()) throw Error(location + ": " + words[0] + ": option name= given twice");
                 layer.name = value;
+                continue;
+            }
+            if (key == "from") {
+                if (!layer.from.empty()) throw Error(location + ": " + words[0] + ": option from= given twice");
+                for (std::size_t start = 0;;) {
+                    const std::size_t comma = value.find(',', start);
+                    const std::string part = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+                    if (!valid_name(part))
+                        throw Error(location + ": " + words[0] + ": from=" + detail::visible(value) +
+                                    ": expected layer names separated by commas (e.g. from=conv2,input)");
+                    layer.from.push_back(part);
+                    if (comma == std::string::npos) break;
+                    start = comma + 1;
+                }
                 continue;
             }
             if (!layer.options.emplace(key, value).second) throw Error(location + ": " + words[0] + ": option " + key + "= given twice");
@@ -156,20 +178,116 @@ void check_size_limits(const Layer& layer, const Shape& output) {
 
 }  // namespace
 
+namespace {
+
+// Every line's name, worked out before any layer is built so that a from= naming a later line
+// can say where it is: name= where given, else the type's prefix and a count (conv1, conv2 ...).
+std::vector<std::string> layer_names(const ModelSpec& spec) {
+    std::vector<std::string> names;
+    std::map<std::string, int> counters;
+    for (const LayerLine& line : spec.layers) {
+        const std::string prefix = name_prefix(line.type);
+        const std::string name = line.name.empty() ? prefix + std::to_string(++counters[prefix]) : line.name;
+        for (std::size_t earlier = 0; earlier < names.size(); ++earlier)
+            if (names[earlier] == name)
+                throw Error(spec.source + ":" + std::to_string(line.line) + ": layer name '" + name + "' is used twice (first at line " +
+                            std::to_string(spec.layers[earlier].line) + ")");
+        names.push_back(name);
+    }
+    return names;
+}
+
+// The indices line `index` reads: its from= names resolved against the lines above it, or the
+// line above (the network's input for the first line).
+std::vector<int> resolve_inputs(const ModelSpec& spec, const std::vector<std::string>& names, std::size_t index,
+                                const std::string& location) {
+    const LayerLine& line = spec.layers[index];
+    if (line.from.empty()) return {static_cast<int>(index) - 1};  // kNetworkInput for the first line
+    std::vector<int> inputs;
+    for (const std::string& wanted : line.from) {
+        if (wanted == "input") {
+            inputs.push_back(kNetworkInput);
+            continue;
+        }
+        const auto found = std::find(names.begin(), names.end(), wanted);
+        const std::size_t at = static_cast<std::size_t>(found - names.begin());
+        if (found == names.end()) {
+            std::string known = "input";
+            for (std::size_t k = 0; k < index; ++k) known += ", " + names[k];
+            throw Error(location + ": " + line.type + ": from=" + wanted +
+                        ": no layer of that name above this line (it may read: " + known + ")");
+        }
+        if (at == index) throw Error(location + ": " + line.type + ": from=" + wanted + ": a layer cannot read its own output (a cycle)");
+        if (at > index)
+            throw Error(location + ": " + line.type + ": from=" + wanted + ": '" + wanted + "' is defined later, at line " +
+                        std::to_string(spec.layers[at].line) + "; a layer reads only lines above it, so move this line below that one");
+        inputs.push_back(static_cast<int>(at));
+    }
+    return inputs;
+}
+
+// "conv2 gives 16x14x14, input gives 1x28x28": the inputs of a join, for its shape errors.
+std::string inputs_text(const std::vector<int>& inputs, const std::vector<Shape>& shapes, const std::vector<std::string>& names) {
+    std::string text;
+    for (std::size_t k = 0; k < inputs.size(); ++k)
+        text += (k ? ", " : "") + (inputs[k] == kNetworkInput ? std::string("input") : names[static_cast<std::size_t>(inputs[k])]) +
+                " gives " + shapes[k].with_batch(1).to_string();
+    return text;
+}
+
+void check_arity(const Layer& layer, std::size_t count, const std::string& location) {
+    const Layer::Arity arity = layer.input_arity();
+    const auto given = static_cast<int>(count);
+    if (given >= arity.minimum && (arity.maximum < 0 || given <= arity.maximum)) return;
+    const std::string wants = arity.maximum < 0 ? std::to_string(arity.minimum) + " or more inputs"
+                              : arity.minimum == arity.maximum
+                                  ? (arity.minimum == 1 ? std::string("one input") : std::to_string(arity.minimum) + " inputs")
+                                  : std::to_string(arity.minimum) + " to " + std::to_string(arity.maximum) + " inputs";
+    throw Error(location + ": " + layer.type() + " reads " + wants + ", from= names " + std::to_string(given) +
+                (arity.maximum == 1 ? " (join them first with add or concat)" : " (list them as from=A,B)"));
+}
+
+// A layer whose output nothing reads is a mistake (a branch left dangling): only the last line's
+// output leaves the network.
+void check_every_output_read(const ModelSpec& spec, const std::vector<LayerPlan>& plans) {
+    std::vector<bool> read(plans.size(), false);
+    for (const LayerPlan& plan : plans)
+        for (int input : plan.inputs)
+            if (input != kNetworkInput) read[static_cast<std::size_t>(input)] = true;
+    for (std::size_t i = 0; i + 1 < plans.size(); ++i)
+        if (!read[i])
+            throw Error(spec.source + ":" + std::to_string(plans[i].line) + ": the output of '" + plans[i].name +
+                        "' is never read: only the last line ('" + plans.back().name +
+                        "') gives the network's output; read it with from= on a later line, or remove the line");
+}
+
+}  // namespace
+
 std::vector<LayerPlan> plan_model(const ModelSpec& spec) {
     std::vector<std::int64_t> dims{1};
     dims.insert(dims.end(), spec.input.dims().begin(), spec.input.dims().end());
-    Shape shape(dims);
+    const Shape network_input(dims);
+    const std::vector<std::string> names = layer_names(spec);
     std::vector<LayerPlan> plans;
-    std::map<std::string, int> counters;
-    for (const LayerLine& line : spec.layers) {
+    for (std::size_t index = 0; index < spec.layers.size(); ++index) {
+        const LayerLine& line = spec.layers[index];
         const std::string location = spec.source + ":" + std::to_string(line.line);
+        LayerPlan plan{nullptr, names[index], line.line, Shape{}, Shape{}, resolve_inputs(spec, names, index, location), {}};
+        for (int input : plan.inputs)
+            plan.input_shapes.push_back(input == kNetworkInput ? network_input : plans[static_cast<std::size_t>(input)].output);
+        plan.input = plan.input_shapes.front();
         LayerOptions options(line.type, line.options, location);
-        LayerPlan plan{nullptr, "", line.line, shape, Shape{}};
+        options.set_input_shapes(plan.input_shapes);
         try {
-            plan.layer = find_layer_type(line.type)->create(options, shape);
+            plan.layer = find_layer_type(line.type)->create(options, plan.input);
             options.check_all_used();
-            plan.output = plan.layer->output_shape(shape);
+            check_arity(*plan.layer, plan.inputs.size(), location);
+            try {
+                plan.output = plan.layer->graph_output_shape(plan.input_shapes);
+            } catch (const Error& error) {
+                if (plan.inputs.size() < 2) throw;
+                throw Error(std::string(error.what()) + " (" + inputs_text(plan.inputs, plan.input_shapes, names) + ")");
+            }
             check_size_limits(*plan.layer, plan.output);
         } catch (const Error& error) {
             // Option errors name the location already; the layers' own checks name only the
@@ -177,26 +295,28 @@ std::vector<LayerPlan> plan_model(const ModelSpec& spec) {
             const std::string message = error.what();
             throw Error(message.rfind(location + ":", 0) == 0 ? message : location + ": " + message);
         }
-        const std::string prefix = name_prefix(line.type);
-        plan.name = line.name.empty() ? prefix + std::to_string(++counters[prefix]) : line.name;
-        for (const LayerPlan& earlier : plans)
-            if (earlier.name == plan.name) throw Error(location + ": layer name '" + plan.name + "' is used twice");
-        shape = plan.output;
         plans.push_back(std::move(plan));
     }
+    check_every_output_read(spec, plans);
     return plans;
 }
 
 std::string format_model(const std::vector<LayerPlan>& layers, const Shape& input) {
     std::string text = "input " + input.to_string() + "\n";
     std::map<std::string, int> counters;
-    for (const LayerPlan& plan : layers) {
+    for (std::size_t index = 0; index < layers.size(); ++index) {
+        const LayerPlan& plan = layers[index];
         const std::string type = plan.layer->type(), options = plan.layer->options_text();
         const std::string prefix = name_prefix(type);
         // As plan_model names: only unnamed layers advance their prefix's counter.
         const bool automatic = plan.name == prefix + std::to_string(counters[prefix] + 1);
         if (automatic) ++counters[prefix];
-        text += type + (options.empty() ? "" : " " + options) + (automatic ? "" : " name=" + plan.name) + "\n";
+        std::string from;
+        if (plan.inputs != std::vector<int>{static_cast<int>(index) - 1})
+            for (int source : plan.inputs)
+                from += (from.empty() ? " from=" : ",") +
+                        (source == kNetworkInput ? std::string("input") : layers[static_cast<std::size_t>(source)].name);
+        text += type + (options.empty() ? "" : " " + options) + from + (automatic ? "" : " name=" + plan.name) + "\n";
     }
     return text;
 }
@@ -259,7 +379,8 @@ void Network::initialize(std::uint64_t seed) {
 }
 
 void Network::check_input(const Tensor& input) const {
-    if (input.shape().rank() != sample_shape_.rank() + 1 || input.shape().with_batch(1) != layers_.front().input)
+    if (input.shape().rank() != sample_shape_.rank() + 1 ||
+        !std::equal(sample_shape_.dims().begin(), sample_shape_.dims().end(), input.shape().dims().begin() + 1))
         throw Error(source_ + ": the model takes input " + sample_shape_.to_string() + " per sample, got a batch " +
                     input.shape().to_string());
 }

@@ -296,6 +296,10 @@ ModelSummary summarize_model(const ModelSpec& spec) {
 
     std::int64_t kept_activations = totals.input_values;  // training keeps the input too
     std::int64_t largest_live_pair = 0, largest_gradient_pair = 0;
+    // The last layer that reads each output (slot 0: the network's input, slot i + 1: layer i's).
+    std::vector<std::size_t> last_reader(plans.size() + 1, 0);
+    for (std::size_t index = 0; index < plans.size(); ++index)
+        for (int input : plans[index].inputs) last_reader[static_cast<std::size_t>(input + 1)] = index;
     for (std::size_t index = 0; index < plans.size(); ++index) {
         const LayerPlan& plan = plans[index];
         const Layer& layer = *plan.layer;
@@ -307,6 +311,8 @@ ModelSummary summarize_model(const ModelSpec& spec) {
         row.line = plan.line;
         row.input = plan.input;
         row.output = plan.output;
+        row.input_shapes = plan.input_shapes;
+        for (int input : plan.inputs) row.inputs.push_back(input == kNetworkInput ? "input" : plans[static_cast<std::size_t>(input)].name);
         row.trainable_parameters = layer.parameter_count(ParameterRole::trainable);
         row.buffer_parameters = layer.parameter_count(ParameterRole::buffer);
         try {
@@ -333,13 +339,22 @@ ModelSummary summarize_model(const ModelSpec& spec) {
         totals.inference_multiply_adds = checked_add(totals.inference_multiply_adds, row.multiply_adds, what + " multiply-adds");
         // The weight gradient costs about a forward pass, and so does the input gradient, which
         // the first layer skips (Network::backward passes it no grad_input).
-        const std::int64_t backward_passes = (row.trainable_parameters > 0 ? 1 : 0) + (index > 0 ? 1 : 0);
+        const bool reads_a_layer = std::any_of(plan.inputs.begin(), plan.inputs.end(), [](int input) { return input != kNetworkInput; });
+        const std::int64_t backward_passes = (row.trainable_parameters > 0 ? 1 : 0) + (reads_a_layer ? 1 : 0);
         totals.training_multiply_adds =
             checked_add(totals.training_multiply_adds, checked_multiply(row.multiply_adds, 1 + backward_passes, what + " multiply-adds"),
                         what + " multiply-adds");
         kept_activations += output_values;
-        largest_live_pair = std::max(largest_live_pair, input_values + output_values);
-        largest_gradient_pair = std::max(largest_gradient_pair, (index > 0 ? input_values : 0) + output_values);
+        // Alive while this layer runs: its output, and every earlier output (or the network's
+        // input) that this or a later layer still reads.
+        std::int64_t live = output_values;
+        for (std::size_t slot = 0; slot <= index; ++slot)
+            if (last_reader[slot] >= index) live += slot == 0 ? totals.input_values : plans[slot - 1].output.element_count();
+        largest_live_pair = std::max(largest_live_pair, live);
+        std::int64_t gradient_inputs = 0;
+        for (std::size_t k = 0; k < plan.inputs.size(); ++k)
+            if (plan.inputs[k] != kNetworkInput) gradient_inputs += plan.input_shapes[k].element_count();
+        largest_gradient_pair = std::max(largest_gradient_pair, gradient_inputs + output_values);
         summary.rows.push_back(std::move(row));
     }
     totals.parameter_bytes = (totals.trainable_parameters + totals.buffer_parameters) * kBytesPerValue;
@@ -388,17 +403,33 @@ std::string ratio_text(double ratio) {
 }  // namespace
 
 std::string format_summary_text(const ModelSummary& summary) {
+    // A graph (some layer reads other than the line above) gets a column saying what each reads.
+    bool graph = false;
+    for (std::size_t index = 0; index < summary.rows.size(); ++index) {
+        const std::string above = index == 0 ? "input" : summary.rows[index - 1].name;
+        graph = graph || summary.rows[index].inputs != std::vector<std::string>{above};
+    }
     std::vector<std::vector<std::string>> cells;
     cells.push_back({"layer", "", "input", "output size (W − F + 2P)/S + 1", "output", "parameters", "multiply-adds"});
-    for (const SummaryRow& row : summary.rows)
-        cells.push_back({row.name, row.type + (row.options.empty() ? "" : " " + row.options), volume_text(row.input), row.formula,
-                         volume_text(row.output), number_text(row.trainable_parameters), number_text(row.multiply_adds)});
+    if (graph) cells.back().insert(cells.back().begin() + 2, "reads");
+    for (const SummaryRow& row : summary.rows) {
+        std::string reads, volumes;
+        for (std::size_t k = 0; k < row.inputs.size(); ++k) {
+            reads += (k ? ", " : "") + row.inputs[k];
+            volumes += (k ? " + " : "") + volume_text(row.input_shapes[k]);
+        }
+        cells.push_back({row.name, row.type + (row.options.empty() ? "" : " " + row.options), volumes, row.formula, volume_text(row.output),
+                         number_text(row.trainable_parameters), number_text(row.multiply_adds)});
+        if (graph) cells.back().insert(cells.back().begin() + 2, reads);
+    }
     const SummaryTotals& totals = summary.totals;
     cells.push_back({"total", "", "", "", "", number_text(totals.trainable_parameters), number_text(totals.inference_multiply_adds)});
+    if (graph) cells.back().insert(cells.back().begin() + 2, "");
     std::vector<std::size_t> widths(cells.front().size(), 0);
     for (const auto& line : cells)
         for (std::size_t column = 0; column < line.size(); ++column) widths[column] = std::max(widths[column], display_width(line[column]));
-    const bool right_aligned[] = {false, false, false, false, false, true, true};
+    std::vector<bool> right_aligned{false, false, false, false, false, true, true};
+    if (graph) right_aligned.insert(right_aligned.begin() + 2, false);
 
     std::ostringstream out;
     std::vector<std::int64_t> input_dims{1};
@@ -437,7 +468,8 @@ std::string format_summary_text(const ModelSummary& summary) {
         << "  parameters        " << number_text(totals.trainable_parameters) << " trainable + " << number_text(totals.buffer_parameters)
         << " buffers = " << bytes_text(totals.parameter_bytes) << "\n"
         << "                    training with Adam (value, gradient, 2 moments): " << bytes_text(totals.training_parameter_bytes) << "\n"
-        << "  activations       forward " << bytes_text(totals.forward_activation_bytes) << ": the largest input + output pair\n"
+        << "  activations       forward " << bytes_text(totals.forward_activation_bytes)
+        << (graph ? ": the most alive at once (an output lives until its last reader)\n" : ": the largest input + output pair\n")
         << "                    training " << bytes_text(totals.training_activation_bytes)
         << ": every activation kept, plus the largest gradient pair\n"
         << "  multiply-adds     inference " << number_text(totals.inference_multiply_adds) << ", training step "
@@ -484,6 +516,7 @@ std::string format_summary_json(const ModelSummary& summary) {
                       {"type", row.type},
                       {"options", row.options},
                       {"attributes", json_attributes(row.attributes)},
+                      {"inputs", row.inputs},
                       {"line", row.line},
                       {"input", json_dims(row.input)},
                       {"input_volume", volume_text(row.input)},

@@ -11,8 +11,8 @@
 
 namespace convnet {
 
-// bool, an integer, a real, or a (height, width) pair such as kernel_size.
-using AttributeValue = std::variant<bool, std::int64_t, double, std::pair<std::int64_t, std::int64_t>>;
+// bool, an integer, a real, a (height, width) pair such as kernel_size, or a word such as mode.
+using AttributeValue = std::variant<bool, std::int64_t, double, std::pair<std::int64_t, std::int64_t>, std::string>;
 
 struct Attribute {
     std::string name;  // PyTorch's keyword: "in_channels", "kernel_size", "negative_slope", "eps"
@@ -24,7 +24,8 @@ struct Attribute {
 };
 
 // A value as a model-file line writes it: "true", "3", "3x5" (height x width, "3" when equal),
-// and reals in the shortest text that reads back to the same double ("0.1", "1e-05").
+// reals in the shortest text that reads back to the same double ("0.1", "1e-05"), words as
+// they are ("bilinear").
 std::string attribute_text(const AttributeValue& value);
 
 // "key=value" for every attribute with a key and a value other than its default, space

@@ -8,6 +8,7 @@
 #include <convnet/window.h>
 
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,23 @@ public:
 
     // PyTorch's default initialisation for this layer; values are bound before this is called.
     virtual void initialize(Random&) {}
+
+    // --- In a graph (model files' from=). Most layers read one input; a join (add, concat; see
+    // layers/join.h) reads two or more. Executors call the graph_ forms, whose defaults hand the
+    // single input to the methods above; a join overrides them. `inputs` are in from= order.
+    struct Arity {
+        int minimum = 1;
+        int maximum = 1;  // -1: any number
+    };
+    virtual Arity input_arity() const { return {}; }
+    // Throws convnet::Error naming the layer when the count is outside input_arity() or the
+    // shapes do not fit together.
+    virtual Shape graph_output_shape(std::span<const Shape> inputs) const;
+    virtual void graph_forward(std::span<const Tensor* const> inputs, Tensor& output) const;
+    virtual void graph_forward_train(std::span<const Tensor* const> inputs, Tensor& output);
+    // As backward; grad_inputs[k] null when input k needs no gradient (the network's input).
+    virtual void graph_backward(std::span<const Tensor* const> inputs, const Tensor& output, const Tensor& grad_output,
+                                std::span<Tensor* const> grad_inputs);
 
     std::vector<Parameter>& parameters() { return parameters_; }
     const std::vector<Parameter>& parameters() const { return parameters_; }

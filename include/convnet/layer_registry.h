@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace convnet {
 
@@ -26,6 +27,8 @@ public:
                                                std::int64_t minimum);
     double real(const std::string& key, double fallback, double minimum, double maximum);
     bool boolean(const std::string& key, bool fallback);
+    // One of `allowed` (the first is the default when the key is absent).
+    std::string choice(const std::string& key, const std::vector<std::string>& allowed);
     bool has(const std::string& key) const { return values_.count(key) != 0; }
 
     // "models/convnet1.model:3: conv2d: " + message, thrown as convnet::Error.
@@ -33,6 +36,10 @@ public:
     // Fails on any option no read asked for (a typo such as "strid=2").
     void check_all_used() const;
     const std::string& location() const { return location_; }
+    // The shapes of every input the line reads (batch of one), in from= order: a join's factory
+    // needs them all; the others read the first, which create() is also given.
+    void set_input_shapes(std::vector<Shape> shapes) { input_shapes_ = std::move(shapes); }
+    const std::vector<Shape>& input_shapes() const { return input_shapes_; }
 
 private:
     const std::string* lookup(const std::string& key);
@@ -40,6 +47,7 @@ private:
     std::map<std::string, std::string> values_;
     std::map<std::string, bool> used_;
     std::string location_;
+    std::vector<Shape> input_shapes_;
 };
 
 struct LayerType {

@@ -17,7 +17,9 @@ struct SummaryRow {
     std::string options;                // "out=16 kernel=5 pad=2", as a model-file line writes them
     std::vector<Attribute> attributes;  // every option, defaults too, under PyTorch's keywords
     int line = 0;                       // in the model file
-    Shape input, output;                // batch of one: (1, C, H, W) or (1, F)
+    Shape input, output;                // batch of one: (1, C, H, W) or (1, F); input: the first input's
+    std::vector<std::string> inputs;    // the names of the layers it reads ("input": the network's)
+    std::vector<Shape> input_shapes;    // batch of one, one per input
     // The output-size rule with the numbers put in: "(28 − 5 + 2·2)/1 + 1 = 28" for convolution
     // and pooling, "7·7·32 = 1568" for flatten; "" for shape-preserving and unknown layer types.
     std::string formula;
@@ -49,7 +51,8 @@ struct SummaryTotals {
     std::int64_t parameter_bytes = 0;           // (trainable + buffers)·4
     std::int64_t training_parameter_bytes = 0;  // + a gradient and Adam's two moments per trainable value
     std::int64_t input_values = 0;              // C·H·W of one image
-    // Inference keeps only a layer's input and output alive at once: the largest such pair.
+    // Inference keeps a layer's output alive until the last layer that reads it has run: the
+    // largest sum of live activations while a layer runs (a chain: the largest input + output pair).
     std::int64_t forward_activation_bytes = 0;
     // Training keeps the input and every layer's output for the backward pass, plus the gradient
     // at one layer's output and at its input at a time (the largest such pair).

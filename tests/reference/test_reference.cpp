@@ -170,11 +170,12 @@ std::vector<std::string> index_lines(const std::string& file) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// One layer: cases.txt lines "NAME NxCxHxW MODEL-FILE LINE".
+// One layer: cases.txt lines "NAME NxCxHxW[,NxCxHxW...] MODEL-FILE LINE" (a join has several
+// inputs: input.npy, input.1.npy ...).
 
 struct LayerCase {
     std::string name, line;
-    std::vector<std::int64_t> input;  // with batch
+    std::vector<std::vector<std::int64_t>> inputs;  // with batch
 };
 
 std::vector<LayerCase> layer_cases() {
@@ -185,18 +186,26 @@ std::vector<LayerCase> layer_cases() {
         std::string shape;
         stream >> c.name >> shape;
         std::getline(stream >> std::ws, c.line);
+        c.inputs.emplace_back();
         for (std::size_t start = 0;;) {
-            const std::size_t cross = shape.find('x', start);
-            c.input.push_back(std::stoll(shape.substr(start, cross - start)));
-            if (cross == std::string::npos) break;
-            start = cross + 1;
+            const std::size_t separator = shape.find_first_of("x,", start);
+            c.inputs.back().push_back(std::stoll(shape.substr(start, separator - start)));
+            if (separator == std::string::npos) break;
+            if (shape[separator] == ',') c.inputs.emplace_back();
+            start = separator + 1;
         }
         cases.push_back(c);
     }
     return cases;
 }
 
-void PrintTo(const LayerCase& c, std::ostream* out) { *out << c.name << ": " << c.line << " on " << dims_text(c.input); }
+std::string inputs_text(const LayerCase& c) {
+    std::string text;
+    for (const auto& dims : c.inputs) text += (text.empty() ? "" : " and ") + dims_text(dims);
+    return text;
+}
+
+void PrintTo(const LayerCase& c, std::ostream* out) { *out << c.name << ": " << c.line << " on " << inputs_text(c); }
 
 class LayerReference : public ::testing::TestWithParam<LayerCase> {};
 
@@ -210,8 +219,10 @@ TEST_P(LayerReference, MatchesPyTorch) {
     const LayerCase& c = GetParam();
     const std::filesystem::path folder = reference_dir() / "layers" / c.name;
     const std::string group = c.line.substr(0, c.line.find(' '));
-    SCOPED_TRACE(c.name + ": " + c.line + " on " + dims_text(c.input));
-    BoundLayer bound = make_layer(c.line, Shape(std::vector<std::int64_t>(c.input.begin() + 1, c.input.end())));
+    SCOPED_TRACE(c.name + ": " + c.line + " on " + inputs_text(c));
+    std::vector<Shape> samples;
+    for (const auto& dims : c.inputs) samples.emplace_back(std::vector<std::int64_t>(dims.begin() + 1, dims.end()));
+    BoundLayer bound = make_layer(c.line, samples);
     Layer& layer = bound.layer();
 
     // Every tensor PyTorch has must be one of ours, and the other way round.
@@ -225,20 +236,35 @@ TEST_P(LayerReference, MatchesPyTorch) {
     for (const Parameter& parameter : layer.parameters())
         copy_into(read_npy(folder / ("param." + parameter.name + ".npy")), parameter, folder.string());
 
-    const Tensor input = tensor_from(read_npy(folder / "input.npy"));
-    ASSERT_EQ(dims_text(input.shape().dims()), dims_text(c.input));
+    // input.npy, input.1.npy ...: the first input's files keep the names one-input layers use.
+    const auto suffix = [](std::size_t k) {
+        std::string text;  // appended, not "." + ...: GCC 12 misreports that (-Wrestrict)
+        if (k > 0) text.append(".").append(std::to_string(k));
+        return text;
+    };
+    std::vector<Tensor> inputs;
+    for (std::size_t k = 0; k < c.inputs.size(); ++k) {
+        inputs.push_back(tensor_from(read_npy(folder / ("input" + suffix(k) + ".npy"))));
+        ASSERT_EQ(dims_text(inputs.back().shape().dims()), dims_text(c.inputs[k]));
+    }
+    std::vector<const Tensor*> input_views;
+    for (const Tensor& input : inputs) input_views.push_back(&input);
 
     Tensor output;
-    layer.forward(input, output);
+    layer.graph_forward(input_views, output);
     expect_close(group, "output_eval", output.data(), output.shape().dims(), read_npy(folder / "output_eval.npy"));
 
-    layer.forward_train(input, output);
+    layer.graph_forward_train(input_views, output);
     expect_close(group, "output", output.data(), output.shape().dims(), read_npy(folder / "output.npy"));
     const Tensor grad_output = tensor_from(read_npy(folder / "grad_output.npy"));
     ASSERT_EQ(dims_text(grad_output.shape().dims()), dims_text(output.shape().dims()));
-    Tensor grad_input;
-    layer.backward(input, output, grad_output, &grad_input);
-    expect_close(group, "grad_input", grad_input.data(), grad_input.shape().dims(), read_npy(folder / "grad_input.npy"));
+    std::vector<Tensor> grad_inputs(inputs.size());
+    std::vector<Tensor*> grad_views;
+    for (Tensor& grad : grad_inputs) grad_views.push_back(&grad);
+    layer.graph_backward(input_views, output, grad_output, grad_views);
+    for (std::size_t k = 0; k < inputs.size(); ++k)
+        expect_close(group, "grad_input" + suffix(k), grad_inputs[k].data(), grad_inputs[k].shape().dims(),
+                     read_npy(folder / ("grad_input" + suffix(k) + ".npy")));
     for (const Parameter& parameter : layer.parameters()) {
         if (parameter.role == ParameterRole::trainable)
             expect_close(group, "grad." + parameter.name, parameter.grad, parameter.shape.dims(),

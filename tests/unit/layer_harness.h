@@ -3,6 +3,7 @@
 #pragma once
 
 #include <convnet/layer.h>
+#include <convnet/layer_registry.h>
 #include <convnet/model.h>
 #include <convnet/random.h>
 
@@ -25,6 +26,29 @@ inline BoundLayer make_layer(const std::string& line, const Shape& sample) {
     const ModelSpec spec = parse_model("input " + sample.to_string() + "\n" + line + "\n", "test");
     std::vector<LayerPlan> plans = plan_model(spec);
     LayerPlan plan = std::move(plans.at(0));
+    ParameterArena arena({plan.layer.get()});
+    return BoundLayer{std::move(plan), std::move(arena)};
+}
+
+// A layer built from a line such as "add" or "concat" for inputs of these shapes (no batch axis),
+// each input its own tensor (a model file would need from= and layers to make them): how the
+// gradient cases test the joins. Works for one-input layers too.
+inline BoundLayer make_layer(const std::string& line, const std::vector<Shape>& samples) {
+    const ModelSpec spec = parse_model("input " + samples.at(0).to_string() + "\n" + line + "\n", "test");
+    const LayerLine& layer_line = spec.layers.at(0);
+    LayerPlan plan{nullptr, "layer", layer_line.line, Shape{}, Shape{}, {}, {}};
+    for (const Shape& sample : samples) {
+        std::vector<std::int64_t> dims{1};
+        dims.insert(dims.end(), sample.dims().begin(), sample.dims().end());
+        plan.input_shapes.emplace_back(dims);
+        plan.inputs.push_back(kNetworkInput);
+    }
+    plan.input = plan.input_shapes.front();
+    LayerOptions options(layer_line.type, layer_line.options, "test:2");
+    options.set_input_shapes(plan.input_shapes);
+    plan.layer = find_layer_type(layer_line.type)->create(options, plan.input);
+    options.check_all_used();
+    plan.output = plan.layer->graph_output_shape(plan.input_shapes);
     ParameterArena arena({plan.layer.get()});
     return BoundLayer{std::move(plan), std::move(arena)};
 }

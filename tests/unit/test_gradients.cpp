@@ -31,9 +31,22 @@ struct GradientCase {
     std::string line;
     Shape input;  // with batch
     InputKind kind;
+    std::vector<Shape> more_inputs = {};  // a join's second and later inputs, with batch
 };
 
-std::ostream& operator<<(std::ostream& out, const GradientCase& c) { return out << c.line << " on " << c.input.to_string(); }
+std::ostream& operator<<(std::ostream& out, const GradientCase& c) {
+    out << c.line << " on " << c.input.to_string();
+    for (const Shape& more : c.more_inputs) out << " and " << more.to_string();
+    return out;
+}
+
+// The shapes of a case's inputs without the batch axis, as make_layer wants them.
+std::vector<Shape> samples_of(const GradientCase& c) {
+    std::vector<Shape> samples;
+    samples.emplace_back(std::vector<std::int64_t>(c.input.dims().begin() + 1, c.input.dims().end()));
+    for (const Shape& more : c.more_inputs) samples.emplace_back(std::vector<std::int64_t>(more.dims().begin() + 1, more.dims().end()));
+    return samples;
+}
 
 double weighted_sum(const Tensor& output, const Tensor& weights) {
     double sum = 0.0;
@@ -69,8 +82,7 @@ class LayerGradient : public ::testing::TestWithParam<GradientCase> {};
 
 TEST_P(LayerGradient, MatchesFiniteDifferences) {
     const GradientCase& c = GetParam();
-    std::vector<std::int64_t> sample(c.input.dims().begin() + 1, c.input.dims().end());
-    BoundLayer bound = make_layer(c.line, Shape(sample));
+    BoundLayer bound = make_layer(c.line, samples_of(c));
     Random random(42);
     bound.layer().initialize(random);
     for (float& value : bound.arena.trainable_values()) value += random.uniform(-0.2f, 0.2f);  // no symmetric start
@@ -78,21 +90,33 @@ TEST_P(LayerGradient, MatchesFiniteDifferences) {
         if (parameter.name == "running_var")
             for (std::int64_t i = 0; i < parameter.shape.element_count(); ++i) parameter.value[i] = random.uniform(0.5f, 1.5f);
 
-    Tensor input(c.input), output, grad_input;
-    fill_input(input, c.kind, random);
-    bound.layer().forward_train(input, output);
+    // Every input its own tensor, each with its own gradient (the graph_ forms, as executors call).
+    std::vector<Tensor> inputs;
+    inputs.emplace_back(c.input);
+    for (const Shape& more : c.more_inputs) inputs.emplace_back(more);
+    std::vector<Tensor> grad_inputs(inputs.size());
+    std::vector<const Tensor*> input_views;
+    std::vector<Tensor*> grad_views;
+    for (std::size_t k = 0; k < inputs.size(); ++k) {
+        fill_input(inputs[k], c.kind, random);
+        input_views.push_back(&inputs[k]);
+        grad_views.push_back(&grad_inputs[k]);
+    }
+    Tensor output;
+    bound.layer().graph_forward_train(input_views, output);
     Tensor weights(output.shape());
     fill_input(weights, InputKind::smooth, random);
-    bound.layer().backward(input, output, weights, &grad_input);
+    bound.layer().graph_backward(input_views, output, weights, grad_views);
     const std::span<float> arena_grads = bound.arena.gradients();
     const std::vector<float> parameter_grads(arena_grads.begin(), arena_grads.end());
 
     auto loss = [&] {
         Tensor probe;
-        bound.layer().forward_train(input, probe);
+        bound.layer().graph_forward_train(input_views, probe);
         return weighted_sum(probe, weights);
     };
-    check_coordinates("input", input.data(), grad_input.data(), input.size(), loss, random);
+    for (std::size_t k = 0; k < inputs.size(); ++k)
+        check_coordinates("input " + std::to_string(k + 1), inputs[k].data(), grad_inputs[k].data(), inputs[k].size(), loss, random);
     for (Parameter& parameter : bound.layer().parameters())
         if (parameter.role == ParameterRole::trainable)
             check_coordinates(parameter.name, parameter.value, parameter_grads.data() + (parameter.grad - arena_grads.data()),
@@ -137,7 +161,14 @@ const std::vector<GradientCase>& gradient_cases() {
         GradientCase{"globalavgpool2d", Shape{3, 4, 1, 1}, InputKind::smooth},
         // p = 0 only: forward_train draws a new mask on every call, so the finite differences
         // would compare different functions. The mask itself is tested in test_layers.cpp.
-        GradientCase{"dropout p=0", Shape{2, 3, 4, 5}, InputKind::smooth}};
+        GradientCase{"dropout p=0", Shape{2, 3, 4, 5}, InputKind::smooth},
+        GradientCase{"upsample2d scale=2", Shape{2, 3, 3, 4}, InputKind::smooth},
+        GradientCase{"upsample2d scale=2x3 mode=bilinear", Shape{2, 2, 4, 3}, InputKind::smooth},
+        GradientCase{"upsample2d scale=3 mode=bilinear", Shape{1, 2, 1, 2}, InputKind::smooth},
+        GradientCase{"add", Shape{2, 3, 4, 5}, InputKind::smooth, {Shape{2, 3, 4, 5}}},
+        GradientCase{"add", Shape{3, 7}, InputKind::smooth, {Shape{3, 7}, Shape{3, 7}}},
+        GradientCase{"concat", Shape{2, 3, 4, 5}, InputKind::smooth, {Shape{2, 2, 4, 5}}},
+        GradientCase{"concat", Shape{3, 4}, InputKind::smooth, {Shape{3, 1}, Shape{3, 6}}}};
     return cases;
 }
 
@@ -156,8 +187,8 @@ TEST(RegistryAgreement, EveryLayerTypeHasAGradientCase) {
 // the model-file text derived from them builds a layer with the same attributes.
 TEST(RegistryAgreement, AttributesRoundTripThroughTheModelFileText) {
     for (const GradientCase& c : gradient_cases()) {
-        const Shape sample(std::vector<std::int64_t>(c.input.dims().begin() + 1, c.input.dims().end()));
-        BoundLayer bound = make_layer(c.line, sample);
+        const std::vector<Shape> samples = samples_of(c);
+        BoundLayer bound = make_layer(c.line, samples);
         const std::vector<Attribute> attributes = bound.layer().attributes();
         std::vector<std::string> keys;
         for (const Attribute& attribute : attributes) {
@@ -170,7 +201,7 @@ TEST(RegistryAgreement, AttributesRoundTripThroughTheModelFileText) {
         EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end()) << c.line << ": two attributes share a model-file key";
         const std::string text = bound.layer().options_text();
         const std::string again = bound.layer().type() + (text.empty() ? "" : " " + text);
-        const std::vector<Attribute> reread = make_layer(again, sample).layer().attributes();
+        const std::vector<Attribute> reread = make_layer(again, samples).layer().attributes();
         ASSERT_EQ(reread.size(), attributes.size()) << again;
         for (std::size_t i = 0; i < attributes.size(); ++i) {
             EXPECT_EQ(reread[i].name, attributes[i].name) << again;

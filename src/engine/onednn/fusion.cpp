@@ -18,6 +18,11 @@ bool is_type(const std::vector<LayerPlan>& layers, std::size_t index, std::strin
 }  // namespace
 
 std::optional<std::vector<StageRecipe>> plan_stages(const std::vector<LayerPlan>& layers, bool training, std::string& why_not) {
+    for (std::size_t i = 0; i < layers.size(); ++i)
+        if (layers[i].inputs != std::vector<int>{static_cast<int>(i) - 1}) {
+            why_not = layers[i].name + " reads from= other than the line above: the oneDNN backend runs chains of layers only so far";
+            return std::nullopt;
+        }
     std::vector<StageRecipe> recipes;
     for (std::size_t i = 0; i < layers.size();) {
         const Layer& layer = *layers[i].layer;
