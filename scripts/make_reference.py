@@ -139,6 +139,11 @@ def make_module(layer_type, options, shape):
         module = nn.AdaptiveAvgPool2d(1)
     elif layer_type == "flatten":
         module = nn.Flatten()
+    elif layer_type == "convtranspose2d":
+        module = nn.ConvTranspose2d(shape[1], int(take("out")), pair("kernel", None), pair("stride", (1, 1)),
+                                    pair("pad", (0, 0)), pair("output_pad", (0, 0)), int(take("groups", 1)),
+                                    parse_bool(take("bias", "true")), pair("dilation", (1, 1)))
+        take("in", None)
     elif layer_type == "upsample2d":
         scale, mode = pair("scale", None), take("mode", "nearest")
         extra = {"align_corners": False} if mode == "bilinear" else {}
@@ -387,6 +392,13 @@ LAYER_CASES = {
     ],
     "flatten": [
         ("flatten", (2, 3, 4, 5), "smooth"),
+    ],
+    "convtranspose2d": [
+        ("convtranspose2d out=4 kernel=2 stride=2", (2, 3, 7, 7), "smooth"),  # U-Net's up step, 7 -> 14
+        ("convtranspose2d out=3 kernel=3 stride=2 pad=1 output_pad=1", (2, 4, 5, 6), "smooth"),
+        ("convtranspose2d out=2 kernel=3x5 stride=2x1 pad=1x2 dilation=1x2", (2, 3, 4, 5), "smooth"),
+        ("convtranspose2d out=6 kernel=3 stride=3 pad=1 output_pad=2 groups=3 bias=false", (2, 3, 3, 4), "smooth"),
+        ("convtranspose2d out=5 kernel=1", (3, 2, 4, 4), "smooth"),
     ],
     "upsample2d": [
         ("upsample2d scale=2", (2, 3, 4, 5), "smooth"),

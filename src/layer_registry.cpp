@@ -7,6 +7,7 @@
 #include <convnet/layers/batchnorm.h>
 #include <convnet/layers/concat.h>
 #include <convnet/layers/conv2d.h>
+#include <convnet/layers/convtranspose2d.h>
 #include <convnet/layers/dropout.h>
 #include <convnet/layers/flatten.h>
 #include <convnet/layers/gausspool2d.h>
@@ -150,6 +151,26 @@ std::unique_ptr<Layer> make_conv2d(LayerOptions& options, const Shape& input) {
     return std::make_unique<Conv2d>(conv);
 }
 
+std::unique_ptr<Layer> make_convtranspose2d(LayerOptions& options, const Shape& input) {
+    require_rank(options, input, 4, " (N, C, H, W)");
+    ConvTranspose2dOptions conv;
+    conv.in_channels = input[1];
+    check_declared_size(options, "in", input[1]);
+    conv.out_channels = options.integer("out", std::nullopt, 1);
+    std::tie(conv.kernel_height, conv.kernel_width) = options.pair("kernel", std::nullopt, 1);
+    std::tie(conv.stride_height, conv.stride_width) = options.pair("stride", std::pair{1, 1}, 1);
+    std::tie(conv.padding_height, conv.padding_width) = options.pair("pad", std::pair{0, 0}, 0);
+    std::tie(conv.output_padding_height, conv.output_padding_width) = options.pair("output_pad", std::pair{0, 0}, 0);
+    std::tie(conv.dilation_height, conv.dilation_width) = options.pair("dilation", std::pair{1, 1}, 1);
+    conv.groups = options.integer("groups", 1, 1);
+    conv.bias = options.boolean("bias", true);
+    try {
+        return std::make_unique<ConvTranspose2d>(conv);
+    } catch (const Error& error) {
+        options.fail(std::string(error.what()).substr(std::string("convtranspose2d: ").size()));
+    }
+}
+
 std::unique_ptr<Layer> make_batchnorm(LayerOptions& options, const Shape& input, int rank) {
     require_rank(options, input, rank, rank == 4 ? " (use batchnorm1d after linear)" : " (use batchnorm2d after conv2d)");
     BatchNormOptions batchnorm;
@@ -224,6 +245,10 @@ std::unique_ptr<Layer> make_linear(LayerOptions& options, const Shape& input) {
 
 const std::array kLayerTypes{
     LayerType{"conv2d", "2-D convolution: out=C kernel=F [stride=S] [pad=P] [dilation=D] [groups=G] [bias=true|false]", make_conv2d},
+    LayerType{"convtranspose2d",
+              "transposed convolution (learned upsampling), as nn.ConvTranspose2d: out=C kernel=F [stride=S] [pad=P] [output_pad=A] "
+              "[dilation=D] [groups=G] [bias=true|false]",
+              make_convtranspose2d},
     LayerType{"batchnorm2d", "batch normalisation per channel of (N, C, H, W) [momentum=0.1] [eps=1e-5]",
               [](LayerOptions& o, const Shape& s) { return make_batchnorm(o, s, 4); }},
     LayerType{"batchnorm1d", "batch normalisation per feature of (N, F) [momentum=0.1] [eps=1e-5]",

@@ -21,7 +21,8 @@ struct SummaryRow {
     std::vector<std::string> inputs;    // the names of the layers it reads ("input": the network's)
     std::vector<Shape> input_shapes;    // batch of one, one per input
     // The output-size rule with the numbers put in: "(28 − 5 + 2·2)/1 + 1 = 28" for convolution
-    // and pooling, "7·7·32 = 1568" for flatten; "" for shape-preserving and unknown layer types.
+    // and pooling, "(7 − 1)·2 − 2·0 + 1·(2 − 1) + 0 + 1 = 14" for convtranspose2d, "14·2 = 28" for
+    // upsample2d, "7·7·32 = 1568" for flatten; "" for shape-preserving and unknown layer types.
     std::string formula;
     std::int64_t trainable_parameters = 0;  // updated by the optimiser
     std::int64_t buffer_parameters = 0;     // saved but not trained (batch norm's running statistics)

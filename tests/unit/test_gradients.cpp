@@ -162,6 +162,10 @@ const std::vector<GradientCase>& gradient_cases() {
         // p = 0 only: forward_train draws a new mask on every call, so the finite differences
         // would compare different functions. The mask itself is tested in test_layers.cpp.
         GradientCase{"dropout p=0", Shape{2, 3, 4, 5}, InputKind::smooth},
+        GradientCase{"convtranspose2d out=3 kernel=3", Shape{2, 2, 4, 5}, InputKind::smooth},
+        GradientCase{"convtranspose2d out=2 kernel=2 stride=2", Shape{2, 3, 3, 3}, InputKind::smooth},
+        GradientCase{"convtranspose2d out=4 kernel=3x2 stride=2x3 pad=1x0 output_pad=1x2 dilation=1x2 groups=2 bias=false",
+                     Shape{2, 4, 4, 3}, InputKind::smooth},
         GradientCase{"upsample2d scale=2", Shape{2, 3, 3, 4}, InputKind::smooth},
         GradientCase{"upsample2d scale=2x3 mode=bilinear", Shape{2, 2, 4, 3}, InputKind::smooth},
         GradientCase{"upsample2d scale=3 mode=bilinear", Shape{1, 2, 1, 2}, InputKind::smooth},

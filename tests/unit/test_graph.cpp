@@ -168,6 +168,39 @@ TEST(Graph, EvaluationAndObserverFollowTheGraph) {
     EXPECT_NE(network.fast_path_unavailable().find("from="), std::string::npos) << network.fast_path_unavailable();
 }
 
+// A small U-Net: two steps down, one up by convtranspose2d and one by upsample2d, concat skips,
+// and a per-pixel output.
+const char* const kUnetModel =
+    "input 1x8x8\n"
+    "conv2d out=4 kernel=3 pad=1\n"
+    "relu name=enc1\n"
+    "maxpool2d kernel=2\n"
+    "conv2d out=8 kernel=3 pad=1\n"
+    "relu name=enc2\n"
+    "maxpool2d kernel=2\n"
+    "conv2d out=8 kernel=3 pad=1\n"
+    "relu\n"
+    "convtranspose2d out=8 kernel=2 stride=2\n"
+    "concat from=deconv1,enc2\n"
+    "conv2d out=8 kernel=3 pad=1\n"
+    "relu\n"
+    "upsample2d scale=2 mode=bilinear\n"
+    "concat from=upsample1,enc1\n"
+    "conv2d out=3 kernel=1\n";
+
+TEST(Graph, SummaryWorksOutTransposedAndUpsampledSizes) {
+    const ModelSummary summary = summarize_model(parse_model(kUnetModel, "unet.model"));
+    ASSERT_EQ(summary.rows.size(), 15u);
+    EXPECT_EQ(summary.rows[8].name, "deconv1");
+    EXPECT_EQ(summary.rows[8].formula, "(2 − 1)·2 − 2·0 + 1·(2 − 1) + 0 + 1 = 4");
+    EXPECT_EQ(summary.rows[8].trainable_parameters, 8 * 8 * 2 * 2 + 8);  // weight (in, out, 2, 2) and bias
+    EXPECT_EQ(summary.rows[9].output, (Shape{1, 16, 4, 4}));
+    EXPECT_EQ(summary.rows[12].name, "upsample1");
+    EXPECT_EQ(summary.rows[12].formula, "4·2 = 8");
+    EXPECT_EQ(summary.rows[12].multiply_adds, 8 * 8 * 8 * 4);    // bilinear: 4 per output value
+    EXPECT_EQ(summary.rows.back().output, (Shape{1, 3, 8, 8}));  // one score per class per pixel
+}
+
 TEST(Graph, SummaryListsWhatEachLayerReads) {
     const ModelSummary summary = summarize_model(parse_model(kResidualModel, "g.model"));
     EXPECT_EQ(summary.rows[7].inputs, (std::vector<std::string>{"bn2", "stem"}));

@@ -204,6 +204,7 @@ TEST(ModelFile, FormatModelParsesBackToTheSameNetwork) {
         "conv2d out=8 kernel=3 pad=1 groups=8\n"
         "relu\n"
         "concat from=act,relu1 name=joined\n"
+        "convtranspose2d out=4 kernel=3 stride=2 pad=1 output_pad=1 dilation=1x2 groups=2 bias=false\n"
         "upsample2d scale=2x1 mode=bilinear\n"
         "add from=upsample1,upsample1\n"
         "maxpool2d kernel=3 stride=2 pad=1\n"
@@ -234,7 +235,7 @@ TEST(ModelFile, FormatModelParsesBackToTheSameNetwork) {
     EXPECT_NE(written.find("leakyrelu slope=0.2 name=act\n"), std::string::npos) << written;
     for (const char* option : {"kernel=3x5", "stride=2x1", "pad=1x2", "dilation=1x2", "bias=false", "momentum=0.3", "eps=0.001", "groups=8",
                                "count_pad=false", "sigma=0.7", "p=0.25", "out=6", "scale=2x1", "mode=bilinear",
-                               "concat from=act,relu1 name=joined", "add from=upsample1,upsample1"})
+                               "concat from=act,relu1 name=joined", "add from=upsample1,upsample1", "output_pad=1"})
         EXPECT_NE(written.find(option), std::string::npos) << option << " lost:\n" << written;
     EXPECT_NE(written.find("\nrelu\n"), std::string::npos) << written;  // automatic names are left out
     EXPECT_EQ(format_model(reread, spec.input), written);

@@ -24,6 +24,7 @@ constexpr FastPathDecision kFastPathTable[] = {
     {"l2pool2d", FastPathRole::none, "no oneDNN primitive computes an L2 norm over a window", nullptr},
     {"gausspool2d", FastPathRole::none, "no stage yet (a depthwise convolution with fixed weights could serve it)", nullptr},
     {"globalavgpool2d", FastPathRole::none, "no stage yet (average pooling over the whole map could serve it)", nullptr},
+    {"convtranspose2d", FastPathRole::none, "no stage yet (oneDNN's deconvolution primitive will serve it with graphs)", nullptr},
     {"upsample2d", FastPathRole::none, "no stage yet (oneDNN's resampling primitive will serve it with graphs)", nullptr},
     {"add", FastPathRole::none, "no stage yet (oneDNN's sum primitive will serve it with graphs)", nullptr},
     {"concat", FastPathRole::none, "no stage yet (oneDNN's concat primitive will serve it with graphs)", nullptr},
