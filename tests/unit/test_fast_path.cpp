@@ -116,7 +116,24 @@ INSTANTIATE_TEST_SUITE_P(
                      "flatten\nlinear out=3\n",
                      3},
         // dropout on features: both paths draw the same masks from the layer's generator
-        FastPathCase{"input 2x8x8\nconv2d out=4 kernel=3\nrelu\nflatten\nlinear out=16\ndropout p=0.3\nrelu\nlinear out=5\n", 6}));
+        FastPathCase{"input 2x8x8\nconv2d out=4 kernel=3\nrelu\nflatten\nlinear out=16\ndropout p=0.3\nrelu\nlinear out=5\n", 6},
+        // Graphs: a residual block whose shortcut is read by a convolution and the add (two
+        // gradients summed), with batch norm fused with relu only where nothing else reads it.
+        FastPathCase{"input 3x10x10\nconv2d out=16 kernel=3 pad=1 bias=false\nbatchnorm2d\nrelu name=stem\n"
+                     "conv2d out=16 kernel=3 pad=1 bias=false\nbatchnorm2d\nrelu\nconv2d out=16 kernel=3 pad=1 bias=false\nbatchnorm2d\n"
+                     "add from=bn3,stem\nrelu\nconv2d out=8 kernel=1 stride=2 bias=false\nbatchnorm2d name=shortcut\n"
+                     "conv2d out=8 kernel=3 stride=2 pad=1 from=relu2 bias=false\nbatchnorm2d\nadd from=bn4,shortcut\n"
+                     "relu\nglobalavgpool2d\nflatten\nlinear out=4\n",
+                     4},
+        // A small U-Net on the way up: a transposed convolution, both upsampling modes, concat
+        // skips (one with the network's input), an add reading one output twice.
+        FastPathCase{"input 2x8x8\nconv2d out=4 kernel=3 pad=1\nrelu name=enc1\nmaxpool2d kernel=2\nconv2d out=8 kernel=3 pad=1\n"
+                     "relu name=enc2\nmaxpool2d kernel=2\nconv2d out=8 kernel=3 pad=1\nrelu\n"
+                     "convtranspose2d out=8 kernel=3 stride=2 pad=1 output_pad=1\nconcat from=deconv1,enc2\n"
+                     "upsample2d scale=2 mode=bilinear\nconcat from=upsample1,enc1\nupsample2d scale=1x2 from=input\n"
+                     "maxpool2d kernel=1x2\nconcat from=concat2,pool3\nadd from=concat3,concat3\nconv2d out=3 kernel=3 pad=1\n"
+                     "flatten\nlinear out=5\n",
+                     3}));
 
 // Evaluation keeps the weights in the primitives' layouts between calls; a change of parameters
 // (an optimiser step, a load, a write announced by parameters_changed) must reach it.

@@ -163,9 +163,9 @@ TEST(Graph, EvaluationAndObserverFollowTheGraph) {
     });
     EXPECT_EQ(names.size(), 13u);
     ASSERT_EQ(observed.shape(), logits.shape());
-    for (std::int64_t i = 0; i < logits.size(); ++i) EXPECT_EQ(observed[i], logits[i]);
-    EXPECT_EQ(network.backend(), "reference");  // the fast path runs chains only, so far
-    EXPECT_NE(network.fast_path_unavailable().find("from="), std::string::npos) << network.fast_path_unavailable();
+    // observe runs the reference layers, predict the fast path: equal up to summation order.
+    for (std::int64_t i = 0; i < logits.size(); ++i) EXPECT_NEAR(observed[i], logits[i], 1e-5f + 1e-4f * std::abs(logits[i]));
+    EXPECT_EQ(network.backend(), "onednn") << network.fast_path_unavailable();  // graphs run on the fast path too
 }
 
 // A small U-Net: two steps down, one up by convtranspose2d and one by upsample2d, concat skips,

@@ -1,8 +1,10 @@
 // The oneDNN backend's executor: plans of stages per batch size and mode, built from the fusion
-// recipes and the stage table, with every memory allocated once and reused on every step.
+// recipes and the stage table and wired along the graph (a stage reads the outputs its layer's
+// from= names), with every memory allocated once and reused on every step.
 #include "fusion.h"
 #include "stage.h"
 
+#include <algorithm>
 #include <map>
 
 namespace convnet::engine::onednn {
@@ -15,6 +17,12 @@ BatchNorm& layer_as_norm(Layer& layer) {
     return *norm;
 }
 
+// A memory that needs a buffer, and the steps [first, last] during which it holds a value.
+struct Lifetime {
+    memory target;
+    std::size_t first, last;
+};
+
 }  // namespace
 
 struct OnednnExecutor::Impl {
@@ -26,6 +34,11 @@ struct OnednnExecutor::Impl {
     struct Plan {
         memory input;
         std::vector<std::unique_ptr<Stage>> stages;
+        // Per stage, the stages whose outputs it reads (kNetworkInput for the network's input).
+        std::vector<std::vector<int>> sources;
+        // Per stage, in training: when several stages read its output, the sum of their input
+        // gradients into its diff_dst, run just before its backward.
+        std::vector<std::optional<std::pair<dnnl::sum, Args>>> gradient_sums;
         memory grad_logits;
         Tensor logits;
         std::vector<Tensor> buffers;                   // the activations and gradients the stages point into
@@ -38,14 +51,37 @@ struct OnednnExecutor::Impl {
                 target.set_data_handle(buffers.back().data());
             }
         }
-        // Gives the memories two buffers in turn: each is read only by the next one's producer.
-        void bind_alternating(const std::vector<memory>& memories) {
-            std::size_t largest = 0;
-            for (const memory& target : memories) largest = std::max(largest, target.get_desc().get_size());
-            const auto floats = static_cast<std::int64_t>(largest / sizeof(float)) + 1;
-            Tensor& first = buffers.emplace_back(Shape{floats});
-            Tensor& second = buffers.emplace_back(Shape{floats});
-            for (std::size_t i = 0; i < memories.size(); ++i) memories[i].set_data_handle(i % 2 == 0 ? first.data() : second.data());
+        // Gives memories whose lifetimes do not overlap the same buffer: a memory takes the
+        // smallest free buffer that fits, else a new one. A memory handed out under several
+        // names (add's gradient is its input's) lives from its first step to its last.
+        void bind_by_lifetime(const std::vector<Lifetime>& lifetimes) {
+            std::vector<Lifetime> merged;
+            for (const Lifetime& lifetime : lifetimes) {
+                auto same =
+                    std::find_if(merged.begin(), merged.end(), [&](const Lifetime& m) { return m.target.get() == lifetime.target.get(); });
+                if (same == merged.end()) merged.push_back(lifetime);
+                else same->first = std::min(same->first, lifetime.first), same->last = std::max(same->last, lifetime.last);
+            }
+            std::sort(merged.begin(), merged.end(), [](const Lifetime& a, const Lifetime& b) { return a.first < b.first; });
+            struct Slot {
+                Tensor* buffer;
+                std::size_t busy_until;
+            };
+            std::vector<Slot> slots;
+            for (const Lifetime& lifetime : merged) {
+                const auto floats = static_cast<std::int64_t>(lifetime.target.get_desc().get_size() / sizeof(float)) + 1;
+                Slot* best = nullptr;
+                for (Slot& slot : slots)
+                    if (slot.busy_until < lifetime.first && slot.buffer->size() >= floats &&
+                        (best == nullptr || slot.buffer->size() < best->buffer->size()))
+                        best = &slot;
+                if (best == nullptr) {
+                    slots.push_back({&buffers.emplace_back(Shape{floats}), 0});
+                    best = &slots.back();
+                }
+                best->busy_until = lifetime.last;
+                lifetime.target.set_data_handle(best->buffer->data());
+            }
         }
     };
     std::map<std::int64_t, std::unique_ptr<Plan>> training_plans, inference_plans;
@@ -56,41 +92,111 @@ struct OnednnExecutor::Impl {
     std::unique_ptr<Plan> build(std::int64_t batch, bool training) {
         auto plan = std::make_unique<Plan>();
         const Shape input_shape = layers.front().input.with_batch(batch);
-        plan->input = memory({to_dims(input_shape), f32, plain_tag(input_shape.rank())}, context.engine, nullptr);
-        memory current = plan->input;
+        std::vector<std::int64_t> input_dims{batch};
+        for (int axis = 1; axis < input_shape.rank(); ++axis) input_dims.push_back(input_shape[axis]);
+        // The network's input: the shape of whatever reads it (every reader sees the same).
+        for (const LayerPlan& plan_of_layer : layers)
+            for (std::size_t k = 0; k < plan_of_layer.inputs.size(); ++k)
+                if (plan_of_layer.inputs[k] == kNetworkInput) input_dims = to_dims(plan_of_layer.input_shapes[k].with_batch(batch));
+        plan->input = memory({input_dims, f32, plain_tag(static_cast<int>(input_dims.size()))}, context.engine, nullptr);
+
+        std::vector<memory> outputs(layers.size());    // the memory holding each layer's output
+        std::vector<int> producer(layers.size(), -1);  // the stage writing it (kNetworkInput: the input itself)
         for (const StageRecipe& recipe : training ? training_recipes : inference_recipes) {
+            std::vector<memory> sources;
+            std::vector<int> source_stages;
+            for (int source : layers[recipe.first].inputs) {
+                const bool network_input = source == kNetworkInput;
+                sources.push_back(network_input ? plan->input : outputs[static_cast<std::size_t>(source)]);
+                source_stages.push_back(network_input ? kNetworkInput : producer[static_cast<std::size_t>(source)]);
+            }
             Layer& layer = *layers[recipe.layer].layer;
             const Shape output = layers[recipe.last].output.with_batch(batch);
             BatchNorm* folded_norm = recipe.folded_norm ? &layer_as_norm(*layers[*recipe.folded_norm].layer) : nullptr;
-            const StageRequest request{layer, output, current, training, recipe.fuse_relu, folded_norm, context};
+            const StageRequest request{layer, output, sources.front(), sources, training, recipe.fuse_relu, folded_norm, context};
             std::unique_ptr<Stage> stage = fast_path_decision(layer.type())->make_stage(request);
-            if (!stage) continue;  // the identity in this mode
-            current = stage->dst();
+            if (!stage) {  // the identity in this mode: the output is the input
+                outputs[recipe.last] = sources.front();
+                producer[recipe.last] = source_stages.front();
+                continue;
+            }
+            outputs[recipe.last] = stage->dst();
+            producer[recipe.last] = static_cast<int>(plan->stages.size());
             plan->stages.push_back(std::move(stage));
+            plan->sources.push_back(std::move(source_stages));
         }
         plan->logits.resize(layers.back().output.with_batch(batch));
         // The last stage writes plain (N, classes); let it write straight into the logits tensor.
-        if (current.get_desc() != memory::desc(to_dims(plan->logits.shape()), f32, Tag::ab))
+        const memory output = outputs.back();
+        if (output.get_desc() != memory::desc(to_dims(plan->logits.shape()), f32, Tag::ab))
             throw Error("oneDNN path: the network's output is not a plain (N, classes) matrix");
-        current.set_data_handle(plan->logits.data());
-        std::vector<memory> activations;
-        for (std::size_t i = 0; i + 1 < plan->stages.size(); ++i) activations.push_back(plan->stages[i]->dst());
-        plan->buffers.reserve(activations.size() + 4);  // Tensors must not move once memories point into them
+        output.set_data_handle(plan->logits.data());
+        plan->buffers.reserve(4 * plan->stages.size() + 4);  // Tensors must not move once memories point into them
+
+        const std::size_t count = plan->stages.size();
         if (!training) {
-            plan->bind_alternating(activations);
+            // An activation lives from the stage that writes it to the last stage that reads it.
+            std::vector<Lifetime> lifetimes;
+            for (std::size_t s = 0; s < count; ++s) lifetimes.push_back({plan->stages[s]->dst(), s, s});
+            for (std::size_t s = 0; s < count; ++s)
+                for (int source : plan->sources[s])
+                    if (source != kNetworkInput) lifetimes[static_cast<std::size_t>(source)].last = s;
+            std::erase_if(lifetimes, [&](const Lifetime& lifetime) { return lifetime.target.get() == output.get(); });
+            plan->bind_by_lifetime(lifetimes);
             return plan;
         }
+        std::vector<memory> activations;
+        for (std::size_t s = 0; s < count; ++s)
+            if (plan->stages[s]->dst().get() != output.get()) activations.push_back(plan->stages[s]->dst());
         plan->bind_each(activations);
-        plan->grad_logits = memory(current.get_desc(), context.engine, nullptr);
-        memory diff = plan->grad_logits;
-        std::vector<memory> gradients;  // in the order backward produces them
-        for (std::size_t i = plan->stages.size(); i-- > 0;) {
-            plan->stages[i]->connect_backward(diff, i > 0, context);
-            diff = plan->stages[i]->diff_src();
-            if (i > 0) gradients.push_back(diff);
-        }
-        if (!gradients.empty()) plan->bind_alternating(gradients);
+        connect_backward(*plan, output);
         return plan;
+    }
+
+    // Wires the gradients from the last stage to the first; backward step t runs stage
+    // count − 1 − t (after the sum of its readers' gradients, when it has several readers).
+    void connect_backward(Plan& plan, const memory& output) {
+        const std::size_t count = plan.stages.size();
+        plan.grad_logits = memory(output.get_desc(), context.engine, nullptr);
+        plan.gradient_sums.resize(count);
+        const auto step = [&](std::size_t stage) { return count - 1 - stage; };
+        std::vector<Lifetime> lifetimes;
+        for (std::size_t s = count; s-- > 0;) {
+            std::vector<memory> contributions;  // the gradients at s's output, from each reader
+            if (plan.stages[s]->dst().get() == output.get()) contributions.push_back(plan.grad_logits);
+            for (std::size_t reader = s + 1; reader < count; ++reader)
+                for (std::size_t k = 0; k < plan.sources[reader].size(); ++k)
+                    if (plan.sources[reader][k] == static_cast<int>(s)) {
+                        contributions.push_back(plan.stages[reader]->diff_src(k));
+                        lifetimes.push_back({contributions.back(), step(reader), step(s)});
+                    }
+            if (contributions.empty()) throw Error("oneDNN path: a stage's output is read by nothing");
+            memory diff_dst = contributions.front();
+            if (contributions.size() > 1) {
+                // An output read by several layers gets the sum of their gradients.
+                std::vector<memory::desc> descs;
+                for (const memory& contribution : contributions) descs.push_back(contribution.get_desc());
+                diff_dst = unbound(plan.stages[s]->dst().get_desc(), context);
+                const dnnl::sum::primitive_desc pd(diff_dst.get_desc(), std::vector<float>(descs.size(), 1.0f), descs, context.engine);
+                Args args{{DNNL_ARG_DST, diff_dst}};
+                for (std::size_t k = 0; k < contributions.size(); ++k)
+                    args.emplace(DNNL_ARG_MULTIPLE_SRC + static_cast<int>(k), contributions[k]);
+                plan.gradient_sums[s] = std::pair{dnnl::sum(pd), std::move(args)};
+                lifetimes.push_back({diff_dst, step(s), step(s)});
+            }
+            const bool reads_a_stage =
+                std::any_of(plan.sources[s].begin(), plan.sources[s].end(), [](int source) { return source != kNetworkInput; });
+            plan.stages[s]->connect_backward(diff_dst, reads_a_stage, context);
+            // A gradient for the network's input is never read: it needs a buffer for one step.
+            for (std::size_t k = 0; k < plan.sources[s].size(); ++k)
+                if (reads_a_stage && plan.sources[s][k] == kNetworkInput)
+                    lifetimes.push_back({plan.stages[s]->diff_src(k), step(s), step(s)});
+        }
+        // Only the memories the stages left without a buffer; grad_logits is the caller's.
+        std::erase_if(lifetimes, [&](const Lifetime& lifetime) {
+            return lifetime.target.get() == plan.grad_logits.get() || lifetime.target.get_data_handle() != nullptr;
+        });
+        plan.bind_by_lifetime(lifetimes);
     }
 
     Plan& plan_for(std::int64_t batch, bool training) {
@@ -102,7 +208,7 @@ struct OnednnExecutor::Impl {
     }
 
     void run_forward(Plan& plan, const Tensor& input, bool weights_changed) {
-        plan.input.set_data_handle(const_cast<float*>(input.data()));  // read only: the first stage never writes its input
+        plan.input.set_data_handle(const_cast<float*>(input.data()));  // read only: no stage writes its input
         if (weights_changed)
             for (auto& stage : plan.stages) stage->prepare_weights(context.stream);
         for (auto& stage : plan.stages) stage->forward(context.stream);
@@ -142,7 +248,10 @@ void OnednnExecutor::backward(const Tensor& grad_logits) {
     Impl::Plan* plan = impl_->last_training;
     if (plan == nullptr) throw Error("backward called before forward_train");
     plan->grad_logits.set_data_handle(const_cast<float*>(grad_logits.data()));  // read only
-    for (std::size_t i = plan->stages.size(); i-- > 0;) plan->stages[i]->backward(impl_->context.stream);
+    for (std::size_t i = plan->stages.size(); i-- > 0;) {
+        if (auto& sum = plan->gradient_sums[i]) sum->first.execute(impl_->context.stream, sum->second);
+        plan->stages[i]->backward(impl_->context.stream);
+    }
     impl_->context.stream.wait();
 }
 

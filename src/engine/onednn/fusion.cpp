@@ -11,46 +11,54 @@ FastPathRole role_of(const std::vector<LayerPlan>& layers, std::size_t index) {
     return decision ? decision->role : FastPathRole::none;
 }
 
-bool is_type(const std::vector<LayerPlan>& layers, std::size_t index, std::string_view type) {
-    return index < layers.size() && layers[index].layer->type() == type;
+// How many times each layer's output is read (a join reading it twice counts twice).
+std::vector<int> reader_counts(const std::vector<LayerPlan>& layers) {
+    std::vector<int> counts(layers.size(), 0);
+    for (const LayerPlan& plan : layers)
+        for (int input : plan.inputs)
+            if (input != kNetworkInput) ++counts[static_cast<std::size_t>(input)];
+    return counts;
 }
 
 }  // namespace
 
 std::optional<std::vector<StageRecipe>> plan_stages(const std::vector<LayerPlan>& layers, bool training, std::string& why_not) {
-    for (std::size_t i = 0; i < layers.size(); ++i)
-        if (layers[i].inputs != std::vector<int>{static_cast<int>(i) - 1}) {
-            why_not = layers[i].name + " reads from= other than the line above: the oneDNN backend runs chains of layers only so far";
-            return std::nullopt;
-        }
+    const std::vector<int> readers = reader_counts(layers);
+    // Whether layer `next` reads layer `index` and nothing else does: only then may they be one stage.
+    const auto feeds_only = [&](std::size_t index, std::size_t next) {
+        return next < layers.size() && readers[index] == 1 && layers[next].inputs == std::vector<int>{static_cast<int>(index)};
+    };
+    const auto is_type = [&](std::size_t index, std::string_view type) {
+        return index < layers.size() && layers[index].layer->type() == type;
+    };
     std::vector<StageRecipe> recipes;
     for (std::size_t i = 0; i < layers.size();) {
         const Layer& layer = *layers[i].layer;
-        StageRecipe recipe{i, i, false, std::nullopt};
+        StageRecipe recipe{i, i, i, false, std::nullopt};
         switch (role_of(layers, i)) {
             case FastPathRole::stage:
                 break;
             case FastPathRole::convolution:
                 // With running statistics batch norm is a per-channel scale and shift: it folds
                 // into the convolution's weights, and a relu after it becomes a post-op.
-                if (!training && role_of(layers, i + 1) == FastPathRole::batch_norm) {
+                if (!training && role_of(layers, i + 1) == FastPathRole::batch_norm && feeds_only(i, i + 1)) {
                     recipe.folded_norm = i + 1;
-                    recipe.fuse_relu = is_type(layers, i + 2, "relu");
+                    recipe.fuse_relu = is_type(i + 2, "relu") && feeds_only(i + 1, i + 2);
                     recipe.last = recipe.fuse_relu ? i + 2 : i + 1;
                 }
                 break;
             case FastPathRole::batch_norm:
-                if (is_type(layers, i + 1, "relu")) {
+                if (is_type(i + 1, "relu") && feeds_only(i, i + 1)) {
                     recipe.fuse_relu = true;
                     recipe.last = i + 1;
                 }
                 break;
             case FastPathRole::flatten_into_linear:
-                if (!is_type(layers, i + 1, "linear")) {
-                    why_not = "flatten not followed by linear";
+                if (!is_type(i + 1, "linear") || !feeds_only(i, i + 1)) {
+                    why_not = layers[i].name + ": a flatten not followed by the linear that alone reads it";
                     return std::nullopt;
                 }
-                recipe = StageRecipe{i + 1, i + 1, false, std::nullopt};  // the inner product reads the 4-D input: flatten costs nothing
+                recipe = StageRecipe{i, i + 1, i + 1, false, std::nullopt};  // the inner product reads the 4-D input
                 break;
             case FastPathRole::dropout_features:
                 if (layers[i].input.rank() != 2) {

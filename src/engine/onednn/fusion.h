@@ -1,5 +1,5 @@
-// Fusion planning for the oneDNN backend: how a chain of layers groups into stages, read from the
-// stage table's roles alone. Internal.
+// Fusion planning for the oneDNN backend: how the layers group into stages, read from the stage
+// table's roles, for chains and graphs alike. Internal.
 #pragma once
 
 #include "onednn.h"
@@ -9,17 +9,19 @@
 
 namespace convnet::engine::onednn {
 
-// One stage to build: the layer that makes it and what it swallows.
+// One stage to build: the layers [first, last] it covers, the one whose table row builds it, and
+// what it fuses. Layers are fused only where the earlier one's output is read by the next alone.
 struct StageRecipe {
-    std::size_t layer;                       // index of the layer whose table row builds the stage
-    std::size_t last;                        // index of the last layer it covers: the stage's output is that layer's
+    std::size_t first;                       // the first layer covered: its inputs are the stage's
+    std::size_t layer;                       // the layer whose table row builds the stage
+    std::size_t last;                        // the last layer covered: the stage's output is that layer's
     bool fuse_relu = false;                  // batch norm (or the batch norm a convolution folds) followed by relu
     std::optional<std::size_t> folded_norm;  // evaluation: the batch norm a convolution absorbs
 };
 
-// The stages for training or evaluation, in order; nullopt, with the reason in `why_not`, when a
-// layer has no stage or its neighbours do not allow the fusion its role needs (a flatten not
-// followed by linear, dropout on a 4-D input).
+// The stages for training or evaluation, in layer order; nullopt, with the reason in `why_not`,
+// when a layer has no stage or its neighbours do not allow the fusion its role needs (a flatten
+// not followed by the linear that alone reads it, dropout on a 4-D input).
 std::optional<std::vector<StageRecipe>> plan_stages(const std::vector<LayerPlan>& layers, bool training, std::string& why_not);
 
 }  // namespace convnet::engine::onednn

@@ -64,6 +64,16 @@ std::unique_ptr<Stage> make_max_pool_stage(const StageRequest& request) {
                                        request.context);
 }
 
+// Global average pooling is average pooling with a window of the whole map.
+std::unique_ptr<Stage> make_global_avg_pool_stage(const StageRequest& request) {
+    const memory::dims input = request.src.get_desc().dims();
+    SlidingWindow whole;
+    whole.kernel_height = whole.stride_height = input[2];
+    whole.kernel_width = whole.stride_width = input[3];
+    return std::make_unique<PoolStage>(dnnl::algorithm::pooling_avg_exclude_padding, whole, request.output, request.src, request.training,
+                                       request.context);
+}
+
 std::unique_ptr<Stage> make_avg_pool_stage(const StageRequest& request) {
     const AvgPool2d& layer = layer_as<AvgPool2d>(request);
     const auto algorithm =

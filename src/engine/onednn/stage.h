@@ -9,6 +9,8 @@
 #include <convnet/layer.h>
 #include <convnet/layers/batchnorm.h>
 
+#include <span>
+
 namespace convnet::engine::onednn {
 
 // A stage is built once per (batch size, mode) and wired in two passes: construction connects it
@@ -27,7 +29,12 @@ public:
     // Writes the layer's trainable gradients into the arena and, when asked, diff_src.
     virtual void backward(dnnl::stream& stream) = 0;
     const memory& dst() const { return dst_; }
-    const memory& diff_src() const { return diff_src_; }
+    // The gradient at input k (a join has several; others only k = 0), valid after
+    // connect_backward. A join may hand out its diff_dst itself (add's gradient is its input's).
+    virtual const memory& diff_src(std::size_t k = 0) const {
+        (void)k;
+        return diff_src_;
+    }
 
 protected:
     memory src_, dst_, diff_dst_, diff_src_;
@@ -36,9 +43,10 @@ protected:
 
 // What the table's factory for a layer type is given.
 struct StageRequest {
-    Layer& layer;         // the layer that makes the stage, of its row's type
-    const Shape& output;  // the stage's output with the batch, after whatever it fuses
-    const memory& src;    // the previous stage's output (or the network's plain input)
+    Layer& layer;                     // the layer that makes the stage, of its row's type
+    const Shape& output;              // the stage's output with the batch, after whatever it fuses
+    const memory& src;                // the output it reads (the network's plain input, or another stage's)
+    std::span<const memory> sources;  // every output it reads, in from= order (src is the first)
     bool training;
     bool fuse_relu;          // batch norm: the relu after it is fused
     BatchNorm* folded_norm;  // convolution in evaluation: the batch norm it absorbs, else null
@@ -63,7 +71,12 @@ std::unique_ptr<Stage> make_tanh_stage(const StageRequest& request);
 std::unique_ptr<Stage> make_sigmoid_stage(const StageRequest& request);
 std::unique_ptr<Stage> make_max_pool_stage(const StageRequest& request);
 std::unique_ptr<Stage> make_avg_pool_stage(const StageRequest& request);
+std::unique_ptr<Stage> make_global_avg_pool_stage(const StageRequest& request);
 std::unique_ptr<Stage> make_inner_product_stage(const StageRequest& request);
 std::unique_ptr<Stage> make_dropout_stage(const StageRequest& request);
+std::unique_ptr<Stage> make_sum_stage(const StageRequest& request);
+std::unique_ptr<Stage> make_concat_stage(const StageRequest& request);
+std::unique_ptr<Stage> make_deconvolution_stage(const StageRequest& request);
+std::unique_ptr<Stage> make_resampling_stage(const StageRequest& request);
 
 }  // namespace convnet::engine::onednn

@@ -23,11 +23,11 @@ constexpr FastPathDecision kFastPathTable[] = {
     {"softmax", FastPathRole::none, "no stage: the training loss applies its own softmax; add softmax for prediction only", nullptr},
     {"l2pool2d", FastPathRole::none, "no oneDNN primitive computes an L2 norm over a window", nullptr},
     {"gausspool2d", FastPathRole::none, "no stage yet (a depthwise convolution with fixed weights could serve it)", nullptr},
-    {"globalavgpool2d", FastPathRole::none, "no stage yet (average pooling over the whole map could serve it)", nullptr},
-    {"convtranspose2d", FastPathRole::none, "no stage yet (oneDNN's deconvolution primitive will serve it with graphs)", nullptr},
-    {"upsample2d", FastPathRole::none, "no stage yet (oneDNN's resampling primitive will serve it with graphs)", nullptr},
-    {"add", FastPathRole::none, "no stage yet (oneDNN's sum primitive will serve it with graphs)", nullptr},
-    {"concat", FastPathRole::none, "no stage yet (oneDNN's concat primitive will serve it with graphs)", nullptr},
+    {"globalavgpool2d", FastPathRole::stage, "pooling avg with a window of the whole map", make_global_avg_pool_stage},
+    {"convtranspose2d", FastPathRole::stage, "deconvolution", make_deconvolution_stage},
+    {"upsample2d", FastPathRole::stage, "resampling nearest or linear (half-pixel, as align_corners=False)", make_resampling_stage},
+    {"add", FastPathRole::stage, "sum (backward: every input's gradient is the output's, no copy)", make_sum_stage},
+    {"concat", FastPathRole::stage, "concat along channels (backward: each input's block of the gradient)", make_concat_stage},
 };
 
 }  // namespace
