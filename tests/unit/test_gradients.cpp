@@ -201,6 +201,14 @@ TEST(RegistryAgreement, AttributesRoundTripThroughTheModelFileText) {
                 << c.line << ": attribute '" << attribute.name << "' is not a PyTorch-style keyword";
             if (!attribute.key.empty()) keys.push_back(attribute.key);
         }
+        // Every option the case's line gives is an attribute: a layer that forgot attributes()
+        // (or one of its options) would write a model file that loses it.
+        std::istringstream words(c.line.substr(c.line.find(' ') == std::string::npos ? c.line.size() : c.line.find(' ')));
+        for (std::string word; words >> word;) {
+            const std::string key = word.substr(0, word.find('='));
+            EXPECT_NE(std::find(keys.begin(), keys.end(), key), keys.end())
+                << c.line << ": option " << key << "= is not among the layer's attributes(): add it there (include/convnet/attribute.h)";
+        }
         std::sort(keys.begin(), keys.end());
         EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end()) << c.line << ": two attributes share a model-file key";
         const std::string text = bound.layer().options_text();

@@ -222,7 +222,10 @@ TEST(ModelFile, FormatModelParsesBackToTheSameNetwork) {
     const std::vector<LayerPlan> plans = plan_model(spec);
     std::set<std::string> types;
     for (const LayerPlan& plan : plans) types.insert(plan.layer->type());
-    for (const LayerType& type : layer_types()) EXPECT_TRUE(types.count(std::string(type.name))) << "add " << type.name << " to this model";
+    for (const LayerType& type : layer_types())
+        EXPECT_TRUE(types.count(std::string(type.name)))
+            << "add a " << type.name << " line, with options away from their defaults, to the model in "
+            << "ModelFile.FormatModelParsesBackToTheSameNetwork (tests/unit/test_model.cpp)";
     const std::string written = format_model(plans, spec.input);
     const std::vector<LayerPlan> reread = plan_model(parse_model(written, "written.model"));
     ASSERT_EQ(reread.size(), plans.size()) << written;
