@@ -3,6 +3,7 @@
 #include <convnet/loss.h>
 
 #include <cmath>
+#include <vector>
 
 namespace convnet {
 
@@ -25,29 +26,40 @@ std::int64_t argmax(const float* values, std::int64_t count) {
 
 LossResult softmax_cross_entropy(const Tensor& logits, std::span<const std::uint8_t> labels, Tensor* grad_logits) {
     const Shape& shape = logits.shape();
-    if (shape.rank() != 2 || static_cast<std::size_t>(shape[0]) != labels.size())
-        throw Error("softmax_cross_entropy: logits " + shape.to_string() + " do not match " + std::to_string(labels.size()) + " labels");
-    const std::int64_t batch = shape[0], classes = shape[1];
+    // (N, K) has one label per row; (N, K, H, W) one per pixel, its K scores `positions` apart.
+    const std::int64_t batch = shape.rank() >= 2 ? shape[0] : 0, classes = shape.rank() >= 2 ? shape[1] : 0;
+    const std::int64_t positions = shape.rank() >= 2 && batch > 0 && classes > 0 ? shape.element_count() / (batch * classes) : 0;
+    if (shape.rank() < 2 || static_cast<std::size_t>(batch * positions) != labels.size())
+        throw Error("softmax_cross_entropy: logits " + shape.to_string() + " do not match " + std::to_string(labels.size()) + " labels" +
+                    (shape.rank() > 2 ? " (one per pixel: N·H·W)" : ""));
     if (grad_logits != nullptr) grad_logits->resize(shape);
+    const double count = double(batch * positions);
+    std::vector<float> gathered(static_cast<std::size_t>(classes));
     LossResult result;
-    for (std::int64_t n = 0; n < batch; ++n) {
-        const std::int64_t label = labels[static_cast<std::size_t>(n)];
-        if (label >= classes)
-            throw Error("label " + std::to_string(label) + " is outside the model's " + std::to_string(classes) + " classes");
-        const float* row = logits.data() + n * classes;
-        const double largest = row_max(row, classes);
-        double sum = 0.0;
-        for (std::int64_t k = 0; k < classes; ++k) sum += std::exp(row[k] - largest);
-        const double log_sum = largest + std::log(sum);
-        result.loss += log_sum - row[label];
-        result.correct += argmax(row, classes) == label;
-        if (grad_logits != nullptr) {
-            float* grad = grad_logits->data() + n * classes;
-            for (std::int64_t k = 0; k < classes; ++k)
-                grad[k] = static_cast<float>((std::exp(row[k] - log_sum) - (k == label ? 1.0 : 0.0)) / double(batch));
+    for (std::int64_t n = 0; n < batch; ++n)
+        for (std::int64_t p = 0; p < positions; ++p) {
+            const std::int64_t label = labels[static_cast<std::size_t>(n * positions + p)];
+            if (label >= classes)
+                throw Error("label " + std::to_string(label) + " is outside the model's " + std::to_string(classes) + " classes");
+            const float* first = logits.data() + n * classes * positions + p;
+            const float* row = first;
+            if (positions > 1) {
+                for (std::int64_t k = 0; k < classes; ++k) gathered[static_cast<std::size_t>(k)] = first[k * positions];
+                row = gathered.data();
+            }
+            const double largest = row_max(row, classes);
+            double sum = 0.0;
+            for (std::int64_t k = 0; k < classes; ++k) sum += std::exp(row[k] - largest);
+            const double log_sum = largest + std::log(sum);
+            result.loss += log_sum - row[label];
+            result.correct += argmax(row, classes) == label;
+            if (grad_logits != nullptr) {
+                float* grad = grad_logits->data() + n * classes * positions + p;
+                for (std::int64_t k = 0; k < classes; ++k)
+                    grad[k * positions] = static_cast<float>((std::exp(row[k] - log_sum) - (k == label ? 1.0 : 0.0)) / count);
+            }
         }
-    }
-    result.loss /= double(batch);
+    result.loss /= count;
     return result;
 }
 

@@ -323,9 +323,10 @@ std::string format_model(const std::vector<LayerPlan>& layers, const Shape& inpu
 
 Network::Network(const ModelSpec& spec) : source_(spec.source), sample_shape_(spec.input), layers_(plan_model(spec)) {
     const Shape& shape = layers_.back().output;
-    if (shape.rank() != 2)
+    if (shape.rank() != 2 && shape.rank() != 4)
         throw Error(spec.source + ": the last layer gives " + shape.to_string() +
-                    " per batch; a classifier must end in (N, classes): add flatten and linear");
+                    " per batch; a classifier must end in (N, classes): add flatten and linear (or, for scores per pixel, "
+                    "(N, classes, H, W))");
 
     std::vector<Layer*> layers;
     for (LayerPlan& plan : layers_) layers.push_back(plan.layer.get());

@@ -30,6 +30,11 @@ void load_batch(const Dataset& dataset, std::span<const std::int64_t> indices, T
 }
 
 void check_compatible(const Network& network, const Dataset& dataset, const std::string& what) {
+    if (network.layer_plan(network.layer_count() - 1).output.rank() != 2)
+        throw Error(network.source() + ": the model gives scores per pixel " +
+                    network.layer_plan(network.layer_count() - 1).output.to_string() + " but the " + what +
+                    " data has one label per image: end the model in (N, classes) with globalavgpool2d, flatten "
+                    "and linear (per-pixel labels, for segmentation, cannot be read yet)");
     const Shape image{1, dataset.rows, dataset.cols};
     if (network.sample_shape() != image)
         throw Error(network.source() + ": the model's input is " + network.sample_shape().to_string() + " but the " + what +

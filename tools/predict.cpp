@@ -97,6 +97,10 @@ int run_predict(const std::vector<std::string>& words) {
     const std::vector<std::string> names = data.empty() ? std::vector<std::string>{} : read_class_names(data);
     const Shape& sample = network.sample_shape();
     if (sample.rank() != 3) throw Error(network.source() + ": predict needs a model whose input is an image (CxHxW)");
+    if (network.layer_plan(network.layer_count() - 1).output.rank() != 2)
+        throw Error(network.source() +
+                    ": the model gives scores per pixel; predict shows classes per image, from a model ending in "
+                    "(N, classes)");
 
     // (label, tensor) per image to classify, from the test split or from PNG files.
     std::vector<std::pair<std::string, Tensor>> inputs;

@@ -14,8 +14,11 @@ struct LossResult {
     std::int64_t correct = 0;  // rows whose largest logit is the label
 };
 
-// logits (N, K), labels N values in [0, K). When grad_logits is not null it receives
-// d(mean loss)/d(logits) = (softmax − one_hot) / N. Throws on a label outside [0, K).
+// logits (N, K), labels N values in [0, K); or per pixel, as F.cross_entropy for segmentation:
+// logits (N, K, H, W), labels N·H·W values (image by image, row by row), the loss the mean over
+// all N·H·W. When grad_logits is not null it receives d(mean loss)/d(logits) = (softmax −
+// one_hot) / (N·H·W). `correct` counts rows (or pixels). Throws on a label outside [0, K) or a
+// label count that does not fit.
 LossResult softmax_cross_entropy(const Tensor& logits, std::span<const std::uint8_t> labels, Tensor* grad_logits);
 
 // The index of the largest of `count` values, as torch.argmax: a NaN counts as larger than any

@@ -7,6 +7,7 @@
 // wrong formula (a missing factor, a transposed index) misses it by orders of magnitude.
 #include "layer_harness.h"
 
+#include <convnet/error.h>
 #include <convnet/loss.h>
 
 #include <convnet/layer_registry.h>
@@ -245,6 +246,27 @@ TEST(LossGradient, SoftmaxCrossEntropyMatchesFiniteDifferences) {
     softmax_cross_entropy(logits, labels, &grad);
     auto loss = [&] { return softmax_cross_entropy(logits, labels, nullptr).loss; };
     check_coordinates("logits", logits.data(), grad.data(), logits.size(), loss, random);
+}
+
+// Per pixel, as F.cross_entropy on (N, K, H, W): the mean over all N·H·W pixels of each pixel's
+// loss, the same as the (N·H·W, K) rows gathered pixel by pixel; and its gradient by finite differences.
+TEST(LossGradient, PerPixelCrossEntropyIsTheMeanOverPixels) {
+    Random random(8);
+    Tensor logits(Shape{2, 3, 2, 2}), rows(Shape{8, 3});
+    fill_input(logits, InputKind::smooth, random);
+    for (std::int64_t n = 0; n < 2; ++n)
+        for (std::int64_t p = 0; p < 4; ++p)
+            for (std::int64_t k = 0; k < 3; ++k) rows[(n * 4 + p) * 3 + k] = logits[(n * 3 + k) * 4 + p];
+    const std::vector<std::uint8_t> labels{0, 2, 1, 1, 2, 0, 0, 1};
+    Tensor grad;
+    const LossResult per_pixel = softmax_cross_entropy(logits, labels, &grad);
+    const LossResult per_row = softmax_cross_entropy(rows, labels, nullptr);
+    EXPECT_NEAR(per_pixel.loss, per_row.loss, 1e-12);
+    EXPECT_EQ(per_pixel.correct, per_row.correct);
+    auto loss = [&] { return softmax_cross_entropy(logits, labels, nullptr).loss; };
+    check_coordinates("logits", logits.data(), grad.data(), logits.size(), loss, random);
+    EXPECT_THROW(softmax_cross_entropy(logits, std::vector<std::uint8_t>(2, 0), nullptr),
+                 convnet::Error);  // one label per image is not enough
 }
 
 }  // namespace

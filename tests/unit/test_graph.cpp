@@ -5,6 +5,7 @@
 
 #include <convnet/model.h>
 #include <convnet/summary.h>
+#include <convnet/train.h>
 
 #include <gtest/gtest.h>
 
@@ -199,6 +200,22 @@ TEST(Graph, SummaryWorksOutTransposedAndUpsampledSizes) {
     EXPECT_EQ(summary.rows[12].formula, "4·2 = 8");
     EXPECT_EQ(summary.rows[12].multiply_adds, 8 * 8 * 8 * 4);    // bilinear: 4 per output value
     EXPECT_EQ(summary.rows.back().output, (Shape{1, 3, 8, 8}));  // one score per class per pixel
+}
+
+// A per-pixel network builds and runs; training it on image-level labels is refused, naming why.
+TEST(Graph, PerPixelOutputsAreRefusedForImageLabels) {
+    Network network(parse_model(kUnetModel, "unet.model"));
+    network.initialize(1);
+    Tensor images(Shape{2, 1, 8, 8}), logits;
+    images.fill(0.5f);
+    network.predict(images, logits);
+    EXPECT_EQ(logits.shape(), (Shape{2, 3, 8, 8}));
+    Dataset data;
+    data.count = 1;
+    data.rows = data.cols = 8;
+    data.images.assign(64, 0);
+    data.labels.assign(1, 0);
+    expect_error([&] { evaluate(network, data, 1); }, {"unet.model", "scores per pixel", "one label per image", "globalavgpool2d"});
 }
 
 TEST(Graph, SummaryListsWhatEachLayerReads) {

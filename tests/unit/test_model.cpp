@@ -74,8 +74,9 @@ TEST(ModelFile, MismatchedSizesSayWhatWouldFit) {
     expect_error([] { output_of("input 3x8x8\nconv2d in=1 out=2 kernel=3\n"); }, {"m.model:2", "in=1", "in=3 would fit"});
     expect_error([] { output_of("input 1x8x8\nflatten\nlinear in=60 out=2\n"); }, {"m.model:3", "in=64 would fit"});
     expect_error([] { output_of("input 1x8x8\nlinear out=2\n"); }, {"m.model:2", "flatten"});
-    expect_error([] { Network network(parse_model("input 1x8x8\nconv2d out=2 kernel=3\n", "m.model")); },
-                 {"m.model", "add flatten and linear"});
+    // A network ending in (N, C, H, W) scores every pixel: it builds (training it on image labels
+    // is refused: Graph.PerPixelOutputsAreRefusedForImageLabels).
+    EXPECT_EQ(Network(parse_model("input 1x8x8\nconv2d out=2 kernel=3\n", "m.model")).output_features(), 2);
 }
 
 TEST(ModelFile, MissingFileIsReported) {

@@ -126,10 +126,16 @@ struct OnednnExecutor::Impl {
             plan->sources.push_back(std::move(source_stages));
         }
         plan->logits.resize(layers.back().output.with_batch(batch));
-        // The last stage writes plain (N, classes); let it write straight into the logits tensor.
+        // The last stage writes plain (N, classes), straight into the logits tensor; a per-pixel
+        // output (N, classes, H, W) in a blocked layout gets a reorder stage of its own.
+        const memory::desc plain(to_dims(plan->logits.shape()), f32, plain_tag(plan->logits.shape().rank()));
+        if (outputs.back().get_desc() != plain) {
+            const int last = producer.back();
+            plan->stages.push_back(make_layout_stage(outputs.back(), plain, context));
+            plan->sources.push_back({last});
+            outputs.back() = plan->stages.back()->dst();
+        }
         const memory output = outputs.back();
-        if (output.get_desc() != memory::desc(to_dims(plan->logits.shape()), f32, Tag::ab))
-            throw Error("oneDNN path: the network's output is not a plain (N, classes) matrix");
         output.set_data_handle(plan->logits.data());
         plan->buffers.reserve(4 * plan->stages.size() + 4);  // Tensors must not move once memories point into them
 
