@@ -22,6 +22,7 @@ from collections import defaultdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TORCH_BENCH = os.path.join(ROOT, "bench", "torch_bench.py")
+RESNET_MODEL = "models/resnet-fmnist.model"  # the graph row: issue 11's residual network
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "GOTO_NUM_THREADS")
 
 
@@ -207,6 +208,7 @@ def measure(args):
         "threads": args.threads, "quick": quick, "rounds": args.rounds or (1 if quick else 2),
         "train_images": 3000 if quick else 0,  # 0: the whole split
         "reference_images": 500 if quick else 5000,
+        "resnet_images": 1000 if quick else 10000,
         "busy_images": 1000 if quick else 2000,
         "time_to_accuracy": not quick or args.with_time_to_accuracy,
         "tta_target": 0.75 if quick else 0.90, "tta_timeout": args.tta_timeout,
@@ -241,6 +243,13 @@ def measure(args):
     same_images = ["--epochs", "1", "--warmup-steps", "2", "--images", str(settings["reference_images"])]
     runner.ours("train reference", "train", ["--reference"] + same_images)
     runner.ours("train fast (reference's images)", "train", same_images)
+
+    log(f"training throughput of {RESNET_MODEL} (a graph: residual blocks), one epoch of {settings['resnet_images']} images")
+    resnet_options = ["--epochs", "1", "--warmup-steps", "5", "--images", str(settings["resnet_images"])]
+    runner.run("resnet ours", [args.convnet_bench, "train", "--data", args.data, "--model", RESNET_MODEL,
+                               "--threads", str(args.threads)] + resnet_options)
+    for tuned in (False, True):
+        runner.torch(f"resnet pytorch-{'tuned' if tuned else 'user'}", "train", resnet_options + ["--model", RESNET_MODEL], tuned)
 
     log("evaluation throughput")
     for batch in (100, 1000):
@@ -292,6 +301,9 @@ def report(record, markdown_path=None):
                      "—" if ratio is None else f"{ratio:.2f}×", target_text, met))
 
     compare(f"training images/s (batch 100, {threads} threads)", train, True, 3)
+    if by_label.get("resnet ours"):
+        compare(f"… {RESNET_MODEL} (residual graph), training images/s", [run["images_per_second"] for run in three("resnet")],
+                True, None)
     for batch in (100, 1000):
         compare(f"evaluation images/s, batch {batch}", [run["images_per_second"] for run in three(f"eval batch {batch}")],
                 True, 3)

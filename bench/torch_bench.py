@@ -9,6 +9,7 @@ import argparse
 import gzip
 import json
 import os
+import pathlib
 import statistics
 import sys
 import time
@@ -60,6 +61,15 @@ def convnet1():
         nn.Conv2d(1, 16, kernel_size=5, stride=1, padding=2), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2, 2),
         nn.Conv2d(16, 32, kernel_size=5, stride=1, padding=2), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2, 2),
         nn.Flatten(), nn.Linear(32 * 7 * 7, 10))
+
+
+def model_from_file(path):
+    """Any model file in torch.nn, built by the reference tests' translation (scripts/make_reference.py:
+    the same modules, names and PyTorch default initialisation), for rows beyond convnet1."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+    import make_reference
+    network, _ = make_reference.build_network(pathlib.Path(path))
+    return network
 
 
 def as_input(images):
@@ -120,7 +130,7 @@ def setup(args):
         args.threads = DEFAULT_THREADS
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    model = convnet1()
+    model = convnet1() if args.model is None else model_from_file(args.model)
     return model, torch.optim.Adam(model.parameters(), lr=args.lr)
 
 
@@ -223,6 +233,7 @@ def main():
     parser.add_argument("--max-epochs", type=int, default=10)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--model", default=None, help="a model file (default: convnet1, written out in torch.nn here)")
     args = parser.parse_args()
     commands = {"train": run_train, "eval": run_eval, "latency": run_latency, "time-to-accuracy": run_time_to_accuracy}
     print(json.dumps(commands[args.command](args)), flush=True)

@@ -20,7 +20,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 SOURCE_DIR = Path(__file__).resolve().parent.parent
-torch.set_num_threads(1)  # the build shares its cores; every case is small
 
 
 # ---------------------------------------------------------------------------------------------
@@ -508,6 +507,7 @@ def registered_layer_types():
 
 
 def main():
+    torch.set_num_threads(1)  # the build shares its cores; every case is small
     if len(sys.argv) != 2:
         raise SystemExit("usage: /usr/bin/python3 scripts/make_reference.py OUTPUT_FOLDER")
     start = time.time()

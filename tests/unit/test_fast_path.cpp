@@ -130,6 +130,13 @@ INSTANTIATE_TEST_SUITE_P(
                      3},
         // dropout on features: both paths draw the same masks from the layer's generator
         FastPathCase{"input 2x8x8\nconv2d out=4 kernel=3\nrelu\nflatten\nlinear out=16\ndropout p=0.3\nrelu\nlinear out=5\n", 6},
+        // flatten with a stage of its own (dropout between it and the linear; and read twice)
+        FastPathCase{"input 3x6x6\nconv2d out=16 kernel=3 pad=1 bias=false\nbatchnorm2d\nrelu\nglobalavgpool2d\nflatten\ndropout "
+                     "p=0.2\nlinear out=4\n",
+                     5},
+        FastPathCase{"input 2x5x5\nconv2d out=3 kernel=3\nflatten name=features\nlinear out=6 from=features\nconcat from=fc1,features\n"
+                     "linear out=4\n",
+                     3},
         // Graphs: a residual block whose shortcut is read by a convolution and the add (two
         // gradients summed), with batch norm fused with relu only where nothing else reads it.
         FastPathCase{"input 3x10x10\nconv2d out=16 kernel=3 pad=1 bias=false\nbatchnorm2d\nrelu name=stem\n"

@@ -54,11 +54,8 @@ std::optional<std::vector<StageRecipe>> plan_stages(const std::vector<LayerPlan>
                 }
                 break;
             case FastPathRole::flatten_into_linear:
-                if (!is_type(i + 1, "linear") || !feeds_only(i, i + 1)) {
-                    why_not = layers[i].name + ": a flatten not followed by the linear that alone reads it";
-                    return std::nullopt;
-                }
-                recipe = StageRecipe{i, i + 1, i + 1, false, std::nullopt};  // the inner product reads the 4-D input
+                // The inner product reads the 4-D input; otherwise flatten is a stage of its own.
+                if (is_type(i + 1, "linear") && feeds_only(i, i + 1)) recipe = StageRecipe{i, i + 1, i + 1, false, std::nullopt};
                 break;
             case FastPathRole::dropout_features:
                 if (layers[i].input.rank() != 2) {

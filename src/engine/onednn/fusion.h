@@ -20,8 +20,8 @@ struct StageRecipe {
 };
 
 // The stages for training or evaluation, in layer order; nullopt, with the reason in `why_not`,
-// when a layer has no stage or its neighbours do not allow the fusion its role needs (a flatten
-// not followed by the linear that alone reads it, dropout on a 4-D input).
+// when a layer has no stage or its neighbours do not allow what its role needs (dropout on a 4-D
+// input).
 std::optional<std::vector<StageRecipe>> plan_stages(const std::vector<LayerPlan>& layers, bool training, std::string& why_not);
 
 }  // namespace convnet::engine::onednn

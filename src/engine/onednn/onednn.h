@@ -32,7 +32,7 @@ enum class FastPathRole {
     stage,                // one stage of its own
     convolution,          // a stage that, in evaluation, absorbs a following batch norm (and its relu)
     batch_norm,           // batch normalization, fused with a relu that follows
-    flatten_into_linear,  // no stage: the following linear's inner product reads the 4-D input
+    flatten_into_linear,  // no stage where the next linear alone reads it (its inner product reads the 4-D input)
     dropout_features,     // the layer's own mask on (N, F) features; 4-D inputs are not served
     none,                 // not served: a model with it runs the reference backend
 };

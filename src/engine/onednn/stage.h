@@ -78,6 +78,7 @@ std::unique_ptr<Stage> make_sum_stage(const StageRequest& request);
 std::unique_ptr<Stage> make_concat_stage(const StageRequest& request);
 std::unique_ptr<Stage> make_deconvolution_stage(const StageRequest& request);
 std::unique_ptr<Stage> make_resampling_stage(const StageRequest& request);
+std::unique_ptr<Stage> make_flatten_stage(const StageRequest& request);
 // Not a layer's: the reorder of the network's output into the plain layout it is handed over in.
 std::unique_ptr<Stage> make_layout_stage(const memory& src, const memory::desc& plain, Context& context);
 
