@@ -376,9 +376,7 @@ void check_network_case(const NetworkCase& c, bool fast_path) {
         // the value (PyTorch's own float32 run too): no finer check holds there.
         const NpyArray initial = read_npy(folder / ("initial." + entry.name + ".npy"));
         expect_close(group, "final." + entry.name, entry.parameter->value, entry.parameter->shape.dims(), expected, Metric::within);
-        // fast_update=0 (networks.txt): the fast path flips a ReLU in this case (docs/REFERENCE_TESTS.md).
-        const bool update_checked = !(fast_path && c.options.count("fast_update") && c.options.at("fast_update") == 0.0);
-        if (c.optimizer == "sgd" && update_checked && !zero_gradient.count(entry.name))  // those stay put: nothing to measure against
+        if (c.optimizer == "sgd" && !zero_gradient.count(entry.name))  // those stay put: nothing to measure against
             expect_close(group, "final." + entry.name, entry.parameter->value, entry.parameter->shape.dims(), expected, Metric::update,
                          &initial, steps);
     }
