@@ -136,6 +136,8 @@ def make_module(layer_type, options, shape):
         module = GaussPool2d(shape[1], kernel, pair("stride", kernel), pair("pad", (0, 0)), sigma)
     elif layer_type == "globalavgpool2d":
         module = nn.AdaptiveAvgPool2d(1)
+    elif layer_type == "dropout":  # for the benchmark's models: no reference case draws masks in torch
+        module = nn.Dropout(float(take("p", 0.5)))
     elif layer_type == "flatten":
         module = nn.Flatten()
     elif layer_type == "convtranspose2d":
