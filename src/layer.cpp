@@ -2,6 +2,8 @@
 #include <convnet/error.h>
 #include <convnet/layer.h>
 
+#include <cmath>
+
 namespace convnet {
 
 namespace {
@@ -29,6 +31,13 @@ void Layer::graph_backward(std::span<const Tensor* const> inputs, const Tensor& 
                            std::span<Tensor* const> grad_inputs) {
     require_one_input(*this, inputs.size());
     backward(*inputs[0], output, grad_output, grad_inputs.empty() ? nullptr : grad_inputs[0]);
+}
+
+void Layer::initialize_uniform(Random& random, std::int64_t fan_in, Parameter& weight, Parameter* bias) {
+    const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
+    for (std::int64_t i = 0; i < weight.shape.element_count(); ++i) weight.value[i] = random.uniform(-bound, bound);
+    if (bias != nullptr)
+        for (std::int64_t i = 0; i < bias->shape.element_count(); ++i) bias->value[i] = random.uniform(-bound, bound);
 }
 
 int Layer::declare(std::string name, Shape shape, ParameterRole role) {

@@ -118,6 +118,10 @@ public:
     virtual std::optional<SlidingWindow> sliding_window() const { return std::nullopt; }
 
 protected:
+    // PyTorch's default for weights with a fan-in (nn.Linear, nn.Conv2d, nn.ConvTranspose2d:
+    // kaiming_uniform_(a=√5)): the weight, then the bias when there is one, uniform in
+    // ±1/√fan_in, drawn in that order.
+    static void initialize_uniform(Random& random, std::int64_t fan_in, Parameter& weight, Parameter* bias);
     // Declares a parameter; returns its index for later access through param(index).
     int declare(std::string name, Shape shape, ParameterRole role = ParameterRole::trainable);
     Parameter& param(int index) { return parameters_[static_cast<std::size_t>(index)]; }

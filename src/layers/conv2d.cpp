@@ -142,13 +142,7 @@ std::int64_t Conv2d::multiply_adds(const Shape& input) const {
 }
 
 void Conv2d::initialize(Random& random) {
-    // PyTorch: kaiming_uniform_(a=sqrt(5)) gives the bound 1/sqrt(fan_in); the bias uses it too.
-    const std::int64_t fan_in = options_.in_channels / options_.groups * options_.kernel_height * options_.kernel_width;
-    const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
-    Parameter& weight = param(weight_);
-    for (std::int64_t i = 0; i < weight.shape.element_count(); ++i) weight.value[i] = random.uniform(-bound, bound);
-    if (bias_ >= 0)
-        for (std::int64_t o = 0; o < options_.out_channels; ++o) param(bias_).value[o] = random.uniform(-bound, bound);
+    initialize_uniform(random, options_.in_channels / options_.groups * options_.kernel_height * options_.kernel_width, weight(), bias());
 }
 
 void Conv2d::forward(const Tensor& input, Tensor& output) const {  // (N, C, H, W) -> (N, O, OH, OW)

@@ -116,12 +116,7 @@ std::int64_t ConvTranspose2d::multiply_adds(const Shape& input) const {
 }
 
 void ConvTranspose2d::initialize(Random& random) {
-    const std::int64_t fan_in = options_.out_channels / options_.groups * options_.kernel_height * options_.kernel_width;
-    const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
-    Parameter& weight = param(weight_);
-    for (std::int64_t i = 0; i < weight.shape.element_count(); ++i) weight.value[i] = random.uniform(-bound, bound);
-    if (bias_ >= 0)
-        for (std::int64_t o = 0; o < options_.out_channels; ++o) param(bias_).value[o] = random.uniform(-bound, bound);
+    initialize_uniform(random, options_.out_channels / options_.groups * options_.kernel_height * options_.kernel_width, weight(), bias());
 }
 
 void ConvTranspose2d::forward(const Tensor& input, Tensor& output) const {  // (N, in, H, W) -> (N, out, OH, OW)

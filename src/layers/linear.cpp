@@ -28,14 +28,7 @@ Shape Linear::output_shape(const Shape& input) const {
     return Shape{input[0], options_.out_features};
 }
 
-void Linear::initialize(Random& random) {
-    // PyTorch's default: weight and bias uniform in ±1/sqrt(in_features).
-    const float bound = 1.0f / std::sqrt(static_cast<float>(options_.in_features));
-    Parameter& weight = param(weight_);
-    for (std::int64_t i = 0; i < weight.shape.element_count(); ++i) weight.value[i] = random.uniform(-bound, bound);
-    if (bias_ >= 0)
-        for (std::int64_t o = 0; o < options_.out_features; ++o) param(bias_).value[o] = random.uniform(-bound, bound);
-}
+void Linear::initialize(Random& random) { initialize_uniform(random, options_.in_features, weight(), bias()); }
 
 void Linear::forward(const Tensor& input, Tensor& output) const {
     output.resize(output_shape(input.shape()));

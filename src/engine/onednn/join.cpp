@@ -6,22 +6,30 @@ namespace convnet::engine::onednn {
 
 namespace {
 
+std::vector<memory::desc> descs_of(const std::vector<memory>& memories) {
+    std::vector<memory::desc> descs;
+    for (const memory& each : memories) descs.push_back(each.get_desc());
+    return descs;
+}
+
+// The arguments of a primitive that reads `sources` (DNNL_ARG_MULTIPLE_SRC + k) and writes `dst`.
+Args join_args(const std::vector<memory>& sources, const memory& dst) {
+    Args args{{DNNL_ARG_DST, dst}};
+    for (std::size_t k = 0; k < sources.size(); ++k) args.emplace(DNNL_ARG_MULTIPLE_SRC + static_cast<int>(k), sources[k]);
+    return args;
+}
+
 class SumStage : public Stage {
 public:
     SumStage(std::span<const memory> sources, Context& context) : sources_(sources.begin(), sources.end()) {
-        std::vector<memory::desc> descs;
-        for (const memory& source : sources_) descs.push_back(source.get_desc());
+        const std::vector<memory::desc> descs = descs_of(sources_);
         // The output in the first input's layout; oneDNN reorders any other on the fly.
         forward_pd_ = dnnl::sum::primitive_desc(descs.front(), std::vector<float>(descs.size(), 1.0f), descs, context.engine);
         forward_ = dnnl::sum(forward_pd_);
         src_ = sources_.front();
         dst_ = unbound(forward_pd_.dst_desc(), context);
     }
-    void forward(dnnl::stream& stream) override {
-        Args args{{DNNL_ARG_DST, dst_}};
-        for (std::size_t k = 0; k < sources_.size(); ++k) args.emplace(DNNL_ARG_MULTIPLE_SRC + static_cast<int>(k), sources_[k]);
-        forward_.execute(stream, args);
-    }
+    void forward(dnnl::stream& stream) override { forward_.execute(stream, join_args(sources_, dst_)); }
     // d(a + b)/da = 1: every input's gradient is diff_dst, handed out as the same memory.
     void connect_backward(const memory& diff_dst, bool need_diff_src, Context&) override {
         diff_dst_ = diff_dst;
@@ -39,18 +47,13 @@ private:
 class ConcatStage : public Stage {
 public:
     ConcatStage(std::span<const memory> sources, Context& context) : sources_(sources.begin(), sources.end()) {
-        std::vector<memory::desc> descs;
-        for (const memory& source : sources_) descs.push_back(source.get_desc());
+        const std::vector<memory::desc> descs = descs_of(sources_);
         forward_pd_ = dnnl::concat::primitive_desc(1, descs, context.engine);
         forward_ = dnnl::concat(forward_pd_);
         src_ = sources_.front();
         dst_ = unbound(forward_pd_.dst_desc(), context);
     }
-    void forward(dnnl::stream& stream) override {
-        Args args{{DNNL_ARG_DST, dst_}};
-        for (std::size_t k = 0; k < sources_.size(); ++k) args.emplace(DNNL_ARG_MULTIPLE_SRC + static_cast<int>(k), sources_[k]);
-        forward_.execute(stream, args);
-    }
+    void forward(dnnl::stream& stream) override { forward_.execute(stream, join_args(sources_, dst_)); }
     // The gradient is brought to plain NCHW once, then each input's channels are cut out of it
     // (a channel offset inside a 16-channel block is not a sub-memory oneDNN can address blocked).
     void connect_backward(const memory& diff_dst, bool need_diff_src, Context& context) override {
