@@ -23,6 +23,7 @@
 #include <convnet/layers/tanh.h>
 #include <convnet/layers/upsample2d.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -34,7 +35,13 @@ LayerOptions::LayerOptions(std::string type, std::map<std::string, std::string> 
 
 void LayerOptions::fail(const std::string& message) const { throw Error(location_ + ": " + type_ + ": " + message); }
 
+bool LayerOptions::has(const std::string& key) const {
+    if (std::find(asked_.begin(), asked_.end(), key) == asked_.end()) asked_.push_back(key);
+    return values_.count(key) != 0;
+}
+
 const std::string* LayerOptions::lookup(const std::string& key) {
+    has(key);
     auto found = values_.find(key);
     if (found == values_.end()) return nullptr;
     used_[key] = true;
@@ -110,8 +117,14 @@ std::string LayerOptions::choice(const std::string& key, const std::vector<std::
 }
 
 void LayerOptions::check_all_used() const {
-    for (const auto& [key, value] : values_)
-        if (!used_.count(key)) fail("unknown option '" + key + "=" + value + "'");
+    for (const auto& [key, value] : values_) {
+        if (used_.count(key)) continue;
+        const std::string nearest = nearest_name(key, asked_);
+        std::string known;
+        for (const std::string& asked : asked_) known += (known.empty() ? "" : ", ") + asked + "=";
+        fail("unknown option '" + key + "=" + value + "'" + (nearest.empty() ? "" : " (did you mean " + nearest + "=?)") +
+             (known.empty() ? "; it takes no options" : "; it takes " + known));
+    }
 }
 
 namespace {

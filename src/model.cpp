@@ -115,7 +115,8 @@ ModelSpec parse_model(const std::string& text, const std::string& source) {
                     const std::string part = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
                     if (!valid_name(part))
                         throw Error(location + ": " + words[0] + ": from=" + detail::visible(value) +
-                                    ": expected layer names separated by commas (e.g. from=conv2,input)");
+                                    ": expected layer names separated by commas (e.g. from=conv2,input)" +
+                                    (value.back() == ',' ? ", with no space after a comma" : ""));
                     layer.from.push_back(part);
                     if (comma == std::string::npos) break;
                     start = comma + 1;
@@ -191,7 +192,10 @@ std::vector<std::string> layer_names(const ModelSpec& spec) {
         for (std::size_t earlier = 0; earlier < names.size(); ++earlier)
             if (names[earlier] == name)
                 throw Error(spec.source + ":" + std::to_string(line.line) + ": layer name '" + name + "' is used twice (first at line " +
-                            std::to_string(spec.layers[earlier].line) + ")");
+                            std::to_string(spec.layers[earlier].line) + ")" +
+                            (line.name.empty() ? ": this line's automatic name (its type's prefix and count) collides with a name= "
+                                                 "above; give one of them another name"
+                                               : ""));
         names.push_back(name);
     }
     return names;
@@ -212,10 +216,13 @@ std::vector<int> resolve_inputs(const ModelSpec& spec, const std::vector<std::st
         const auto found = std::find(names.begin(), names.end(), wanted);
         const std::size_t at = static_cast<std::size_t>(found - names.begin());
         if (found == names.end()) {
-            std::string known = "input";
-            for (std::size_t k = 0; k < index; ++k) known += ", " + names[k];
-            throw Error(location + ": " + line.type + ": from=" + wanted +
-                        ": no layer of that name above this line (it may read: " + known + ")");
+            std::vector<std::string> readable{"input"};
+            readable.insert(readable.end(), names.begin(), names.begin() + static_cast<std::ptrdiff_t>(index));
+            const std::string nearest = nearest_name(wanted, readable);
+            std::string known;
+            for (const std::string& name : readable) known += (known.empty() ? "" : ", ") + name;
+            throw Error(location + ": " + line.type + ": from=" + wanted + ": no layer of that name above this line" +
+                        (nearest.empty() ? "" : " (did you mean " + nearest + "?)") + "; it may read: " + known);
         }
         if (at == index) throw Error(location + ": " + line.type + ": from=" + wanted + ": a layer cannot read its own output (a cycle)");
         if (at > index)
@@ -235,7 +242,7 @@ std::string inputs_text(const std::vector<int>& inputs, const std::vector<Shape>
     return text;
 }
 
-void check_arity(const Layer& layer, std::size_t count, const std::string& location) {
+void check_arity(const Layer& layer, std::size_t count, bool from_given, const std::string& location) {
     const Layer::Arity arity = layer.input_arity();
     const auto given = static_cast<int>(count);
     if (given >= arity.minimum && (arity.maximum < 0 || given <= arity.maximum)) return;
@@ -243,6 +250,9 @@ void check_arity(const Layer& layer, std::size_t count, const std::string& locat
                               : arity.minimum == arity.maximum
                                   ? (arity.minimum == 1 ? std::string("one input") : std::to_string(arity.minimum) + " inputs")
                                   : std::to_string(arity.minimum) + " to " + std::to_string(arity.maximum) + " inputs";
+    if (!from_given)
+        throw Error(location + ": " + layer.type() + " reads " + wants +
+                    "; without from= it reads only the line above: list them as from=A,B");
     throw Error(location + ": " + layer.type() + " reads " + wants + ", from= names " + std::to_string(given) +
                 (arity.maximum == 1 ? " (join them first with add or concat)" : " (list them as from=A,B)"));
 }
@@ -281,7 +291,7 @@ std::vector<LayerPlan> plan_model(const ModelSpec& spec) {
         try {
             plan.layer = find_layer_type(line.type)->create(options, plan.input);
             options.check_all_used();
-            check_arity(*plan.layer, plan.inputs.size(), location);
+            check_arity(*plan.layer, plan.inputs.size(), !line.from.empty(), location);
             try {
                 plan.output = plan.layer->graph_output_shape(plan.input_shapes);
             } catch (const Error& error) {

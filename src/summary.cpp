@@ -554,6 +554,12 @@ std::string format_summary_json(const ModelSummary& summary) {
                       {"options", row.options},
                       {"attributes", json_attributes(row.attributes)},
                       {"inputs", row.inputs},
+                      {"input_shapes",
+                       [&] {
+                           Json shapes = Json::array();
+                           for (const Shape& shape : row.input_shapes) shapes.push_back(json_dims(shape));
+                           return shapes;
+                       }()},
                       {"line", row.line},
                       {"input", json_dims(row.input)},
                       {"input_volume", volume_text(row.input)},

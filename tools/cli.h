@@ -14,9 +14,6 @@
 
 namespace convnet::cli {
 
-// The name in `names` nearest `word` (by edits, or that `word` begins), or "" when none is near.
-std::string nearest_name(const std::string& word, const std::vector<std::string>& names);
-
 // A mistake in how the command was typed (an unknown option, a missing value, a stray word): the
 // CLI answers it with exit code 2, where an error in the input files or data exits with 1.
 class UsageError : public Error {

@@ -22,7 +22,7 @@ options:
   --data DIR       dataset folder (e.g. data/fashion-mnist)
   --batch B        images per forward pass (default 1000)
   --threads T      threads to use (default: the cores not busy with other work)
-  --backend NAME    onednn (the default where every layer has a primitive) or reference
+  --backend NAME   onednn (the default where every layer has a primitive) or reference
   --reference      the same as --backend reference: each layer's plain reference code
 )";
 }  // namespace

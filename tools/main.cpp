@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
         if (command == "eval") return convnet::cli::run_eval(words);
         if (command == "predict") return convnet::cli::run_predict(words);
         if (command == "summary") return convnet::cli::run_summary(words);
-        const std::string nearest = convnet::cli::nearest_name(command, {"train", "eval", "predict", "summary"});
+        const std::string nearest = convnet::nearest_name(command, {"train", "eval", "predict", "summary"});
         std::cerr << "convnet: unknown command '" << command << "'" << (nearest.empty() ? "" : " (did you mean " + nearest + "?)") << "\n\n"
                   << kUsage;
         return 2;

@@ -37,7 +37,7 @@ options:
   --index LIST     comma-separated indexes into DIR's test split (e.g. 0,1,2)
   --top K          classes to show per image (default 3)
   --threads T      threads to use (default: the cores not busy with other work)
-  --backend NAME    onednn (the default where every layer has a primitive) or reference
+  --backend NAME   onednn (the default where every layer has a primitive) or reference
   --reference      the same as --backend reference: each layer's plain reference code
 )";
 

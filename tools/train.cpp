@@ -38,7 +38,7 @@ options:
                      header); the same seed and --threads give the same weights
   --save WEIGHTS     write the weights here after every epoch (atomically)
   --metrics FILE     append one JSON object per epoch to FILE
-  --backend NAME      onednn (the default where every layer has a primitive) or reference
+  --backend NAME     onednn (the default where every layer has a primitive) or reference
   --reference        the same as --backend reference: each layer's plain reference code
 )";
 

@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace convnet {
 
@@ -11,5 +12,9 @@ class Error : public std::runtime_error {
 public:
     explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
+
+// The name in `names` nearest `word` (by edits, or that `word` begins), or "" when none is near:
+// what a "did you mean" in a message offers.
+std::string nearest_name(const std::string& word, const std::vector<std::string>& names);
 
 }  // namespace convnet

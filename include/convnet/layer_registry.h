@@ -29,7 +29,8 @@ public:
     bool boolean(const std::string& key, bool fallback);
     // One of `allowed` (the first is the default when the key is absent).
     std::string choice(const std::string& key, const std::vector<std::string>& allowed);
-    bool has(const std::string& key) const { return values_.count(key) != 0; }
+    // Whether the line gives `key` (an option the layer takes, for the list unknown keys are shown).
+    bool has(const std::string& key) const;
 
     // "models/convnet1.model:3: conv2d: " + message, thrown as convnet::Error.
     [[noreturn]] void fail(const std::string& message) const;
@@ -46,6 +47,7 @@ private:
     std::string type_;
     std::map<std::string, std::string> values_;
     std::map<std::string, bool> used_;
+    mutable std::vector<std::string> asked_;  // every key a read asked for, in order: the options the layer takes
     std::string location_;
     std::vector<Shape> input_shapes_;
 };

@@ -53,7 +53,14 @@ TEST(Graph, FromNamesTheInputsAndShapesFollow) {
 TEST(Graph, EveryWayAGraphCanBeWrongIsNamed) {
     const std::string head = "input 1x8x8\nconv2d out=2 kernel=3 pad=1\nrelu\n";
     expect_error([&] { plans_of(head + "add from=relu1,nothing\nflatten\nlinear out=2\n"); },
-                 {"g.model:4", "from=nothing", "no layer of that name above this line", "input, conv1, relu1"});
+                 {"g.model:4", "from=nothing", "no layer of that name above this line", "it may read: input, conv1, relu1"});
+    expect_error([&] { plans_of(head + "add from=relu1,conv11\nflatten\nlinear out=2\n"); }, {"g.model:4", "(did you mean conv1?)"});
+    expect_error([&] { plans_of(head + "add\nflatten\nlinear out=2\n"); },
+                 {"g.model:4", "add reads 2 or more inputs; without from= it reads only the line above"});
+    expect_error([] { parse_model("input 1x8x8\nrelu\nadd from=relu1, input\n", "g.model"); }, {"g.model:3", "no space after a comma"});
+    // An automatic name that collides with a name= above says so.
+    expect_error([] { plans_of("input 1x8x8\nconv2d out=2 kernel=1 name=conv2\nconv2d out=2 kernel=1\nconv2d out=2 kernel=1\n"); },
+                 {"g.model:4", "'conv2' is used twice (first at line 2)", "automatic name"});
     expect_error([&] { plans_of(head + "add from=relu1,fc1\nflatten\nlinear out=2\n"); },
                  {"g.model:4", "from=fc1", "defined later, at line 6", "move this line below"});
     expect_error([&] { plans_of(head + "add from=relu1,me name=me\nflatten\nlinear out=2\n"); },

@@ -61,7 +61,9 @@ TEST(ModelFile, ErrorsNameTheFileLineAndExpectation) {
     expect_error([] { output_of("input 1x28x28\nconv2d out=abc kernel=3\n"); }, {"m.model:2", "out=abc", "expected an integer"});
     expect_error([] { output_of("input 1x28x28\nconv2d out=0 kernel=3\n"); }, {"m.model:2", "out=0"});
     expect_error([] { output_of("input 1x28x28\nconv2d kernel=3\n"); }, {"m.model:2", "out= is required"});
-    expect_error([] { output_of("input 1x28x28\nconv2d out=2 kernel=3 strid=2\n"); }, {"m.model:2", "unknown option 'strid=2'"});
+    expect_error([] { output_of("input 1x28x28\nconv2d out=2 kernel=3 strid=2\n"); },
+                 {"m.model:2", "unknown option 'strid=2' (did you mean stride=?)", "it takes in=, out=, kernel=, stride="});
+    expect_error([] { output_of("input 1x28x28\nrelu slope=2\n"); }, {"m.model:2", "unknown option 'slope=2'; it takes no options"});
     expect_error([] { parse_model("input 1x28x28\nconv2d out=2 kernel\n", "a.model"); }, {"a.model:2", "expected key=value"});
     expect_error([] { parse_model("# only a comment\n", "a.model"); }, {"a.model", "no `input"});
     expect_error([] { parse_model("relu\n", "a.model"); }, {"a.model:1", "first line must be `input"});
