@@ -3,6 +3,7 @@
 // are encoded byte by byte, and float data is copied as it is only where the host is little-endian.
 #include <convnet/error.h>
 #include <convnet/io.h>
+#include <convnet/safetensors.h>
 
 #include "text_file.h"
 
@@ -119,6 +120,12 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
 
 void save_weights(const Network& network, const std::filesystem::path& path) {
     const std::vector<StateTensor> state = network.state_dict();
+    if (path.extension() == ".safetensors") {
+        // PyTorch's own keys: "format": "pt" marks a state dict of torch tensors; the model file's
+        // text travels with the weights.
+        write_safetensors(path, state, {{"format", "pt"}, {"model", format_model(network.layer_plans(), network.sample_shape())}});
+        return;
+    }
     std::string bytes(kMagic, sizeof(kMagic));
     append(bytes, kVersion);
     append(bytes, static_cast<std::uint32_t>(state.size()));
@@ -166,7 +173,7 @@ std::vector<std::string> load_weights(Network& network, const std::filesystem::p
     // Version 1 files hold the float tensors only; version 2 every entry of the state dict.
     const std::vector<StateTensor> full = network.state_dict();
     // A file far larger than this model's weights is refused before it is read into memory.
-    std::uintmax_t largest_expected = 1 << 16;
+    std::uintmax_t largest_expected = 1 << 21;  // headers, names, and a safetensors file's model text (at most 1 MiB)
     for (const StateTensor& tensor : full) largest_expected += 4096 + 8 * 8 + tensor.values.size() * sizeof(float) + 8;
     std::error_code size_error;
     const std::uintmax_t file_size = std::filesystem::file_size(path, size_error);
@@ -175,6 +182,12 @@ std::vector<std::string> load_weights(Network& network, const std::filesystem::p
                     " the model " + network.source() + " can need (weights saved from another model?)");
     std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
     const std::string name = path.string();
+    if (!bytes.starts_with(std::string_view(kMagic, sizeof(kMagic))) && bytes.size() > 8 && bytes[8] == '{') {
+        // A safetensors file: every entry by name, strictly, as torch's load_state_dict.
+        const SafetensorsContents contents = parse_safetensors(bytes, name);
+        network.load_state_dict(contents.tensors, /*strict=*/true);
+        return suspect_tensors(contents.tensors);
+    }
     Reader reader(std::move(bytes), name);
     char magic[sizeof(kMagic)];
     reader.read(magic, sizeof(magic), "the magic number");

@@ -125,6 +125,7 @@ public:
     std::size_t layer_count() const { return layers_.size(); }
     const Layer& layer(std::size_t index) const { return *layers_[index].layer; }
     const LayerPlan& layer_plan(std::size_t index) const { return layers_[index]; }
+    const std::vector<LayerPlan>& layer_plans() const { return layers_; }
 
     // The fewest images a training batch may hold: 2 when a batch norm sees one value per channel
     // per image (after linear, or at 1x1), which cannot be normalised over a batch of one (as

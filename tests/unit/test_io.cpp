@@ -5,6 +5,7 @@
 #include <convnet/error.h>
 #include <convnet/io.h>
 #include <convnet/model.h>
+#include <convnet/safetensors.h>
 
 #include <gtest/gtest.h>
 
@@ -53,6 +54,45 @@ TEST_F(WeightsFile, RoundTripRestoresEveryValue) {
             ASSERT_EQ(a[i].parameter->value[k], b[i].parameter->value[k]) << a[i].name << "[" << k << "]";
     for (const auto& entry : std::filesystem::directory_iterator(directory_))
         EXPECT_EQ(entry.path().filename(), "w.bin") << "temporary file left behind";
+}
+
+// A name ending in .safetensors writes safetensors: the state dict by PyTorch's names with
+// num_batches_tracked as an I64 scalar, "format": "pt" and the model's text; it loads back by name.
+TEST_F(WeightsFile, SafetensorsRoundTripByName) {
+    Network saved(parse_model(kModel, "m.model"));
+    saved.initialize(3);
+    Tensor images(Shape{4, 1, 8, 8});
+    for (std::int64_t i = 0; i < images.size(); ++i) images[i] = static_cast<float>(i % 13) / 13.0f;
+    saved.forward_train(images);  // moves the running statistics and num_batches_tracked
+    save_weights(saved, directory_ / "w.safetensors");
+    const SafetensorsContents contents = read_safetensors(directory_ / "w.safetensors");
+    EXPECT_EQ(contents.metadata.at("format"), "pt");
+    EXPECT_EQ(contents.metadata.at("model"), format_model(saved.layer_plans(), saved.sample_shape()));
+    ASSERT_EQ(contents.tensors.size(), saved.state_dict().size());
+    EXPECT_EQ(contents.tensors[6].name, "bn1.num_batches_tracked");
+    EXPECT_EQ(contents.tensors[6].integer, 1);
+
+    Network loaded(parse_model(kModel, "m.model"));
+    load_weights(loaded, directory_ / "w.safetensors");
+    const std::vector<StateTensor> a = saved.state_dict(), b = loaded.state_dict();
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        EXPECT_EQ(a[i].values, b[i].values) << a[i].name;
+        EXPECT_EQ(a[i].integer, b[i].integer) << a[i].name;
+    }
+    Tensor expected, actual;
+    saved.predict(images, expected);
+    loaded.predict(images, actual);
+    for (std::int64_t i = 0; i < expected.size(); ++i) EXPECT_EQ(actual[i], expected[i]);
+    // Another model's file names what is missing and what is not the model's, as torch does.
+    EXPECT_NE(error_of(directory_ / "w.safetensors", "input 1x8x8\nconv2d out=2 kernel=3\nflatten\nlinear out=3\n")
+                  .find("Unexpected key(s) in state_dict: \"bn1.bias\""),
+              std::string::npos);
+    // A damaged one names the file and the problem.
+    const std::string path = (directory_ / "w.safetensors").string();
+    std::filesystem::resize_file(path, std::filesystem::file_size(path) - 4);
+    const std::string damaged = error_of(path);
+    EXPECT_NE(damaged.find(path), std::string::npos) << damaged;
+    EXPECT_NE(damaged.find("truncated"), std::string::npos) << damaged;
 }
 
 TEST_F(WeightsFile, DamagedFilesAreRefusedByName) {
