@@ -5,6 +5,7 @@
 #include "stage.h"
 
 #include <algorithm>
+#include <deque>
 #include <map>
 
 namespace convnet::engine::onednn {
@@ -41,7 +42,7 @@ struct OnednnExecutor::Impl {
         std::vector<std::optional<std::pair<dnnl::sum, Args>>> gradient_sums;
         memory grad_logits;
         Tensor logits;
-        std::vector<Tensor> buffers;                   // the activations and gradients the stages point into
+        std::deque<Tensor> buffers;                    // the activations and gradients the stages point into (stable addresses)
         std::optional<std::uint64_t> weights_version;  // evaluation: the parameters last brought in
 
         // Gives each memory its own buffer (training keeps every activation for backward).
@@ -91,14 +92,9 @@ struct OnednnExecutor::Impl {
 
     std::unique_ptr<Plan> build(std::int64_t batch, bool training) {
         auto plan = std::make_unique<Plan>();
+        // The first layer reads the network's input alone (nothing is above it).
         const Shape input_shape = layers.front().input.with_batch(batch);
-        std::vector<std::int64_t> input_dims{batch};
-        for (int axis = 1; axis < input_shape.rank(); ++axis) input_dims.push_back(input_shape[axis]);
-        // The network's input: the shape of whatever reads it (every reader sees the same).
-        for (const LayerPlan& plan_of_layer : layers)
-            for (std::size_t k = 0; k < plan_of_layer.inputs.size(); ++k)
-                if (plan_of_layer.inputs[k] == kNetworkInput) input_dims = to_dims(plan_of_layer.input_shapes[k].with_batch(batch));
-        plan->input = memory({input_dims, f32, plain_tag(static_cast<int>(input_dims.size()))}, context.engine, nullptr);
+        plan->input = memory({to_dims(input_shape), f32, plain_tag(input_shape.rank())}, context.engine, nullptr);
 
         std::vector<memory> outputs(layers.size());    // the memory holding each layer's output
         std::vector<int> producer(layers.size(), -1);  // the stage writing it (kNetworkInput: the input itself)
@@ -137,7 +133,6 @@ struct OnednnExecutor::Impl {
         }
         const memory output = outputs.back();
         output.set_data_handle(plan->logits.data());
-        plan->buffers.reserve(4 * plan->stages.size() + 4);  // Tensors must not move once memories point into them
 
         const std::size_t count = plan->stages.size();
         if (!training) {
