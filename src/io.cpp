@@ -1,9 +1,12 @@
 // The weight-file format: "CNVNETW1" magic, u32 version, u32 tensor count, then per tensor
 // u32 name length, name, (version 2:) u8 type (0 float32, 1 int64), u32 rank, i64 dims, the data. Little-endian on every host: numbers
 // are encoded byte by byte, and float data is copied as it is only where the host is little-endian.
+#include <convnet/checkpoint.h>
 #include <convnet/error.h>
 #include <convnet/io.h>
 #include <convnet/safetensors.h>
+
+#include <nlohmann/json.hpp>
 
 #include "text_file.h"
 
@@ -118,12 +121,82 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
     }
 }
 
-void save_weights(const Network& network, const std::filesystem::path& path) {
+namespace {
+
+std::string format_metadata_preprocessing(const Preprocessing& preprocessing, const Shape& input) {
+    const nlohmann::ordered_json object = {
+        {"scale", preprocessing.scale}, {"mean", preprocessing.mean}, {"std", preprocessing.std}, {"input", input.dims()}};
+    return object.dump();
+}
+
+// One metadata field as JSON, or an error naming the file and the field.
+nlohmann::json parse_metadata_json(const std::string& text, const std::string& file, const std::string& key) {
+    try {
+        return nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& error) {
+        throw Error(file + ": __metadata__ \"" + key + "\" is not JSON (" + error.what() + ")");
+    }
+}
+
+}  // namespace
+
+WeightsMetadata decode_weights_metadata(const std::map<std::string, std::string>& metadata, const std::string& file) {
+    WeightsMetadata decoded;
+    const auto model = metadata.find("model");
+    if (model == metadata.end())
+        throw Error(file + ": its __metadata__ holds no \"model\" (the model file's text); give the model file with --model");
+    decoded.model = model->second;
+    if (const auto classes = metadata.find("classes"); classes != metadata.end()) {
+        const nlohmann::json names = parse_metadata_json(classes->second, file, "classes");
+        if (!names.is_array()) throw Error(file + ": __metadata__ \"classes\": expected a JSON array of names");
+        for (const nlohmann::json& name : names) {
+            if (!name.is_string()) throw Error(file + ": __metadata__ \"classes\": expected a JSON array of names, found " + name.dump());
+            decoded.class_names.push_back(name.get<std::string>());
+        }
+    }
+    if (const auto found = metadata.find("preprocessing"); found != metadata.end()) {
+        const nlohmann::json object = parse_metadata_json(found->second, file, "preprocessing");
+        const auto numbers = [&](const char* key) {
+            std::vector<double> values;
+            if (!object.is_object() || !object.contains(key)) return values;
+            if (!object[key].is_array()) throw Error(file + ": __metadata__ \"preprocessing\": " + key + " must be an array of numbers");
+            for (const nlohmann::json& value : object[key]) {
+                if (!value.is_number())
+                    throw Error(file + ": __metadata__ \"preprocessing\": " + key + " must be an array of numbers, found " + value.dump());
+                values.push_back(value.get<double>());
+            }
+            return values;
+        };
+        if (!object.is_object()) throw Error(file + ": __metadata__ \"preprocessing\": expected a JSON object");
+        if (object.contains("scale")) {
+            if (!object["scale"].is_number() || !(object["scale"].get<double>() > 0.0))
+                throw Error(file + ": __metadata__ \"preprocessing\": scale must be a positive number");
+            decoded.preprocessing.scale = object["scale"].get<double>();
+        }
+        decoded.preprocessing.mean = numbers("mean");
+        decoded.preprocessing.std = numbers("std");
+        if (decoded.preprocessing.mean.size() != decoded.preprocessing.std.size())
+            throw Error(file + ": __metadata__ \"preprocessing\": mean and std must have one value per channel each");
+        for (const double deviation : decoded.preprocessing.std)
+            if (!(deviation > 0.0)) throw Error(file + ": __metadata__ \"preprocessing\": every std must be positive");
+    }
+    return decoded;
+}
+
+std::map<std::string, std::string> encode_weights_metadata(const Network& network, const WeightsMetadata& metadata) {
+    // PyTorch's own key: "format": "pt" marks a state dict of torch tensors.
+    std::map<std::string, std::string> encoded{
+        {"format", "pt"},
+        {"model", format_model(network.layer_plans(), network.sample_shape())},
+        {"preprocessing", format_metadata_preprocessing(metadata.preprocessing, network.sample_shape())}};
+    if (!metadata.class_names.empty()) encoded["classes"] = nlohmann::json(metadata.class_names).dump();
+    return encoded;
+}
+
+void save_weights(const Network& network, const std::filesystem::path& path, const WeightsMetadata& metadata, WeightsFormat format) {
     const std::vector<StateTensor> state = network.state_dict();
-    if (path.extension() == ".safetensors") {
-        // PyTorch's own keys: "format": "pt" marks a state dict of torch tensors; the model file's
-        // text travels with the weights.
-        write_safetensors(path, state, {{"format", "pt"}, {"model", format_model(network.layer_plans(), network.sample_shape())}});
+    if (format == WeightsFormat::safetensors) {
+        write_safetensors(path, state, encode_weights_metadata(network, metadata));
         return;
     }
     std::string bytes(kMagic, sizeof(kMagic));
@@ -184,8 +257,15 @@ std::vector<std::string> load_weights(Network& network, const std::filesystem::p
     const std::string name = path.string();
     if (!bytes.starts_with(std::string_view(kMagic, sizeof(kMagic))) && bytes.size() > 8 && bytes[8] == '{') {
         // A safetensors file: every entry by name, strictly, as torch's load_state_dict.
-        const SafetensorsContents contents = parse_safetensors(bytes, name);
-        network.load_state_dict(contents.tensors, /*strict=*/true);
+        SafetensorsContents contents = parse_safetensors(bytes, name);
+        if (contents.metadata.count(kCheckpointKey) != 0) std::erase_if(contents.tensors, is_checkpoint_entry);
+        try {
+            network.load_state_dict(contents.tensors, /*strict=*/true);
+        } catch (const Error& error) {
+            if (contents.metadata.count("model") == 0) throw;
+            throw Error(std::string(error.what()) + "\n" + name + " was saved from another model; it holds that model's text: leave out " +
+                        "--model to use it");
+        }
         return suspect_tensors(contents.tensors);
     }
     Reader reader(std::move(bytes), name);
@@ -245,6 +325,24 @@ std::vector<std::string> load_weights(Network& network, const std::filesystem::p
     // Version 1 has no num_batches_tracked: those stay as they are.
     network.load_state_dict(loaded, /*strict=*/version >= 2);
     return suspect_tensors(loaded);
+}
+
+WeightsMetadata read_weights_metadata(const std::filesystem::path& path) {
+    detail::check_regular_file(path, "the weights file", "train with --save to make one");
+    std::ifstream file(path, std::ios::binary);
+    char head[sizeof(kMagic)] = {};
+    file.read(head, sizeof(head));
+    if (file.gcount() == sizeof(head) && std::memcmp(head, kMagic, sizeof(kMagic)) == 0)
+        throw Error(path.string() + ": a weights file in convnet's older format, which holds no model; give the model file with --model");
+    return decode_weights_metadata(read_safetensors(path).metadata, path.string());
+}
+
+std::unique_ptr<Network> load_network(const std::filesystem::path& path, std::vector<std::string>* warnings) {
+    const WeightsMetadata metadata = read_weights_metadata(path);
+    auto network = std::make_unique<Network>(parse_model(metadata.model, path.string()));
+    std::vector<std::string> suspect = load_weights(*network, path);
+    if (warnings) *warnings = std::move(suspect);
+    return network;
 }
 
 }  // namespace convnet

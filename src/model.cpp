@@ -466,6 +466,13 @@ std::span<float> Network::trainable_values() {
 }
 std::span<float> Network::gradients() { return arena_->gradients(); }
 
+std::vector<std::pair<std::string, Random*>> Network::random_generators() {
+    std::vector<std::pair<std::string, Random*>> generators;
+    for (LayerPlan& plan : layers_)
+        if (Random* generator = plan.layer->random_generator()) generators.emplace_back(plan.name, generator);
+    return generators;
+}
+
 std::vector<NamedParameter> Network::named_parameters() const {
     std::vector<NamedParameter> named;
     for (std::size_t i = 0; i < layers_.size(); ++i)

@@ -56,6 +56,17 @@ std::string Adam::describe() const {
     return text.str();
 }
 
+OptimizerOptions Adam::options() const {
+    OptimizerOptions options;
+    options.name = options_.decoupled_weight_decay ? "adamw" : "adam";
+    options.learning_rate = learning_rate_;
+    options.weight_decay = options_.weight_decay;
+    options.beta1 = options_.beta1;
+    options.beta2 = options_.beta2;
+    options.epsilon = options_.epsilon;
+    return options;
+}
+
 Sgd::Sgd(const SgdOptions& options) : Optimizer(options.learning_rate), options_(options) {
     if (options.nesterov && (options.momentum <= 0.0 || options.dampening != 0.0))
         throw Error("sgd: Nesterov momentum requires a momentum > 0 and zero dampening (as torch.optim.SGD)");
@@ -98,6 +109,17 @@ void Adam::load_state(const OptimizerState& state) {
     step_count_ = state.step;
     first_moment_ = std::move(first);
     second_moment_ = std::move(second);
+}
+
+OptimizerOptions Sgd::options() const {
+    OptimizerOptions options;
+    options.name = "sgd";
+    options.learning_rate = learning_rate_;
+    options.momentum = options_.momentum;
+    options.nesterov = options_.nesterov;
+    options.weight_decay = options_.weight_decay;
+    options.dampening = options_.dampening;
+    return options;
 }
 
 OptimizerState Sgd::state() const {
@@ -162,6 +184,7 @@ std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& options) {
         sgd.momentum = options.momentum;
         sgd.weight_decay = weight_decay;
         sgd.nesterov = options.nesterov;
+        sgd.dampening = options.dampening;
         return std::make_unique<Sgd>(sgd);
     }
     if (options.nesterov) throw Error("Nesterov momentum is an option of sgd, not of " + options.name);
@@ -170,6 +193,9 @@ std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& options) {
         adam.learning_rate = options.learning_rate;
         adam.weight_decay = weight_decay;
         adam.decoupled_weight_decay = options.name == "adamw";
+        adam.beta1 = options.beta1;
+        adam.beta2 = options.beta2;
+        adam.epsilon = options.epsilon;
         return std::make_unique<Adam>(adam);
     }
     throw Error("unknown optimiser '" + options.name + "' (expected adam, adamw or sgd)");

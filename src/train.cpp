@@ -2,6 +2,7 @@
 #include <convnet/error.h>
 #include <convnet/io.h>
 #include <convnet/loss.h>
+#include <convnet/threads.h>
 #include <convnet/train.h>
 
 #include <nlohmann/json.hpp>
@@ -94,7 +95,8 @@ Trainer::Trainer(Network& network, Optimizer& optimizer, std::int64_t batch_size
                     (minimum > 1 ? " (" + network.source() + " has a batch norm over one value per channel per image)" : ""));
 }
 
-EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<void(const TrainProgress&)>& progress) {
+EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<void(const TrainProgress&)>& progress,
+                                 const std::function<bool()>& keep_going) {
     check_compatible(network_, dataset, "training");
     const std::int64_t minimum = network_.minimum_training_batch();
     if (dataset.count < minimum)
@@ -103,18 +105,23 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
                          ? std::string("there is nothing to train on")
                          : network_.source() + " has a batch norm over one value per channel per image, which needs at least " +
                                std::to_string(minimum) + " images a batch (as torch.nn.BatchNorm1d)"));
+    if (position_.images_done >= dataset.count)
+        throw Error("the run stopped after image " + std::to_string(position_.images_done) + " of an epoch, but the training set has " +
+                    std::to_string(dataset.count) + " images (resumed on other data?)");
     const auto start = std::chrono::steady_clock::now();
+    const double earlier_seconds = position_.seconds;  // of this epoch, before a stop
+    const auto seconds_so_far = [&] {
+        return earlier_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
     EpochResult result;
-    result.epoch = ++epoch_;
+    result.epoch = position_.epochs_done + 1;
     // Fisher–Yates with a generator seeded from (seed, epoch) alone.
     Random shuffle_random((seed_ ^ 0x5eedba7c4ull) + 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(result.epoch));
     std::vector<std::int64_t> order(static_cast<std::size_t>(dataset.count));
     std::iota(order.begin(), order.end(), 0);
     for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[shuffle_random.below(i)]);
 
-    double loss_sum = 0.0;
-    std::int64_t correct = 0, done = 0;
-    for (std::int64_t first = 0, size = 0; first < dataset.count; first += size) {
+    for (std::int64_t first = position_.images_done, size = 0; first < dataset.count; first += size) {
         // Every image is used: a last batch smaller than the network can train on (one image,
         // under a batch norm that needs two) joins the batch before it.
         size = std::min(batch_size_, dataset.count - first);
@@ -124,40 +131,108 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
         const LossResult loss = softmax_cross_entropy(logits, labels_, &grad_logits_);
         network_.backward(grad_logits_);
         optimizer_.step(network_.trainable_values(), network_.gradients());
-        loss_sum += loss.loss * double(size);
-        correct += loss.correct;
-        done += size;
-        if (progress) {
-            const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-            progress(TrainProgress{result.epoch, done, dataset.count, loss_sum / double(done), seconds});
+        position_.loss_sum += loss.loss * double(size);
+        position_.correct += loss.correct;
+        position_.images_done += size;
+        ++position_.steps_done;
+        position_.seconds = seconds_so_far();
+        if (progress)
+            progress(TrainProgress{result.epoch, position_.images_done, dataset.count, position_.loss_sum / double(position_.images_done),
+                                   position_.seconds});
+        if (first + size < dataset.count && keep_going && !keep_going()) {
+            result.finished = false;
+            return result;
         }
     }
-    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    result.train_loss = loss_sum / double(done);
-    result.train_accuracy = double(correct) / double(done);
-    result.images_per_second = double(done) / result.seconds;
+    result.seconds = seconds_so_far();
+    result.train_loss = position_.loss_sum / double(position_.images_done);
+    result.train_accuracy = double(position_.correct) / double(position_.images_done);
+    result.images_per_second = double(position_.images_done) / result.seconds;
+    position_ = TrainingPosition{position_.epochs_done + 1, 0, position_.steps_done};
     return result;
 }
 
-Evaluation Trainer::fit(const Dataset& train, const Dataset& test, const FitOptions& options, const FitCallbacks& callbacks) {
-    std::string metrics;
-    if (!options.metrics.empty()) {  // appended to what is there
+Checkpoint Trainer::checkpoint(const FitOptions& options) const {
+    Checkpoint checkpoint;
+    checkpoint.weights = options.metadata;
+    checkpoint.model_state = network_.state_dict();
+    checkpoint.optimizer = optimizer_.options();
+    checkpoint.optimizer.learning_rate = options.learning_rate > 0.0 ? options.learning_rate : base_learning_rate_;
+    checkpoint.optimizer_state = optimizer_.state();
+    checkpoint.schedule = options.schedule;
+    checkpoint.batch_size = batch_size_;
+    checkpoint.seed = seed_;
+    checkpoint.epochs = options.epochs;
+    checkpoint.threads = thread_count();
+    checkpoint.position = position_;
+    for (const auto& [name, generator] : network_.random_generators()) checkpoint.generators.emplace_back(name, generator->state());
+    checkpoint.metrics = metrics_;
+    return checkpoint;
+}
+
+void Trainer::restore(const Checkpoint& checkpoint) {
+    if (checkpoint.batch_size != batch_size_ || checkpoint.seed != seed_)
+        throw Error("the checkpoint was written with batch " + std::to_string(checkpoint.batch_size) + " and seed " +
+                    std::to_string(checkpoint.seed) + ", this run has batch " + std::to_string(batch_size_) + " and seed " +
+                    std::to_string(seed_));
+    const std::string name = optimizer_.options().name;
+    if (checkpoint.optimizer.name != name)
+        throw Error("the checkpoint holds the state of " + checkpoint.optimizer.name + ", this run's optimiser is " + name);
+    for (const auto& [buffer, values] : checkpoint.optimizer_state.buffers)
+        if (static_cast<std::int64_t>(values.size()) != network_.trainable_count())
+            throw Error("the checkpoint's optimiser state " + buffer + " holds " + std::to_string(values.size()) + " values, " +
+                        network_.source() + " has " + std::to_string(network_.trainable_count()) + " trainable values");
+    auto generators = network_.random_generators();
+    std::vector<std::string> expected, found;
+    for (const auto& entry : generators) expected.push_back(entry.first);
+    for (const auto& entry : checkpoint.generators) found.push_back(entry.first);
+    if (expected != found) throw Error("the checkpoint's random generators do not match the layers of " + network_.source());
+    network_.load_state_dict(checkpoint.model_state, /*strict=*/true);
+    optimizer_.load_state(checkpoint.optimizer_state);
+    for (std::size_t i = 0; i < generators.size(); ++i) generators[i].second->set_state(checkpoint.generators[i].second);
+    position_ = checkpoint.position;
+    metrics_ = checkpoint.metrics;
+    metrics_restored_ = true;
+}
+
+FitResult Trainer::fit(const Dataset& train, const Dataset& test, const FitOptions& options, const FitCallbacks& callbacks) {
+    if (!options.metrics.empty() && !metrics_restored_) {  // appended to what is there
         std::ifstream existing(options.metrics, std::ios::binary);
-        metrics.assign(std::istreambuf_iterator<char>(existing), std::istreambuf_iterator<char>());
+        metrics_.assign(std::istreambuf_iterator<char>(existing), std::istreambuf_iterator<char>());
     }
     const std::int64_t evaluation_batch = options.evaluation_batch > 0 ? options.evaluation_batch : batch_size_;
-    Evaluation result;
-    for (int epoch = 1; epoch <= options.epochs; ++epoch) {
-        const double base = options.learning_rate > 0.0 ? options.learning_rate : base_learning_rate_;
-        optimizer_.set_learning_rate(options.schedule.rate(base, epoch_));
-        const EpochResult trained = train_epoch(train, callbacks.batch_done);
-        result = evaluate(network_, test, evaluation_batch);
-        if (callbacks.epoch_done) callbacks.epoch_done(trained, result);
-        if (!options.metrics.empty()) {
-            metrics += epoch_metrics_json(trained, result) + "\n";
-            write_file_atomically(options.metrics, metrics);
+    const auto write_checkpoint_now = [&] {
+        if (!options.checkpoint.empty()) write_checkpoint(options.checkpoint, checkpoint(options), network_);
+    };
+    const auto keep_going = [&] {
+        if (options.checkpoint_every > 0 && position_.steps_done % options.checkpoint_every == 0) write_checkpoint_now();
+        if (callbacks.stop_requested && callbacks.stop_requested()) {
+            if (options.checkpoint_every == 0 || position_.steps_done % options.checkpoint_every != 0) write_checkpoint_now();
+            return false;
         }
-        if (!options.save.empty()) save_weights(network_, options.save);
+        return true;
+    };
+    FitResult result;
+    while (position_.epochs_done < options.epochs) {
+        const double base = options.learning_rate > 0.0 ? options.learning_rate : base_learning_rate_;
+        optimizer_.set_learning_rate(options.schedule.rate(base, position_.epochs_done));
+        const EpochResult trained = train_epoch(train, callbacks.batch_done, keep_going);
+        if (!trained.finished) {
+            result.interrupted = true;
+            return result;
+        }
+        result.last = evaluate(network_, test, evaluation_batch);
+        if (callbacks.epoch_done) callbacks.epoch_done(trained, result.last);
+        if (!options.metrics.empty()) {
+            metrics_ += epoch_metrics_json(trained, result.last) + "\n";
+            write_file_atomically(options.metrics, metrics_);
+        }
+        if (!options.save.empty()) save_weights(network_, options.save, options.metadata);
+        write_checkpoint_now();
+        if (position_.epochs_done < options.epochs && callbacks.stop_requested && callbacks.stop_requested()) {
+            result.interrupted = true;
+            return result;
+        }
     }
     return result;
 }

@@ -165,10 +165,17 @@ void apply_backend(const Arguments& arguments, Network& network) {
 }
 
 std::unique_ptr<Network> load_trained_network(const Arguments& arguments) {
-    auto network = std::make_unique<Network>(read_model_file(arguments.required("model")));
-    apply_backend(arguments, *network);
     const std::string weights = arguments.required("weights");
-    for (const std::string& tensor : load_weights(*network, weights))
+    std::unique_ptr<Network> network;
+    std::vector<std::string> suspect;
+    if (arguments.has("model")) {
+        network = std::make_unique<Network>(read_model_file(arguments.required("model")));
+        suspect = load_weights(*network, weights);
+    } else {
+        network = load_network(weights, &suspect);  // the model travels in a safetensors file's metadata
+    }
+    apply_backend(arguments, *network);
+    for (const std::string& tensor : suspect)
         std::cerr << "warning: " << weights << ": " << tensor << "; outputs may be NaN or infinite, as PyTorch's would be (did the "
                   << "training that wrote these weights diverge?)\n";
     return network;

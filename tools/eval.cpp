@@ -11,14 +11,15 @@
 namespace convnet::cli {
 
 namespace {
-constexpr const char* kEvalHelp = R"(usage: convnet eval --model FILE --weights W --data DIR [options]
+constexpr const char* kEvalHelp = R"(usage: convnet eval --weights W --data DIR [options]
 
 Evaluates weights saved by `convnet train --save` on DIR's test split: loss, accuracy, and the
 accuracy of each class by name.
 
 options:
-  --model FILE     model file the weights were trained with
-  --weights W      weights file
+  --weights W      weights file (train --save) or checkpoint (train --checkpoint)
+  --model FILE     the model file, for weights in convnet's older format (a safetensors file
+                   holds its model)
   --data DIR       dataset folder (e.g. data/fashion-mnist)
   --batch B        images per forward pass (default 1000)
   --threads T      threads to use (default: the cores not busy with other work)

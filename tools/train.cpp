@@ -2,24 +2,30 @@
 // metrics, and saves the weights after every epoch.
 #include "cli.h"
 
+#include <convnet/checkpoint.h>
 #include <convnet/data.h>
 #include <convnet/io.h>
 #include <convnet/model.h>
 #include <convnet/optim.h>
+#include <convnet/threads.h>
 #include <convnet/train.h>
 
 #include <unistd.h>
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 namespace convnet::cli {
 
 namespace {
 
 constexpr const char* kTrainHelp = R"(usage: convnet train --model FILE --data DIR [options]
+       convnet train --resume CHECKPOINT --data DIR [--epochs N] [--checkpoint FILE]
 
 Trains the network described by FILE on DIR's train split and reports the test split after
-every epoch.
+every epoch. Ctrl-C stops at the next step and writes a checkpoint to resume from.
 
 options:
   --model FILE       model file (e.g. models/convnet1.model)
@@ -36,7 +42,16 @@ options:
   --seed S           seed for initialisation and shuffling (default 1)
   --threads T        threads to use (default: the cores not busy with other work, printed in the
                      header); the same seed and --threads give the same weights
-  --save WEIGHTS     write the weights here after every epoch (atomically)
+  --save WEIGHTS     write the weights here after every epoch (atomically), as safetensors
+                     (e.g. build/convnet1.safetensors): the model, class names and preprocessing
+                     travel inside, so eval, predict and export need no --model
+  --checkpoint FILE  write a checkpoint here at every epoch's end (and on Ctrl-C): weights,
+                     optimiser state, position, random generators and metrics, atomically
+  --checkpoint-every N  also every N steps (default 0: epoch ends only)
+  --resume FILE      continue the run of a checkpoint exactly (same bits as an unbroken run with
+                     the same --threads); it keeps its model, optimiser, schedule, batch and seed,
+                     and writes its checkpoints back to FILE unless --checkpoint says otherwise;
+                     --epochs may extend it
   --metrics FILE     append one JSON object per epoch to FILE
   --backend NAME     onednn (the default where every layer has a primitive) or reference
   --reference        the same as --backend reference: each layer's plain reference code
@@ -70,34 +85,80 @@ private:
     double last_seconds_ = -1.0;
 };
 
+// Ctrl-C asks the run to stop at the next step. A signal handler can only reach static storage:
+// this flag is the one piece of global state, set by the handler and read between steps. The
+// handler is installed with SA_RESETHAND, so a second Ctrl-C ends the process at once (the
+// checkpoint being written then stays the previous one: files are replaced atomically).
+std::atomic<bool> interrupt_requested{false};
+
+extern "C" void request_interrupt(int) { interrupt_requested.store(true); }
+
+void install_interrupt_handler() {
+    struct sigaction action {};
+    action.sa_handler = request_interrupt;
+    action.sa_flags = SA_RESETHAND;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, nullptr);
+}
+
+// Options that a resumed run takes from its checkpoint, and so refuses.
+constexpr const char* kSettingsOfTheRun[] = {"model",        "optimizer", "lr",   "momentum", "nesterov",
+                                             "weight-decay", "schedule",  "seed", "batch"};
+
+// Where Ctrl-C writes a checkpoint when the run has no --checkpoint: beside --save's file, else
+// in the working folder.
+std::filesystem::path interrupt_checkpoint_path(const Arguments& arguments) {
+    if (!arguments.has("save")) return "convnet-interrupted.checkpoint.safetensors";
+    std::filesystem::path path = arguments.required("save");
+    return path.replace_extension(".checkpoint.safetensors");
+}
+
 }  // namespace
 
 int run_train(const std::vector<std::string>& words) {
     const Arguments arguments(words,
                               {"model", "data", "epochs", "batch", "optimizer", "lr", "momentum", "weight-decay", "schedule", "seed",
-                               "threads", "save", "metrics", "backend"},
+                               "threads", "save", "metrics", "backend", "checkpoint", "checkpoint-every", "resume"},
                               {"help", "reference", "nesterov"});
     if (arguments.has("help")) {
         std::cout << kTrainHelp;
         return 0;
     }
-    const std::string threads = apply_threads(arguments);
-    const std::string optimizer_name = arguments.text("optimizer", "adam");
-    const int epochs = static_cast<int>(arguments.integer("epochs", 5, 1, 100000));
-    const long long batch = arguments.integer("batch", 100, 1, 65536);
-    const double learning_rate = arguments.real("lr", optimizer_name == "sgd" ? 0.01 : 0.001, 1e-12, 100.0);
+    std::optional<Checkpoint> resumed;
+    if (arguments.has("resume")) {
+        for (const char* option : kSettingsOfTheRun)
+            if (arguments.has(option))
+                throw UsageError(std::string("option --") + option + ": a resumed run keeps the settings its checkpoint was written with " +
+                                 "(only --epochs, --checkpoint, --save, --metrics and --threads may be given with --resume)");
+        resumed = read_checkpoint(arguments.required("resume"));
+        if (!arguments.has("threads") && std::getenv("OMP_NUM_THREADS") == nullptr) set_thread_count(resumed->threads);
+    }
+    const std::string threads = resumed && !arguments.has("threads") && std::getenv("OMP_NUM_THREADS") == nullptr
+                                    ? std::to_string(resumed->threads) + " threads (the checkpoint's)"
+                                    : apply_threads(arguments);
+    if (resumed && thread_count() != resumed->threads)
+        std::cerr << "warning: the checkpoint was written with " << resumed->threads << " threads, this run has " << thread_count()
+                  << ": it continues, but its weights will not be bit-identical to an unbroken run's\n";
+    const std::string optimizer_name = resumed ? resumed->optimizer.name : arguments.text("optimizer", "adam");
+    const int epochs = static_cast<int>(arguments.integer("epochs", resumed ? resumed->epochs : 5, 1, 100000));
+    const long long batch = resumed ? resumed->batch_size : arguments.integer("batch", 100, 1, 65536);
     OptimizerOptions optimizer_options;
-    optimizer_options.name = optimizer_name;
-    optimizer_options.learning_rate = learning_rate;
-    optimizer_options.momentum = arguments.real("momentum", 0.9, 0.0, 0.999999);
-    optimizer_options.nesterov = arguments.has("nesterov");
-    if (arguments.has("weight-decay")) optimizer_options.weight_decay = arguments.real("weight-decay", 0.0, 0.0, 1.0);
-    const auto seed = static_cast<std::uint64_t>(arguments.integer("seed", 1, 0, (1LL << 62)));
+    if (resumed) {
+        optimizer_options = resumed->optimizer;
+    } else {
+        optimizer_options.name = optimizer_name;
+        optimizer_options.learning_rate = arguments.real("lr", optimizer_name == "sgd" ? 0.01 : 0.001, 1e-12, 100.0);
+        optimizer_options.momentum = arguments.real("momentum", 0.9, 0.0, 0.999999);
+        optimizer_options.nesterov = arguments.has("nesterov");
+        if (arguments.has("weight-decay")) optimizer_options.weight_decay = arguments.real("weight-decay", 0.0, 0.0, 1.0);
+    }
+    const double learning_rate = optimizer_options.learning_rate;
+    const auto seed = resumed ? resumed->seed : static_cast<std::uint64_t>(arguments.integer("seed", 1, 0, (1LL << 62)));
     // Option values the library checks are still mistakes in the command: exit code 2.
     LearningRateSchedule schedule;
     std::unique_ptr<Optimizer> optimizer;
     try {
-        schedule = parse_schedule(arguments.text("schedule", "constant"));
+        schedule = resumed ? resumed->schedule : parse_schedule(arguments.text("schedule", "constant"));
     } catch (const Error& error) {
         throw UsageError("option --schedule: " + std::string(error.what()));
     }
@@ -107,10 +168,14 @@ int run_train(const std::vector<std::string>& words) {
         throw UsageError("option --optimizer " + optimizer_name + ": " + error.what());
     }
     // Where the results go is checked before any time is spent training.
-    if (arguments.has("save")) check_output_file("save", arguments.required("save"));
-    if (arguments.has("metrics")) check_output_file("metrics", arguments.required("metrics"));
+    for (const char* option : {"save", "metrics", "checkpoint"})
+        if (arguments.has(option)) check_output_file(option, arguments.required(option));
+    const std::int64_t checkpoint_every = arguments.integer("checkpoint-every", 0, 0, 1LL << 40);
+    if (checkpoint_every > 0 && !arguments.has("checkpoint") && !resumed)
+        throw UsageError("option --checkpoint-every: give --checkpoint FILE too, the file to write");
 
-    Network network(read_model_file(arguments.required("model")));
+    Network network(resumed ? parse_model(resumed->weights.model, arguments.required("resume"))
+                            : read_model_file(arguments.required("model")));
     apply_backend(arguments, network);
     if (batch < network.minimum_training_batch())
         throw UsageError("option --batch " + std::to_string(batch) + ": " + network.source() +
@@ -122,10 +187,15 @@ int run_train(const std::vector<std::string>& words) {
     check_compatible(network, train, "training");
     network.initialize(seed);
     Trainer trainer(network, *optimizer, batch, seed);
+    if (resumed) trainer.restore(*resumed);
 
     std::cout << "model " << network.source() << ": " << network.trainable_count() << " parameters; data " << data << ": " << train.count
               << " train, " << test.count << " test images; " << optimizer->describe() << ", schedule " << schedule.describe() << ", batch "
               << batch << ", " << epochs << (epochs == 1 ? " epoch, " : " epochs, ") << threads << std::endl;
+    if (resumed)
+        std::cout << "resuming after " << trainer.epochs_done() << (trainer.epochs_done() == 1 ? " epoch" : " epochs") << " and "
+                  << trainer.position().images_done << " images of epoch " << trainer.epochs_done() + 1 << " (step "
+                  << trainer.position().steps_done << ")" << std::endl;
     if (network.layer(network.layer_count() - 1).type() == "softmax")
         std::cerr << "warning: " << network.source() << " ends in softmax, and the training loss applies its own softmax to the "
                   << "outputs; train without the last line and add it for prediction only\n";
@@ -141,6 +211,11 @@ int run_train(const std::vector<std::string>& words) {
     fit.schedule = schedule;
     if (arguments.has("save")) fit.save = arguments.required("save");
     if (arguments.has("metrics")) fit.metrics = arguments.required("metrics");
+    if (arguments.has("checkpoint")) fit.checkpoint = arguments.required("checkpoint");
+    else if (resumed) fit.checkpoint = arguments.required("resume");
+    fit.checkpoint_every = checkpoint_every;
+    fit.metadata = resumed ? resumed->weights : WeightsMetadata{};
+    if (!resumed) fit.metadata.class_names = train.class_names;
     ProgressBar bar;
     FitCallbacks callbacks;
     callbacks.batch_done = [&](const TrainProgress& progress) { bar.show(progress, epochs); };
@@ -151,8 +226,22 @@ int run_train(const std::vector<std::string>& words) {
                     trained.images_per_second);
         std::fflush(stdout);
     };
-    const Evaluation result = trainer.fit(train, test, fit, callbacks);
-    std::printf("final test accuracy: %.4f\n", result.accuracy);
+    callbacks.stop_requested = [] { return interrupt_requested.load(); };
+    install_interrupt_handler();
+    const FitResult result = trainer.fit(train, test, fit, callbacks);
+    if (result.interrupted) {
+        bar.finish();
+        const std::filesystem::path written = fit.checkpoint.empty() ? interrupt_checkpoint_path(arguments) : fit.checkpoint;
+        if (fit.checkpoint.empty()) write_checkpoint(written, trainer.checkpoint(fit), network);
+        const TrainingPosition& at = trainer.position();
+        std::printf(
+            "interrupted in epoch %d after %lld of %lld images (step %lld); checkpoint written to %s\n"
+            "resume with: convnet train --resume %s --data %s\n",
+            at.epochs_done + 1, static_cast<long long>(at.images_done), static_cast<long long>(train.count),
+            static_cast<long long>(at.steps_done), written.c_str(), written.c_str(), data.c_str());
+        return 130;  // as a shell reports a command ended by SIGINT
+    }
+    std::printf("final test accuracy: %.4f\n", result.last.accuracy);
     return 0;
 }
 

@@ -5,25 +5,67 @@
 #include <convnet/model.h>
 
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace convnet {
 
+// How pixels become the network's input, kept with the weights so that prediction prepares
+// images as training did: bytes × scale (1/255: [0, 1], as torchvision's ToTensor), then, per
+// channel, (x − mean) / std (as transforms.Normalize; empty: none).
+struct Preprocessing {
+    double scale = 1.0 / 255.0;
+    std::vector<double> mean, std;
+};
+
+// What a safetensors weights file carries besides its tensors, in its __metadata__ (strings):
+// "format": "pt" (PyTorch's mark), "model": the model file's text, "classes": a JSON array of
+// names, "preprocessing": a JSON object {"scale", "mean", "std", "input": [C, H, W]}.
+struct WeightsMetadata {
+    std::string model;                     // format_model's text; set by save_weights from the network
+    std::vector<std::string> class_names;  // index = class; empty when unknown
+    Preprocessing preprocessing;
+};
+
+enum class WeightsFormat {
+    safetensors,  // the default: readable by PyTorch (scripts/torch_safetensors.py) and Hugging Face
+    convnet,      // convnet's own older format (no metadata), still read; written for tests and old tools
+};
+
 // Writes to a temporary file beside `path`, flushes it, then renames it over `path`: a crash
-// leaves either the old file or the new one, never half of one. A path ending in .safetensors
-// gets a safetensors file (safetensors.h: the state dict under PyTorch's names, with
-// __metadata__ "format": "pt" and "model": the model file's text); any other, convnet's own format.
-void save_weights(const Network& network, const std::filesystem::path& path);
+// leaves either the old file or the new one, never half of one. safetensors (safetensors.h):
+// the state dict under PyTorch's names, with the metadata above (its `model` taken from the
+// network), whatever the file is called.
+void save_weights(const Network& network, const std::filesystem::path& path, const WeightsMetadata& metadata = {},
+                  WeightsFormat format = WeightsFormat::safetensors);
 
 // Loads every tensor of `network` from `path`, all or nothing: convnet's own format (by its magic
-// number) or safetensors (whatever the name). Throws naming the file and the entry when the
+// number) or safetensors (whatever the name), which may be a checkpoint (checkpoint.h: its
+// optimiser entries are left aside). Throws naming the file and the entry when the
 // magic, version, a name or a shape does not match, or the file is truncated; a safetensors file
 // must hold exactly the model's entries (load_state_dict, strict). Returns one line per
 // tensor that holds NaN or infinite values ("conv1.bias: 1 NaN, 0 infinite of 2 values") or a
 // negative running variance: legal, as PyTorch loads them, but outputs may then be NaN or infinite
 // (as PyTorch's would be), so callers should say so.
 std::vector<std::string> load_weights(Network& network, const std::filesystem::path& path);
+
+// The __metadata__ save_weights writes for `network` (its "model" from the network).
+std::map<std::string, std::string> encode_weights_metadata(const Network& network, const WeightsMetadata& metadata);
+
+// The inverse, for a file's __metadata__; `file` names it in errors. Throws as read_weights_metadata.
+WeightsMetadata decode_weights_metadata(const std::map<std::string, std::string>& metadata, const std::string& file);
+
+// The metadata of a safetensors weights file or checkpoint, read without a network. Throws
+// convnet::Error naming the file when it is not safetensors (convnet's own format holds no model:
+// the message says to give the model file), holds no "model", or a field is malformed.
+WeightsMetadata read_weights_metadata(const std::filesystem::path& path);
+
+// The network a safetensors file describes (its "model" text, parsed as parse_model does with
+// the file's name as the source), with its weights loaded; `warnings` receives load_weights'
+// lines. Throws as read_weights_metadata, parse_model and load_weights do.
+std::unique_ptr<Network> load_network(const std::filesystem::path& path, std::vector<std::string>* warnings = nullptr);
 
 // Replaces `path` atomically with `contents` (temporary file, fsync, rename).
 void write_file_atomically(const std::filesystem::path& path, const std::string& contents);

@@ -80,6 +80,9 @@ public:
 
     // PyTorch's default initialisation for this layer; values are bound before this is called.
     virtual void initialize(Random&) {}
+    // The layer's own random generator when it draws numbers in training (dropout's masks), else
+    // null: a checkpoint keeps its state so that a resumed run draws what the unbroken one would.
+    virtual Random* random_generator() { return nullptr; }
 
     // --- In a graph (model files' from=). Most layers read one input; a join (add, concat; see
     // layers/join.h) reads two or more. Executors call the graph_ forms, whose defaults hand the

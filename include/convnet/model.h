@@ -161,6 +161,10 @@ public:
     // Every parameter and buffer with its dotted name, in layer order.
     std::vector<NamedParameter> named_parameters() const;
 
+    // Every layer's random generator by layer name (dropout's), in layer order: what a
+    // checkpoint saves besides the state dict.
+    std::vector<std::pair<std::string, Random*>> random_generators();
+
     // The whole state by name, as torch.nn.Module.state_dict(): per layer its parameters and
     // buffers in declaration order, then its integer buffers (num_batches_tracked).
     std::vector<StateTensor> state_dict() const;

@@ -22,6 +22,8 @@ struct OptimizerState {
     std::map<std::string, std::vector<float>> buffers;
 };
 
+struct OptimizerOptions;
+
 class Optimizer {
 public:
     virtual ~Optimizer() = default;
@@ -32,6 +34,9 @@ public:
     // One update of `values` from `gradients` (same length on every call).
     virtual void step(std::span<float> values, std::span<const float> gradients) = 0;
     virtual std::string describe() const = 0;
+    // The settings make_optimizer would build this optimiser from (name "adam", "adamw" or
+    // "sgd"), with the current learning rate: what a checkpoint records, as torch's param_groups.
+    virtual OptimizerOptions options() const = 0;
     double learning_rate() const { return learning_rate_; }
     // Takes effect at the next step; the moments and velocities are kept (as a torch scheduler).
     void set_learning_rate(double rate) { learning_rate_ = rate; }
@@ -56,6 +61,7 @@ public:
     explicit Adam(const AdamOptions& options);
     void step(std::span<float> values, std::span<const float> gradients) override;
     std::string describe() const override;
+    OptimizerOptions options() const override;
     OptimizerState state() const override;
     void load_state(const OptimizerState& state) override;
 
@@ -79,6 +85,7 @@ public:
     explicit Sgd(const SgdOptions& options);
     void step(std::span<float> values, std::span<const float> gradients) override;
     std::string describe() const override;
+    OptimizerOptions options() const override;
     OptimizerState state() const override;
     void load_state(const OptimizerState& state) override;
 
@@ -92,9 +99,11 @@ private:
 struct OptimizerOptions {
     std::string name = "adam";  // "adam", "adamw" or "sgd"
     double learning_rate = 1e-3;
-    double momentum = 0.9;               // sgd only
-    bool nesterov = false;               // sgd only
-    std::optional<double> weight_decay;  // unset: 0 for adam and sgd, 0.01 for adamw (PyTorch's defaults)
+    double momentum = 0.9;                              // sgd only
+    bool nesterov = false;                              // sgd only
+    std::optional<double> weight_decay;                 // unset: 0 for adam and sgd, 0.01 for adamw (PyTorch's defaults)
+    double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;  // adam and adamw only
+    double dampening = 0.0;                             // sgd only
 };
 
 // Checks every option (a positive learning rate, momentum in [0, 1), weight decay ≥ 0, Nesterov

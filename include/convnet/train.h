@@ -2,7 +2,9 @@
 // bytes per batch, progress reports for the caller to show, and per-class accuracy.
 #pragma once
 
+#include <convnet/checkpoint.h>
 #include <convnet/data.h>
+#include <convnet/io.h>
 #include <convnet/model.h>
 #include <convnet/optim.h>
 
@@ -40,6 +42,7 @@ struct TrainProgress {
 
 struct EpochResult {
     int epoch = 0;
+    bool finished = true;                           // false: stopped between steps (FitCallbacks::stop_requested), the rest below so far
     double train_loss = 0.0, train_accuracy = 0.0;  // over the epoch's batches, in training mode
     double seconds = 0.0, images_per_second = 0.0;
 };
@@ -51,7 +54,7 @@ std::string epoch_metrics_json(const EpochResult& epoch, const Evaluation& test)
 
 // What Trainer::fit does around the epochs.
 struct FitOptions {
-    int epochs = 5;
+    int epochs = 5;                     // the run's total: fit trains from epochs_done() up to it
     double learning_rate = 0.0;         // the base rate `schedule` scales each epoch; 0: the optimiser's
                                         // own rate when the Trainer was made
     LearningRateSchedule schedule;      // constant unless set (StepLR, CosineAnnealingLR)
@@ -59,12 +62,22 @@ struct FitOptions {
     std::filesystem::path save;         // when set: the weights after every epoch, written atomically
     std::filesystem::path metrics;      // when set: one epoch_metrics_json line per epoch, appended (the
                                         // file rewritten atomically each time, so a crash loses no line)
+    std::filesystem::path checkpoint;   // when set: a checkpoint (checkpoint.h) at every epoch's end,
+    std::int64_t checkpoint_every = 0;  // every this many steps too (0: epoch ends only), and on a stop
+    WeightsMetadata metadata;           // class names and preprocessing, kept with the weights and checkpoints
 };
 
 // Optional calls out of Trainer::fit: after every batch, and after every epoch's evaluation.
 struct FitCallbacks {
     std::function<void(const TrainProgress&)> batch_done;
     std::function<void(const EpochResult&, const Evaluation&)> epoch_done;
+    // Asked after every step; true stops the run there, after writing the checkpoint when one is set.
+    std::function<bool()> stop_requested;
+};
+
+struct FitResult {
+    Evaluation last;           // the last epoch's evaluation (empty when no epoch ended)
+    bool interrupted = false;  // stopped by stop_requested before the last epoch ended
 };
 
 class Trainer {
@@ -74,21 +87,32 @@ public:
     Trainer(Network& network, Optimizer& optimizer, std::int64_t batch_size, std::uint64_t seed);
 
     // One pass over `dataset` in an order that depends only on the seed and the epoch number (the
-    // n-th call is epoch n), so a run can be resumed at any epoch. Every image is used: the last partial batch
-    // too, and where it would be smaller than network.minimum_training_batch() it joins the batch
-    // before. Throws convnet::Error when the dataset has fewer images than that minimum (or none).
-    // `progress` is called after every batch (it may be empty).
-    EpochResult train_epoch(const Dataset& dataset, const std::function<void(const TrainProgress&)>& progress);
+    // n-th epoch of the run is epoch n), so a run can be resumed at any step. Every image is used:
+    // the last partial batch too, and where it would be smaller than network.minimum_training_batch()
+    // it joins the batch before. An epoch stopped part-way (`keep_going` returned false after a
+    // step) continues at the next call. Throws convnet::Error when the dataset has fewer images
+    // than that minimum (or none). `progress` is called after every batch (it may be empty).
+    EpochResult train_epoch(const Dataset& dataset, const std::function<void(const TrainProgress&)>& progress,
+                            const std::function<bool()>& keep_going = {});
 
-    // The whole run: for each epoch, the learning rate from the schedule, train_epoch on `train`,
-    // evaluation on `test`, then the metrics line and the weights when asked. Returns the last
-    // epoch's evaluation. Throws convnet::Error as train_epoch, evaluate and the writers do.
-    Evaluation fit(const Dataset& train, const Dataset& test, const FitOptions& options, const FitCallbacks& callbacks = {});
+    // The whole run: for each epoch up to options.epochs, the learning rate from the schedule,
+    // train_epoch on `train`, evaluation on `test`, then the metrics line, the weights and the
+    // checkpoint when asked. Throws convnet::Error as train_epoch, evaluate and the writers do.
+    FitResult fit(const Dataset& train, const Dataset& test, const FitOptions& options, const FitCallbacks& callbacks = {});
 
     // Epochs trained so far; resume_at(n) makes the next epoch n + 1 (its data order and learning
     // rate), for a run continued from weights and optimiser state saved after epoch n.
-    int epochs_done() const { return epoch_; }
-    void resume_at(int epochs_done) { epoch_ = epochs_done; }
+    int epochs_done() const { return position_.epochs_done; }
+    void resume_at(int epochs_done) { position_ = TrainingPosition{epochs_done}; }
+    const TrainingPosition& position() const { return position_; }
+
+    // Everything needed to continue this run: the network's state, the optimiser's, the position,
+    // the random generators, the metrics so far, and the run's settings from `options`.
+    Checkpoint checkpoint(const FitOptions& options) const;
+    // Continues the run `checkpoint` was written from: loads the network's state (strictly) and
+    // generators, the optimiser's state, the position and the metrics. Throws convnet::Error when
+    // the checkpoint was written for another model, optimiser, batch size or seed than this Trainer's.
+    void restore(const Checkpoint& checkpoint);
 
 private:
     Network& network_;
@@ -96,7 +120,9 @@ private:
     std::int64_t batch_size_;
     std::uint64_t seed_;
     double base_learning_rate_;  // the optimiser's rate when this Trainer was made
-    int epoch_ = 0;
+    TrainingPosition position_;
+    std::string metrics_;  // the metrics lines so far, when restored from a checkpoint
+    bool metrics_restored_ = false;
     Tensor images_, grad_logits_;
     std::vector<std::uint8_t> labels_;
 };

@@ -44,7 +44,7 @@ TEST_F(WeightsFile, RoundTripRestoresEveryValue) {
     Network saved(parse_model(kModel, "m.model"));
     saved.initialize(3);
     saved.named_parameters()[4].parameter->value[1] = 0.25f;  // a running mean: buffers travel too
-    save_weights(saved, directory_ / "w.bin");
+    save_weights(saved, directory_ / "w.bin", {}, WeightsFormat::convnet);
     Network loaded(parse_model(kModel, "m.model"));
     load_weights(loaded, directory_ / "w.bin");
     const auto a = saved.named_parameters(), b = loaded.named_parameters();
@@ -98,7 +98,7 @@ TEST_F(WeightsFile, SafetensorsRoundTripByName) {
 TEST_F(WeightsFile, DamagedFilesAreRefusedByName) {
     Network network(parse_model(kModel, "m.model"));
     network.initialize(1);
-    save_weights(network, directory_ / "good.bin");
+    save_weights(network, directory_ / "good.bin", {}, WeightsFormat::convnet);
     std::ifstream in(directory_ / "good.bin", std::ios::binary);
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 
@@ -128,7 +128,7 @@ TEST_F(WeightsFile, NumbersAreLittleEndianByteForByte) {
     network.initialize(1);
     network.named_parameters()[0].parameter->value[0] = 1.5f;   // IEEE 754: 0x3FC00000
     network.named_parameters()[0].parameter->value[1] = -2.0f;  // 0xC0000000
-    save_weights(network, directory_ / "w.bin");
+    save_weights(network, directory_ / "w.bin", {}, WeightsFormat::convnet);
     std::ifstream in(directory_ / "w.bin", std::ios::binary);
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const std::string expected_start = std::string("CNVNETW1") + std::string("\x02\x00\x00\x00", 4) +  // version 2
@@ -171,7 +171,7 @@ TEST_F(WeightsFile, Version2KeepsIntegerStateAndVersion1StillLoads) {
     batch[3] = 1.0f;
     trained.forward_train(batch);
     trained.forward_train(batch);
-    save_weights(trained, directory_ / "v2.bin");
+    save_weights(trained, directory_ / "v2.bin", {}, WeightsFormat::convnet);
     Network loaded(parse_model(kModel, "m.model"));
     load_weights(loaded, directory_ / "v2.bin");
     bool seen = false;

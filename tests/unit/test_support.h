@@ -2,7 +2,9 @@
 // layer harness (that is layer_harness.h).
 #pragma once
 
+#include <convnet/data.h>
 #include <convnet/error.h>
+#include <convnet/random.h>
 
 #include <gtest/gtest.h>
 
@@ -11,6 +13,29 @@
 #include <string>
 
 namespace convnet::testing {
+
+// Three classes of 12x12 images: a bright row, a bright column, or a bright diagonal, with noise.
+inline Dataset generated_dataset(std::int64_t count, std::uint64_t seed) {
+    Dataset dataset;
+    dataset.count = count;
+    dataset.rows = dataset.cols = 12;
+    dataset.class_names = {"row", "column", "diagonal"};
+    dataset.images.resize(static_cast<std::size_t>(count * 144));
+    dataset.labels.resize(static_cast<std::size_t>(count));
+    Random random(seed);
+    for (std::int64_t n = 0; n < count; ++n) {
+        const auto label = static_cast<std::uint8_t>(random.below(3));
+        const auto position = static_cast<std::int64_t>(random.below(12));
+        std::uint8_t* image = dataset.images.data() + n * 144;
+        for (std::int64_t p = 0; p < 144; ++p) image[p] = static_cast<std::uint8_t>(random.below(90));
+        for (std::int64_t i = 0; i < 12; ++i) {
+            const std::int64_t pixel = label == 0 ? position * 12 + i : label == 1 ? i * 12 + position : i * 12 + (i + position) % 12;
+            image[pixel] = 255;
+        }
+        dataset.labels[static_cast<std::size_t>(n)] = label;
+    }
+    return dataset;
+}
 
 // Runs `action`, expecting a convnet::Error whose message contains every one of `parts`.
 template <typename Action>

@@ -25,28 +25,7 @@ namespace {
 
 const char* kSmallModel = "input 1x12x12\nconv2d out=4 kernel=3 pad=1\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\nflatten\nlinear out=3\n";
 
-// Three classes of 12x12 images: a bright row, a bright column, or a bright diagonal, with noise.
-Dataset generated_dataset(std::int64_t count, std::uint64_t seed) {
-    Dataset dataset;
-    dataset.count = count;
-    dataset.rows = dataset.cols = 12;
-    dataset.class_names = {"row", "column", "diagonal"};
-    dataset.images.resize(static_cast<std::size_t>(count * 144));
-    dataset.labels.resize(static_cast<std::size_t>(count));
-    Random random(seed);
-    for (std::int64_t n = 0; n < count; ++n) {
-        const auto label = static_cast<std::uint8_t>(random.below(3));
-        const auto position = static_cast<std::int64_t>(random.below(12));
-        std::uint8_t* image = dataset.images.data() + n * 144;
-        for (std::int64_t p = 0; p < 144; ++p) image[p] = static_cast<std::uint8_t>(random.below(90));
-        for (std::int64_t i = 0; i < 12; ++i) {
-            const std::int64_t pixel = label == 0 ? position * 12 + i : label == 1 ? i * 12 + position : i * 12 + (i + position) % 12;
-            image[pixel] = 255;
-        }
-        dataset.labels[static_cast<std::size_t>(n)] = label;
-    }
-    return dataset;
-}
+using testing::generated_dataset;
 
 std::vector<float> train_and_collect(const Dataset& data, std::uint64_t seed, int threads) {
     omp_set_num_threads(threads);
@@ -188,8 +167,9 @@ TEST(Training, FitRunsTheEpochsAndAResumedRunEndsWhereAnUnbrokenOneDoes) {
     Adam adam(AdamOptions{});
     Trainer trainer(unbroken, adam, 32, 4);
     std::vector<int> epochs_seen;
-    const Evaluation last =
-        trainer.fit(train, test, options, {{}, [&](const EpochResult& epoch, const Evaluation&) { epochs_seen.push_back(epoch.epoch); }});
+    FitCallbacks callbacks;
+    callbacks.epoch_done = [&](const EpochResult& epoch, const Evaluation&) { epochs_seen.push_back(epoch.epoch); };
+    const Evaluation last = trainer.fit(train, test, options, callbacks).last;
     EXPECT_EQ(epochs_seen, (std::vector<int>{1, 2}));
     EXPECT_EQ(trainer.epochs_done(), 2);
     EXPECT_DOUBLE_EQ(adam.learning_rate(), 0.005);  // StepLR(1, 0.5) before epoch 2
@@ -206,7 +186,8 @@ TEST(Training, FitRunsTheEpochsAndAResumedRunEndsWhereAnUnbrokenOneDoes) {
     resumed.initialize(4);
     Adam resumed_adam(AdamOptions{});
     FitOptions first = options, second = options;
-    first.epochs = second.epochs = 1;
+    first.epochs = 1;
+    second.epochs = 2;  // the run's total
     first.metrics = second.metrics = first.save = second.save = "";
     Trainer(resumed, resumed_adam, 32, 4).fit(train, test, first);
     Trainer continued(resumed, resumed_adam, 32, 4);

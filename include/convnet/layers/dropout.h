@@ -30,6 +30,7 @@ public:
     void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
     // Seeds the layer's generator from `random`, so a seeded network drops the same elements.
     void initialize(Random& random) override;
+    Random* random_generator() override { return &random_; }
 
     const DropoutOptions& options() const { return options_; }
     // What the last forward_train multiplied each element by: 0 or 1/(1 − p) (0 throughout for p = 1).

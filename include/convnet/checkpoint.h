@@ -1,0 +1,63 @@
+// Checkpoints: everything a training run needs to continue exactly where it stopped, in one
+// safetensors file (docs/CHECKPOINTS.md). A run resumed from one ends with the bytes an unbroken
+// run with the same seed and thread count ends with.
+#pragma once
+
+#include <convnet/io.h>
+#include <convnet/model.h>
+#include <convnet/optim.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace convnet {
+
+// The __metadata__ key that marks a checkpoint; its value is the JSON of the run's state.
+inline constexpr const char* kCheckpointKey = "checkpoint";
+
+// Where a run stands: between two optimiser steps.
+struct TrainingPosition {
+    int epochs_done = 0;           // complete epochs
+    std::int64_t images_done = 0;  // of epoch epochs_done + 1; 0 at an epoch's start
+    std::int64_t steps_done = 0;   // optimiser steps in the whole run
+    double loss_sum = 0.0;         // sum of the batches' mean loss × batch size, this epoch (its train_loss)
+    std::int64_t correct = 0;      // training predictions right this epoch (its train_accuracy)
+    double seconds = 0.0;          // spent on the epoch under way
+};
+
+struct Checkpoint {
+    WeightsMetadata weights;               // the model's text, the class names, the preprocessing
+    std::vector<StateTensor> model_state;  // the network's state_dict
+    OptimizerOptions optimizer;            // learning_rate: the run's base rate, before the schedule
+    OptimizerState optimizer_state;        // buffers in the network's trainable order
+    LearningRateSchedule schedule;
+    std::int64_t batch_size = 0;
+    std::uint64_t seed = 0;
+    int epochs = 0;   // the run's planned number of epochs
+    int threads = 0;  // the thread count it ran with (the same count repeats its bits)
+    TrainingPosition position;
+    std::vector<std::pair<std::string, std::uint64_t>> generators;  // Network::random_generators' states
+    std::string metrics;                                            // the --metrics lines written so far (JSON lines)
+};
+
+// Whether a safetensors entry of a checkpoint belongs to the optimiser, not to the model
+// ("optimizer.state.3.exp_avg").
+bool is_checkpoint_entry(const StateTensor& tensor);
+
+// Writes `checkpoint` atomically as safetensors: the state dict under its names, the
+// optimiser's buffers split per trainable parameter of `network` as torch's
+// optimizer.state_dict() numbers them ("optimizer.state.I.exp_avg", I from 0 in
+// model.parameters() order), and __metadata__ with the weights file's keys plus "checkpoint".
+// Throws convnet::Error when a buffer's length is not the network's trainable count, or as
+// write_file_atomically does.
+void write_checkpoint(const std::filesystem::path& path, const Checkpoint& checkpoint, const Network& network);
+
+// Reads a checkpoint, checking every field. Throws convnet::Error naming the file and the field:
+// not safetensors, not a checkpoint (a weights file: "train --model ... --weights" is not a resume),
+// a missing or malformed field, optimiser buffers with gaps in their numbering.
+Checkpoint read_checkpoint(const std::filesystem::path& path);
+
+}  // namespace convnet

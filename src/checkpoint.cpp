@@ -1,0 +1,233 @@
+// Checkpoints as safetensors: tensors for the model and the optimiser, one JSON metadata field
+// for the rest of the run's state.
+#include <convnet/checkpoint.h>
+#include <convnet/error.h>
+#include <convnet/safetensors.h>
+
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+
+namespace convnet {
+
+namespace {
+
+constexpr const char* kOptimizerPrefix = "optimizer.state.";
+constexpr int kCheckpointVersion = 1;
+
+nlohmann::ordered_json schedule_json(const LearningRateSchedule& schedule) {
+    const char* kinds[] = {"constant", "step", "cosine"};
+    return {{"kind", kinds[static_cast<int>(schedule.kind)]},
+            {"step_size", schedule.step_size},
+            {"gamma", schedule.gamma},
+            {"t_max", schedule.t_max},
+            {"eta_min", schedule.eta_min}};
+}
+
+// The trainable parameters in arena order: torch's model.parameters().
+std::vector<NamedParameter> trainable_parameters(const Network& network) {
+    std::vector<NamedParameter> trainable;
+    for (const NamedParameter& entry : network.named_parameters())
+        if (entry.parameter->role == ParameterRole::trainable) trainable.push_back(entry);
+    return trainable;
+}
+
+// Reads checkpoint fields, naming the file and the field in every error.
+class FieldReader {
+public:
+    FieldReader(const nlohmann::json& root, std::string file) : root_(root), file_(std::move(file)) {}
+    const nlohmann::json& at(const nlohmann::json& object, const char* key, const std::string& where) const {
+        if (!object.is_object() || !object.contains(key)) fail(where + key + " is missing");
+        return object[key];
+    }
+    template <typename T>
+    T number(const nlohmann::json& object, const char* key, const std::string& where = "") const {
+        const nlohmann::json& value = at(object, key, where);
+        if constexpr (std::is_same_v<T, bool>) {
+            if (!value.is_boolean()) fail(where + key + ": expected true or false, found " + value.dump());
+        } else if constexpr (std::is_integral_v<T>) {
+            if (!value.is_number_integer()) fail(where + key + ": expected an integer, found " + value.dump());
+            if constexpr (std::is_unsigned_v<T>) {
+                if (value.is_number_integer() && !value.is_number_unsigned()) fail(where + key + ": expected an integer ≥ 0");
+            }
+        } else {
+            if (!value.is_number()) fail(where + key + ": expected a number, found " + value.dump());
+        }
+        return value.get<T>();
+    }
+    std::string text(const nlohmann::json& object, const char* key, const std::string& where = "") const {
+        const nlohmann::json& value = at(object, key, where);
+        if (!value.is_string()) fail(where + key + ": expected a string, found " + value.dump());
+        return value.get<std::string>();
+    }
+    [[noreturn]] void fail(const std::string& what) const {
+        throw Error(file_ + ": checkpoint field " + what + " (the file is damaged or from another program)");
+    }
+    const nlohmann::json& root() const { return root_; }
+
+private:
+    const nlohmann::json& root_;
+    std::string file_;
+};
+
+LearningRateSchedule read_schedule(const FieldReader& reader, const nlohmann::json& object) {
+    LearningRateSchedule schedule;
+    const std::string kind = reader.text(object, "kind", "schedule.");
+    if (kind == "constant") schedule.kind = LearningRateSchedule::Kind::constant;
+    else if (kind == "step") schedule.kind = LearningRateSchedule::Kind::step;
+    else if (kind == "cosine") schedule.kind = LearningRateSchedule::Kind::cosine;
+    else reader.fail("schedule.kind: '" + kind + "', expected constant, step or cosine");
+    schedule.step_size = reader.number<std::int64_t>(object, "step_size", "schedule.");
+    schedule.gamma = reader.number<double>(object, "gamma", "schedule.");
+    schedule.t_max = reader.number<std::int64_t>(object, "t_max", "schedule.");
+    schedule.eta_min = reader.number<double>(object, "eta_min", "schedule.");
+    if (schedule.step_size < 1 || schedule.t_max < 1) reader.fail("schedule: step_size and t_max must be at least 1");
+    return schedule;
+}
+
+}  // namespace
+
+bool is_checkpoint_entry(const StateTensor& tensor) { return tensor.name.starts_with(kOptimizerPrefix); }
+
+void write_checkpoint(const std::filesystem::path& path, const Checkpoint& checkpoint, const Network& network) {
+    std::vector<StateTensor> tensors = checkpoint.model_state;
+    const std::vector<NamedParameter> trainable = trainable_parameters(network);
+    for (const auto& [buffer, values] : checkpoint.optimizer_state.buffers) {
+        if (static_cast<std::int64_t>(values.size()) != network.trainable_count())
+            throw Error(path.string() + ": optimiser buffer " + buffer + " holds " + std::to_string(values.size()) + " values, the model " +
+                        std::to_string(network.trainable_count()));
+        std::size_t offset = 0;
+        for (std::size_t index = 0; index < trainable.size(); ++index) {
+            const Shape& shape = trainable[index].parameter->shape;
+            const auto count = static_cast<std::size_t>(shape.element_count());
+            tensors.push_back({kOptimizerPrefix + std::to_string(index) + "." + buffer, StateTensor::DType::f32, shape,
+                               std::vector<float>(values.begin() + static_cast<std::ptrdiff_t>(offset),
+                                                  values.begin() + static_cast<std::ptrdiff_t>(offset + count)),
+                               0});
+            offset += count;
+        }
+    }
+    const OptimizerOptions& optimizer = checkpoint.optimizer;
+    nlohmann::ordered_json parameter_names = nlohmann::ordered_json::array();
+    for (const NamedParameter& entry : trainable) parameter_names.push_back(entry.name);
+    // Under torch's param_groups keys where torch has one.
+    const nlohmann::ordered_json optimizer_json = {{"name", optimizer.name},
+                                                   {"lr", optimizer.learning_rate},
+                                                   {"momentum", optimizer.momentum},
+                                                   {"nesterov", optimizer.nesterov},
+                                                   {"weight_decay", optimizer.weight_decay.value_or(0.0)},
+                                                   {"betas", {optimizer.beta1, optimizer.beta2}},
+                                                   {"eps", optimizer.epsilon},
+                                                   {"dampening", optimizer.dampening},
+                                                   {"step", checkpoint.optimizer_state.step},
+                                                   {"params", parameter_names}};
+    const TrainingPosition& position = checkpoint.position;
+    nlohmann::ordered_json generators = nlohmann::ordered_json::object();
+    for (const auto& [name, state] : checkpoint.generators) generators[name] = state;
+    const nlohmann::ordered_json state = {{"version", kCheckpointVersion},
+                                          {"optimizer", optimizer_json},
+                                          {"schedule", schedule_json(checkpoint.schedule)},
+                                          {"batch_size", checkpoint.batch_size},
+                                          {"seed", checkpoint.seed},
+                                          {"epochs", checkpoint.epochs},
+                                          {"threads", checkpoint.threads},
+                                          {"position",
+                                           {{"epochs_done", position.epochs_done},
+                                            {"images_done", position.images_done},
+                                            {"steps_done", position.steps_done},
+                                            {"loss_sum", position.loss_sum},
+                                            {"correct", position.correct},
+                                            {"seconds", position.seconds}}},
+                                          {"generators", generators},
+                                          {"metrics", checkpoint.metrics}};
+    std::map<std::string, std::string> metadata = encode_weights_metadata(network, checkpoint.weights);
+    metadata[kCheckpointKey] = state.dump();
+    write_safetensors(path, tensors, metadata);
+}
+
+Checkpoint read_checkpoint(const std::filesystem::path& path) {
+    const std::string file = path.string();
+    SafetensorsContents contents = read_safetensors(path);
+    const auto found = contents.metadata.find(kCheckpointKey);
+    if (found == contents.metadata.end())
+        throw Error(file +
+                    ": a weights file, not a checkpoint (it has no \"checkpoint\" metadata); train with --checkpoint FILE to "
+                    "write one, or start from these weights with --weights");
+    Checkpoint checkpoint;
+    checkpoint.weights = decode_weights_metadata(contents.metadata, file);
+    nlohmann::json root;
+    try {
+        root = nlohmann::json::parse(found->second);
+    } catch (const nlohmann::json::exception& error) {
+        throw Error(file + ": __metadata__ \"checkpoint\" is not JSON (" + error.what() + ")");
+    }
+    const FieldReader reader(root, file);
+    if (reader.number<int>(root, "version") != kCheckpointVersion)
+        reader.fail("version: " + root["version"].dump() + ", this build reads version " + std::to_string(kCheckpointVersion));
+    const nlohmann::json& optimizer = reader.at(root, "optimizer", "");
+    OptimizerOptions& options = checkpoint.optimizer;
+    options.name = reader.text(optimizer, "name", "optimizer.");
+    options.learning_rate = reader.number<double>(optimizer, "lr", "optimizer.");
+    options.momentum = reader.number<double>(optimizer, "momentum", "optimizer.");
+    options.nesterov = reader.number<bool>(optimizer, "nesterov", "optimizer.");
+    options.weight_decay = reader.number<double>(optimizer, "weight_decay", "optimizer.");
+    const nlohmann::json& betas = reader.at(optimizer, "betas", "optimizer.");
+    if (!betas.is_array() || betas.size() != 2 || !betas[0].is_number() || !betas[1].is_number())
+        reader.fail("optimizer.betas: expected two numbers");
+    options.beta1 = betas[0].get<double>();
+    options.beta2 = betas[1].get<double>();
+    options.epsilon = reader.number<double>(optimizer, "eps", "optimizer.");
+    options.dampening = reader.number<double>(optimizer, "dampening", "optimizer.");
+    checkpoint.optimizer_state.step = reader.number<std::int64_t>(optimizer, "step", "optimizer.");
+    checkpoint.schedule = read_schedule(reader, reader.at(root, "schedule", ""));
+    checkpoint.batch_size = reader.number<std::int64_t>(root, "batch_size");
+    checkpoint.seed = reader.number<std::uint64_t>(root, "seed");
+    checkpoint.epochs = reader.number<int>(root, "epochs");
+    checkpoint.threads = reader.number<int>(root, "threads");
+    const nlohmann::json& position = reader.at(root, "position", "");
+    TrainingPosition& at = checkpoint.position;
+    at.epochs_done = reader.number<int>(position, "epochs_done", "position.");
+    at.images_done = reader.number<std::int64_t>(position, "images_done", "position.");
+    at.steps_done = reader.number<std::int64_t>(position, "steps_done", "position.");
+    at.loss_sum = reader.number<double>(position, "loss_sum", "position.");
+    at.correct = reader.number<std::int64_t>(position, "correct", "position.");
+    at.seconds = reader.number<double>(position, "seconds", "position.");
+    if (checkpoint.batch_size < 1 || checkpoint.epochs < 1 || at.epochs_done < 0 || at.images_done < 0 || at.steps_done < 0 ||
+        at.correct < 0 || at.correct > at.images_done)
+        reader.fail("batch_size, epochs or position: a value out of range");
+    const nlohmann::json& generators = reader.at(root, "generators", "");
+    if (!generators.is_object()) reader.fail("generators: expected an object of layer names to states");
+    for (const auto& [name, state] : generators.items()) {
+        if (!state.is_number_unsigned()) reader.fail("generators." + name + ": expected an integer ≥ 0");
+        checkpoint.generators.emplace_back(name, state.get<std::uint64_t>());
+    }
+    checkpoint.metrics = reader.text(root, "metrics");
+
+    // The optimiser's buffers, joined back in parameter order.
+    std::map<std::string, std::map<std::int64_t, std::vector<float>>> pieces;
+    for (StateTensor& tensor : contents.tensors) {
+        if (!is_checkpoint_entry(tensor)) {
+            checkpoint.model_state.push_back(std::move(tensor));
+            continue;
+        }
+        const std::string rest = tensor.name.substr(std::string(kOptimizerPrefix).size());
+        const std::size_t dot = rest.find('.');
+        std::int64_t index = -1;
+        const auto [end, error] = std::from_chars(rest.data(), rest.data() + (dot == std::string::npos ? 0 : dot), index);
+        if (dot == std::string::npos || error != std::errc() || end != rest.data() + dot || index < 0 ||
+            tensor.dtype != StateTensor::DType::f32)
+            throw Error(file + ": entry " + tensor.name + ": expected optimizer.state.INDEX.BUFFER holding float32 values");
+        pieces[rest.substr(dot + 1)][index] = std::move(tensor.values);
+    }
+    for (auto& [buffer, by_index] : pieces) {
+        std::vector<float>& joined = checkpoint.optimizer_state.buffers[buffer];
+        std::int64_t expected = 0;
+        for (auto& [index, values] : by_index) {
+            if (index != expected++) throw Error(file + ": optimizer.state." + std::to_string(expected - 1) + "." + buffer + " is missing");
+            joined.insert(joined.end(), values.begin(), values.end());
+        }
+    }
+    return checkpoint;
+}
+
+}  // namespace convnet

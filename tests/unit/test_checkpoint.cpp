@@ -1,0 +1,184 @@
+// Checkpoints: every field survives the file, a run stopped between any two steps and resumed
+// ends with the weights of an unbroken run, bit for bit, and wrong checkpoints are refused by name.
+#include <convnet/checkpoint.h>
+#include <convnet/io.h>
+#include <convnet/model.h>
+#include <convnet/optim.h>
+#include <convnet/safetensors.h>
+#include <convnet/threads.h>
+#include <convnet/train.h>
+
+#include "test_support.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace convnet {
+namespace {
+
+using testing::generated_dataset;
+
+// Dropout makes the random generators part of the state.
+const char* kModel =
+    "input 1x12x12\nconv2d out=4 kernel=3 pad=1\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\nflatten\ndropout p=0.3\nlinear out=3\n";
+
+std::string file_bytes(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+class CheckpointTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        set_thread_count(2);
+        directory_ = std::filesystem::temp_directory_path() / ("convnet_checkpoint_" + std::to_string(::getpid()));
+        std::filesystem::remove_all(directory_);
+        std::filesystem::create_directories(directory_);
+        options_.epochs = 3;
+        options_.learning_rate = 0.01;
+        options_.schedule = step_schedule(1, 0.5);
+        options_.metadata.class_names = train_.class_names;
+    }
+    void TearDown() override { std::filesystem::remove_all(directory_); }
+
+    // The weights file of a run of options_.epochs, stopped after each step in `stops` and
+    // continued each time in a new Network, optimiser and Trainer from the checkpoint alone.
+    std::string run(const std::vector<std::int64_t>& stops, const std::string& optimizer, const std::string& tag) {
+        FitOptions options = options_;
+        options.save = directory_ / (tag + ".safetensors");
+        options.checkpoint = directory_ / (tag + ".checkpoint.safetensors");
+        options.metrics = directory_ / (tag + ".jsonl");
+        std::size_t next_stop = 0;
+        std::int64_t steps = 0;
+        FitCallbacks callbacks;
+        callbacks.stop_requested = [&] {
+            ++steps;
+            return next_stop < stops.size() && steps == stops[next_stop] && ++next_stop;
+        };
+        bool first = true;
+        for (;;) {
+            Network network(parse_model(kModel, "checkpointed.model"));
+            network.initialize(7);
+            std::unique_ptr<Optimizer> step_rule = make_optimizer(optimizer, 0.01, 0.9);
+            Trainer trainer(network, *step_rule, 32, 7);
+            if (!first) trainer.restore(read_checkpoint(options.checkpoint));
+            first = false;
+            if (!trainer.fit(train_, test_, options, callbacks).interrupted) break;
+        }
+        EXPECT_EQ(next_stop, stops.size());
+        return file_bytes(options.save);
+    }
+
+    std::filesystem::path directory_;
+    Dataset train_ = generated_dataset(200, 11), test_ = generated_dataset(60, 12);
+    FitOptions options_;
+};
+
+TEST_F(CheckpointTest, AResumedRunEndsWithTheUnbrokenRunsBytes) {
+    for (const char* optimizer : {"adam", "sgd"}) {
+        const std::string unbroken = run({}, optimizer, std::string("unbroken_") + optimizer);
+        // 200 images in batches of 32: 7 steps an epoch, and stop_requested is asked after the
+        // first 6 and after the epoch's evaluation; so stops mid-epoch, at an epoch's end, and
+        // twice in a row.
+        const std::string resumed = run({2, 7, 8, 9, 16}, optimizer, std::string("resumed_") + optimizer);
+        ASSERT_FALSE(unbroken.empty());
+        EXPECT_TRUE(unbroken == resumed) << optimizer << ": the resumed run's weights differ from the unbroken run's";
+        EXPECT_EQ(file_bytes(directory_ / (std::string("unbroken_") + optimizer + ".jsonl")).size() > 0, true);
+    }
+}
+
+TEST_F(CheckpointTest, EveryFieldRoundTrips) {
+    Network network(parse_model(kModel, "checkpointed.model"));
+    network.initialize(3);
+    Adam adam(AdamOptions{});
+    Trainer trainer(network, adam, 32, 3);
+    FitOptions options = options_;
+    options.epochs = 1;
+    options.checkpoint = directory_ / "c.safetensors";
+    options.checkpoint_every = 4;
+    options.metadata.preprocessing.mean = {0.25};
+    options.metadata.preprocessing.std = {0.5};
+    trainer.fit(train_, test_, options);
+    const Checkpoint saved = trainer.checkpoint(options);
+    write_checkpoint(options.checkpoint, saved, network);
+    const Checkpoint read = read_checkpoint(options.checkpoint);
+    EXPECT_EQ(read.weights.class_names, train_.class_names);
+    EXPECT_EQ(read.weights.preprocessing.mean, std::vector<double>{0.25});
+    EXPECT_EQ(read.weights.preprocessing.std, std::vector<double>{0.5});
+    EXPECT_EQ(read.weights.model, format_model(network.layer_plans(), network.sample_shape()));
+    EXPECT_EQ(read.optimizer.name, "adam");
+    EXPECT_EQ(read.optimizer.learning_rate, 0.01);
+    EXPECT_EQ(read.optimizer_state.step, 7);
+    EXPECT_EQ(read.optimizer_state.buffers, saved.optimizer_state.buffers);
+    EXPECT_EQ(read.schedule.kind, LearningRateSchedule::Kind::step);
+    EXPECT_EQ(read.schedule.gamma, 0.5);
+    EXPECT_EQ(read.batch_size, 32);
+    EXPECT_EQ(read.seed, 3u);
+    EXPECT_EQ(read.threads, 2);
+    EXPECT_EQ(read.position.epochs_done, 1);
+    EXPECT_EQ(read.position.steps_done, 7);
+    ASSERT_EQ(read.generators.size(), 1u);
+    EXPECT_EQ(read.generators[0].first, "dropout1");
+    EXPECT_EQ(read.generators[0].second, saved.generators[0].second);
+    // The optimiser's buffers under torch's numbering, one per parameter, with its shape.
+    const SafetensorsContents contents = read_safetensors(options.checkpoint);
+    bool found = false;
+    for (const StateTensor& tensor : contents.tensors)
+        if (tensor.name == "optimizer.state.0.exp_avg") found = tensor.shape == Shape{4, 1, 3, 3};
+    EXPECT_TRUE(found);
+    // A checkpoint is also a weights file: eval and predict read its model entries.
+    Network loaded(parse_model(kModel, "checkpointed.model"));
+    load_weights(loaded, options.checkpoint);
+    EXPECT_EQ(loaded.state_dict()[0].values, network.state_dict()[0].values);
+}
+
+TEST_F(CheckpointTest, WrongCheckpointsAreRefusedByName) {
+    Network network(parse_model(kModel, "checkpointed.model"));
+    network.initialize(3);
+    Adam adam(AdamOptions{});
+    Trainer trainer(network, adam, 32, 3);
+    FitOptions options = options_;
+    options.epochs = 1;
+    trainer.fit(train_, test_, options);
+    const std::filesystem::path path = directory_ / "c.safetensors";
+    write_checkpoint(path, trainer.checkpoint(options), network);
+
+    save_weights(network, directory_ / "w.safetensors");
+    testing::expect_error([&] { read_checkpoint(directory_ / "w.safetensors"); }, {"w.safetensors", "not a checkpoint"});
+    {  // another optimiser
+        std::unique_ptr<Optimizer> sgd = make_optimizer("sgd", 0.01, 0.9);
+        Trainer other(network, *sgd, 32, 3);
+        testing::expect_error([&] { other.restore(read_checkpoint(path)); }, {"state of adam", "optimiser is sgd"});
+    }
+    {  // another seed or batch
+        Trainer other(network, adam, 16, 3);
+        testing::expect_error([&] { other.restore(read_checkpoint(path)); }, {"batch 32 and seed 3", "batch 16"});
+    }
+    {  // another model
+        Network wider(parse_model("input 1x12x12\nconv2d out=5 kernel=3 pad=1\nflatten\nlinear out=3\n", "wider.model"));
+        Adam wider_adam(AdamOptions{});
+        Trainer other(wider, wider_adam, 32, 3);
+        testing::expect_error([&] { other.restore(read_checkpoint(path)); }, {"optimiser state", "trainable values"});
+    }
+    {  // a damaged field: the position's steps_done made negative
+        SafetensorsContents contents = read_safetensors(path);
+        std::string& state = contents.metadata[kCheckpointKey];
+        const std::string field = "\"steps_done\":";
+        const std::size_t at = state.find(field);
+        ASSERT_NE(at, std::string::npos);
+        state = state.substr(0, at + field.size()) + "-" + state.substr(at + field.size());
+        write_safetensors(directory_ / "damaged.safetensors", contents.tensors, contents.metadata);
+        testing::expect_error([&] { read_checkpoint(directory_ / "damaged.safetensors"); }, {"damaged.safetensors", "out of range"});
+    }
+    {  // an optimiser buffer missing for one parameter
+        SafetensorsContents contents = read_safetensors(path);
+        std::erase_if(contents.tensors, [](const StateTensor& tensor) { return tensor.name == "optimizer.state.1.exp_avg"; });
+        write_safetensors(directory_ / "gap.safetensors", contents.tensors, contents.metadata);
+        testing::expect_error([&] { read_checkpoint(directory_ / "gap.safetensors"); }, {"optimizer.state.1.exp_avg is missing"});
+    }
+}
+
+}  // namespace
+}  // namespace convnet
