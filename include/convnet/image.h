@@ -65,7 +65,7 @@ struct Preprocessing {
     bool invert = false;
     // Per channel of the network input, applied last: (x − mean) / standard_deviation, as
     // torchvision's Normalize. Empty: none. One value applies to every channel.
-    std::vector<float> mean, standard_deviation;
+    std::vector<float> mean{}, standard_deviation{};
 };
 
 // `image` as a (1, channels, height, width) network input, in this order:
