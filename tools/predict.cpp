@@ -48,7 +48,8 @@ options:
                    picture stays; center-crop: the shorter side to the model's size, then the
                    middle cut out (torchvision's Resize + CenterCrop), the aspect ratio kept
   --invert         x -> 1 - x after scaling, for photos of dark objects on a light background
-                   (transparent pixels still reach the network as black)
+                   (transparent pixels still reach the network as black); --resize and
+                   --invert apply to image files, not to test images taken by --index
   --json           one JSON document: per image the file, its size and format, and the top
                    classes with their names and probabilities
   --threads T      threads to use (default: the cores not busy with other work)
