@@ -19,7 +19,7 @@ DEMO_EPOCHS ?= 10
 # package of these lists recommends something that is neither listed nor in UNNEEDED_RECOMMENDS.
 #   ocl-icd-opencl-dev  libdnnl-dev's CMake config looks for OpenCL and stops without it
 #   ca-certificates     npm reaches its registry over https (nodejs recommends it)
-BUILD_PACKAGES := g++ make cmake pkg-config libdnnl-dev ocl-icd-opencl-dev zlib1g-dev libpng-dev nlohmann-json3-dev
+BUILD_PACKAGES := g++ make cmake pkg-config libdnnl-dev ocl-icd-opencl-dev zlib1g-dev libpng-dev libjpeg-dev nlohmann-json3-dev
 DATA_PACKAGES  := ca-certificates tar gzip
 TEST_PACKAGES  := libgtest-dev libgmock-dev python3 python3-torch python3-numpy
 # python3-torch recommends OpenBLAS's threads build, the BLAS its users get: the benchmark's peer.

@@ -124,8 +124,10 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
 namespace {
 
 std::string format_metadata_preprocessing(const Preprocessing& preprocessing, const Shape& input) {
-    const nlohmann::ordered_json object = {
-        {"scale", preprocessing.scale}, {"mean", preprocessing.mean}, {"std", preprocessing.std}, {"input", input.dims()}};
+    const nlohmann::ordered_json object = {{"resize", resize_policy_name(preprocessing.resize)},
+                                           {"mean", preprocessing.mean},
+                                           {"std", preprocessing.std},
+                                           {"input", input.dims()}};
     return object.dump();
 }
 
@@ -156,29 +158,30 @@ WeightsMetadata decode_weights_metadata(const std::map<std::string, std::string>
     }
     if (const auto found = metadata.find("preprocessing"); found != metadata.end()) {
         const nlohmann::json object = parse_metadata_json(found->second, file, "preprocessing");
+        const std::string where = file + ": __metadata__ \"preprocessing\": ";
+        if (!object.is_object()) throw Error(where + "expected a JSON object");
         const auto numbers = [&](const char* key) {
-            std::vector<double> values;
-            if (!object.is_object() || !object.contains(key)) return values;
-            if (!object[key].is_array()) throw Error(file + ": __metadata__ \"preprocessing\": " + key + " must be an array of numbers");
+            std::vector<float> values;
+            if (!object.contains(key)) return values;
+            if (!object[key].is_array()) throw Error(where + key + " must be an array of numbers");
             for (const nlohmann::json& value : object[key]) {
-                if (!value.is_number())
-                    throw Error(file + ": __metadata__ \"preprocessing\": " + key + " must be an array of numbers, found " + value.dump());
-                values.push_back(value.get<double>());
+                if (!value.is_number()) throw Error(where + key + " must be an array of numbers, found " + value.dump());
+                values.push_back(value.get<float>());
             }
             return values;
         };
-        if (!object.is_object()) throw Error(file + ": __metadata__ \"preprocessing\": expected a JSON object");
-        if (object.contains("scale")) {
-            if (!object["scale"].is_number() || !(object["scale"].get<double>() > 0.0))
-                throw Error(file + ": __metadata__ \"preprocessing\": scale must be a positive number");
-            decoded.preprocessing.scale = object["scale"].get<double>();
+        if (object.contains("resize")) {
+            const nlohmann::json& resize = object["resize"];
+            const auto policy = resize.is_string() ? resize_policy_from_name(resize.get<std::string>()) : std::nullopt;
+            if (!policy) throw Error(where + "resize " + resize.dump() + ", expected \"stretch\" or \"center-crop\"");
+            decoded.preprocessing.resize = *policy;
         }
         decoded.preprocessing.mean = numbers("mean");
         decoded.preprocessing.std = numbers("std");
         if (decoded.preprocessing.mean.size() != decoded.preprocessing.std.size())
-            throw Error(file + ": __metadata__ \"preprocessing\": mean and std must have one value per channel each");
-        for (const double deviation : decoded.preprocessing.std)
-            if (!(deviation > 0.0)) throw Error(file + ": __metadata__ \"preprocessing\": every std must be positive");
+            throw Error(where + "mean and std must have as many values each");
+        for (const float deviation : decoded.preprocessing.std)
+            if (!(deviation > 0.0f)) throw Error(where + "every std must be positive");
     }
     return decoded;
 }
@@ -327,12 +330,17 @@ std::vector<std::string> load_weights(Network& network, const std::filesystem::p
     return suspect_tensors(loaded);
 }
 
-WeightsMetadata read_weights_metadata(const std::filesystem::path& path) {
+WeightsFormat weights_format(const std::filesystem::path& path) {
     detail::check_regular_file(path, "the weights file", "train with --save to make one");
     std::ifstream file(path, std::ios::binary);
     char head[sizeof(kMagic)] = {};
     file.read(head, sizeof(head));
-    if (file.gcount() == sizeof(head) && std::memcmp(head, kMagic, sizeof(kMagic)) == 0)
+    return file.gcount() == sizeof(head) && std::memcmp(head, kMagic, sizeof(kMagic)) == 0 ? WeightsFormat::convnet
+                                                                                           : WeightsFormat::safetensors;
+}
+
+WeightsMetadata read_weights_metadata(const std::filesystem::path& path) {
+    if (weights_format(path) == WeightsFormat::convnet)
         throw Error(path.string() + ": a weights file in convnet's older format, which holds no model; give the model file with --model");
     return decode_weights_metadata(read_safetensors(path).metadata, path.string());
 }

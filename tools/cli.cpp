@@ -181,4 +181,9 @@ std::unique_ptr<Network> load_trained_network(const Arguments& arguments) {
     return network;
 }
 
+WeightsMetadata stored_metadata(const Arguments& arguments) {
+    const std::string weights = arguments.required("weights");
+    return weights_format(weights) == WeightsFormat::convnet ? WeightsMetadata{} : read_weights_metadata(weights);
+}
+
 }  // namespace convnet::cli

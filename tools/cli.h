@@ -2,6 +2,7 @@
 #pragma once
 
 #include <convnet/error.h>
+#include <convnet/io.h>
 #include <convnet/model.h>
 
 #include <cmath>
@@ -61,8 +62,13 @@ void apply_backend(const Arguments& arguments, Network& network);
 // exists and is writable, and PATH is not itself a folder.
 void check_output_file(const std::string& option, const std::filesystem::path& path);
 
-// The network of --model with the weights of --weights, on the fast path unless --reference.
+// The network of --weights: its model from --model, else from the safetensors file's metadata;
+// on the backend --backend (or --reference) names. Warns on stderr about non-finite weights.
 std::unique_ptr<Network> load_trained_network(const Arguments& arguments);
+
+// The class names and preprocessing a safetensors --weights file holds; empty defaults for a
+// file in convnet's older format.
+WeightsMetadata stored_metadata(const Arguments& arguments);
 
 int run_train(const std::vector<std::string>& words);
 int run_eval(const std::vector<std::string>& words);

@@ -18,7 +18,7 @@ usage: convnet <command> [options]
 commands:
   train    train a model file on an image dataset (convnet train --help)
   eval     evaluate trained weights on a dataset's test split (convnet eval --help)
-  predict  class probabilities for PNG images or test images (convnet predict --help)
+  predict  class probabilities for PNG or JPEG images or test images (convnet predict --help)
   summary  a model file's layers, formulas, parameters and cost (convnet summary --help)
 
 Run `make demo` for the seed network on Fashion-MNIST. Model files: models/, docs/MODEL_FORMAT.md.

@@ -1,4 +1,5 @@
-// `convnet predict`: class probabilities for PNG images or for images of a dataset's test split.
+// `convnet predict`: class probabilities for image files (PNG, JPEG, any size) or for images of a
+// dataset's test split, as text or as one JSON document.
 #include "cli.h"
 
 #include <convnet/data.h>
@@ -8,34 +9,51 @@
 #include <convnet/model.h>
 #include <convnet/train.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <numeric>
+#include <optional>
 #include <sstream>
 
 namespace convnet::cli {
 
 namespace {
 
-constexpr const char* kPredictHelp = R"(usage: convnet predict --model FILE --weights W [options] IMAGE.png ...
-       convnet predict --model FILE --weights W --data DIR --index N[,N...]
+constexpr const char* kPredictHelp = R"(usage: convnet predict --weights W [options] IMAGE ...
+       convnet predict --weights W --data DIR --index N[,N...]
 
 Prints the most likely classes of each image with their probabilities (a softmax over the
-model's outputs; all of them sum to 1). A PNG must have the model's input size (28x28 for
-convnet1). The network sees the samples the file stores, scaled to [0, 1] as in training
-(value/255, or value/65535 for 16-bit files), with no gamma or colour-profile correction; colour
-becomes grey for a 1-channel model by BT.601 luma (0.299 R + 0.587 G + 0.114 B, as PIL's
-convert('L')); transparent pixels are composited onto black, the background of Fashion-MNIST
-and MNIST (light objects on black). An image that is blank or nearly uniform gets a warning.
+model's outputs; all of them sum to 1). An image is a PNG or a JPEG (told apart by their bytes,
+not by the name) of any size, grey, colour, palette, 16-bit or with alpha. The network sees the
+samples the file stores, scaled to [0, 1] as in training (value/255, or value/65535 for 16-bit
+PNGs), with no gamma, colour-profile or EXIF-orientation correction; colour becomes grey for a
+1-channel model by BT.601 luma (0.299 R + 0.587 G + 0.114 B, as PIL's convert('L'));
+transparent pixels are composited onto black, the background of Fashion-MNIST and MNIST (light
+objects on black). An image of another size than the model's input is resized with Pillow's
+antialiased bilinear filter (torchvision's Resize): see --resize. An image that is blank or
+nearly uniform gets a warning. Every image is read before anything is printed: a file that
+cannot be read is an error naming it, and nothing is printed.
 
 options:
-  --model FILE     model file the weights were trained with
-  --weights W      weights file (convnet train --save)
-  --data DIR       dataset folder: class names from its classes.txt, and with --index its test images
+  --weights W      weights file (convnet train --save) or checkpoint; a safetensors file holds
+                   the model, the class names and the preprocessing it was trained with
+  --model FILE     the model file, for weights in convnet's older format
+  --data DIR       dataset folder: class names from its classes.txt (over the weights file's),
+                   and with --index its test images
   --index LIST     comma-separated indexes into DIR's test split (e.g. 0,1,2)
   --top K          classes to show per image (default 3)
+  --resize POLICY  stretch (default, or the weights file's): to the model's size, the aspect ratio changes, the whole
+                   picture stays; center-crop: the shorter side to the model's size, then the
+                   middle cut out (torchvision's Resize + CenterCrop), the aspect ratio kept
+  --invert         x -> 1 - x after scaling, for photos of dark objects on a light background
+                   (transparent pixels still reach the network as black); --resize and
+                   --invert apply to image files, not to test images taken by --index
+  --json           one JSON document: per image the file, its size and format, and the top
+                   classes with their names and probabilities
   --threads T      threads to use (default: the cores not busy with other work)
   --backend NAME   onednn (the default where every layer has a primitive) or reference
   --reference      the same as --backend reference: each layer's plain reference code
@@ -60,41 +78,80 @@ std::vector<std::int64_t> parse_indexes(const std::string& text, std::int64_t co
     return indexes;
 }
 
-// "Ankle boot 0.9731 | Sneaker 0.0202 | Sandal 0.0051"
-std::string top_classes(const float* probabilities, std::int64_t classes, std::int64_t top, const std::vector<std::string>& names) {
+// Class indexes, most likely first; NaN (from NaN weights) before any number, as torch.argmax ranks it.
+std::vector<std::int64_t> ranked_classes(const float* probabilities, std::int64_t classes, std::int64_t top) {
     std::vector<std::int64_t> order(static_cast<std::size_t>(classes));
     std::iota(order.begin(), order.end(), 0);
-    // Most likely first; NaN (from NaN weights) before any number, as torch.argmax ranks it.
     std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
         const bool a_nan = std::isnan(probabilities[a]), b_nan = std::isnan(probabilities[b]);
         return a_nan != b_nan ? a_nan : probabilities[a] > probabilities[b];
     });
+    order.resize(static_cast<std::size_t>(std::min(top, classes)));
+    return order;
+}
+
+std::string class_name(std::int64_t c, const std::vector<std::string>& names) {
+    return c < static_cast<std::int64_t>(names.size()) ? names[static_cast<std::size_t>(c)] : std::to_string(c);
+}
+
+// "Ankle boot 0.9731 | Sneaker 0.0202 | Sandal 0.0051"
+std::string top_classes(const float* probabilities, std::int64_t classes, std::int64_t top, const std::vector<std::string>& names) {
     std::string line;
     char number[32];
-    for (std::int64_t k = 0; k < std::min(top, classes); ++k) {
-        const std::int64_t c = order[static_cast<std::size_t>(k)];
+    for (std::int64_t c : ranked_classes(probabilities, classes, top)) {
         std::snprintf(number, sizeof(number), " %.4f", shown(probabilities[c]));
-        line += (k ? " | " : "") + (c < static_cast<std::int64_t>(names.size()) ? names[static_cast<std::size_t>(c)] : std::to_string(c)) +
-                number;
+        line += (line.empty() ? "" : " | ") + class_name(c, names) + number;
     }
     return line;
 }
 
+// [{"class": 9, "name": "Ankle boot", "probability": 0.9731}, ...]; a name is null without
+// classes.txt, a NaN probability null (as JSON has no NaN).
+nlohmann::ordered_json top_classes_json(const float* probabilities, std::int64_t classes, std::int64_t top,
+                                        const std::vector<std::string>& names) {
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (std::int64_t c : ranked_classes(probabilities, classes, top)) {
+        const double probability = probabilities[c];
+        list.push_back(
+            {{"class", c},
+             {"name", c < static_cast<std::int64_t>(names.size()) ? nlohmann::ordered_json(names[static_cast<std::size_t>(c)]) : nullptr},
+             {"probability", std::isfinite(probability) ? nlohmann::ordered_json(probability) : nullptr}});
+    }
+    return list;
+}
+
+// One image to classify: what the text output calls it, what the JSON says of it, its tensor.
+struct PredictInput {
+    std::string label;
+    nlohmann::ordered_json description;
+    Tensor image;
+};
+
 }  // namespace
 
 int run_predict(const std::vector<std::string>& words) {
-    const Arguments arguments(words, {"model", "weights", "data", "index", "top", "threads", "backend"}, {"help", "reference"},
-                              Positional::any);
+    const Arguments arguments(words, {"model", "weights", "data", "index", "top", "threads", "backend", "resize"},
+                              {"help", "reference", "invert", "json"}, Positional::any);
     if (arguments.has("help")) {
         std::cout << kPredictHelp;
         return 0;
     }
+    const bool json = arguments.has("json");
     apply_threads(arguments);
     const std::unique_ptr<Network> trained = load_trained_network(arguments);
     const Network& network = *trained;
+    // A safetensors file brings the class names and the preprocessing it was trained with.
+    const WeightsMetadata stored = stored_metadata(arguments);
+    Preprocessing preprocessing = stored.preprocessing;
+    if (arguments.has("resize")) {
+        const std::string policy = arguments.required("resize");
+        if (const std::optional<ResizePolicy> parsed = resize_policy_from_name(policy)) preprocessing.resize = *parsed;
+        else throw UsageError("option --resize " + policy + ": expected stretch or center-crop");
+    }
+    preprocessing.invert = arguments.has("invert");
     const std::int64_t top = arguments.integer("top", 3, 1, 1000);
     const std::string data = arguments.text("data", "");
-    const std::vector<std::string> names = data.empty() ? std::vector<std::string>{} : read_class_names(data);
+    const std::vector<std::string> names = data.empty() ? stored.class_names : read_class_names(data);
     const Shape& sample = network.sample_shape();
     if (sample.rank() != 3) throw Error(network.source() + ": predict needs a model whose input is an image (CxHxW)");
     if (network.layer_plan(network.layer_count() - 1).output.rank() != 2)
@@ -102,8 +159,8 @@ int run_predict(const std::vector<std::string>& words) {
                     ": the model gives scores per pixel; predict shows classes per image, from a model ending in "
                     "(N, classes)");
 
-    // (label, tensor) per image to classify, from the test split or from PNG files.
-    std::vector<std::pair<std::string, Tensor>> inputs;
+    // Every image to classify, from the test split or from files, read before anything is printed.
+    std::vector<PredictInput> inputs;
     if (arguments.has("index")) {
         if (data.empty()) throw UsageError("option --index needs --data DIR (the dataset whose test images it indexes)");
         const Dataset test = load_split(data, Split::test);
@@ -112,25 +169,41 @@ int run_predict(const std::vector<std::string>& words) {
         for (std::int64_t index : parse_indexes(arguments.text("index", ""), test.count)) {
             Tensor image;
             load_batch(test, std::span<const std::int64_t>(&index, 1), image, labels);
-            const std::string truth = labels[0] < names.size() ? names[labels[0]] : std::to_string(labels[0]);
-            inputs.emplace_back("test image " + std::to_string(index) + " (label " + truth + ")", std::move(image));
+            const std::string truth = class_name(labels[0], names);
+            nlohmann::ordered_json description = {{"test_index", index}, {"label", labels[0]}, {"label_name", truth}};
+            inputs.push_back({"test image " + std::to_string(index) + " (label " + truth + ")", std::move(description), std::move(image)});
         }
     }
     for (const std::string& file : arguments.positional()) {
-        Tensor image = read_png(file, sample[0], sample[1], sample[2]);
+        const Image decoded = decode_image(file);
+        Tensor image = to_network_input(decoded, sample[0], sample[1], sample[2], preprocessing);
         if (nearly_uniform(image))
             std::cerr << "warning: " << file << ": the image the network receives is blank or nearly uniform (every value within 2/255 of "
                       << image[0] << "); wholly transparent pixels read as black\n";
-        inputs.emplace_back(file, std::move(image));
+        nlohmann::ordered_json description = {
+            {"file", file}, {"format", decoded.format}, {"width", decoded.width}, {"height", decoded.height}};
+        inputs.push_back({file, std::move(description), std::move(image)});
     }
-    if (inputs.empty()) throw UsageError("nothing to predict: give PNG files, or --data DIR --index N (see --help)");
+    if (inputs.empty()) throw UsageError("nothing to predict: give image files (PNG or JPEG), or --data DIR --index N (see --help)");
 
     Tensor logits, probabilities;
-    for (const auto& [label, image] : inputs) {
-        network.predict(image, logits);
+    nlohmann::ordered_json document = {{"model", network.source()},
+                                       {"input", {{"channels", sample[0]}, {"height", sample[1]}, {"width", sample[2]}}},
+                                       {"resize", resize_policy_name(preprocessing.resize)},
+                                       {"invert", preprocessing.invert},
+                                       {"images", nlohmann::ordered_json::array()}};
+    for (PredictInput& input : inputs) {
+        network.predict(input.image, logits);
         softmax(logits, probabilities);
-        std::printf("%s: %s\n", label.c_str(), top_classes(probabilities.data(), probabilities.shape()[1], top, names).c_str());
+        const std::int64_t classes = probabilities.shape()[1];
+        if (json) {
+            input.description["top"] = top_classes_json(probabilities.data(), classes, top, names);
+            document["images"].push_back(std::move(input.description));
+        } else {
+            std::printf("%s: %s\n", input.label.c_str(), top_classes(probabilities.data(), classes, top, names).c_str());
+        }
     }
+    if (json) std::cout << document.dump(2) << "\n";
     return 0;
 }
 

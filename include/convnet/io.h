@@ -2,6 +2,7 @@
 // format with a magic number and a version (docs/MODEL_FORMAT.md, "Weights files"). Written atomically.
 #pragma once
 
+#include <convnet/image.h>
 #include <convnet/model.h>
 
 #include <filesystem>
@@ -12,21 +13,14 @@
 
 namespace convnet {
 
-// How pixels become the network's input, kept with the weights so that prediction prepares
-// images as training did: bytes × scale (1/255: [0, 1], as torchvision's ToTensor), then, per
-// channel, (x − mean) / std (as transforms.Normalize; empty: none).
-struct Preprocessing {
-    double scale = 1.0 / 255.0;
-    std::vector<double> mean, std;
-};
-
 // What a safetensors weights file carries besides its tensors, in its __metadata__ (strings):
 // "format": "pt" (PyTorch's mark), "model": the model file's text, "classes": a JSON array of
-// names, "preprocessing": a JSON object {"scale", "mean", "std", "input": [C, H, W]}.
+// names, "preprocessing": a JSON object {"resize": "stretch" | "center-crop", "mean": [...],
+// "std": [...], "input": [C, H, W]} (image.h's Preprocessing, less `invert`, a per-photo choice).
 struct WeightsMetadata {
     std::string model;                     // format_model's text; set by save_weights from the network
     std::vector<std::string> class_names;  // index = class; empty when unknown
-    Preprocessing preprocessing;
+    Preprocessing preprocessing;           // how predict prepares a photo (image.h)
 };
 
 enum class WeightsFormat {
@@ -56,6 +50,10 @@ std::map<std::string, std::string> encode_weights_metadata(const Network& networ
 
 // The inverse, for a file's __metadata__; `file` names it in errors. Throws as read_weights_metadata.
 WeightsMetadata decode_weights_metadata(const std::map<std::string, std::string>& metadata, const std::string& file);
+
+// The format of a weights file by its first bytes (convnet's magic number, else safetensors).
+// Throws convnet::Error naming the file when it cannot be read.
+WeightsFormat weights_format(const std::filesystem::path& path);
 
 // The metadata of a safetensors weights file or checkpoint, read without a network. Throws
 // convnet::Error naming the file when it is not safetensors (convnet's own format holds no model:

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # End-to-end checks of the `convnet` command: bad input gives a clear one-line error and a
 # non-zero exit (never a crash), and a tiny train/eval round trip works.
-# usage: test_cli.sh CONVNET_BINARY SOURCE_DIR
+# usage: test_cli.sh CONVNET_BINARY SOURCE_DIR [WRITE_JPEG_BINARY]
+# (WRITE_JPEG_BINARY, built from tests/cli/write_jpeg.cpp, writes the photo-like JPEGs of the
+# predict tests; without it those tests are skipped with a note.)
 set -u
 convnet=$1
 source_dir=$2
+write_jpeg=${3:-}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 passed=0
@@ -121,6 +124,27 @@ expect_failure "huge header" "t10k-images-idx3-ubyte" "$convnet" eval --model "$
 rm "$work/tiny/t10k-images-idx3-ubyte"  # back to the good .gz file
 expect_success "summary" "29,034" "$convnet" summary "$model"
 
+# The model, class names and preprocessing travel in a safetensors file: eval and predict need no
+# --model, predict no --data for the names. A file in convnet's older format needs --model.
+cp "$source_dir/data/fashion-mnist/classes.txt" "$work/tiny/classes.txt"
+"$convnet" train --model "$model" --data "$work/tiny" --epochs 1 --batch 5 --threads 1 --save "$work/named.safetensors" >/dev/null 2>&1
+rm "$work/tiny/classes.txt"
+expect_success "eval without --model" "test accuracy" "$convnet" eval --weights "$work/named.safetensors" --data "$work/tiny"
+expect_success "predict names from the weights" "Ankle boot" "$convnet" predict --weights "$work/named.safetensors" --top 10 \
+    "$source_dir/tests/cases/grey8.png"
+printf 'CNVNETW1\x02\x00\x00\x00' >"$work/old.weights"
+expect_failure "older format without --model" "give the model file with --model" "$convnet" eval --weights "$work/old.weights" --data "$work/tiny"
+# Checkpoints: --resume keeps the run's settings and refuses a weights file.
+expect_success "checkpoint" "final test accuracy" "$convnet" train --model "$model" --data "$work/tiny" --epochs 1 --batch 5 \
+    --checkpoint "$work/run.checkpoint.safetensors"
+expect_success "resume for one more epoch" "resuming after 1 epoch and 0 images of epoch 2" "$convnet" train \
+    --resume "$work/run.checkpoint.safetensors" --data "$work/tiny" --epochs 2
+expect_usage_error "resume with --lr" "option --lr: a resumed run keeps the settings" "$convnet" train \
+    --resume "$work/run.checkpoint.safetensors" --data "$work/tiny" --lr 0.1
+expect_failure "resume from weights" "not a checkpoint" "$convnet" train --resume "$work/named.safetensors" --data "$work/tiny"
+expect_usage_error "checkpoint-every alone" "give --checkpoint FILE too" "$convnet" train --model "$model" --data "$work/tiny" \
+    --checkpoint-every 5
+
 # predict: test images by index, and a PNG file (written here with zlib alone).
 expect_success "predict index" "test image 3 (label" "$convnet" predict --model "$model" --weights "$work/w.bin" --data "$work/tiny" --index 0,3
 python3 - "$work/image.png" <<'PY'
@@ -149,7 +173,95 @@ open(sys.argv[1], "wb").write(png)
 PY
 "$convnet" predict --model "$model" --weights "$work/w.bin" "$work/blank.png" >"$work/out" 2>"$work/err"
 if grep -qF "blank.png: the image the network receives is blank or nearly uniform" "$work/err"; then passed=$((passed + 1)); else echo "FAIL blank warning: $(head -c 300 "$work/err")"; failed=$((failed + 1)); fi
-expect_failure "predict wrong size" "the model takes 28x28" "$convnet" predict --model "$model" --weights "$work/w.bin" "$source_dir/tests/cli/small.png"
+# Another size is resized (4x3 to 28x28 here); a policy that is not one is a usage error.
+expect_success "predict another size" "small.png: " "$convnet" predict --model "$model" --weights "$work/w.bin" "$source_dir/tests/cli/small.png"
+expect_usage_error "bad resize policy" "option --resize crop: expected stretch or center-crop" \
+    "$convnet" predict --model "$model" --weights "$work/w.bin" --resize crop "$work/image.png"
+
+# --invert: the negative of image.png, read with --invert, is image.png again (x -> 1 - x).
+python3 - "$work/negative.png" <<'PY'
+import struct, sys, zlib
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
+rows = b"".join(b"\x00" + bytes(255 - (x * 9 + y * 3) % 256 for x in range(28)) for y in range(28))
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+open(sys.argv[1], "wb").write(png)
+PY
+"$convnet" predict --model "$model" --weights "$work/w.bin" --top 10 --json "$work/image.png" >"$work/plain.json"
+"$convnet" predict --model "$model" --weights "$work/w.bin" --top 10 --json --invert "$work/negative.png" >"$work/inverted.json"
+if python3 - "$work/plain.json" "$work/inverted.json" <<'PY'
+import json, sys
+plain, inverted = (json.load(open(name)) for name in sys.argv[1:3])
+assert inverted["invert"] is True and plain["invert"] is False
+a, b = plain["images"][0]["top"], inverted["images"][0]["top"]
+assert [t["class"] for t in a] == [t["class"] for t in b], (a, b)
+assert all(abs(x["probability"] - y["probability"]) < 1e-5 for x, y in zip(a, b)), (a, b)
+PY
+then passed=$((passed + 1)); else echo "FAIL --invert of the negative differs from the picture"; failed=$((failed + 1)); fi
+
+# Photo-like JPEGs: dark trousers on a light background, 3000x2000 colour and 1200x1600
+# progressive grey; --json parsed by Python's json module.
+if [[ -n $write_jpeg ]]; then
+    "$write_jpeg" "$work/photo.jpg" 3000 2000 rgb
+    "$write_jpeg" "$work/portrait.jpg" 1200 1600 grey progressive
+    printf 'T-shirt/top\nTrouser\nPullover\nDress\nCoat\nSandal\nShirt\nSneaker\nBag\nAnkle boot\n' >"$work/tiny/classes.txt"
+    for policy in stretch center-crop; do
+        if "$convnet" predict --model "$model" --weights "$work/w.bin" --data "$work/tiny" --top 10 --json --invert \
+            --resize "$policy" "$work/photo.jpg" "$work/portrait.jpg" --index 0 >"$work/photo.json" 2>"$work/err" &&
+            python3 - "$work/photo.json" "$policy" <<'PY'
+import json, sys
+document = json.load(open(sys.argv[1]))
+assert document["resize"] == sys.argv[2] and document["input"] == {"channels": 1, "height": 28, "width": 28}, document
+test_image, photo, portrait = document["images"]
+assert test_image["test_index"] == 0 and isinstance(test_image["label_name"], str), test_image
+assert photo["file"].endswith("photo.jpg") and (photo["format"], photo["width"], photo["height"]) == ("JPEG", 3000, 2000), photo
+assert (portrait["width"], portrait["height"]) == (1200, 1600), portrait
+for image in document["images"]:
+    top = image["top"]
+    assert len(top) == 10 and abs(sum(t["probability"] for t in top) - 1) < 1e-4, top
+    assert all(isinstance(t["name"], str) and 0 <= t["class"] < 10 for t in top), top
+    assert top == sorted(top, key=lambda t: -t["probability"]), top
+PY
+        then
+            passed=$((passed + 1))
+        else
+            echo "FAIL predict --json on photos ($policy): $(head -c 400 "$work/photo.json") $(head -c 300 "$work/err")"
+            failed=$((failed + 1))
+        fi
+    done
+    rm "$work/tiny/classes.txt"
+    expect_success "predict a photo as text" "photo.jpg: " "$convnet" predict --model "$model" --weights "$work/w.bin" --invert "$work/photo.jpg"
+
+    # Bad files: exit code 1, the file and the problem named, and nothing on stdout, not even for
+    # the good file before the bad one.
+    head -c 30000 "$work/photo.jpg" >"$work/cut.jpg"
+    printf 'GIF89a not a supported image' >"$work/picture.png"
+    python3 - "$work/photo.jpg" "$work/crafted.jpg" "$work/zero.png" <<'PY'
+import struct, sys, zlib
+jpeg = bytearray(open(sys.argv[1], "rb").read()[:2000])  # the headers and a little data
+sof = jpeg.index(b"\xff\xc0")
+jpeg[sof + 5:sof + 9] = struct.pack(">HH", 8000, 8000)  # claims 64 Mpixel in 2,000 bytes
+open(sys.argv[2], "wb").write(jpeg)
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 0, 0, 8, 0, 0, 0, 0)) + chunk(b"IEND", b"")
+open(sys.argv[3], "wb").write(png)
+PY
+    for case in "cut.jpg:cut.jpg: cannot read as JPEG: the file ends early" "picture.png:picture.png: neither a PNG nor a JPEG" \
+        "crafted.jpg:crafted.jpg: the JPEG header says 8000x8000 pixels" "zero.png:zero.png: the PNG header says 0x0 pixels"; do
+        file=${case%%:*} expected=${case#*:}
+        "$convnet" predict --model "$model" --weights "$work/w.bin" --json "$work/image.png" "$work/$file" >"$work/out" 2>"$work/err"
+        code=$?
+        if [[ $code -eq 1 && ! -s $work/out ]] && grep -qF -- "$expected" "$work/err"; then
+            passed=$((passed + 1))
+        else
+            echo "FAIL predict $file: exit $code, stdout $(head -c 100 "$work/out"), stderr: $(head -c 300 "$work/err")"
+            failed=$((failed + 1))
+        fi
+    done
+else
+    echo "note: no write_jpeg helper given (third argument): the JPEG predict tests are skipped"
+fi
 expect_failure "predict nothing" "nothing to predict" "$convnet" predict --model "$model" --weights "$work/w.bin"
 expect_failure "predict bad index" "not an index from 0 to 9" "$convnet" predict --model "$model" --weights "$work/w.bin" --data "$work/tiny" --index 10
 
