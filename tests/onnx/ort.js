@@ -3,8 +3,9 @@
 //   node ort.js run MODEL.onnx INPUT.f32 N,C,H,W OUTPUT.f32 THREADS
 //       the whole batch, then its first image alone (the symbolic batch); writes the batch's
 //       output, then the single image's, one after the other
-//   node ort.js bench MODEL.onnx INPUT.f32 N,C,H,W THREADS COUNT WARMUP
-//       batch-1 latency (median, p99 over COUNT images after WARMUP) and batch-N throughput
+//   node ort.js bench MODEL.onnx INPUT.f32 N,C,H,W THREADS COUNT WARMUP BATCH
+//       batch-1 latency (median, p99 over COUNT images after WARMUP), then the throughput of
+//       one pass over the N images in batches of BATCH (after one untimed batch)
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -50,26 +51,26 @@ async function main() {
                                                 Buffer.from(single.data.buffer, single.data.byteOffset, single.data.byteLength)]));
     console.log(JSON.stringify({system: 'onnxruntime', version: ort.env.versions.node, output_dims: batch.dims, single_dims: single.dims}));
   } else if (command === 'bench') {
-    const [threads, count, warmup] = rest.map(Number);
+    const [threads, count, warmup, batch] = rest.map(Number);
     const model = await session(modelFile, threads);
     const images = dims[0];
     const times = [];
     for (let i = 0; i < warmup + count; ++i) {
-      const start = i % images * perImage;
-      const image = data.slice(start, start + perImage);
+      const start = (i % images) * perImage;
       const begin = process.hrtime.bigint();
-      await infer(model, image, one);
+      await infer(model, data.subarray(start, start + perImage), one);
       if (i >= warmup) times.push(Number(process.hrtime.bigint() - begin) / 1000);
     }
     times.sort((a, b) => a - b);
-    const rounds = 20;
-    await infer(model, data, dims);  // warm-up at the batch size
+    const batchDims = [batch, ...dims.slice(1)];
+    await infer(model, data.subarray(0, batch * perImage), batchDims);
+    const batches = Math.floor(images / batch);
     const begin = process.hrtime.bigint();
-    for (let r = 0; r < rounds; ++r) await infer(model, data, dims);
+    for (let b = 0; b < batches; ++b) await infer(model, data.subarray(b * batch * perImage, (b + 1) * batch * perImage), batchDims);
     const seconds = Number(process.hrtime.bigint() - begin) / 1e9;
-    console.log(JSON.stringify({system: 'onnxruntime', version: ort.env.versions.node, threads, count,
+    console.log(JSON.stringify({system: 'onnxruntime', version: ort.env.versions.node, threads, count, warmup,
                                 median_us: times[Math.floor(0.5 * (times.length - 1))], p99_us: times[Math.floor(0.99 * (times.length - 1))],
-                                batch: images, images_per_second: rounds * images / seconds}));
+                                batch, images: batches * batch, images_per_second: batches * batch / seconds}));
   } else {
     throw new Error(`unknown command ${command} (run or bench)`);
   }
