@@ -2,7 +2,7 @@
 #   make demo   install what is missing, build, fetch Fashion-MNIST, train the seed network
 #   make test   install what is missing, build, fetch the data, run the whole test suite
 #   make bench  ours against PyTorch on convnet1 (docs/PERFORMANCE.md)
-.PHONY: all deps bench-deps print-packages check-packages build data demo test bench clean
+.PHONY: all deps bench-deps print-packages check-packages build data onnx-runtime demo test bench clean
 
 BUILD_DIR ?= build
 DATA_DIR  ?= data
@@ -19,9 +19,11 @@ DEMO_EPOCHS ?= 10
 # package of these lists recommends something that is neither listed nor in UNNEEDED_RECOMMENDS.
 #   ocl-icd-opencl-dev  libdnnl-dev's CMake config looks for OpenCL and stops without it
 #   ca-certificates     npm reaches its registry over https (nodejs recommends it)
-BUILD_PACKAGES := g++ make cmake pkg-config libdnnl-dev ocl-icd-opencl-dev zlib1g-dev libpng-dev libjpeg-dev nlohmann-json3-dev
+BUILD_PACKAGES := g++ make cmake pkg-config libdnnl-dev ocl-icd-opencl-dev zlib1g-dev libpng-dev libjpeg-dev nlohmann-json3-dev \
+                  libonnx-dev libprotobuf-dev
 DATA_PACKAGES  := ca-certificates tar gzip
-TEST_PACKAGES  := libgtest-dev libgmock-dev python3 python3-torch python3-numpy
+# python3-onnx and python3-opencv: the ONNX checker and OpenCV's DNN module, consumers of `convnet export`.
+TEST_PACKAGES  := libgtest-dev libgmock-dev python3 python3-torch python3-numpy python3-onnx python3-opencv
 # python3-torch recommends OpenBLAS's threads build, the BLAS its users get: the benchmark's peer.
 BENCH_PACKAGES := libbenchmark-dev libopenblas0-pthread
 # Recommended by a listed package and needed by no README command (checked by check-packages):
@@ -69,15 +71,22 @@ data:
 demo: build data
 	$(BUILD_DIR)/convnet train --model models/convnet1.model --data $(DATA_DIR)/fashion-mnist \
 	  --epochs $(DEMO_EPOCHS) --schedule cosine:$(DEMO_EPOCHS) --batch 100 --lr 0.001 --seed 1 $(THREAD_OPTION) \
-	  --save $(BUILD_DIR)/convnet1.weights --metrics $(BUILD_DIR)/convnet1.metrics.jsonl
-	$(BUILD_DIR)/convnet eval --model models/convnet1.model --weights $(BUILD_DIR)/convnet1.weights \
-	  --data $(DATA_DIR)/fashion-mnist $(THREAD_OPTION)
+	  --save $(BUILD_DIR)/convnet1.safetensors --metrics $(BUILD_DIR)/convnet1.metrics.jsonl
+	$(BUILD_DIR)/convnet eval --weights $(BUILD_DIR)/convnet1.safetensors --data $(DATA_DIR)/fashion-mnist $(THREAD_OPTION)
 
-test: build data
+# ONNX Runtime for the export check and the benchmark: onnxruntime-node at the version pinned in
+# tests/onnx/package-lock.json, its CPU library bundled in the package; ONNXRUNTIME_NODE_INSTALL=skip
+# keeps its install script from fetching anything (the CUDA provider). npm writes the stamp.
+ORT_STAMP := tests/onnx/node_modules/.package-lock.json
+onnx-runtime: $(ORT_STAMP)
+$(ORT_STAMP): tests/onnx/package.json tests/onnx/package-lock.json | deps
+	cd tests/onnx && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+
+test: build data onnx-runtime
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 # Ours against PyTorch in one run (docs/PERFORMANCE.md); about 4 minutes on a quiet machine.
-bench: bench-deps data
+bench: bench-deps data onnx-runtime
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DCONVNET_BUILD_BENCH=ON
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 	/usr/bin/python3 bench/run_bench.py --build-dir $(BUILD_DIR) --data $(DATA_DIR)/fashion-mnist \

@@ -22,6 +22,8 @@ from collections import defaultdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TORCH_BENCH = os.path.join(ROOT, "bench", "torch_bench.py")
+ONNX_BENCH = os.path.join(ROOT, "bench", "onnx_bench.py")  # the exported convnet1 in ONNX Runtime and OpenCV DNN
+ONNX_SYSTEMS = (("onnxruntime", "ONNX Runtime"), ("opencv", "OpenCV DNN"))
 RESNET_MODEL = "models/resnet-fmnist.model"  # the graph row: issue 11's residual network
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "GOTO_NUM_THREADS")
 
@@ -115,6 +117,55 @@ def measure_busy(runner, options):
         runner.ours("busy ours 1 thread", "train", options, threads=1)
         runner.ours("busy ours all threads", "train", options)
         runner.torch("busy pytorch-tuned 1 thread", "train", options, tuned=True, threads=1)
+
+
+def measure_onnx(runner, latency_options):
+    """The exported model (convnet export) in ONNX Runtime and OpenCV DNN at the run's thread count:
+    batch-1 latency as convnet_bench's (same --count and --warmup) and one pass over the test split
+    in batches of 100. Labels start with "onnx"."""
+    args = runner.args
+    folder = os.path.join(args.build_dir, "onnx-bench")
+    runner.run("onnx prepare", [args.python, ONNX_BENCH, "prepare", "--build-dir", args.build_dir, "--data", args.data,
+                                "--model", args.model, "--out", folder])
+    for system, _ in ONNX_SYSTEMS:
+        runner.run(f"onnx {system}", [args.python, ONNX_BENCH, system, "--dir", folder, "--threads", str(args.threads),
+                                      "--batch", "100"] + latency_options)
+
+
+def onnx_table(by_label, threads):
+    """(headers, rows) of the exported model beside ours, or None when it was not measured."""
+    if not all(by_label.get(f"onnx {system}") for system, _ in ONNX_SYSTEMS):
+        return None
+    ours_latency, ours_eval = by_label.get("latency ours"), by_label.get("eval batch 100 ours")
+    runs = [by_label[f"onnx {system}"] for system, _ in ONNX_SYSTEMS]
+    rows = [(f"batch-1 latency, median µs ({threads} threads)", fmt_number(ours_latency and ours_latency["median_us"], 1),
+             *(fmt_number(run["median_us"], 1) for run in runs)),
+            ("batch-1 latency, p99 µs", fmt_number(ours_latency and ours_latency["p99_us"], 1),
+             *(fmt_number(run["p99_us"], 1) for run in runs)),
+            ("evaluation images/s, batch 100", fmt_number(ours_eval and ours_eval["images_per_second"]),
+             *(fmt_number(run["images_per_second"]) for run in runs))]
+    headers = ("exported convnet1 (convnet export --onnx)", "ours",
+               *(f"{name} {run['version']}" for (_, name), run in zip(ONNX_SYSTEMS, runs)))
+    return headers, rows
+
+
+def print_table(headers, rows):
+    widths = [max(len(headers[i]), *(len(row[i]) for row in rows)) for i in range(len(headers))]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def measure_onnx_only(args):
+    """--onnx-only: our latency and batch-100 evaluation, and the exported model's, nothing else."""
+    args.convnet_bench = os.path.join(args.build_dir, "bench", "convnet_bench")
+    runner = Runner(args)
+    latency_options = ["--count", "1000", "--warmup", "100"]
+    runner.ours("latency ours", "latency", latency_options)
+    runner.ours("eval batch 100 ours", "eval", ["--batch", "100", "--repeat", "3"])
+    measure_onnx(runner, latency_options)
+    return {s["label"]: s for s in runner.results}
 
 
 def cpu_seconds():
@@ -256,6 +307,8 @@ def measure(args):
         runner.all_three(f"eval batch {batch}", "eval", ["--batch", str(batch)] + eval_options)
     log("batch-1 latency")
     runner.all_three("latency", "latency", latency_options)
+    log("the exported model in ONNX Runtime and OpenCV DNN")
+    measure_onnx(runner, latency_options)
     if settings["time_to_accuracy"]:
         target = settings["tta_target"]
         tta_options = ["--target", str(target), "--max-epochs", "3" if quick else "10"] + (["--images", "3000"] if quick else [])
@@ -369,6 +422,10 @@ def report(record, markdown_path=None):
     print("  ".join("-" * w for w in widths))
     for row in cells:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    exported = onnx_table(by_label, threads)
+    if exported:
+        print()
+        print_table(*exported)
     print()
     for curve in curves:
         print(f"accuracy curve, {curve}")
@@ -388,6 +445,9 @@ def report(record, markdown_path=None):
               f"- Every system: {threads} threads, batch 100, Adam lr 1e-3; {noise}; {record['seconds']} s in all.", "",
               "| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
         md += ["| " + " | ".join(row) + " |" for row in cells]
+        if exported:
+            md += ["", "| " + " | ".join(exported[0]) + " |", "|" + "|".join("---" for _ in exported[0]) + "|"]
+            md += ["| " + " | ".join(row) + " |" for row in exported[1]]
         if curves:
             md += [""] + [f"- Accuracy curve, {curve}" for curve in curves]
         md += ["", f"Fast-path profile ({profile['images']} training images, `ONEDNN_VERBOSE=1`; oneDNN's own "
@@ -418,7 +478,12 @@ def main():
     parser.add_argument("--markdown", help="also write the table (and machine, profile) as markdown here")
     parser.add_argument("--json", help="write the raw record (every result, the profile) here")
     parser.add_argument("--from-json", help="measure nothing: print the table from a record written by --json")
+    parser.add_argument("--onnx-only", action="store_true",
+                        help="only the exported model's rows (ONNX Runtime, OpenCV DNN) beside our latency and evaluation")
     args = parser.parse_args()
+    if args.onnx_only:
+        print_table(*onnx_table(measure_onnx_only(args), args.threads))
+        return 0
     if args.from_json:
         with open(args.from_json) as file:
             record = json.load(file)

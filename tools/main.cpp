@@ -20,6 +20,7 @@ commands:
   eval     evaluate trained weights on a dataset's test split (convnet eval --help)
   predict  class probabilities for PNG or JPEG images or test images (convnet predict --help)
   summary  a model file's layers, formulas, parameters and cost (convnet summary --help)
+  export   trained weights as an ONNX model for other runtimes (convnet export --help)
 
 Run `make demo` for the seed network on Fashion-MNIST. Model files: models/, docs/MODEL_FORMAT.md.
 )";
@@ -39,7 +40,8 @@ int main(int argc, char** argv) {
         if (command == "eval") return convnet::cli::run_eval(words);
         if (command == "predict") return convnet::cli::run_predict(words);
         if (command == "summary") return convnet::cli::run_summary(words);
-        const std::string nearest = convnet::nearest_name(command, {"train", "eval", "predict", "summary"});
+        if (command == "export") return convnet::cli::run_export(words);
+        const std::string nearest = convnet::nearest_name(command, {"train", "eval", "predict", "summary", "export"});
         std::cerr << "convnet: unknown command '" << command << "'" << (nearest.empty() ? "" : " (did you mean " + nearest + "?)") << "\n\n"
                   << kUsage;
         return 2;

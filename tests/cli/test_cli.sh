@@ -265,6 +265,21 @@ fi
 expect_failure "predict nothing" "nothing to predict" "$convnet" predict --model "$model" --weights "$work/w.bin"
 expect_failure "predict bad index" "not an index from 0 to 9" "$convnet" predict --model "$model" --weights "$work/w.bin" --data "$work/tiny" --index 10
 
+# ONNX export (the consumers' check is scripts/check_onnx.py): written, or refused with the file
+# and the problem named and nothing left behind.
+expect_success "export onnx" "wrote $work/m.onnx (ONNX opset 13" "$convnet" export --model "$model" --weights "$work/w.bin" --onnx "$work/m.onnx"
+expect_success "export onnx opset 17" "ONNX opset 17" "$convnet" export --model "$model" --weights "$work/w.bin" --onnx "$work/m17.onnx" --opset 17
+expect_usage_error "export bad opset" "option --opset 15: expected 13 (the default) or 17" "$convnet" export --model "$model" --weights "$work/w.bin" --onnx "$work/x.onnx" --opset 15
+expect_usage_error "export without --onnx" "--onnx" "$convnet" export --model "$model" --weights "$work/w.bin"
+expect_failure "export into a missing folder" "option --onnx $work/nowhere/x.onnx: the folder $work/nowhere does not exist" \
+    "$convnet" export --model "$model" --weights "$work/w.bin" --onnx "$work/nowhere/x.onnx"
+printf 'older' >"$work/kept.onnx"
+expect_failure "export weights of another model" "from another model" "$convnet" export --model "$source_dir/models/lenet5.model" --weights "$work/w.bin" --onnx "$work/kept.onnx"
+if [[ $(cat "$work/kept.onnx") != older ]]; then
+    echo "FAIL export on error: $work/kept.onnx was replaced"
+    failed=$((failed + 1))
+fi
+
 # NaN weights: PyTorch's scores are NaN for any image; so are ours, with a warning at load.
 expect_success "eval with a NaN bias" "test loss: nan" "$convnet" eval --model "$source_dir/tests/cases/nan_through_relu.model" \
     --weights "$source_dir/tests/cases/nan_through_relu.weights" --data "$work/tiny"
