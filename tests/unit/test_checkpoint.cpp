@@ -40,6 +40,7 @@ protected:
         options_.learning_rate = 0.01;
         options_.schedule = step_schedule(1, 0.5);
         options_.metadata.class_names = train_.class_names;
+        network_.initialize(3);
     }
     void TearDown() override { std::filesystem::remove_all(directory_); }
 
@@ -72,6 +73,10 @@ protected:
     }
 
     std::filesystem::path directory_;
+    // A run of one model, optimiser and trainer, for the tests of a single checkpoint.
+    Network network_{parse_model(kModel, "checkpointed.model")};
+    Adam adam_{AdamOptions{}};
+    Trainer trainer_{network_, adam_, 32, 3};
     Dataset train_ = generated_dataset(200, 11), test_ = generated_dataset(60, 12);
     FitOptions options_;
 };
@@ -90,10 +95,6 @@ TEST_F(CheckpointTest, AResumedRunEndsWithTheUnbrokenRunsBytes) {
 }
 
 TEST_F(CheckpointTest, EveryFieldRoundTrips) {
-    Network network(parse_model(kModel, "checkpointed.model"));
-    network.initialize(3);
-    Adam adam(AdamOptions{});
-    Trainer trainer(network, adam, 32, 3);
     FitOptions options = options_;
     options.epochs = 1;
     options.checkpoint = directory_ / "c.safetensors";
@@ -101,15 +102,15 @@ TEST_F(CheckpointTest, EveryFieldRoundTrips) {
     options.metadata.preprocessing.mean = {0.25f};
     options.metadata.preprocessing.resize = ResizePolicy::center_crop;
     options.metadata.preprocessing.std = {0.5f};
-    trainer.fit(train_, test_, options);
-    const Checkpoint saved = trainer.checkpoint(options);
-    write_checkpoint(options.checkpoint, saved, network);
+    trainer_.fit(train_, test_, options);
+    const Checkpoint saved = trainer_.checkpoint(options);
+    write_checkpoint(options.checkpoint, saved, network_);
     const Checkpoint read = read_checkpoint(options.checkpoint);
     EXPECT_EQ(read.weights.class_names, train_.class_names);
     EXPECT_EQ(read.weights.preprocessing.mean, std::vector<float>{0.25f});
     EXPECT_EQ(read.weights.preprocessing.resize, ResizePolicy::center_crop);
     EXPECT_EQ(read.weights.preprocessing.std, std::vector<float>{0.5f});
-    EXPECT_EQ(read.weights.model, format_model(network.layer_plans(), network.sample_shape()));
+    EXPECT_EQ(read.weights.model, format_model(network_.layer_plans(), network_.sample_shape()));
     EXPECT_EQ(read.optimizer.name, "adam");
     EXPECT_EQ(read.optimizer.learning_rate, 0.01);
     EXPECT_EQ(read.optimizer_state.step, 7);
@@ -133,29 +134,25 @@ TEST_F(CheckpointTest, EveryFieldRoundTrips) {
     // A checkpoint is also a weights file: eval and predict read its model entries.
     Network loaded(parse_model(kModel, "checkpointed.model"));
     load_weights(loaded, options.checkpoint);
-    EXPECT_EQ(loaded.state_dict()[0].values, network.state_dict()[0].values);
+    EXPECT_EQ(loaded.state_dict()[0].values, network_.state_dict()[0].values);
 }
 
 TEST_F(CheckpointTest, WrongCheckpointsAreRefusedByName) {
-    Network network(parse_model(kModel, "checkpointed.model"));
-    network.initialize(3);
-    Adam adam(AdamOptions{});
-    Trainer trainer(network, adam, 32, 3);
     FitOptions options = options_;
     options.epochs = 1;
-    trainer.fit(train_, test_, options);
+    trainer_.fit(train_, test_, options);
     const std::filesystem::path path = directory_ / "c.safetensors";
-    write_checkpoint(path, trainer.checkpoint(options), network);
+    write_checkpoint(path, trainer_.checkpoint(options), network_);
 
-    save_weights(network, directory_ / "w.safetensors");
+    save_weights(network_, directory_ / "w.safetensors");
     testing::expect_error([&] { read_checkpoint(directory_ / "w.safetensors"); }, {"w.safetensors", "not a checkpoint"});
     {  // another optimiser
         std::unique_ptr<Optimizer> sgd = make_optimizer("sgd", 0.01, 0.9);
-        Trainer other(network, *sgd, 32, 3);
+        Trainer other(network_, *sgd, 32, 3);
         testing::expect_error([&] { other.restore(read_checkpoint(path)); }, {"state of adam", "optimiser is sgd"});
     }
     {  // another seed or batch
-        Trainer other(network, adam, 16, 3);
+        Trainer other(network_, adam_, 16, 3);
         testing::expect_error([&] { other.restore(read_checkpoint(path)); }, {"batch 32 and seed 3", "batch 16"});
     }
     {  // another model
