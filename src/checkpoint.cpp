@@ -130,6 +130,7 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& check
                                           {"batch_size", checkpoint.batch_size},
                                           {"seed", checkpoint.seed},
                                           {"epochs", checkpoint.epochs},
+                                          {"checkpoint_every", checkpoint.checkpoint_every},
                                           {"threads", checkpoint.threads},
                                           {"position",
                                            {{"epochs_done", position.epochs_done},
@@ -183,6 +184,7 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
     checkpoint.batch_size = reader.number<std::int64_t>(root, "batch_size");
     checkpoint.seed = reader.number<std::uint64_t>(root, "seed");
     checkpoint.epochs = reader.number<int>(root, "epochs");
+    checkpoint.checkpoint_every = reader.number<std::int64_t>(root, "checkpoint_every");
     checkpoint.threads = reader.number<int>(root, "threads");
     const nlohmann::json& position = reader.at(root, "position", "");
     TrainingPosition& at = checkpoint.position;
@@ -192,7 +194,7 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
     at.loss_sum = reader.number<double>(position, "loss_sum", "position.");
     at.correct = reader.number<std::int64_t>(position, "correct", "position.");
     at.seconds = reader.number<double>(position, "seconds", "position.");
-    if (checkpoint.batch_size < 1 || checkpoint.epochs < 1 || at.epochs_done < 0 || at.images_done < 0 || at.steps_done < 0 ||
+    if (checkpoint.batch_size < 1 || checkpoint.epochs < 1 || checkpoint.checkpoint_every < 0 || at.epochs_done < 0 || at.images_done < 0 || at.steps_done < 0 ||
         at.correct < 0 || at.correct > at.images_done)
         reader.fail("batch_size, epochs or position: a value out of range");
     const nlohmann::json& generators = reader.at(root, "generators", "");

@@ -163,6 +163,7 @@ Checkpoint Trainer::checkpoint(const FitOptions& options) const {
     checkpoint.batch_size = batch_size_;
     checkpoint.seed = seed_;
     checkpoint.epochs = options.epochs;
+    checkpoint.checkpoint_every = options.checkpoint_every;
     checkpoint.threads = thread_count();
     checkpoint.position = position_;
     for (const auto& [name, generator] : network_.random_generators()) checkpoint.generators.emplace_back(name, generator->state());

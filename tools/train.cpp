@@ -47,7 +47,7 @@ options:
                      travel inside, so eval, predict and export need no --model
   --checkpoint FILE  write a checkpoint here at every epoch's end (and on Ctrl-C): weights,
                      optimiser state, position, random generators and metrics, atomically
-  --checkpoint-every N  also every N steps (default 0: epoch ends only)
+  --checkpoint-every N  also every N steps (default 0: epoch ends only; a resumed run keeps its own)
   --resume FILE      continue the run of a checkpoint exactly (same bits as an unbroken run with
                      the same --threads); it keeps its model, optimiser, schedule, batch and seed,
                      and writes its checkpoints back to FILE unless --checkpoint says otherwise;
@@ -170,7 +170,8 @@ int run_train(const std::vector<std::string>& words) {
     // Where the results go is checked before any time is spent training.
     for (const char* option : {"save", "metrics", "checkpoint"})
         if (arguments.has(option)) check_output_file(option, arguments.required(option));
-    const std::int64_t checkpoint_every = arguments.integer("checkpoint-every", 0, 0, 1LL << 40);
+    const std::int64_t checkpoint_every =
+        arguments.integer("checkpoint-every", resumed ? resumed->checkpoint_every : 0, 0, std::int64_t{1} << 40);
     if (checkpoint_every > 0 && !arguments.has("checkpoint") && !resumed)
         throw UsageError("option --checkpoint-every: give --checkpoint FILE too, the file to write");
 

@@ -37,6 +37,7 @@ struct Checkpoint {
     std::int64_t batch_size = 0;
     std::uint64_t seed = 0;
     int epochs = 0;   // the run's planned number of epochs
+    std::int64_t checkpoint_every = 0;  // the run's steps between checkpoints (0: epoch ends only)
     int threads = 0;  // the thread count it ran with (the same count repeats its bits)
     TrainingPosition position;
     std::vector<std::pair<std::string, std::uint64_t>> generators;  // Network::random_generators' states

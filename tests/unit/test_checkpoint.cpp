@@ -118,6 +118,7 @@ TEST_F(CheckpointTest, EveryFieldRoundTrips) {
     EXPECT_EQ(read.schedule.kind, LearningRateSchedule::Kind::step);
     EXPECT_EQ(read.schedule.gamma, 0.5);
     EXPECT_EQ(read.batch_size, 32);
+    EXPECT_EQ(read.checkpoint_every, 4);
     EXPECT_EQ(read.seed, 3u);
     EXPECT_EQ(read.threads, 2);
     EXPECT_EQ(read.position.epochs_done, 1);
