@@ -64,6 +64,15 @@ def whole_safetensors(path):
     return 8 + length + end == len(data) and "checkpoint" in header["__metadata__"]
 
 
+def wait_for_a_write(folder, process, deadline):
+    """Returns as soon as a checkpoint's temporary file appears in `folder` (or the process ends,
+    or the deadline passes): a kill then lands inside the write, between open and rename."""
+    while time.monotonic() < deadline and process.poll() is None:
+        if any(name.startswith("run.checkpoint.safetensors.tmp") for name in os.listdir(folder)):
+            return
+        time.sleep(0.0002)
+
+
 def metrics_without_times(path):
     with open(path) as file:
         lines = [json.loads(line) for line in file]
@@ -102,11 +111,14 @@ def main():
         again = [convnet, "train", "--resume", checkpoint, "--checkpoint-every", "1"] + common + outputs
         chance = random.Random(os.getpid())
         kills = torn_writes_seen = attempts = 0
-        while (kills < KILLS or torn_writes_seen == 0) and attempts < 60:
+        while (kills < KILLS or torn_writes_seen == 0) and attempts < 40:
             attempts += 1
             command = again if os.path.exists(checkpoint) else first
             process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            time.sleep(chance.uniform(0.3, max(0.4, unbroken_seconds * 0.8)))
+            if attempts % 2:  # at a random moment
+                time.sleep(chance.uniform(0.3, max(0.4, unbroken_seconds * 0.8)))
+            else:  # as soon as a checkpoint write has begun (its temporary file exists)
+                wait_for_a_write(work, process, deadline=time.monotonic() + unbroken_seconds * 2)
             if process.poll() is not None:  # finished before the kill: start over for more kills
                 if process.returncode != 0:
                     failures.append(f"a resumed run failed: {process.stderr.read().decode()[-400:]}")
