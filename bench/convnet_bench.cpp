@@ -117,10 +117,11 @@ private:
 // The first `count` images of `dataset` as a new dataset: copies those images only.
 Dataset first_images(const Dataset& dataset, long long count) {
     count = std::clamp<long long>(count, 0, dataset.count);
-    const auto pixels = static_cast<long long>(dataset.rows) * dataset.cols;
+    const auto pixels = static_cast<long long>(dataset.image_size());
     Dataset subset;
-    subset.rows = dataset.rows;
-    subset.cols = dataset.cols;
+    subset.channels = dataset.channels;
+    subset.height = dataset.height;
+    subset.width = dataset.width;
     subset.class_names = dataset.class_names;
     subset.count = count;
     subset.images.assign(dataset.images.begin(), dataset.images.begin() + count * pixels);

@@ -131,6 +131,7 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& check
                                           {"seed", checkpoint.seed},
                                           {"epochs", checkpoint.epochs},
                                           {"checkpoint_every", checkpoint.checkpoint_every},
+                                          {"augmentation", checkpoint.augmentation.describe()},
                                           {"threads", checkpoint.threads},
                                           {"position",
                                            {{"epochs_done", position.epochs_done},
@@ -185,6 +186,11 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
     checkpoint.seed = reader.number<std::uint64_t>(root, "seed");
     checkpoint.epochs = reader.number<int>(root, "epochs");
     checkpoint.checkpoint_every = reader.number<std::int64_t>(root, "checkpoint_every");
+    try {
+        checkpoint.augmentation = parse_augmentation(reader.text(root, "augmentation"));
+    } catch (const Error& error) {
+        reader.fail(std::string("augmentation: ") + error.what());
+    }
     checkpoint.threads = reader.number<int>(root, "threads");
     const nlohmann::json& position = reader.at(root, "position", "");
     TrainingPosition& at = checkpoint.position;
@@ -194,8 +200,8 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
     at.loss_sum = reader.number<double>(position, "loss_sum", "position.");
     at.correct = reader.number<std::int64_t>(position, "correct", "position.");
     at.seconds = reader.number<double>(position, "seconds", "position.");
-    if (checkpoint.batch_size < 1 || checkpoint.epochs < 1 || checkpoint.checkpoint_every < 0 || at.epochs_done < 0 || at.images_done < 0 || at.steps_done < 0 ||
-        at.correct < 0 || at.correct > at.images_done)
+    if (checkpoint.batch_size < 1 || checkpoint.epochs < 1 || checkpoint.checkpoint_every < 0 || at.epochs_done < 0 || at.images_done < 0 ||
+        at.steps_done < 0 || at.correct < 0 || at.correct > at.images_done)
         reader.fail("batch_size, epochs or position: a value out of range");
     const nlohmann::json& generators = reader.at(root, "generators", "");
     if (!generators.is_object()) reader.fail("generators: expected an object of layer names to states");

@@ -2,32 +2,144 @@
 #include <convnet/error.h>
 #include <convnet/io.h>
 #include <convnet/loss.h>
+#include <convnet/random.h>
 #include <convnet/threads.h>
 #include <convnet/train.h>
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <iterator>
 #include <numeric>
 
 namespace convnet {
 
-void load_batch(const Dataset& dataset, std::span<const std::int64_t> indices, Tensor& images, std::vector<std::uint8_t>& labels) {
-    const std::int64_t pixels = std::int64_t{dataset.rows} * dataset.cols;
-    // byte / 255 correctly rounded, as torchvision's ToTensor divides (a multiply by 1/255 is off by
-    // an ulp for about half the bytes).
-    float scaled[256];
-    for (int value = 0; value < 256; ++value) scaled[value] = static_cast<float>(value) / 255.0f;
-    images.resize(Shape{static_cast<std::int64_t>(indices.size()), 1, dataset.rows, dataset.cols});
+namespace {
+
+// table[c * 256 + v]: the network input of byte v in channel c, (v / 255 − mean) / std. The
+// division is correctly rounded, as torchvision's ToTensor divides (a multiply by 1/255 is off
+// by an ulp for about half the bytes).
+std::vector<float> byte_table(int channels, const Preprocessing& preprocessing) {
+    const auto per_channel = [&](const std::vector<float>& values, const char* name, float fallback) {
+        if (values.empty()) return std::vector<float>(static_cast<std::size_t>(channels), fallback);
+        if (values.size() == 1) return std::vector<float>(static_cast<std::size_t>(channels), values[0]);
+        if (values.size() != static_cast<std::size_t>(channels))
+            throw Error(std::string("preprocessing: ") + std::to_string(values.size()) + " " + name + " values for " +
+                        std::to_string(channels) + (channels == 1 ? " channel" : " channels"));
+        return values;
+    };
+    const std::vector<float> mean = per_channel(preprocessing.mean, "mean", 0.0f), std = per_channel(preprocessing.std, "std", 1.0f);
+    const bool normalized = !preprocessing.mean.empty() || !preprocessing.std.empty();
+    std::vector<float> table(static_cast<std::size_t>(channels) * 256);
+    for (int c = 0; c < channels; ++c)
+        for (int value = 0; value < 256; ++value) {
+            const float scaled = static_cast<float>(value) / 255.0f;
+            table[static_cast<std::size_t>(c * 256 + value)] = normalized ? (scaled - mean[c]) / std[c] : scaled;
+        }
+    return table;
+}
+
+// One image's augmentation draws: a pure function of the seed, the epoch and the image's index.
+struct ImageDraw {
+    int crop_y = 0, crop_x = 0;  // the window's offset in the padded image, 0 to 2·padding
+    bool mirror = false;
+};
+
+ImageDraw draw_for(const Augmentation& augmentation, std::uint64_t seed, int epoch, std::int64_t index) {
+    ImageDraw draw;
+    Random random((seed ^ 0xa06e7a7e5eedull) +
+                  0x9E3779B97F4A7C15ull * ((static_cast<std::uint64_t>(epoch) << 32) + static_cast<std::uint64_t>(index)));
+    if (augmentation.crop_padding > 0) {
+        draw.crop_y = static_cast<int>(random.below(static_cast<std::uint64_t>(2 * augmentation.crop_padding + 1)));
+        draw.crop_x = static_cast<int>(random.below(static_cast<std::uint64_t>(2 * augmentation.crop_padding + 1)));
+    }
+    if (augmentation.flip) draw.mirror = (random.next() >> 63) != 0;
+    if (augmentation.alternating_flip) {
+        // The image's own first parity, from the seed and its index alone; then every other epoch.
+        Random parity((seed ^ 0xa17e12a7ef11bull) + 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(index));
+        draw.mirror = (((parity.next() >> 63) + static_cast<std::uint64_t>(epoch)) & 1) != 0;
+    }
+    return draw;
+}
+
+// The planes of one image through `table`, cropped and mirrored as `draw` says; pixels the crop
+// takes from the padding read as byte 0.
+void convert_image(const std::uint8_t* source, float* target, int channels, int height, int width, const float* table, int padding,
+                   const ImageDraw& draw) {
+    for (int c = 0; c < channels; ++c) {
+        const float* lookup = table + c * 256;
+        const std::uint8_t* plane = source + static_cast<std::int64_t>(c) * height * width;
+        for (int y = 0; y < height; ++y) {
+            float* row = target + (static_cast<std::int64_t>(c) * height + y) * width;
+            const int source_y = y + draw.crop_y - padding;
+            if (source_y < 0 || source_y >= height) {
+                std::fill(row, row + width, lookup[0]);
+                continue;
+            }
+            const std::uint8_t* source_row = plane + static_cast<std::int64_t>(source_y) * width;
+            for (int x = 0; x < width; ++x) {
+                const int source_x = (draw.mirror ? width - 1 - x : x) + draw.crop_x - padding;
+                row[x] = source_x >= 0 && source_x < width ? lookup[source_row[source_x]] : lookup[0];
+            }
+        }
+    }
+}
+
+}  // namespace
+
+void load_batch(const Dataset& dataset, std::span<const std::int64_t> indices, Tensor& images, std::vector<std::uint8_t>& labels,
+                const BatchTransform& transform) {
+    const std::vector<float> table = byte_table(dataset.channels, transform.preprocessing);
+    const std::int64_t size = dataset.image_size();
+    images.resize(Shape{static_cast<std::int64_t>(indices.size()), dataset.channels, dataset.height, dataset.width});
     labels.resize(indices.size());
+    const Augmentation& augmentation = transform.augmentation;
     for (std::size_t b = 0; b < indices.size(); ++b) {
         const std::uint8_t* source = dataset.image(indices[b]);
-        float* target = images.data() + static_cast<std::int64_t>(b) * pixels;
-        for (std::int64_t p = 0; p < pixels; ++p) target[p] = scaled[source[p]];
+        float* target = images.data() + static_cast<std::int64_t>(b) * size;
+        if (augmentation.enabled()) {
+            convert_image(source, target, dataset.channels, dataset.height, dataset.width, table.data(), augmentation.crop_padding,
+                          draw_for(augmentation, transform.seed, transform.epoch, indices[b]));
+        } else {
+            const std::int64_t plane = std::int64_t{dataset.height} * dataset.width;
+            for (int c = 0; c < dataset.channels; ++c) {
+                const float* lookup = table.data() + c * 256;
+                for (std::int64_t p = c * plane; p < (c + 1) * plane; ++p) target[p] = lookup[source[p]];
+            }
+        }
         labels[b] = dataset.labels[static_cast<std::size_t>(indices[b])];
     }
+}
+
+Preprocessing channel_statistics(const Dataset& dataset) {
+    if (dataset.count == 0) throw Error("normalisation: the training set has no images to measure");
+    Preprocessing statistics;
+    const std::int64_t plane = std::int64_t{dataset.height} * dataset.width;
+    for (int c = 0; c < dataset.channels; ++c) {
+        // Byte counts, then exact sums: no rounding drift over millions of pixels.
+        std::int64_t histogram[256] = {};
+        for (std::int64_t n = 0; n < dataset.count; ++n) {
+            const std::uint8_t* values = dataset.image(n) + c * plane;
+            for (std::int64_t p = 0; p < plane; ++p) ++histogram[values[p]];
+        }
+        const double pixels = double(dataset.count) * double(plane);
+        double sum = 0.0, squares = 0.0;
+        for (int value = 0; value < 256; ++value) {
+            const double scaled = value / 255.0;
+            sum += double(histogram[value]) * scaled;
+            squares += double(histogram[value]) * scaled * scaled;
+        }
+        const double mean = sum / pixels;
+        const double deviation = std::sqrt(std::max(0.0, squares / pixels - mean * mean));
+        if (!(deviation > 0.0))
+            throw Error("normalisation: channel " + std::to_string(c) + " of the training set has one value throughout; nothing to scale");
+        statistics.mean.push_back(static_cast<float>(mean));
+        statistics.std.push_back(static_cast<float>(deviation));
+    }
+    return statistics;
 }
 
 void check_compatible(const Network& network, const Dataset& dataset, const std::string& what) {
@@ -36,7 +148,7 @@ void check_compatible(const Network& network, const Dataset& dataset, const std:
                     network.layer_plan(network.layer_count() - 1).output.to_string() + " but the " + what +
                     " data has one label per image: end the model in (N, classes) with globalavgpool2d, flatten "
                     "and linear (per-pixel labels, for segmentation, cannot be read yet)");
-    const Shape image{1, dataset.rows, dataset.cols};
+    const Shape image{dataset.channels, dataset.height, dataset.width};
     if (network.sample_shape() != image)
         throw Error(network.source() + ": the model's input is " + network.sample_shape().to_string() + " but the " + what +
                     " images are " + image.to_string());
@@ -45,7 +157,7 @@ void check_compatible(const Network& network, const Dataset& dataset, const std:
                     " data has " + std::to_string(dataset.num_classes()) + " classes");
 }
 
-Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t batch_size) {
+Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t batch_size, const Preprocessing& preprocessing) {
     check_compatible(network, dataset, "evaluation");
     if (dataset.count == 0) throw Error("the evaluation set has no images");
     Evaluation result;
@@ -58,7 +170,10 @@ Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t
     double loss_sum = 0.0;
     for (std::int64_t first = 0; first < dataset.count; first += batch_size) {
         const std::int64_t size = std::min(batch_size, dataset.count - first);
-        load_batch(dataset, std::span(indices).subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(size)), images, labels);
+        BatchTransform transform;
+        transform.preprocessing = preprocessing;
+        load_batch(dataset, std::span(indices).subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(size)), images, labels,
+                   transform);
         network.predict(images, logits);
         loss_sum += softmax_cross_entropy(logits, labels, nullptr).loss * double(size);
         const std::int64_t classes = logits.shape()[1];
@@ -126,7 +241,10 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
         // under a batch norm that needs two) joins the batch before it.
         size = std::min(batch_size_, dataset.count - first);
         if (const std::int64_t rest = dataset.count - first - size; rest > 0 && rest < minimum) size += rest;
-        load_batch(dataset, std::span(order).subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(size)), images_, labels_);
+        transform_.seed = seed_;
+        transform_.epoch = result.epoch;
+        load_batch(dataset, std::span(order).subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(size)), images_, labels_,
+                   transform_);
         const Tensor& logits = network_.forward_train(images_);
         const LossResult loss = softmax_cross_entropy(logits, labels_, &grad_logits_);
         network_.backward(grad_logits_);
@@ -164,6 +282,7 @@ Checkpoint Trainer::checkpoint(const FitOptions& options) const {
     checkpoint.seed = seed_;
     checkpoint.epochs = options.epochs;
     checkpoint.checkpoint_every = options.checkpoint_every;
+    checkpoint.augmentation = options.augmentation;
     checkpoint.threads = thread_count();
     checkpoint.position = position_;
     for (const auto& [name, generator] : network_.random_generators()) checkpoint.generators.emplace_back(name, generator->state());
@@ -202,6 +321,8 @@ FitResult Trainer::fit(const Dataset& train, const Dataset& test, const FitOptio
         metrics_.assign(std::istreambuf_iterator<char>(existing), std::istreambuf_iterator<char>());
     }
     const std::int64_t evaluation_batch = options.evaluation_batch > 0 ? options.evaluation_batch : batch_size_;
+    transform_.preprocessing = options.metadata.preprocessing;
+    transform_.augmentation = options.augmentation;
     const auto write_checkpoint_now = [&] {
         if (!options.checkpoint.empty()) write_checkpoint(options.checkpoint, checkpoint(options), network_);
     };
@@ -222,7 +343,7 @@ FitResult Trainer::fit(const Dataset& train, const Dataset& test, const FitOptio
             result.interrupted = true;
             return result;
         }
-        result.last = evaluate(network_, test, evaluation_batch);
+        result.last = evaluate(network_, test, evaluation_batch, options.metadata.preprocessing);
         if (callbacks.epoch_done) callbacks.epoch_done(trained, result.last);
         if (!options.metrics.empty()) {
             metrics_ += epoch_metrics_json(trained, result.last) + "\n";

@@ -1,5 +1,5 @@
-// Labelled image datasets in the IDX format (MNIST, Fashion-MNIST): reading, checking, and the
-// class names. Images stay as bytes; conversion to floats happens per batch.
+// Labelled image datasets: IDX files (MNIST, Fashion-MNIST), with channels; reading, checking,
+// and the class names. Images stay as bytes; conversion to floats happens per batch.
 #pragma once
 
 #include <cstdint>
@@ -10,15 +10,16 @@
 namespace convnet {
 
 struct Dataset {
-    std::vector<std::uint8_t> images;  // (count, rows, cols), row-major, 0..255
-    std::vector<std::uint8_t> labels;  // (count)
+    std::vector<std::uint8_t> images;  // (count, channels, height, width), planes per image, 0..255
+    std::vector<std::uint8_t> labels;  // (count): at most 256 classes
     std::int64_t count = 0;
-    int rows = 0;
-    int cols = 0;
+    int channels = 1;  // 1 (grey: IDX files) or 3 (RGB: CIFAR files, image folders)
+    int height = 0;
+    int width = 0;
     std::vector<std::string> class_names;  // index = label
-
     int num_classes() const { return static_cast<int>(class_names.size()); }
-    const std::uint8_t* image(std::int64_t index) const { return images.data() + index * rows * cols; }
+    std::int64_t image_size() const { return std::int64_t{channels} * height * width; }  // bytes per image
+    const std::uint8_t* image(std::int64_t index) const { return images.data() + index * image_size(); }
 };
 
 enum class Split { train, test };

@@ -2,6 +2,7 @@
 // bytes per batch, progress reports for the caller to show, and per-class accuracy.
 #pragma once
 
+#include <convnet/augmentation.h>
 #include <convnet/checkpoint.h>
 #include <convnet/data.h>
 #include <convnet/io.h>
@@ -17,8 +18,25 @@
 
 namespace convnet {
 
-// Converts images[indices] to floats in [0, 1] shaped (B, 1, rows, cols) and gathers their labels.
-void load_batch(const Dataset& dataset, std::span<const std::int64_t> indices, Tensor& images, std::vector<std::uint8_t>& labels);
+// How load_batch turns bytes into network input.
+struct BatchTransform {
+    Preprocessing preprocessing;  // mean and std per channel (image.h); its resize applies to files, not here
+    Augmentation augmentation;    // none unless set
+    std::uint64_t seed = 0;       // with the epoch (1-based), the augmentation's draws
+    int epoch = 0;
+};
+
+// Converts images[indices] to floats shaped (B, channels, height, width) — value / 255, then
+// (x − mean) / std per channel when the preprocessing has them, after the augmentation — and
+// gathers their labels. Throws convnet::Error when the preprocessing's mean or std counts are
+// neither 1 nor the channel count.
+void load_batch(const Dataset& dataset, std::span<const std::int64_t> indices, Tensor& images, std::vector<std::uint8_t>& labels,
+                const BatchTransform& transform = {});
+
+// The mean and standard deviation of each channel over every pixel of `dataset`, after scaling to
+// [0, 1] (the population deviation, as computed for torchvision's Normalize); `train
+// --normalize auto`. Throws convnet::Error for an empty dataset or a channel without variance.
+Preprocessing channel_statistics(const Dataset& dataset);
 
 // Throws when the dataset's images do not fit the network's input or its labels its outputs.
 void check_compatible(const Network& network, const Dataset& dataset, const std::string& what);
@@ -29,8 +47,9 @@ struct Evaluation {
     std::vector<std::int64_t> class_correct, class_total;  // per label
 };
 
-// Evaluation mode over the whole dataset in order.
-Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t batch_size);
+// Evaluation mode over the whole dataset in order, its images prepared with `preprocessing`'s
+// mean and std (as training prepared them).
+Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t batch_size, const Preprocessing& preprocessing = {});
 
 struct TrainProgress {
     int epoch = 0;                  // 1-based
@@ -64,7 +83,9 @@ struct FitOptions {
                                         // file rewritten atomically each time, so a crash loses no line)
     std::filesystem::path checkpoint;   // when set: a checkpoint (checkpoint.h) at every epoch's end,
     std::int64_t checkpoint_every = 0;  // every this many steps too (0: epoch ends only), and on a stop
-    WeightsMetadata metadata;           // class names and preprocessing, kept with the weights and checkpoints
+    WeightsMetadata metadata;           // class names and preprocessing (mean, std: applied to every batch),
+                                        // kept with the weights and checkpoints
+    Augmentation augmentation;          // of the training batches; none by default
 };
 
 // Optional calls out of Trainer::fit: after every batch, and after every epoch's evaluation.
@@ -121,7 +142,8 @@ private:
     std::uint64_t seed_;
     double base_learning_rate_;  // the optimiser's rate when this Trainer was made
     TrainingPosition position_;
-    std::string metrics_;  // the metrics lines so far, when restored from a checkpoint
+    BatchTransform transform_;  // set by fit from its options; train_epoch alone: plain value / 255
+    std::string metrics_;       // the metrics lines so far, when restored from a checkpoint
     bool metrics_restored_ = false;
     Tensor images_, grad_logits_;
     std::vector<std::uint8_t> labels_;

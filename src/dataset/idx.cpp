@@ -221,8 +221,8 @@ Dataset read_idx_pair(const std::filesystem::path& images_file, const std::files
 
     Dataset dataset;
     dataset.count = count;
-    dataset.rows = static_cast<int>(rows);
-    dataset.cols = static_cast<int>(cols);
+    dataset.height = static_cast<int>(rows);
+    dataset.width = static_cast<int>(cols);
     dataset.images = images.read_payload(count * rows * cols);
     dataset.labels = labels.read_payload(count);
 

@@ -219,7 +219,7 @@ TEST(Graph, PerPixelOutputsAreRefusedForImageLabels) {
     EXPECT_EQ(logits.shape(), (Shape{2, 3, 8, 8}));
     Dataset data;
     data.count = 1;
-    data.rows = data.cols = 8;
+    data.height = data.width = 8;
     data.images.assign(64, 0);
     data.labels.assign(1, 0);
     expect_error([&] { evaluate(network, data, 1); }, {"unet.model", "scores per pixel", "one label per image", "globalavgpool2d"});

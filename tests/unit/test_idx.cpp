@@ -117,8 +117,8 @@ struct SmallPair {
 
 void expect_small_pair(const convnet::Dataset& dataset, const SmallPair& pair) {
     EXPECT_EQ(dataset.count, 3);
-    EXPECT_EQ(dataset.rows, 2);
-    EXPECT_EQ(dataset.cols, 4);
+    EXPECT_EQ(dataset.height, 2);
+    EXPECT_EQ(dataset.width, 4);
     EXPECT_EQ(dataset.images, pair.pixels);
     EXPECT_EQ(dataset.labels, pair.labels);
     EXPECT_EQ(dataset.image(1), dataset.images.data() + 8);
@@ -157,8 +157,8 @@ TEST(IdxReader, ReadsGzipLargerThanOneChunk) {
     write_gzip(dir / "labels.gz", idx_bytes(kLabelsMagic, {count}, labels));
     const convnet::Dataset dataset = convnet::read_idx_pair(dir / "images.gz", dir / "labels.gz");
     EXPECT_EQ(dataset.count, 3000);
-    EXPECT_EQ(dataset.rows, 28);
-    EXPECT_EQ(dataset.cols, 28);
+    EXPECT_EQ(dataset.height, 28);
+    EXPECT_EQ(dataset.width, 28);
     EXPECT_TRUE(dataset.images == pixels) << "image bytes differ from those written";
     EXPECT_EQ(dataset.labels, labels);
 }
@@ -446,8 +446,8 @@ TEST(RealData, SplitsHaveOfficialSizesAndBalancedFashionClasses) {
         const convnet::Dataset test = convnet::load_split(data / name, convnet::Split::test);
         EXPECT_EQ(train.count, 60000) << name;
         EXPECT_EQ(test.count, 10000) << name;
-        EXPECT_EQ(train.rows, 28) << name;
-        EXPECT_EQ(train.cols, 28) << name;
+        EXPECT_EQ(train.height, 28) << name;
+        EXPECT_EQ(train.width, 28) << name;
         EXPECT_EQ(train.num_classes(), 10) << name;
         if (std::string(name) == "fashion-mnist") {
             EXPECT_EQ(train.class_names.front(), "T-shirt/top");

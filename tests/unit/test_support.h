@@ -18,7 +18,7 @@ namespace convnet::testing {
 inline Dataset generated_dataset(std::int64_t count, std::uint64_t seed) {
     Dataset dataset;
     dataset.count = count;
-    dataset.rows = dataset.cols = 12;
+    dataset.height = dataset.width = 12;
     dataset.class_names = {"row", "column", "diagonal"};
     dataset.images.resize(static_cast<std::size_t>(count * 144));
     dataset.labels.resize(static_cast<std::size_t>(count));
