@@ -37,7 +37,9 @@ int run_eval(const std::vector<std::string>& words) {
     apply_threads(arguments);
     const std::unique_ptr<Network> network = load_trained_network(arguments);
     const Dataset test = load_split(arguments.required("data"), Split::test);
-    const Evaluation result = evaluate(*network, test, arguments.integer("batch", 1000, 1, 65536));
+    // Images prepared as in training: the weights file's mean and std.
+    const Evaluation result =
+        evaluate(*network, test, arguments.integer("batch", 1000, 1, 65536), stored_metadata(arguments).preprocessing);
     std::printf("test images: %lld\ntest loss: %.4f\ntest accuracy: %.4f\n\n%-14s %9s %8s\n", static_cast<long long>(test.count),
                 shown(result.loss), result.accuracy, "class", "accuracy", "images");
     for (std::size_t label = 0; label < test.class_names.size(); ++label) {

@@ -168,7 +168,9 @@ int run_predict(const std::vector<std::string>& words) {
         std::vector<std::uint8_t> labels;
         for (std::int64_t index : parse_indexes(arguments.text("index", ""), test.count)) {
             Tensor image;
-            load_batch(test, std::span<const std::int64_t>(&index, 1), image, labels);
+            BatchTransform transform;
+            transform.preprocessing = preprocessing;  // mean and std as in training
+            load_batch(test, std::span<const std::int64_t>(&index, 1), image, labels, transform);
             const std::string truth = class_name(labels[0], names);
             nlohmann::ordered_json description = {{"test_index", index}, {"label", labels[0]}, {"label_name", truth}};
             inputs.push_back({"test image " + std::to_string(index) + " (label " + truth + ")", std::move(description), std::move(image)});

@@ -12,10 +12,13 @@
 
 #include <unistd.h>
 #include <atomic>
+#include <charconv>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <optional>
+#include <sstream>
 
 namespace convnet::cli {
 
@@ -39,7 +42,14 @@ options:
   --weight-decay W   L2 for adam and sgd, decoupled for adamw (default 0; 0.01 for adamw)
   --schedule S       learning rate per epoch: constant (default), step:SIZE[:GAMMA] (StepLR),
                      cosine:T_MAX[:ETA_MIN] (CosineAnnealingLR)
-  --seed S           seed for initialisation and shuffling (default 1)
+  --augment LIST     random changes to the training images, per batch, repeatable for a seed:
+                     crop:N (pad N pixels, cut a random window), flip (mirror half of them),
+                     alternating-flip (mirror each image every other epoch); e.g. flip,crop:2
+                     (default none)
+  --normalize X      per-channel (x - mean) / std after scaling to [0, 1]: auto (measured on the
+                     training set), MEAN/STD or M1,M2,M3/S1,S2,S3, or none (default); kept in the
+                     weights file, applied by eval, predict and the ONNX file's description
+  --seed S           seed for initialisation, shuffling and augmentation (default 1)
   --threads T        threads to use (default: the cores not busy with other work, printed in the
                      header); the same seed and --threads give the same weights
   --save WEIGHTS     write the weights here after every epoch (atomically), as safetensors
@@ -102,8 +112,42 @@ void install_interrupt_handler() {
 }
 
 // Options that a resumed run takes from its checkpoint, and so refuses.
-constexpr const char* kSettingsOfTheRun[] = {"model",        "optimizer", "lr",   "momentum", "nesterov",
-                                             "weight-decay", "schedule",  "seed", "batch"};
+constexpr const char* kSettingsOfTheRun[] = {"model",    "optimizer", "lr",    "momentum", "nesterov", "weight-decay",
+                                             "schedule", "seed",      "batch", "augment",  "normalize"};
+
+// --normalize: "none", "auto" (measured on `train`), or "MEAN/STD" with one value or one per
+// channel on each side ("0.2860/0.3530", "0.49,0.48,0.45/0.25,0.24,0.26").
+Preprocessing normalization_from(const std::string& text, const Dataset& train) {
+    Preprocessing preprocessing;
+    if (text == "none") return preprocessing;
+    if (text == "auto") return channel_statistics(train);
+    const std::string forms = "expected auto, none, MEAN/STD or M1,M2,M3/S1,S2,S3 (e.g. 0.2860/0.3530)";
+    const auto numbers = [&](const std::string& list) {
+        std::vector<float> values;
+        std::stringstream items(list);
+        for (std::string item; std::getline(items, item, ',');) {
+            float value = 0.0f;
+            const auto [end, error] = std::from_chars(item.data(), item.data() + item.size(), value);
+            if (item.empty() || error != std::errc() || end != item.data() + item.size() || !std::isfinite(value))
+                throw UsageError("option --normalize " + text + ": '" + item + "' is not a number; " + forms);
+            values.push_back(value);
+        }
+        return values;
+    };
+    const std::size_t slash = text.find('/');
+    if (slash == std::string::npos) throw UsageError("option --normalize " + text + ": " + forms);
+    preprocessing.mean = numbers(text.substr(0, slash));
+    preprocessing.std = numbers(text.substr(slash + 1));
+    const auto channels = static_cast<std::size_t>(train.channels);
+    for (const std::vector<float>* values : {&preprocessing.mean, &preprocessing.std})
+        if (values->size() != 1 && values->size() != channels)
+            throw UsageError("option --normalize " + text + ": " + std::to_string(values->size()) +
+                             " values on one side; the images have " + std::to_string(channels) +
+                             (channels == 1 ? " channel" : " channels") + " (give 1 or " + std::to_string(channels) + ")");
+    for (const float deviation : preprocessing.std)
+        if (!(deviation > 0.0f)) throw UsageError("option --normalize " + text + ": every std must be positive");
+    return preprocessing;
+}
 
 // Where Ctrl-C writes a checkpoint when the run has no --checkpoint: beside --save's file, else
 // in the working folder.
@@ -118,7 +162,7 @@ std::filesystem::path interrupt_checkpoint_path(const Arguments& arguments) {
 int run_train(const std::vector<std::string>& words) {
     const Arguments arguments(words,
                               {"model", "data", "epochs", "batch", "optimizer", "lr", "momentum", "weight-decay", "schedule", "seed",
-                               "threads", "save", "metrics", "backend", "checkpoint", "checkpoint-every", "resume"},
+                               "threads", "save", "metrics", "backend", "checkpoint", "checkpoint-every", "resume", "augment", "normalize"},
                               {"help", "reference", "nesterov"});
     if (arguments.has("help")) {
         std::cout << kTrainHelp;
@@ -175,6 +219,13 @@ int run_train(const std::vector<std::string>& words) {
     if (checkpoint_every > 0 && !arguments.has("checkpoint") && !resumed)
         throw UsageError("option --checkpoint-every: give --checkpoint FILE too, the file to write");
 
+    Augmentation augmentation;
+    try {
+        augmentation = resumed ? resumed->augmentation : parse_augmentation(arguments.text("augment", "none"));
+    } catch (const Error& error) {
+        throw UsageError("option --augment: " + std::string(error.what()));
+    }
+
     Network network(resumed ? parse_model(resumed->weights.model, arguments.required("resume"))
                             : read_model_file(arguments.required("model")));
     apply_backend(arguments, network);
@@ -193,6 +244,7 @@ int run_train(const std::vector<std::string>& words) {
     std::cout << "model " << network.source() << ": " << network.trainable_count() << " parameters; data " << data << ": " << train.count
               << " train, " << test.count << " test images; " << optimizer->describe() << ", schedule " << schedule.describe() << ", batch "
               << batch << ", " << epochs << (epochs == 1 ? " epoch, " : " epochs, ") << threads << std::endl;
+
     if (resumed)
         std::cout << "resuming after " << trainer.epochs_done() << (trainer.epochs_done() == 1 ? " epoch" : " epochs") << " and "
                   << trainer.position().images_done << " images of epoch " << trainer.epochs_done() + 1 << " (step "
@@ -216,7 +268,19 @@ int run_train(const std::vector<std::string>& words) {
     else if (resumed) fit.checkpoint = arguments.required("resume");
     fit.checkpoint_every = checkpoint_every;
     fit.metadata = resumed ? resumed->weights : WeightsMetadata{};
-    if (!resumed) fit.metadata.class_names = train.class_names;
+    if (!resumed) {
+        fit.metadata.class_names = train.class_names;
+        fit.metadata.preprocessing = normalization_from(arguments.text("normalize", "none"), train);
+    }
+    fit.augmentation = augmentation;
+    if (augmentation.enabled() || !fit.metadata.preprocessing.mean.empty()) {
+        std::cout << "augmentation " << augmentation.describe() << "; normalisation ";
+        const Preprocessing& stored = fit.metadata.preprocessing;
+        if (stored.mean.empty()) std::cout << "none";
+        for (std::size_t c = 0; c < stored.mean.size(); ++c)
+            std::cout << (c ? ", " : "") << "(x - " << stored.mean[c] << ") / " << stored.std[c];
+        std::cout << std::endl;
+    }
     ProgressBar bar;
     FitCallbacks callbacks;
     callbacks.batch_done = [&](const TrainProgress& progress) { bar.show(progress, epochs); };

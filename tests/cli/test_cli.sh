@@ -142,6 +142,19 @@ expect_success "resume for one more epoch" "resuming after 1 epoch and 0 images 
 expect_usage_error "resume with --lr" "option --lr: a resumed run keeps the settings" "$convnet" train \
     --resume "$work/run.checkpoint.safetensors" --data "$work/tiny" --lr 0.1
 expect_failure "resume from weights" "not a checkpoint" "$convnet" train --resume "$work/named.safetensors" --data "$work/tiny"
+# Augmentation and normalisation: the forms, and the statistics kept in the weights file, which
+# eval then applies (the same accuracy as training's last evaluation).
+expect_usage_error "bad augmentation" "option --augment: 'mirror': expected none, or crop:N" "$convnet" train --model "$model" \
+    --data "$work/tiny" --augment mirror
+expect_usage_error "bad normalisation" "option --normalize 0.5: expected auto, none, MEAN/STD" "$convnet" train --model "$model" \
+    --data "$work/tiny" --normalize 0.5
+expect_usage_error "augment with resume" "option --augment: a resumed run keeps the settings" "$convnet" train \
+    --resume "$work/run.checkpoint.safetensors" --data "$work/tiny" --augment flip
+expect_success "augmented, normalised training" "augmentation crop:2,flip; normalisation (x - 0." "$convnet" train --model "$model" \
+    --data "$work/tiny" --epochs 1 --batch 5 --threads 1 --augment flip,crop:2 --normalize auto --save "$work/norm.safetensors"
+trained=$(grep -o 'test loss [0-9.]*  acc [0-9.]*' "$work/out" | tail -1 | awk '{print $6}')
+expect_success "eval applies the stored normalisation" "test accuracy: $trained" "$convnet" eval --weights "$work/norm.safetensors" \
+    --data "$work/tiny" --threads 1
 expect_usage_error "checkpoint-every alone" "give --checkpoint FILE too" "$convnet" train --model "$model" --data "$work/tiny" \
     --checkpoint-every 5
 

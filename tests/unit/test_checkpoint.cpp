@@ -40,6 +40,7 @@ protected:
         options_.learning_rate = 0.01;
         options_.schedule = step_schedule(1, 0.5);
         options_.metadata.class_names = train_.class_names;
+        options_.augmentation = parse_augmentation("crop:2,flip");  // its draws must resume exactly too
         network_.initialize(3);
     }
     void TearDown() override { std::filesystem::remove_all(directory_); }
@@ -119,6 +120,7 @@ TEST_F(CheckpointTest, EveryFieldRoundTrips) {
     EXPECT_EQ(read.schedule.gamma, 0.5);
     EXPECT_EQ(read.batch_size, 32);
     EXPECT_EQ(read.checkpoint_every, 4);
+    EXPECT_EQ(read.augmentation.describe(), "crop:2,flip");
     EXPECT_EQ(read.seed, 3u);
     EXPECT_EQ(read.threads, 2);
     EXPECT_EQ(read.position.epochs_done, 1);
