@@ -45,6 +45,7 @@ options:
   --epochs E          train: timed epochs (default 1)
   --images N          use only the first N images of the split being timed (default: all)
   --warmup-steps W    train: untimed steps before timing (default 10)
+  --augment LIST      train: augmentation as convnet train's --augment (default none)
   --repeat R          eval: timed passes, the median is reported (default 3)
   --count C           latency: timed single-image predictions (default 1000)
   --warmup W          latency: untimed predictions first (default 100)
@@ -220,6 +221,8 @@ int run_train(const Options& options) {
     const double warmup_seconds = seconds_since(warmup_start);
 
     convnet::Trainer trainer(*network, *optimizer, batch, setup.seed);
+    const convnet::Augmentation augmentation = convnet::parse_augmentation(options.text("augment", "none"));
+    trainer.set_batch_transform({}, augmentation);
     std::vector<double> epoch_rates;
     double seconds = 0.0, loss = 0.0;
     std::int64_t images = 0;
@@ -232,9 +235,9 @@ int run_train(const Options& options) {
     }
     std::printf(
         "%s, \"batch\": %lld, \"images\": %lld, \"epochs\": %lld, \"warmup_steps\": %lld, \"warmup_seconds\": %.4f, "
-        "\"seconds\": %.4f, \"images_per_second\": %.1f, \"epoch_images_per_second\": %s, \"train_loss\": %.5f}\n",
+        "\"seconds\": %.4f, \"images_per_second\": %.1f, \"epoch_images_per_second\": %s, \"train_loss\": %.5f, \"augment\": \"%s\"}\n",
         setup.header("train", *network).c_str(), batch, static_cast<long long>(images), epochs, warmup_steps, warmup_seconds, seconds,
-        double(images) / seconds, json_list(epoch_rates).c_str(), loss);
+        double(images) / seconds, json_list(epoch_rates).c_str(), loss, augmentation.describe().c_str());
     return 0;
 }
 
@@ -334,7 +337,7 @@ int main(int argc, char** argv) {
         const Options options(argc, argv, 2, {"reference"});
         const std::vector<std::string> common{"data", "model", "threads", "reference", "seed", "lr"};
         const std::map<std::string, std::pair<int (*)(const Options&), std::vector<std::string>>> commands{
-            {"train", {run_train, {"batch", "epochs", "images", "warmup-steps"}}},
+            {"train", {run_train, {"batch", "epochs", "images", "warmup-steps", "augment"}}},
             {"eval", {run_eval, {"batch", "repeat", "images"}}},
             {"latency", {run_latency, {"count", "warmup"}}},
             {"time-to-accuracy", {run_time_to_accuracy, {"batch", "target", "max-epochs", "images"}}},

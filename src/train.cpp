@@ -321,8 +321,7 @@ FitResult Trainer::fit(const Dataset& train, const Dataset& test, const FitOptio
         metrics_.assign(std::istreambuf_iterator<char>(existing), std::istreambuf_iterator<char>());
     }
     const std::int64_t evaluation_batch = options.evaluation_batch > 0 ? options.evaluation_batch : batch_size_;
-    transform_.preprocessing = options.metadata.preprocessing;
-    transform_.augmentation = options.augmentation;
+    set_batch_transform(options.metadata.preprocessing, options.augmentation);
     const auto write_checkpoint_now = [&] {
         if (!options.checkpoint.empty()) write_checkpoint(options.checkpoint, checkpoint(options), network_);
     };

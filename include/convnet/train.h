@@ -121,6 +121,13 @@ public:
     // checkpoint when asked. Throws convnet::Error as train_epoch, evaluate and the writers do.
     FitResult fit(const Dataset& train, const Dataset& test, const FitOptions& options, const FitCallbacks& callbacks = {});
 
+    // The mean/std and augmentation of the training batches train_epoch draws (none unless set;
+    // fit sets them from its options).
+    void set_batch_transform(const Preprocessing& preprocessing, const Augmentation& augmentation) {
+        transform_.preprocessing = preprocessing;
+        transform_.augmentation = augmentation;
+    }
+
     // Epochs trained so far; resume_at(n) makes the next epoch n + 1 (its data order and learning
     // rate), for a run continued from weights and optimiser state saved after epoch n.
     int epochs_done() const { return position_.epochs_done; }
