@@ -160,8 +160,9 @@ int verify_split(const convnet::Dataset& idx, std::int64_t count, Mode mode, con
     for (std::int64_t n = 0; n < count; ++n) {
         const std::int64_t source = order[static_cast<std::size_t>(n)];
         if (folder.labels[static_cast<std::size_t>(n)] != idx.labels[static_cast<std::size_t>(source)]) {
-            if (problems++ < 5) std::fprintf(stderr, "%s: image %lld has label %d, expected %d\n", split.c_str(), static_cast<long long>(n),
-                                             folder.labels[static_cast<std::size_t>(n)], idx.labels[static_cast<std::size_t>(source)]);
+            if (problems++ < 5)
+                std::fprintf(stderr, "%s: image %lld has label %d, expected %d\n", split.c_str(), static_cast<long long>(n),
+                             folder.labels[static_cast<std::size_t>(n)], idx.labels[static_cast<std::size_t>(source)]);
             continue;
         }
         const std::uint8_t* read = folder.image(n);
