@@ -14,6 +14,7 @@
 #include <convnet/io.h>
 #include <convnet/random.h>
 
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -236,11 +237,14 @@ std::uint64_t fingerprint(std::string_view split, const ImageFolderOptions& opti
     for (const Sample& sample : samples) {
         hash.text(sample.relative);
         hash.number(sample.label);
-        std::error_code error;
-        const std::uintmax_t size = fs::file_size(sample.path, error);
-        hash.number(error ? ~std::uintmax_t{0} : size);
-        const fs::file_time_type time = fs::last_write_time(sample.path, error);
-        hash.number(error ? std::int64_t{-1} : static_cast<std::int64_t>(time.time_since_epoch().count()));
+        struct stat status {};
+        if (::stat(sample.path.c_str(), &status) == 0) {  // one call for both (fs:: makes two)
+            hash.number(static_cast<std::int64_t>(status.st_size));
+            hash.number(static_cast<std::int64_t>(status.st_mtim.tv_sec));
+            hash.number(static_cast<std::int64_t>(status.st_mtim.tv_nsec));
+        } else {
+            hash.number(std::int64_t{-1});  // missing (a broken link): refused or skipped; when it appears, the key changes
+        }
     }
     return hash.value();
 }
