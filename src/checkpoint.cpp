@@ -132,6 +132,7 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& check
                                           {"epochs", checkpoint.epochs},
                                           {"checkpoint_every", checkpoint.checkpoint_every},
                                           {"augmentation", checkpoint.augmentation.describe()},
+                                          {"data_fingerprint", checkpoint.data_fingerprint},
                                           {"threads", checkpoint.threads},
                                           {"position",
                                            {{"epochs_done", position.epochs_done},
@@ -153,8 +154,8 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
     const auto found = contents.metadata.find(kCheckpointKey);
     if (found == contents.metadata.end())
         throw Error(file +
-                    ": a weights file, not a checkpoint (it has no \"checkpoint\" metadata); train with --checkpoint FILE to "
-                    "write one, or start from these weights with --weights");
+                    ": a weights file, not a checkpoint (it has no \"checkpoint\" metadata): it holds no optimiser state or "
+                    "position to resume from; train with --checkpoint FILE to write one");
     Checkpoint checkpoint;
     checkpoint.weights = decode_weights_metadata(contents.metadata, file);
     nlohmann::json root;
@@ -186,6 +187,7 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
     checkpoint.seed = reader.number<std::uint64_t>(root, "seed");
     checkpoint.epochs = reader.number<int>(root, "epochs");
     checkpoint.checkpoint_every = reader.number<std::int64_t>(root, "checkpoint_every");
+    checkpoint.data_fingerprint = reader.number<std::uint64_t>(root, "data_fingerprint");
     try {
         checkpoint.augmentation = parse_augmentation(reader.text(root, "augmentation"));
     } catch (const Error& error) {

@@ -266,8 +266,8 @@ std::vector<std::string> load_weights(Network& network, const std::filesystem::p
             network.load_state_dict(contents.tensors, /*strict=*/true);
         } catch (const Error& error) {
             if (contents.metadata.count("model") == 0) throw;
-            throw Error(std::string(error.what()) + "\n" + name + " was saved from another model; it holds that model's text: leave out " +
-                        "--model to use it");
+            throw Error(std::string(error.what()) + "\n" + name + " holds the weights of another model than " + network.source() +
+                        "; it keeps the model it was saved with: leave out --model to use that");
         }
         return suspect_tensors(contents.tensors);
     }

@@ -143,8 +143,8 @@ SafetensorsContents parse_safetensors(std::string_view bytes, const std::string&
         expected = entry.end;
     }
     if (expected != data.size())
-        throw Error(source + ": the tensors' data ends at byte " + std::to_string(expected) + " but the file holds " +
-                    std::to_string(data.size()) + (expected < data.size() ? " (trailing bytes)" : " (truncated)"));
+        throw Error(source + ": the header places the tensors' data in " + std::to_string(expected) + " bytes after it, but " +
+                    std::to_string(data.size()) + " follow" + (expected < data.size() ? " (trailing bytes)" : " (truncated)"));
     for (const Entry& entry : entries) {
         StateTensor tensor{entry.name, entry.dtype, Shape(entry.shape), {}, 0};
         const char* start = data.data() + entry.begin;

@@ -283,6 +283,7 @@ Checkpoint Trainer::checkpoint(const FitOptions& options) const {
     checkpoint.epochs = options.epochs;
     checkpoint.checkpoint_every = options.checkpoint_every;
     checkpoint.augmentation = options.augmentation;
+    checkpoint.data_fingerprint = data_fingerprint_;
     checkpoint.threads = thread_count();
     checkpoint.position = position_;
     for (const auto& [name, generator] : network_.random_generators()) checkpoint.generators.emplace_back(name, generator->state());
@@ -298,21 +299,23 @@ void Trainer::restore(const Checkpoint& checkpoint) {
     const std::string name = optimizer_.options().name;
     if (checkpoint.optimizer.name != name)
         throw Error("the checkpoint holds the state of " + checkpoint.optimizer.name + ", this run's optimiser is " + name);
+    network_.load_state_dict(checkpoint.model_state, /*strict=*/true);  // names and shapes first: the clearest message
     for (const auto& [buffer, values] : checkpoint.optimizer_state.buffers)
         if (static_cast<std::int64_t>(values.size()) != network_.trainable_count())
-            throw Error("the checkpoint's optimiser state " + buffer + " holds " + std::to_string(values.size()) + " values, " +
-                        network_.source() + " has " + std::to_string(network_.trainable_count()) + " trainable values");
+            throw Error("the checkpoint's optimiser state " + buffer + " holds " + std::to_string(values.size()) +
+                        " values, but the model has " + std::to_string(network_.trainable_count()) +
+                        " trainable values (a checkpoint whose parts do not belong together)");
     auto generators = network_.random_generators();
     std::vector<std::string> expected, found;
     for (const auto& entry : generators) expected.push_back(entry.first);
     for (const auto& entry : checkpoint.generators) found.push_back(entry.first);
     if (expected != found) throw Error("the checkpoint's random generators do not match the layers of " + network_.source());
-    network_.load_state_dict(checkpoint.model_state, /*strict=*/true);
     optimizer_.load_state(checkpoint.optimizer_state);
     for (std::size_t i = 0; i < generators.size(); ++i) generators[i].second->set_state(checkpoint.generators[i].second);
     position_ = checkpoint.position;
     metrics_ = checkpoint.metrics;
     metrics_restored_ = true;
+    data_fingerprint_ = checkpoint.data_fingerprint;
 }
 
 FitResult Trainer::fit(const Dataset& train, const Dataset& test, const FitOptions& options, const FitCallbacks& callbacks) {
@@ -322,6 +325,13 @@ FitResult Trainer::fit(const Dataset& train, const Dataset& test, const FitOptio
     }
     const std::int64_t evaluation_batch = options.evaluation_batch > 0 ? options.evaluation_batch : batch_size_;
     set_batch_transform(options.metadata.preprocessing, options.augmentation);
+    // A restored run must go on with the data it started on: the shuffle and the position index it.
+    const std::uint64_t fingerprint = dataset_fingerprint(train);
+    if (data_fingerprint_ != 0 && data_fingerprint_ != fingerprint)
+        throw Error("the checkpoint was written training on other data than these " + std::to_string(train.count) + " images (" +
+                    std::to_string(train.channels) + "x" + std::to_string(train.height) + "x" + std::to_string(train.width) +
+                    "): resume with the --data it was started with");
+    data_fingerprint_ = fingerprint;
     const auto write_checkpoint_now = [&] {
         if (!options.checkpoint.empty()) write_checkpoint(options.checkpoint, checkpoint(options), network_);
     };

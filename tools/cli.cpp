@@ -181,6 +181,49 @@ std::unique_ptr<Network> load_trained_network(const Arguments& arguments) {
     return network;
 }
 
+DataOptions data_options(const Arguments& arguments, const Network& network, ResizePolicy resize) {
+    DataOptions options;
+    const Shape& input = network.sample_shape();
+    options.images.channels = static_cast<int>(input[0]);
+    options.images.height = static_cast<int>(input[1]);
+    options.images.width = static_cast<int>(input[2]);
+    options.images.resize = resize;
+    options.images.skip_bad = arguments.has("skip-bad");
+    options.images.val_split = arguments.real("val-split", 0.0, 0.0, 0.9);
+    options.images.split_seed = static_cast<std::uint64_t>(arguments.integer("seed", 1, 0, (1LL << 62)));
+    const std::string cache = arguments.text("cache", "");
+    if (cache == "none") return options;
+    if (!cache.empty()) {
+        options.images.cache_dir = cache;
+    } else if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg == '/') {
+        options.images.cache_dir = std::filesystem::path(xdg) / "convnet";
+    } else if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+        options.images.cache_dir = std::filesystem::path(home) / ".cache" / "convnet";
+    }
+    return options;
+}
+
+Dataset load_data(const std::string& directory, std::string_view split, DataOptions options) {
+    std::vector<std::string> skipped;
+    Dataset dataset;
+    try {
+        dataset = load_dataset(directory, split, options, &skipped);
+    } catch (const Error& error) {
+        // A cache that cannot be written costs time, not the run.
+        if (options.images.cache_dir.empty() || std::string(error.what()).find(options.images.cache_dir.string()) == std::string::npos)
+            throw;
+        std::cerr << "warning: " << error.what() << "; reading without a cache\n";
+        options.images.cache_dir.clear();
+        skipped.clear();
+        dataset = load_dataset(directory, split, options, &skipped);
+    }
+    for (const std::string& line : skipped) std::cerr << "skipped " << line << "\n";
+    if (!skipped.empty())
+        std::cerr << "--skip-bad: " << skipped.size() << (skipped.size() == 1 ? " file" : " files") << " of the " << split
+                  << " split left out\n";
+    return dataset;
+}
+
 WeightsMetadata stored_metadata(const Arguments& arguments) {
     const std::string weights = arguments.required("weights");
     return weights_format(weights) == WeightsFormat::convnet ? WeightsMetadata{} : read_weights_metadata(weights);

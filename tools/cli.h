@@ -1,6 +1,7 @@
 // What the subcommands of the `convnet` tool share: option parsing and the subcommand table.
 #pragma once
 
+#include <convnet/dataset.h>
 #include <convnet/error.h>
 #include <convnet/io.h>
 #include <convnet/model.h>
@@ -65,6 +66,15 @@ void check_output_file(const std::string& option, const std::filesystem::path& p
 // The network of --weights: its model from --model, else from the safetensors file's metadata;
 // on the backend --backend (or --reference) names. Warns on stderr about non-finite weights.
 std::unique_ptr<Network> load_trained_network(const Arguments& arguments);
+
+// How --data is read for `network`: an image folder converted to the network's input (channels,
+// height, width) with `resize`, cached under --cache DIR (default $XDG_CACHE_HOME/convnet or
+// ~/.cache/convnet; "none": no cache), --skip-bad; --val-split F and its seed for every kind.
+DataOptions data_options(const Arguments& arguments, const Network& network, ResizePolicy resize);
+
+// load_dataset with `options`, naming the split in progress; prints what --skip-bad left out and
+// retries without the cache when the cache folder cannot be written.
+Dataset load_data(const std::string& directory, std::string_view split, DataOptions options);
 
 // The class names and preprocessing a safetensors --weights file holds; empty defaults for a
 // file in convnet's older format.

@@ -20,7 +20,9 @@ options:
   --weights W      weights file (train --save) or checkpoint (train --checkpoint)
   --model FILE     the model file, for weights in convnet's older format (a safetensors file
                    holds its model)
-  --data DIR       dataset folder (e.g. data/fashion-mnist)
+  --data DIR       dataset folder: IDX, CIFAR-10 or an image folder (docs/DATA.md); its test split
+  --cache DIR|none image folders: the cache of converted images (default ~/.cache/convnet)
+  --skip-bad       image folders: leave out files that cannot be read, listing them
   --batch B        images per forward pass (default 1000)
   --threads T      threads to use (default: the cores not busy with other work)
   --backend NAME   onednn (the default where every layer has a primitive) or reference
@@ -29,17 +31,22 @@ options:
 }  // namespace
 
 int run_eval(const std::vector<std::string>& words) {
-    const Arguments arguments(words, {"model", "weights", "data", "batch", "threads", "backend"}, {"help", "reference"});
+    const Arguments arguments(words, {"model", "weights", "data", "batch", "threads", "backend", "cache"},
+                              {"help", "reference", "skip-bad"});
     if (arguments.has("help")) {
         std::cout << kEvalHelp;
         return 0;
     }
     apply_threads(arguments);
     const std::unique_ptr<Network> network = load_trained_network(arguments);
-    const Dataset test = load_split(arguments.required("data"), Split::test);
-    // Images prepared as in training: the weights file's mean and std.
-    const Evaluation result =
-        evaluate(*network, test, arguments.integer("batch", 1000, 1, 65536), stored_metadata(arguments).preprocessing);
+    // Images prepared as in training: the weights file's resize policy, mean and std.
+    const Preprocessing preprocessing = stored_metadata(arguments).preprocessing;
+    const Dataset test = load_data(arguments.required("data"), "test", data_options(arguments, *network, preprocessing.resize));
+    if (const std::vector<std::string> stored = stored_metadata(arguments).class_names; !stored.empty() && stored != test.class_names)
+        std::cerr << "warning: the weights were trained on classes named " << stored.front() << ", ... but " << arguments.required("data")
+                  << " names them " << (test.class_names.empty() ? std::string("(none)") : test.class_names.front())
+                  << ", ...: another dataset?\n";
+    const Evaluation result = evaluate(*network, test, arguments.integer("batch", 1000, 1, 65536), preprocessing);
     std::printf("test images: %lld\ntest loss: %.4f\ntest accuracy: %.4f\n\n%-14s %9s %8s\n", static_cast<long long>(test.count),
                 shown(result.loss), result.accuracy, "class", "accuracy", "images");
     for (std::size_t label = 0; label < test.class_names.size(); ++label) {

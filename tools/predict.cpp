@@ -130,7 +130,7 @@ struct PredictInput {
 }  // namespace
 
 int run_predict(const std::vector<std::string>& words) {
-    const Arguments arguments(words, {"model", "weights", "data", "index", "top", "threads", "backend", "resize"},
+    const Arguments arguments(words, {"model", "weights", "data", "index", "top", "threads", "backend", "resize", "cache"},
                               {"help", "reference", "invert", "json"}, Positional::any);
     if (arguments.has("help")) {
         std::cout << kPredictHelp;
@@ -163,7 +163,7 @@ int run_predict(const std::vector<std::string>& words) {
     std::vector<PredictInput> inputs;
     if (arguments.has("index")) {
         if (data.empty()) throw UsageError("option --index needs --data DIR (the dataset whose test images it indexes)");
-        const Dataset test = load_split(data, Split::test);
+        const Dataset test = load_data(data, "test", data_options(arguments, network, preprocessing.resize));
         check_compatible(network, test, "test");
         std::vector<std::uint8_t> labels;
         for (std::int64_t index : parse_indexes(arguments.text("index", ""), test.count)) {

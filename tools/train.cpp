@@ -32,7 +32,17 @@ every epoch. Ctrl-C stops at the next step and writes a checkpoint to resume fro
 
 options:
   --model FILE       model file (e.g. models/convnet1.model)
-  --data DIR         dataset folder with IDX files (e.g. data/fashion-mnist; `make data` fetches it)
+  --data DIR         dataset folder (docs/DATA.md): IDX files (e.g. data/fashion-mnist; `make data`
+                     fetches it), CIFAR-10 binary batches, or an image folder DIR/train/<class>/*.png|jpg
+                     and DIR/test/<class>/... (DIR/val/ too, optional), converted once to the
+                     model's input and cached
+  --val-split F      hold out the fraction F of the training images (per class, seeded) to judge
+                     the epochs on; the test split is then evaluated once at the end
+  --resize POLICY    image folders: stretch (default) or center-crop to the model's input; kept
+                     in the weights file for predict
+  --skip-bad         image folders: leave out files that cannot be read, listing them
+  --cache DIR|none   image folders: where the converted images are cached (default
+                     $XDG_CACHE_HOME/convnet, else ~/.cache/convnet)
   --epochs N         passes over the training set (default 5)
   --batch B          images per step (default 100)
   --optimizer NAME   adam, adamw or sgd (default adam)
@@ -112,8 +122,8 @@ void install_interrupt_handler() {
 }
 
 // Options that a resumed run takes from its checkpoint, and so refuses.
-constexpr const char* kSettingsOfTheRun[] = {"model",    "optimizer", "lr",    "momentum", "nesterov", "weight-decay",
-                                             "schedule", "seed",      "batch", "augment",  "normalize"};
+constexpr const char* kSettingsOfTheRun[] = {"model", "optimizer", "lr",      "momentum",  "nesterov",  "weight-decay", "schedule",
+                                             "seed",  "batch",     "augment", "normalize", "val-split", "resize"};
 
 // --normalize: "none", "auto" (measured on `train`), or "MEAN/STD" with one value or one per
 // channel on each side ("0.2860/0.3530", "0.49,0.48,0.45/0.25,0.24,0.26").
@@ -161,9 +171,10 @@ std::filesystem::path interrupt_checkpoint_path(const Arguments& arguments) {
 
 int run_train(const std::vector<std::string>& words) {
     const Arguments arguments(words,
-                              {"model", "data", "epochs", "batch", "optimizer", "lr", "momentum", "weight-decay", "schedule", "seed",
-                               "threads", "save", "metrics", "backend", "checkpoint", "checkpoint-every", "resume", "augment", "normalize"},
-                              {"help", "reference", "nesterov"});
+                              {"model",    "data",    "epochs",    "batch",     "optimizer", "lr",      "momentum",   "weight-decay",
+                               "schedule", "seed",    "threads",   "save",      "metrics",   "backend", "checkpoint", "checkpoint-every",
+                               "resume",   "augment", "normalize", "val-split", "resize",    "cache"},
+                              {"help", "reference", "nesterov", "skip-bad"});
     if (arguments.has("help")) {
         std::cout << kTrainHelp;
         return 0;
@@ -172,8 +183,9 @@ int run_train(const std::vector<std::string>& words) {
     if (arguments.has("resume")) {
         for (const char* option : kSettingsOfTheRun)
             if (arguments.has(option))
-                throw UsageError(std::string("option --") + option + ": a resumed run keeps the settings its checkpoint was written with " +
-                                 "(only --epochs, --checkpoint, --save, --metrics and --threads may be given with --resume)");
+                throw UsageError(
+                    std::string("option --") + option + ": a resumed run keeps the settings its checkpoint was written with " +
+                    "(with --resume only --data, --epochs, --checkpoint, --checkpoint-every, --save, --metrics, --threads and --backend)");
         resumed = read_checkpoint(arguments.required("resume"));
         if (!arguments.has("threads") && std::getenv("OMP_NUM_THREADS") == nullptr) set_thread_count(resumed->threads);
     }
@@ -234,8 +246,23 @@ int run_train(const std::vector<std::string>& words) {
                          " has a batch norm over one value per channel per image, which needs at least " +
                          std::to_string(network.minimum_training_batch()) + " images a batch (as torch.nn.BatchNorm1d)");
     const std::string data = arguments.required("data");
-    const Dataset train = load_split(data, Split::train);
-    const Dataset test = load_split(data, Split::test);
+    ResizePolicy resize = resumed ? resumed->weights.preprocessing.resize : ResizePolicy::stretch;
+    if (arguments.has("resize")) {
+        const std::optional<ResizePolicy> parsed = resize_policy_from_name(arguments.required("resize"));
+        if (!parsed) throw UsageError("option --resize " + arguments.required("resize") + ": expected stretch or center-crop");
+        resize = *parsed;
+    }
+    DataOptions reading = data_options(arguments, network, resize);
+    reading.images.split_seed = seed;  // a resumed run holds out what it held out before
+    const DatasetKind kind = dataset_kind(data);
+    const bool has_val = reading.images.val_split > 0.0 ||
+                         (kind == DatasetKind::image_folder && std::filesystem::is_directory(std::filesystem::path(data) / "val"));
+    const Dataset train = load_data(data, "train", reading);
+    const Dataset test = load_data(data, "test", reading);
+    // With a validation split, the epochs are judged on it and the test split once at the end.
+    const Dataset val = has_val ? load_data(data, "val", reading) : Dataset{};
+    const Dataset& judged = has_val ? val : test;
+    const char* judged_name = has_val ? "val" : "test";
     check_compatible(network, train, "training");
     network.initialize(seed);
     Trainer trainer(network, *optimizer, batch, seed);
@@ -245,6 +272,14 @@ int run_train(const std::vector<std::string>& words) {
               << " train, " << test.count << " test images; " << optimizer->describe() << ", schedule " << schedule.describe() << ", batch "
               << batch << ", " << epochs << (epochs == 1 ? " epoch, " : " epochs, ") << threads << std::endl;
 
+    if (resumed && trainer.epochs_done() >= epochs)
+        throw UsageError("option --epochs " + std::to_string(epochs) + ": the checkpoint's run has done " +
+                         std::to_string(trainer.epochs_done()) + (trainer.epochs_done() == 1 ? " epoch" : " epochs") +
+                         " already; give --epochs " + std::to_string(trainer.epochs_done() + 1) + " or more to train on");
+    if (schedule.kind == LearningRateSchedule::Kind::cosine && epochs > schedule.t_max)
+        std::cerr << "warning: --epochs " << epochs << " goes past the cosine schedule's " << schedule.t_max << " epochs: from epoch "
+                  << schedule.t_max + 1 << " the learning rate is " << schedule.eta_min
+                  << " and rises again (as torch's CosineAnnealingLR); start a run with a longer cosine:T to train longer\n";
     if (resumed)
         std::cout << "resuming after " << trainer.epochs_done() << (trainer.epochs_done() == 1 ? " epoch" : " epochs") << " and "
                   << trainer.position().images_done << " images of epoch " << trainer.epochs_done() + 1 << " (step "
@@ -271,6 +306,7 @@ int run_train(const std::vector<std::string>& words) {
     if (!resumed) {
         fit.metadata.class_names = train.class_names;
         fit.metadata.preprocessing = normalization_from(arguments.text("normalize", "none"), train);
+        fit.metadata.preprocessing.resize = resize;
     }
     fit.augmentation = augmentation;
     if (augmentation.enabled() || !fit.metadata.preprocessing.mean.empty()) {
@@ -286,27 +322,34 @@ int run_train(const std::vector<std::string>& words) {
     callbacks.batch_done = [&](const TrainProgress& progress) { bar.show(progress, epochs); };
     callbacks.epoch_done = [&](const EpochResult& trained, const Evaluation& tested) {
         bar.finish();
-        std::printf("epoch %d/%d  train loss %.4f  acc %.4f | test loss %.4f  acc %.4f | %.1f s, %.0f img/s\n", trained.epoch, epochs,
-                    shown(trained.train_loss), trained.train_accuracy, shown(tested.loss), tested.accuracy, trained.seconds,
+        std::printf("epoch %d/%d  train loss %.4f  acc %.4f | %s loss %.4f  acc %.4f | %.1f s, %.0f img/s\n", trained.epoch, epochs,
+                    shown(trained.train_loss), trained.train_accuracy, judged_name, shown(tested.loss), tested.accuracy, trained.seconds,
                     trained.images_per_second);
         std::fflush(stdout);
     };
     callbacks.stop_requested = [] { return interrupt_requested.load(); };
     install_interrupt_handler();
-    const FitResult result = trainer.fit(train, test, fit, callbacks);
+    const FitResult result = trainer.fit(train, judged, fit, callbacks);
     if (result.interrupted) {
         bar.finish();
         const std::filesystem::path written = fit.checkpoint.empty() ? interrupt_checkpoint_path(arguments) : fit.checkpoint;
         if (fit.checkpoint.empty()) write_checkpoint(written, trainer.checkpoint(fit), network);
         const TrainingPosition& at = trainer.position();
-        std::printf(
-            "interrupted in epoch %d after %lld of %lld images (step %lld); checkpoint written to %s\n"
-            "resume with: convnet train --resume %s --data %s\n",
-            at.epochs_done + 1, static_cast<long long>(at.images_done), static_cast<long long>(train.count),
-            static_cast<long long>(at.steps_done), written.c_str(), written.c_str(), data.c_str());
+        // The command that continues: the same data, outputs and threads.
+        std::string command = "convnet train --resume " + written.string() + " --data " + data;
+        for (const char* option : {"save", "metrics", "threads"})
+            if (arguments.has(option)) command += std::string(" --") + option + " " + arguments.required(option);
+        std::printf("interrupted in epoch %d after %lld of %lld images (step %lld); checkpoint written to %s\nresume with: %s\n",
+                    at.epochs_done + 1, static_cast<long long>(at.images_done), static_cast<long long>(train.count),
+                    static_cast<long long>(at.steps_done), written.c_str(), command.c_str());
         return 130;  // as a shell reports a command ended by SIGINT
     }
-    std::printf("final test accuracy: %.4f\n", result.last.accuracy);
+    if (has_val) {
+        const Evaluation tested = evaluate(network, test, batch, fit.metadata.preprocessing);
+        std::printf("final val accuracy: %.4f\nfinal test accuracy: %.4f\n", result.last.accuracy, tested.accuracy);
+    } else {
+        std::printf("final test accuracy: %.4f\n", result.last.accuracy);
+    }
     return 0;
 }
 

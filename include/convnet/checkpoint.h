@@ -37,10 +37,11 @@ struct Checkpoint {
     LearningRateSchedule schedule;
     std::int64_t batch_size = 0;
     std::uint64_t seed = 0;
-    int epochs = 0;                     // the run's planned number of epochs
-    std::int64_t checkpoint_every = 0;  // the run's steps between checkpoints (0: epoch ends only)
-    Augmentation augmentation;          // of the run's training batches
-    int threads = 0;                    // the thread count it ran with (the same count repeats its bits)
+    int epochs = 0;                      // the run's planned number of epochs
+    std::int64_t checkpoint_every = 0;   // the run's steps between checkpoints (0: epoch ends only)
+    Augmentation augmentation;           // of the run's training batches
+    std::uint64_t data_fingerprint = 0;  // dataset_fingerprint of the training set (0: not recorded)
+    int threads = 0;                     // the thread count it ran with (the same count repeats its bits)
     TrainingPosition position;
     std::vector<std::pair<std::string, std::uint64_t>> generators;  // Network::random_generators' states
     std::string metrics;                                            // the --metrics lines written so far (JSON lines)

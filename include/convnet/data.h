@@ -24,6 +24,10 @@ struct Dataset {
 
 enum class Split { train, test };
 
+// A 64-bit FNV-1a digest of a dataset's shape, labels and every image byte: what a checkpoint
+// records of its training data, so that a run resumed on other data is refused.
+std::uint64_t dataset_fingerprint(const Dataset& dataset);
+
 // Reads an IDX image file (magic 0x00000803) and its label file (0x00000801), raw or gzip.
 // Throws convnet::Error naming the file and the fault: wrong magic, truncated data, counts that
 // disagree, a label outside 0..255 classes, or a header that claims more than fits the file.

@@ -152,6 +152,7 @@ private:
     BatchTransform transform_;  // set by fit from its options; train_epoch alone: plain value / 255
     std::string metrics_;       // the metrics lines so far, when restored from a checkpoint
     bool metrics_restored_ = false;
+    std::uint64_t data_fingerprint_ = 0;  // of the training set: set by fit, kept by checkpoints
     Tensor images_, grad_logits_;
     std::vector<std::uint8_t> labels_;
 };

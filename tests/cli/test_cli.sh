@@ -116,7 +116,7 @@ lines=$(wc -l <"$work/m.jsonl")
 if [[ $lines -eq 2 ]] && grep -q '"test_accuracy"' "$work/m.jsonl"; then passed=$((passed + 1)); else echo "FAIL metrics: $lines lines"; failed=$((failed + 1)); fi
 expect_success "eval" "Ankle boot" "$convnet" eval --model "$model" --weights "$work/w.bin" --data "$source_dir/data/fashion-mnist"
 expect_success "eval on the reference backend" "test accuracy" "$convnet" eval --model "$model" --weights "$work/w.bin" --data "$work/tiny" --backend reference
-expect_failure "weights of another model" "from another model" "$convnet" eval --model "$source_dir/models/lenet5.model" --weights "$work/w.bin" --data "$work/tiny"
+expect_failure "weights of another model" "holds the weights of another model than" "$convnet" eval --model "$source_dir/models/lenet5.model" --weights "$work/w.bin" --data "$work/tiny"
 head -c 100 "$work/w.bin" >"$work/short.bin"
 expect_failure "truncated weights" "truncated" "$convnet" eval --model "$model" --weights "$work/short.bin" --data "$work/tiny"
 printf '\x00\x00\x08\x03\x77\x35\x94\x00\x00\x00\x00\x1c\x00\x00\x00\x1c' >"$work/tiny/t10k-images-idx3-ubyte"
@@ -139,6 +139,10 @@ expect_success "checkpoint" "final test accuracy" "$convnet" train --model "$mod
     --checkpoint "$work/run.checkpoint.safetensors"
 expect_success "resume for one more epoch" "resuming after 1 epoch and 0 images of epoch 2" "$convnet" train \
     --resume "$work/run.checkpoint.safetensors" --data "$work/tiny" --epochs 2
+expect_usage_error "resume a finished run" "the checkpoint's run has done 2 epochs already; give --epochs 3" "$convnet" train \
+    --resume "$work/run.checkpoint.safetensors" --data "$work/tiny"
+expect_failure "resume on other data" "written training on other data than these 60000 images" "$convnet" train \
+    --resume "$work/run.checkpoint.safetensors" --data "$source_dir/data/fashion-mnist" --epochs 3
 expect_usage_error "resume with --lr" "option --lr: a resumed run keeps the settings" "$convnet" train \
     --resume "$work/run.checkpoint.safetensors" --data "$work/tiny" --lr 0.1
 expect_failure "resume from weights" "not a checkpoint" "$convnet" train --resume "$work/named.safetensors" --data "$work/tiny"
@@ -155,6 +159,10 @@ expect_success "augmented, normalised training" "augmentation crop:2,flip; norma
 trained=$(grep -o 'test loss [0-9.]*  acc [0-9.]*' "$work/out" | tail -1 | awk '{print $6}')
 expect_success "eval applies the stored normalisation" "test accuracy: $trained" "$convnet" eval --weights "$work/norm.safetensors" \
     --data "$work/tiny" --threads 1
+expect_success "val split" "final val accuracy" "$convnet" train --model "$model" --data "$work/tiny" --epochs 1 --batch 5 \
+    --threads 1 --val-split 0.25
+if grep -q "| val loss" "$work/out" && grep -q "final test accuracy" "$work/out"; then passed=$((passed + 1)); else echo "FAIL val split lines: $(cat "$work/out")"; failed=$((failed + 1)); fi
+expect_usage_error "bad val split" "option --val-split 2" "$convnet" train --model "$model" --data "$work/tiny" --val-split 2
 expect_usage_error "checkpoint-every alone" "give --checkpoint FILE too" "$convnet" train --model "$model" --data "$work/tiny" \
     --checkpoint-every 5
 
@@ -287,7 +295,7 @@ expect_usage_error "export without --onnx" "--onnx" "$convnet" export --model "$
 expect_failure "export into a missing folder" "option --onnx $work/nowhere/x.onnx: the folder $work/nowhere does not exist" \
     "$convnet" export --model "$model" --weights "$work/w.bin" --onnx "$work/nowhere/x.onnx"
 printf 'older' >"$work/kept.onnx"
-expect_failure "export weights of another model" "from another model" "$convnet" export --model "$source_dir/models/lenet5.model" --weights "$work/w.bin" --onnx "$work/kept.onnx"
+expect_failure "export weights of another model" "holds the weights of another model than" "$convnet" export --model "$source_dir/models/lenet5.model" --weights "$work/w.bin" --onnx "$work/kept.onnx"
 if [[ $(cat "$work/kept.onnx") != older ]]; then
     echo "FAIL export on error: $work/kept.onnx was replaced"
     failed=$((failed + 1))

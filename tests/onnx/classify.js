@@ -61,6 +61,10 @@ async function main() {
   const classesAt = args.indexOf('--classes');
   const names = classesAt >= 0 ? fs.readFileSync(args.splice(classesAt, 2)[1], 'utf8').split(/\r?\n/).filter((n) => n) : [];
   const [modelFile, ...images] = args;
+  if (!modelFile || images.length === 0 || modelFile.startsWith('-')) {
+    console.error('usage: node tests/onnx/classify.js MODEL.onnx [--classes classes.txt] IMAGE.png ...');
+    process.exit(2);
+  }
   const session = await ort.InferenceSession.create(modelFile, {executionProviders: ['cpu']});
   const shape = session.inputMetadata[0].shape.slice(1);  // (C, H, W) after the symbolic batch
   for (const file of images) {

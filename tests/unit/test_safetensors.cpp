@@ -111,7 +111,7 @@ TEST(Safetensors, MalformedFilesAreRefusedByName) {
         },
         {"begin at 4, expected 8", "overlaps"});
     expect_error([&] { parse_safetensors(file_of(good_header, data + "x"), "f"); },
-                 {"ends at byte 8 but the file holds 9", "trailing bytes"});
+                 {"data in 8 bytes after it, but 9 follow", "trailing bytes"});
     expect_error([&] { parse_safetensors(file_of(R"({"w":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}})", data + data), "f"); },
                  {"only I64 scalars"});
     expect_error(

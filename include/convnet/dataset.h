@@ -1,0 +1,41 @@
+// Any dataset folder convnet reads, by what it holds (docs/DATA.md): IDX files (MNIST,
+// Fashion-MNIST; data.h), CIFAR-10 binary batches (cifar.h) or an image folder
+// (image_folder.h); and a validation split held out of the training images.
+#pragma once
+
+#include <convnet/data.h>
+#include <convnet/image_folder.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace convnet {
+
+enum class DatasetKind { idx, cifar10, image_folder };
+
+// What `directory` holds: CIFAR-10 batches, an image folder (train/<class>/...), else IDX files
+// (whose reader says, when they are missing, how to get them).
+DatasetKind dataset_kind(const std::filesystem::path& directory);
+std::string dataset_kind_name(DatasetKind kind);  // "IDX", "CIFAR-10", "image folder"
+
+struct DataOptions {
+    // For image folders: the model's input (channels, height, width), the resize policy, the
+    // cache folder, skip_bad. Its val_split and split_seed hold for every kind.
+    ImageFolderOptions images;
+};
+
+// The "train", "val" or "test" split of the dataset in `directory`. "val" is an image folder's
+// val/ folder, else the images.val_split share of the training images, held out per class
+// (round(n·F) of a class's n images, at most n − 1, chosen by a shuffle seeded from split_seed
+// and the class; the rest keep their order), and "train" is then what is left. Throws
+// convnet::Error as the kind's reader does, and for "val" without a val/ folder or a val_split.
+Dataset load_dataset(const std::filesystem::path& directory, std::string_view split, const DataOptions& options,
+                     std::vector<std::string>* skipped = nullptr);
+
+// Which images of `dataset` a val_split holds out (true), per class as load_dataset does.
+std::vector<bool> held_out_images(const Dataset& dataset, double fraction, std::uint64_t seed);
+
+}  // namespace convnet

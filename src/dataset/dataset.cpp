@@ -1,0 +1,106 @@
+// The dataset dispatcher and the validation split of in-memory datasets.
+#include <convnet/cifar.h>
+#include <convnet/dataset.h>
+#include <convnet/error.h>
+#include <convnet/random.h>
+
+#include <cmath>
+#include <numeric>
+
+namespace convnet {
+
+namespace {
+
+// The images of `dataset` whose flag in `keep` is true, in order.
+Dataset subset(const Dataset& dataset, const std::vector<bool>& take, bool wanted) {
+    Dataset result;
+    result.channels = dataset.channels;
+    result.height = dataset.height;
+    result.width = dataset.width;
+    result.class_names = dataset.class_names;
+    const std::int64_t size = dataset.image_size();
+    for (std::int64_t n = 0; n < dataset.count; ++n) {
+        if (take[static_cast<std::size_t>(n)] != wanted) continue;
+        result.images.insert(result.images.end(), dataset.image(n), dataset.image(n) + size);
+        result.labels.push_back(dataset.labels[static_cast<std::size_t>(n)]);
+        ++result.count;
+    }
+    return result;
+}
+
+}  // namespace
+
+DatasetKind dataset_kind(const std::filesystem::path& directory) {
+    if (is_cifar10_folder(directory)) return DatasetKind::cifar10;
+    if (is_image_folder(directory)) return DatasetKind::image_folder;
+    return DatasetKind::idx;
+}
+
+std::string dataset_kind_name(DatasetKind kind) {
+    switch (kind) {
+        case DatasetKind::idx:
+            return "IDX";
+        case DatasetKind::cifar10:
+            return "CIFAR-10";
+        case DatasetKind::image_folder:
+            return "image folder";
+    }
+    return "?";
+}
+
+std::uint64_t dataset_fingerprint(const Dataset& dataset) {
+    std::uint64_t hash = 0xcbf29ce484222325ull;
+    const auto mix = [&](std::uint64_t word) { hash = (hash ^ word) * 0x100000001b3ull; };
+    for (const std::int64_t number :
+         {dataset.count, std::int64_t{dataset.channels}, std::int64_t{dataset.height}, std::int64_t{dataset.width}})
+        mix(static_cast<std::uint64_t>(number));
+    for (const std::vector<std::uint8_t>* bytes : {&dataset.labels, &dataset.images}) {
+        std::size_t i = 0;
+        for (; i + 8 <= bytes->size(); i += 8) {  // a word at a time: 47 MB of Fashion-MNIST in milliseconds
+            std::uint64_t word = 0;
+            for (int b = 0; b < 8; ++b) word |= std::uint64_t{(*bytes)[i + static_cast<std::size_t>(b)]} << (8 * b);
+            mix(word);
+        }
+        for (; i < bytes->size(); ++i) mix((*bytes)[i]);
+    }
+    return hash;
+}
+
+std::vector<bool> held_out_images(const Dataset& dataset, double fraction, std::uint64_t seed) {
+    if (!(fraction >= 0.0 && fraction < 1.0)) throw Error("val split " + std::to_string(fraction) + ": expected a fraction in [0, 1)");
+    std::vector<bool> held(static_cast<std::size_t>(dataset.count), false);
+    std::vector<std::vector<std::int64_t>> by_class(256);
+    for (std::int64_t n = 0; n < dataset.count; ++n) by_class[dataset.labels[static_cast<std::size_t>(n)]].push_back(n);
+    for (std::size_t label = 0; label < by_class.size(); ++label) {
+        std::vector<std::int64_t>& members = by_class[label];
+        if (members.empty()) continue;
+        const auto count =
+            std::min<std::int64_t>(std::llround(double(members.size()) * fraction), static_cast<std::int64_t>(members.size()) - 1);
+        Random random((seed ^ 0x5a11d5eedull) + 0x9E3779B97F4A7C15ull * (label + 1));
+        for (std::size_t i = members.size(); i > 1; --i) std::swap(members[i - 1], members[random.below(i)]);
+        for (std::int64_t i = 0; i < count; ++i) held[static_cast<std::size_t>(members[static_cast<std::size_t>(i)])] = true;
+    }
+    return held;
+}
+
+Dataset load_dataset(const std::filesystem::path& directory, std::string_view split, const DataOptions& options,
+                     std::vector<std::string>* skipped) {
+    if (split != "train" && split != "val" && split != "test")
+        throw Error("dataset split '" + std::string(split) + "': expected train, val or test");
+    const DatasetKind kind = dataset_kind(directory);
+    if (kind == DatasetKind::image_folder) return read_image_folder(directory, split, options.images, skipped);
+    const auto read = [&](Split which) {
+        return kind == DatasetKind::cifar10 ? read_cifar10(directory, which) : load_split(directory, which);
+    };
+    if (split == "test") return read(Split::test);
+    const double fraction = options.images.val_split;
+    if (split == "val" && fraction == 0.0)
+        throw Error(directory.string() + ": " + dataset_kind_name(kind) +
+                    " files have no validation split; hold out part of the "
+                    "training images with --val-split F (e.g. 0.1)");
+    Dataset train = read(Split::train);
+    if (fraction == 0.0) return train;
+    return subset(train, held_out_images(train, fraction, options.images.split_seed), split == "val");
+}
+
+}  // namespace convnet
