@@ -163,6 +163,25 @@ expect_success "val split" "final val accuracy" "$convnet" train --model "$model
     --threads 1 --val-split 0.25
 if grep -q "| val loss" "$work/out" && grep -q "final test accuracy" "$work/out"; then passed=$((passed + 1)); else echo "FAIL val split lines: $(cat "$work/out")"; failed=$((failed + 1)); fi
 expect_usage_error "bad val split" "option --val-split 2" "$convnet" train --model "$model" --data "$work/tiny" --val-split 2
+# CIFAR-10 binary batches (generated: 20 records each) train the RGB example model; a label past
+# the class names is refused by file and record.
+mkdir -p "$work/cifar"
+python3 - "$work/cifar" <<'PY'
+import os, random, sys
+folder, chance = sys.argv[1], random.Random(3)
+names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+open(os.path.join(folder, "batches.meta.txt"), "w").write("\n".join(names) + "\n")
+for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+    with open(os.path.join(folder, name), "wb") as out:
+        for _ in range(20):
+            out.write(bytes([chance.randrange(10)]) + bytes(chance.randrange(256) for _ in range(3072)))
+PY
+expect_success "train on CIFAR-10 batches" "data $work/cifar: 100 train, 20 test images" "$convnet" train \
+    --model "$source_dir/models/cifar-example.model" --data "$work/cifar" --epochs 1 --batch 10 --threads 1 --augment flip,crop:4 \
+    --normalize auto --save "$work/cifar.safetensors"
+expect_success "predict a CIFAR-10 test image by name" "(label " "$convnet" predict --weights "$work/cifar.safetensors" --data "$work/cifar" --index 3
+printf '\x0c' | dd of="$work/cifar/test_batch.bin" bs=1 seek=3073 conv=notrunc 2>/dev/null
+expect_failure "CIFAR-10 label past the names" "test_batch.bin" "$convnet" eval --weights "$work/cifar.safetensors" --data "$work/cifar"
 expect_usage_error "checkpoint-every alone" "give --checkpoint FILE too" "$convnet" train --model "$model" --data "$work/tiny" \
     --checkpoint-every 5
 
