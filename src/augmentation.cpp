@@ -3,6 +3,7 @@
 #include <convnet/error.h>
 
 #include <charconv>
+#include <set>
 #include <sstream>
 
 namespace convnet {
@@ -22,6 +23,7 @@ Augmentation parse_augmentation(const std::string& text) {
     const std::string forms = "expected none, or crop:N (N from 1 to 64), flip and alternating-flip separated by commas (e.g. flip,crop:2)";
     std::stringstream items(text);
     std::string item;
+    std::set<std::string> seen;
     while (std::getline(items, item, ',')) {
         if (item == "flip") {
             augmentation.flip = true;
@@ -35,8 +37,10 @@ Augmentation parse_augmentation(const std::string& text) {
             if (error != std::errc() || end != last || padding < 1 || padding > 64) throw Error("'" + item + "': " + forms);
             augmentation.crop_padding = padding;
         } else {
-            throw Error("'" + item + "': " + forms);
+            const std::string nearest = nearest_name(item.substr(0, item.find(':')), {"crop", "flip", "alternating-flip"});
+            throw Error("'" + item + "'" + (nearest.empty() ? "" : " (did you mean " + nearest + "?)") + ": " + forms);
         }
+        if (!seen.insert(item.substr(0, item.find(':'))).second) throw Error("'" + item + "' is given twice");
     }
     if (item.empty() || text.empty()) throw Error("'" + text + "': " + forms);
     if (augmentation.flip && augmentation.alternating_flip)

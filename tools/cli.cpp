@@ -189,11 +189,19 @@ DataOptions data_options(const Arguments& arguments, const Network& network, Res
     options.images.width = static_cast<int>(input[2]);
     options.images.resize = resize;
     options.images.skip_bad = arguments.has("skip-bad");
-    options.images.val_split = arguments.real("val-split", 0.0, 0.0, 0.9);
+    options.images.val_split = arguments.real("val-split", 0.0, 0.0, 0.99);
     options.images.split_seed = static_cast<std::uint64_t>(arguments.integer("seed", 1, 0, (1LL << 62)));
     const std::string cache = arguments.text("cache", "");
     if (cache == "none") return options;
     if (!cache.empty()) {
+        // Inside the dataset folder the cache would read as a class, or a split, of the data.
+        const auto inside = [](const std::filesystem::path& path, const std::filesystem::path& folder) {
+            const std::string a = std::filesystem::weakly_canonical(path).string(), b = std::filesystem::weakly_canonical(folder).string();
+            return a == b || a.starts_with(b + "/");
+        };
+        if (arguments.has("data") && inside(cache, arguments.required("data")))
+            throw UsageError("option --cache " + cache + ": inside the dataset folder " + arguments.required("data") +
+                             ", where it would be read as data; choose a folder outside it");
         options.images.cache_dir = cache;
     } else if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg == '/') {
         options.images.cache_dir = std::filesystem::path(xdg) / "convnet";

@@ -21,7 +21,8 @@ options:
   --model FILE     the model file, for weights in convnet's older format (a safetensors file
                    holds its model)
   --data DIR       dataset folder: IDX, CIFAR-10 or an image folder (docs/DATA.md); its test split
-  --cache DIR|none image folders: the cache of converted images (default ~/.cache/convnet)
+  --cache DIR|none image folders: the cache of converted images (default $XDG_CACHE_HOME/convnet,
+                   else ~/.cache/convnet)
   --skip-bad       image folders: leave out files that cannot be read, listing them
   --batch B        images per forward pass (default 1000)
   --threads T      threads to use (default: the cores not busy with other work)

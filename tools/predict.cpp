@@ -151,7 +151,8 @@ int run_predict(const std::vector<std::string>& words) {
     preprocessing.invert = arguments.has("invert");
     const std::int64_t top = arguments.integer("top", 3, 1, 1000);
     const std::string data = arguments.text("data", "");
-    const std::vector<std::string> names = data.empty() ? stored.class_names : read_class_names(data);
+    // The weights file's names; an IDX folder's classes.txt over them (as before weights held names).
+    std::vector<std::string> names = !data.empty() && dataset_kind(data) == DatasetKind::idx ? read_class_names(data) : stored.class_names;
     const Shape& sample = network.sample_shape();
     if (sample.rank() != 3) throw Error(network.source() + ": predict needs a model whose input is an image (CxHxW)");
     if (network.layer_plan(network.layer_count() - 1).output.rank() != 2)
@@ -164,6 +165,7 @@ int run_predict(const std::vector<std::string>& words) {
     if (arguments.has("index")) {
         if (data.empty()) throw UsageError("option --index needs --data DIR (the dataset whose test images it indexes)");
         const Dataset test = load_data(data, "test", data_options(arguments, network, preprocessing.resize));
+        if (names.empty()) names = test.class_names;
         check_compatible(network, test, "test");
         std::vector<std::uint8_t> labels;
         for (std::int64_t index : parse_indexes(arguments.text("index", ""), test.count)) {

@@ -36,7 +36,7 @@ options:
                      fetches it), CIFAR-10 binary batches, or an image folder DIR/train/<class>/*.png|jpg
                      and DIR/test/<class>/... (DIR/val/ too, optional), converted once to the
                      model's input and cached
-  --val-split F      hold out the fraction F of the training images (per class, seeded) to judge
+  --val-split F      hold out the fraction F (0 to 0.99) of the training images (per class, seeded) to judge
                      the epochs on; the test split is then evaluated once at the end
   --resize POLICY    image folders: stretch (default) or center-crop to the model's input; kept
                      in the weights file for predict
@@ -257,6 +257,11 @@ int run_train(const std::vector<std::string>& words) {
     const DatasetKind kind = dataset_kind(data);
     const bool has_val = reading.images.val_split > 0.0 ||
                          (kind == DatasetKind::image_folder && std::filesystem::is_directory(std::filesystem::path(data) / "val"));
+    if (arguments.has("val-split") && kind == DatasetKind::image_folder &&
+        std::filesystem::is_directory(std::filesystem::path(data) / "val"))
+        throw UsageError("option --val-split " + arguments.required("val-split") + ": " + data +
+                         "/val exists and is the validation split; "
+                         "give one or the other");
     const Dataset train = load_data(data, "train", reading);
     const Dataset test = load_data(data, "test", reading);
     // With a validation split, the epochs are judged on it and the test split once at the end.
@@ -264,13 +269,18 @@ int run_train(const std::vector<std::string>& words) {
     const Dataset& judged = has_val ? val : test;
     const char* judged_name = has_val ? "val" : "test";
     check_compatible(network, train, "training");
+    if (network.output_features() > train.num_classes() && train.num_classes() > 0)
+        std::cerr << "warning: " << network.source() << " has " << network.output_features() << " outputs but the data has "
+                  << train.num_classes()
+                  << " classes: the extra outputs are never a label (end the model in linear out=" << train.num_classes() << ")\n";
     network.initialize(seed);
     Trainer trainer(network, *optimizer, batch, seed);
     if (resumed) trainer.restore(*resumed);
 
     std::cout << "model " << network.source() << ": " << network.trainable_count() << " parameters; data " << data << ": " << train.count
-              << " train, " << test.count << " test images; " << optimizer->describe() << ", schedule " << schedule.describe() << ", batch "
-              << batch << ", " << epochs << (epochs == 1 ? " epoch, " : " epochs, ") << threads << std::endl;
+              << " train, " << (has_val ? std::to_string(val.count) + " val, " : std::string()) << test.count << " test images; "
+              << optimizer->describe() << ", schedule " << schedule.describe() << ", batch " << batch << ", " << epochs
+              << (epochs == 1 ? " epoch, " : " epochs, ") << threads << std::endl;
 
     if (resumed && trainer.epochs_done() >= epochs)
         throw UsageError("option --epochs " + std::to_string(epochs) + ": the checkpoint's run has done " +

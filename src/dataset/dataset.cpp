@@ -28,6 +28,33 @@ Dataset subset(const Dataset& dataset, const std::vector<bool>& take, bool wante
     return result;
 }
 
+// Whether `directory` holds any IDX file of the official names (raw or gzip).
+bool holds_idx_files(const std::filesystem::path& directory) {
+    for (const char* name : {"train-images-idx3-ubyte", "t10k-images-idx3-ubyte"})
+        for (const char* suffix : {"", ".gz"})
+            if (std::filesystem::exists(directory / (std::string(name) + suffix))) return true;
+    return false;
+}
+
+// What a --data folder that is none of the three kinds gets told.
+std::string not_a_dataset(const std::filesystem::path& directory) {
+    const std::string name = directory.string();
+    if (name.ends_with(".tar.gz") || name.ends_with(".tgz"))
+        return name + ": a tarball; extract it first (mkdir -p data/cifar-10 && tar -xzf " + name +
+               " -C data/cifar-10 --strip-components=1) and give the folder";
+    std::error_code error;
+    const std::string state = !std::filesystem::exists(directory, error)         ? "does not exist"
+                              : !std::filesystem::is_directory(directory, error) ? "is not a folder"
+                                                                                 : "holds none of the dataset layouts convnet reads";
+    return name + ": " + state + "; expected one of (docs/DATA.md):\n" +
+           "  IDX files: train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-... (`make data` fetches Fashion-MNIST "
+           "and MNIST into data/)\n"
+           "  CIFAR-10 binary batches: data_batch_1.bin ... data_batch_5.bin, test_batch.bin, batches.meta.txt "
+           "(https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz, extracted)\n"
+           "  an image folder: " +
+           name + "/train/<class>/*.png|jpg and " + name + "/test/<class>/... (a folder per class)";
+}
+
 }  // namespace
 
 DatasetKind dataset_kind(const std::filesystem::path& directory) {
@@ -88,6 +115,7 @@ Dataset load_dataset(const std::filesystem::path& directory, std::string_view sp
     if (split != "train" && split != "val" && split != "test")
         throw Error("dataset split '" + std::string(split) + "': expected train, val or test");
     const DatasetKind kind = dataset_kind(directory);
+    if (kind == DatasetKind::idx && !holds_idx_files(directory)) throw Error(not_a_dataset(directory));
     if (kind == DatasetKind::image_folder) return read_image_folder(directory, split, options.images, skipped);
     const auto read = [&](Split which) {
         return kind == DatasetKind::cifar10 ? read_cifar10(directory, which) : load_split(directory, which);

@@ -73,7 +73,7 @@ expect_failure "sizes that overflow" "overflow_wraps_to_zero.model:3: conv2d giv
     "$convnet" summary "$source_dir/tests/cases/overflow_wraps_to_zero.model"
 expect_failure "training sizes that overflow" "values per image, more than the limit" \
     "$convnet" train --model "$source_dir/tests/cases/overflow_wraps_to_zero.model" --data "$work"
-expect_failure "file as data" "a file, where a dataset folder was expected" "$convnet" train --model "$model" --data "$model"
+expect_failure "file as data" "convnet1.model: is not a folder; expected one of" "$convnet" train --model "$model" --data "$model"
 expect_failure "save under a file" "$model is a file, not a folder" "$convnet" train --model "$model" --data "$work" --save "$model/w.bin"
 mkfifo "$work/pipe"
 expect_failure "save onto a FIFO" "exists and is not a regular file" "$convnet" train --model "$model" --data "$work" --save "$work/pipe"
@@ -180,6 +180,10 @@ expect_success "train on CIFAR-10 batches" "data $work/cifar: 100 train, 20 test
     --model "$source_dir/models/cifar-example.model" --data "$work/cifar" --epochs 1 --batch 10 --threads 1 --augment flip,crop:4 \
     --normalize auto --save "$work/cifar.safetensors"
 expect_success "predict a CIFAR-10 test image by name" "(label " "$convnet" predict --weights "$work/cifar.safetensors" --data "$work/cifar" --index 3
+if grep -qE '\(label [a-z]+\): [a-z]+ 0\.' "$work/out"; then passed=$((passed + 1)); else echo "FAIL predict --index names: $(cat "$work/out")"; failed=$((failed + 1)); fi
+expect_usage_error "cache inside the data" "inside the dataset folder" "$convnet" train --model "$source_dir/models/cifar-example.model" \
+    --data "$work/cifar" --cache "$work/cifar/cache"
+expect_usage_error "augmentation twice" "'flip' is given twice" "$convnet" train --model "$model" --data "$work/tiny" --augment flip,flip
 printf '\x0c' | dd of="$work/cifar/test_batch.bin" bs=1 seek=3073 conv=notrunc 2>/dev/null
 expect_failure "CIFAR-10 label past the names" "test_batch.bin" "$convnet" eval --weights "$work/cifar.safetensors" --data "$work/cifar"
 expect_usage_error "checkpoint-every alone" "give --checkpoint FILE too" "$convnet" train --model "$model" --data "$work/tiny" \
