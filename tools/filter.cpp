@@ -41,7 +41,7 @@ std::string kernel_text(const ImageKernel& kernel) {
     for (std::int64_t row = 0; row < kernel.height; ++row) {
         text += "   ";
         for (std::int64_t column = 0; column < kernel.width; ++column) {
-            std::snprintf(number, sizeof(number), " %8.5g", kernel.values[static_cast<std::size_t>(row * kernel.width + column)]);
+            std::snprintf(number, sizeof(number), " %9.4g", kernel.values[static_cast<std::size_t>(row * kernel.width + column)]);
             text += number;
         }
         text += "\n";
