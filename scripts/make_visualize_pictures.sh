@@ -14,7 +14,7 @@ fi
 "$convnet" visualize filters --weights "$weights" -o "$out/filters-conv1.png"
 "$convnet" visualize filters --weights "$weights" --per-filter -o "$out/filters-conv1-per-filter.png"
 "$convnet" visualize filters --weights "$weights" --layer conv2 -o "$out/filters-conv2.png"
-# A test image of Fashion-MNIST (an ankle boot), as PNG: tests/cases/grey8.png.
+# A 28x28 grey PNG of a shoe: tests/cases/grey8.png.
 "$convnet" visualize activations --weights "$weights" --image tests/cases/grey8.png -o "$out/activations.png"
 # The photo-like JPEG of README's walk-through, small; each named kernel on it.
 "$build/tests/convnet_write_jpeg" "$out/trousers.jpg" 240 160 rgb
