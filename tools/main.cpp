@@ -21,6 +21,8 @@ commands:
   predict  class probabilities for PNG or JPEG images or test images (convnet predict --help)
   summary  a model file's layers, formulas, parameters and cost (convnet summary --help)
   export   trained weights as an ONNX model for other runtimes (convnet export --help)
+  visualize  pictures of a network's filters or of every layer's maps for an image (convnet visualize --help)
+  filter   a classic kernel (edge, sobel-x, blur, sharpen, ...) applied to an image (convnet filter --help)
 
 Run `make demo` for the seed network on Fashion-MNIST. Model files: models/, docs/MODEL_FORMAT.md.
 )";
@@ -41,7 +43,10 @@ int main(int argc, char** argv) {
         if (command == "predict") return convnet::cli::run_predict(words);
         if (command == "summary") return convnet::cli::run_summary(words);
         if (command == "export") return convnet::cli::run_export(words);
-        const std::string nearest = convnet::nearest_name(command, {"train", "eval", "predict", "summary", "export"});
+        if (command == "visualize") return convnet::cli::run_visualize(words);
+        if (command == "filter") return convnet::cli::run_filter(words);
+        const std::string nearest =
+            convnet::nearest_name(command, {"train", "eval", "predict", "summary", "export", "visualize", "filter"});
         std::cerr << "convnet: unknown command '" << command << "'" << (nearest.empty() ? "" : " (did you mean " + nearest + "?)") << "\n\n"
                   << kUsage;
         return 2;

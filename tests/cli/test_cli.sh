@@ -324,6 +324,59 @@ if [[ $(cat "$work/kept.onnx") != older ]]; then
     failed=$((failed + 1))
 fi
 
+# Pictures (docs/VISUALIZE.md): convnet1's filters and feature maps, and the classic kernels on an
+# image; each PNG has the size printed and is not blank (python3 reads its pixels back with zlib).
+png_check() {  # png_check NAME FILE WIDTH HEIGHT: the PNG is WIDTHxHEIGHT (0: any) with varied pixels
+    if python3 - "$2" "$3" "$4" <<'PY'; then passed=$((passed + 1)); else echo "FAIL $1: $2 is not the picture expected"; failed=$((failed + 1)); fi
+import struct, sys, zlib
+data = open(sys.argv[1], "rb").read()
+width, height, depth, kind = struct.unpack(">IIBB", data[16:26])
+want_width, want_height = int(sys.argv[2]), int(sys.argv[3])
+assert data[:8] == b"\x89PNG\r\n\x1a\n" and depth == 8, "not an 8-bit PNG"
+assert want_width in (0, width) and want_height in (0, height), f"{width}x{height}"
+pixels, at = b"", 8
+while at < len(data):
+    length, chunk = struct.unpack(">I4s", data[at:at + 8])
+    if chunk == b"IDAT": pixels += data[at + 8:at + 8 + length]
+    at += 12 + length
+raw = zlib.decompress(pixels)  # filtered rows: only the spread of bytes is checked, enough for "not blank"
+assert len(set(raw)) > 8, "blank"
+PY
+}
+expect_success "visualize filters" "conv1.weight 16x1x5x5" "$convnet" visualize filters --model "$model" --weights "$work/w.bin" -o "$work/filters.png"
+png_check "filters picture" "$work/filters.png" 0 0
+expect_success "visualize filters of conv2, per filter" "conv2.weight 32x16x5x5, each filter on its own scale" "$convnet" visualize filters \
+    --weights "$work/named.safetensors" --layer conv2 --per-filter -o "$work/filters2.png"
+expect_success "visualize activations" "the input and 10 layers' outputs" "$convnet" visualize activations --weights "$work/named.safetensors" \
+    --image "$source_dir/tests/cases/grey8.png" -o "$work/maps.png"
+png_check "activations picture" "$work/maps.png" 0 0
+expect_usage_error "visualize unknown layer" "option --layer conv3: no layer of that name (did you mean conv1?); the convolution layers are conv1, conv2" \
+    "$convnet" visualize filters --weights "$work/named.safetensors" --layer conv3 -o "$work/x.png"
+expect_usage_error "visualize a layer that is not a convolution" "bn1 is a batchnorm2d, not a convolution; the convolution layers are conv1, conv2" \
+    "$convnet" visualize filters --weights "$work/named.safetensors" --layer bn1 -o "$work/x.png"
+expect_usage_error "visualize into an .svg" "pictures are written as PNG" "$convnet" visualize filters --weights "$work/named.safetensors" -o "$work/x.svg"
+expect_usage_error "visualize what" "unknown picture 'filter' (did you mean filters?)" "$convnet" visualize filter --weights "$work/named.safetensors"
+expect_failure "visualize an unreadable image" "$work/none.png" "$convnet" visualize activations --weights "$work/named.safetensors" \
+    --image "$work/none.png" -o "$work/x.png"
+if [[ -e $work/x.png ]]; then echo "FAIL visualize errors: $work/x.png was written"; failed=$((failed + 1)); fi
+expect_success "filter sobel-x" "wrote $work/sobel.png (28x28 grey)" "$convnet" filter --kernel sobel-x "$source_dir/tests/cases/grey8.png" -o "$work/sobel.png"
+png_check "sobel picture" "$work/sobel.png" 28 28
+expect_success "filter colour, stride 2, no padding" "(13x13 RGB)" "$convnet" filter --kernel blur --stride 2 --padding 0 \
+    "$source_dir/tests/cases/colour_swatches_rgb.png" -o "$work/blur.png"
+printf '# a ridge detector\n-1 2 -1\n-1 2 -1\n-1 2 -1\n' >"$work/ridge.txt"
+expect_success "filter with a kernel file" "filtered by $work/ridge.txt (3x3)" "$convnet" filter --kernel "$work/ridge.txt" --range abs \
+    "$source_dir/tests/cases/grey8.png" -o "$work/ridge.png"
+printf '1 2 3\n4 5\n' >"$work/ragged.txt"
+expect_failure "filter with a ragged kernel file" "ragged.txt:2: 2 numbers, where the first row (line 1) has 3" "$convnet" filter \
+    --kernel "$work/ragged.txt" "$source_dir/tests/cases/grey8.png" -o "$work/y.png"
+expect_usage_error "filter unknown kernel" "option --kernel sobelx: not a named kernel (did you mean sobel-x?)" "$convnet" filter --kernel sobelx \
+    "$source_dir/tests/cases/grey8.png" -o "$work/y.png"
+expect_failure "filter an unreadable image" "neither a PNG nor a JPEG" "$convnet" filter --kernel edge "$work/ridge.txt" -o "$work/y.png"
+expect_failure "filter a kernel larger than the image" "conv2d" "$convnet" filter --kernel gaussian --padding 0 "$source_dir/tests/cli/small.png" -o "$work/y.png"
+expect_usage_error "filter a bad range" "option --range negative: expected clip, abs or shift" "$convnet" filter --kernel edge --range negative \
+    "$source_dir/tests/cases/grey8.png" -o "$work/y.png"
+if [[ -e $work/y.png ]]; then echo "FAIL filter errors: $work/y.png was written"; failed=$((failed + 1)); fi
+
 # NaN weights: PyTorch's scores are NaN for any image; so are ours, with a warning at load.
 expect_success "eval with a NaN bias" "test loss: nan" "$convnet" eval --model "$source_dir/tests/cases/nan_through_relu.model" \
     --weights "$source_dir/tests/cases/nan_through_relu.weights" --data "$work/tiny"
