@@ -21,6 +21,7 @@ commands:
   predict  class probabilities for PNG or JPEG images or test images (convnet predict --help)
   summary  a model file's layers, formulas, parameters and cost (convnet summary --help)
   export   trained weights as an ONNX model for other runtimes (convnet export --help)
+  plot     training curves (SVG) from a train --metrics file (convnet plot --help)
 
 Run `make demo` for the seed network on Fashion-MNIST. Model files: models/, docs/MODEL_FORMAT.md.
 )";
@@ -41,7 +42,8 @@ int main(int argc, char** argv) {
         if (command == "predict") return convnet::cli::run_predict(words);
         if (command == "summary") return convnet::cli::run_summary(words);
         if (command == "export") return convnet::cli::run_export(words);
-        const std::string nearest = convnet::nearest_name(command, {"train", "eval", "predict", "summary", "export"});
+        if (command == "plot") return convnet::cli::run_plot(words);
+        const std::string nearest = convnet::nearest_name(command, {"train", "eval", "predict", "summary", "export", "plot"});
         std::cerr << "convnet: unknown command '" << command << "'" << (nearest.empty() ? "" : " (did you mean " + nearest + "?)") << "\n\n"
                   << kUsage;
         return 2;
