@@ -522,11 +522,11 @@ bool nearly_uniform(const Tensor& image, float tolerance) {
     return highest - lowest <= tolerance;
 }
 
-void write_png(const std::filesystem::path& path, const std::vector<std::uint8_t>& planes, std::int64_t channels, std::int64_t height,
-               std::int64_t width) {
+std::string encode_png(const std::vector<std::uint8_t>& planes, std::int64_t channels, std::int64_t height, std::int64_t width,
+                       const std::string& what) {
     if (height < 1 || width < 1 || height > kLargestSide || width > kLargestSide ||
         planes.size() != static_cast<std::size_t>(channels * height * width))
-        throw Error(path.string() + ": cannot write a " + std::to_string(width) + "x" + std::to_string(height) + " image from " +
+        throw Error(what + ": cannot write a " + std::to_string(width) + "x" + std::to_string(height) + " image from " +
                     std::to_string(planes.size()) + " values");
     png_image image{};
     image.version = PNG_IMAGE_VERSION;
@@ -539,12 +539,17 @@ void write_png(const std::filesystem::path& path, const std::vector<std::uint8_t
             interleaved[static_cast<std::size_t>(p * channels + c)] = planes[static_cast<std::size_t>(c * height * width + p)];
     png_alloc_size_t size = 0;
     if (!png_image_write_to_memory(&image, nullptr, &size, 0, interleaved.data(), 0, nullptr))
-        throw Error(path.string() + ": PNG encoding failed (" + image.message + ")");
+        throw Error(what + ": PNG encoding failed (" + image.message + ")");
     std::string bytes(size, '\0');
     if (!png_image_write_to_memory(&image, bytes.data(), &size, 0, interleaved.data(), 0, nullptr))
-        throw Error(path.string() + ": PNG encoding failed (" + image.message + ")");
+        throw Error(what + ": PNG encoding failed (" + image.message + ")");
     bytes.resize(size);
-    write_file_atomically(path, bytes);
+    return bytes;
+}
+
+void write_png(const std::filesystem::path& path, const std::vector<std::uint8_t>& planes, std::int64_t channels, std::int64_t height,
+               std::int64_t width) {
+    write_file_atomically(path, encode_png(planes, channels, height, width, path.string()));
 }
 
 }  // namespace convnet

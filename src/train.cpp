@@ -13,6 +13,7 @@
 #include <cmath>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <numeric>
 
 namespace convnet {
@@ -161,8 +162,16 @@ Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t
     check_compatible(network, dataset, "evaluation");
     if (dataset.count == 0) throw Error("the evaluation set has no images");
     Evaluation result;
-    result.class_correct.assign(static_cast<std::size_t>(network.output_features()), 0);
-    result.class_total.assign(static_cast<std::size_t>(network.output_features()), 0);
+    result.classes = network.output_features();
+    result.class_correct.assign(static_cast<std::size_t>(result.classes), 0);
+    result.class_total.assign(static_cast<std::size_t>(result.classes), 0);
+    result.confusion.assign(static_cast<std::size_t>(result.classes * result.classes), 0);
+    // Per (true, predicted) pair, its most confident mistakes so far, least confident first.
+    std::map<std::pair<int, int>, std::vector<Mistake>> kept;
+    // "a before b": surer of the wrong class, or as sure and earlier in the dataset.
+    const auto less_sure = [](const Mistake& a, const Mistake& b) {
+        return a.probability > b.probability || (a.probability == b.probability && a.index < b.index);
+    };
     std::vector<std::int64_t> indices(static_cast<std::size_t>(dataset.count));
     std::iota(indices.begin(), indices.end(), 0);
     Tensor images, logits;
@@ -183,7 +192,26 @@ Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t
             const std::uint8_t label = labels[static_cast<std::size_t>(n)];
             ++result.class_total[label];
             result.class_correct[label] += predicted == label;
+            ++result.confusion[static_cast<std::size_t>(label * classes + predicted)];
+            if (predicted == label) continue;
+            // softmax(row)[predicted] = 1 / Σ exp(row[c] − row[predicted]), the largest being row[predicted]
+            double sum = 0.0;
+            for (std::int64_t c = 0; c < classes; ++c) sum += std::exp(double(row[c]) - double(row[predicted]));
+            const Mistake mistake{first + n, label, static_cast<int>(predicted), 1.0 / sum};
+            std::vector<Mistake>& pair = kept[{label, static_cast<int>(predicted)}];
+            if (pair.size() == Evaluation::kMistakesPerPair) {
+                if (!less_sure(mistake, pair.front())) continue;  // no surer than the least sure kept
+                std::pop_heap(pair.begin(), pair.end(), less_sure);
+                pair.back() = mistake;
+            } else {
+                pair.push_back(mistake);
+            }
+            std::push_heap(pair.begin(), pair.end(), less_sure);
         }
+    }
+    for (auto& [pair, mistakes] : kept) {
+        std::sort_heap(mistakes.begin(), mistakes.end(), less_sure);  // highest probability first
+        result.mistakes.insert(result.mistakes.end(), mistakes.begin(), mistakes.end());
     }
     const std::int64_t correct = std::accumulate(result.class_correct.begin(), result.class_correct.end(), std::int64_t{0});
     result.loss = loss_sum / double(dataset.count);

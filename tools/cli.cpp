@@ -9,6 +9,7 @@
 #include <omp.h>
 #include <unistd.h>
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -153,6 +154,14 @@ void check_output_file(const std::string& option, const std::filesystem::path& p
     if (::access(folder.c_str(), W_OK) != 0)
         throw Error("option --" + option + " " + path.string() + ": cannot write in " + folder.string() + " (" + std::strerror(errno) +
                     ")");
+}
+
+void check_svg_output(const std::string& option, const std::filesystem::path& path) {
+    std::string extension = path.extension().string();
+    std::transform(extension.begin(), extension.end(), extension.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (extension != ".svg")
+        throw UsageError("option --" + option + " " + path.string() + ": the picture is written as SVG; give a name ending in .svg");
+    check_output_file(option, path);
 }
 
 void apply_backend(const Arguments& arguments, Network& network) {

@@ -63,6 +63,9 @@ void apply_backend(const Arguments& arguments, Network& network);
 // exists and is writable, and PATH is not itself a folder.
 void check_output_file(const std::string& option, const std::filesystem::path& path);
 
+// check_output_file, and UsageError unless PATH ends in .svg (the pictures are written as SVG).
+void check_svg_output(const std::string& option, const std::filesystem::path& path);
+
 // The network of --weights: its model from --model, else from the safetensors file's metadata;
 // on the backend --backend (or --reference) names. Warns on stderr about non-finite weights.
 std::unique_ptr<Network> load_trained_network(const Arguments& arguments);
@@ -87,5 +90,6 @@ int run_summary(const std::vector<std::string>& words);
 int run_export(const std::vector<std::string>& words);
 int run_visualize(const std::vector<std::string>& words);
 int run_filter(const std::vector<std::string>& words);
+int run_plot(const std::vector<std::string>& words);
 
 }  // namespace convnet::cli

@@ -2,7 +2,9 @@
 #include "cli.h"
 
 #include <convnet/data.h>
+#include <convnet/io.h>
 #include <convnet/model.h>
+#include <convnet/plot.h>
 #include <convnet/train.h>
 
 #include <cstdio>
@@ -25,6 +27,11 @@ options:
                    else ~/.cache/convnet)
   --skip-bad       image folders: leave out files that cannot be read, listing them
   --batch B        images per forward pass (default 1000)
+  --confusion FILE.svg  also the confusion matrix: printed as a table (rows the true class,
+                   columns the predicted class) with the most confused pairs and their most
+                   confident mistakes (test indices), and drawn as an SVG heat map with
+                   thumbnails of those images
+  --top-confused K how many confused pairs to list and draw (default 5)
   --threads T      threads to use (default: the cores not busy with other work)
   --backend NAME   onednn (the default where every layer has a primitive) or reference
   --reference      the same as --backend reference: each layer's plain reference code
@@ -32,12 +39,16 @@ options:
 }  // namespace
 
 int run_eval(const std::vector<std::string>& words) {
-    const Arguments arguments(words, {"model", "weights", "data", "batch", "threads", "backend", "cache"},
+    const Arguments arguments(words, {"model", "weights", "data", "batch", "threads", "backend", "cache", "confusion", "top-confused"},
                               {"help", "reference", "skip-bad"});
     if (arguments.has("help")) {
         std::cout << kEvalHelp;
         return 0;
     }
+    const auto top_confused = static_cast<std::size_t>(arguments.integer("top-confused", 5, 0, 100));
+    if (arguments.has("top-confused") && !arguments.has("confusion"))
+        throw UsageError("option --top-confused: give --confusion FILE.svg too, the picture it is for");
+    if (arguments.has("confusion")) check_svg_output("confusion", arguments.required("confusion"));
     apply_threads(arguments);
     const std::unique_ptr<Network> network = load_trained_network(arguments);
     // Images prepared as in training: the weights file's resize policy, mean and std.
@@ -54,6 +65,12 @@ int run_eval(const std::vector<std::string>& words) {
         const auto total = result.class_total[label];
         std::printf("%-14s %9.4f %8lld\n", test.class_names[label].c_str(),
                     total > 0 ? double(result.class_correct[label]) / double(total) : 0.0, static_cast<long long>(total));
+    }
+    if (arguments.has("confusion")) {
+        const std::string picture = arguments.required("confusion");
+        std::cout << "\n" << confusion_table_text(result, test.class_names, top_confused);
+        write_file_atomically(picture, confusion_svg(result, test.class_names, &test, top_confused));
+        std::cout << "\nwrote " << picture << "\n";
     }
     return 0;
 }

@@ -23,6 +23,7 @@ commands:
   export   trained weights as an ONNX model for other runtimes (convnet export --help)
   visualize  pictures of a network's filters or of every layer's maps for an image (convnet visualize --help)
   filter   a classic kernel (edge, sobel-x, blur, sharpen, ...) applied to an image (convnet filter --help)
+  plot     training curves (SVG) from a train --metrics file (convnet plot --help)
 
 Run `make demo` for the seed network on Fashion-MNIST. Model files: models/, docs/MODEL_FORMAT.md.
 )";
@@ -45,8 +46,9 @@ int main(int argc, char** argv) {
         if (command == "export") return convnet::cli::run_export(words);
         if (command == "visualize") return convnet::cli::run_visualize(words);
         if (command == "filter") return convnet::cli::run_filter(words);
+        if (command == "plot") return convnet::cli::run_plot(words);
         const std::string nearest =
-            convnet::nearest_name(command, {"train", "eval", "predict", "summary", "export", "visualize", "filter"});
+            convnet::nearest_name(command, {"train", "eval", "predict", "summary", "export", "visualize", "filter", "plot"});
         std::cerr << "convnet: unknown command '" << command << "'" << (nearest.empty() ? "" : " (did you mean " + nearest + "?)") << "\n\n"
                   << kUsage;
         return 2;

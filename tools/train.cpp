@@ -7,6 +7,7 @@
 #include <convnet/io.h>
 #include <convnet/model.h>
 #include <convnet/optim.h>
+#include <convnet/plot.h>
 #include <convnet/threads.h>
 #include <convnet/train.h>
 
@@ -16,7 +17,9 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <optional>
 #include <sstream>
 
@@ -73,6 +76,9 @@ options:
                      and writes its checkpoints back to FILE unless --checkpoint says otherwise;
                      --epochs may extend it
   --metrics FILE     append one JSON object per epoch to FILE
+  --plot FILE.svg    draw the loss and accuracy per epoch (train and test) as an SVG, rewritten
+                     atomically after every epoch, so that a running training can be watched
+                     (`convnet plot METRICS --output FILE.svg` draws a --metrics file afterwards)
   --backend NAME     onednn (the default where every layer has a primitive) or reference
   --reference        the same as --backend reference: each layer's plain reference code
 )";
@@ -173,7 +179,7 @@ int run_train(const std::vector<std::string>& words) {
     const Arguments arguments(words,
                               {"model",    "data",    "epochs",    "batch",     "optimizer", "lr",      "momentum",   "weight-decay",
                                "schedule", "seed",    "threads",   "save",      "metrics",   "backend", "checkpoint", "checkpoint-every",
-                               "resume",   "augment", "normalize", "val-split", "resize",    "cache"},
+                               "resume",   "augment", "normalize", "val-split", "resize",    "cache",   "plot"},
                               {"help", "reference", "nesterov", "skip-bad"});
     if (arguments.has("help")) {
         std::cout << kTrainHelp;
@@ -226,6 +232,7 @@ int run_train(const std::vector<std::string>& words) {
     // Where the results go is checked before any time is spent training.
     for (const char* option : {"save", "metrics", "checkpoint"})
         if (arguments.has(option)) check_output_file(option, arguments.required(option));
+    if (arguments.has("plot")) check_svg_output("plot", arguments.required("plot"));
     const std::int64_t checkpoint_every =
         arguments.integer("checkpoint-every", resumed ? resumed->checkpoint_every : 0, 0, std::int64_t{1} << 40);
     if (checkpoint_every > 0 && !arguments.has("checkpoint") && !resumed)
@@ -327,6 +334,15 @@ int run_train(const std::vector<std::string>& words) {
             std::cout << (c ? ", " : "") << "(x - " << stored.mean[c] << ") / " << stored.std[c];
         std::cout << std::endl;
     }
+    // --plot draws every epoch of the run, earlier ones included: the metrics lines so far (a
+    // resumed run's from its checkpoint, else what --metrics already holds, as fit appends to it).
+    std::string metrics_so_far;
+    if (resumed) {
+        metrics_so_far = resumed->metrics;
+    } else if (arguments.has("metrics")) {
+        std::ifstream existing(arguments.required("metrics"), std::ios::binary);
+        metrics_so_far.assign(std::istreambuf_iterator<char>(existing), std::istreambuf_iterator<char>());
+    }
     ProgressBar bar;
     FitCallbacks callbacks;
     callbacks.batch_done = [&](const TrainProgress& progress) { bar.show(progress, epochs); };
@@ -336,6 +352,11 @@ int run_train(const std::vector<std::string>& words) {
                     shown(trained.train_loss), trained.train_accuracy, judged_name, shown(tested.loss), tested.accuracy, trained.seconds,
                     trained.images_per_second);
         std::fflush(stdout);
+        if (arguments.has("plot")) {
+            metrics_so_far += epoch_metrics_json(trained, tested) + "\n";
+            write_file_atomically(arguments.required("plot"),
+                                  training_curves_svg(parse_metrics(metrics_so_far, "the metrics of this run"), judged_name));
+        }
     };
     callbacks.stop_requested = [] { return interrupt_requested.load(); };
     install_interrupt_handler();

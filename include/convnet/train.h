@@ -41,14 +41,35 @@ Preprocessing channel_statistics(const Dataset& dataset);
 // Throws when the dataset's images do not fit the network's input or its labels its outputs.
 void check_compatible(const Network& network, const Dataset& dataset, const std::string& what);
 
+// A wrong prediction kept by evaluate: the image and how sure the network was of the wrong class.
+struct Mistake {
+    std::int64_t index = 0;  // in the evaluated dataset
+    int true_label = 0, predicted = 0;
+    double probability = 0.0;  // the softmax probability the network gave `predicted`
+};
+
 struct Evaluation {
     double loss = 0.0;
     double accuracy = 0.0;
     std::vector<std::int64_t> class_correct, class_total;  // per label
+    std::int64_t classes = 0;                              // the network's outputs
+    // (classes, classes), row-major: confusion[t * classes + p] images of true label t predicted
+    // as p (rows true, as sklearn's confusion_matrix).
+    std::vector<std::int64_t> confusion;
+    // For every (true, predicted) pair with mistakes, its kMistakesPerPair most confident ones
+    // (highest probability of the wrong class), ordered by pair, then probability, highest first
+    // (ties: the lower index first).
+    std::vector<Mistake> mistakes;
+    static constexpr std::size_t kMistakesPerPair = 4;
+
+    std::int64_t confusion_at(int true_label, int predicted) const {
+        return confusion[static_cast<std::size_t>(true_label * classes + predicted)];
+    }
 };
 
 // Evaluation mode over the whole dataset in order, its images prepared with `preprocessing`'s
-// mean and std (as training prepared them).
+// mean and std (as training prepared them). The confusion matrix and the kept mistakes cost a
+// softmax of the wrong predictions alone, and memory bounded by their pairs.
 Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t batch_size, const Preprocessing& preprocessing = {});
 
 struct TrainProgress {

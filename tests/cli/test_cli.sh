@@ -390,5 +390,65 @@ else
     failed=$((failed + 1))
 fi
 
+# Pictures (docs/VISUALIZE.md): training curves while training (--plot) and from a metrics file
+# (plot), the confusion matrix of eval. Each must parse as XML, have the expected width, and hold
+# the expected elements; a heat map's cells must not all be one colour.
+# svg_check NAME FILE WIDTH|- CLASS COUNT|N+ [TEXT]: FILE is an SVG WIDTH wide with COUNT (or at
+# least N) elements of class CLASS, containing TEXT when given.
+svg_check() {
+    local name=$1
+    shift
+    if python3 - "$@" 2>"$work/err" <<'PY'; then
+import sys, xml.dom.minidom
+path, width, cls, count = sys.argv[1:5]
+text = sys.argv[5] if len(sys.argv) > 5 else None
+svg = xml.dom.minidom.parse(path).documentElement
+assert svg.tagName == "svg", svg.tagName
+assert width == "-" or svg.getAttribute("width") == width, f"width {svg.getAttribute('width')}, expected {width}"
+elements = [e for e in svg.getElementsByTagName("*") if e.getAttribute("class") == cls]
+if count.endswith("+"):
+    assert len(elements) >= int(count[:-1]), f"{len(elements)} elements of class {cls}, expected at least {count[:-1]}"
+else:
+    assert len(elements) == int(count), f"{len(elements)} elements of class {cls}, expected {count}"
+if cls == "cell":
+    assert len({e.getAttribute("fill") for e in elements}) > 1, "every cell has the same colour"
+assert text is None or text in open(path, encoding="utf-8").read(), f"no {text!r}"
+PY
+        passed=$((passed + 1))
+    else
+        echo "FAIL $name: $(tail -c 400 "$work/err")"
+        failed=$((failed + 1))
+    fi
+}
+expect_success "train --plot" "final test accuracy" "$convnet" train --model "$model" --data "$work/tiny" --epochs 2 --batch 5 \
+    --plot "$work/curves.svg"
+svg_check "train --plot picture" "$work/curves.svg" 840.0 point 8 ">cross-entropy loss<"
+expect_usage_error "plot not SVG" "option --plot $work/curves.png: the picture is written as SVG" "$convnet" train --model "$model" \
+    --data "$work/tiny" --plot "$work/curves.png"
+expect_success "plot a metrics file" "wrote $work/m.svg: 2 epochs of $work/m.jsonl" "$convnet" plot "$work/m.jsonl" --output "$work/m.svg"
+svg_check "plot picture" "$work/m.svg" 840.0 point 8 ">epoch<"
+printf '%s\n' '{"epoch": 1, "train_loss": 2.3, "train_accuracy": 0.1, "test_loss": null, "test_accuracy": 0.1}' \
+    '{"epoch": 2, "train_loss": null, "train_accuracy": 0.1, "test_loss": null, "test_accuracy": 0.1}' >"$work/nan.jsonl"
+expect_success "plot a NaN loss" "wrote $work/nan.svg" "$convnet" plot "$work/nan.jsonl" --output "$work/nan.svg" --eval-name val
+svg_check "plot NaN picture" "$work/nan.svg" 840.0 point 5 "val not finite (not drawn) at epoch 1, 2"
+expect_failure "plot a model file" "convnet1.model:1: expected one JSON object a line" "$convnet" plot "$model" --output "$work/x.svg"
+expect_usage_error "plot without --output" "option --output is required" "$convnet" plot "$work/m.jsonl"
+expect_usage_error "plot two files" "expected one metrics file, got 2" "$convnet" plot "$work/m.jsonl" "$work/m.jsonl" --output "$work/x.svg"
+expect_success "eval --confusion" "most confused (true -> predicted" "$convnet" eval --model "$model" --weights "$work/w.bin" \
+    --data "$source_dir/data/fashion-mnist" --confusion "$work/cm.svg" --top-confused 3
+if grep -qF "true \ predicted T-shirt/top" "$work/out" && grep -qF "Ankle boot " "$work/out" && grep -qF "wrote $work/cm.svg" "$work/out"; then
+    passed=$((passed + 1))
+else
+    echo "FAIL eval --confusion table: $(head -c 600 "$work/out")"
+    failed=$((failed + 1))
+fi
+svg_check "confusion cells" "$work/cm.svg" - cell 100 ">T-shirt/top<"
+svg_check "confusion pairs" "$work/cm.svg" - pair 3
+svg_check "confusion thumbnails" "$work/cm.svg" - thumbnail 3+ "data:image/png;base64,"
+expect_usage_error "confusion not SVG" "give a name ending in .svg" "$convnet" eval --model "$model" --weights "$work/w.bin" \
+    --data "$work/tiny" --confusion "$work/cm.png"
+expect_usage_error "top-confused alone" "option --top-confused: give --confusion FILE.svg too" "$convnet" eval --model "$model" \
+    --weights "$work/w.bin" --data "$work/tiny" --top-confused 3
+
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
