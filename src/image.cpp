@@ -522,12 +522,11 @@ bool nearly_uniform(const Tensor& image, float tolerance) {
     return highest - lowest <= tolerance;
 }
 
-void write_png(const std::filesystem::path& path, const std::vector<std::uint8_t>& planes, std::int64_t channels, std::int64_t height,
-               std::int64_t width) {
-    if (height < 1 || width < 1 || height > kLargestSide || width > kLargestSide ||
+std::string encode_png(const std::vector<std::uint8_t>& planes, std::int64_t channels, std::int64_t height, std::int64_t width) {
+    if (height < 1 || width < 1 || height > kLargestSide || width > kLargestSide || (channels != 1 && channels != 3) ||
         planes.size() != static_cast<std::size_t>(channels * height * width))
-        throw Error(path.string() + ": cannot write a " + std::to_string(width) + "x" + std::to_string(height) + " image from " +
-                    std::to_string(planes.size()) + " values");
+        throw Error("cannot encode a " + std::to_string(width) + "x" + std::to_string(height) + "x" + std::to_string(channels) +
+                    " PNG from " + std::to_string(planes.size()) + " values");
     png_image image{};
     image.version = PNG_IMAGE_VERSION;
     image.format = png_format(channels);
@@ -539,11 +538,22 @@ void write_png(const std::filesystem::path& path, const std::vector<std::uint8_t
             interleaved[static_cast<std::size_t>(p * channels + c)] = planes[static_cast<std::size_t>(c * height * width + p)];
     png_alloc_size_t size = 0;
     if (!png_image_write_to_memory(&image, nullptr, &size, 0, interleaved.data(), 0, nullptr))
-        throw Error(path.string() + ": PNG encoding failed (" + image.message + ")");
+        throw Error(std::string("PNG encoding failed (") + image.message + ")");
     std::string bytes(size, '\0');
     if (!png_image_write_to_memory(&image, bytes.data(), &size, 0, interleaved.data(), 0, nullptr))
-        throw Error(path.string() + ": PNG encoding failed (" + image.message + ")");
+        throw Error(std::string("PNG encoding failed (") + image.message + ")");
     bytes.resize(size);
+    return bytes;
+}
+
+void write_png(const std::filesystem::path& path, const std::vector<std::uint8_t>& planes, std::int64_t channels, std::int64_t height,
+               std::int64_t width) {
+    std::string bytes;
+    try {
+        bytes = encode_png(planes, channels, height, width);
+    } catch (const Error& error) {
+        throw Error(path.string() + ": " + error.what());
+    }
     write_file_atomically(path, bytes);
 }
 

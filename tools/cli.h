@@ -85,5 +85,6 @@ int run_eval(const std::vector<std::string>& words);
 int run_predict(const std::vector<std::string>& words);
 int run_summary(const std::vector<std::string>& words);
 int run_export(const std::vector<std::string>& words);
+int run_explain(const std::vector<std::string>& words);
 
 }  // namespace convnet::cli

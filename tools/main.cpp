@@ -21,6 +21,7 @@ commands:
   predict  class probabilities for PNG or JPEG images or test images (convnet predict --help)
   summary  a model file's layers, formulas, parameters and cost (convnet summary --help)
   export   trained weights as an ONNX model for other runtimes (convnet export --help)
+  explain  one HTML page that walks through a trained network, neuron by neuron (convnet explain --help)
 
 Run `make demo` for the seed network on Fashion-MNIST. Model files: models/, docs/MODEL_FORMAT.md.
 )";
@@ -41,7 +42,8 @@ int main(int argc, char** argv) {
         if (command == "predict") return convnet::cli::run_predict(words);
         if (command == "summary") return convnet::cli::run_summary(words);
         if (command == "export") return convnet::cli::run_export(words);
-        const std::string nearest = convnet::nearest_name(command, {"train", "eval", "predict", "summary", "export"});
+        if (command == "explain") return convnet::cli::run_explain(words);
+        const std::string nearest = convnet::nearest_name(command, {"train", "eval", "predict", "summary", "export", "explain"});
         std::cerr << "convnet: unknown command '" << command << "'" << (nearest.empty() ? "" : " (did you mean " + nearest + "?)") << "\n\n"
                   << kUsage;
         return 2;

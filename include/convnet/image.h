@@ -108,8 +108,12 @@ Tensor read_png(const std::filesystem::path& path, std::int64_t channels, std::i
 // transparent) picture, worth a warning before the network is asked about it.
 bool nearly_uniform(const Tensor& image, float tolerance = 2.0f / 255.0f);
 
+// 8-bit pixels, planes (channels, height, width) with 1 (grey) or 3 (RGB) channels, as the bytes
+// of a PNG file (for data: URIs in reports). Throws convnet::Error when the sizes do not agree.
+std::string encode_png(const std::vector<std::uint8_t>& planes, std::int64_t channels, std::int64_t height, std::int64_t width);
+
 // Writes 8-bit pixels, planes (channels, height, width) with 1 (grey) or 3 (RGB) channels, as a
-// PNG, atomically.
+// PNG (encode_png), atomically.
 void write_png(const std::filesystem::path& path, const std::vector<std::uint8_t>& planes, std::int64_t channels, std::int64_t height,
                std::int64_t width);
 
