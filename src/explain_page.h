@@ -28,9 +28,9 @@ canvas { image-rendering: pixelated; border: 1px solid #ccc; margin: 1px; cursor
 .bar { display: inline-block; height: 10px; background: #d55; vertical-align: middle; }
 tr.clickable { cursor: pointer; }
 tr.clickable:hover { background: #fee; }
-#arithmetic { position: fixed; top: 0; right: 0; width: 400px; max-height: 100vh; overflow: auto; background: #fff;
+#arithmetic { position: fixed; top: 0; right: 0; width: 430px; max-height: 100vh; overflow: auto; background: #fff;
   border-left: 2px solid #d33; padding: 10px 14px; box-shadow: -4px 0 12px rgba(0,0,0,.12); font-size: 13px; }
-#arithmetic table.grid td { width: 44px; font-size: 11px; }
+#arithmetic table.grid td { width: 36px; font-size: 10px; padding: 1px 2px; }
 #arithmetic td.pad { color: #aaa; background: #f4f4f4; }
 #arithmetic td.best { background: #fdd; font-weight: bold; }
 #arithmetic .verdict { margin-top: 8px; padding: 4px 6px; background: #efe; }
@@ -149,16 +149,18 @@ function filters() {
     const scale = largest(weight), shownOut = Math.min(outputs, 64), shownIn = Math.min(inputs, 16);
     const block = el('div', { class: 'layer filters' }, el('h3', {}, layer.name + ': ' + outputs + ' filters of ' + kw + '×' + kh + '×' + inputs +
       (shownOut < outputs || shownIn < inputs ? ' (the first ' + shownOut + ', over the first ' + shownIn + ' input channels)' : '')));
-    const size = Math.max(3, Math.floor(24 / Math.max(kh, kw)));
+    const size = Math.max(2, Math.floor((inputs === 1 ? 30 : 15) / Math.max(kh, kw)));
+    // One input channel: every filter side by side; more: a row per filter.
+    let row = el('div', { class: 'maps' });
     for (let o = 0; o < shownOut; ++o) {
-      const row = el('div', { class: 'maps' });
+      if (inputs > 1) row = el('div', { class: 'maps' });
       for (let c = 0; c < shownIn; ++c) {
         const canvas = el('canvas', { width: kw, height: kh, title: layer.name + ' filter ' + o + ', input channel ' + c });
         canvas.style.width = kw * size + 'px'; canvas.style.height = kh * size + 'px';
         paint(canvas, weight, (o * inputs + c) * kh * kw, kh, kw, scale);
         row.append(canvas);
       }
-      block.append(row);
+      if (inputs > 1 || o === 0) block.append(row);
     }
     page.append(block);
   }
