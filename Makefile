@@ -22,8 +22,9 @@ DEMO_EPOCHS ?= 10
 BUILD_PACKAGES := g++ make cmake pkg-config libdnnl-dev ocl-icd-opencl-dev zlib1g-dev libpng-dev libjpeg-dev nlohmann-json3-dev \
                   libonnx-dev libprotobuf-dev
 DATA_PACKAGES  := ca-certificates tar gzip
-# python3-onnx and python3-opencv: the ONNX checker and OpenCV's DNN module, consumers of `convnet export`.
-TEST_PACKAGES  := libgtest-dev libgmock-dev python3 python3-torch python3-numpy python3-onnx python3-opencv
+# python3-onnx and python3-opencv: the ONNX checker and OpenCV's DNN module, consumers of `convnet export`;
+# chromium: the browser that loads `convnet explain`'s page, headless and offline (it recommends nothing).
+TEST_PACKAGES  := libgtest-dev libgmock-dev python3 python3-torch python3-numpy python3-onnx python3-opencv chromium
 # python3-torch recommends OpenBLAS's threads build, the BLAS its users get: the benchmark's peer.
 BENCH_PACKAGES := libbenchmark-dev libopenblas0-pthread
 # Recommended by a listed package and needed by no README command (checked by check-packages):

@@ -524,7 +524,7 @@ bool nearly_uniform(const Tensor& image, float tolerance) {
 
 std::string encode_png(const std::vector<std::uint8_t>& planes, std::int64_t channels, std::int64_t height, std::int64_t width,
                        const std::string& what) {
-    if (height < 1 || width < 1 || height > kLargestSide || width > kLargestSide ||
+    if (height < 1 || width < 1 || height > kLargestSide || width > kLargestSide || (channels != 1 && channels != 3) ||
         planes.size() != static_cast<std::size_t>(channels * height * width))
         throw Error(what + ": cannot write a " + std::to_string(width) + "x" + std::to_string(height) + " image from " +
                     std::to_string(planes.size()) + " values");

@@ -91,5 +91,6 @@ int run_export(const std::vector<std::string>& words);
 int run_visualize(const std::vector<std::string>& words);
 int run_filter(const std::vector<std::string>& words);
 int run_plot(const std::vector<std::string>& words);
+int run_explain(const std::vector<std::string>& words);
 
 }  // namespace convnet::cli

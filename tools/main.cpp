@@ -24,6 +24,7 @@ commands:
   visualize  pictures of a network's filters or of every layer's maps for an image (convnet visualize --help)
   filter   a classic kernel (edge, sobel-x, blur, sharpen, ...) applied to an image (convnet filter --help)
   plot     training curves (SVG) from a train --metrics file (convnet plot --help)
+  explain  one HTML page that walks through a trained network, neuron by neuron (convnet explain --help)
 
 Run `make demo` for the seed network on Fashion-MNIST. Model files: models/, docs/MODEL_FORMAT.md.
 )";
@@ -47,8 +48,9 @@ int main(int argc, char** argv) {
         if (command == "visualize") return convnet::cli::run_visualize(words);
         if (command == "filter") return convnet::cli::run_filter(words);
         if (command == "plot") return convnet::cli::run_plot(words);
+        if (command == "explain") return convnet::cli::run_explain(words);
         const std::string nearest =
-            convnet::nearest_name(command, {"train", "eval", "predict", "summary", "export", "visualize", "filter", "plot"});
+            convnet::nearest_name(command, {"train", "eval", "predict", "summary", "export", "visualize", "filter", "plot", "explain"});
         std::cerr << "convnet: unknown command '" << command << "'" << (nearest.empty() ? "" : " (did you mean " + nearest + "?)") << "\n\n"
                   << kUsage;
         return 2;

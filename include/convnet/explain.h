@@ -1,0 +1,60 @@
+// The explainer page: one self-contained HTML file (no server, no network, works from file://)
+// that walks through a trained network — its layers with their shape formulas, the learned
+// filters, every layer's feature maps for a few images and, on a click on any neuron, the
+// arithmetic that produced it — then the probabilities, the test accuracy and training curves.
+// It is a report, not an editor: it changes nothing and reads nothing after it is written.
+#pragma once
+
+#include <convnet/data.h>
+#include <convnet/image.h>
+#include <convnet/model.h>
+#include <convnet/tensor.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace convnet {
+
+// One image to walk through the network.
+struct ExplainImage {
+    std::string label;                  // "test image 0" or the file name
+    std::optional<int> true_label;      // the dataset's label when known
+    Tensor input;                       // (1, C, H, W): what the network receives (normalised)
+    std::vector<std::uint8_t> picture;  // (C, H, W), 0..255: what a person sees (before mean/std)
+};
+
+// Predicted against true classes over a dataset: counts[true][predicted].
+struct ConfusionMatrix {
+    std::vector<std::vector<std::int64_t>> counts;
+    std::int64_t images = 0;
+};
+
+// Evaluation mode over every image of `dataset` (prepared with `preprocessing`'s mean and std,
+// as training prepared them), in batches of `batch_size`. Requires a network ending in (N, classes).
+ConfusionMatrix confusion_matrix(const Network& network, const Dataset& dataset, std::int64_t batch_size,
+                                 const Preprocessing& preprocessing = {});
+
+struct ExplainOptions {
+    std::string title;                     // the weights file, for the heading
+    std::string model_text;                // the model file's text, shown as it is
+    std::vector<std::string> class_names;  // index = class; may be empty
+    std::vector<ExplainImage> images;      // at least one
+    std::optional<ConfusionMatrix> confusion;
+    std::string metrics_jsonl;  // `convnet train --metrics` lines; empty: no curves
+    // A parameter with more values than this is left out of the page (the arithmetic of its
+    // layer then shows the stored value and says why); every parameter of models/ fits.
+    std::int64_t largest_embedded_parameter = std::int64_t{1} << 22;
+};
+
+// The whole page. Data is embedded as JSON in a <script type="application/json"> block: the
+// summary rows, each layer's attributes, parameters and, per image, every layer's output as
+// base64 little-endian float32; pictures are PNG data: URIs. A Content-Security-Policy allows
+// nothing but the page's own inline script, style and data: images. Opening the page with
+// #selftest appends a JSON report (console errors, resource loads, decoded images, neuron
+// checks, probabilities) in <pre id="selftest"> for the browser test.
+// Throws convnet::Error when there are no images or an image does not fit the network.
+std::string explain_html(const Network& network, const ExplainOptions& options);
+
+}  // namespace convnet

@@ -1,0 +1,544 @@
+// The explainer page's own style and script (explain.cpp wraps them around the data): plain
+// CSS and JavaScript, no libraries, nothing fetched. The script reads the JSON block #data,
+// draws the sections, and on a click on a neuron recomputes it from the embedded inputs and
+// weights, beside the value the network stored.
+#pragma once
+
+namespace convnet {
+
+inline constexpr const char* kExplainStyle = R"CSS(
+body { font: 14px/1.45 system-ui, sans-serif; margin: 0; color: #222; background: #fafafa; }
+main { max-width: 820px; margin: 0 0 0 24px; padding-bottom: 80px; }
+h1 { font-size: 22px; margin: 18px 0 4px; }
+h2 { font-size: 18px; margin: 28px 0 6px; border-bottom: 1px solid #ddd; }
+h3 { font-size: 14px; margin: 14px 0 4px; }
+p.note, span.note { color: #666; font-size: 12px; }
+table { border-collapse: collapse; font-size: 12px; }
+td, th { border: 1px solid #ddd; padding: 2px 5px; text-align: right; }
+th { background: #f0f0f0; }
+td.text, th.text { text-align: left; }
+code, pre { font-family: ui-monospace, monospace; font-size: 12px; }
+canvas { image-rendering: pixelated; border: 1px solid #ccc; margin: 1px; cursor: crosshair; vertical-align: top; }
+.maps { display: flex; flex-wrap: wrap; align-items: flex-start; }
+.layer { margin: 10px 0; padding: 6px; background: #fff; border: 1px solid #e4e4e4; }
+.filters canvas { cursor: default; }
+.picker button { margin: 2px; padding: 2px; border: 2px solid #ccc; background: #fff; cursor: pointer; }
+.picker button.chosen { border-color: #d33; }
+.picker img { width: 56px; height: 56px; image-rendering: pixelated; display: block; }
+.bar { display: inline-block; height: 10px; background: #d55; vertical-align: middle; }
+tr.clickable { cursor: pointer; }
+tr.clickable:hover { background: #fee; }
+#arithmetic { position: fixed; top: 0; right: 0; width: 430px; max-height: 100vh; overflow: auto; background: #fff;
+  border-left: 2px solid #d33; padding: 10px 14px; box-shadow: -4px 0 12px rgba(0,0,0,.12); font-size: 13px; }
+#arithmetic table.grid td { width: 36px; font-size: 10px; padding: 1px 2px; }
+#arithmetic td.pad { color: #aaa; background: #f4f4f4; }
+#arithmetic td.best { background: #fdd; font-weight: bold; }
+#arithmetic .verdict { margin-top: 8px; padding: 4px 6px; background: #efe; }
+#arithmetic .verdict.off { background: #fdd; }
+#arithmetic button { float: right; }
+svg text { font-size: 11px; fill: #444; }
+)CSS";
+
+inline constexpr const char* kExplainScript = R"JS(
+'use strict';
+// Errors anywhere on the page are counted for the self-test (and still reach the console).
+const pageErrors = [];
+(function () {
+  const original = console.error;
+  console.error = function (...parts) { pageErrors.push(parts.map(String).join(' ')); original.apply(console, parts); };
+  window.addEventListener('error', (event) => pageErrors.push('error: ' + event.message));
+  window.addEventListener('unhandledrejection', (event) => pageErrors.push('unhandled rejection: ' + event.reason));
+  document.addEventListener('securitypolicyviolation', (event) => pageErrors.push('blocked: ' + event.blockedURI));
+})();
+
+const D = JSON.parse(document.getElementById('data').textContent);
+const page = document.getElementById('page');
+const panel = document.getElementById('arithmetic');
+let current = 0;  // the image shown
+
+function el(tag, attributes, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes || {})) {
+    if (key === 'class') node.className = value;
+    else if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) if (child !== null && child !== undefined) node.append(child);
+  return node;
+}
+function fmt(value, digits) {
+  if (!Number.isFinite(value)) return String(value);
+  if (value === 0) return '0';
+  const text = value.toPrecision(digits || 5);
+  return text.includes('e') ? text : text.replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
+}
+function floats(base64) {
+  const text = atob(base64);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; ++i) bytes[i] = text.charCodeAt(i);
+  return new Float32Array(bytes.buffer);
+}
+function product(dims) { return dims.reduce((a, b) => a * b, 1); }
+function className(c) { return c < D.classes.length ? D.classes[c] : String(c); }
+function volume(dims) { return dims.length === 3 ? dims[2] + '×' + dims[1] + '×' + dims[0] : String(dims[0]); }
+
+// Decoded arrays, each decoded once.
+const cache = new Map();
+function cached(key, make) { if (!cache.has(key)) cache.set(key, make()); return cache.get(key); }
+function activation(image, layer) {
+  if (layer < 0) return cached('in' + image, () => floats(D.images[image].input));
+  return cached(image + ':' + layer, () => floats(D.images[image].activations[layer]));
+}
+function parameter(layer, name) {
+  const entry = D.layers[layer].parameters[name];
+  if (!entry || !entry.data) return null;
+  return cached('p' + layer + name, () => floats(entry.data));
+}
+function shapeOf(layer) { return layer < 0 ? D.input : D.layers[layer].output; }
+function nameOf(layer) { return layer < 0 ? 'input' : D.layers[layer].name; }
+
+// Blue for negative, white for zero, red for positive, scaled by the largest magnitude.
+function paint(canvas, values, offset, height, width, scale) {
+  const context = canvas.getContext('2d');
+  const picture = context.createImageData(width, height);
+  for (let i = 0; i < height * width; ++i) {
+    const t = Math.max(-1, Math.min(1, values[offset + i] / scale));
+    const r = t >= 0 ? 255 : Math.round(255 * (1 + t)), b = t <= 0 ? 255 : Math.round(255 * (1 - t));
+    const g = Math.round(255 * (1 - Math.abs(t)));
+    picture.data.set([r, g, b, 255], 4 * i);
+  }
+  context.putImageData(picture, 0, 0);
+}
+function largest(values) { let m = 0; for (const v of values) if (Number.isFinite(v)) m = Math.max(m, Math.abs(v)); return m || 1; }
+
+// ---- the header and the architecture ----
+function header() {
+  page.append(el('h1', {}, 'How ' + D.title + ' sees an image'));
+  page.append(el('p', {}, 'Model ', el('code', {}, D.source), ': input ' + volume(D.input) + ' (width×height×channels), ' +
+    D.layers.length + ' layers, ' + D.totals.trainable.toLocaleString('en') + ' trained parameters, ' +
+    D.totals.multiply_adds.toLocaleString('en') + ' multiply-adds per image. Click any pixel of any feature map, or any ' +
+    'probability, to see the arithmetic that produced it.'));
+}
+function architecture() {
+  page.append(el('h2', {}, 'The architecture'));
+  page.append(el('p', { class: 'note' }, 'Each layer with its output-size formula (as convnet summary shows it). ' +
+    'Volumes are width×height×depth; a convolution or pooling window gives (W − F + 2P)/S + 1 outputs along each axis.'));
+  const table = el('table', { id: 'architecture' }, el('tr', {}, ...['layer', 'type', 'options', 'reads', 'in', 'out', 'formula', 'parameters', 'multiply-adds']
+    .map((h) => el('th', { class: 'text' }, h))));
+  D.layers.forEach((layer, i) => {
+    const reads = layer.inputs.length === 1 && layer.inputs[0] === i - 1 ? '' : layer.input_names.join(', ');
+    table.append(el('tr', {}, el('td', { class: 'text' }, layer.name), el('td', { class: 'text' }, layer.type),
+      el('td', { class: 'text' }, el('code', {}, layer.options)), el('td', { class: 'text' }, reads),
+      el('td', {}, layer.input_volume), el('td', {}, layer.output_volume), el('td', { class: 'text' }, layer.formula),
+      el('td', {}, (layer.trainable + layer.buffers).toLocaleString('en')), el('td', {}, layer.multiply_adds.toLocaleString('en'))));
+  });
+  page.append(table);
+  if (D.model_text) page.append(el('details', {}, el('summary', {}, 'The model file'), el('pre', {}, D.model_text)));
+}
+
+// ---- learned filters ----
+function filters() {
+  const convolutions = D.layers.map((layer, i) => i).filter((i) => D.layers[i].type === 'conv2d' && parameter(i, 'weight'));
+  if (!convolutions.length) return;
+  page.append(el('h2', {}, 'The learned filters'));
+  page.append(el('p', { class: 'note' }, 'Each row is one filter (one output channel), each square its weights over one input ' +
+    'channel; red is positive, blue negative, white zero, scaled per layer.'));
+  for (const i of convolutions) {
+    const layer = D.layers[i], weight = parameter(i, 'weight');
+    const [outputs, inputs, kh, kw] = layer.parameters.weight.shape;
+    const scale = largest(weight), shownOut = Math.min(outputs, 64), shownIn = Math.min(inputs, 16);
+    const block = el('div', { class: 'layer filters' }, el('h3', {}, layer.name + ': ' + outputs + ' filters of ' + kw + '×' + kh + '×' + inputs +
+      (shownOut < outputs || shownIn < inputs ? ' (the first ' + shownOut + ', over the first ' + shownIn + ' input channels)' : '')));
+    const size = Math.max(2, Math.floor((inputs === 1 ? 30 : 15) / Math.max(kh, kw)));
+    // One input channel: every filter side by side; more: a row per filter.
+    let row = el('div', { class: 'maps' });
+    for (let o = 0; o < shownOut; ++o) {
+      if (inputs > 1) row = el('div', { class: 'maps' });
+      for (let c = 0; c < shownIn; ++c) {
+        const canvas = el('canvas', { width: kw, height: kh, title: layer.name + ' filter ' + o + ', input channel ' + c });
+        canvas.style.width = kw * size + 'px'; canvas.style.height = kh * size + 'px';
+        paint(canvas, weight, (o * inputs + c) * kh * kw, kh, kw, scale);
+        row.append(canvas);
+      }
+      if (inputs > 1 || o === 0) block.append(row);
+    }
+    page.append(block);
+  }
+}
+
+// ---- feature maps ----
+const flow = el('div', { id: 'flow' });
+function picker() {
+  page.append(el('h2', {}, 'Feature maps, layer by layer'));
+  page.append(el('p', { class: 'note' }, 'Choose an image; each layer\'s output follows, one square per channel (red positive, ' +
+    'blue negative, scaled per layer). Click a pixel for its arithmetic.'));
+  const bar = el('div', { class: 'picker' });
+  D.images.forEach((image, i) => {
+    const truth = image.true_label === null ? '' : ' (label ' + className(image.true_label) + ')';
+    bar.append(el('button', { id: 'pick' + i, title: image.label + truth, onclick: () => show(i) },
+      el('img', { src: image.picture, alt: image.label, width: D.input[2], height: D.input[1] }), el('span', { class: 'note' }, String(i))));
+  });
+  page.append(bar, flow);
+}
+function mapBlock(layer, image) {
+  const dims = shapeOf(layer), values = activation(image, layer), scale = largest(values);
+  const title = layer < 0 ? 'input: ' + volume(dims) + ' (what the network receives, after any mean and std)'
+    : D.layers[layer].name + ' · ' + D.layers[layer].type + ' · ' + volume(dims) + (D.layers[layer].formula ? ' · ' + D.layers[layer].formula : '') +
+      (D.layers[layer].inputs.length > 1 || D.layers[layer].inputs[0] !== layer - 1 ? ' · reads ' + D.layers[layer].input_names.join(', ') : '');
+  const block = el('div', { class: 'layer', id: 'layer-' + nameOf(layer) }, el('h3', {}, title));
+  const maps = el('div', { class: 'maps' });
+  if (dims.length === 3) {
+    const [channels, height, width] = dims, shown = Math.min(channels, 128);
+    const size = Math.max(1, Math.floor(84 / Math.max(height, width)));
+    for (let c = 0; c < shown; ++c) {
+      const canvas = el('canvas', { width, height, 'data-layer': layer, 'data-channel': c, title: nameOf(layer) + ' channel ' + c });
+      canvas.style.width = width * size + 'px'; canvas.style.height = height * size + 'px';
+      paint(canvas, values, c * height * width, height, width, scale);
+      canvas.addEventListener('click', (event) => {
+        const box = canvas.getBoundingClientRect();
+        const x = Math.min(width - 1, Math.floor((event.clientX - box.left) / box.width * width));
+        const y = Math.min(height - 1, Math.floor((event.clientY - box.top) / box.height * height));
+        explain(layer, (c * height + y) * width + x);
+      });
+      maps.append(canvas);
+    }
+    if (shown < channels) maps.append(el('span', { class: 'note' }, '… and ' + (channels - shown) + ' more channels'));
+  } else {
+    const features = dims[0], columns = features <= 64 ? features : 56, rows = Math.ceil(features / columns);
+    const size = features <= 64 ? 18 : 6;
+    const padded = new Float32Array(rows * columns); padded.set(values);
+    const canvas = el('canvas', { width: columns, height: rows, 'data-layer': layer, 'data-channel': 0, title: nameOf(layer) + ': ' + features + ' values' });
+    canvas.style.width = columns * size + 'px'; canvas.style.height = rows * size + 'px';
+    paint(canvas, padded, 0, rows, columns, scale);
+    canvas.addEventListener('click', (event) => {
+      const box = canvas.getBoundingClientRect();
+      const x = Math.min(columns - 1, Math.floor((event.clientX - box.left) / box.width * columns));
+      const y = Math.min(rows - 1, Math.floor((event.clientY - box.top) / box.height * rows));
+      if (y * columns + x < features) explain(layer, y * columns + x);
+    });
+    maps.append(canvas);
+  }
+  block.append(maps);
+  return block;
+}
+function show(image) {
+  current = image;
+  document.querySelectorAll('.picker button').forEach((b, i) => b.classList.toggle('chosen', i === image));
+  flow.replaceChildren(mapBlock(-1, image), ...D.layers.map((layer, i) => mapBlock(i, image)));
+  probabilities();
+  panel.hidden = true;
+}
+
+// ---- the arithmetic of one neuron ----
+// A neuron's position: its channel, row and column in a (C, H, W) output, or its feature.
+function position(dims, index) {
+  if (dims.length !== 3) return { text: '[' + index + ']', c: index };
+  const [, height, width] = dims, c = Math.floor(index / (height * width)), y = Math.floor(index / width) % height, x = index % width;
+  return { text: '(channel ' + c + ', row ' + y + ', column ' + x + ')', c, y, x };
+}
+function grid(rows, columns, cell) {
+  const table = el('table', { class: 'grid' });
+  for (let r = 0; r < rows; ++r) {
+    const tr = el('tr');
+    for (let k = 0; k < columns; ++k) { const [text, kind] = cell(r, k); tr.append(el('td', kind ? { class: kind } : {}, text)); }
+    table.append(tr);
+  }
+  return table;
+}
+function pair(value) { return Array.isArray(value) ? value : [value, value]; }
+// A window of a (C, H, W) input: the value at each of its cells, or null in the padding.
+function windowOf(values, dims, c, y, x, attributes) {
+  const [, height, width] = dims, [kh, kw] = pair(attributes.kernel_size), [sh, sw] = pair(attributes.stride);
+  const [ph, pw] = pair(attributes.padding || 0), [dh, dw] = pair(attributes.dilation || 1);
+  const cells = [];
+  for (let ky = 0; ky < kh; ++ky) for (let kx = 0; kx < kw; ++kx) {
+    const row = y * sh - ph + ky * dh, column = x * sw - pw + kx * dw;
+    cells.push(row >= 0 && row < height && column >= 0 && column < width ? values[(c * height + row) * width + column] : null);
+  }
+  return { cells, kh, kw };
+}
+const arithmetic = {
+  conv2d(layer, index, image, out) {
+    const L = D.layers[layer], weight = parameter(layer, 'weight');
+    if (!weight) return null;
+    const bias = L.attributes.bias ? parameter(layer, 'bias') : null;
+    const dims = L.input_shapes[0], input = activation(image, L.inputs[0]), p = position(L.output, index);
+    const groups = L.attributes.groups || 1, [outputs, perGroup] = L.parameters.weight.shape, group = Math.floor(p.c / (outputs / groups));
+    let total = 0, magnitude = 0;
+    const parts = [];
+    for (let k = 0; k < perGroup; ++k) {
+      const c = group * perGroup + k, w = windowOf(input, dims, c, p.y, p.x, L.attributes);
+      let part = 0;
+      w.cells.forEach((v, i) => { const term = (v === null ? 0 : v) * weight[(p.c * perGroup + k) * w.kh * w.kw + i]; part += term; magnitude += Math.abs(term); });
+      total += part;
+      parts.push({ c, w, k, part });
+    }
+    out.append(el('p', {}, 'output = Σ over input channels and window cells of input × weight, + bias. Padding cells (grey) are 0.'));
+    for (const { c, w, k, part } of parts.slice(0, 4)) {
+      out.append(el('p', {}, 'input channel ' + c + ': window × kernel = ' + fmt(part, 7)));
+      const wrap = el('div', { class: 'maps' });
+      wrap.append(grid(w.kh, w.kw, (r, q) => { const v = w.cells[r * w.kw + q]; return v === null ? ['0', 'pad'] : [fmt(v, 3)]; }), el('span', {}, ' × '),
+        grid(w.kh, w.kw, (r, q) => [fmt(weight[(p.c * perGroup + k) * w.kh * w.kw + r * w.kw + q], 3)]));
+      out.append(wrap);
+    }
+    if (parts.length > 4) out.append(el('p', {}, 'the other channels: ' + parts.slice(4).map((q) => fmt(q.part, 4)).join(' + ')));
+    const b = bias ? bias[p.c] : 0;
+    out.append(el('p', {}, 'Σ over ' + parts.length + ' channel' + (parts.length > 1 ? 's' : '') + ' = ' + fmt(total, 8) + (bias ? ', + bias ' + fmt(b, 7) : ', no bias')));
+    return { computed: total + b, magnitude: magnitude + Math.abs(b) };
+  },
+  batchnorm2d(layer, index, image, out) { return this.batchnorm1d(layer, index, image, out); },
+  batchnorm1d(layer, index, image, out) {
+    const L = D.layers[layer], p = position(L.output, index), x = activation(image, L.inputs[0])[index];
+    const [g, b, m, v] = ['weight', 'bias', 'running_mean', 'running_var'].map((n) => parameter(layer, n));
+    if (!g || !b || !m || !v) return null;
+    const eps = L.attributes.eps, c = p.c;
+    const y = (x - m[c]) / Math.sqrt(v[c] + eps) * g[c] + b[c];
+    out.append(el('p', {}, '(x − μ) / √(σ² + ε) · γ + β, with channel ' + c + '\'s running mean μ and variance σ² and learned γ, β:'));
+    out.append(el('p', {}, el('code', {}, '(' + fmt(x, 7) + ' − ' + fmt(m[c], 7) + ') / √(' + fmt(v[c], 7) + ' + ' + fmt(eps, 3) + ') · ' + fmt(g[c], 7) + ' + ' + fmt(b[c], 7))));
+    return { computed: y, magnitude: Math.abs(y) + Math.abs(b[c]) + Math.abs((x - m[c]) / Math.sqrt(v[c] + eps) * g[c]) };
+  },
+  maxpool2d(layer, index, image, out) { return this.pool(layer, index, image, out, 'max'); },
+  avgpool2d(layer, index, image, out) { return this.pool(layer, index, image, out, 'avg'); },
+  pool(layer, index, image, out, kind) {
+    const L = D.layers[layer], p = position(L.output, index), w = windowOf(activation(image, L.inputs[0]), L.input_shapes[0], p.c, p.y, p.x, L.attributes);
+    const inside = w.cells.filter((v) => v !== null);
+    let result, best = -1;
+    if (kind === 'max') {
+      result = -Infinity;
+      w.cells.forEach((v, i) => { if (v !== null && (v > result || Number.isNaN(v))) { result = v; best = i; } });
+      out.append(el('p', {}, 'the largest value of the ' + w.kh + '×' + w.kw + ' window over channel ' + p.c + ' (padding, grey, never wins):'));
+    } else {
+      const divisor = L.attributes.count_include_pad ? w.kh * w.kw : inside.length;
+      const sum = inside.reduce((a, v) => a + v, 0);
+      result = sum / divisor;
+      out.append(el('p', {}, 'the mean of the ' + w.kh + '×' + w.kw + ' window over channel ' + p.c + ': ' + fmt(sum, 7) + ' / ' + divisor));
+    }
+    out.append(grid(w.kh, w.kw, (r, q) => { const i = r * w.kw + q, v = w.cells[i]; return v === null ? ['pad', 'pad'] : [fmt(v, 4), i === best ? 'best' : '']; }));
+    return { computed: result, magnitude: inside.reduce((a, v) => a + Math.abs(v), 0) / Math.max(1, inside.length) };
+  },
+  globalavgpool2d(layer, index, image, out) {
+    const L = D.layers[layer], [, height, width] = L.input_shapes[0], input = activation(image, L.inputs[0]), c = index;
+    let sum = 0, magnitude = 0;
+    for (let i = 0; i < height * width; ++i) { sum += input[c * height * width + i]; magnitude += Math.abs(input[c * height * width + i]); }
+    out.append(el('p', {}, 'the mean of channel ' + c + '\'s ' + height + '×' + width + ' map: ' + fmt(sum, 7) + ' / ' + height * width));
+    out.append(grid(height, width, (r, q) => [fmt(input[(c * height + r) * width + q], 3)]));
+    return { computed: sum / (height * width), magnitude: magnitude / (height * width) };
+  },
+  elementwise(layer, index, image, out, name, f) {
+    const L = D.layers[layer], x = activation(image, L.inputs[0])[index], y = f(x);
+    out.append(el('p', {}, el('code', {}, name.replace('x', fmt(x, 7)) + ' = ' + fmt(y, 7))));
+    return { computed: y, magnitude: Math.abs(x) };
+  },
+  relu(l, i, im, out) { return this.elementwise(l, i, im, out, 'max(0, x)', (x) => (x > 0 ? x : Number.isNaN(x) ? x : 0)); },
+  leakyrelu(l, i, im, out) { const s = D.layers[l].attributes.negative_slope; return this.elementwise(l, i, im, out, 'x > 0 ? x : ' + s + '·x', (x) => (x > 0 ? x : s * x)); },
+  tanh(l, i, im, out) { return this.elementwise(l, i, im, out, 'tanh(x)', Math.tanh); },
+  sigmoid(l, i, im, out) { return this.elementwise(l, i, im, out, '1 / (1 + exp(−x))', (x) => 1 / (1 + Math.exp(-x))); },
+  dropout(l, i, im, out) { return this.elementwise(l, i, im, out, 'x (dropout passes x unchanged in evaluation)', (x) => x); },
+  flatten(l, i, im, out) { return this.elementwise(l, i, im, out, 'x (flatten copies value ' + i + ' in channel, row, column order)', (x) => x); },
+  linear(layer, index, image, out) {
+    const L = D.layers[layer], weight = parameter(layer, 'weight'), bias = parameter(layer, 'bias');
+    if (!weight) return null;
+    const input = activation(image, L.inputs[0]), features = L.parameters.weight.shape[1];
+    let sum = 0, magnitude = 0;
+    const terms = [];
+    for (let f = 0; f < features; ++f) { const t = input[f] * weight[index * features + f]; sum += t; magnitude += Math.abs(t); terms.push([f, t]); }
+    terms.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
+    out.append(el('p', {}, 'output ' + index + ' = Σ over ' + features + ' inputs of input[i] × weight[' + index + ', i], + bias. The largest terms:'));
+    const table = el('table', {}, el('tr', {}, el('th', {}, 'i'), el('th', {}, 'input'), el('th', {}, 'weight'), el('th', {}, 'product')));
+    for (const [f, t] of terms.slice(0, 12)) table.append(el('tr', {}, el('td', {}, String(f)), el('td', {}, fmt(input[f], 5)), el('td', {}, fmt(weight[index * features + f], 5)), el('td', {}, fmt(t, 5))));
+    out.append(table);
+    const b = bias ? bias[index] : 0;
+    out.append(el('p', {}, (features > 12 ? '… and ' + (features - 12) + ' smaller terms; ' : '') + 'Σ = ' + fmt(sum, 8) + (bias ? ', + bias ' + fmt(b, 7) : '')));
+    return { computed: sum + b, magnitude: magnitude + Math.abs(b) };
+  },
+  add(layer, index, image, out) {
+    const L = D.layers[layer], values = L.inputs.map((i) => activation(image, i)[index]);
+    out.append(el('p', {}, el('code', {}, L.inputs.map((i, k) => nameOf(i) + ' ' + fmt(values[k], 7)).join(' + '))));
+    return { computed: values.reduce((a, v) => a + v, 0), magnitude: values.reduce((a, v) => a + Math.abs(v), 0) };
+  },
+  softmax(layer, index, image, out) {
+    const L = D.layers[layer], input = activation(image, L.inputs[0]), dims = L.output;
+    const p = position(dims, index), count = dims.length === 3 ? dims[0] : dims[0];
+    const at = (k) => (dims.length === 3 ? (k * dims[1] + p.y) * dims[2] + p.x : k);
+    const z = Array.from({ length: count }, (_, k) => input[at(k)]);
+    return { computed: softmaxTable(z, p.c, out), magnitude: 1 };
+  },
+};
+// exp(z − max) of every score, their sum, and the share of `chosen`: softmax, shown.
+function softmaxTable(z, chosen, out) {
+  const m = Math.max(...z), e = z.map((v) => Math.exp(v - m)), sum = e.reduce((a, v) => a + v, 0);
+  out.append(el('p', {}, 'p = exp(z − max) / Σ exp(z − max), with max = ' + fmt(m, 7) + ' (subtracting it changes nothing but keeps exp finite):'));
+  const table = el('table', {}, el('tr', {}, el('th', { class: 'text' }, 'class'), el('th', {}, 'z'), el('th', {}, 'exp(z − max)')));
+  z.forEach((v, k) => table.append(el('tr', k === chosen ? { class: 'best' } : {}, el('td', { class: 'text' }, (k === chosen ? '▶ ' : '') + className(k)), el('td', {}, fmt(v, 7)), el('td', {}, fmt(e[k], 7)))));
+  out.append(table, el('p', {}, 'Σ = ' + fmt(sum, 8) + '; p = ' + fmt(e[chosen], 8) + ' / ' + fmt(sum, 8)));
+  return e[chosen] / sum;
+}
+function verdict(out, computed, stored, magnitude) {
+  const difference = Math.abs(computed - stored);
+  // float32 sums in another order: within a few units of the last place of the terms' magnitude.
+  const ok = difference <= 1e-5 * (1 + magnitude) || (Number.isNaN(computed) && Number.isNaN(stored));
+  out.append(el('div', { class: 'verdict' + (ok ? '' : ' off') },
+    'computed here: ', el('b', { id: 'arith-computed', 'data-value': String(computed) }, fmt(computed, 8)), el('br'),
+    'stored by convnet: ', el('b', { id: 'arith-stored', 'data-value': String(stored) }, fmt(stored, 8)), el('br'),
+    'difference ' + fmt(difference, 2) + (ok ? ' (float32 rounding)' : ' — does not match')));
+  panel.dataset.ok = String(ok);
+}
+function openPanel(title) {
+  panel.replaceChildren(el('button', { onclick: () => { panel.hidden = true; } }, 'close'), el('h3', {}, title));
+  panel.hidden = false;
+  panel.dataset.ok = '';
+  return panel;
+}
+function explain(layer, index) {
+  const dims = shapeOf(layer), stored = activation(current, layer)[index], p = position(dims, index);
+  const out = openPanel(nameOf(layer) + (layer >= 0 ? ' (' + D.layers[layer].type + ')' : '') + ' ' + p.text + ', image ' + current);
+  panel.dataset.layer = nameOf(layer); panel.dataset.index = String(index);
+  if (layer < 0) {
+    out.append(el('p', {}, 'a pixel of the input: its stored value / 255, then (x − mean) / std when the weights carry them.'),
+      el('p', {}, 'value ', el('b', { id: 'arith-stored', 'data-value': String(stored) }, fmt(stored, 8))));
+    return null;
+  }
+  const rule = arithmetic[D.layers[layer].type];
+  const result = rule ? rule.call(arithmetic, layer, index, current, out) : null;
+  if (!result) {
+    out.append(el('p', {}, 'stored value ', el('b', { id: 'arith-stored', 'data-value': String(stored) }, fmt(stored, 8))),
+      el('p', { class: 'note' }, rule ? 'this layer\'s weights are too large to embed in the page.' : 'the page does not spell out the arithmetic of ' + D.layers[layer].type + ' layers; the value is the one convnet computed.'));
+    return null;
+  }
+  verdict(out, result.computed, stored, result.magnitude);
+  return { computed: result.computed, stored };
+}
+function explainProbability(c) {
+  const image = D.images[current];
+  const out = openPanel('probability of ' + className(c) + ', image ' + current);
+  panel.dataset.layer = 'softmax'; panel.dataset.index = String(c);
+  const computed = softmaxTable(image.logits, c, out);
+  verdict(out, computed, image.probabilities[c], 1);
+  return { computed, stored: image.probabilities[c] };
+}
+
+// ---- probabilities, accuracy, curves ----
+const probabilityBlock = el('div', { id: 'probabilities' });
+function probabilities() {
+  if (!D.classifies) { probabilityBlock.replaceChildren(el('p', { class: 'note' }, 'This model gives scores per pixel, not per image: no class probabilities.')); return; }
+  const image = D.images[current];
+  const table = el('table', {}, el('tr', {}, el('th', { class: 'text' }, 'class'), el('th', {}, 'score z'), el('th', {}, 'probability'), el('th', { class: 'text' }, '')));
+  image.probabilities.forEach((p, c) => table.append(el('tr', { class: 'clickable', onclick: () => explainProbability(c) },
+    el('td', { class: 'text' }, className(c) + (image.true_label === c ? ' (true)' : '')), el('td', {}, fmt(image.logits[c], 6)),
+    el('td', { 'data-image': current, 'data-class': c, 'data-probability': String(p) }, p.toFixed(7)),
+    el('td', { class: 'text' }, el('span', { class: 'bar', style: 'width:' + Math.round(200 * p) + 'px' })))));
+  const best = image.probabilities.indexOf(Math.max(...image.probabilities));
+  probabilityBlock.replaceChildren(el('p', {}, image.label + ': most likely ', el('b', {}, className(best)),
+    ' (softmax of the last layer\'s scores; click a row for the exponentials and their sum)'), table);
+}
+function allProbabilities() {
+  const table = el('table', { id: 'all-probabilities' }, el('tr', {}, el('th', { class: 'text' }, 'image'), ...D.images[0].probabilities.map((p, c) => el('th', {}, className(c)))));
+  D.images.forEach((image, i) => table.append(el('tr', {}, el('td', { class: 'text' }, image.label),
+    ...image.probabilities.map((p, c) => el('td', { 'data-image': i, 'data-class': c, 'data-probability': String(p) }, p.toFixed(7))))));
+  return el('details', {}, el('summary', {}, 'Every image\'s probabilities'), table);
+}
+function accuracy() {
+  if (!D.confusion) return;
+  const counts = D.confusion.counts, n = counts.length;
+  const correct = counts.reduce((a, row, i) => a + row[i], 0);
+  page.append(el('h2', {}, 'Accuracy on the test set'));
+  page.append(el('p', {}, D.confusion.images.toLocaleString('en') + ' test images, ' + (100 * correct / D.confusion.images).toFixed(2) + ' % classified correctly.'));
+  const table = el('table', { id: 'confusion' }, el('tr', {}, el('th', { class: 'text' }, 'true \\ predicted'), ...counts.map((_, c) => el('th', {}, className(c))), el('th', {}, 'accuracy')));
+  const peak = Math.max(...counts.flat());
+  counts.forEach((row, t) => {
+    const total = row.reduce((a, v) => a + v, 0);
+    table.append(el('tr', {}, el('th', { class: 'text' }, className(t)), ...row.map((v, p) => {
+      const cell = el('td', {}, String(v));
+      if (v) cell.style.background = (p === t ? 'rgba(40,160,60,' : 'rgba(220,50,50,') + (0.12 + 0.6 * Math.sqrt(v / peak)).toFixed(2) + ')';
+      return cell;
+    }), el('td', {}, total ? (100 * row[t] / total).toFixed(1) + ' %' : '—')));
+  });
+  page.append(table, el('p', { class: 'note' }, 'Rows: the true class; columns: the predicted one; the last column is each class\'s accuracy.'));
+}
+function curve(title, keys) {
+  const points = keys.map((key) => D.metrics.map((m, i) => [m.epoch || i + 1, m[key]]).filter((p) => typeof p[1] === 'number'));
+  const all = points.flat();
+  if (!all.length) return null;
+  const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
+  let [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  if (x0 === x1) { x0 -= 1; x1 += 1; }
+  if (y0 === y1) { y0 -= 0.5; y1 += 0.5; }
+  const W = 380, H = 200, left = 48, bottom = 28, X = (x) => left + (x - x0) / (x1 - x0) * (W - left - 10), Y = (y) => H - bottom - (y - y0) / (y1 - y0) * (H - bottom - 10);
+  const ns = 'http://www.w3.org/2000/svg', svg = document.createElementNS(ns, 'svg');
+  const add = (tag, attributes, text) => { const n = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attributes)) n.setAttribute(k, v); if (text) n.textContent = text; svg.append(n); return n; };
+  svg.setAttribute('width', W); svg.setAttribute('height', H); svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+  add('line', { x1: left, y1: H - bottom, x2: W - 10, y2: H - bottom, stroke: '#888' });
+  add('line', { x1: left, y1: 10, x2: left, y2: H - bottom, stroke: '#888' });
+  add('text', { x: 2, y: Y(y1) + 4 }, fmt(y1, 4)); add('text', { x: 2, y: Y(y0) + 4 }, fmt(y0, 4));
+  add('text', { x: X(x0) - 4, y: H - 12 }, String(x0)); add('text', { x: X(x1) - 8, y: H - 12 }, String(x1));
+  add('text', { x: W / 2 - 16, y: H - 1 }, 'epoch');
+  const colours = ['#d33', '#36c', '#393', '#c90'];
+  points.forEach((series, k) => {
+    if (!series.length) return;
+    const colour = colours[k % colours.length];
+    add('polyline', { points: series.map((p) => X(p[0]) + ',' + Y(p[1])).join(' '), fill: 'none', stroke: colour, 'stroke-width': 2 });
+    for (const p of series) add('circle', { cx: X(p[0]), cy: Y(p[1]), r: 3, fill: colour });
+    add('text', { x: W - 120, y: 20 + 14 * k, fill: colour, style: 'fill:' + colour }, keys[k]);
+  });
+  return el('div', { style: 'display:inline-block;margin-right:12px' }, el('h3', {}, title), svg);
+}
+function curves() {
+  if (!D.metrics.length) return;
+  const keys = [...new Set(D.metrics.flatMap((m) => Object.keys(m)))];
+  page.append(el('h2', {}, 'Training curves'), el('p', { class: 'note' }, D.metrics.length + ' epochs from the metrics file.'));
+  page.append(el('div', {}, curve('Loss', keys.filter((k) => k.endsWith('loss'))), curve('Accuracy', keys.filter((k) => k.endsWith('accuracy')))));
+}
+
+// ---- the self-test (#selftest): what the browser test reads back ----
+function selfTest() {
+  const report = { errors: pageErrors, resources: performance.getEntriesByType('resource').map((e) => e.name), images: [], neurons: [], clicks: [], probabilities: [] };
+  for (const image of document.images) report.images.push({ alt: image.alt, complete: image.complete, naturalWidth: image.naturalWidth });
+  D.images.forEach((_, i) => {
+    show(i);
+    D.layers.forEach((layer, l) => {
+      const values = activation(i, l);
+      let pick = 0;
+      for (let k = 1; k < values.length; ++k) if (Math.abs(values[k]) > Math.abs(values[pick])) pick = k;
+      const result = explain(l, pick);
+      report.neurons.push({ image: i, layer: layer.name, type: layer.type, index: pick, explained: result !== null,
+        computed: result ? Number(document.getElementById('arith-computed').dataset.value) : null,
+        stored: Number(document.getElementById('arith-stored').dataset.value), ok: panel.dataset.ok === 'true' });
+    });
+    if (D.classifies) D.images[i].probabilities.forEach((_, c) => {
+      const result = explainProbability(c);
+      report.neurons.push({ image: i, layer: 'softmax', type: 'softmax', index: c, explained: true, computed: result.computed, stored: result.stored, ok: panel.dataset.ok === 'true' });
+    });
+  });
+  // Real clicks, as a person makes them: the middle of each layer's first map, for the first image.
+  show(0);
+  for (const canvas of flow.querySelectorAll('canvas[data-channel="0"]')) {
+    const box = canvas.getBoundingClientRect();
+    canvas.dispatchEvent(new MouseEvent('click', { bubbles: true, clientX: box.left + box.width / 2, clientY: box.top + box.height / 2 }));
+    const computed = document.getElementById('arith-computed'), stored = document.getElementById('arith-stored');
+    report.clicks.push({ layer: panel.dataset.layer, index: Number(panel.dataset.index), open: !panel.hidden,
+      computed: computed ? Number(computed.dataset.value) : null, shown: computed ? computed.textContent : null,
+      stored: stored ? Number(stored.dataset.value) : null, ok: panel.dataset.ok });
+  }
+  for (const cell of document.querySelectorAll('#all-probabilities td[data-probability]'))
+    report.probabilities.push({ image: Number(cell.dataset.image), class: Number(cell.dataset.class), probability: Number(cell.dataset.probability) });
+  report.canvases = document.querySelectorAll('canvas').length;
+  report.errors = pageErrors.slice();
+  // Leave a convolution's arithmetic open for the screenshot.
+  const convolution = D.layers.findIndex((layer, l) => layer.type === 'conv2d' && l > 0);
+  if (convolution >= 0) explain(convolution, Math.floor(activation(0, convolution).length / 2) + Math.floor(D.layers[convolution].output[2] / 2));
+  page.append(el('pre', { id: 'selftest' }, JSON.stringify(report)));
+}
+
+header();
+architecture();
+filters();
+picker();
+page.append(el('h2', {}, 'Probabilities'), probabilityBlock);
+if (D.classifies) page.append(allProbabilities());
+show(0);
+accuracy();
+curves();
+if (location.hash === '#selftest') window.addEventListener('load', selfTest);
+)JS";
+
+}  // namespace convnet
