@@ -21,3 +21,15 @@ fi
 for kernel in edge sobel-x sobel-y blur gaussian sharpen emboss; do
     "$convnet" filter --kernel "$kernel" "$out/trousers.jpg" -o "$out/kernel-$kernel.png"
 done
+# The explainer page's screenshot (docs/images/explain.png), from the page's self-test, which opens
+# a neuron's arithmetic; needs Debian's chromium (make test installs it). Run from a folder of its
+# own so that the page names the weights file without a path.
+if command -v chromium >/dev/null; then
+    page=$(mktemp -d)
+    cp "$weights" "$page/convnet1.safetensors"
+    (cd "$page" && "$OLDPWD/$convnet" explain --weights convnet1.safetensors --data "$OLDPWD/data/fashion-mnist" -o report.html)
+    chromium --headless=new --no-sandbox --disable-gpu --disable-background-networking --disable-component-update --disable-sync \
+        --no-first-run --host-resolver-rules="MAP * ~NOTFOUND" --window-size=1200,1000 --screenshot="$out/explain.png" \
+        "file://$page/report.html#selftest" 2>/dev/null
+    rm -rf "$page"
+fi
