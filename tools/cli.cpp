@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <sstream>
 
 namespace convnet::cli {
 
@@ -239,6 +240,36 @@ Dataset load_data(const std::string& directory, std::string_view split, DataOpti
         std::cerr << "--skip-bad: " << skipped.size() << (skipped.size() == 1 ? " file" : " files") << " of the " << split
                   << " split left out\n";
     return dataset;
+}
+
+std::vector<std::int64_t> parse_index_list(const std::string& text, std::int64_t count) {
+    std::vector<std::int64_t> indexes;
+    std::stringstream stream(text);
+    for (std::string item; std::getline(stream, item, ',');) {
+        std::size_t used = 0;
+        long long value = -1;
+        try {
+            value = std::stoll(item, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used != item.size() || value < 0 || value >= count)
+            throw UsageError("option --index: '" + item + "' is not an index from 0 to " + std::to_string(count - 1));
+        indexes.push_back(value);
+    }
+    if (indexes.empty()) throw UsageError("option --index: expected one or more indexes, e.g. 0,1,2");
+    return indexes;
+}
+
+Preprocessing photo_preprocessing(const Arguments& arguments, const WeightsMetadata& stored) {
+    Preprocessing preprocessing = stored.preprocessing;
+    if (arguments.has("resize")) {
+        const std::string policy = arguments.required("resize");
+        if (const std::optional<ResizePolicy> parsed = resize_policy_from_name(policy)) preprocessing.resize = *parsed;
+        else throw UsageError("option --resize " + policy + ": expected stretch or center-crop");
+    }
+    preprocessing.invert = arguments.has("invert");
+    return preprocessing;
 }
 
 WeightsMetadata stored_metadata(const Arguments& arguments) {

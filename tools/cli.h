@@ -79,6 +79,13 @@ DataOptions data_options(const Arguments& arguments, const Network& network, Res
 // retries without the cache when the cache folder cannot be written.
 Dataset load_data(const std::string& directory, std::string_view split, DataOptions options);
 
+// Comma-separated indexes into a split of `count` images ("0,1,2"); UsageError naming the item.
+std::vector<std::int64_t> parse_index_list(const std::string& text, std::int64_t count);
+
+// How a photo becomes the network's input: the weights file's preprocessing, with --resize over
+// its policy and --invert (UsageError for an unknown policy).
+Preprocessing photo_preprocessing(const Arguments& arguments, const WeightsMetadata& stored);
+
 // The class names and preprocessing a safetensors --weights file holds; empty defaults for a
 // file in convnet's older format.
 WeightsMetadata stored_metadata(const Arguments& arguments);

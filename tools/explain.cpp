@@ -41,25 +41,6 @@ options:
   --threads T      threads to use (default: the cores not busy with other work)
 )";
 
-std::vector<std::int64_t> parse_index_list(const std::string& text, std::int64_t count) {
-    std::vector<std::int64_t> indexes;
-    std::stringstream stream(text);
-    for (std::string item; std::getline(stream, item, ',');) {
-        std::size_t used = 0;
-        long long value = -1;
-        try {
-            value = std::stoll(item, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        if (used != item.size() || value < 0 || value >= count)
-            throw UsageError("option --index: '" + item + "' is not an index from 0 to " + std::to_string(count - 1));
-        indexes.push_back(value);
-    }
-    if (indexes.empty() || indexes.size() > 16) throw UsageError("option --index: expected 1 to 16 indexes, e.g. 0,1,2");
-    return indexes;
-}
-
 std::string read_text(const std::string& path, const std::string& option) {
     std::ifstream file(path, std::ios::binary);
     if (!file) throw Error("option --" + option + " " + path + ": cannot be read");
@@ -93,13 +74,7 @@ int run_explain(const std::vector<std::string>& raw_words) {
     const std::unique_ptr<Network> trained = load_trained_network(arguments);
     const Network& network = *trained;
     const WeightsMetadata stored = stored_metadata(arguments);
-    Preprocessing preprocessing = stored.preprocessing;
-    if (arguments.has("resize")) {
-        const std::string policy = arguments.required("resize");
-        if (const std::optional<ResizePolicy> parsed = resize_policy_from_name(policy)) preprocessing.resize = *parsed;
-        else throw UsageError("option --resize " + policy + ": expected stretch or center-crop");
-    }
-    preprocessing.invert = arguments.has("invert");
+    Preprocessing preprocessing = photo_preprocessing(arguments, stored);
     Preprocessing unnormalised = preprocessing;  // for the pictures
     unnormalised.mean.clear();
     unnormalised.std.clear();

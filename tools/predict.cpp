@@ -59,25 +59,6 @@ options:
   --reference      the same as --backend reference: each layer's plain reference code
 )";
 
-std::vector<std::int64_t> parse_indexes(const std::string& text, std::int64_t count) {
-    std::vector<std::int64_t> indexes;
-    std::stringstream stream(text);
-    for (std::string item; std::getline(stream, item, ',');) {
-        std::size_t used = 0;
-        long long value = -1;
-        try {
-            value = std::stoll(item, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        if (used != item.size() || value < 0 || value >= count)
-            throw UsageError("option --index: '" + item + "' is not an index from 0 to " + std::to_string(count - 1));
-        indexes.push_back(value);
-    }
-    if (indexes.empty()) throw UsageError("option --index: expected one or more indexes, e.g. 0,1,2");
-    return indexes;
-}
-
 // Class indexes, most likely first; NaN (from NaN weights) before any number, as torch.argmax ranks it.
 std::vector<std::int64_t> ranked_classes(const float* probabilities, std::int64_t classes, std::int64_t top) {
     std::vector<std::int64_t> order(static_cast<std::size_t>(classes));
@@ -142,13 +123,7 @@ int run_predict(const std::vector<std::string>& words) {
     const Network& network = *trained;
     // A safetensors file brings the class names and the preprocessing it was trained with.
     const WeightsMetadata stored = stored_metadata(arguments);
-    Preprocessing preprocessing = stored.preprocessing;
-    if (arguments.has("resize")) {
-        const std::string policy = arguments.required("resize");
-        if (const std::optional<ResizePolicy> parsed = resize_policy_from_name(policy)) preprocessing.resize = *parsed;
-        else throw UsageError("option --resize " + policy + ": expected stretch or center-crop");
-    }
-    preprocessing.invert = arguments.has("invert");
+    Preprocessing preprocessing = photo_preprocessing(arguments, stored);
     const std::int64_t top = arguments.integer("top", 3, 1, 1000);
     const std::string data = arguments.text("data", "");
     // The weights file's names; an IDX folder's classes.txt over them (as before weights held names).
@@ -168,7 +143,7 @@ int run_predict(const std::vector<std::string>& words) {
         if (names.empty()) names = test.class_names;
         check_compatible(network, test, "test");
         std::vector<std::uint8_t> labels;
-        for (std::int64_t index : parse_indexes(arguments.text("index", ""), test.count)) {
+        for (std::int64_t index : parse_index_list(arguments.text("index", ""), test.count)) {
             Tensor image;
             BatchTransform transform;
             transform.preprocessing = preprocessing;  // mean and std as in training

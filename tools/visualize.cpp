@@ -102,13 +102,7 @@ int run_activations(const Arguments& arguments) {
     const std::string file = arguments.required("image");
     const std::unique_ptr<Network> network = load_trained_network(arguments);
     const WeightsMetadata stored = stored_metadata(arguments);
-    Preprocessing preprocessing = stored.preprocessing;
-    if (arguments.has("resize")) {
-        const std::string policy = arguments.required("resize");
-        if (const std::optional<ResizePolicy> parsed = resize_policy_from_name(policy)) preprocessing.resize = *parsed;
-        else throw UsageError("option --resize " + policy + ": expected stretch or center-crop");
-    }
-    preprocessing.invert = arguments.has("invert");
+    Preprocessing preprocessing = photo_preprocessing(arguments, stored);
     const std::vector<std::string> names = arguments.has("data") ? read_class_names(arguments.required("data")) : stored.class_names;
     const Shape& sample = network->sample_shape();
     if (sample.rank() != 3) throw Error(network->source() + ": activations need a model whose input is an image (CxHxW)");
