@@ -23,25 +23,13 @@ import subprocess
 import sys
 import zlib
 
+from idx_subset import write_subset  # beside this script
+
 TRAIN_IMAGES, TEST_IMAGES = 6000, 1000
 LARGEST_PAGE = 3 * 1024 * 1024
 CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-extensions",
                   "--host-resolver-rules=MAP * ~NOTFOUND", "--enable-logging=stderr", "--v=0", "--window-size=1280,2000"]
-
-
-def write_subset(source, target):
-    """The first images of each split of `source` as an IDX dataset in `target`, with its class names."""
-    os.makedirs(target, exist_ok=True)
-    for prefix, count in (("train", TRAIN_IMAGES), ("t10k", TEST_IMAGES)):
-        for kind, header, item in (("images-idx3-ubyte", 16, 784), ("labels-idx1-ubyte", 8, 1)):
-            with gzip.open(os.path.join(source, f"{prefix}-{kind}.gz"), "rb") as file:
-                data = bytearray(file.read(header + count * item))
-            data[4:8] = struct.pack(">I", count)
-            with open(os.path.join(target, f"{prefix}-{kind}"), "wb") as out:
-                out.write(data)
-    if os.path.exists(os.path.join(source, "classes.txt")):
-        shutil.copy(os.path.join(source, "classes.txt"), target)
 
 
 def write_rgb_png(path, width, height):
@@ -155,7 +143,7 @@ def main():
     os.makedirs(work, exist_ok=True)
     failures = []
     data = os.path.join(work, "data")
-    write_subset(data_source, data)
+    write_subset(data_source, data, TRAIN_IMAGES, TEST_IMAGES)
 
     # convnet1, trained briefly: the test split's images, accuracy and the training curves.
     weights, metrics, page = (os.path.join(work, name) for name in ("convnet1.safetensors", "convnet1.jsonl", "convnet1.html"))

@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 
+from idx_subset import write_subset  # beside this script
+
 # Dropout: the random generators are part of what must resume exactly.
 MODEL = """input 1x28x28
 conv2d out=8 kernel=5 pad=2
@@ -34,18 +36,6 @@ linear out=10
 """
 TRAIN_IMAGES, TEST_IMAGES = 4000, 500
 KILLS = 8  # SIGKILLs before the run may finish
-
-
-def write_subset(source, target):
-    """The first images of each split of `source` as an IDX dataset in `target`."""
-    os.makedirs(target)
-    for prefix, count in (("train", TRAIN_IMAGES), ("t10k", TEST_IMAGES)):
-        for kind, header, item in (("images-idx3-ubyte", 16, 784), ("labels-idx1-ubyte", 8, 1)):
-            with gzip.open(os.path.join(source, f"{prefix}-{kind}.gz"), "rb") as file:
-                data = bytearray(file.read(header + count * item))
-            data[4:8] = struct.pack(">I", count)
-            with open(os.path.join(target, f"{prefix}-{kind}"), "wb") as out:
-                out.write(data)
 
 
 def whole_safetensors(path):
@@ -91,7 +81,7 @@ def main():
     failures = []
     try:
         data = os.path.join(work, "data")
-        write_subset(data_source, data)
+        write_subset(data_source, data, TRAIN_IMAGES, TEST_IMAGES)
         model = os.path.join(work, "dropout.model")
         with open(model, "w") as file:
             file.write(MODEL)
