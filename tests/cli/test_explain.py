@@ -12,7 +12,6 @@ channels) with seeded random weights and a colour PNG. A screenshot of convnet1'
 page itself are left in WORK as the test's artefacts.
 usage: test_explain.py CONVNET SOURCE_DIR ONNX_HELPER WORK   (standard library only; 77: skipped)
 """
-import gzip
 import html
 import json
 import os

@@ -7,7 +7,6 @@ a checkpoint, exits with 130 and says how to resume.
 usage: test_resume.py CONVNET_BINARY SOURCE_DIR   (exit 77: skipped, no Fashion-MNIST data)
 Only the standard library: the data subset is written as IDX here from data/fashion-mnist.
 """
-import gzip
 import json
 import os
 import random
