@@ -342,6 +342,18 @@ std::vector<ConfusedPair> most_confused_pairs(const Evaluation& evaluation, std:
     return pairs;
 }
 
+namespace {
+
+// Whether any image landed off the confusion matrix's diagonal.
+bool evaluation_has_mistakes(const Evaluation& evaluation) {
+    for (std::int64_t t = 0; t < evaluation.classes; ++t)
+        for (std::int64_t p = 0; p < evaluation.classes; ++p)
+            if (t != p && evaluation.confusion_at(t, p) > 0) return true;
+    return false;
+}
+
+}  // namespace
+
 std::string confusion_table_text(const Evaluation& evaluation, const std::vector<std::string>& class_names, std::size_t pairs) {
     check_confusion(evaluation);
     const int classes = static_cast<int>(evaluation.classes);
@@ -374,7 +386,7 @@ std::string confusion_table_text(const Evaluation& evaluation, const std::vector
         out += "\n";
     }
     const std::vector<ConfusedPair> confused = most_confused_pairs(evaluation, pairs);
-    if (confused.empty()) return out + "\nno mistakes\n";
+    if (confused.empty()) return out + (pairs > 0 && evaluation_has_mistakes(evaluation) ? "" : "\nno mistakes\n");
     out += "\nmost confused (true -> predicted: images; the most confident mistakes: index (probability of the wrong class))\n";
     for (const ConfusedPair& pair : confused) {
         out += "  " + class_name(class_names, pair.true_label) + " -> " + class_name(class_names, pair.predicted) + ": " +

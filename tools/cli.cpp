@@ -46,13 +46,19 @@ bool is_number(const std::string& word) {
 
 }  // namespace
 
+namespace {
+const std::string kOutput = "--output";
+}  // namespace
+
 Arguments::Arguments(const std::vector<std::string>& words, const std::vector<std::string>& with_value,
                      const std::vector<std::string>& flags, Positional positional) {
     auto listed = [](const std::vector<std::string>& names, const std::string& name) {
         return std::find(names.begin(), names.end(), name) != names.end();
     };
     for (std::size_t i = 0; i < words.size(); ++i) {
-        const std::string& word = words[i];
+        // -o is the one short option, as compilers spell it: --output wherever a command has one.
+        const bool short_output = listed(with_value, "output") && (words[i] == "-o" || words[i].starts_with("-o="));
+        const std::string word = short_output ? kOutput + words[i].substr(2) : words[i];
         if (word.size() > 1 && word[0] == '-' && word[1] != '-' && !is_number(word)) {
             const std::string name = word.substr(1, word.find('=') - 1);
             const bool known = listed(with_value, name) || listed(flags, name);

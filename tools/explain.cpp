@@ -58,10 +58,7 @@ std::vector<std::uint8_t> picture_of(const Tensor& unnormalised) {
 }
 }  // namespace
 
-int run_explain(const std::vector<std::string>& raw_words) {
-    std::vector<std::string> words = raw_words;
-    for (std::string& word : words)  // -o is the one short option, as compilers spell it
-        if (word == "-o") word = "--output";
+int run_explain(const std::vector<std::string>& words) {
     const Arguments arguments(words, {"model", "weights", "image", "data", "index", "metrics", "output", "resize", "threads", "cache"},
                               {"help", "invert"}, Positional::any);
     if (arguments.has("help")) {

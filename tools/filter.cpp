@@ -51,11 +51,7 @@ std::string kernel_text(const ImageKernel& kernel) {
 
 }  // namespace
 
-int run_filter(const std::vector<std::string>& raw_words) {
-    std::vector<std::string> words = raw_words;
-    for (std::string& word : words)
-        if (word == "-o") word = "--output";
-        else if (word.rfind("-o=", 0) == 0) word = "--output=" + word.substr(3);
+int run_filter(const std::vector<std::string>& words) {
     const Arguments arguments(words, {"kernel", "stride", "padding", "range", "output"}, {"help", "list", "grey"}, Positional::any);
     if (arguments.has("help")) {
         std::cout << kFilterHelp;

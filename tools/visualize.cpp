@@ -37,14 +37,6 @@ options:
   -o, --output F   the picture to write, a .png file (replaced atomically)
 )";
 
-// -o is the one single-dash option: it becomes --output for Arguments.
-std::vector<std::string> with_long_output(std::vector<std::string> words) {
-    for (std::string& word : words)
-        if (word == "-o") word = "--output";
-        else if (word.rfind("-o=", 0) == 0) word = "--output=" + word.substr(3);
-    return words;
-}
-
 std::string output_path(const Arguments& arguments) {
     if (!arguments.has("output")) throw UsageError("option -o FILE.png is required: the picture to write");
     const std::string path = arguments.required("output");
@@ -145,7 +137,7 @@ int run_visualize(const std::vector<std::string>& words) {
         throw UsageError("unknown picture '" + what + "'" + (nearest.empty() ? "" : " (did you mean " + nearest + "?)") +
                          "; expected filters or activations (convnet visualize --help)");
     }
-    const std::vector<std::string> rest = with_long_output(std::vector<std::string>(words.begin() + 1, words.end()));
+    const std::vector<std::string> rest = std::vector<std::string>(words.begin() + 1, words.end());
     if (what == "filters") {
         const Arguments arguments(rest, {"weights", "model", "layer", "output", "backend"}, {"help", "per-filter", "rgb-as-tiles"});
         if (arguments.has("help")) {
