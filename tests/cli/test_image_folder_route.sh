@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The image-folder route against the IDX route: Fashion-MNIST written as an image folder of PNGs
-# and JPEGs of several sizes, grey and RGB (tests/data/make_image_folder.cpp), trains convnet1
+# and JPEGs of several sizes, grey and RGB (tests/generators/make_image_folder.cpp), trains convnet1
 # with augmentation to the test accuracy the IDX files give, within half a point; the second
 # read of the folder comes from the cache.
 # usage: test_image_folder_route.sh CONVNET MAKE_IMAGE_FOLDER SOURCE_DIR   (77: skipped, no data)
