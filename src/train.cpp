@@ -13,8 +13,10 @@
 #include <cmath>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <numeric>
+#include <sstream>
 
 namespace convnet {
 
@@ -275,10 +277,17 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
                    transform_);
         const Tensor& logits = network_.forward_train(images_);
         const LossResult loss = softmax_cross_entropy(logits, labels_, &grad_logits_);
-        network_.backward(grad_logits_);
-        optimizer_.step(network_.trainable_values(), network_.gradients());
-        position_.loss_sum += loss.loss * double(size);
-        position_.correct += loss.correct;
+        if (!std::isfinite(loss.loss)) {
+            // Before the step: the weights stay the last good ones, and so does any checkpoint.
+            if (non_finite_policy_ == NonFinitePolicy::stop) throw TrainingDiverged(divergence_report(loss.loss, result.epoch));
+            ++skipped_steps_;
+            skipped_images_ += size;
+        } else {
+            network_.backward(grad_logits_);
+            optimizer_.step(network_.trainable_values(), network_.gradients());
+            position_.loss_sum += loss.loss * double(size);
+            position_.correct += loss.correct;
+        }
         position_.images_done += size;
         ++position_.steps_done;
         position_.seconds = seconds_so_far();
@@ -291,11 +300,52 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
         }
     }
     result.seconds = seconds_so_far();
-    result.train_loss = position_.loss_sum / double(position_.images_done);
-    result.train_accuracy = double(position_.correct) / double(position_.images_done);
+    const double counted = double(position_.images_done - skipped_images_);
+    result.train_loss = counted > 0 ? position_.loss_sum / counted : std::numeric_limits<double>::quiet_NaN();
+    result.train_accuracy = counted > 0 ? double(position_.correct) / counted : 0.0;
+    result.skipped_steps = skipped_steps_;
+    skipped_steps_ = skipped_images_ = 0;
     result.images_per_second = double(position_.images_done) / result.seconds;
     position_ = TrainingPosition{position_.epochs_done + 1, 0, position_.steps_done};
     return result;
+}
+
+std::string Trainer::divergence_report(double loss, int epoch) const {
+    std::string report = "training diverged at step " + std::to_string(position_.steps_done + 1) + " (epoch " + std::to_string(epoch) +
+                         ", images " + std::to_string(position_.images_done + 1) + " to " +
+                         std::to_string(position_.images_done + images_.shape()[0]) + "): the loss is " + std::to_string(loss);
+    // Where it first goes bad: the weights, else the first layer whose output for this batch is not finite.
+    std::string where;
+    for (const NamedParameter& entry : network_.named_parameters()) {
+        const float* values = entry.parameter->value;
+        for (std::int64_t i = 0; i < entry.parameter->shape.element_count() && where.empty(); ++i)
+            if (!std::isfinite(values[i])) where = "the weights are not finite from " + entry.name + " on";
+        if (!where.empty()) break;
+    }
+    if (where.empty()) {
+        Tensor logits;
+        network_.observe(images_, logits, [&](std::size_t, const LayerPlan& plan, const Tensor& output) {
+            if (!where.empty()) return;
+            for (std::int64_t i = 0; i < output.size(); ++i)
+                if (!std::isfinite(output[i])) {
+                    where = "the first layer whose output is not finite for this batch: " + plan.name + " (" + plan.layer->type() + ")";
+                    return;
+                }
+        });
+    }
+    if (where.empty())
+        where = "every layer's output is finite in evaluation mode: the overflow is in training mode's batch statistics or the loss";
+    // The likely cause, against the rates these optimisers are usually run at.
+    const OptimizerOptions options = optimizer_.options();
+    const double usual = options.name == "sgd" ? 0.1 : 1e-3;
+    std::ostringstream rate;
+    rate << optimizer_.learning_rate() << " is far above the usual " << usual << " for " << options.name;
+    const std::string cause =
+        optimizer_.learning_rate() > 10.0 * usual
+            ? "learning rate " + rate.str()
+            : "the step overshot: lower the learning rate (--lr), normalise the inputs (--normalize auto), or add batch norm";
+    return report + "; " + where + "; likely cause: " + cause +
+           ". The weights are those before this step; --on-nan skip leaves such batches out instead";
 }
 
 Checkpoint Trainer::checkpoint(const FitOptions& options) const {

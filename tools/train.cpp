@@ -63,6 +63,9 @@ options:
                      training set), MEAN/STD or M1,M2,M3/S1,S2,S3, or none (default); kept in the
                      weights file, applied by eval, predict and the ONNX file's description
   --seed S           seed for initialisation, shuffling and augmentation (default 1)
+  --on-nan POLICY    a batch whose loss is NaN or infinite: stop (default: an error naming the step,
+                     the first layer that went bad and the likely cause; weights and checkpoints
+                     stay the last good ones) or skip (leave the batch out, count it, go on)
   --threads T        threads to use (default: the cores not busy with other work, printed in the
                      header); the same seed and --threads give the same weights
   --save WEIGHTS     write the weights here after every epoch (atomically), as safetensors
@@ -179,7 +182,7 @@ int run_train(const std::vector<std::string>& words) {
     const Arguments arguments(words,
                               {"model",    "data",    "epochs",    "batch",     "optimizer", "lr",      "momentum",   "weight-decay",
                                "schedule", "seed",    "threads",   "save",      "metrics",   "backend", "checkpoint", "checkpoint-every",
-                               "resume",   "augment", "normalize", "val-split", "resize",    "cache",   "plot"},
+                               "resume",   "augment", "normalize", "val-split", "resize",    "cache",   "plot",       "on-nan"},
                               {"help", "reference", "nesterov", "skip-bad"});
     if (arguments.has("help")) {
         std::cout << kTrainHelp;
@@ -282,6 +285,9 @@ int run_train(const std::vector<std::string>& words) {
                   << " classes: the extra outputs are never a label (end the model in linear out=" << train.num_classes() << ")\n";
     network.initialize(seed);
     Trainer trainer(network, *optimizer, batch, seed);
+    const std::string on_nan = arguments.text("on-nan", "stop");
+    if (on_nan != "stop" && on_nan != "skip") throw UsageError("option --on-nan " + on_nan + ": expected stop or skip");
+    trainer.set_non_finite_policy(on_nan == "skip" ? NonFinitePolicy::skip : NonFinitePolicy::stop);
     if (resumed) trainer.restore(*resumed);
 
     std::cout << "model " << network.source() << ": " << network.trainable_count() << " parameters; data " << data << ": " << train.count
@@ -351,6 +357,8 @@ int run_train(const std::vector<std::string>& words) {
         std::printf("epoch %d/%d  train loss %.4f  acc %.4f | %s loss %.4f  acc %.4f | %.1f s, %.0f img/s\n", trained.epoch, epochs,
                     shown(trained.train_loss), trained.train_accuracy, judged_name, shown(tested.loss), tested.accuracy, trained.seconds,
                     trained.images_per_second);
+        if (trained.skipped_steps > 0)
+            std::printf("  (--on-nan skip: %lld batches with a non-finite loss left out)\n", static_cast<long long>(trained.skipped_steps));
         std::fflush(stdout);
         if (arguments.has("plot")) {
             metrics_so_far += epoch_metrics_json(trained, tested) + "\n";

@@ -5,6 +5,7 @@
 #include <convnet/augmentation.h>
 #include <convnet/checkpoint.h>
 #include <convnet/data.h>
+#include <convnet/error.h>
 #include <convnet/io.h>
 #include <convnet/model.h>
 #include <convnet/optim.h>
@@ -85,6 +86,21 @@ struct EpochResult {
     bool finished = true;                           // false: stopped between steps (FitCallbacks::stop_requested), the rest below so far
     double train_loss = 0.0, train_accuracy = 0.0;  // over the epoch's batches, in training mode
     double seconds = 0.0, images_per_second = 0.0;
+    std::int64_t skipped_steps = 0;  // batches whose loss was not finite, left out (NonFinitePolicy::skip)
+};
+
+// What training does when a batch's loss is NaN or infinite.
+enum class NonFinitePolicy {
+    stop,  // throw TrainingDiverged before the step, so the weights (and checkpoints) stay the last good ones
+    skip,  // leave the batch out (no optimiser step) and go on; EpochResult counts them
+};
+
+// Thrown by Trainer::train_epoch under NonFinitePolicy::stop. what(): the step and epoch, the
+// loss, the first layer whose output is not finite for that batch (or the weights that are not),
+// and the likely cause ("learning rate 1000 is far above the usual 0.001 for adam").
+class TrainingDiverged : public Error {
+public:
+    using Error::Error;
 };
 
 // One epoch as a JSON object on one line (no newline), the `--metrics` record: epoch, train_loss,
@@ -144,6 +160,8 @@ public:
 
     // The mean/std and augmentation of the training batches train_epoch draws (none unless set;
     // fit sets them from its options).
+    void set_non_finite_policy(NonFinitePolicy policy) { non_finite_policy_ = policy; }
+
     void set_batch_transform(const Preprocessing& preprocessing, const Augmentation& augmentation) {
         transform_.preprocessing = preprocessing;
         transform_.augmentation = augmentation;
@@ -170,6 +188,10 @@ private:
     std::uint64_t seed_;
     double base_learning_rate_;  // the optimiser's rate when this Trainer was made
     TrainingPosition position_;
+    NonFinitePolicy non_finite_policy_ = NonFinitePolicy::stop;
+    std::int64_t skipped_steps_ = 0, skipped_images_ = 0;  // this epoch, under NonFinitePolicy::skip
+    // The message of TrainingDiverged for the batch in images_ whose loss is `loss`.
+    std::string divergence_report(double loss, int epoch) const;
     BatchTransform transform_;  // set by fit from its options; train_epoch alone: plain value / 255
     std::string metrics_;       // the metrics lines so far, when restored from a checkpoint
     bool metrics_restored_ = false;

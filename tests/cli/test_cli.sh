@@ -186,6 +186,8 @@ expect_usage_error "cache inside the data" "inside the dataset folder" "$convnet
 expect_usage_error "augmentation twice" "'flip' is given twice" "$convnet" train --model "$model" --data "$work/tiny" --augment flip,flip
 printf '\x0c' | dd of="$work/cifar/test_batch.bin" bs=1 seek=3073 conv=notrunc 2>/dev/null
 expect_failure "CIFAR-10 label past the names" "test_batch.bin" "$convnet" eval --weights "$work/cifar.safetensors" --data "$work/cifar"
+expect_usage_error "bad --on-nan" "option --on-nan later: expected stop or skip" "$convnet" train --model "$model" --data "$work/tiny" \
+    --on-nan later
 expect_usage_error "checkpoint-every alone" "give --checkpoint FILE too" "$convnet" train --model "$model" --data "$work/tiny" \
     --checkpoint-every 5
 

@@ -211,5 +211,38 @@ TEST(Training, FitKeepsTheOptimisersOwnRate) {
     EXPECT_DOUBLE_EQ(sgd.learning_rate(), 0.05);
 }
 
+// Numerical trouble: a weight that is NaN (as a diverged step leaves one) makes the loss NaN. The
+// default stops before the step, naming the step, the weights that went bad and the likely cause
+// (a learning rate far above the usual one), the weights left as they were; skip leaves every such
+// batch out and finishes the epoch.
+TEST(Training, ANonFiniteLossStopsNamingTheStepTheWeightsAndTheCause) {
+    const Dataset train = generated_dataset(640, 5);
+    const char* model = "input 1x12x12\nflatten\nlinear out=3\n";
+    SgdOptions options;
+    options.learning_rate = 50.0;
+    for (const NonFinitePolicy policy : {NonFinitePolicy::stop, NonFinitePolicy::skip}) {
+        Network network(parse_model(model, "plain.model"));
+        network.initialize(1);
+        network.named_parameters()[1].parameter->value[2] = std::numeric_limits<float>::quiet_NaN();  // fc1.bias[2]
+        network.parameters_changed();
+        const std::vector<float> before = weights_of(network);
+        Sgd sgd(options);
+        Trainer trainer(network, sgd, 32, 1);
+        trainer.set_non_finite_policy(policy);
+        if (policy == NonFinitePolicy::stop) {
+            testing::expect_error(
+                [&] { trainer.train_epoch(train, {}); },
+                {"training diverged at step 1 (epoch 1, images 1 to 32): the loss is nan", "the weights are not finite from fc1.bias on",
+                 "learning rate 50 is far above the usual 0.1 for sgd", "--on-nan skip"});
+        } else {
+            EXPECT_EQ(trainer.train_epoch(train, {}).skipped_steps, 20);  // 640 images in batches of 32, every one NaN
+        }
+        const std::vector<float> after = weights_of(network);
+        ASSERT_EQ(after.size(), before.size());
+        for (std::size_t i = 0; i < after.size(); ++i)  // no step taken (NaN compares unequal to itself)
+            EXPECT_TRUE(after[i] == before[i] || (std::isnan(after[i]) && std::isnan(before[i]))) << i;
+    }
+}
+
 }  // namespace
 }  // namespace convnet
