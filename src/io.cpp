@@ -243,7 +243,25 @@ std::vector<std::string> suspect_tensors(const std::vector<StateTensor>& state) 
 
 }  // namespace
 
-std::vector<std::string> load_weights(Network& network, const std::filesystem::path& path) {
+namespace {
+
+// A safetensors file's entries into `network`, by name and strictly, as torch's load_state_dict
+// (a checkpoint's optimiser entries left aside); suspect_tensors' lines.
+std::vector<std::string> load_safetensors_state(Network& network, SafetensorsContents& contents, const std::string& name) {
+    if (contents.metadata.count(kCheckpointKey) != 0) std::erase_if(contents.tensors, is_checkpoint_entry);
+    try {
+        network.load_state_dict(contents.tensors, /*strict=*/true);
+    } catch (const Error& error) {
+        if (contents.metadata.count("model") == 0) throw;
+        throw Error(std::string(error.what()) + "\n" + name + " holds the weights of another model than " + network.source() +
+                    "; it keeps the model it was saved with: leave out --model to use that");
+    }
+    return suspect_tensors(contents.tensors);
+}
+
+}  // namespace
+
+std::vector<std::string> load_weights(Network& network, const std::filesystem::path& path, WeightsMetadata* metadata) {
     detail::check_regular_file(path, "the weights file", "train with --save to make one");
     std::ifstream file(path, std::ios::binary);
     // Version 1 files hold the float tensors only; version 2 every entry of the state dict.
@@ -259,17 +277,9 @@ std::vector<std::string> load_weights(Network& network, const std::filesystem::p
     std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
     const std::string name = path.string();
     if (!bytes.starts_with(std::string_view(kMagic, sizeof(kMagic))) && bytes.size() > 8 && bytes[8] == '{') {
-        // A safetensors file: every entry by name, strictly, as torch's load_state_dict.
         SafetensorsContents contents = parse_safetensors(bytes, name);
-        if (contents.metadata.count(kCheckpointKey) != 0) std::erase_if(contents.tensors, is_checkpoint_entry);
-        try {
-            network.load_state_dict(contents.tensors, /*strict=*/true);
-        } catch (const Error& error) {
-            if (contents.metadata.count("model") == 0) throw;
-            throw Error(std::string(error.what()) + "\n" + name + " holds the weights of another model than " + network.source() +
-                        "; it keeps the model it was saved with: leave out --model to use that");
-        }
-        return suspect_tensors(contents.tensors);
+        if (metadata != nullptr && contents.metadata.count("model") != 0) *metadata = decode_weights_metadata(contents.metadata, name);
+        return load_safetensors_state(network, contents, name);
     }
     Reader reader(std::move(bytes), name);
     char magic[sizeof(kMagic)];
@@ -345,11 +355,16 @@ WeightsMetadata read_weights_metadata(const std::filesystem::path& path) {
     return decode_weights_metadata(read_safetensors(path).metadata, path.string());
 }
 
-std::unique_ptr<Network> load_network(const std::filesystem::path& path, std::vector<std::string>* warnings) {
-    const WeightsMetadata metadata = read_weights_metadata(path);
-    auto network = std::make_unique<Network>(parse_model(metadata.model, path.string()));
-    std::vector<std::string> suspect = load_weights(*network, path);
+std::unique_ptr<Network> load_network(const std::filesystem::path& path, std::vector<std::string>* warnings, WeightsMetadata* metadata) {
+    if (weights_format(path) == WeightsFormat::convnet)
+        throw Error(path.string() + ": a weights file in convnet's older format, which holds no model; give the model file with --model");
+    // One read of the file for the model, the metadata and the tensors.
+    SafetensorsContents contents = read_safetensors(path);
+    WeightsMetadata decoded = decode_weights_metadata(contents.metadata, path.string());
+    auto network = std::make_unique<Network>(parse_model(decoded.model, path.string()));
+    std::vector<std::string> suspect = load_safetensors_state(*network, contents, path.string());
     if (warnings) *warnings = std::move(suspect);
+    if (metadata) *metadata = std::move(decoded);
     return network;
 }
 

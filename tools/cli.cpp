@@ -180,15 +180,15 @@ void apply_backend(const Arguments& arguments, Network& network) {
     network.set_backend(name);
 }
 
-std::unique_ptr<Network> load_trained_network(const Arguments& arguments) {
+std::unique_ptr<Network> load_trained_network(const Arguments& arguments, WeightsMetadata* stored) {
     const std::string weights = arguments.required("weights");
     std::unique_ptr<Network> network;
     std::vector<std::string> suspect;
     if (arguments.has("model")) {
         network = std::make_unique<Network>(read_model_file(arguments.required("model")));
-        suspect = load_weights(*network, weights);
+        suspect = load_weights(*network, weights, stored);
     } else {
-        network = load_network(weights, &suspect);  // the model travels in a safetensors file's metadata
+        network = load_network(weights, &suspect, stored);  // the model travels in a safetensors file's metadata
     }
     apply_backend(arguments, *network);
     for (const std::string& tensor : suspect)
@@ -276,11 +276,6 @@ Preprocessing photo_preprocessing(const Arguments& arguments, const WeightsMetad
     }
     preprocessing.invert = arguments.has("invert");
     return preprocessing;
-}
-
-WeightsMetadata stored_metadata(const Arguments& arguments) {
-    const std::string weights = arguments.required("weights");
-    return weights_format(weights) == WeightsFormat::convnet ? WeightsMetadata{} : read_weights_metadata(weights);
 }
 
 }  // namespace convnet::cli

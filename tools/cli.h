@@ -68,7 +68,9 @@ void check_svg_output(const std::string& option, const std::filesystem::path& pa
 
 // The network of --weights: its model from --model, else from the safetensors file's metadata;
 // on the backend --backend (or --reference) names. Warns on stderr about non-finite weights.
-std::unique_ptr<Network> load_trained_network(const Arguments& arguments);
+// `stored`, when given, receives the class names and preprocessing the weights file holds (empty
+// defaults for a file in convnet's older format); the file is read once.
+std::unique_ptr<Network> load_trained_network(const Arguments& arguments, WeightsMetadata* stored = nullptr);
 
 // How --data is read for `network`: an image folder converted to the network's input (channels,
 // height, width) with `resize`, cached under --cache DIR (default $XDG_CACHE_HOME/convnet or
@@ -85,10 +87,6 @@ std::vector<std::int64_t> parse_index_list(const std::string& text, std::int64_t
 // How a photo becomes the network's input: the weights file's preprocessing, with --resize over
 // its policy and --invert (UsageError for an unknown policy).
 Preprocessing photo_preprocessing(const Arguments& arguments, const WeightsMetadata& stored);
-
-// The class names and preprocessing a safetensors --weights file holds; empty defaults for a
-// file in convnet's older format.
-WeightsMetadata stored_metadata(const Arguments& arguments);
 
 int run_train(const std::vector<std::string>& words);
 int run_eval(const std::vector<std::string>& words);

@@ -50,11 +50,12 @@ int run_eval(const std::vector<std::string>& words) {
         throw UsageError("option --top-confused: give --confusion FILE.svg too, the picture it is for");
     if (arguments.has("confusion")) check_svg_output("confusion", arguments.required("confusion"));
     apply_threads(arguments);
-    const std::unique_ptr<Network> network = load_trained_network(arguments);
+    WeightsMetadata stored_weights;
+    const std::unique_ptr<Network> network = load_trained_network(arguments, &stored_weights);
     // Images prepared as in training: the weights file's resize policy, mean and std.
-    const Preprocessing preprocessing = stored_metadata(arguments).preprocessing;
+    const Preprocessing& preprocessing = stored_weights.preprocessing;
     const Dataset test = load_data(arguments.required("data"), "test", data_options(arguments, *network, preprocessing.resize));
-    if (const std::vector<std::string> stored = stored_metadata(arguments).class_names; !stored.empty() && stored != test.class_names)
+    if (const std::vector<std::string>& stored = stored_weights.class_names; !stored.empty() && stored != test.class_names)
         std::cerr << "warning: the weights were trained on classes named " << stored.front() << ", ... but " << arguments.required("data")
                   << " names them " << (test.class_names.empty() ? std::string("(none)") : test.class_names.front())
                   << ", ...: another dataset?\n";

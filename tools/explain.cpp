@@ -68,9 +68,9 @@ int run_explain(const std::vector<std::string>& words) {
     const std::string output = arguments.required("output");
     check_output_file("output", output);
     apply_threads(arguments);
-    const std::unique_ptr<Network> trained = load_trained_network(arguments);
+    WeightsMetadata stored;
+    const std::unique_ptr<Network> trained = load_trained_network(arguments, &stored);
     const Network& network = *trained;
-    const WeightsMetadata stored = stored_metadata(arguments);
     Preprocessing preprocessing = photo_preprocessing(arguments, stored);
     Preprocessing unnormalised = preprocessing;  // for the pictures
     unnormalised.mean.clear();

@@ -42,9 +42,9 @@ int run_export(const std::vector<std::string>& words) {
         throw UsageError("option --opset " + std::to_string(options.opset) + ": expected 13 (the default) or 17");
     check_output_file("onnx", output);
     apply_threads(arguments);
-    const std::unique_ptr<Network> network = load_trained_network(arguments);
+    WeightsMetadata stored;
+    const std::unique_ptr<Network> network = load_trained_network(arguments, &stored);
     // What the weights file knows about the input travels into the ONNX file's metadata_props.
-    const WeightsMetadata stored = stored_metadata(arguments);
     options.metadata = encode_weights_metadata(*network, stored);
     options.metadata.erase("format");  // "pt" describes the safetensors tensors, not this file
     const Preprocessing& preprocessing = stored.preprocessing;

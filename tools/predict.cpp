@@ -119,10 +119,10 @@ int run_predict(const std::vector<std::string>& words) {
     }
     const bool json = arguments.has("json");
     apply_threads(arguments);
-    const std::unique_ptr<Network> trained = load_trained_network(arguments);
+    WeightsMetadata stored;
+    const std::unique_ptr<Network> trained = load_trained_network(arguments, &stored);
     const Network& network = *trained;
     // A safetensors file brings the class names and the preprocessing it was trained with.
-    const WeightsMetadata stored = stored_metadata(arguments);
     Preprocessing preprocessing = photo_preprocessing(arguments, stored);
     const std::int64_t top = arguments.integer("top", 3, 1, 1000);
     const std::string data = arguments.text("data", "");

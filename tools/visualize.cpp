@@ -92,8 +92,8 @@ int run_activations(const Arguments& arguments) {
     const std::string output = output_path(arguments);
     if (!arguments.has("image")) throw UsageError("option --image is required: the PNG or JPEG whose activations to draw");
     const std::string file = arguments.required("image");
-    const std::unique_ptr<Network> network = load_trained_network(arguments);
-    const WeightsMetadata stored = stored_metadata(arguments);
+    WeightsMetadata stored;
+    const std::unique_ptr<Network> network = load_trained_network(arguments, &stored);
     Preprocessing preprocessing = photo_preprocessing(arguments, stored);
     const std::vector<std::string> names = arguments.has("data") ? read_class_names(arguments.required("data")) : stored.class_names;
     const Shape& sample = network->sample_shape();

@@ -42,8 +42,9 @@ void save_weights(const Network& network, const std::filesystem::path& path, con
 // must hold exactly the model's entries (load_state_dict, strict). Returns one line per
 // tensor that holds NaN or infinite values ("conv1.bias: 1 NaN, 0 infinite of 2 values") or a
 // negative running variance: legal, as PyTorch loads them, but outputs may then be NaN or infinite
-// (as PyTorch's would be), so callers should say so.
-std::vector<std::string> load_weights(Network& network, const std::filesystem::path& path);
+// (as PyTorch's would be), so callers should say so. `metadata`, when given, receives a safetensors
+// file's metadata (WeightsMetadata's defaults for a file without a model, or in the older format).
+std::vector<std::string> load_weights(Network& network, const std::filesystem::path& path, WeightsMetadata* metadata = nullptr);
 
 // The __metadata__ save_weights writes for `network` (its "model" from the network).
 std::map<std::string, std::string> encode_weights_metadata(const Network& network, const WeightsMetadata& metadata);
@@ -62,8 +63,10 @@ WeightsMetadata read_weights_metadata(const std::filesystem::path& path);
 
 // The network a safetensors file describes (its "model" text, parsed as parse_model does with
 // the file's name as the source), with its weights loaded; `warnings` receives load_weights'
-// lines. Throws as read_weights_metadata, parse_model and load_weights do.
-std::unique_ptr<Network> load_network(const std::filesystem::path& path, std::vector<std::string>* warnings = nullptr);
+// lines and `metadata` the file's metadata, the file read once. Throws as read_weights_metadata,
+// parse_model and load_weights do.
+std::unique_ptr<Network> load_network(const std::filesystem::path& path, std::vector<std::string>* warnings = nullptr,
+                                      WeightsMetadata* metadata = nullptr);
 
 // Replaces `path` atomically with `contents` (temporary file, fsync, rename).
 void write_file_atomically(const std::filesystem::path& path, const std::string& contents);
