@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -233,11 +234,23 @@ int run_train(const Options& options) {
         images += static_cast<std::int64_t>(result.images_per_second * result.seconds + 0.5);
         loss = result.train_loss;
     }
+    // What the trainer's every-step check for NaN and infinity costs (the gradients before the
+    // step, every weight and buffer after it): timed apart, as a share of a step it is below
+    // what two training runs could tell apart.
+    const int check_repeats = 2000;
+    bool finite = true;
+    const auto check_start = Clock::now();
+    for (int i = 0; i < check_repeats; ++i)
+        finite = convnet::all_finite(network->gradients()) && convnet::all_finite(network->all_values()) && finite;
+    const double check_us = seconds_since(check_start) / check_repeats * 1e6;
+    const double steps = std::ceil(double(images) / double(batch));
     std::printf(
         "%s, \"batch\": %lld, \"images\": %lld, \"epochs\": %lld, \"warmup_steps\": %lld, \"warmup_seconds\": %.4f, "
-        "\"seconds\": %.4f, \"images_per_second\": %.1f, \"epoch_images_per_second\": %s, \"train_loss\": %.5f, \"augment\": \"%s\"}\n",
+        "\"seconds\": %.4f, \"images_per_second\": %.1f, \"epoch_images_per_second\": %s, \"train_loss\": %.5f, \"augment\": \"%s\", "
+        "\"finite_check_us_per_step\": %.3f, \"step_us\": %.1f, \"weights_finite\": %s}\n",
         setup.header("train", *network).c_str(), batch, static_cast<long long>(images), epochs, warmup_steps, warmup_seconds, seconds,
-        double(images) / seconds, json_list(epoch_rates).c_str(), loss, augmentation.describe().c_str());
+        double(images) / seconds, json_list(epoch_rates).c_str(), loss, augmentation.describe().c_str(), check_us, seconds / steps * 1e6,
+        finite ? "true" : "false");
     return 0;
 }
 

@@ -379,6 +379,11 @@ def report(record, markdown_path=None):
         rate = max(run["images_per_second"] for run in augmented)
         rows.append((f"… with --augment {AUGMENTATION} (ours, best of the rounds)", fmt_number(rate), "", "",
                      f"{rate / train[0]:.2f}× of plain", "≥ 0.9× of plain", rate >= 0.9 * train[0]))
+    train_ours = by_label.get("train round 1 ours")
+    if train_ours and "finite_check_us_per_step" in train_ours:  # absent from records of older versions
+        share = train_ours["finite_check_us_per_step"] / train_ours["step_us"]
+        rows.append(("… NaN/Inf checks of gradients and weights per step (ours), µs", f"{train_ours['finite_check_us_per_step']:.2f}",
+                     "", "", f"{share:.3%} of a step", "< 1 % of a step", share < 0.01))
     scaling = train[0] / one_thread
     rows.append((f"our thread scaling, {threads} vs 1 thread (training)", f"{scaling:.2f}×", "", "", "",
                  "≥ 1.7×", scaling >= 1.7 if threads >= 2 else None))

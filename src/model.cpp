@@ -396,28 +396,12 @@ void Network::check_input(const Tensor& input) const {
                     input.shape().to_string());
 }
 
-namespace {
-
-// No NaN or infinity among `count` floats: the exponent bits are not all ones (branch-free, so
-// that it vectorises; a pass over a batch costs far less than its first convolution).
-bool all_finite(const float* values, std::int64_t count) {
-    std::uint32_t non_finite = 0;
-    for (std::int64_t i = 0; i < count; ++i) {
-        std::uint32_t bits;
-        std::memcpy(&bits, values + i, sizeof(bits));
-        non_finite |= static_cast<std::uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
-    }
-    return non_finite == 0;
-}
-
-}  // namespace
-
 bool Network::runs_fast(const Tensor& input) const {
     if (!fast_path()) return false;
     if (finite_checked_version_.load() != parameter_version_) {
         // A negative running variance is as bad: its square root is NaN in PyTorch and in the
         // reference batch norm, while oneDNN's gives a number.
-        bool usable = all_finite(arena_->all_values().data(), static_cast<std::int64_t>(arena_->all_values().size()));
+        bool usable = all_finite(arena_->all_values());
         for (const NamedParameter& entry : named_parameters())
             if (usable && entry.name.ends_with(".running_var"))
                 for (std::int64_t i = 0; i < entry.parameter->shape.element_count(); ++i)
@@ -425,7 +409,7 @@ bool Network::runs_fast(const Tensor& input) const {
         parameters_finite_ = usable;
         finite_checked_version_ = parameter_version_;
     }
-    return parameters_finite_ && all_finite(input.data(), input.size());
+    return parameters_finite_ && all_finite(std::span(input.data(), static_cast<std::size_t>(input.size())));
 }
 
 void Network::predict(const Tensor& input, Tensor& logits) const {

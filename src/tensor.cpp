@@ -30,6 +30,16 @@ std::int64_t checked_add(std::int64_t a, std::int64_t b, const std::string& what
     return sum;
 }
 
+bool all_finite(std::span<const float> values) {
+    std::uint32_t non_finite = 0;
+    for (const float value : values) {
+        std::uint32_t bits;
+        std::memcpy(&bits, &value, sizeof(bits));
+        non_finite |= static_cast<std::uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+    }
+    return non_finite == 0;
+}
+
 std::int64_t Shape::element_count() const {
     std::int64_t count = 1;
     for (std::int64_t dim : dims_)

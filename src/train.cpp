@@ -22,6 +22,13 @@ namespace convnet {
 
 namespace {
 
+// The end of TrainingDiverged's message for a batch that can be left out.
+constexpr const char* kSkippable = " The weights are those before this step; --on-nan skip leaves such batches out instead.";
+
+std::size_t non_finite_count(std::span<const float> values) {
+    return static_cast<std::size_t>(std::count_if(values.begin(), values.end(), [](float value) { return !std::isfinite(value); }));
+}
+
 // table[c * 256 + v]: the network input of byte v in channel c, (v / 255 − mean) / std. The
 // division is correctly rounded, as torchvision's ToTensor divides (a multiply by 1/255 is off
 // by an ulp for about half the bytes).
@@ -277,16 +284,33 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
                    transform_);
         const Tensor& logits = network_.forward_train(images_);
         const LossResult loss = softmax_cross_entropy(logits, labels_, &grad_logits_);
-        if (!std::isfinite(loss.loss)) {
-            // Before the step: the weights stay the last good ones, and so does any checkpoint.
-            if (non_finite_policy_ == NonFinitePolicy::stop) throw TrainingDiverged(divergence_report(loss.loss, result.epoch));
-            ++skipped_steps_;
-            skipped_images_ += size;
-        } else {
+        // Checked before the step, so that a bad batch leaves the weights (and every checkpoint) the
+        // last good ones: the loss, then the gradients (a finite loss can still overflow in backward).
+        bool take_step = std::isfinite(loss.loss);
+        if (!take_step && non_finite_policy_ == NonFinitePolicy::stop)
+            throw TrainingDiverged(divergence_report("the loss is " + std::to_string(loss.loss), output_report(), result.epoch) +
+                                   kSkippable);
+        if (take_step) {
             network_.backward(grad_logits_);
+            take_step = all_finite(network_.gradients());
+            if (!take_step && non_finite_policy_ == NonFinitePolicy::stop)
+                throw TrainingDiverged(divergence_report("the loss is " + std::to_string(loss.loss) + " but the gradients are not finite",
+                                                         gradient_report(), result.epoch) +
+                                       kSkippable);
+        }
+        if (take_step) {
             optimizer_.step(network_.trainable_values(), network_.gradients());
+            // A finite gradient times the learning rate can still overflow. The step cannot be
+            // undone, so this stops under either policy; the files written so far are the last good ones.
+            if (!all_finite(network_.all_values()))
+                throw TrainingDiverged(
+                    divergence_report("the step left values that are not finite", weights_report(), result.epoch) +
+                    " The weights are no longer usable: the last checkpoint and saved weights are from before this step.");
             position_.loss_sum += loss.loss * double(size);
             position_.correct += loss.correct;
+        } else {
+            ++skipped_steps_;
+            skipped_images_ += size;
         }
         position_.images_done += size;
         ++position_.steps_done;
@@ -310,31 +334,49 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
     return result;
 }
 
-std::string Trainer::divergence_report(double loss, int epoch) const {
-    std::string report = "training diverged at step " + std::to_string(position_.steps_done + 1) + " (epoch " + std::to_string(epoch) +
-                         ", images " + std::to_string(position_.images_done + 1) + " to " +
-                         std::to_string(position_.images_done + images_.shape()[0]) + "): the loss is " + std::to_string(loss);
-    // Where it first goes bad: the weights, else the first layer whose output for this batch is not finite.
-    std::string where;
+std::string Trainer::weights_report() const {
+    // The first entry in layer order: a bad value early in the network spoils everything after it.
     for (const NamedParameter& entry : network_.named_parameters()) {
-        const float* values = entry.parameter->value;
-        for (std::int64_t i = 0; i < entry.parameter->shape.element_count() && where.empty(); ++i)
-            if (!std::isfinite(values[i])) where = "the weights are not finite from " + entry.name + " on";
-        if (!where.empty()) break;
+        const std::span<const float> values(entry.parameter->value, static_cast<std::size_t>(entry.parameter->shape.element_count()));
+        if (!all_finite(values))
+            return "the weights are not finite from " + entry.name + " on (" + std::to_string(non_finite_count(values)) + " of " +
+                   std::to_string(values.size()) + " values)";
     }
+    return {};
+}
+
+std::string Trainer::output_report() const {
+    std::string where = weights_report();
     if (where.empty()) {
         Tensor logits;
         network_.observe(images_, logits, [&](std::size_t, const LayerPlan& plan, const Tensor& output) {
-            if (!where.empty()) return;
-            for (std::int64_t i = 0; i < output.size(); ++i)
-                if (!std::isfinite(output[i])) {
-                    where = "the first layer whose output is not finite for this batch: " + plan.name + " (" + plan.layer->type() + ")";
-                    return;
-                }
+            if (where.empty() && !all_finite(std::span(output.data(), static_cast<std::size_t>(output.size()))))
+                where = "the first layer whose output is not finite for this batch: " + plan.name + " (" + plan.layer->type() + ")";
         });
     }
     if (where.empty())
         where = "every layer's output is finite in evaluation mode: the overflow is in training mode's batch statistics or the loss";
+    return where;
+}
+
+std::string Trainer::gradient_report() const {
+    // Backward runs from the last layer to the first, so the last parameter in layer order whose
+    // gradient is bad is the first to have gone bad; the earlier ones follow from it.
+    const std::vector<NamedParameter> entries = network_.named_parameters();
+    for (auto entry = entries.rbegin(); entry != entries.rend(); ++entry) {
+        if (entry->parameter->grad == nullptr) continue;
+        const std::span<const float> gradient(entry->parameter->grad, static_cast<std::size_t>(entry->parameter->shape.element_count()));
+        if (!all_finite(gradient))
+            return "the first gradient to go bad in backward (which runs from the last layer): " + entry->name + " (" +
+                   std::to_string(non_finite_count(gradient)) + " of " + std::to_string(gradient.size()) + " values not finite)";
+    }
+    return "the gradients of no single parameter are bad";  // not reached: the arena is the parameters' gradients
+}
+
+std::string Trainer::divergence_report(const std::string& what, const std::string& where, int epoch) const {
+    const std::string report = "training diverged at step " + std::to_string(position_.steps_done + 1) + " (epoch " +
+                               std::to_string(epoch) + ", images " + std::to_string(position_.images_done + 1) + " to " +
+                               std::to_string(position_.images_done + images_.shape()[0]) + "): " + what;
     // The likely cause, against the rates these optimisers are usually run at.
     const OptimizerOptions options = optimizer_.options();
     const double usual = options.name == "sgd" ? 0.1 : 1e-3;
@@ -344,8 +386,7 @@ std::string Trainer::divergence_report(double loss, int epoch) const {
         optimizer_.learning_rate() > 10.0 * usual
             ? "learning rate " + rate.str()
             : "the step overshot: lower the learning rate (--lr), normalise the inputs (--normalize auto), or add batch norm";
-    return report + "; " + where + "; likely cause: " + cause +
-           ". The weights are those before this step; --on-nan skip leaves such batches out instead";
+    return report + "; " + where + "; likely cause: " + cause + ".";
 }
 
 Checkpoint Trainer::checkpoint(const FitOptions& options) const {

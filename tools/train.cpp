@@ -63,9 +63,10 @@ options:
                      training set), MEAN/STD or M1,M2,M3/S1,S2,S3, or none (default); kept in the
                      weights file, applied by eval, predict and the ONNX file's description
   --seed S           seed for initialisation, shuffling and augmentation (default 1)
-  --on-nan POLICY    a batch whose loss is NaN or infinite: stop (default: an error naming the step,
-                     the first layer that went bad and the likely cause; weights and checkpoints
-                     stay the last good ones) or skip (leave the batch out, count it, go on)
+  --on-nan POLICY    a batch whose loss or gradients are NaN or infinite: stop (default: an error
+                     naming the step, the first layer that went bad and the likely cause; weights
+                     and checkpoints stay the last good ones) or skip (leave the batch out, count
+                     it, go on); a step that makes the weights non-finite stops under both
   --threads T        threads to use (default: the cores not busy with other work, printed in the
                      header); the same seed and --threads give the same weights
   --save WEIGHTS     write the weights here after every epoch (atomically), as safetensors
@@ -358,7 +359,8 @@ int run_train(const std::vector<std::string>& words) {
                     shown(trained.train_loss), trained.train_accuracy, judged_name, shown(tested.loss), tested.accuracy, trained.seconds,
                     trained.images_per_second);
         if (trained.skipped_steps > 0)
-            std::printf("  (--on-nan skip: %lld batches with a non-finite loss left out)\n", static_cast<long long>(trained.skipped_steps));
+            std::printf("  (--on-nan skip: %lld batches with a non-finite loss or gradient left out)\n",
+                        static_cast<long long>(trained.skipped_steps));
         std::fflush(stdout);
         if (arguments.has("plot")) {
             metrics_so_far += epoch_metrics_json(trained, tested) + "\n";

@@ -158,6 +158,8 @@ public:
     std::span<float> trainable_values();
     std::span<float> gradients();
     std::int64_t trainable_count() const { return arena_->trainable_count(); }
+    // Every parameter and buffer value, trainable first: one block (training checks it is finite).
+    std::span<const float> all_values() const { return arena_->all_values(); }
     // Every parameter and buffer with its dotted name, in layer order.
     std::vector<NamedParameter> named_parameters() const;
 

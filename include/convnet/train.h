@@ -86,18 +86,23 @@ struct EpochResult {
     bool finished = true;                           // false: stopped between steps (FitCallbacks::stop_requested), the rest below so far
     double train_loss = 0.0, train_accuracy = 0.0;  // over the epoch's batches, in training mode
     double seconds = 0.0, images_per_second = 0.0;
-    std::int64_t skipped_steps = 0;  // batches whose loss was not finite, left out (NonFinitePolicy::skip)
+    std::int64_t skipped_steps = 0;  // batches whose loss or gradients were not finite, left out (NonFinitePolicy::skip)
 };
 
-// What training does when a batch's loss is NaN or infinite.
+// What training does when a batch's loss or gradients hold NaN or infinity. Every step checks the
+// loss, then every gradient before the optimiser's step, then every weight and buffer after it
+// (a few microseconds a step: docs/RELIABILITY.md). Weights made non-finite by a step (the
+// learning rate times a finite gradient overflowing) cannot be skipped: that throws under both.
 enum class NonFinitePolicy {
     stop,  // throw TrainingDiverged before the step, so the weights (and checkpoints) stay the last good ones
     skip,  // leave the batch out (no optimiser step) and go on; EpochResult counts them
 };
 
-// Thrown by Trainer::train_epoch under NonFinitePolicy::stop. what(): the step and epoch, the
-// loss, the first layer whose output is not finite for that batch (or the weights that are not),
-// and the likely cause ("learning rate 1000 is far above the usual 0.001 for adam").
+// Thrown by Trainer::train_epoch (see NonFinitePolicy). what(): the step, epoch and images, what
+// went bad (the loss, the gradients or the step), where it went bad first (the weights that are
+// not finite, the first layer whose output is not, or the first parameter whose gradient is not,
+// in backward's order), and the likely cause ("learning rate 1000 is far above the usual 0.001
+// for adam").
 class TrainingDiverged : public Error {
 public:
     using Error::Error;
@@ -190,10 +195,14 @@ private:
     TrainingPosition position_;
     NonFinitePolicy non_finite_policy_ = NonFinitePolicy::stop;
     std::int64_t skipped_steps_ = 0, skipped_images_ = 0;  // this epoch, under NonFinitePolicy::skip
-    // The message of TrainingDiverged for the batch in images_ whose loss is `loss`.
-    std::string divergence_report(double loss, int epoch) const;
-    BatchTransform transform_;  // set by fit from its options; train_epoch alone: plain value / 255
-    std::string metrics_;       // the metrics lines so far, when restored from a checkpoint
+    // The message of TrainingDiverged for the batch in images_: `what` went bad, `where` (one of
+    // the reports below), and the likely cause.
+    std::string divergence_report(const std::string& what, const std::string& where, int epoch) const;
+    std::string weights_report() const;   // the first parameter or buffer that is not finite; empty if none
+    std::string output_report() const;    // weights_report, else the first layer whose output is not finite
+    std::string gradient_report() const;  // the first parameter whose gradient went bad in backward
+    BatchTransform transform_;            // set by fit from its options; train_epoch alone: plain value / 255
+    std::string metrics_;                 // the metrics lines so far, when restored from a checkpoint
     bool metrics_restored_ = false;
     std::uint64_t data_fingerprint_ = 0;  // of the training set: set by fit, kept by checkpoints
     Tensor images_, grad_logits_;

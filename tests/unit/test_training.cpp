@@ -244,5 +244,92 @@ TEST(Training, ANonFiniteLossStopsNamingTheStepTheWeightsAndTheCause) {
     }
 }
 
+// A finite loss whose backward overflows: fc1 outputs 0 (its weights are 0), so the logits are
+// fc2's bias alone, but its input gradient, fc2's large weights times the loss gradient, meets
+// inputs near 1e30 (a std of 1e-30) in fc1's weight gradient. (fc2's rows differ, 1, 2 and 4
+// ×1e12: equal rows would cancel, as a softmax gradient sums to zero.) The check before the step names
+// fc1 and leaves every weight as it was; skip leaves every batch out.
+TEST(Training, NonFiniteGradientsOfAFiniteLossStopBeforeTheStepNamingTheLayer) {
+    const Dataset train = generated_dataset(640, 5);
+    Preprocessing huge_inputs;
+    huge_inputs.mean = {0.0f};
+    huge_inputs.std = {1e-30f};
+    for (const NonFinitePolicy policy : {NonFinitePolicy::stop, NonFinitePolicy::skip}) {
+        Network network(parse_model("input 1x12x12\nflatten\nlinear out=4\nlinear out=3\n", "overflow.model"));
+        network.initialize(1);
+        for (const NamedParameter& entry : network.named_parameters())
+            for (std::int64_t i = 0; i < entry.parameter->shape.element_count(); ++i)
+                entry.parameter->value[i] = entry.name == "fc2.weight" ? float(1 << (i / 4)) * 1e12f : 0.0f;
+        network.parameters_changed();
+        const std::vector<float> before = weights_of(network);
+        Sgd sgd(SgdOptions{});
+        Trainer trainer(network, sgd, 32, 1);
+        trainer.set_batch_transform(huge_inputs, {});
+        trainer.set_non_finite_policy(policy);
+        if (policy == NonFinitePolicy::stop) {
+            testing::expect_error(
+                [&] { trainer.train_epoch(train, {}); },
+                {"training diverged at step 1 (epoch 1, images 1 to 32): the loss is 1.098612", "but the gradients are not finite",
+                 "the first gradient to go bad in backward (which runs from the last layer): fc1.", "likely cause: the step overshot",
+                 "The weights are those before this step"});
+        } else {
+            EXPECT_EQ(trainer.train_epoch(train, {}).skipped_steps, 20);
+        }
+        EXPECT_EQ(weights_of(network), before);
+    }
+}
+
+// A learning rate beyond float's range turns finite gradients into infinite weights: the step
+// cannot be left out, so both policies stop, saying so.
+TEST(Training, AStepThatMakesTheWeightsNonFiniteStopsUnderEitherPolicy) {
+    const Dataset train = generated_dataset(64, 5);
+    for (const NonFinitePolicy policy : {NonFinitePolicy::stop, NonFinitePolicy::skip}) {
+        Network network(parse_model("input 1x12x12\nflatten\nlinear out=3\n", "plain.model"));
+        network.initialize(1);
+        SgdOptions options;
+        options.learning_rate = 1e39;
+        Sgd sgd(options);
+        Trainer trainer(network, sgd, 32, 1);
+        trainer.set_non_finite_policy(policy);
+        testing::expect_error(
+            [&] { trainer.train_epoch(train, {}); },
+            {"training diverged at step 1", "the step left values that are not finite", "the weights are not finite from fc1.weight on",
+             "learning rate 1e+39 is far above the usual 0.1 for sgd", "no longer usable"});
+    }
+}
+
+// As torch's DataLoader without drop_last: a batch larger than the dataset is one batch of all
+// of it, every epoch.
+TEST(Training, ABatchLargerThanTheDatasetIsOneBatchOfAllOfIt) {
+    Network network(parse_model(kSmallModel, "small.model"));
+    network.initialize(1);
+    Adam adam(AdamOptions{});
+    Trainer trainer(network, adam, 1000, 1);
+    for (int epoch = 1; epoch <= 2; ++epoch) {
+        std::int64_t batches = 0, images = 0;
+        trainer.train_epoch(generated_dataset(37, 3), [&](const TrainProgress& progress) {
+            ++batches;
+            images = progress.images_done;
+        });
+        EXPECT_EQ(batches, 1);
+        EXPECT_EQ(images, 37);
+    }
+}
+
+// Every image the same (zero variance in every batch): batch norm divides by sqrt(0 + eps) as
+// torch.nn.BatchNorm2d does, so training stays finite and the network still gives numbers.
+TEST(Training, ZeroVarianceInputTrainsFinitely) {
+    Dataset constant = generated_dataset(64, 3);
+    std::fill(constant.images.begin(), constant.images.end(), std::uint8_t{128});
+    Network network(parse_model(kSmallModel, "small.model"));
+    network.initialize(1);
+    Adam adam(AdamOptions{});
+    Trainer trainer(network, adam, 16, 1);
+    const EpochResult result = trainer.train_epoch(constant, {});
+    EXPECT_TRUE(std::isfinite(result.train_loss));
+    EXPECT_TRUE(all_finite(network.all_values()));
+    testing::expect_error([&] { channel_statistics(constant); }, {"channel 0 of the training set has one value throughout"});
+}
+
 }  // namespace
 }  // namespace convnet
