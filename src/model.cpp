@@ -2,6 +2,7 @@
 // arena, and the forward and backward passes over the layer list.
 #include <convnet/error.h>
 #include <convnet/layer_registry.h>
+#include <convnet/layers/batchnorm.h>
 #include <convnet/model.h>
 
 #include "engine/reference_executor.h"
@@ -434,6 +435,11 @@ void Network::observe(const Tensor& input, Tensor& logits, const ActivationObser
     }
     check_input(*first);
     engine::reference_forward(layers_, *first, logits, observer);
+}
+
+void Network::synchronise_batch_norm(Communicator* communicator) {
+    for (LayerPlan& plan : layers_)
+        if (auto* norm = dynamic_cast<BatchNorm*>(plan.layer.get())) norm->set_communicator(communicator);
 }
 
 const Tensor& Network::forward_train(const Tensor& input) {

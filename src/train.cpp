@@ -25,6 +25,18 @@ namespace {
 // The end of TrainingDiverged's message for a batch that can be left out.
 constexpr const char* kSkippable = " The weights are those before this step; --on-nan skip leaves such batches out instead.";
 
+// The counts and the loss sum of every rank's shard, in one all-reduce (exact in double up to 2^53).
+void sum_over_ranks(Communicator& communicator, Evaluation& result, double& loss_sum) {
+    std::vector<std::int64_t>* parts[] = {&result.class_correct, &result.class_total, &result.confusion};
+    std::vector<double> sums{loss_sum};
+    for (const auto* part : parts) sums.insert(sums.end(), part->begin(), part->end());
+    communicator.all_reduce_sum(sums);
+    loss_sum = sums[0];
+    std::size_t next = 1;
+    for (auto* part : parts)
+        for (std::int64_t& value : *part) value = static_cast<std::int64_t>(sums[next++]);
+}
+
 std::size_t non_finite_count(std::span<const float> values) {
     return static_cast<std::size_t>(std::count_if(values.begin(), values.end(), [](float value) { return !std::isfinite(value); }));
 }
@@ -167,7 +179,8 @@ void check_compatible(const Network& network, const Dataset& dataset, const std:
                     " data has " + std::to_string(dataset.num_classes()) + " classes");
 }
 
-Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t batch_size, const Preprocessing& preprocessing) {
+Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t batch_size, const Preprocessing& preprocessing,
+                    Communicator* communicator) {
     check_compatible(network, dataset, "evaluation");
     if (dataset.count == 0) throw Error("the evaluation set has no images");
     Evaluation result;
@@ -181,13 +194,15 @@ Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t
     const auto less_sure = [](const Mistake& a, const Mistake& b) {
         return a.probability > b.probability || (a.probability == b.probability && a.index < b.index);
     };
+    const Shard shard =
+        communicator != nullptr ? shard_of(dataset.count, communicator->rank(), communicator->size()) : Shard{0, dataset.count};
     std::vector<std::int64_t> indices(static_cast<std::size_t>(dataset.count));
     std::iota(indices.begin(), indices.end(), 0);
     Tensor images, logits;
     std::vector<std::uint8_t> labels;
     double loss_sum = 0.0;
-    for (std::int64_t first = 0; first < dataset.count; first += batch_size) {
-        const std::int64_t size = std::min(batch_size, dataset.count - first);
+    for (std::int64_t first = shard.first, end = shard.first + shard.count; first < end; first += batch_size) {
+        const std::int64_t size = std::min(batch_size, end - first);
         BatchTransform transform;
         transform.preprocessing = preprocessing;
         load_batch(dataset, std::span(indices).subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(size)), images, labels,
@@ -222,6 +237,7 @@ Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t
         std::sort_heap(mistakes.begin(), mistakes.end(), less_sure);  // highest probability first
         result.mistakes.insert(result.mistakes.end(), mistakes.begin(), mistakes.end());
     }
+    if (communicator != nullptr) sum_over_ranks(*communicator, result, loss_sum);
     const std::int64_t correct = std::accumulate(result.class_correct.begin(), result.class_correct.end(), std::int64_t{0});
     result.loss = loss_sum / double(dataset.count);
     result.accuracy = double(correct) / double(dataset.count);
@@ -250,7 +266,10 @@ Trainer::Trainer(Network& network, Optimizer& optimizer, std::int64_t batch_size
 EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<void(const TrainProgress&)>& progress,
                                  const std::function<bool()>& keep_going) {
     check_compatible(network_, dataset, "training");
-    const std::int64_t minimum = network_.minimum_training_batch();
+    // Every rank's shard of a batch needs the network's minimum.
+    const int ranks = communicator_ != nullptr ? communicator_->size() : 1;
+    const std::int64_t minimum = network_.minimum_training_batch() * ranks;
+    const double communication_at_start = communicator_ != nullptr ? communicator_->communication_seconds() : 0.0;
     if (dataset.count < minimum)
         throw Error("the training set has " + std::to_string(dataset.count) + (dataset.count == 1 ? " image" : " images") + "; " +
                     (dataset.count == 0
@@ -280,10 +299,12 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
         if (const std::int64_t rest = dataset.count - first - size; rest > 0 && rest < minimum) size += rest;
         transform_.seed = seed_;
         transform_.epoch = result.epoch;
-        load_batch(dataset, std::span(order).subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(size)), images_, labels_,
-                   transform_);
+        const Shard shard = communicator_ != nullptr ? shard_of(size, communicator_->rank(), ranks) : Shard{0, size};
+        load_batch(dataset, std::span(order).subspan(static_cast<std::size_t>(first + shard.first), static_cast<std::size_t>(shard.count)),
+                   images_, labels_, transform_);
         const Tensor& logits = network_.forward_train(images_);
-        const LossResult loss = softmax_cross_entropy(logits, labels_, &grad_logits_);
+        LossResult loss = softmax_cross_entropy(logits, labels_, &grad_logits_);
+        if (communicator_ != nullptr) loss = global_loss(loss, shard.count, size);
         // Checked before the step, so that a bad batch leaves the weights (and every checkpoint) the
         // last good ones: the loss, then the gradients (a finite loss can still overflow in backward).
         bool take_step = std::isfinite(loss.loss);
@@ -292,6 +313,8 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
                                    kSkippable);
         if (take_step) {
             network_.backward(grad_logits_);
+            // The whole arena in one all-reduce: each rank's part of the global batch's gradient.
+            if (communicator_ != nullptr) communicator_->all_reduce_sum(network_.gradients());
             take_step = all_finite(network_.gradients());
             if (!take_step && non_finite_policy_ == NonFinitePolicy::stop)
                 throw TrainingDiverged(divergence_report("the loss is " + std::to_string(loss.loss) + " but the gradients are not finite",
@@ -330,8 +353,34 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
     result.skipped_steps = skipped_steps_;
     skipped_steps_ = skipped_images_ = 0;
     result.images_per_second = double(position_.images_done) / result.seconds;
+    if (communicator_ != nullptr) result.communication_seconds = communicator_->communication_seconds() - communication_at_start;
     position_ = TrainingPosition{position_.epochs_done + 1, 0, position_.steps_done};
     return result;
+}
+
+LossResult Trainer::global_loss(const LossResult& local, std::int64_t shard_size, std::int64_t batch_size) {
+    // A NaN on any rank makes the sum NaN on every rank, so all of them stop or skip alike.
+    std::vector<double> totals{local.loss * double(shard_size), double(local.correct)};
+    communicator_->all_reduce_sum(totals);
+    // This rank's logits' gradient of the global batch's mean loss (softmax_cross_entropy gave the shard's mean's).
+    const float scale = static_cast<float>(double(shard_size) / double(batch_size));
+    for (std::int64_t i = 0; i < grad_logits_.size(); ++i) grad_logits_[i] *= scale;
+    return LossResult{totals[0] / double(batch_size), static_cast<std::int64_t>(totals[1])};
+}
+
+void Trainer::set_communicator(Communicator* communicator, bool sync_batch_norm) {
+    if (communicator != nullptr) {
+        const std::int64_t minimum = network_.minimum_training_batch() * communicator->size();
+        if (batch_size_ < minimum)
+            throw Error("batch size " + std::to_string(batch_size_) + " over " + std::to_string(communicator->size()) +
+                        " ranks: expected at least " + std::to_string(minimum) + ", " + std::to_string(network_.minimum_training_batch()) +
+                        " a rank");
+        // The same masks on every rank would drop the same units of different images.
+        for (const auto& [name, generator] : network_.random_generators())
+            generator->set_state(generator->state() ^ (0xD1B54A32D192ED03ull * static_cast<std::uint64_t>(communicator->rank())));
+    }
+    communicator_ = communicator;
+    network_.synchronise_batch_norm(sync_batch_norm ? communicator : nullptr);
 }
 
 std::string Trainer::weights_report() const {
@@ -451,12 +500,24 @@ FitResult Trainer::fit(const Dataset& train, const Dataset& test, const FitOptio
                     std::to_string(train.channels) + "x" + std::to_string(train.height) + "x" + std::to_string(train.width) +
                     "): resume with the --data it was started with");
     data_fingerprint_ = fingerprint;
+    // Distributed, rank 0 alone writes (every rank holds the same weights and optimiser state).
+    const bool writes = communicator_ == nullptr || communicator_->rank() == 0;
     const auto write_checkpoint_now = [&] {
-        if (!options.checkpoint.empty()) write_checkpoint(options.checkpoint, checkpoint(options), network_);
+        if (writes && !options.checkpoint.empty()) write_checkpoint(options.checkpoint, checkpoint(options), network_);
+    };
+    // A stop asked of any rank stops all of them at the same step.
+    const auto stop_requested = [&] {
+        bool stop = callbacks.stop_requested && callbacks.stop_requested();
+        if (communicator_ != nullptr) {
+            std::vector<double> any{stop ? 1.0 : 0.0};
+            communicator_->all_reduce_sum(any);
+            stop = any[0] > 0.0;
+        }
+        return stop;
     };
     const auto keep_going = [&] {
         if (options.checkpoint_every > 0 && position_.steps_done % options.checkpoint_every == 0) write_checkpoint_now();
-        if (callbacks.stop_requested && callbacks.stop_requested()) {
+        if (stop_requested()) {
             if (options.checkpoint_every == 0 || position_.steps_done % options.checkpoint_every != 0) write_checkpoint_now();
             return false;
         }
@@ -471,15 +532,15 @@ FitResult Trainer::fit(const Dataset& train, const Dataset& test, const FitOptio
             result.interrupted = true;
             return result;
         }
-        result.last = evaluate(network_, test, evaluation_batch, options.metadata.preprocessing);
+        result.last = evaluate(network_, test, evaluation_batch, options.metadata.preprocessing, communicator_);
         if (callbacks.epoch_done) callbacks.epoch_done(trained, result.last);
         if (!options.metrics.empty()) {
             metrics_ += epoch_metrics_json(trained, result.last) + "\n";
-            write_file_atomically(options.metrics, metrics_);
+            if (writes) write_file_atomically(options.metrics, metrics_);
         }
-        if (!options.save.empty()) save_weights(network_, options.save, options.metadata);
+        if (writes && !options.save.empty()) save_weights(network_, options.save, options.metadata);
         write_checkpoint_now();
-        if (position_.epochs_done < options.epochs && callbacks.stop_requested && callbacks.stop_requested()) {
+        if (position_.epochs_done < options.epochs && stop_requested()) {
             result.interrupted = true;
             return result;
         }

@@ -4,6 +4,7 @@
 
 #include <convnet/checkpoint.h>
 #include <convnet/data.h>
+#include <convnet/distributed.h>
 #include <convnet/io.h>
 #include <convnet/model.h>
 #include <convnet/optim.h>
@@ -63,6 +64,11 @@ options:
                      training set), MEAN/STD or M1,M2,M3/S1,S2,S3, or none (default); kept in the
                      weights file, applied by eval, predict and the ONNX file's description
   --seed S           seed for initialisation, shuffling and augmentation (default 1)
+  --distributed      data-parallel over the ranks of an MPI run: mpirun -np N convnet train ...
+                     (docs/DISTRIBUTED.md); each rank takes its share of every batch, gradients are
+                     averaged, rank 0 prints and writes the files
+  --no-sync-bn       with --distributed: batch norm over each rank's share of the batch only
+                     (default: over the whole batch, as torch.nn.SyncBatchNorm)
   --on-nan POLICY    a batch whose loss or gradients are NaN or infinite: stop (default: an error
                      naming the step, the first layer that went bad and the likely cause; weights
                      and checkpoints stay the last good ones) or skip (leave the batch out, count
@@ -179,16 +185,10 @@ std::filesystem::path interrupt_checkpoint_path(const Arguments& arguments) {
 
 }  // namespace
 
-int run_train(const std::vector<std::string>& words) {
-    const Arguments arguments(words,
-                              {"model",    "data",    "epochs",    "batch",     "optimizer", "lr",      "momentum",   "weight-decay",
-                               "schedule", "seed",    "threads",   "save",      "metrics",   "backend", "checkpoint", "checkpoint-every",
-                               "resume",   "augment", "normalize", "val-split", "resize",    "cache",   "plot",       "on-nan"},
-                              {"help", "reference", "nesterov", "skip-bad"});
-    if (arguments.has("help")) {
-        std::cout << kTrainHelp;
-        return 0;
-    }
+namespace {
+
+// The run itself; `world` is null unless --distributed.
+int train(const Arguments& arguments, Communicator* world) {
     std::optional<Checkpoint> resumed;
     if (arguments.has("resume")) {
         for (const char* option : kSettingsOfTheRun)
@@ -290,11 +290,25 @@ int run_train(const std::vector<std::string>& words) {
     if (on_nan != "stop" && on_nan != "skip") throw UsageError("option --on-nan " + on_nan + ": expected stop or skip");
     trainer.set_non_finite_policy(on_nan == "skip" ? NonFinitePolicy::skip : NonFinitePolicy::stop);
     if (resumed) trainer.restore(*resumed);
+    if (world != nullptr) {
+        // Every rank must hold the same model, data, settings and starting point.
+        std::string run = format_model(network.layer_plans(), network.sample_shape()) + "\n" + std::to_string(dataset_fingerprint(train)) +
+                          " " + std::to_string(dataset_fingerprint(judged)) + " " + std::to_string(batch) + " " + std::to_string(seed) +
+                          " " + std::to_string(epochs) + " " + optimizer->describe() + " " + schedule.describe() + " " +
+                          augmentation.describe() + " " + std::to_string(trainer.position().steps_done);
+        check_same_on_every_rank(*world, std::hash<std::string>{}(run), "model, data or options");
+        trainer.set_communicator(world, !arguments.has("no-sync-bn"));
+    }
 
     std::cout << "model " << network.source() << ": " << network.trainable_count() << " parameters; data " << data << ": " << train.count
               << " train, " << (has_val ? std::to_string(val.count) + " val, " : std::string()) << test.count << " test images; "
               << optimizer->describe() << ", schedule " << schedule.describe() << ", batch " << batch << ", " << epochs
               << (epochs == 1 ? " epoch, " : " epochs, ") << threads << std::endl;
+    if (world != nullptr)
+        std::cout << "distributed: " << world->size() << " ranks, each " << batch / world->size() << "-"
+                  << (batch + world->size() - 1) / world->size() << " images of every batch; batch norm "
+                  << (arguments.has("no-sync-bn") ? "per rank (--no-sync-bn)" : "synchronised") << "; rank 0 prints and writes"
+                  << std::endl;
 
     if (resumed && trainer.epochs_done() >= epochs)
         throw UsageError("option --epochs " + std::to_string(epochs) + ": the checkpoint's run has done " +
@@ -355,14 +369,16 @@ int run_train(const std::vector<std::string>& words) {
     callbacks.batch_done = [&](const TrainProgress& progress) { bar.show(progress, epochs); };
     callbacks.epoch_done = [&](const EpochResult& trained, const Evaluation& tested) {
         bar.finish();
-        std::printf("epoch %d/%d  train loss %.4f  acc %.4f | %s loss %.4f  acc %.4f | %.1f s, %.0f img/s\n", trained.epoch, epochs,
+        std::printf("epoch %d/%d  train loss %.4f  acc %.4f | %s loss %.4f  acc %.4f | %.1f s, %.0f img/s", trained.epoch, epochs,
                     shown(trained.train_loss), trained.train_accuracy, judged_name, shown(tested.loss), tested.accuracy, trained.seconds,
                     trained.images_per_second);
+        if (world != nullptr) std::printf(" (%.2f s in all-reduce)", trained.communication_seconds);
+        std::printf("\n");
         if (trained.skipped_steps > 0)
             std::printf("  (--on-nan skip: %lld batches with a non-finite loss or gradient left out)\n",
                         static_cast<long long>(trained.skipped_steps));
         std::fflush(stdout);
-        if (arguments.has("plot")) {
+        if (arguments.has("plot") && (world == nullptr || world->rank() == 0)) {
             metrics_so_far += epoch_metrics_json(trained, tested) + "\n";
             write_file_atomically(arguments.required("plot"),
                                   training_curves_svg(parse_metrics(metrics_so_far, "the metrics of this run"), judged_name));
@@ -374,7 +390,7 @@ int run_train(const std::vector<std::string>& words) {
     if (result.interrupted) {
         bar.finish();
         const std::filesystem::path written = fit.checkpoint.empty() ? interrupt_checkpoint_path(arguments) : fit.checkpoint;
-        if (fit.checkpoint.empty()) write_checkpoint(written, trainer.checkpoint(fit), network);
+        if (fit.checkpoint.empty() && (world == nullptr || world->rank() == 0)) write_checkpoint(written, trainer.checkpoint(fit), network);
         const TrainingPosition& at = trainer.position();
         // The command that continues: the same data, outputs and threads.
         std::string command = "convnet train --resume " + written.string() + " --data " + data;
@@ -386,12 +402,44 @@ int run_train(const std::vector<std::string>& words) {
         return 130;  // as a shell reports a command ended by SIGINT
     }
     if (has_val) {
-        const Evaluation tested = evaluate(network, test, batch, fit.metadata.preprocessing);
+        const Evaluation tested = evaluate(network, test, batch, fit.metadata.preprocessing, world);
         std::printf("final val accuracy: %.4f\nfinal test accuracy: %.4f\n", result.last.accuracy, tested.accuracy);
     } else {
         std::printf("final test accuracy: %.4f\n", result.last.accuracy);
     }
     return 0;
+}
+
+}  // namespace
+
+int run_train(const std::vector<std::string>& words) {
+    const Arguments arguments(words,
+                              {"model",    "data",    "epochs",    "batch",     "optimizer", "lr",      "momentum",   "weight-decay",
+                               "schedule", "seed",    "threads",   "save",      "metrics",   "backend", "checkpoint", "checkpoint-every",
+                               "resume",   "augment", "normalize", "val-split", "resize",    "cache",   "plot",       "on-nan"},
+                              {"help", "reference", "nesterov", "skip-bad", "distributed", "sync-bn", "no-sync-bn"});
+    if (arguments.has("help")) {
+        std::cout << kTrainHelp;
+        return 0;
+    }
+    if (!arguments.has("distributed")) {
+        for (const char* option : {"sync-bn", "no-sync-bn"})
+            if (arguments.has(option)) throw UsageError(std::string("option --") + option + ": only with --distributed");
+        return train(arguments, nullptr);
+    }
+    if (arguments.has("sync-bn") && arguments.has("no-sync-bn")) throw UsageError("options --sync-bn and --no-sync-bn: give one");
+    const std::unique_ptr<Communicator> world = mpi_world();
+    if (world->rank() > 0 && std::freopen("/dev/null", "w", stdout) == nullptr)  // rank 0 alone prints
+        std::cerr << "warning: rank " << world->rank() << " could not silence its output\n";
+    try {
+        return train(arguments, world.get());
+    } catch (const std::exception& error) {
+        // The other ranks would wait for this one in their next all-reduce: end them all.
+        std::fflush(stdout);
+        std::cerr << "convnet train: error (rank " << world->rank() << " of " << world->size() << "): " << error.what() << std::endl;
+        world->abort(dynamic_cast<const UsageError*>(&error) != nullptr ? 2 : 1);
+    }
+    return 1;  // not reached: abort ends the process
 }
 
 }  // namespace convnet::cli

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <convnet/arena.h>
+#include <convnet/distributed.h>
 #include <convnet/layer.h>
 #include <convnet/tensor.h>
 
@@ -162,6 +163,10 @@ public:
     std::span<const float> all_values() const { return arena_->all_values(); }
     // Every parameter and buffer with its dotted name, in layer order.
     std::vector<NamedParameter> named_parameters() const;
+
+    // Synchronised batch norm (torch.nn.SyncBatchNorm) over the ranks of `communicator` for every
+    // batch norm layer (BatchNorm::set_communicator); null: each process's own batch.
+    void synchronise_batch_norm(Communicator* communicator);
 
     // Every layer's random generator by layer name (dropout's), in layer order: what a
     // checkpoint saves besides the state dict.

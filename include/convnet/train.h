@@ -5,8 +5,10 @@
 #include <convnet/augmentation.h>
 #include <convnet/checkpoint.h>
 #include <convnet/data.h>
+#include <convnet/distributed.h>
 #include <convnet/error.h>
 #include <convnet/io.h>
+#include <convnet/loss.h>
 #include <convnet/model.h>
 #include <convnet/optim.h>
 
@@ -71,7 +73,11 @@ struct Evaluation {
 // Evaluation mode over the whole dataset in order, its images prepared with `preprocessing`'s
 // mean and std (as training prepared them). The confusion matrix and the kept mistakes cost a
 // softmax of the wrong predictions alone, and memory bounded by their pairs.
-Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t batch_size, const Preprocessing& preprocessing = {});
+// With a communicator, each rank evaluates its shard (shard_of) and the counts, the loss and the
+// confusion matrix are summed over the ranks, so every rank gets the whole set's figures; the
+// mistakes are then this rank's shard's alone.
+Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t batch_size, const Preprocessing& preprocessing = {},
+                    Communicator* communicator = nullptr);
 
 struct TrainProgress {
     int epoch = 0;                  // 1-based
@@ -86,7 +92,8 @@ struct EpochResult {
     bool finished = true;                           // false: stopped between steps (FitCallbacks::stop_requested), the rest below so far
     double train_loss = 0.0, train_accuracy = 0.0;  // over the epoch's batches, in training mode
     double seconds = 0.0, images_per_second = 0.0;
-    std::int64_t skipped_steps = 0;  // batches whose loss or gradients were not finite, left out (NonFinitePolicy::skip)
+    std::int64_t skipped_steps = 0;      // batches whose loss or gradients were not finite, left out (NonFinitePolicy::skip)
+    double communication_seconds = 0.0;  // this rank's time in collectives (Trainer::set_communicator), waits included
 };
 
 // What training does when a batch's loss or gradients hold NaN or infinity. Every step checks the
@@ -167,6 +174,17 @@ public:
     // fit sets them from its options).
     void set_non_finite_policy(NonFinitePolicy policy) { non_finite_policy_ = policy; }
 
+    // Data-parallel training over the ranks of `communicator`, as DistributedDataParallel: every
+    // rank runs the same Trainer (same seed, batch size and data) and takes its shard of each
+    // global batch of batch_size images; one all-reduce of the gradient arena per step gives every
+    // rank the gradient of the global batch's mean loss. With `sync_batch_norm`, batch norm's
+    // statistics are the global batch's too (Network::synchronise_batch_norm), so N ranks compute
+    // what one process does, up to the order of the sums. Rank 0 alone writes fit's files. Each
+    // shard must hold network.minimum_training_batch() images: throws convnet::Error when
+    // batch_size is under that times the ranks. Dropout draws from generators forked by rank.
+    // Call before training; null goes back to one process.
+    void set_communicator(Communicator* communicator, bool sync_batch_norm = true);
+
     void set_batch_transform(const Preprocessing& preprocessing, const Augmentation& augmentation) {
         transform_.preprocessing = preprocessing;
         transform_.augmentation = augmentation;
@@ -194,6 +212,7 @@ private:
     double base_learning_rate_;  // the optimiser's rate when this Trainer was made
     TrainingPosition position_;
     NonFinitePolicy non_finite_policy_ = NonFinitePolicy::stop;
+    Communicator* communicator_ = nullptr;
     std::int64_t skipped_steps_ = 0, skipped_images_ = 0;  // this epoch, under NonFinitePolicy::skip
     // The message of TrainingDiverged for the batch in images_: `what` went bad, `where` (one of
     // the reports below), and the likely cause.
@@ -201,8 +220,11 @@ private:
     std::string weights_report() const;   // the first parameter or buffer that is not finite; empty if none
     std::string output_report() const;    // weights_report, else the first layer whose output is not finite
     std::string gradient_report() const;  // the first parameter whose gradient went bad in backward
-    BatchTransform transform_;            // set by fit from its options; train_epoch alone: plain value / 255
-    std::string metrics_;                 // the metrics lines so far, when restored from a checkpoint
+    // Distributed: the global batch's mean loss and correct count from this rank's shard's, and
+    // grad_logits_ scaled to this rank's part of the global mean's gradient.
+    LossResult global_loss(const LossResult& local, std::int64_t shard_size, std::int64_t batch_size);
+    BatchTransform transform_;  // set by fit from its options; train_epoch alone: plain value / 255
+    std::string metrics_;       // the metrics lines so far, when restored from a checkpoint
     bool metrics_restored_ = false;
     std::uint64_t data_fingerprint_ = 0;  // of the training set: set by fit, kept by checkpoints
     Tensor images_, grad_logits_;

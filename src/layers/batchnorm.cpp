@@ -3,6 +3,7 @@
 #include <convnet/error.h>
 #include <convnet/layers/batchnorm.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -79,11 +80,11 @@ std::pair<double, double> BatchNorm::evaluation_scale_shift(std::int64_t channel
 void BatchNorm::forward_train(const Tensor& input, Tensor& output) {
     output_shape(input.shape());
     const std::int64_t batch = input.shape()[0], channels = options_.channels, plane = plane_size(input.shape());
-    const std::int64_t count = batch * plane;
-    if (count < 2) throw Error(type() + ": training needs more than one value per channel, got input " + input.shape().to_string());
-    batch_mean_.assign(static_cast<std::size_t>(channels), 0.0f);
-    batch_inverse_std_.assign(static_cast<std::size_t>(channels), 0.0f);
-    std::vector<float> scale(static_cast<std::size_t>(channels)), shift(static_cast<std::size_t>(channels));
+    std::int64_t count = batch * plane;
+    const auto size = static_cast<std::size_t>(channels);
+    // Two passes in double: the mean, then the squared deviations from it (Welford's accuracy
+    // without its serial dependence).
+    std::vector<double> mean(size), variance(size);
 #pragma omp parallel for
     for (std::int64_t c = 0; c < channels; ++c) {
         double sum = 0.0, sum_squares = 0.0;
@@ -91,22 +92,47 @@ void BatchNorm::forward_train(const Tensor& input, Tensor& output) {
             const float* in = input.data() + (n * channels + c) * plane;
             for (std::int64_t p = 0; p < plane; ++p) sum += in[p];
         }
-        const double mean = sum / double(count);
+        const double channel_mean = sum / double(count);
         for (std::int64_t n = 0; n < batch; ++n) {
             const float* in = input.data() + (n * channels + c) * plane;
-            for (std::int64_t p = 0; p < plane; ++p) sum_squares += (in[p] - mean) * (in[p] - mean);
+            for (std::int64_t p = 0; p < plane; ++p) sum_squares += (in[p] - channel_mean) * (in[p] - channel_mean);
         }
-        const double variance = sum_squares / double(count);  // biased: what normalises the batch
-        const double inverse_std = 1.0 / std::sqrt(variance + options_.epsilon);
-        const auto i = static_cast<std::size_t>(c);
-        batch_mean_[i] = static_cast<float>(mean);
-        batch_inverse_std_[i] = static_cast<float>(inverse_std);
-        scale[i] = static_cast<float>(param(weight_).value[c] * inverse_std);
-        shift[i] = static_cast<float>(param(bias_).value[c] - mean * scale[i]);
-        update_running_statistics(c, mean, variance, count);
+        mean[static_cast<std::size_t>(c)] = channel_mean;
+        variance[static_cast<std::size_t>(c)] = sum_squares / double(count);  // biased: what normalises the batch
+    }
+    if (communicator_ != nullptr) synchronise_statistics(mean, variance, count);
+    if (count < 2) throw Error(type() + ": training needs more than one value per channel, got input " + input.shape().to_string());
+    batch_mean_.assign(size, 0.0f);
+    batch_inverse_std_.assign(size, 0.0f);
+    std::vector<float> scale(size), shift(size);
+    for (std::size_t c = 0; c < size; ++c) {
+        const double inverse_std = 1.0 / std::sqrt(variance[c] + options_.epsilon);
+        batch_mean_[c] = static_cast<float>(mean[c]);
+        batch_inverse_std_[c] = static_cast<float>(inverse_std);
+        scale[c] = static_cast<float>(param(weight_).value[c] * inverse_std);
+        shift[c] = static_cast<float>(param(bias_).value[c] - mean[c] * scale[c]);
+        update_running_statistics(static_cast<std::int64_t>(c), mean[c], variance[c], count);
     }
     record_batch();
     apply(input, output, scale, shift);
+}
+
+void BatchNorm::synchronise_statistics(std::vector<double>& mean, std::vector<double>& variance, std::int64_t& count) const {
+    // Sums over the ranks of count, count·mean and count·(variance + mean²) (the second moment);
+    // the global variance is then E[x²] − mean², in double.
+    const std::size_t channels = mean.size();
+    std::vector<double> sums(2 * channels + 1);
+    for (std::size_t c = 0; c < channels; ++c) {
+        sums[c] = double(count) * mean[c];
+        sums[channels + c] = double(count) * (variance[c] + mean[c] * mean[c]);
+    }
+    sums[2 * channels] = double(count);
+    communicator_->all_reduce_sum(sums);
+    count = static_cast<std::int64_t>(sums[2 * channels]);
+    for (std::size_t c = 0; c < channels; ++c) {
+        mean[c] = sums[c] / double(count);
+        variance[c] = std::max(0.0, sums[channels + c] / double(count) - mean[c] * mean[c]);
+    }
 }
 
 void BatchNorm::update_running_statistics(std::int64_t channel, double mean, double biased_variance, std::int64_t count) {
@@ -119,8 +145,12 @@ void BatchNorm::update_running_statistics(std::int64_t channel, double mean, dou
 
 void BatchNorm::backward(const Tensor& input, const Tensor&, const Tensor& grad_output, Tensor* grad_input) {
     const std::int64_t batch = input.shape()[0], channels = options_.channels, plane = plane_size(input.shape());
-    const double count = double(batch * plane);
+    double count = double(batch * plane);
     if (grad_input != nullptr) grad_input->resize(input.shape());
+    const auto size = static_cast<std::size_t>(channels);
+    // Σdy and Σdy·x̂ per channel: the parameter gradients, and (over every rank's batch when
+    // synchronised) what the input gradient subtracts.
+    std::vector<double> sums(2 * size + 1);
 #pragma omp parallel for
     for (std::int64_t c = 0; c < channels; ++c) {
         const double mean = batch_mean_[static_cast<std::size_t>(c)];
@@ -136,7 +166,20 @@ void BatchNorm::backward(const Tensor& input, const Tensor&, const Tensor& grad_
         }
         param(weight_).grad[c] = static_cast<float>(grad_dot_normalized);
         param(bias_).grad[c] = static_cast<float>(grad_sum);
-        if (grad_input == nullptr) continue;
+        sums[static_cast<std::size_t>(c)] = grad_sum;
+        sums[size + static_cast<std::size_t>(c)] = grad_dot_normalized;
+    }
+    if (grad_input == nullptr) return;
+    if (communicator_ != nullptr) {
+        sums[2 * size] = count;
+        communicator_->all_reduce_sum(sums);
+        count = sums[2 * size];
+    }
+#pragma omp parallel for
+    for (std::int64_t c = 0; c < channels; ++c) {
+        const double mean = batch_mean_[static_cast<std::size_t>(c)];
+        const double inverse_std = batch_inverse_std_[static_cast<std::size_t>(c)];
+        const double grad_sum = sums[static_cast<std::size_t>(c)], grad_dot_normalized = sums[size + static_cast<std::size_t>(c)];
         // dx = w·istd/M · (M·dy − Σdy − x̂·Σ(dy·x̂))
         const double factor = param(weight_).value[c] * inverse_std / count;
         for (std::int64_t n = 0; n < batch; ++n) {

@@ -3,6 +3,7 @@
 // momentum 0.1, eps 1e-5; parameters weight, bias; buffers running_mean, running_var.
 #pragma once
 
+#include <convnet/distributed.h>
 #include <convnet/layer.h>
 
 #include <utility>
@@ -55,6 +56,18 @@ public:
     // Counts a training batch, as torch.nn.BatchNorm2d's num_batches_tracked.
     void record_batch() { ++num_batches_tracked_; }
 
+    // Synchronised batch norm (as torch.nn.SyncBatchNorm): training's batch statistics over the
+    // batches of every rank of `communicator` (each rank's forward_train and backward then make
+    // collective calls); null: this process's batch alone. The parameter gradients stay each
+    // rank's own part, to be summed with the rest of the gradients.
+    void set_communicator(Communicator* communicator) { communicator_ = communicator; }
+    Communicator* communicator() const { return communicator_; }
+
+    // Global per-channel statistics from each rank's own (count values per channel, their mean
+    // and biased variance, in place): what every rank then normalises with. One all-reduce.
+    // `count` becomes the global count.
+    void synchronise_statistics(std::vector<double>& mean, std::vector<double>& variance, std::int64_t& count) const;
+
 private:
     // Applies y = x·scale[c] + shift[c] to every element of channel c.
     void apply(const Tensor& input, Tensor& output, const std::vector<float>& scale, const std::vector<float>& shift) const;
@@ -62,6 +75,7 @@ private:
     BatchNormOptions options_;
     int weight_ = -1, bias_ = -1, running_mean_ = -1, running_var_ = -1;
     std::int64_t num_batches_tracked_ = 0;
+    Communicator* communicator_ = nullptr;
     // The batch statistics of the last forward_train, kept for backward.
     std::vector<float> batch_mean_, batch_inverse_std_;
 };

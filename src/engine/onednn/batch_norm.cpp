@@ -1,8 +1,14 @@
 // The batch normalization stage, with a following relu fused; the running statistics are updated
-// by the layer's own rule.
+// by the layer's own rule. Synchronised over ranks (the layer's communicator), the batch
+// statistics are combined by the layer's own rule and oneDNN normalises with them as given;
+// its backward then treats them as constants, so the terms of their gradient are added after.
 #include "stage.h"
 
 #include <convnet/layers/batchnorm.h>
+
+#include <cmath>
+#include <optional>
+#include <vector>
 
 namespace convnet::engine::onednn {
 
@@ -12,7 +18,7 @@ namespace {
 class BatchNormStage : public Stage {
 public:
     BatchNormStage(BatchNorm& layer, bool fused_relu, const memory& src, bool training, Context& context)
-        : layer_(layer), training_(training) {
+        : layer_(layer), training_(training), context_(&context) {
         flags_ = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
         if (fused_relu) flags_ |= dnnl::normalization_flags::fuse_norm_relu;
         const auto flags = training ? flags_ : flags_ | dnnl::normalization_flags::use_global_stats;
@@ -37,6 +43,7 @@ public:
     }
 
     void forward(dnnl::stream& stream) override {
+        if (training_ && layer_.communicator() != nullptr) return synchronised_forward(stream);
         Args args{{DNNL_ARG_SRC, src_},     {DNNL_ARG_DST, dst_},   {DNNL_ARG_SCALE, scale_},
                   {DNNL_ARG_SHIFT, shift_}, {DNNL_ARG_MEAN, mean_}, {DNNL_ARG_VARIANCE, variance_}};
         if (workspace_) args.emplace(DNNL_ARG_WORKSPACE, workspace_);
@@ -60,6 +67,7 @@ public:
     }
 
     void backward(dnnl::stream& stream) override {
+        if (layer_.communicator() != nullptr) return synchronised_backward(stream);
         // The input gradient comes with the parameter gradients in one primitive; it is cheap.
         Args args{{DNNL_ARG_SRC, src_},
                   {DNNL_ARG_MEAN, mean_},
@@ -75,6 +83,121 @@ public:
     }
 
 private:
+    // Built on the first synchronised call: the local statistics' pass, the forward and backward
+    // with given statistics, and the input gradient's correction.
+    struct Synchronised {
+        dnnl::batch_normalization_forward local_forward, forward;
+        dnnl::batch_normalization_forward::primitive_desc forward_pd;
+        dnnl::batch_normalization_backward backward;
+        dnnl::binary correction;
+        memory local_dst, constant_diff_src, slope, offset;
+    };
+
+    void build_synchronised(Context& context) {
+        auto& built = synchronised_.emplace();
+        const auto local_flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+        built.local_forward = dnnl::batch_normalization_forward(dnnl::batch_normalization_forward::primitive_desc(
+            {dnnl::prop_kind::forward_training, src_.get_desc(), static_cast<float>(layer_.options().epsilon), local_flags},
+            context.engine));
+        built.local_dst = memory(forward_pd_.dst_desc(), context.engine);
+        const auto given = flags_ | dnnl::normalization_flags::use_global_stats;
+        built.forward_pd = dnnl::batch_normalization_forward::primitive_desc(
+            {dnnl::prop_kind::forward_training, src_.get_desc(), static_cast<float>(layer_.options().epsilon), given}, context.engine);
+        built.forward = dnnl::batch_normalization_forward(built.forward_pd);
+        if (workspace_) workspace_ = memory(built.forward_pd.workspace_desc(), context.engine);
+        const auto backward_pd = dnnl::batch_normalization_backward::primitive_desc(
+            {dnnl::prop_kind::backward, diff_dst_.get_desc(), src_.get_desc(), static_cast<float>(layer_.options().epsilon), given},
+            context.engine, built.forward_pd);
+        built.backward = dnnl::batch_normalization_backward(backward_pd);
+        built.constant_diff_src = memory(backward_pd.diff_src_desc(), context.engine);
+        // diff_src = constant_diff_src − (slope·x + offset), per channel: one binary primitive.
+        memory::dims per_channel(src_.get_desc().dims().size(), 1);
+        per_channel[1] = src_.get_desc().dims()[1];
+        const memory::desc channel_desc(per_channel, f32, plain_tag(static_cast<int>(per_channel.size())));
+        built.slope = memory(channel_desc, context.engine);
+        built.offset = memory(channel_desc, context.engine);
+        dnnl::post_ops ops;
+        ops.append_binary(dnnl::algorithm::binary_add, channel_desc);
+        ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_linear, -1.0f, 0.0f);
+        ops.append_binary(dnnl::algorithm::binary_add, built.constant_diff_src.get_desc());
+        dnnl::primitive_attr attributes;
+        attributes.set_post_ops(ops);
+        built.correction = dnnl::binary(dnnl::binary::primitive_desc(
+            dnnl::binary::desc(dnnl::algorithm::binary_mul, src_.get_desc(), channel_desc, backward_pd.diff_src_desc()), attributes,
+            context.engine));
+    }
+
+    void synchronised_forward(dnnl::stream& stream) {
+        if (!synchronised_) build_synchronised(*context_);
+        auto& built = *synchronised_;
+        built.local_forward.execute(stream, {{DNNL_ARG_SRC, src_},
+                                             {DNNL_ARG_DST, built.local_dst},
+                                             {DNNL_ARG_SCALE, scale_},
+                                             {DNNL_ARG_SHIFT, shift_},
+                                             {DNNL_ARG_MEAN, mean_},
+                                             {DNNL_ARG_VARIANCE, variance_}});
+        stream.wait();
+        const auto channels = static_cast<std::size_t>(layer_.options().channels);
+        float* mean = static_cast<float*>(mean_.get_data_handle());
+        float* variance = static_cast<float*>(variance_.get_data_handle());
+        std::vector<double> global_mean(mean, mean + channels), global_variance(variance, variance + channels);
+        global_count_ = count_;
+        layer_.synchronise_statistics(global_mean, global_variance, global_count_);
+        for (std::size_t c = 0; c < channels; ++c) {
+            mean[c] = static_cast<float>(global_mean[c]);
+            variance[c] = static_cast<float>(global_variance[c]);
+            layer_.update_running_statistics(static_cast<std::int64_t>(c), global_mean[c], global_variance[c], global_count_);
+        }
+        layer_.record_batch();
+        Args args{{DNNL_ARG_SRC, src_},     {DNNL_ARG_DST, dst_},   {DNNL_ARG_SCALE, scale_},
+                  {DNNL_ARG_SHIFT, shift_}, {DNNL_ARG_MEAN, mean_}, {DNNL_ARG_VARIANCE, variance_}};
+        if (workspace_) args.emplace(DNNL_ARG_WORKSPACE, workspace_);
+        built.forward.execute(stream, args);
+    }
+
+    // dx = w·istd·(dy − Σdy/M − x̂·Σ(dy·x̂)/M) over the global batch; oneDNN gives the first term
+    // (statistics as constants) and this rank's sums, which one all-reduce makes global.
+    void synchronised_backward(dnnl::stream& stream) {
+        auto& built = *synchronised_;
+        Args args{{DNNL_ARG_SRC, src_},
+                  {DNNL_ARG_MEAN, mean_},
+                  {DNNL_ARG_VARIANCE, variance_},
+                  {DNNL_ARG_DIFF_DST, diff_dst_},
+                  {DNNL_ARG_SCALE, scale_},
+                  {DNNL_ARG_SHIFT, shift_},
+                  {DNNL_ARG_DIFF_SRC, built.constant_diff_src},
+                  {DNNL_ARG_DIFF_SCALE, diff_scale_},
+                  {DNNL_ARG_DIFF_SHIFT, diff_shift_}};
+        if (workspace_) args.emplace(DNNL_ARG_WORKSPACE, workspace_);
+        built.backward.execute(stream, args);
+        if (!need_diff_src_) return;
+        stream.wait();
+        const auto channels = static_cast<std::size_t>(layer_.options().channels);
+        std::vector<double> sums(2 * channels);
+        for (std::size_t c = 0; c < channels; ++c) {
+            sums[c] = layer_.bias().grad[c];               // Σdy (this rank's)
+            sums[channels + c] = layer_.weight().grad[c];  // Σdy·x̂
+        }
+        layer_.communicator()->all_reduce_sum(sums);
+        const float* mean = static_cast<const float*>(mean_.get_data_handle());
+        const float* variance = static_cast<const float*>(variance_.get_data_handle());
+        float* slope = static_cast<float*>(built.slope.get_data_handle());
+        float* offset = static_cast<float*>(built.offset.get_data_handle());
+        const double count = double(global_count_);
+        for (std::size_t c = 0; c < channels; ++c) {
+            const double inverse_std = 1.0 / std::sqrt(double(variance[c]) + layer_.options().epsilon);
+            const double weight = layer_.weight().value[c];
+            const double a = weight * inverse_std * inverse_std * sums[channels + c] / count;
+            slope[c] = static_cast<float>(a);
+            offset[c] = static_cast<float>(weight * inverse_std * sums[c] / count - a * mean[c]);
+        }
+        built.correction.execute(stream, {{DNNL_ARG_SRC_0, src_},
+                                          {DNNL_ARG_SRC_1, built.slope},
+                                          {DNNL_ARG_DST, diff_src_},
+                                          {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, built.offset},
+                                          {DNNL_ARG_ATTR_MULTIPLE_POST_OP(2) | DNNL_ARG_SRC_1, built.constant_diff_src}});
+    }
+
     // The layer's own rule, on oneDNN's batch mean and biased variance.
     void update_running_statistics() {
         const float* mean = static_cast<const float*>(mean_.get_data_handle());
@@ -85,7 +208,9 @@ private:
 
     BatchNorm& layer_;
     bool training_;
-    std::int64_t count_ = 0;
+    Context* context_;
+    std::int64_t count_ = 0, global_count_ = 0;
+    std::optional<Synchronised> synchronised_;
     dnnl::normalization_flags flags_;
     dnnl::batch_normalization_forward::primitive_desc forward_pd_;
     dnnl::batch_normalization_forward forward_;
