@@ -19,8 +19,9 @@ DEMO_EPOCHS ?= 10
 # package of these lists recommends something that is neither listed nor in UNNEEDED_RECOMMENDS.
 #   ocl-icd-opencl-dev  libdnnl-dev's CMake config looks for OpenCL and stops without it
 #   ca-certificates     npm reaches its registry over https (nodejs recommends it)
+#   libopenmpi-dev      Open MPI for `train --distributed` (docs/DISTRIBUTED.md); it brings mpirun (openmpi-bin)
 BUILD_PACKAGES := g++ make cmake pkg-config libdnnl-dev ocl-icd-opencl-dev zlib1g-dev libpng-dev libjpeg-dev nlohmann-json3-dev \
-                  libonnx-dev libprotobuf-dev
+                  libonnx-dev libprotobuf-dev libopenmpi-dev
 DATA_PACKAGES  := ca-certificates tar gzip
 # python3-onnx and python3-opencv: the ONNX checker and OpenCV's DNN module, consumers of `convnet export`;
 # chromium: the browser that loads `convnet explain`'s page, headless and offline (it recommends nothing).
@@ -31,9 +32,10 @@ BENCH_PACKAGES := libbenchmark-dev libopenblas0-pthread
 #   gcc (cmake: g++ brings it), libpng-tools (libpng-dev), nodejs-doc (nodejs), git and node-tap
 #   (npm: only for installing from git and for npm's own tests), libtorch-dev, build-essential,
 #   ninja-build, pybind11-dev (python3-torch: for building C++ extensions), libgl-dev
-#   (ocl-icd-opencl-dev: OpenCL/OpenGL sharing headers).
+#   (ocl-icd-opencl-dev: OpenCL/OpenGL sharing headers), libcoarrays-openmpi-dev (libopenmpi-dev:
+#   Fortran coarrays over MPI).
 UNNEEDED_RECOMMENDS := gcc libpng-tools nodejs-doc git node-tap libtorch-dev build-essential ninja-build pybind11-dev \
-                       libgl-dev
+                       libgl-dev libcoarrays-openmpi-dev
 # Node.js and npm (for `make data`) are only installed when no `npm` command exists: a machine may
 # have them from elsewhere, and Debian's nodejs conflicts with those.
 NODE_PACKAGES := nodejs npm

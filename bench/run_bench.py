@@ -13,6 +13,7 @@ import json
 import os
 import resource
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -106,6 +107,25 @@ class BusyCore:
     def __exit__(self, *exc):
         self.process.kill()
         self.process.wait()
+
+
+def measure_distributed(runner, args, threads):
+    """convnet train itself, one process with every thread against 2 MPI ranks of 1 thread each,
+    over shared memory and over TCP: the second epoch's images/s and all-reduce time from the
+    metrics line (the first epoch builds the plans). Labels start with "distributed"."""
+    if shutil.which("mpirun") is None:
+        log("  no mpirun: the distributed rows are left out (make bench-deps installs Open MPI)")
+        return
+    environment = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+    metrics = os.path.join(args.build_dir, "bench-distributed.jsonl")
+    train = [args.convnet, "train", "--model", args.model, "--data", args.data, "--epochs", "2", "--batch", "100",
+             "--metrics", metrics]
+    for label, prefix, thread_count in (("distributed one process", [], threads),
+                                        ("distributed 2 ranks", ["mpirun", "-np", "2"], 1),
+                                        ("distributed 2 ranks tcp", ["mpirun", "-np", "2", "--mca", "btl", "tcp,self"], 1)):
+        command = prefix + train + ["--threads", str(thread_count)] + (["--distributed"] if prefix else [])
+        script = f"rm -f {shlex.quote(metrics)} && {' '.join(map(shlex.quote, command))} >&2 && tail -n 1 {shlex.quote(metrics)}"
+        runner.run(label, ["sh", "-c", script], extra_env=environment)
 
 
 def measure_busy(runner, options):
@@ -293,6 +313,9 @@ def measure(args):
     if args.threads >= 2:
         log("training with one core busy (another process in a busy loop), each system at its default threads")
         measure_busy(runner, ["--epochs", "3", "--warmup-steps", "2", "--images", str(settings["busy_images"])])
+    if not quick:
+        log("data-parallel training: 2 MPI ranks against one process")
+        measure_distributed(runner, args, args.threads)
     same_images = ["--epochs", "1", "--warmup-steps", "2", "--images", str(settings["reference_images"])]
     runner.ours("train reference", "train", ["--reference"] + same_images)
     runner.ours("train fast (reference's images)", "train", same_images)
@@ -398,6 +421,18 @@ def report(record, markdown_path=None):
                      f"{by_label['busy pytorch-tuned 1 thread']['images_per_second']:,.0f}", "",
                      "default ≥ 1 thread", busy[0]["images_per_second"] >= 0.95 * busy_one["images_per_second"]))
     fast_gain = by_label["train fast (reference's images)"]["images_per_second"] / by_label["train reference"]["images_per_second"]
+    single, ranks, tcp = (by_label.get(f"distributed {name}") for name in ("one process", "2 ranks", "2 ranks tcp"))
+    if single and ranks and tcp:
+        base = single["images_per_second"]
+        rows.append((f"2 MPI ranks × 1 thread against one process × {threads} threads (convnet train, epoch 2), images/s",
+                     f"{ranks['images_per_second']:,.0f} vs {base:,.0f}", "", "", f"{ranks['images_per_second'] / base:.2f}×", "≥ 0.9×",
+                     ranks["images_per_second"] >= 0.9 * base))
+        rows.append(("… over TCP (--mca btl tcp,self)", f"{tcp['images_per_second']:,.0f}", "", "",
+                     f"{tcp['images_per_second'] / base:.2f}×", "≥ 0.8×", tcp["images_per_second"] >= 0.8 * base))
+        steps = 60000 / 100
+        rows.append(("… time in all-reduce per step (shared memory; TCP), ms",
+                     f"{ranks['communication_seconds'] / steps * 1e3:.2f}; {tcp['communication_seconds'] / steps * 1e3:.2f}", "", "",
+                     "", "", None))
     rows.append((f"fast path vs reference layers (training, {settings['reference_images']} images)", f"{fast_gain:.1f}×",
                  "", "", "", "", None))
     rows.append((f"training GFLOP/s ({macs * 2 / 1e6:.1f} MFLOP per image)", f"{gflops[0]:.1f}", f"{gflops[1]:.1f}",

@@ -245,13 +245,14 @@ Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t
 }
 
 std::string epoch_metrics_json(const EpochResult& epoch, const Evaluation& test) {
-    const nlohmann::ordered_json record = {{"epoch", epoch.epoch},
-                                           {"train_loss", epoch.train_loss},
-                                           {"train_accuracy", epoch.train_accuracy},
-                                           {"test_loss", test.loss},
-                                           {"test_accuracy", test.accuracy},
-                                           {"epoch_seconds", epoch.seconds},
-                                           {"images_per_second", epoch.images_per_second}};
+    nlohmann::ordered_json record = {{"epoch", epoch.epoch},
+                                     {"train_loss", epoch.train_loss},
+                                     {"train_accuracy", epoch.train_accuracy},
+                                     {"test_loss", test.loss},
+                                     {"test_accuracy", test.accuracy},
+                                     {"epoch_seconds", epoch.seconds},
+                                     {"images_per_second", epoch.images_per_second}};
+    if (epoch.communication_seconds > 0.0) record["communication_seconds"] = epoch.communication_seconds;  // distributed runs
     return record.dump();  // nlohmann writes NaN and infinities as null
 }
 

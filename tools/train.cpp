@@ -435,8 +435,12 @@ int run_train(const std::vector<std::string>& words) {
         return train(arguments, world.get());
     } catch (const std::exception& error) {
         // The other ranks would wait for this one in their next all-reduce: end them all.
+        // One write, so that mpirun does not interleave it with another rank's.
+        const std::string message = "convnet train: error (rank " + std::to_string(world->rank()) + " of " + std::to_string(world->size()) +
+                                    "): " + error.what() + "\n";
         std::fflush(stdout);
-        std::cerr << "convnet train: error (rank " << world->rank() << " of " << world->size() << "): " << error.what() << std::endl;
+        std::fwrite(message.data(), 1, message.size(), stderr);
+        std::fflush(stderr);
         world->abort(dynamic_cast<const UsageError*>(&error) != nullptr ? 2 : 1);
     }
     return 1;  // not reached: abort ends the process

@@ -116,7 +116,8 @@ public:
 };
 
 // One epoch as a JSON object on one line (no newline), the `--metrics` record: epoch, train_loss,
-// train_accuracy, test_loss, test_accuracy, epoch_seconds, images_per_second. A value that is
+// train_accuracy, test_loss, test_accuracy, epoch_seconds, images_per_second (and, distributed,
+// communication_seconds: this rank's time in collectives). A value that is
 // not finite (a NaN loss) is written as null, so that every JSON reader accepts the line.
 std::string epoch_metrics_json(const EpochResult& epoch, const Evaluation& test);
 
