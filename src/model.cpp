@@ -437,6 +437,11 @@ void Network::observe(const Tensor& input, Tensor& logits, const ActivationObser
     engine::reference_forward(layers_, *first, logits, observer);
 }
 
+std::span<float> Network::buffers() {
+    parameters_changed();
+    return arena_->buffers();
+}
+
 void Network::synchronise_batch_norm(Communicator* communicator) {
     for (LayerPlan& plan : layers_)
         if (auto* norm = dynamic_cast<BatchNorm*>(plan.layer.get())) norm->set_communicator(communicator);

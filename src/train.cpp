@@ -330,6 +330,7 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
                 throw TrainingDiverged(
                     divergence_report("the step left values that are not finite", weights_report(), result.epoch) +
                     " The weights are no longer usable: the last checkpoint and saved weights are from before this step.");
+            if (communicator_ != nullptr && !synchronised_batch_norm_) average_buffers();
             position_.loss_sum += loss.loss * double(size);
             position_.correct += loss.correct;
         } else {
@@ -369,6 +370,14 @@ LossResult Trainer::global_loss(const LossResult& local, std::int64_t shard_size
     return LossResult{totals[0] / double(batch_size), static_cast<std::int64_t>(totals[1])};
 }
 
+void Trainer::average_buffers() {
+    const std::span<float> buffers = network_.buffers();
+    if (buffers.empty()) return;
+    communicator_->all_reduce_sum(buffers);
+    const float ranks = static_cast<float>(communicator_->size());
+    for (float& value : buffers) value /= ranks;
+}
+
 void Trainer::set_communicator(Communicator* communicator, bool sync_batch_norm) {
     if (communicator != nullptr) {
         const std::int64_t minimum = network_.minimum_training_batch() * communicator->size();
@@ -381,6 +390,7 @@ void Trainer::set_communicator(Communicator* communicator, bool sync_batch_norm)
             generator->set_state(generator->state() ^ (0xD1B54A32D192ED03ull * static_cast<std::uint64_t>(communicator->rank())));
     }
     communicator_ = communicator;
+    synchronised_batch_norm_ = sync_batch_norm;
     network_.synchronise_batch_norm(sync_batch_norm ? communicator : nullptr);
 }
 

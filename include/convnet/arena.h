@@ -25,6 +25,8 @@ public:
 
     std::span<float> trainable_values() { return {values_.data(), static_cast<std::size_t>(trainable_count_)}; }
     std::span<float> gradients() { return {gradients_.data(), static_cast<std::size_t>(trainable_count_)}; }
+    // The buffers (running statistics), after the trainable values.
+    std::span<float> buffers() { return {values_.data() + trainable_count_, static_cast<std::size_t>(total_count_ - trainable_count_)}; }
     // Trainable values and buffers together.
     std::span<const float> all_values() const { return {values_.data(), static_cast<std::size_t>(total_count_)}; }
     std::int64_t trainable_count() const { return trainable_count_; }

@@ -159,6 +159,9 @@ public:
     std::span<float> trainable_values();
     std::span<float> gradients();
     std::int64_t trainable_count() const { return arena_->trainable_count(); }
+    // The buffers (batch norm's running statistics), one block. Writing them counts as changing
+    // the parameters, as trainable_values does.
+    std::span<float> buffers();
     // Every parameter and buffer value, trainable first: one block (training checks it is finite).
     std::span<const float> all_values() const { return arena_->all_values(); }
     // Every parameter and buffer with its dotted name, in layer order.

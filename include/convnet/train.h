@@ -180,7 +180,9 @@ public:
     // global batch of batch_size images; one all-reduce of the gradient arena per step gives every
     // rank the gradient of the global batch's mean loss. With `sync_batch_norm`, batch norm's
     // statistics are the global batch's too (Network::synchronise_batch_norm), so N ranks compute
-    // what one process does, up to the order of the sums. Rank 0 alone writes fit's files. Each
+    // what one process does, up to the order of the sums; without it, each rank normalises by
+    // its shard's statistics and the running statistics are averaged after every step (one
+    // all-reduce more). Rank 0 alone writes fit's files. Each
     // shard must hold network.minimum_training_batch() images: throws convnet::Error when
     // batch_size is under that times the ranks. Dropout draws from generators forked by rank.
     // Call before training; null goes back to one process.
@@ -214,6 +216,10 @@ private:
     TrainingPosition position_;
     NonFinitePolicy non_finite_policy_ = NonFinitePolicy::stop;
     Communicator* communicator_ = nullptr;
+    bool synchronised_batch_norm_ = true;
+    // Without synchronised batch norm: each rank's running statistics differ, so after every
+    // step they are averaged over the ranks, and every rank evaluates the same model.
+    void average_buffers();
     std::int64_t skipped_steps_ = 0, skipped_images_ = 0;  // this epoch, under NonFinitePolicy::skip
     // The message of TrainingDiverged for the batch in images_: `what` went bad, `where` (one of
     // the reports below), and the likely cause.

@@ -1,0 +1,147 @@
+// Data-parallel training without MPI: shards, the start-up agreement check, and a Trainer on two
+// "ranks" that are threads of this process (a Communicator over a barrier), against one Trainer
+// on the whole batch. tests/cli/test_distributed.py runs the same under mpirun.
+#include <convnet/distributed.h>
+#include <convnet/model.h>
+#include <convnet/optim.h>
+#include <convnet/train.h>
+
+#include "test_support.h"
+
+#include <gtest/gtest.h>
+
+#include <barrier>
+#include <cmath>
+#include <thread>
+
+namespace convnet {
+namespace {
+
+TEST(Distributed, ShardsTileTheBatchTheLowerRanksTakingTheRemainder) {
+    for (std::int64_t count = 0; count <= 11; ++count)
+        for (int size = 1; size <= 4; ++size) {
+            std::int64_t next = 0;
+            for (int rank = 0; rank < size; ++rank) {
+                const Shard shard = shard_of(count, rank, size);
+                EXPECT_EQ(shard.first, next) << count << " over " << size;
+                EXPECT_EQ(shard.count, count / size + (rank < count % size ? 1 : 0)) << count << " over " << size << ", rank " << rank;
+                next += shard.count;
+            }
+            EXPECT_EQ(next, count);
+        }
+    testing::expect_error([] { shard_of(10, 2, 2); }, {"shard_of: rank 2 of 2 ranks"});
+}
+
+// Ranks that are threads: every collective gathers each rank's values and sums them in rank order.
+class ThreadGroup {
+public:
+    explicit ThreadGroup(int size) : size_(size), slots_(static_cast<std::size_t>(size)), barrier_(size) {}
+
+    class Member : public Communicator {
+    public:
+        Member(ThreadGroup& group, int rank) : group_(group), rank_(rank) {}
+        int rank() const override { return rank_; }
+        int size() const override { return group_.size_; }
+        void all_reduce_sum(std::span<float> values) override { reduce(values); }
+        void all_reduce_sum(std::span<double> values) override { reduce(values); }
+        std::vector<std::uint64_t> all_gather(std::uint64_t value) override {
+            group_.slots_[static_cast<std::size_t>(rank_)].assign(1, static_cast<double>(value));
+            group_.barrier_.arrive_and_wait();
+            std::vector<std::uint64_t> all;
+            for (const auto& slot : group_.slots_) all.push_back(static_cast<std::uint64_t>(slot[0]));
+            group_.barrier_.arrive_and_wait();
+            return all;
+        }
+        double communication_seconds() const override { return 0.0; }
+        [[noreturn]] void abort(int) override { std::abort(); }
+
+    private:
+        template <typename Value>
+        void reduce(std::span<Value> values) {
+            group_.slots_[static_cast<std::size_t>(rank_)].assign(values.begin(), values.end());
+            group_.barrier_.arrive_and_wait();
+            for (std::size_t i = 0; i < values.size(); ++i) {
+                Value sum = 0;
+                for (const auto& slot : group_.slots_) sum += static_cast<Value>(slot[i]);
+                values[i] = sum;
+            }
+            group_.barrier_.arrive_and_wait();
+        }
+        ThreadGroup& group_;
+        int rank_;
+    };
+
+private:
+    int size_;
+    std::vector<std::vector<double>> slots_;
+    std::barrier<> barrier_;
+};
+
+TEST(Distributed, RanksThatDisagreeAreNamed) {
+    ThreadGroup group(3);
+    std::vector<std::string> errors(3);
+    std::vector<std::thread> ranks;
+    for (int rank = 0; rank < 3; ++rank)
+        ranks.emplace_back([&, rank] {
+            ThreadGroup::Member member(group, rank);
+            try {
+                check_same_on_every_rank(member, rank == 2 ? 7 : 5, "model, data or options");
+            } catch (const Error& error) {
+                errors[static_cast<std::size_t>(rank)] = error.what();
+            }
+        });
+    for (std::thread& rank : ranks) rank.join();
+    for (const std::string& error : errors)  // every rank refuses, with the same message
+        EXPECT_EQ(error,
+                  "rank 2 of 3 started with other model, data or options than rank 0: every rank must run the same command on the same "
+                  "files");
+}
+
+std::vector<float> values_of(const Network& network) {
+    const std::span<const float> all = network.all_values();
+    return {all.begin(), all.end()};
+}
+
+// Two epochs of a batch-norm network on the reference layers (whose batch statistics are in
+// double): two thread-ranks with synchronised batch norm end within rounding of one Trainer;
+// without synchronisation each rank normalises its own half, and the weights differ far more.
+TEST(Distributed, TwoRanksWithSynchronisedBatchNormTrainAsOneProcess) {
+    const char* model = "input 1x12x12\nconv2d out=4 kernel=3 pad=1\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\nflatten\nlinear out=3\n";
+    const Dataset train = testing::generated_dataset(200, 3);
+    const auto run = [&](int ranks, bool sync) {
+        std::vector<std::vector<float>> results(static_cast<std::size_t>(ranks));
+        ThreadGroup group(ranks);
+        std::vector<std::thread> threads;
+        for (int rank = 0; rank < ranks; ++rank)
+            threads.emplace_back([&, rank] {
+                Network network(parse_model(model, "small.model"));
+                network.set_fast_path(false);
+                network.initialize(1);
+                SgdOptions options;
+                options.learning_rate = 0.05;
+                Sgd sgd(options);
+                Trainer trainer(network, sgd, 40, 1);
+                ThreadGroup::Member member(group, rank);
+                if (ranks > 1) trainer.set_communicator(&member, sync);
+                for (int epoch = 0; epoch < 2; ++epoch) trainer.train_epoch(train, {});
+                results[static_cast<std::size_t>(rank)] = values_of(network);
+            });
+        for (std::thread& thread : threads) thread.join();
+        for (int rank = 1; rank < ranks; ++rank) EXPECT_EQ(results[static_cast<std::size_t>(rank)], results[0]) << "rank " << rank;
+        return results[0];
+    };
+    const auto relative = [](const std::vector<float>& a, const std::vector<float>& b) {
+        double difference = 0.0, norm = 0.0;
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            difference += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+            norm += double(a[i]) * a[i];
+        }
+        return std::sqrt(difference / norm);
+    };
+    const std::vector<float> single = run(1, true), synchronised = run(2, true), separate = run(2, false);
+    EXPECT_LT(relative(single, synchronised), 1e-5);
+    EXPECT_GT(relative(single, separate), 1e-3);
+}
+
+}  // namespace
+}  // namespace convnet
