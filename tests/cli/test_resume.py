@@ -170,8 +170,9 @@ def main():
             kills += 1
             inside_writes += bool(temporaries(work, process.pid))
             position = checkpoint_position(checkpoint) if os.path.exists(checkpoint) else None
-            print(f"kill {kills}: {'inside a write' if temporaries(work, process.pid) else 'between writes'}, the checkpoint at step "
-                  f"{position['steps_done'] if isinstance(position, dict) else position}")
+            where = "no checkpoint yet" if position is None else (
+                f"the checkpoint at step {position['steps_done']}" if isinstance(position, dict) else f"the checkpoint: {position}")
+            print(f"kill {kills}: {'inside a write' if temporaries(work, process.pid) else 'between writes'}, {where}")
             if position is None:
                 if old is not None:
                     failures.append(f"after kill {kills} the checkpoint is gone")
