@@ -4,6 +4,7 @@
 
 #include <convnet/error.h>
 
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -32,6 +33,10 @@ Run `make demo` for the seed network on Fashion-MNIST. Model files: models/, doc
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Past a file-size limit (ulimit -f) the kernel's default is to kill the process (SIGXFSZ,
+    // with a core dump); ignored, write() fails with EFBIG instead and the writer's message names
+    // the file and the limit, the previous file kept.
+    std::signal(SIGXFSZ, SIG_IGN);
     std::vector<std::string> words(argv + 1, argv + argc);
     if (words.empty() || words[0] == "--help" || words[0] == "-h" || words[0] == "help") {
         std::cout << kUsage;

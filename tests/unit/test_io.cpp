@@ -9,8 +9,12 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -160,6 +164,52 @@ TEST_F(WeightsFile, AtomicWritesRefuseToReplaceWhatIsNotAFile) {
     testing::expect_error([&] { write_file_atomically(fifo, "data"); }, {"pipe: exists and is not a regular file"});
     EXPECT_TRUE(std::filesystem::is_fifo(fifo));
     testing::expect_error([&] { write_file_atomically(directory_, "data"); }, {"is not a regular file"});
+}
+
+std::string contents_of(const std::filesystem::path& path) {
+    std::ifstream file(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+}
+
+// A process killed inside a write leaves PATH.tmpPID; the next write of PATH removes it when that
+// PID no longer runs, and leaves a running process's temporary file (PID 1's here) alone.
+TEST_F(WeightsFile, AtomicWritesRemoveStaleTemporariesOfDeadProcesses) {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) ::_exit(0);
+    ASSERT_EQ(::waitpid(child, nullptr, 0), child);
+    const std::filesystem::path target = directory_ / "w.safetensors";
+    const std::filesystem::path stale = target.string() + ".tmp" + std::to_string(child);
+    const std::filesystem::path running = target.string() + ".tmp1";
+    const std::filesystem::path other = directory_ / "other.safetensors.tmp999999";
+    for (const auto& path : {stale, running, other}) std::ofstream(path) << "half a file";
+    write_file_atomically(target, "new");
+    EXPECT_FALSE(std::filesystem::exists(stale)) << stale << ": the temporary file of a dead process is still there";
+    EXPECT_TRUE(std::filesystem::exists(running)) << "the temporary file of a running process (PID 1) was removed";
+    EXPECT_TRUE(std::filesystem::exists(other)) << "another file's temporary file was removed";
+    EXPECT_EQ(contents_of(target), "new");
+}
+
+// Past a file-size limit (ulimit -f, SIGXFSZ ignored as the CLI does) the write fails with a
+// message naming the file and the limit; the previous file stays byte for byte, no temporary file.
+TEST_F(WeightsFile, AtomicWritesOverAFileSizeLimitKeepThePreviousFile) {
+    const std::filesystem::path target = directory_ / "w.safetensors";
+    write_file_atomically(target, "the previous file");
+    rlimit saved{};
+    ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+    const auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit limited = saved;
+    limited.rlim_cur = 1000;
+    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limited), 0);
+    const std::string message = testing::error_message([&] { write_file_atomically(target, std::string(5000, 'x')); });
+    ::setrlimit(RLIMIT_FSIZE, &saved);
+    std::signal(SIGXFSZ, previous_handler);
+    for (const char* part : {"w.safetensors: write failed after 1000 of 5000 bytes", "over the file-size limit (ulimit -f)",
+                             "the previous file is left as it was"})
+        EXPECT_NE(message.find(part), std::string::npos) << "message: " << message << "\nmissing: " << part;
+    EXPECT_EQ(contents_of(target), "the previous file");
+    for (const auto& entry : std::filesystem::directory_iterator(directory_))
+        EXPECT_EQ(entry.path().filename(), "w.safetensors") << "temporary file left behind";
 }
 
 // Version 2 keeps batch norm's num_batches_tracked (int64); version 1 files, without it, still load.
