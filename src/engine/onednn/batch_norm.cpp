@@ -6,6 +6,7 @@
 
 #include <convnet/layers/batchnorm.h>
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <vector>
@@ -89,8 +90,9 @@ private:
         dnnl::batch_normalization_forward local_forward, forward;
         dnnl::batch_normalization_forward::primitive_desc forward_pd;
         dnnl::batch_normalization_backward backward;
+        dnnl::batch_normalization_forward affine;
         dnnl::binary correction;
-        memory local_dst, constant_diff_src, slope, offset;
+        memory local_dst, constant_diff_src, slope, offset, zeros, ones, affine_of_src;
     };
 
     void build_synchronised(Context& context) {
@@ -110,20 +112,25 @@ private:
             context.engine, built.forward_pd);
         built.backward = dnnl::batch_normalization_backward(backward_pd);
         built.constant_diff_src = memory(backward_pd.diff_src_desc(), context.engine);
-        // diff_src = constant_diff_src − (slope·x + offset), per channel: one binary primitive.
-        memory::dims per_channel(src_.get_desc().dims().size(), 1);
-        per_channel[1] = src_.get_desc().dims()[1];
-        const memory::desc channel_desc(per_channel, f32, plain_tag(static_cast<int>(per_channel.size())));
+        // diff_src = constant_diff_src − (slope·x + offset). The per-channel affine is a batch norm
+        // with mean 0, variance 1 and eps 0 (oneDNN 2.6's binary primitive has no fast kernel for
+        // a per-channel operand in blocked layouts; its batch norm has), the difference a binary.
+        const memory::desc channel_desc({src_.get_desc().dims()[1]}, f32, Tag::a);
         built.slope = memory(channel_desc, context.engine);
         built.offset = memory(channel_desc, context.engine);
-        dnnl::post_ops ops;
-        ops.append_binary(dnnl::algorithm::binary_add, channel_desc);
-        ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_linear, -1.0f, 0.0f);
-        ops.append_binary(dnnl::algorithm::binary_add, built.constant_diff_src.get_desc());
-        dnnl::primitive_attr attributes;
-        attributes.set_post_ops(ops);
+        built.zeros = memory(channel_desc, context.engine);
+        built.ones = memory(channel_desc, context.engine);
+        const auto channels = static_cast<std::size_t>(src_.get_desc().dims()[1]);
+        std::fill_n(static_cast<float*>(built.zeros.get_data_handle()), channels, 0.0f);
+        std::fill_n(static_cast<float*>(built.ones.get_data_handle()), channels, 1.0f);
+        const auto affine_pd = dnnl::batch_normalization_forward::primitive_desc(
+            {dnnl::prop_kind::forward_inference, src_.get_desc(), 0.0f,
+             dnnl::normalization_flags::use_global_stats | dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift},
+            context.engine);
+        built.affine = dnnl::batch_normalization_forward(affine_pd);
+        built.affine_of_src = memory(affine_pd.dst_desc(), context.engine);
         built.correction = dnnl::binary(dnnl::binary::primitive_desc(
-            dnnl::binary::desc(dnnl::algorithm::binary_mul, src_.get_desc(), channel_desc, backward_pd.diff_src_desc()), attributes,
+            dnnl::binary::desc(dnnl::algorithm::binary_sub, backward_pd.diff_src_desc(), affine_pd.dst_desc(), backward_pd.diff_src_desc()),
             context.engine));
     }
 
@@ -191,11 +198,14 @@ private:
             slope[c] = static_cast<float>(a);
             offset[c] = static_cast<float>(weight * inverse_std * sums[c] / count - a * mean[c]);
         }
-        built.correction.execute(stream, {{DNNL_ARG_SRC_0, src_},
-                                          {DNNL_ARG_SRC_1, built.slope},
-                                          {DNNL_ARG_DST, diff_src_},
-                                          {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, built.offset},
-                                          {DNNL_ARG_ATTR_MULTIPLE_POST_OP(2) | DNNL_ARG_SRC_1, built.constant_diff_src}});
+        built.affine.execute(stream, {{DNNL_ARG_SRC, src_},
+                                      {DNNL_ARG_DST, built.affine_of_src},
+                                      {DNNL_ARG_SCALE, built.slope},
+                                      {DNNL_ARG_SHIFT, built.offset},
+                                      {DNNL_ARG_MEAN, built.zeros},
+                                      {DNNL_ARG_VARIANCE, built.ones}});
+        built.correction.execute(
+            stream, {{DNNL_ARG_SRC_0, built.constant_diff_src}, {DNNL_ARG_SRC_1, built.affine_of_src}, {DNNL_ARG_DST, diff_src_}});
     }
 
     // The layer's own rule, on oneDNN's batch mean and biased variance.
