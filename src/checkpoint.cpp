@@ -134,6 +134,8 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& check
                                           {"augmentation", checkpoint.augmentation.describe()},
                                           {"data_fingerprint", checkpoint.data_fingerprint},
                                           {"threads", checkpoint.threads},
+                                          {"ranks", checkpoint.ranks},
+                                          {"sync_batch_norm", checkpoint.sync_batch_norm},
                                           {"position",
                                            {{"epochs_done", position.epochs_done},
                                             {"images_done", position.images_done},
@@ -194,6 +196,9 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
         reader.fail(std::string("augmentation: ") + error.what());
     }
     checkpoint.threads = reader.number<int>(root, "threads");
+    // Absent from checkpoints written before distributed training: one process.
+    if (root.contains("ranks")) checkpoint.ranks = reader.number<int>(root, "ranks");
+    if (root.contains("sync_batch_norm")) checkpoint.sync_batch_norm = reader.number<bool>(root, "sync_batch_norm");
     const nlohmann::json& position = reader.at(root, "position", "");
     TrainingPosition& at = checkpoint.position;
     at.epochs_done = reader.number<int>(position, "epochs_done", "position.");

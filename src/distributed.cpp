@@ -19,8 +19,8 @@ void check_same_on_every_rank(Communicator& communicator, std::uint64_t fingerpr
         if (all[rank] != all[0]) differing += (differing.empty() ? "" : ", ") + std::to_string(rank);
     if (!differing.empty())
         throw Error("rank" + std::string(differing.find(',') == std::string::npos ? " " : "s ") + differing + " of " +
-                    std::to_string(all.size()) + " started with other " + description +
-                    " than rank 0: every rank must run the same command on the same files");
+                    std::to_string(all.size()) + " differ" + (differing.find(',') == std::string::npos ? "s" : "") + " from rank 0 in " +
+                    description + ": every rank must run the same command on the same files");
 }
 
 #ifndef CONVNET_HAS_MPI

@@ -389,9 +389,10 @@ void Trainer::set_communicator(Communicator* communicator, bool sync_batch_norm)
         for (const auto& [name, generator] : network_.random_generators())
             generator->set_state(generator->state() ^ (0xD1B54A32D192ED03ull * static_cast<std::uint64_t>(communicator->rank())));
     }
-    communicator_ = communicator;
+    // One rank is one process: no collectives, so that it computes one process's bytes.
+    communicator_ = communicator != nullptr && communicator->size() > 1 ? communicator : nullptr;
     synchronised_batch_norm_ = sync_batch_norm;
-    network_.synchronise_batch_norm(sync_batch_norm ? communicator : nullptr);
+    network_.synchronise_batch_norm(sync_batch_norm ? communicator_ : nullptr);
 }
 
 std::string Trainer::weights_report() const {
@@ -464,6 +465,8 @@ Checkpoint Trainer::checkpoint(const FitOptions& options) const {
     checkpoint.augmentation = options.augmentation;
     checkpoint.data_fingerprint = data_fingerprint_;
     checkpoint.threads = thread_count();
+    checkpoint.ranks = communicator_ != nullptr ? communicator_->size() : 1;
+    checkpoint.sync_batch_norm = synchronised_batch_norm_;
     checkpoint.position = position_;
     for (const auto& [name, generator] : network_.random_generators()) checkpoint.generators.emplace_back(name, generator->state());
     checkpoint.metrics = metrics_;

@@ -30,9 +30,11 @@ namespace {
 
 constexpr const char* kTrainHelp = R"(usage: convnet train --model FILE --data DIR [options]
        convnet train --resume CHECKPOINT --data DIR [--epochs N] [--checkpoint FILE]
+       mpirun -np N convnet train ... --distributed
 
 Trains the network described by FILE on DIR's train split and reports the test split after
-every epoch. Ctrl-C stops at the next step and writes a checkpoint to resume from.
+every epoch. Ctrl-C stops at the next step and writes a checkpoint to resume from (under
+mpirun, which does not pass Ctrl-C on: kill -USR1 with mpirun's PID).
 
 options:
   --model FILE       model file (e.g. models/convnet1.model)
@@ -68,7 +70,8 @@ options:
                      (docs/DISTRIBUTED.md); each rank takes its share of every batch, gradients are
                      averaged, rank 0 prints and writes the files
   --no-sync-bn       with --distributed: batch norm over each rank's share of the batch only
-                     (default: over the whole batch, as torch.nn.SyncBatchNorm)
+                     (default: over the whole batch, as torch.nn.SyncBatchNorm; a resumed run
+                     keeps its checkpoint's choice unless --sync-bn or --no-sync-bn is given)
   --on-nan POLICY    a batch whose loss or gradients are NaN or infinite: stop (default: an error
                      naming the step, the first layer that went bad and the likely cause; weights
                      and checkpoints stay the last good ones) or skip (leave the batch out, count
@@ -129,13 +132,19 @@ std::atomic<bool> interrupt_requested{false};
 
 extern "C" void request_interrupt(int) { interrupt_requested.store(true); }
 
+// SIGINT (Ctrl-C); and SIGUSR1, which mpirun passes on to the ranks where it ends them on SIGINT.
 void install_interrupt_handler() {
     struct sigaction action {};
     action.sa_handler = request_interrupt;
     action.sa_flags = SA_RESETHAND;
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, nullptr);
+    sigaction(SIGUSR1, &action, nullptr);
 }
+
+// Data parallel: each rank's stderr, kept for its errors while its warnings (the same as rank
+// 0's) are silenced; -1 in one process.
+int rank_error_output = -1;
 
 // Options that a resumed run takes from its checkpoint, and so refuses.
 constexpr const char* kSettingsOfTheRun[] = {"model", "optimizer", "lr",      "momentum",  "nesterov",  "weight-decay", "schedule",
@@ -290,14 +299,31 @@ int train(const Arguments& arguments, Communicator* world) {
     if (on_nan != "stop" && on_nan != "skip") throw UsageError("option --on-nan " + on_nan + ": expected stop or skip");
     trainer.set_non_finite_policy(on_nan == "skip" ? NonFinitePolicy::skip : NonFinitePolicy::stop);
     if (resumed) trainer.restore(*resumed);
+    // A resumed run keeps its batch norm synchronisation unless told.
+    const bool sync_batch_norm = arguments.has("sync-bn") || (!arguments.has("no-sync-bn") && (resumed ? resumed->sync_batch_norm : true));
     if (world != nullptr) {
         // Every rank must hold the same model, data, settings and starting point.
-        std::string run = format_model(network.layer_plans(), network.sample_shape()) + "\n" + std::to_string(dataset_fingerprint(train)) +
-                          " " + std::to_string(dataset_fingerprint(judged)) + " " + std::to_string(batch) + " " + std::to_string(seed) +
-                          " " + std::to_string(epochs) + " " + optimizer->describe() + " " + schedule.describe() + " " +
-                          augmentation.describe() + " " + std::to_string(trainer.position().steps_done);
-        check_same_on_every_rank(*world, std::hash<std::string>{}(run), "model, data or options");
-        trainer.set_communicator(world, !arguments.has("no-sync-bn"));
+        const auto same = [&](const std::string& what, const std::string& text) {
+            check_same_on_every_rank(*world, std::hash<std::string>{}(text), what);
+        };
+        same("its model", format_model(network.layer_plans(), network.sample_shape()));
+        same("its data", std::to_string(dataset_fingerprint(train)) + " " + std::to_string(dataset_fingerprint(judged)));
+        same("its options (batch, seed, epochs, optimiser, schedule, augmentation, --on-nan, --no-sync-bn or the checkpoint)",
+             std::to_string(batch) + " " + std::to_string(seed) + " " + std::to_string(epochs) + " " + optimizer->describe() + " " +
+                 schedule.describe() + " " + augmentation.describe() + " " + on_nan + " " + std::to_string(sync_batch_norm) + " " +
+                 std::to_string(trainer.position().steps_done));
+        const std::int64_t needed = network.minimum_training_batch() * world->size();
+        if (batch < needed)
+            throw UsageError("option --batch " + std::to_string(batch) + ": each of the " + std::to_string(world->size()) +
+                             " ranks needs at least " + std::to_string(network.minimum_training_batch()) +
+                             (network.minimum_training_batch() == 1 ? " image" : " images") + " of every batch: give --batch " +
+                             std::to_string(needed) + " or more");
+        if (const std::int64_t rest = train.count % batch; rest > 0 && rest < needed && rest >= network.minimum_training_batch())
+            std::cerr << "warning: the last batch of every epoch (" << rest << (rest == 1 ? " image" : " images")
+                      << ") is too small to share over " << world->size()
+                      << " ranks and joins the batch before; one process would train it alone, so this run differs from one "
+                         "process's there\n";
+        trainer.set_communicator(world, sync_batch_norm);
     }
 
     std::cout << "model " << network.source() << ": " << network.trainable_count() << " parameters; data " << data << ": " << train.count
@@ -305,10 +331,11 @@ int train(const Arguments& arguments, Communicator* world) {
               << optimizer->describe() << ", schedule " << schedule.describe() << ", batch " << batch << ", " << epochs
               << (epochs == 1 ? " epoch, " : " epochs, ") << threads << std::endl;
     if (world != nullptr)
-        std::cout << "distributed: " << world->size() << " ranks, each " << batch / world->size() << "-"
-                  << (batch + world->size() - 1) / world->size() << " images of every batch; batch norm "
-                  << (arguments.has("no-sync-bn") ? "per rank (--no-sync-bn)" : "synchronised") << "; rank 0 prints and writes"
-                  << std::endl;
+        std::cout << "distributed: " << world->size() << (world->size() == 1 ? " rank" : " ranks") << ", each taking "
+                  << batch / world->size()
+                  << (batch % world->size() != 0 ? " or " + std::to_string(batch / world->size() + 1) : std::string())
+                  << " images of every batch; batch norm " << (sync_batch_norm ? "synchronised" : "per rank (--no-sync-bn)")
+                  << "; rank 0 prints and writes" << std::endl;
 
     if (resumed && trainer.epochs_done() >= epochs)
         throw UsageError("option --epochs " + std::to_string(epochs) + ": the checkpoint's run has done " +
@@ -372,7 +399,7 @@ int train(const Arguments& arguments, Communicator* world) {
         std::printf("epoch %d/%d  train loss %.4f  acc %.4f | %s loss %.4f  acc %.4f | %.1f s, %.0f img/s", trained.epoch, epochs,
                     shown(trained.train_loss), trained.train_accuracy, judged_name, shown(tested.loss), tested.accuracy, trained.seconds,
                     trained.images_per_second);
-        if (world != nullptr) std::printf(" (%.2f s in all-reduce)", trained.communication_seconds);
+        if (world != nullptr) std::printf(" (%.2f s in collectives, waits for the slowest rank included)", trained.communication_seconds);
         std::printf("\n");
         if (trained.skipped_steps > 0)
             std::printf("  (--on-nan skip: %lld batches with a non-finite loss or gradient left out)\n",
@@ -392,10 +419,14 @@ int train(const Arguments& arguments, Communicator* world) {
         const std::filesystem::path written = fit.checkpoint.empty() ? interrupt_checkpoint_path(arguments) : fit.checkpoint;
         if (fit.checkpoint.empty() && (world == nullptr || world->rank() == 0)) write_checkpoint(written, trainer.checkpoint(fit), network);
         const TrainingPosition& at = trainer.position();
-        // The command that continues: the same data, outputs and threads.
-        std::string command = "convnet train --resume " + written.string() + " --data " + data;
-        for (const char* option : {"save", "metrics", "threads"})
+        // The command that continues: the same data, outputs, threads and backend (the last two
+        // decide the bits), and the same ranks.
+        std::string command = (world != nullptr ? "mpirun -np " + std::to_string(world->size()) + " " : std::string()) +
+                              "convnet train --resume " + written.string() + " --data " + data;
+        for (const char* option : {"save", "metrics", "threads", "backend"})
             if (arguments.has(option)) command += std::string(" --") + option + " " + arguments.required(option);
+        if (arguments.has("reference")) command += " --reference";
+        if (world != nullptr) command += " --distributed";
         std::printf("interrupted in epoch %d after %lld of %lld images (step %lld); checkpoint written to %s\nresume with: %s\n",
                     at.epochs_done + 1, static_cast<long long>(at.images_done), static_cast<long long>(train.count),
                     static_cast<long long>(at.steps_done), written.c_str(), command.c_str());
@@ -422,15 +453,24 @@ int run_train(const std::vector<std::string>& words) {
         std::cout << kTrainHelp;
         return 0;
     }
+    // Open MPI tells its ranks how many they are; several copies of one training writing the same files are a mistake.
+    const char* mpi_ranks = std::getenv("OMPI_COMM_WORLD_SIZE");
     if (!arguments.has("distributed")) {
         for (const char* option : {"sync-bn", "no-sync-bn"})
             if (arguments.has(option)) throw UsageError(std::string("option --") + option + ": only with --distributed");
+        if (mpi_ranks != nullptr && std::string(mpi_ranks) != "1")
+            throw UsageError(std::string("started by mpirun as one of ") + mpi_ranks +
+                             " processes without --distributed: each would train alone and write the same files; add --distributed");
         return train(arguments, nullptr);
     }
     if (arguments.has("sync-bn") && arguments.has("no-sync-bn")) throw UsageError("options --sync-bn and --no-sync-bn: give one");
     const std::unique_ptr<Communicator> world = mpi_world();
-    if (world->rank() > 0 && std::freopen("/dev/null", "w", stdout) == nullptr)  // rank 0 alone prints
-        std::cerr << "warning: rank " << world->rank() << " could not silence its output\n";
+    if (mpi_ranks == nullptr && world->size() == 1)
+        std::cerr << "warning: --distributed in one process: start it with mpirun -np N to train on N (docs/DISTRIBUTED.md)\n";
+    if (world->rank() > 0) {  // rank 0 alone prints; the others keep stderr for their errors only
+        rank_error_output = ::dup(STDERR_FILENO);
+        if (std::freopen("/dev/null", "w", stdout) == nullptr || std::freopen("/dev/null", "w", stderr) == nullptr) rank_error_output = -1;
+    }
     try {
         return train(arguments, world.get());
     } catch (const std::exception& error) {
@@ -439,8 +479,12 @@ int run_train(const std::vector<std::string>& words) {
         const std::string message = "convnet train: error (rank " + std::to_string(world->rank()) + " of " + std::to_string(world->size()) +
                                     "): " + error.what() + "\n";
         std::fflush(stdout);
-        std::fwrite(message.data(), 1, message.size(), stderr);
-        std::fflush(stderr);
+        if (rank_error_output >= 0) {
+            [[maybe_unused]] const ssize_t written = ::write(rank_error_output, message.data(), message.size());
+        } else {
+            std::fwrite(message.data(), 1, message.size(), stderr);
+            std::fflush(stderr);
+        }
         world->abort(dynamic_cast<const UsageError*>(&error) != nullptr ? 2 : 1);
     }
     return 1;  // not reached: abort ends the process

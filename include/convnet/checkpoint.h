@@ -42,6 +42,8 @@ struct Checkpoint {
     Augmentation augmentation;           // of the run's training batches
     std::uint64_t data_fingerprint = 0;  // dataset_fingerprint of the training set (0: not recorded)
     int threads = 0;                     // the thread count it ran with (the same count repeats its bits)
+    int ranks = 1;                       // the processes it ran on (Trainer::set_communicator); 1: one process
+    bool sync_batch_norm = true;         // with ranks > 1: whether batch norm was synchronised
     TrainingPosition position;
     std::vector<std::pair<std::string, std::uint64_t>> generators;  // Network::random_generators' states
     std::string metrics;                                            // the --metrics lines written so far (JSON lines)

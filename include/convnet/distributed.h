@@ -48,8 +48,9 @@ bool mpi_available();
 // has no MPI ("rebuild with libopenmpi-dev installed") or MPI fails to start.
 std::unique_ptr<Communicator> mpi_world();
 
-// Checks at start that every rank agrees on `what` (a fingerprint of the model, the data and the
-// options): throws convnet::Error naming the ranks that differ from rank 0 and `description`.
+// Checks at start that every rank agrees on `fingerprint` (of the model, say): throws
+// convnet::Error naming the ranks that differ from rank 0 and `description` ("rank 1 of 2
+// differs from rank 0 in its model: ...").
 void check_same_on_every_rank(Communicator& communicator, std::uint64_t fingerprint, const std::string& description);
 
 }  // namespace convnet

@@ -95,9 +95,14 @@ def main():
         train("one-batch", two, ranks=2, extra=["--reference"], mpi_options=mpi_options)
         difference = relative_difference(single, two)
         check(difference <= 1e-6, f"one step on 2 ranks over {label} = one process within 1e-6 relative ({difference:.2e})")
-    one_rank = "reference-1-rank.safetensors"
-    train("one-batch", one_rank, ranks=1, extra=["--reference"])
-    check(open(single, "rb").read() == open(one_rank, "rb").read(), "1 rank under mpirun = one process, byte for byte")
+    train("small", "fast-1-epoch.safetensors", extra=["--epochs", "1"])
+    train("small", "fast-1-rank.safetensors", ranks=1, extra=["--epochs", "1"])
+    check(open("fast-1-epoch.safetensors", "rb").read() == open("fast-1-rank.safetensors", "rb").read(),
+          "an epoch on 1 rank under mpirun = one process, byte for byte")
+    alone = subprocess.run(["mpirun", "-np", "2", CONVNET, "train", "--model", MODEL, "--data", "one-batch", "--threads", "1"],
+                           env=ENV, capture_output=True, text=True, timeout=300)
+    check(alone.returncode == 2 and "without --distributed: each would train alone" in alone.stderr,
+          "mpirun without --distributed refused (exit 2)")
 
     # An epoch of 20 steps on the oneDNN path: as close as one process is to itself on another thread count.
     train("small", "fast-1.safetensors")
@@ -124,16 +129,40 @@ def main():
         difference = relative_difference("unbroken.safetensors", "resumed-1.safetensors")
         check(difference <= 1e-5, f"resumed on 1 process: {difference:.2e} from the unbroken 2-rank run")
 
+    # SIGUSR1 to mpirun (which ends the ranks on Ctrl-C but passes SIGUSR1 on): every rank stops
+    # at the same step, rank 0 writes the checkpoint and prints a resume command that ends the
+    # run with the unbroken run's bytes.
+    runner = subprocess.Popen(["mpirun", "-np", "2", CONVNET, "train", "--model", MODEL, "--data", "small", "--threads", "1",
+                               "--optimizer", "sgd", "--reference", "--epochs", "2", "--distributed", "--checkpoint", "stopped.ckpt",
+                               "--save", "stopped.safetensors"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in runner.stdout:  # the first epoch's line, then the signal: in the second epoch
+        seen.append(line.rstrip("\n"))
+        if line.startswith("epoch 1/2"):
+            runner.send_signal(signal.SIGUSR1)
+            break
+    output, errors = runner.communicate(timeout=300)
+    output = "\n".join(seen) + "\n" + output
+    resume_line = [line for line in output.splitlines() if line.startswith("resume with: ")]
+    check(runner.returncode != 0 and bool(resume_line) and "mpirun -np 2 convnet train --resume stopped.ckpt" in resume_line[0]
+          and resume_line[0].endswith("--distributed"), f"SIGUSR1 to mpirun: stopped ({runner.returncode}), {resume_line[:1]}")
+    if resume_line:
+        words = resume_line[0][len("resume with: "):].split()
+        words[words.index("convnet")] = CONVNET
+        resumed = subprocess.run(words, env=ENV, capture_output=True, text=True, timeout=600)
+        check(resumed.returncode == 0 and open("stopped.safetensors", "rb").read() == open("unbroken.safetensors", "rb").read(),
+              f"resumed as printed: the unbroken run's bytes ({resumed.stderr[-300:]})")
+
     # Ranks that disagree are refused at start, before any training.
     other = subprocess.run(["mpirun", "-np", "1", CONVNET, "train", "--model", MODEL, "--data", "small", "--threads", "1", "--distributed",
                             ":", "-np", "1", CONVNET, "train", "--model", os.path.join(SOURCE, "models", "lenet5.model"), "--data",
                             "small", "--threads", "1", "--distributed"], env=ENV, capture_output=True, text=True, timeout=300)
-    check(other.returncode != 0 and "rank 1 of 2 started with other model, data or options than rank 0" in other.stderr,
+    check(other.returncode != 0 and "rank 1 of 2 differs from rank 0 in its model" in other.stderr,
           f"different models on the ranks refused ({other.returncode}: {other.stderr.strip().splitlines()[:1]})")
     other = subprocess.run(["mpirun", "-np", "1", CONVNET, "train", "--model", MODEL, "--data", "small", "--threads", "1", "--distributed",
                             ":", "-np", "1", CONVNET, "train", "--model", MODEL, "--data", "one-batch", "--threads", "1", "--distributed"],
                            env=ENV, capture_output=True, text=True, timeout=300)
-    check(other.returncode != 0 and "started with other model, data or options" in other.stderr, "different data on the ranks refused")
+    check(other.returncode != 0 and "differs from rank 0 in its data" in other.stderr, "different data on the ranks refused")
 
     # A rank killed mid-epoch: the run ends, non-zero, within 10 s, saying so.
     runner = subprocess.Popen(["mpirun", "-np", "2", CONVNET, "train", "--model", MODEL, "--data", "small", "--threads", "1",

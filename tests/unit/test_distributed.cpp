@@ -85,16 +85,14 @@ TEST(Distributed, RanksThatDisagreeAreNamed) {
         ranks.emplace_back([&, rank] {
             ThreadGroup::Member member(group, rank);
             try {
-                check_same_on_every_rank(member, rank == 2 ? 7 : 5, "model, data or options");
+                check_same_on_every_rank(member, rank == 2 ? 7 : 5, "its model");
             } catch (const Error& error) {
                 errors[static_cast<std::size_t>(rank)] = error.what();
             }
         });
     for (std::thread& rank : ranks) rank.join();
     for (const std::string& error : errors)  // every rank refuses, with the same message
-        EXPECT_EQ(error,
-                  "rank 2 of 3 started with other model, data or options than rank 0: every rank must run the same command on the same "
-                  "files");
+        EXPECT_EQ(error, "rank 2 of 3 differs from rank 0 in its model: every rank must run the same command on the same files");
 }
 
 std::vector<float> values_of(const Network& network) {
