@@ -87,6 +87,26 @@ $(ORT_STAMP): tests/onnx/package.json tests/onnx/package-lock.json | deps
 
 test: build data onnx-runtime
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) --no-print-directory sanitize
+
+# The sanitizer builds (docs/RELIABILITY.md, "Sanitizers"), each in a folder of its own, after the
+# main suite in `make test`: every test under AddressSanitizer + UndefinedBehaviorSanitizer (what
+# tests/CMakeLists.txt leaves out says why), then several threads running one network's
+# evaluation under ThreadSanitizer (tests/threads/). Any finding fails the test it happens in.
+.PHONY: sanitize sanitize-address sanitize-thread
+ASAN_BUILD_DIR ?= build-asan
+TSAN_BUILD_DIR ?= build-tsan
+sanitize: sanitize-address sanitize-thread
+
+sanitize-address: deps data onnx-runtime
+	cmake -S . -B $(ASAN_BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DCONVNET_SANITIZE=ON
+	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS)
+	cd $(ASAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+sanitize-thread: deps
+	cmake -S . -B $(TSAN_BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DCONVNET_SANITIZE_THREAD=ON
+	cmake --build $(TSAN_BUILD_DIR) -j $(JOBS) --target convnet_thread_tests
+	cd $(TSAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -R ConcurrentPredict
 
 # Ours against PyTorch in one run (docs/PERFORMANCE.md); about 4 minutes on a quiet machine.
 bench: bench-deps data onnx-runtime

@@ -32,7 +32,10 @@ std::string attribute_text(const AttributeValue& value);
 // separated, in the order given: what follows the type name on a model-file line.
 std::string options_text(const std::vector<Attribute>& attributes);
 
-// The attribute named `name` (PyTorch's keyword); null when there is none.
+// The attribute named `name` (PyTorch's keyword); null when there is none. The pointer is into
+// `attributes`, so a temporary list (`find_attribute(layer.attributes(), ...)`) is refused: the
+// pointer would dangle at the end of the statement.
 const Attribute* find_attribute(const std::vector<Attribute>& attributes, const std::string& name);
+const Attribute* find_attribute(std::vector<Attribute>&& attributes, const std::string& name) = delete;
 
 }  // namespace convnet

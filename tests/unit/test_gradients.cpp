@@ -228,7 +228,8 @@ TEST(RegistryAgreement, AttributesRoundTripThroughTheModelFileText) {
 TEST(RegistryAgreement, RealOptionsRoundTripExactly) {
     BoundLayer norm = make_layer("batchnorm2d momentum=0.123456789 eps=3e-07", Shape{4, 3, 3});
     EXPECT_EQ(norm.layer().options_text(), "eps=3e-07 momentum=0.123456789");
-    const Attribute* momentum = find_attribute(norm.layer().attributes(), "momentum");
+    const std::vector<Attribute> attributes = norm.layer().attributes();
+    const Attribute* momentum = find_attribute(attributes, "momentum");
     ASSERT_NE(momentum, nullptr);
     EXPECT_EQ(std::get<double>(momentum->value), 0.123456789);
     EXPECT_EQ(attribute_text(std::pair<std::int64_t, std::int64_t>{3, 5}), "3x5");
