@@ -122,6 +122,17 @@ TEST_F(WeightsFile, DamagedFilesAreRefusedByName) {
 
 // The format is little-endian on every host: the bytes are checked one by one against values
 // written out by hand, not against the host's own encoding.
+// Found while fuzzing (docs/RELIABILITY.md): a file of a few hundred bytes whose model text claims
+// a 2048 -> 1,048,576 linear layer (2^31 weights, 16 GiB with their gradients) made load_network
+// allocate the network's arena before load_state_dict found the tensors missing.
+TEST_F(WeightsFile, ModelClaimingMoreValuesThanTheTensorsHoldIsRefusedBeforeBuilding) {
+    const std::filesystem::path path = directory_ / "claims.safetensors";
+    write_safetensors(path, {StateTensor{"fc1.bias", StateTensor::DType::f32, Shape{2}, {1.0f, 2.0f}, 0}},
+                      {{"model", "input 2048\nlinear out=1048576\n"}});
+    testing::expect_error([&] { load_network(path); }, {"claims.safetensors: its model (__metadata__ \"model\") has 2148532224 parameter",
+                                                        "but its tensors hold 2", "disagree"});
+}
+
 TEST_F(WeightsFile, NumbersAreLittleEndianByteForByte) {
     const char* kSmallModel = "input 1x4x4\nconv2d out=2 kernel=3\nflatten\nlinear out=2\n";
     Network network(parse_model(kSmallModel, "m.model"));
