@@ -75,12 +75,15 @@ Entry read_entry(const std::string& name, const Json& value, const std::string& 
         throw Error(where + "dtype " + dtype + " is not read by convnet (F32 tensors, I64 scalars); save it as float32");
     Entry entry{name, dtype == "F32" ? StateTensor::DType::f32 : StateTensor::DType::i64, {}, 0, 0};
     if (!value.contains("shape") || !value["shape"].is_array()) throw Error(where + "shape is missing or not an array");
+    // The shape's bytes, count × element, stay below 2^62, so that the product cannot wrap round to
+    // the size of a few bytes of data (a shape of 2^31 × 2^31 float32 once matched data_offsets [0, 0]).
+    constexpr std::uint64_t kLargestBytes = std::uint64_t{1} << 62;
     std::uint64_t count = 1;
     for (const Json& dim : value["shape"]) {
         if (!dim.is_number_unsigned()) throw Error(where + "shape " + value["shape"].dump() + ": expected non-negative integers");
         const auto size = dim.get<std::uint64_t>();
-        if (size > (std::uint64_t{1} << 40) || (size != 0 && count > (std::uint64_t{1} << 62) / size))
-            throw Error(where + "shape " + value["shape"].dump() + " is too large");
+        if (size > (std::uint64_t{1} << 40) || (size != 0 && count > kLargestBytes / element / size))
+            throw Error(where + "shape " + value["shape"].dump() + " is too large (more than 2^62 bytes of " + dtype + ")");
         count *= size;
         entry.shape.push_back(static_cast<std::int64_t>(size));
     }
