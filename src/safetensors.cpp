@@ -5,6 +5,7 @@
 #include <convnet/io.h>
 #include <convnet/safetensors.h>
 
+#include "json_depth.h"
 #include "text_file.h"
 
 #include <nlohmann/json.hpp>
@@ -26,7 +27,9 @@ using Json = nlohmann::json;
 Json parse_header(std::string_view text, const std::string& source) {
     std::vector<std::set<std::string>> keys;  // per open object
     std::string repeated;
-    const Json::parser_callback_t callback = [&](int, Json::parse_event_t event, Json& parsed) {
+    const Json::parser_callback_t depth_limit = detail::json_depth_limit(source + ": the safetensors header");
+    const Json::parser_callback_t callback = [&](int depth, Json::parse_event_t event, Json& parsed) {
+        depth_limit(depth, event, parsed);
         if (event == Json::parse_event_t::object_start) keys.emplace_back();
         else if (event == Json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
         else if (event == Json::parse_event_t::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second &&

@@ -133,6 +133,16 @@ TEST_F(WeightsFile, ModelClaimingMoreValuesThanTheTensorsHoldIsRefusedBeforeBuil
                                                         "but its tensors hold 2", "disagree"});
 }
 
+// Found by reading the code after fuzzing: the metadata's JSON nested 200,000 deep overflowed the
+// stack of the message that dumps a malformed class name.
+TEST_F(WeightsFile, DeeplyNestedMetadataIsRefused) {
+    const std::string deep = std::string(200'000, '[') + std::string(200'000, ']');
+    const std::filesystem::path path = directory_ / "deep.safetensors";
+    write_safetensors(path, {}, {{"model", "input 4\nlinear out=2\n"}, {"classes", "[1," + deep + "]"}});
+    testing::expect_error([&] { read_weights_metadata(path); },
+                          {"deep.safetensors: __metadata__ \"classes\": JSON nested deeper than 64 levels"});
+}
+
 TEST_F(WeightsFile, NumbersAreLittleEndianByteForByte) {
     const char* kSmallModel = "input 1x4x4\nconv2d out=2 kernel=3\nflatten\nlinear out=2\n";
     Network network(parse_model(kSmallModel, "m.model"));
