@@ -2,7 +2,8 @@
 #   make demo   install what is missing, build, fetch Fashion-MNIST, train the seed network
 #   make test   install what is missing, build, fetch the data, run the whole test suite
 #   make bench  ours against PyTorch on convnet1 (docs/PERFORMANCE.md)
-.PHONY: all deps bench-deps print-packages check-packages build data onnx-runtime demo test bench clean
+#   make fuzz   every file reader under libFuzzer, ASan and UBSan, FUZZ_SECONDS each (docs/RELIABILITY.md)
+.PHONY: all deps bench-deps print-packages check-packages build data onnx-runtime demo test bench fuzz clean
 
 BUILD_DIR ?= build
 DATA_DIR  ?= data
@@ -12,6 +13,10 @@ JOBS      ?= $(shell nproc)
 THREADS   ?=
 THREAD_OPTION = $(if $(THREADS),--threads $(THREADS))
 DEMO_EPOCHS ?= 10
+# The fuzz targets' clang build (instrumented throughout, so a folder of its own) and how long
+# `make fuzz` runs each; `make test` runs each for 30 s.
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
 
 # Debian packages, one list per README command, each installed with --no-install-recommends. A
 # package that one of ours only *recommends* but a command needs is listed here by name (the
@@ -26,6 +31,9 @@ DATA_PACKAGES  := ca-certificates tar gzip
 # python3-onnx and python3-opencv: the ONNX checker and OpenCV's DNN module, consumers of `convnet export`;
 # chromium: the browser that loads `convnet explain`'s page, headless and offline (it recommends nothing).
 TEST_PACKAGES  := libgtest-dev libgmock-dev python3 python3-torch python3-numpy python3-onnx python3-opencv chromium
+# The fuzz targets (make fuzz, make test): clang, its runtimes (libFuzzer, ASan, UBSan), clang's
+# OpenMP, and llvm for llvm-symbolizer, without which sanitizer reports have no file and line.
+FUZZ_PACKAGES  := clang libclang-rt-dev libomp-dev llvm
 # python3-torch recommends OpenBLAS's threads build, the BLAS its users get: the benchmark's peer.
 BENCH_PACKAGES := libbenchmark-dev libopenblas0-pthread
 # Recommended by a listed package and needed by no README command (checked by check-packages):
@@ -51,14 +59,14 @@ all: build
 
 # `deps` is everything `make demo` and `make test` need; `bench-deps` adds the benchmark's.
 deps:
-	$(call install-missing,$(BUILD_PACKAGES) $(DATA_PACKAGES) $(TEST_PACKAGES) $(if $(shell command -v npm),,$(NODE_PACKAGES)))
+	$(call install-missing,$(BUILD_PACKAGES) $(DATA_PACKAGES) $(TEST_PACKAGES) $(FUZZ_PACKAGES) $(if $(shell command -v npm),,$(NODE_PACKAGES)))
 
 bench-deps: deps
 	$(call install-missing,$(BENCH_PACKAGES))
 
 # The package lists, for scripts/check_packages.sh.
 print-packages:
-	@echo "listed: $(BUILD_PACKAGES) $(DATA_PACKAGES) $(TEST_PACKAGES) $(BENCH_PACKAGES) $(NODE_PACKAGES)"
+	@echo "listed: $(BUILD_PACKAGES) $(DATA_PACKAGES) $(TEST_PACKAGES) $(FUZZ_PACKAGES) $(BENCH_PACKAGES) $(NODE_PACKAGES)"
 	@echo "unneeded: $(UNNEEDED_RECOMMENDS)"
 
 check-packages:
@@ -88,6 +96,7 @@ $(ORT_STAMP): tests/onnx/package.json tests/onnx/package-lock.json | deps
 test: build data onnx-runtime
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory sanitize
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
 
 # The sanitizer builds (docs/RELIABILITY.md, "Sanitizers"), each in a folder of its own, after the
 # main suite in `make test`: every test under AddressSanitizer + UndefinedBehaviorSanitizer (what
@@ -115,5 +124,14 @@ bench: bench-deps data onnx-runtime
 	/usr/bin/python3 bench/run_bench.py --build-dir $(BUILD_DIR) --data $(DATA_DIR)/fashion-mnist \
 	  $(THREAD_OPTION) --markdown $(BUILD_DIR)/bench.md --json $(BUILD_DIR)/bench.json
 
+# Each target replays its regression inputs, then fuzzes from its seeds and from the corpus kept in
+# $(FUZZ_BUILD_DIR)/tests/fuzz/work/ by earlier runs; a finding fails the run and is left in
+# work/<target>/findings/.
+fuzz: deps
+	cmake -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONVNET_BUILD_TESTS=OFF \
+	  -DCONVNET_BUILD_FUZZ=ON -DCONVNET_FUZZ_SECONDS=$(FUZZ_SECONDS)
+	cmake --build $(FUZZ_BUILD_DIR) --target convnet_fuzz -j $(JOBS)
+	cd $(FUZZ_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L fuzz
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(FUZZ_BUILD_DIR) $(ASAN_BUILD_DIR) $(TSAN_BUILD_DIR)

@@ -4,6 +4,8 @@
 #include <convnet/error.h>
 #include <convnet/safetensors.h>
 
+#include "json_depth.h"
+
 #include <nlohmann/json.hpp>
 
 #include <charconv>
@@ -162,7 +164,7 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
     checkpoint.weights = decode_weights_metadata(contents.metadata, file);
     nlohmann::json root;
     try {
-        root = nlohmann::json::parse(found->second);
+        root = nlohmann::json::parse(found->second, detail::json_depth_limit(file + ": __metadata__ \"checkpoint\""));
     } catch (const nlohmann::json::exception& error) {
         throw Error(file + ": __metadata__ \"checkpoint\" is not JSON (" + error.what() + ")");
     }

@@ -7,6 +7,7 @@
 #include <convnet/train.h>
 
 #include "explain_page.h"
+#include "json_depth.h"
 
 #include <nlohmann/json.hpp>
 
@@ -100,7 +101,7 @@ Json metrics_json(const std::string& jsonl) {
         ++number;
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         try {
-            records.push_back(Json::parse(line));
+            records.push_back(Json::parse(line, detail::json_depth_limit<Json>("metrics line " + std::to_string(number))));
         } catch (const nlohmann::json::exception& error) {
             throw Error("metrics line " + std::to_string(number) + " is not JSON (" + error.what() +
                         "): expected `convnet train --metrics` output");

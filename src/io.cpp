@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_depth.h"
 #include "text_file.h"
 
 #include <fcntl.h>
@@ -198,7 +199,7 @@ std::string format_metadata_preprocessing(const Preprocessing& preprocessing, co
 // One metadata field as JSON, or an error naming the file and the field.
 nlohmann::json parse_metadata_json(const std::string& text, const std::string& file, const std::string& key) {
     try {
-        return nlohmann::json::parse(text);
+        return nlohmann::json::parse(text, detail::json_depth_limit(file + ": __metadata__ \"" + key + "\""));
     } catch (const nlohmann::json::exception& error) {
         throw Error(file + ": __metadata__ \"" + key + "\" is not JSON (" + error.what() + ")");
     }
@@ -323,6 +324,23 @@ std::vector<std::string> load_safetensors_state(Network& network, SafetensorsCon
     return suspect_tensors(contents.tensors);
 }
 
+// The model text of a weights file claims how many values its parameters and buffers hold, up to
+// kMaxLayerValues a parameter: the network's arena is that large. Checked against the values its
+// tensors hold before the arena is allocated, so that a file of a few hundred bytes cannot ask for
+// gigabytes (load_state_dict would refuse it only afterwards).
+void check_model_fits_tensors(const ModelSpec& spec, const SafetensorsContents& contents, const std::string& name) {
+    std::int64_t claimed = 0;
+    for (const LayerPlan& plan : plan_model(spec))
+        for (const Parameter& parameter : plan.layer->parameters()) claimed += parameter.shape.element_count();
+    std::int64_t held = 0;
+    for (const StateTensor& tensor : contents.tensors)
+        if (!is_checkpoint_entry(tensor)) held += static_cast<std::int64_t>(tensor.values.size());
+    if (claimed > held)
+        throw Error(name + ": its model (__metadata__ \"model\") has " + std::to_string(claimed) +
+                    " parameter and buffer values, but its tensors hold " + std::to_string(held) +
+                    ": the model and the weights disagree (a damaged file?)");
+}
+
 }  // namespace
 
 std::vector<std::string> load_weights(Network& network, const std::filesystem::path& path, WeightsMetadata* metadata) {
@@ -425,7 +443,9 @@ std::unique_ptr<Network> load_network(const std::filesystem::path& path, std::ve
     // One read of the file for the model, the metadata and the tensors.
     SafetensorsContents contents = read_safetensors(path);
     WeightsMetadata decoded = decode_weights_metadata(contents.metadata, path.string());
-    auto network = std::make_unique<Network>(parse_model(decoded.model, path.string()));
+    const ModelSpec spec = parse_model(decoded.model, path.string());
+    check_model_fits_tensors(spec, contents, path.string());
+    auto network = std::make_unique<Network>(spec);
     std::vector<std::string> suspect = load_safetensors_state(*network, contents, path.string());
     if (warnings) *warnings = std::move(suspect);
     if (metadata) *metadata = std::move(decoded);

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <numbers>
 #include <sstream>
+#include <string_view>
 
 namespace convnet {
 
@@ -78,7 +79,8 @@ namespace {
 void check_state_buffers(const char* optimizer, const OptimizerState& state, std::initializer_list<const char*> known) {
     std::size_t length = 0;
     for (const auto& [name, values] : state.buffers) {
-        if (std::find_if(known.begin(), known.end(), [&](const char* k) { return name == k; }) == known.end())
+        // std::find, not a lambda: clang before 16 cannot capture a structured binding.
+        if (std::find(known.begin(), known.end(), std::string_view(name)) == known.end())
             throw Error(std::string(optimizer) + " state: no buffer '" + name + "' here");
         if (length != 0 && values.size() != length)
             throw Error(std::string(optimizer) + " state: buffers of " + std::to_string(length) + " and " + std::to_string(values.size()) +

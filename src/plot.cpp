@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_depth.h"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -261,7 +263,8 @@ std::vector<EpochMetrics> parse_metrics(const std::string& text, const std::stri
         ++line_number;
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         const std::string where = source + ":" + std::to_string(line_number) + ": ";
-        const nlohmann::json record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+        const nlohmann::json record = nlohmann::json::parse(line, detail::json_depth_limit(source + ":" + std::to_string(line_number)),
+                                                            /*allow_exceptions=*/false);
         if (!record.is_object())
             throw Error(where + "expected one JSON object a line, as train --metrics writes (\"" + line.substr(0, 40) +
                         (line.size() > 40 ? "...\")" : "\")"));

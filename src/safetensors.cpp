@@ -5,6 +5,7 @@
 #include <convnet/io.h>
 #include <convnet/safetensors.h>
 
+#include "json_depth.h"
 #include "text_file.h"
 
 #include <nlohmann/json.hpp>
@@ -26,7 +27,9 @@ using Json = nlohmann::json;
 Json parse_header(std::string_view text, const std::string& source) {
     std::vector<std::set<std::string>> keys;  // per open object
     std::string repeated;
-    const Json::parser_callback_t callback = [&](int, Json::parse_event_t event, Json& parsed) {
+    const Json::parser_callback_t depth_limit = detail::json_depth_limit(source + ": the safetensors header");
+    const Json::parser_callback_t callback = [&](int depth, Json::parse_event_t event, Json& parsed) {
+        depth_limit(depth, event, parsed);
         if (event == Json::parse_event_t::object_start) keys.emplace_back();
         else if (event == Json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
         else if (event == Json::parse_event_t::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second &&
@@ -75,12 +78,15 @@ Entry read_entry(const std::string& name, const Json& value, const std::string& 
         throw Error(where + "dtype " + dtype + " is not read by convnet (F32 tensors, I64 scalars); save it as float32");
     Entry entry{name, dtype == "F32" ? StateTensor::DType::f32 : StateTensor::DType::i64, {}, 0, 0};
     if (!value.contains("shape") || !value["shape"].is_array()) throw Error(where + "shape is missing or not an array");
+    // The shape's bytes, count × element, stay below 2^62, so that the product cannot wrap round to
+    // the size of a few bytes of data (a shape of 2^31 × 2^31 float32 once matched data_offsets [0, 0]).
+    constexpr std::uint64_t kLargestBytes = std::uint64_t{1} << 62;
     std::uint64_t count = 1;
     for (const Json& dim : value["shape"]) {
         if (!dim.is_number_unsigned()) throw Error(where + "shape " + value["shape"].dump() + ": expected non-negative integers");
         const auto size = dim.get<std::uint64_t>();
-        if (size > (std::uint64_t{1} << 40) || (size != 0 && count > (std::uint64_t{1} << 62) / size))
-            throw Error(where + "shape " + value["shape"].dump() + " is too large");
+        if (size > (std::uint64_t{1} << 40) || (size != 0 && count > kLargestBytes / element / size))
+            throw Error(where + "shape " + value["shape"].dump() + " is too large (more than 2^62 bytes of " + dtype + ")");
         count *= size;
         entry.shape.push_back(static_cast<std::int64_t>(size));
     }

@@ -64,7 +64,8 @@ WeightsMetadata read_weights_metadata(const std::filesystem::path& path);
 // The network a safetensors file describes (its "model" text, parsed as parse_model does with
 // the file's name as the source), with its weights loaded; `warnings` receives load_weights'
 // lines and `metadata` the file's metadata, the file read once. Throws as read_weights_metadata,
-// parse_model and load_weights do.
+// parse_model and load_weights do, and, before the network is built, when its model has more
+// parameter and buffer values than the file's tensors hold.
 std::unique_ptr<Network> load_network(const std::filesystem::path& path, std::vector<std::string>* warnings = nullptr,
                                       WeightsMetadata* metadata = nullptr);
 

@@ -27,6 +27,8 @@ constexpr std::int64_t kMaxItems = 100'000'000;     // ~1,700 times MNIST: beyon
 constexpr std::int64_t kMaxDataBytes = 0x7fffffff;  // 2 GiB: also keeps rows and cols within int
 constexpr unsigned kReadChunkBytes = 1u << 20;
 constexpr std::int64_t kTrustedReserveBytes = std::int64_t{256} << 20;  // the largest MNIST-style file is 47 MB
+// Deflate's largest expansion: a 258-byte match coded in 2 bits gives 1,032 bytes a byte of gzip data.
+constexpr std::int64_t kDeflateLargestRatio = 1032;
 
 std::string hex32(std::uint32_t value) {
     std::array<char, 11> text{};
@@ -45,8 +47,8 @@ public:
         file_.reset(gzopen(path_.c_str(), "rb"));
         if (!file_) fail("cannot open: " + std::string(std::strerror(errno)));
         gzbuffer(file_.get(), 256 * 1024);
-        const bool is_gzip = gzdirect(file_.get()) == 0;
-        if (!is_gzip) file_size_ = static_cast<std::int64_t>(std::filesystem::file_size(path_));
+        is_gzip_ = gzdirect(file_.get()) == 0;
+        file_size_ = static_cast<std::int64_t>(std::filesystem::file_size(path_));
     }
 
     [[noreturn]] void fail(const std::string& fault) const { throw Error(path_.string() + ": " + fault); }
@@ -78,11 +80,19 @@ public:
 
     const std::vector<std::int64_t>& dims() const { return dims_; }
 
-    // Refuses a payload of `expected_bytes` before it is allocated, when the file cannot hold it.
-    // `claim` describes the header's claim for the message ("60000 images of 28x28").
+    // Refuses a payload of `expected_bytes` before it is allocated, when the file cannot hold it: a
+    // raw file must hold exactly that, a gzip file at most 1,032 times its size (its exact size is
+    // known only once read, see read_payload). `claim` describes the header's claim for the message
+    // ("60000 images of 28x28").
     void check_payload_fits(std::int64_t expected_bytes, const std::string& claim) const {
-        if (!file_size_) return;  // gzip: unknown until read, see read_payload
-        const std::int64_t available = *file_size_ - header_bytes_;
+        if (is_gzip_) {
+            if (expected_bytes > kDeflateLargestRatio * file_size_) {
+                fail("truncated: the header claims " + claim + ", " + std::to_string(expected_bytes) + " bytes, more than a gzip file of " +
+                     std::to_string(file_size_) + " bytes can hold (deflate expands at most 1,032 times)");
+            }
+            return;
+        }
+        const std::int64_t available = file_size_ - header_bytes_;
         if (available < expected_bytes) {
             fail("truncated: the header claims " + claim + ", expected " + std::to_string(expected_bytes) +
                  " bytes after the header, got " + std::to_string(available));
@@ -155,7 +165,8 @@ private:
 
     std::filesystem::path path_;
     std::unique_ptr<gzFile_s, GzClose> file_;
-    std::optional<std::int64_t> file_size_;  // raw files only
+    bool is_gzip_ = false;
+    std::int64_t file_size_ = 0;  // on disk: compressed, for a gzip file
     std::int64_t header_bytes_ = 0;
     std::vector<std::int64_t> dims_;
 };

@@ -182,5 +182,18 @@ TEST_F(CheckpointTest, WrongCheckpointsAreRefusedByName) {
     }
 }
 
+// Found by reading the code after fuzzing (docs/RELIABILITY.md): the message for a malformed field
+// dumps it, and nlohmann's dump() recurses once a level, so that a "checkpoint" nested 200,000
+// deep overflowed the stack.
+class CheckpointFile : public testing::TemporaryFolderTest {};
+
+TEST_F(CheckpointFile, DeeplyNestedStateIsRefused) {
+    const std::string deep = std::string(200'000, '[') + std::string(200'000, ']');
+    const std::filesystem::path path = directory_ / "deep.safetensors";
+    write_safetensors(path, {}, {{"model", "input 4\nlinear out=2\n"}, {kCheckpointKey, "{\"version\":" + deep + "}"}});
+    testing::expect_error([&] { read_checkpoint(path); },
+                          {"deep.safetensors: __metadata__ \"checkpoint\": JSON nested deeper than 64 levels"});
+}
+
 }  // namespace
 }  // namespace convnet

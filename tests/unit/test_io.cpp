@@ -126,6 +126,27 @@ TEST_F(WeightsFile, DamagedFilesAreRefusedByName) {
 
 // The format is little-endian on every host: the bytes are checked one by one against values
 // written out by hand, not against the host's own encoding.
+// Found while fuzzing (docs/RELIABILITY.md): a file of a few hundred bytes whose model text claims
+// a 2048 -> 1,048,576 linear layer (2^31 weights, 16 GiB with their gradients) made load_network
+// allocate the network's arena before load_state_dict found the tensors missing.
+TEST_F(WeightsFile, ModelClaimingMoreValuesThanTheTensorsHoldIsRefusedBeforeBuilding) {
+    const std::filesystem::path path = directory_ / "claims.safetensors";
+    write_safetensors(path, {StateTensor{"fc1.bias", StateTensor::DType::f32, Shape{2}, {1.0f, 2.0f}, 0}},
+                      {{"model", "input 2048\nlinear out=1048576\n"}});
+    testing::expect_error([&] { load_network(path); }, {"claims.safetensors: its model (__metadata__ \"model\") has 2148532224 parameter",
+                                                        "but its tensors hold 2", "disagree"});
+}
+
+// Found by reading the code after fuzzing: the metadata's JSON nested 200,000 deep overflowed the
+// stack of the message that dumps a malformed class name.
+TEST_F(WeightsFile, DeeplyNestedMetadataIsRefused) {
+    const std::string deep = std::string(200'000, '[') + std::string(200'000, ']');
+    const std::filesystem::path path = directory_ / "deep.safetensors";
+    write_safetensors(path, {}, {{"model", "input 4\nlinear out=2\n"}, {"classes", "[1," + deep + "]"}});
+    testing::expect_error([&] { read_weights_metadata(path); },
+                          {"deep.safetensors: __metadata__ \"classes\": JSON nested deeper than 64 levels"});
+}
+
 TEST_F(WeightsFile, NumbersAreLittleEndianByteForByte) {
     const char* kSmallModel = "input 1x4x4\nconv2d out=2 kernel=3\nflatten\nlinear out=2\n";
     Network network(parse_model(kSmallModel, "m.model"));

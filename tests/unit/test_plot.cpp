@@ -199,6 +199,10 @@ TEST(Metrics, LastRunOfAnAppendedFileAndErrorsByLine) {
     EXPECT_EQ(records[0].test_accuracy, 0.7);
     EXPECT_TRUE(std::isnan(records[0].train_loss));  // missing: NaN
     testing::expect_error([] { parse_metrics("{\"epoch\": 1}\nnot json\n", "m.jsonl"); }, {"m.jsonl:2:", "one JSON object a line"});
+    // A field nested 200,000 deep once overflowed the stack of the message that dumps it.
+    const std::string deep = std::string(200'000, '[') + std::string(200'000, ']');
+    testing::expect_error([&] { parse_metrics("{\"epoch\": 1, \"train_loss\": " + deep + "}\n", "m.jsonl"); },
+                          {"m.jsonl:1: JSON nested deeper than 64 levels"});
     testing::expect_error([] { parse_metrics("{\"loss\": 1}\n", "m.jsonl"); }, {"m.jsonl:1:", "\"epoch\""});
     testing::expect_error([] { parse_metrics("{\"epoch\": 1, \"test_loss\": \"x\"}\n", "m.jsonl"); }, {"m.jsonl:1:", "test_loss"});
     testing::expect_error([] { read_metrics("/nonexistent/m.jsonl"); }, {"/nonexistent/m.jsonl", "cannot open"});

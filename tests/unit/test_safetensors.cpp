@@ -122,6 +122,31 @@ TEST(Safetensors, MalformedFilesAreRefusedByName) {
         {"\"a\"", "repeated"});
 }
 
+// Found by reading the code while writing the fuzz targets (docs/RELIABILITY.md): 2^31 × 2^31
+// float32 values are 2^64 bytes, which wrapped round to 0 and matched data_offsets [0, 0], giving
+// a tensor of 2^62 values that held none.
+TEST(Safetensors, ShapeWhoseBytesWouldWrapIsTooLarge) {
+    expect_error(
+        [] { parse_safetensors(file_of(R"({"w":{"dtype":"F32","shape":[2147483648,2147483648],"data_offsets":[0,0]}})", ""), "f"); },
+        {"f: tensor \"w\"", "shape [2147483648,2147483648] is too large", "2^62 bytes of F32"});
+    // A shape within the bound reaches the offsets check.
+    expect_error(
+        [] { parse_safetensors(file_of(R"({"w":{"dtype":"F32","shape":[1073741824,1073741824],"data_offsets":[0,0]}})", ""), "f"); },
+        {"data_offsets [0,0] hold 0 bytes", "needs 4611686018427387904"});
+}
+
+// Found by reading the code after fuzzing: nlohmann's dump() recurses once a nesting level, and the
+// messages dump a malformed value, so that a header of 200,000 '[' overflowed the stack.
+TEST(Safetensors, DeeplyNestedHeaderIsRefused) {
+    const std::string deep = std::string(200'000, '[') + std::string(200'000, ']');
+    expect_error([&] { parse_safetensors(file_of(R"({"w":{"dtype":"F32","shape":)" + deep + R"(,"data_offsets":[0,0]}})", ""), "f"); },
+                 {"f: the safetensors header: JSON nested deeper than 64 levels"});
+    // Within the limit: read, and refused for what it holds.
+    const std::string nested_60 = std::string(60, '[') + std::string(60, ']');
+    expect_error([&] { parse_safetensors(file_of(R"({"w":{"dtype":"F32","shape":)" + nested_60 + R"(,"data_offsets":[0,0]}})", ""), "f"); },
+                 {"expected non-negative integers"});
+}
+
 // A written file read back from disk; the write is atomic (the old file survives a failed one).
 class SafetensorsFiles : public testing::TemporaryFolderTest {};
 
