@@ -142,10 +142,6 @@ void install_interrupt_handler() {
     sigaction(SIGUSR1, &action, nullptr);
 }
 
-// Data parallel: each rank's stderr, kept for its errors while its warnings (the same as rank
-// 0's) are silenced; -1 in one process.
-int rank_error_output = -1;
-
 // Options that a resumed run takes from its checkpoint, and so refuses.
 constexpr const char* kSettingsOfTheRun[] = {"model", "optimizer", "lr",      "momentum",  "nesterov",  "weight-decay", "schedule",
                                              "seed",  "batch",     "augment", "normalize", "val-split", "resize"};
@@ -467,9 +463,12 @@ int run_train(const std::vector<std::string>& words) {
     const std::unique_ptr<Communicator> world = mpi_world();
     if (mpi_ranks == nullptr && world->size() == 1)
         std::cerr << "warning: --distributed in one process: start it with mpirun -np N to train on N (docs/DISTRIBUTED.md)\n";
-    if (world->rank() > 0) {  // rank 0 alone prints; the others keep stderr for their errors only
-        rank_error_output = ::dup(STDERR_FILENO);
-        if (std::freopen("/dev/null", "w", stdout) == nullptr || std::freopen("/dev/null", "w", stderr) == nullptr) rank_error_output = -1;
+    // Rank 0 alone prints; the others keep their stderr for their errors only (their warnings are rank 0's).
+    int error_output = STDERR_FILENO;
+    if (world->rank() > 0) {
+        error_output = ::dup(STDERR_FILENO);
+        if (error_output < 0 || std::freopen("/dev/null", "w", stdout) == nullptr || std::freopen("/dev/null", "w", stderr) == nullptr)
+            error_output = STDERR_FILENO;
     }
     try {
         return train(arguments, world.get());
@@ -479,12 +478,8 @@ int run_train(const std::vector<std::string>& words) {
         const std::string message = "convnet train: error (rank " + std::to_string(world->rank()) + " of " + std::to_string(world->size()) +
                                     "): " + error.what() + "\n";
         std::fflush(stdout);
-        if (rank_error_output >= 0) {
-            [[maybe_unused]] const ssize_t written = ::write(rank_error_output, message.data(), message.size());
-        } else {
-            std::fwrite(message.data(), 1, message.size(), stderr);
-            std::fflush(stderr);
-        }
+        std::fflush(stderr);
+        [[maybe_unused]] const ssize_t written = ::write(error_output, message.data(), message.size());
         world->abort(dynamic_cast<const UsageError*>(&error) != nullptr ? 2 : 1);
     }
     return 1;  // not reached: abort ends the process

@@ -104,6 +104,7 @@ void BatchNorm::forward_train(const Tensor& input, Tensor& output) {
     if (count < 2) throw Error(type() + ": training needs more than one value per channel, got input " + input.shape().to_string());
     batch_mean_.assign(size, 0.0f);
     batch_inverse_std_.assign(size, 0.0f);
+    batch_count_ = count;
     std::vector<float> scale(size), shift(size);
     for (std::size_t c = 0; c < size; ++c) {
         const double inverse_std = 1.0 / std::sqrt(variance[c] + options_.epsilon);
@@ -145,12 +146,12 @@ void BatchNorm::update_running_statistics(std::int64_t channel, double mean, dou
 
 void BatchNorm::backward(const Tensor& input, const Tensor&, const Tensor& grad_output, Tensor* grad_input) {
     const std::int64_t batch = input.shape()[0], channels = options_.channels, plane = plane_size(input.shape());
-    double count = double(batch * plane);
+    const double count = double(batch_count_);
     if (grad_input != nullptr) grad_input->resize(input.shape());
     const auto size = static_cast<std::size_t>(channels);
     // Σdy and Σdy·x̂ per channel: the parameter gradients, and (over every rank's batch when
     // synchronised) what the input gradient subtracts.
-    std::vector<double> sums(2 * size + 1);
+    std::vector<double> sums(2 * size);
 #pragma omp parallel for
     for (std::int64_t c = 0; c < channels; ++c) {
         const double mean = batch_mean_[static_cast<std::size_t>(c)];
@@ -170,11 +171,7 @@ void BatchNorm::backward(const Tensor& input, const Tensor&, const Tensor& grad_
         sums[size + static_cast<std::size_t>(c)] = grad_dot_normalized;
     }
     if (grad_input == nullptr) return;
-    if (communicator_ != nullptr) {
-        sums[2 * size] = count;
-        communicator_->all_reduce_sum(sums);
-        count = sums[2 * size];
-    }
+    if (communicator_ != nullptr) synchronise_gradient_sums(sums);
 #pragma omp parallel for
     for (std::int64_t c = 0; c < channels; ++c) {
         const double mean = batch_mean_[static_cast<std::size_t>(c)];

@@ -67,6 +67,9 @@ public:
     // and biased variance, in place): what every rank then normalises with. One all-reduce.
     // `count` becomes the global count.
     void synchronise_statistics(std::vector<double>& mean, std::vector<double>& variance, std::int64_t& count) const;
+    // The sums backward's input gradient needs over every rank's batch: `sums` holds this rank's
+    // Σdy per channel, then Σdy·x̂ per channel; one all-reduce makes them global, in place.
+    void synchronise_gradient_sums(std::span<double> sums) const { communicator_->all_reduce_sum(sums); }
 
 private:
     // Applies y = x·scale[c] + shift[c] to every element of channel c.
@@ -78,6 +81,7 @@ private:
     Communicator* communicator_ = nullptr;
     // The batch statistics of the last forward_train, kept for backward.
     std::vector<float> batch_mean_, batch_inverse_std_;
+    std::int64_t batch_count_ = 0;  // values per channel they were taken over, every rank's when synchronised
 };
 
 }  // namespace convnet

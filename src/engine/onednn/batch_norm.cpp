@@ -185,7 +185,7 @@ private:
             sums[c] = layer_.bias().grad[c];               // Σdy (this rank's)
             sums[channels + c] = layer_.weight().grad[c];  // Σdy·x̂
         }
-        layer_.communicator()->all_reduce_sum(sums);
+        layer_.synchronise_gradient_sums(sums);
         const float* mean = static_cast<const float*>(mean_.get_data_handle());
         const float* variance = static_cast<const float*>(variance_.get_data_handle());
         float* slope = static_cast<float*>(built.slope.get_data_handle());
