@@ -5,6 +5,7 @@
 #include <convnet/safetensors.h>
 
 #include "json_depth.h"
+#include "weights_checks.h"
 
 #include <nlohmann/json.hpp>
 
@@ -209,9 +210,33 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
     at.loss_sum = reader.number<double>(position, "loss_sum", "position.");
     at.correct = reader.number<std::int64_t>(position, "correct", "position.");
     at.seconds = reader.number<double>(position, "seconds", "position.");
-    if (checkpoint.batch_size < 1 || checkpoint.epochs < 1 || checkpoint.checkpoint_every < 0 || at.epochs_done < 0 || at.images_done < 0 ||
-        at.steps_done < 0 || at.correct < 0 || at.correct > at.images_done)
-        reader.fail("batch_size, epochs or position: a value out of range");
+    // Each count within what a run can hold, named with its value when not.
+    const std::pair<const char*, bool> ranges[] = {
+        {"batch_size", checkpoint.batch_size >= 1 && checkpoint.batch_size <= 65536},
+        {"epochs", checkpoint.epochs >= 1 && checkpoint.epochs <= 100000},
+        {"checkpoint_every", checkpoint.checkpoint_every >= 0},
+        {"threads", checkpoint.threads >= 1 && checkpoint.threads <= 1024},
+        {"ranks", checkpoint.ranks >= 1},
+        {"position.epochs_done", at.epochs_done >= 0 && at.epochs_done <= checkpoint.epochs},
+        {"position.images_done", at.images_done >= 0},
+        {"position.steps_done", at.steps_done >= 0},
+        {"position.correct", at.correct >= 0 && at.correct <= at.images_done},
+    };
+    for (const auto& [field, within] : ranges)
+        if (!within) {
+            const nlohmann::json* value = &root;
+            for (std::string_view rest = field; value != nullptr;) {  // "position.correct": two levels
+                const std::size_t dot = rest.find('.');
+                const std::string key(rest.substr(0, dot));
+                value = value->contains(key) ? &(*value)[key] : nullptr;
+                if (dot == std::string_view::npos) break;
+                rest.remove_prefix(dot + 1);
+            }
+            reader.fail(std::string(field) + ": " + (value != nullptr ? value->dump() : "?") + " is out of range");
+        }
+    // The model the run trains is built from the checkpoint's model text: its size is checked
+    // against the tensors before anything of that size is allocated.
+    detail::check_model_fits_tensors(parse_model(checkpoint.weights.model, file), contents, file);
     const nlohmann::json& generators = reader.at(root, "generators", "");
     if (!generators.is_object()) reader.fail("generators: expected an object of layer names to states");
     for (const auto& [name, state] : generators.items()) {

@@ -10,6 +10,7 @@
 
 #include "json_depth.h"
 #include "text_file.h"
+#include "weights_checks.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -324,6 +325,10 @@ std::vector<std::string> load_safetensors_state(Network& network, SafetensorsCon
     return suspect_tensors(contents.tensors);
 }
 
+}  // namespace
+
+namespace detail {
+
 // The model text of a weights file claims how many values its parameters and buffers hold, up to
 // kMaxLayerValues a parameter: the network's arena is that large. Checked against the values its
 // tensors hold before the arena is allocated, so that a file of a few hundred bytes cannot ask for
@@ -341,7 +346,7 @@ void check_model_fits_tensors(const ModelSpec& spec, const SafetensorsContents& 
                     ": the model and the weights disagree (a damaged file?)");
 }
 
-}  // namespace
+}  // namespace detail
 
 std::vector<std::string> load_weights(Network& network, const std::filesystem::path& path, WeightsMetadata* metadata) {
     detail::check_regular_file(path, "the weights file", "train with --save to make one");
@@ -444,7 +449,7 @@ std::unique_ptr<Network> load_network(const std::filesystem::path& path, std::ve
     SafetensorsContents contents = read_safetensors(path);
     WeightsMetadata decoded = decode_weights_metadata(contents.metadata, path.string());
     const ModelSpec spec = parse_model(decoded.model, path.string());
-    check_model_fits_tensors(spec, contents, path.string());
+    detail::check_model_fits_tensors(spec, contents, path.string());
     auto network = std::make_unique<Network>(spec);
     std::vector<std::string> suspect = load_safetensors_state(*network, contents, path.string());
     if (warnings) *warnings = std::move(suspect);

@@ -236,6 +236,8 @@ int train(const Arguments& arguments, Communicator* world) {
     try {
         optimizer = make_optimizer(optimizer_options);
     } catch (const Error& error) {
+        // A resumed run's optimiser comes from its checkpoint, not from the command line.
+        if (resumed) throw Error(arguments.required("resume") + ": checkpoint field optimizer: " + error.what());
         throw UsageError("option --optimizer " + optimizer_name + ": " + error.what());
     }
     // Where the results go is checked before any time is spent training.

@@ -174,6 +174,25 @@ TEST_F(CheckpointTest, WrongCheckpointsAreRefusedByName) {
         write_safetensors(directory_ / "damaged.safetensors", contents.tensors, contents.metadata);
         testing::expect_error([&] { read_checkpoint(directory_ / "damaged.safetensors"); }, {"damaged.safetensors", "out of range"});
     }
+    {  // the damaged field named with its value (a newcomer's try: one line for nine fields, no value)
+        SafetensorsContents contents = read_safetensors(path);
+        std::string& state = contents.metadata[kCheckpointKey];
+        const std::string field = "\"batch_size\":";
+        const std::size_t at = state.find(field);
+        ASSERT_NE(at, std::string::npos);
+        state = state.substr(0, at + field.size()) + "1000000000000" + state.substr(state.find(',', at));
+        write_safetensors(directory_ / "batch.safetensors", contents.tensors, contents.metadata);
+        testing::expect_error([&] { read_checkpoint(directory_ / "batch.safetensors"); },
+                              {"batch.safetensors: checkpoint field batch_size: 1000000000000 is out of range"});
+    }
+    {  // a model text that claims half a billion values over the same small tensors: refused by
+       // the reader before any network is built (a newcomer's try: --resume grew to 4.8 GB first)
+        SafetensorsContents contents = read_safetensors(path);
+        contents.metadata["model"] = "input 1x12x12\nconv2d out=65536 kernel=3 pad=1\nflatten\nlinear out=3\n";
+        write_safetensors(directory_ / "huge.safetensors", contents.tensors, contents.metadata);
+        testing::expect_error([&] { read_checkpoint(directory_ / "huge.safetensors"); },
+                              {"huge.safetensors: its model", "parameter and buffer values, but its tensors hold"});
+    }
     {  // an optimiser buffer missing for one parameter
         SafetensorsContents contents = read_safetensors(path);
         std::erase_if(contents.tensors, [](const StateTensor& tensor) { return tensor.name == "optimizer.state.1.exp_avg"; });
