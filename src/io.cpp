@@ -100,7 +100,7 @@ private:
 // process being killed) each name their cause.
 std::string write_failure(int error) {
     std::string words = std::strerror(error);
-    if (error == ENOSPC) words += ": the disk is full";
+    if (error == ENOSPC) words += ": the disk is full, or out of inodes (df -i)";
     else if (error == EDQUOT) words += ": over the disk quota";
     else if (error == EFBIG) words += ": over the file-size limit (ulimit -f)";
     return words;

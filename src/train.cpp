@@ -329,7 +329,8 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
             if (!all_finite(network_.all_values()))
                 throw TrainingDiverged(
                     divergence_report("the step left values that are not finite", weights_report(), result.epoch) +
-                    " The weights are no longer usable: the last checkpoint and saved weights are from before this step.");
+                    " The weights are no longer usable and --on-nan skip cannot undo a step already taken; any checkpoint or weights "
+                    "file written so far is from before this step.");
             if (communicator_ != nullptr && !synchronised_batch_norm_) average_buffers();
             position_.loss_sum += loss.loss * double(size);
             position_.correct += loss.correct;

@@ -171,6 +171,22 @@ void check_svg_output(const std::string& option, const std::filesystem::path& pa
     check_output_file(option, path);
 }
 
+void check_distinct_outputs(const Arguments& arguments, std::initializer_list<const char*> options) {
+    std::vector<std::pair<std::string, std::filesystem::path>> seen;
+    for (const char* option : options) {
+        if (!arguments.has(option)) continue;
+        std::error_code error;
+        const std::filesystem::path given = std::filesystem::absolute(arguments.required(option)).lexically_normal();
+        std::filesystem::path path = std::filesystem::weakly_canonical(given, error);
+        if (error) path = given;
+        for (const auto& [other, other_path] : seen)
+            if (other_path == path)
+                throw UsageError("options --" + other + " and --" + option + " name the same file " + arguments.required(option) +
+                                 "; each needs a file of its own");
+        seen.emplace_back(option, path);
+    }
+}
+
 void apply_backend(const Arguments& arguments, Network& network) {
     if (arguments.has("reference") && arguments.has("backend") && arguments.text("backend", "") != "reference")
         throw UsageError("--reference and --backend " + arguments.text("backend", "") + " disagree");

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -65,6 +66,10 @@ void check_output_file(const std::string& option, const std::filesystem::path& p
 
 // check_output_file, and UsageError unless PATH ends in .svg (the pictures are written as SVG).
 void check_svg_output(const std::string& option, const std::filesystem::path& path);
+
+// UsageError when two of OPTIONS (those given) name the same file, compared after resolving
+// the folders and links: one would overwrite the other at every epoch.
+void check_distinct_outputs(const Arguments& arguments, std::initializer_list<const char*> options);
 
 // The network of --weights: its model from --model, else from the safetensors file's metadata;
 // on the backend --backend (or --reference) names. Warns on stderr about non-finite weights.

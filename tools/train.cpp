@@ -244,6 +244,7 @@ int train(const Arguments& arguments, Communicator* world) {
     for (const char* option : {"save", "metrics", "checkpoint"})
         if (arguments.has(option)) check_output_file(option, arguments.required(option));
     if (arguments.has("plot")) check_svg_output("plot", arguments.required("plot"));
+    check_distinct_outputs(arguments, {"save", "metrics", "checkpoint", "plot"});
     const std::int64_t checkpoint_every =
         arguments.integer("checkpoint-every", resumed ? resumed->checkpoint_every : 0, 0, std::int64_t{1} << 40);
     if (checkpoint_every > 0 && !arguments.has("checkpoint") && !resumed)

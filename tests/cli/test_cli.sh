@@ -87,6 +87,10 @@ expect_failure "folder as model" "is a folder; expected the model file" "$convne
 expect_failure "save into a missing folder" "option --save $work/nowhere/w.bin: the folder $work/nowhere does not exist" \
     "$convnet" train --model "$model" --data "$work/nowhere" --save "$work/nowhere/w.bin"
 expect_failure "metrics into a folder" "option --metrics $work: is a folder" "$convnet" train --model "$model" --data "$work/nowhere" --metrics "$work"
+expect_usage_error "save and metrics into one file" "options --save and --metrics name the same file" \
+    "$convnet" train --model "$model" --data "$work/nowhere" --save "$work/same.out" --metrics "$work/./same.out"
+expect_usage_error "save and checkpoint into one relative file" "options --save and --checkpoint name the same file" \
+    "$convnet" train --model "$model" --data "$work/nowhere" --save same.out --checkpoint ./same.out
 expect_failure "unknown command" "unknown command" "$convnet" fly
 
 # A tiny IDX dataset (20 train, 10 test images of 28x28) written here, then a round trip.
