@@ -309,18 +309,21 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
         // Checked before the step, so that a bad batch leaves the weights (and every checkpoint) the
         // last good ones: the loss, then the gradients (a finite loss can still overflow in backward).
         bool take_step = std::isfinite(loss.loss);
-        if (!take_step && non_finite_policy_ == NonFinitePolicy::stop)
-            throw TrainingDiverged(divergence_report("the loss is " + std::to_string(loss.loss), output_report(), result.epoch) +
-                                   kSkippable);
+        std::string trouble;  // why this batch is left out, when it is
+        if (!take_step) {
+            trouble = divergence_report("the loss is " + std::to_string(loss.loss), output_report(), result.epoch);
+            if (non_finite_policy_ == NonFinitePolicy::stop) throw TrainingDiverged(trouble + kSkippable);
+        }
         if (take_step) {
             network_.backward(grad_logits_);
             // The whole arena in one all-reduce: each rank's part of the global batch's gradient.
             if (communicator_ != nullptr) communicator_->all_reduce_sum(network_.gradients());
             take_step = all_finite(network_.gradients());
-            if (!take_step && non_finite_policy_ == NonFinitePolicy::stop)
-                throw TrainingDiverged(divergence_report("the loss is " + std::to_string(loss.loss) + " but the gradients are not finite",
-                                                         gradient_report(), result.epoch) +
-                                       kSkippable);
+            if (!take_step) {
+                trouble = divergence_report("the loss is " + std::to_string(loss.loss) + " but the gradients are not finite",
+                                            gradient_report(), result.epoch);
+                if (non_finite_policy_ == NonFinitePolicy::stop) throw TrainingDiverged(trouble + kSkippable);
+            }
         }
         if (take_step) {
             optimizer_.step(network_.trainable_values(), network_.gradients());
@@ -335,6 +338,7 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
             position_.loss_sum += loss.loss * double(size);
             position_.correct += loss.correct;
         } else {
+            if (skipped_steps_ == 0) first_skipped_ = std::move(trouble);
             ++skipped_steps_;
             skipped_images_ += size;
         }
@@ -351,6 +355,10 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
     }
     result.seconds = seconds_so_far();
     const double counted = double(position_.images_done - skipped_images_);
+    // An epoch of nothing but skipped batches learns nothing: going on would only repeat it.
+    if (counted == 0 && skipped_steps_ > 0)
+        throw TrainingDiverged("every batch of epoch " + std::to_string(result.epoch) + " (" + std::to_string(skipped_steps_) +
+                               ") was left out under --on-nan skip, so nothing was learned. The first: " + first_skipped_);
     result.train_loss = counted > 0 ? position_.loss_sum / counted : std::numeric_limits<double>::quiet_NaN();
     result.train_accuracy = counted > 0 ? double(position_.correct) / counted : 0.0;
     result.skipped_steps = skipped_steps_;

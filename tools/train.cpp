@@ -75,7 +75,8 @@ options:
   --on-nan POLICY    a batch whose loss or gradients are NaN or infinite: stop (default: an error
                      naming the step, the first layer that went bad and the likely cause; weights
                      and checkpoints stay the last good ones) or skip (leave the batch out, count
-                     it, go on); a step that makes the weights non-finite stops under both
+                     it, go on; an epoch of nothing but such batches stops); a step that makes the
+                     weights non-finite stops under both
   --threads T        threads to use (default: the cores not busy with other work, printed in the
                      header); the same seed and --threads give the same weights
   --save WEIGHTS     write the weights here after every epoch (atomically), as safetensors

@@ -102,7 +102,8 @@ struct EpochResult {
 // learning rate times a finite gradient overflowing) cannot be skipped: that throws under both.
 enum class NonFinitePolicy {
     stop,  // throw TrainingDiverged before the step, so the weights (and checkpoints) stay the last good ones
-    skip,  // leave the batch out (no optimiser step) and go on; EpochResult counts them
+    skip,  // leave the batch out (no optimiser step) and go on; EpochResult counts them. An epoch
+           // whose every batch is left out throws TrainingDiverged, naming the first.
 };
 
 // Thrown by Trainer::train_epoch (see NonFinitePolicy). what(): the step, epoch and images, what
@@ -221,6 +222,7 @@ private:
     // step they are averaged over the ranks, and every rank evaluates the same model.
     void average_buffers();
     std::int64_t skipped_steps_ = 0, skipped_images_ = 0;  // this epoch, under NonFinitePolicy::skip
+    std::string first_skipped_;                            // why this epoch's first skipped batch was left out
     // The message of TrainingDiverged for the batch in images_: `what` went bad, `where` (one of
     // the reports below), and the likely cause.
     std::string divergence_report(const std::string& what, const std::string& where, int epoch) const;

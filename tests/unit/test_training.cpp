@@ -234,8 +234,10 @@ TEST(Training, ANonFiniteLossStopsNamingTheStepTheWeightsAndTheCause) {
                 [&] { trainer.train_epoch(train, {}); },
                 {"training diverged at step 1 (epoch 1, images 1 to 32): the loss is nan", "the weights are not finite from fc1.bias on",
                  "learning rate 50 is far above the usual 0.1 for sgd", "--on-nan skip"});
-        } else {
-            EXPECT_EQ(trainer.train_epoch(train, {}).skipped_steps, 20);  // 640 images in batches of 32, every one NaN
+        } else {  // 640 images in batches of 32, every one NaN: an epoch of nothing learned is an error too
+            testing::expect_error([&] { trainer.train_epoch(train, {}); },
+                                  {"every batch of epoch 1 (20) was left out under --on-nan skip",
+                                   "The first: training diverged at step 1 (epoch 1, images 1 to 32): the loss is nan"});
         }
         const std::vector<float> after = weights_of(network);
         ASSERT_EQ(after.size(), before.size());
@@ -273,10 +275,32 @@ TEST(Training, NonFiniteGradientsOfAFiniteLossStopBeforeTheStepNamingTheLayer) {
                  "the first gradient to go bad in backward (which runs from the last layer): fc1.", "likely cause: the step overshot",
                  "The weights are those before this step"});
         } else {
-            EXPECT_EQ(trainer.train_epoch(train, {}).skipped_steps, 20);
+            testing::expect_error([&] { trainer.train_epoch(train, {}); },
+                                  {"every batch of epoch 1 (20) was left out", "The first: training diverged at step 1", "fc1."});
         }
         EXPECT_EQ(weights_of(network), before);
     }
+}
+
+// Skip leaves out just the bad batches: with a std of 1e-40 every pixel above 3.4e-2 (after
+// scaling to [0, 1]) overflows float, so the 32 images blanked to 0 train (finite, with a finite
+// gradient for the biases) and the 32 others, each a batch of one, are counted as skipped.
+TEST(Training, SkipLeavesOutOnlyTheBatchesThatAreNotFinite) {
+    Dataset train = generated_dataset(64, 5);
+    for (std::int64_t n = 0; n < 32; ++n) std::fill_n(train.images.begin() + n * 144, 144, std::uint8_t{0});
+    Preprocessing overflowing;
+    overflowing.mean = {0.0f};
+    overflowing.std = {1e-40f};
+    Network network(parse_model("input 1x12x12\nflatten\nlinear out=3\n", "plain.model"));
+    network.initialize(1);
+    Sgd sgd(SgdOptions{});
+    Trainer trainer(network, sgd, 1, 1);
+    trainer.set_batch_transform(overflowing, {});
+    trainer.set_non_finite_policy(NonFinitePolicy::skip);
+    const EpochResult result = trainer.train_epoch(train, {});
+    EXPECT_EQ(result.skipped_steps, 32);
+    EXPECT_TRUE(std::isfinite(result.train_loss));
+    EXPECT_TRUE(all_finite(network.all_values()));
 }
 
 // A learning rate beyond float's range turns finite gradients into infinite weights: the step
