@@ -197,7 +197,17 @@ std::vector<std::string> read_class_names(const std::filesystem::path& directory
         return digits;
     }
     std::vector<std::string> names;
+    std::size_t line_number = 0;
     for (std::string line : detail::text_lines(detail::read_small_file(file, 1u << 20, "a class names file"))) {
+        ++line_number;
+        // Control bytes mean binary data, not names: they would reach the terminal and the PNGs' labels.
+        const auto control = std::find_if(line.begin(), line.end(), [](unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; });
+        if (control != line.end()) {
+            char byte[8];
+            std::snprintf(byte, sizeof(byte), "0x%02x", static_cast<unsigned char>(*control));
+            throw Error(file.string() + ":" + std::to_string(line_number) + ": control byte " + byte + " at column " +
+                        std::to_string(control - line.begin() + 1) + "; expected one class name a line, as text");
+        }
         line = trim_trailing_whitespace(std::move(line));
         if (!line.empty()) names.push_back(std::move(line));
     }

@@ -401,6 +401,17 @@ TEST(IdxReader, EmptyClassesTxtIsAnError) {
                                   {(dir / "classes.txt").string(), "no class names"}));
 }
 
+// Random bytes as classes.txt (a newcomer's try: 23 "classes", then an error blaming the model).
+TEST(IdxReader, BinaryClassesTxtIsRefusedWithTheLine) {
+    TempDir dir;
+    SmallPair pair;
+    write_raw(dir / "images", pair.images_file());
+    write_raw(dir / "labels", pair.labels_file());
+    write_text(dir / "classes.txt", std::string("cat\ndog\nbi\x01rd\n", 13));
+    EXPECT_TRUE(throws_error_with([&] { convnet::read_idx_pair(dir / "images", dir / "labels"); },
+                                  {(dir / "classes.txt").string() + ":3: control byte 0x01 at column 3", "one class name a line"}));
+}
+
 TEST(LoadSplit, LoadsTrainAndTestPreferringRawFiles) {
     TempDir dir;
     SmallPair train;
