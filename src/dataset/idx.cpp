@@ -275,7 +275,8 @@ Dataset load_split(const std::filesystem::path& directory, Split split) {
         const std::optional<std::filesystem::path> found = find_idx_file(directory, names[which]);
         if (!found) {
             throw Error("dataset folder " + directory.string() + " holds no " + names[which] + " (or " + names[which] +
-                        ".gz); run `make data` to fetch it");
+                        ".gz): an IDX dataset is four files, train and t10k images and labels (docs/DATA.md); `make data` "
+                        "fetches Fashion-MNIST and MNIST into data/");
         }
         files[which] = *found;
     }
