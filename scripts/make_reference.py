@@ -437,6 +437,8 @@ NETWORK_CASES = [
     ("resnet_basic_sgd", "tests/reference/resnet-basic.model", "sgd", {"lr": 0.05, "momentum": 0.9}, 5, 8),
     ("resnet_basic_adam", "tests/reference/resnet-basic.model", "adam", {"lr": 1e-3}, 5, 8),
     ("unet_small_adam", "models/unet-small.model", "adam", {"lr": 1e-3}, 5, 4),
+    # the loss's label smoothing (train --label-smoothing), as torch.nn.CrossEntropyLoss(label_smoothing=...)
+    ("convnet1_adam_label_smoothing", "models/convnet1.model", "adam", {"lr": 1e-3, "label_smoothing": 0.2}, 5, 8),
 ]
 
 
@@ -472,7 +474,7 @@ def network_case(folder, name, model_file, optimizer_name, options, steps, batch
         save(case, f"batch{step}.images", images)
         save(case, f"batch{step}.labels", labels, np.uint8)
         optimizer.zero_grad()
-        loss = F.cross_entropy(network(images.double()), labels)
+        loss = F.cross_entropy(network(images.double()), labels, label_smoothing=options.get("label_smoothing", 0.0))
         loss.backward()
         for parameter_name, parameter in network.named_parameters():
             largest = parameter.grad.abs().max().item()

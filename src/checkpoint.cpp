@@ -19,12 +19,13 @@ constexpr const char* kOptimizerPrefix = "optimizer.state.";
 constexpr int kCheckpointVersion = 1;
 
 nlohmann::ordered_json schedule_json(const LearningRateSchedule& schedule) {
-    const char* kinds[] = {"constant", "step", "cosine"};
+    const char* kinds[] = {"constant", "step", "cosine", "one_cycle"};
     return {{"kind", kinds[static_cast<int>(schedule.kind)]},
             {"step_size", schedule.step_size},
             {"gamma", schedule.gamma},
             {"t_max", schedule.t_max},
-            {"eta_min", schedule.eta_min}};
+            {"eta_min", schedule.eta_min},
+            {"pct_start", schedule.pct_start}};
 }
 
 // The trainable parameters in arena order: torch's model.parameters().
@@ -79,12 +80,16 @@ LearningRateSchedule read_schedule(const FieldReader& reader, const nlohmann::js
     if (kind == "constant") schedule.kind = LearningRateSchedule::Kind::constant;
     else if (kind == "step") schedule.kind = LearningRateSchedule::Kind::step;
     else if (kind == "cosine") schedule.kind = LearningRateSchedule::Kind::cosine;
-    else reader.fail("schedule.kind: '" + kind + "', expected constant, step or cosine");
+    else if (kind == "one_cycle") schedule.kind = LearningRateSchedule::Kind::one_cycle;
+    else reader.fail("schedule.kind: '" + kind + "', expected constant, step, cosine or one_cycle");
     schedule.step_size = reader.number<std::int64_t>(object, "step_size", "schedule.");
     schedule.gamma = reader.number<double>(object, "gamma", "schedule.");
     schedule.t_max = reader.number<std::int64_t>(object, "t_max", "schedule.");
     schedule.eta_min = reader.number<double>(object, "eta_min", "schedule.");
+    if (object.contains("pct_start"))
+        schedule.pct_start = reader.number<double>(object, "pct_start", "schedule.");  // absent before one_cycle
     if (schedule.step_size < 1 || schedule.t_max < 1) reader.fail("schedule: step_size and t_max must be at least 1");
+    if (!(schedule.pct_start > 0.0 && schedule.pct_start < 1.0)) reader.fail("schedule.pct_start: expected a fraction between 0 and 1");
     return schedule;
 }
 
@@ -139,6 +144,7 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& check
                                           {"threads", checkpoint.threads},
                                           {"ranks", checkpoint.ranks},
                                           {"sync_batch_norm", checkpoint.sync_batch_norm},
+                                          {"label_smoothing", checkpoint.label_smoothing},
                                           {"position",
                                            {{"epochs_done", position.epochs_done},
                                             {"images_done", position.images_done},
@@ -202,6 +208,7 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
     // Absent from checkpoints written before distributed training: one process.
     if (root.contains("ranks")) checkpoint.ranks = reader.number<int>(root, "ranks");
     if (root.contains("sync_batch_norm")) checkpoint.sync_batch_norm = reader.number<bool>(root, "sync_batch_norm");
+    if (root.contains("label_smoothing")) checkpoint.label_smoothing = reader.number<double>(root, "label_smoothing");  // absent: 0
     const nlohmann::json& position = reader.at(root, "position", "");
     TrainingPosition& at = checkpoint.position;
     at.epochs_done = reader.number<int>(position, "epochs_done", "position.");
@@ -217,6 +224,7 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
         {"checkpoint_every", checkpoint.checkpoint_every >= 0},
         {"threads", checkpoint.threads >= 1 && checkpoint.threads <= 1024},
         {"ranks", checkpoint.ranks >= 1},
+        {"label_smoothing", checkpoint.label_smoothing >= 0.0 && checkpoint.label_smoothing < 1.0},
         {"position.epochs_done", at.epochs_done >= 0 && at.epochs_done <= checkpoint.epochs},
         {"position.images_done", at.images_done >= 0},
         {"position.steps_done", at.steps_done >= 0},

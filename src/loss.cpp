@@ -24,7 +24,9 @@ std::int64_t argmax(const float* values, std::int64_t count) {
     return best;
 }
 
-LossResult softmax_cross_entropy(const Tensor& logits, std::span<const std::uint8_t> labels, Tensor* grad_logits) {
+LossResult softmax_cross_entropy(const Tensor& logits, std::span<const std::uint8_t> labels, Tensor* grad_logits, double label_smoothing) {
+    if (!(label_smoothing >= 0.0 && label_smoothing < 1.0))
+        throw Error("softmax_cross_entropy: label_smoothing " + std::to_string(label_smoothing) + ", expected a value in [0, 1)");
     const Shape& shape = logits.shape();
     // (N, K) has one label per row; (N, K, H, W) one per pixel, its K scores `positions` apart.
     const std::int64_t batch = shape.rank() >= 2 ? shape[0] : 0, classes = shape.rank() >= 2 ? shape[1] : 0;
@@ -51,12 +53,18 @@ LossResult softmax_cross_entropy(const Tensor& logits, std::span<const std::uint
             double sum = 0.0;
             for (std::int64_t k = 0; k < classes; ++k) sum += std::exp(row[k] - largest);
             const double log_sum = largest + std::log(sum);
-            result.loss += log_sum - row[label];
+            const double uniform = label_smoothing / double(classes);
+            double loss = (1.0 - label_smoothing) * (log_sum - row[label]);
+            if (label_smoothing > 0.0)
+                for (std::int64_t k = 0; k < classes; ++k) loss += uniform * (log_sum - row[k]);
+            result.loss += loss;
             result.correct += argmax(row, classes) == label;
             if (grad_logits != nullptr) {
                 float* grad = grad_logits->data() + n * classes * positions + p;
-                for (std::int64_t k = 0; k < classes; ++k)
-                    grad[k * positions] = static_cast<float>((std::exp(row[k] - log_sum) - (k == label ? 1.0 : 0.0)) / count);
+                for (std::int64_t k = 0; k < classes; ++k) {
+                    const double target = (k == label ? 1.0 - label_smoothing : 0.0) + uniform;
+                    grad[k * positions] = static_cast<float>((std::exp(row[k] - log_sum) - target) / count);
+                }
             }
         }
     result.loss /= count;

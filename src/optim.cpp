@@ -75,6 +75,13 @@ Sgd::Sgd(const SgdOptions& options) : Optimizer(options.learning_rate), options_
 
 namespace {
 
+// As the command line wrote it: "1.5", not std::to_string's "1.500000".
+std::string number_text(double value) {
+    std::ostringstream text;
+    text << value;
+    return text.str();
+}
+
 // The buffers of `state` this optimiser knows, checked for names and lengths.
 void check_state_buffers(const char* optimizer, const OptimizerState& state, std::initializer_list<const char*> known) {
     std::size_t length = 0;
@@ -220,8 +227,26 @@ double LearningRateSchedule::rate(double base_rate, std::int64_t epoch) const {
             return base_rate * std::pow(gamma, double(epoch / step_size));
         case Kind::cosine:
             return eta_min + (base_rate - eta_min) * (1.0 + std::cos(std::numbers::pi * double(epoch) / double(t_max))) / 2.0;
+        case Kind::one_cycle:
+            throw Error("learning-rate schedule one_cycle changes every step: ask rate_at_step");
     }
     return base_rate;
+}
+
+double LearningRateSchedule::rate_at_step(double base_rate, std::int64_t step, std::int64_t total_steps,
+                                          std::int64_t steps_per_epoch) const {
+    if (step < 0 || step >= total_steps)
+        throw Error("learning-rate schedule: step " + std::to_string(step) + " of " + std::to_string(total_steps) + ", expected 0 to " +
+                    std::to_string(total_steps - 1));
+    if (kind != Kind::one_cycle) return rate(base_rate, step / std::max<std::int64_t>(steps_per_epoch, 1));
+    // torch.optim.lr_scheduler.OneCycleLR's two phases, ending at steps pct_start·total − 1 and total − 1.
+    const auto anneal = [](double start, double end, double fraction) {
+        return end + (start - end) / 2.0 * (1.0 + std::cos(std::numbers::pi * fraction));
+    };
+    const double initial = base_rate / 25.0, final_rate = initial / 1e4;
+    const double warm_end = pct_start * double(total_steps) - 1.0, last = double(total_steps) - 1.0;
+    if (double(step) <= warm_end) return anneal(initial, base_rate, warm_end > 0.0 ? double(step) / warm_end : 1.0);
+    return anneal(base_rate, final_rate, (double(step) - warm_end) / std::max(last - warm_end, 1e-300));
 }
 
 std::string LearningRateSchedule::describe() const {
@@ -235,6 +260,9 @@ std::string LearningRateSchedule::describe() const {
             break;
         case Kind::cosine:
             text << "cosine t_max=" << t_max << " eta_min=" << eta_min;
+            break;
+        case Kind::one_cycle:
+            text << "one_cycle pct_start=" << pct_start;
             break;
     }
     return text.str();
@@ -263,6 +291,15 @@ LearningRateSchedule cosine_schedule(std::int64_t t_max, double eta_min) {
     return schedule;
 }
 
+LearningRateSchedule one_cycle_schedule(double pct_start) {
+    if (!(pct_start > 0.0 && pct_start < 1.0))
+        throw Error("one-cycle schedule: pct_start " + number_text(pct_start) + ", expected a fraction between 0 and 1");
+    LearningRateSchedule schedule;
+    schedule.kind = LearningRateSchedule::Kind::one_cycle;
+    schedule.pct_start = pct_start;
+    return schedule;
+}
+
 LearningRateSchedule parse_schedule(const std::string& text) {
     std::vector<std::string> parts;
     for (std::size_t start = 0;;) {
@@ -271,7 +308,9 @@ LearningRateSchedule parse_schedule(const std::string& text) {
         if (colon == std::string::npos) break;
         start = colon + 1;
     }
-    const std::string expected = "expected constant, step:STEP_SIZE[:GAMMA] or cosine:T_MAX[:ETA_MIN] (e.g. step:10:0.5, cosine:20)";
+    const std::string expected =
+        "expected constant, step:STEP_SIZE[:GAMMA], cosine:T_MAX[:ETA_MIN] or onecycle[:PCT_START] (e.g. step:10:0.5, cosine:20, "
+        "onecycle:0.25)";
     const auto integer = [&](const std::string& part) {
         std::int64_t value = 0;
         const auto [end, error] = std::from_chars(part.data(), part.data() + part.size(), value);
@@ -291,6 +330,7 @@ LearningRateSchedule parse_schedule(const std::string& text) {
         return step_schedule(integer(parts[1]), parts.size() == 3 ? real(parts[2]) : 0.1);
     if (parts[0] == "cosine" && (parts.size() == 2 || parts.size() == 3))
         return cosine_schedule(integer(parts[1]), parts.size() == 3 ? real(parts[2]) : 0.0);
+    if (parts[0] == "onecycle" && parts.size() <= 2) return one_cycle_schedule(parts.size() == 2 ? real(parts[1]) : 0.3);
     throw Error("schedule '" + text + "': " + expected);
 }
 

@@ -298,13 +298,16 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
         // under a batch norm that needs two) joins the batch before it.
         size = std::min(batch_size_, dataset.count - first);
         if (const std::int64_t rest = dataset.count - first - size; rest > 0 && rest < minimum) size += rest;
+        if (step_schedule_ && position_.steps_done < step_schedule_->total_steps)
+            optimizer_.set_learning_rate(step_schedule_->schedule.rate_at_step(
+                step_schedule_->base_rate, position_.steps_done, step_schedule_->total_steps, step_schedule_->steps_per_epoch));
         transform_.seed = seed_;
         transform_.epoch = result.epoch;
         const Shard shard = communicator_ != nullptr ? shard_of(size, communicator_->rank(), ranks) : Shard{0, size};
         load_batch(dataset, std::span(order).subspan(static_cast<std::size_t>(first + shard.first), static_cast<std::size_t>(shard.count)),
                    images_, labels_, transform_);
         const Tensor& logits = network_.forward_train(images_);
-        LossResult loss = softmax_cross_entropy(logits, labels_, &grad_logits_);
+        LossResult loss = softmax_cross_entropy(logits, labels_, &grad_logits_, label_smoothing_);
         if (communicator_ != nullptr) loss = global_loss(loss, shard.count, size);
         // Checked before the step, so that a bad batch leaves the weights (and every checkpoint) the
         // last good ones: the loss, then the gradients (a finite loss can still overflow in backward).
@@ -459,6 +462,20 @@ std::string Trainer::divergence_report(const std::string& what, const std::strin
     return report + "; " + where + "; likely cause: " + cause + ".";
 }
 
+void Trainer::set_label_smoothing(double label_smoothing) {
+    if (!(label_smoothing >= 0.0 && label_smoothing < 1.0))
+        throw Error("label smoothing " + std::to_string(label_smoothing) + ": expected a value in [0, 1)");
+    label_smoothing_ = label_smoothing;
+}
+
+std::int64_t Trainer::steps_per_epoch(std::int64_t count) const {
+    const int ranks = communicator_ != nullptr ? communicator_->size() : 1;
+    const std::int64_t minimum = network_.minimum_training_batch() * ranks;
+    const std::int64_t full = count / batch_size_, rest = count % batch_size_;
+    // The last partial batch is a step of its own unless it is too small, when it joins the one before.
+    return full + (rest > 0 && (rest >= minimum || full == 0) ? 1 : 0);
+}
+
 Checkpoint Trainer::checkpoint(const FitOptions& options) const {
     Checkpoint checkpoint;
     checkpoint.weights = options.metadata;
@@ -476,6 +493,7 @@ Checkpoint Trainer::checkpoint(const FitOptions& options) const {
     checkpoint.threads = thread_count();
     checkpoint.ranks = communicator_ != nullptr ? communicator_->size() : 1;
     checkpoint.sync_batch_norm = synchronised_batch_norm_;
+    checkpoint.label_smoothing = label_smoothing_;
     checkpoint.position = position_;
     for (const auto& [name, generator] : network_.random_generators()) checkpoint.generators.emplace_back(name, generator->state());
     checkpoint.metrics = metrics_;
@@ -516,6 +534,13 @@ FitResult Trainer::fit(const Dataset& train, const Dataset& test, const FitOptio
     }
     const std::int64_t evaluation_batch = options.evaluation_batch > 0 ? options.evaluation_batch : batch_size_;
     set_batch_transform(options.metadata.preprocessing, options.augmentation);
+    set_label_smoothing(options.label_smoothing);
+    const double base = options.learning_rate > 0.0 ? options.learning_rate : base_learning_rate_;
+    step_schedule_.reset();
+    if (options.schedule.per_step()) {
+        const std::int64_t per_epoch = steps_per_epoch(train.count);
+        step_schedule_ = StepSchedule{options.schedule, base, per_epoch * options.epochs, per_epoch};
+    }
     // A restored run must go on with the data it started on: the shuffle and the position index it.
     const std::uint64_t fingerprint = dataset_fingerprint(train);
     if (data_fingerprint_ != 0 && data_fingerprint_ != fingerprint)
@@ -548,8 +573,7 @@ FitResult Trainer::fit(const Dataset& train, const Dataset& test, const FitOptio
     };
     FitResult result;
     while (position_.epochs_done < options.epochs) {
-        const double base = options.learning_rate > 0.0 ? options.learning_rate : base_learning_rate_;
-        optimizer_.set_learning_rate(options.schedule.rate(base, position_.epochs_done));
+        if (!step_schedule_) optimizer_.set_learning_rate(options.schedule.rate(base, position_.epochs_done));
         const EpochResult trained = train_epoch(train, callbacks.batch_done, keep_going);
         if (!trained.finished) {
             result.interrupted = true;

@@ -11,6 +11,7 @@
 #include <convnet/plot.h>
 #include <convnet/threads.h>
 #include <convnet/train.h>
+#include <convnet/visualize.h>
 
 #include <unistd.h>
 #include <atomic>
@@ -57,7 +58,11 @@ options:
   --nesterov         SGD with Nesterov momentum
   --weight-decay W   L2 for adam and sgd, decoupled for adamw (default 0; 0.01 for adamw)
   --schedule S       learning rate per epoch: constant (default), step:SIZE[:GAMMA] (StepLR),
-                     cosine:T_MAX[:ETA_MIN] (CosineAnnealingLR)
+                     cosine:T_MAX[:ETA_MIN] (CosineAnnealingLR); or per step: onecycle[:PCT_START]
+                     (OneCycleLR: from --lr/25 up to --lr over PCT_START of the run's steps, default
+                     0.3, then down to --lr/25e4, each a half cosine)
+  --label-smoothing E  the loss's target (1 - E) on the label plus E spread over every class, as
+                     CrossEntropyLoss(label_smoothing=E) (default 0)
   --augment LIST     random changes to the training images, per batch, repeatable for a seed:
                      crop:N (pad N pixels, cut a random window), flip (mirror half of them),
                      alternating-flip (mirror each image every other epoch); e.g. flip,crop:2
@@ -145,7 +150,7 @@ void install_interrupt_handler() {
 
 // Options that a resumed run takes from its checkpoint, and so refuses.
 constexpr const char* kSettingsOfTheRun[] = {"model", "optimizer", "lr",      "momentum",  "nesterov",  "weight-decay", "schedule",
-                                             "seed",  "batch",     "augment", "normalize", "val-split", "resize"};
+                                             "seed",  "batch",     "augment", "normalize", "val-split", "resize",       "label-smoothing"};
 
 // --normalize: "none", "auto" (measured on `train`), or "MEAN/STD" with one value or one per
 // channel on each side ("0.2860/0.3530", "0.49,0.48,0.45/0.25,0.24,0.26").
@@ -251,6 +256,7 @@ int train(const Arguments& arguments, Communicator* world) {
     if (checkpoint_every > 0 && !arguments.has("checkpoint") && !resumed)
         throw UsageError("option --checkpoint-every: give --checkpoint FILE too, the file to write");
 
+    const double label_smoothing = resumed ? resumed->label_smoothing : arguments.real("label-smoothing", 0.0, 0.0, 0.999);
     Augmentation augmentation;
     try {
         augmentation = resumed ? resumed->augmentation : parse_augmentation(arguments.text("augment", "none"));
@@ -311,7 +317,7 @@ int train(const Arguments& arguments, Communicator* world) {
         same("its options (batch, seed, epochs, optimiser, schedule, augmentation, --on-nan, --no-sync-bn or the checkpoint)",
              std::to_string(batch) + " " + std::to_string(seed) + " " + std::to_string(epochs) + " " + optimizer->describe() + " " +
                  schedule.describe() + " " + augmentation.describe() + " " + on_nan + " " + std::to_string(sync_batch_norm) + " " +
-                 std::to_string(trainer.position().steps_done));
+                 arguments.text("label-smoothing", "0") + " " + std::to_string(trainer.position().steps_done));
         const std::int64_t needed = network.minimum_training_batch() * world->size();
         if (batch < needed)
             throw UsageError("option --batch " + std::to_string(batch) + ": each of the " + std::to_string(world->size()) +
@@ -328,8 +334,9 @@ int train(const Arguments& arguments, Communicator* world) {
 
     std::cout << "model " << network.source() << ": " << network.trainable_count() << " parameters; data " << data << ": " << train.count
               << " train, " << (has_val ? std::to_string(val.count) + " val, " : std::string()) << test.count << " test images; "
-              << optimizer->describe() << ", schedule " << schedule.describe() << ", batch " << batch << ", " << epochs
-              << (epochs == 1 ? " epoch, " : " epochs, ") << threads << std::endl;
+              << optimizer->describe() << ", schedule " << schedule.describe()
+              << (label_smoothing > 0.0 ? ", label smoothing " + short_number(label_smoothing) : std::string()) << ", batch " << batch
+              << ", " << epochs << (epochs == 1 ? " epoch, " : " epochs, ") << threads << std::endl;
     if (world != nullptr)
         std::cout << "distributed: " << world->size() << (world->size() == 1 ? " rank" : " ranks") << ", each taking "
                   << batch / world->size()
@@ -374,6 +381,7 @@ int train(const Arguments& arguments, Communicator* world) {
         fit.metadata.preprocessing.resize = resize;
     }
     fit.augmentation = augmentation;
+    fit.label_smoothing = label_smoothing;
     if (augmentation.enabled() || !fit.metadata.preprocessing.mean.empty()) {
         std::cout << "augmentation " << augmentation.describe() << "; normalisation ";
         const Preprocessing& stored = fit.metadata.preprocessing;
@@ -444,11 +452,11 @@ int train(const Arguments& arguments, Communicator* world) {
 }  // namespace
 
 int run_train(const std::vector<std::string>& words) {
-    const Arguments arguments(words,
-                              {"model",    "data",    "epochs",    "batch",     "optimizer", "lr",      "momentum",   "weight-decay",
-                               "schedule", "seed",    "threads",   "save",      "metrics",   "backend", "checkpoint", "checkpoint-every",
-                               "resume",   "augment", "normalize", "val-split", "resize",    "cache",   "plot",       "on-nan"},
-                              {"help", "reference", "nesterov", "skip-bad", "distributed", "sync-bn", "no-sync-bn"});
+    const Arguments arguments(
+        words, {"model",     "data",      "epochs", "batch",   "optimizer", "lr",         "momentum",         "weight-decay", "schedule",
+                "seed",      "threads",   "save",   "metrics", "backend",   "checkpoint", "checkpoint-every", "resume",       "augment",
+                "normalize", "val-split", "resize", "cache",   "plot",      "on-nan",     "label-smoothing"},
+        {"help", "reference", "nesterov", "skip-bad", "distributed", "sync-bn", "no-sync-bn"});
     if (arguments.has("help")) {
         std::cout << kTrainHelp;
         return 0;

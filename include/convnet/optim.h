@@ -116,23 +116,38 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, double learni
 // any epoch, e.g. when training resumes). The trainer calls
 //   optimizer.set_learning_rate(schedule.rate(base_rate, epoch))
 // before epoch `epoch` (0-based), which is what calling scheduler.step() after every epoch does.
+// One schedule is per step instead: one_cycle, which the trainer applies before every step from
+// rate_at_step (the run's length is its planned epochs' steps).
 struct LearningRateSchedule {
-    enum class Kind { constant, step, cosine };
+    enum class Kind { constant, step, cosine, one_cycle };
     Kind kind = Kind::constant;
     std::int64_t step_size = 1;  // step: multiply by gamma every step_size epochs (torch StepLR)
     double gamma = 0.1;
     std::int64_t t_max = 1;  // cosine: eta_min + (base − eta_min)(1 + cos(π·epoch/t_max))/2
     double eta_min = 0.0;    // (torch CosineAnnealingLR; past t_max it rises again, as torch's)
+    // one_cycle, as torch OneCycleLR(max_lr=base, pct_start, div_factor=25, final_div_factor=1e4,
+    // anneal_strategy='cos', cycle_momentum=False, three_phase=False): from base/25 up to base
+    // over the first pct_start of the steps, then down to base/25/1e4, each half a cosine.
+    double pct_start = 0.3;
 
+    bool per_step() const { return kind == Kind::one_cycle; }
+    // Throws convnet::Error for a per-step schedule (use rate_at_step).
     double rate(double base_rate, std::int64_t epoch) const;
-    std::string describe() const;  // "constant", "step step_size=10 gamma=0.1", "cosine t_max=20 eta_min=0"
+    // The rate before step `step` (0-based) of `total_steps`; an epoch schedule's rate of the
+    // epoch holding that step, given `steps_per_epoch`. Throws for step outside [0, total_steps).
+    double rate_at_step(double base_rate, std::int64_t step, std::int64_t total_steps, std::int64_t steps_per_epoch) const;
+    // "constant", "step step_size=10 gamma=0.1", "cosine t_max=20 eta_min=0", "one_cycle pct_start=0.3"
+    std::string describe() const;
 };
 
 LearningRateSchedule constant_schedule();
 LearningRateSchedule step_schedule(std::int64_t step_size, double gamma = 0.1);
 LearningRateSchedule cosine_schedule(std::int64_t t_max, double eta_min = 0.0);
-// Parses a CLI value: "constant", "step:STEP_SIZE[:GAMMA]" or "cosine:T_MAX[:ETA_MIN]"
-// (e.g. "step:10:0.5", "cosine:20"); throws convnet::Error with the expected forms.
+// Throws convnet::Error unless 0 < pct_start < 1.
+LearningRateSchedule one_cycle_schedule(double pct_start = 0.3);
+// Parses a CLI value: "constant", "step:STEP_SIZE[:GAMMA]", "cosine:T_MAX[:ETA_MIN]" or
+// "onecycle[:PCT_START]" (e.g. "step:10:0.5", "cosine:20", "onecycle:0.25"); throws
+// convnet::Error with the expected forms.
 LearningRateSchedule parse_schedule(const std::string& text);
 
 }  // namespace convnet

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -137,6 +138,7 @@ struct FitOptions {
     WeightsMetadata metadata;           // class names and preprocessing (mean, std: applied to every batch),
                                         // kept with the weights and checkpoints
     Augmentation augmentation;          // of the training batches; none by default
+    double label_smoothing = 0.0;       // of the loss, in [0, 1) (softmax_cross_entropy; kept by checkpoints)
 };
 
 // Optional calls out of Trainer::fit: after every batch, and after every epoch's evaluation.
@@ -189,6 +191,10 @@ public:
     // Call before training; null goes back to one process.
     void set_communicator(Communicator* communicator, bool sync_batch_norm = true);
 
+    // The loss's label smoothing ε (softmax_cross_entropy), 0 unless set; fit sets it from its
+    // options. Throws convnet::Error outside [0, 1).
+    void set_label_smoothing(double label_smoothing);
+
     void set_batch_transform(const Preprocessing& preprocessing, const Augmentation& augmentation) {
         transform_.preprocessing = preprocessing;
         transform_.augmentation = augmentation;
@@ -221,6 +227,16 @@ private:
     // Without synchronised batch norm: each rank's running statistics differ, so after every
     // step they are averaged over the ranks, and every rank evaluates the same model.
     void average_buffers();
+    double label_smoothing_ = 0.0;
+    // A per-step schedule (one_cycle), set by fit: train_epoch sets the rate before every step.
+    struct StepSchedule {
+        LearningRateSchedule schedule;
+        double base_rate = 0.0;
+        std::int64_t total_steps = 0, steps_per_epoch = 0;
+    };
+    std::optional<StepSchedule> step_schedule_;
+    // Optimiser steps in an epoch over `count` images (a last batch too small joins the one before).
+    std::int64_t steps_per_epoch(std::int64_t count) const;
     std::int64_t skipped_steps_ = 0, skipped_images_ = 0;  // this epoch, under NonFinitePolicy::skip
     std::string first_skipped_;                            // why this epoch's first skipped batch was left out
     // The message of TrainingDiverged for the batch in images_: `what` went bad, `where` (one of

@@ -109,6 +109,19 @@ for prefix, count in (("train", 20), ("t10k", 10)):
 PY
 expect_success "train" "final test accuracy" "$convnet" train --model "$model" --data "$work/tiny" --epochs 2 --batch 5 \
     --save "$work/w.bin" --metrics "$work/m.jsonl"
+# The speedrun's options (docs/PERFORMANCE.md): a per-step schedule and label smoothing, named in
+# the header; a resumed run keeps them, and refuses to be given them again.
+expect_success "train onecycle, label smoothing" "schedule one_cycle pct_start=0.25, label smoothing 0.1, batch 5" \
+    "$convnet" train --model "$model" --data "$work/tiny" --epochs 2 --batch 5 --schedule onecycle:0.25 --label-smoothing 0.1 \
+    --checkpoint "$work/onecycle.checkpoint.safetensors"
+expect_success "resume onecycle" "schedule one_cycle pct_start=0.25, label smoothing 0.1" \
+    "$convnet" train --resume "$work/onecycle.checkpoint.safetensors" --data "$work/tiny" --epochs 3
+expect_usage_error "resume with label smoothing" "option --label-smoothing: a resumed run keeps the settings" \
+    "$convnet" train --resume "$work/onecycle.checkpoint.safetensors" --data "$work/tiny" --epochs 4 --label-smoothing 0.2
+expect_usage_error "label smoothing of 1" "option --label-smoothing" \
+    "$convnet" train --model "$model" --data "$work/tiny" --label-smoothing 1
+expect_usage_error "onecycle out of range" "pct_start 1.5, expected a fraction between 0 and 1" \
+    "$convnet" train --model "$model" --data "$work/tiny" --schedule onecycle:1.5
 # The thread count is printed: as given by --threads or OMP_NUM_THREADS, else as chosen.
 expect_success "threads given" ", 1 thread" "$convnet" train --model "$model" --data "$work/tiny" --epochs 1 --batch 5 --threads 1
 expect_success "threads from OMP_NUM_THREADS" "2 threads (OMP_NUM_THREADS)" env OMP_NUM_THREADS=2 "$convnet" train --model "$model" --data "$work/tiny" --epochs 1 --batch 5

@@ -326,6 +326,7 @@ void check_network_case(const NetworkCase& c, bool fast_path) {
     if (c.options.count("weight_decay")) options.weight_decay = c.options.at("weight_decay");
     const std::unique_ptr<Optimizer> optimizer = make_optimizer(options);
 
+    const double label_smoothing = c.options.count("label_smoothing") ? c.options.at("label_smoothing") : 0.0;
     const auto steps = static_cast<int>(c.options.at("steps"));
     const NpyArray losses = read_npy(folder / "losses.npy");
     ASSERT_EQ(losses.size(), steps);
@@ -352,7 +353,7 @@ void check_network_case(const NetworkCase& c, bool fast_path) {
         const NpyArray label_values = read_npy(folder / (prefix + ".labels.npy"));
         std::vector<std::uint8_t> labels(label_values.values.begin(), label_values.values.end());
         const Tensor& logits = network.forward_train(images);
-        const LossResult loss = softmax_cross_entropy(logits, labels, &grad_logits);
+        const LossResult loss = softmax_cross_entropy(logits, labels, &grad_logits, label_smoothing);
         const float loss_value = static_cast<float>(loss.loss);
         expect_close(group, "loss step " + std::to_string(step), &loss_value, {},
                      NpyArray{{}, {losses.values[static_cast<std::size_t>(step)]}});

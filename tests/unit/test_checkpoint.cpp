@@ -95,6 +95,34 @@ TEST_F(CheckpointTest, AResumedRunEndsWithTheUnbrokenRunsBytes) {
     }
 }
 
+// A per-step schedule and label smoothing resume exactly too: the one-cycle rate comes from the
+// run's step count, which the checkpoint keeps. Each changes the weights (so the test sees them).
+TEST_F(CheckpointTest, AResumedOneCycleRunWithLabelSmoothingEndsWithTheUnbrokenRunsBytes) {
+    const std::string plain = run({}, "sgd", "plain");
+    options_.schedule = one_cycle_schedule(0.3);
+    const std::string one_cycle = run({}, "sgd", "one_cycle");
+    options_.label_smoothing = 0.1;
+    const std::string unbroken = run({}, "sgd", "unbroken");
+    const std::string resumed = run({2, 7, 8, 9, 16}, "sgd", "resumed");
+    EXPECT_NE(plain, one_cycle);
+    EXPECT_NE(one_cycle, unbroken);
+    EXPECT_TRUE(unbroken == resumed) << "the resumed run's weights differ from the unbroken run's";
+    EXPECT_EQ(read_checkpoint(directory_ / "resumed.checkpoint.safetensors").label_smoothing, 0.1);
+}
+
+// fit sets a per-step schedule's rate before every step, over the run's planned steps: 200 images
+// in batches of 32 are 7 steps an epoch, 21 in 3 epochs.
+TEST_F(CheckpointTest, FitSetsTheOneCycleRateBeforeEveryStep) {
+    options_.schedule = one_cycle_schedule(0.3);
+    std::vector<double> rates;
+    FitCallbacks callbacks;
+    callbacks.batch_done = [&](const TrainProgress&) { rates.push_back(adam_.learning_rate()); };
+    trainer_.fit(train_, test_, options_, callbacks);
+    ASSERT_EQ(rates.size(), 21u);
+    for (std::size_t step = 0; step < rates.size(); ++step)
+        EXPECT_EQ(rates[step], options_.schedule.rate_at_step(0.01, static_cast<std::int64_t>(step), 21, 7)) << step;
+}
+
 TEST_F(CheckpointTest, EveryFieldRoundTrips) {
     FitOptions options = options_;
     options.epochs = 1;
@@ -103,6 +131,7 @@ TEST_F(CheckpointTest, EveryFieldRoundTrips) {
     options.metadata.preprocessing.mean = {0.25f};
     options.metadata.preprocessing.resize = ResizePolicy::center_crop;
     options.metadata.preprocessing.std = {0.5f};
+    options.label_smoothing = 0.05;
     trainer_.fit(train_, test_, options);
     const Checkpoint saved = trainer_.checkpoint(options);
     write_checkpoint(options.checkpoint, saved, network_);
@@ -120,6 +149,7 @@ TEST_F(CheckpointTest, EveryFieldRoundTrips) {
     EXPECT_EQ(read.schedule.gamma, 0.5);
     EXPECT_EQ(read.batch_size, 32);
     EXPECT_EQ(read.checkpoint_every, 4);
+    EXPECT_EQ(read.label_smoothing, 0.05);
     EXPECT_EQ(read.augmentation.describe(), "crop:2,flip");
     EXPECT_EQ(read.seed, 3u);
     EXPECT_EQ(read.threads, 2);

@@ -6,6 +6,7 @@
 // O(h²) for batch norm; |analytic − numeric| ≤ 2e-3 + 2e-2·|numeric| leaves a wide margin while a
 // wrong formula (a missing factor, a transposed index) misses it by orders of magnitude.
 #include "layer_harness.h"
+#include "test_support.h"
 
 #include <convnet/error.h>
 #include <convnet/loss.h>
@@ -247,6 +248,27 @@ TEST(LossGradient, SoftmaxCrossEntropyMatchesFiniteDifferences) {
     softmax_cross_entropy(logits, labels, &grad);
     auto loss = [&] { return softmax_cross_entropy(logits, labels, nullptr).loss; };
     check_coordinates("logits", logits.data(), grad.data(), logits.size(), loss, random);
+}
+
+// Label smoothing (as torch.nn.CrossEntropyLoss(label_smoothing=0.3)): the gradient by finite
+// differences, and the loss as its definition, (1 − ε)·CE(label) + ε·mean_k CE(k), from the
+// unsmoothed loss of each target; out-of-range values are refused.
+TEST(LossGradient, LabelSmoothingMatchesFiniteDifferencesAndItsDefinition) {
+    Random random(9);
+    Tensor logits(Shape{3, 5});
+    fill_input(logits, InputKind::smooth, random);
+    for (std::int64_t i = 0; i < logits.size(); ++i) logits[i] *= 3.0f;
+    const std::vector<std::uint8_t> labels{4, 0, 2};
+    Tensor grad;
+    softmax_cross_entropy(logits, labels, &grad, 0.3);
+    auto loss = [&] { return softmax_cross_entropy(logits, labels, nullptr, 0.3).loss; };
+    check_coordinates("logits", logits.data(), grad.data(), logits.size(), loss, random);
+    double uniform = 0.0;
+    for (std::uint8_t k = 0; k < 5; ++k) uniform += softmax_cross_entropy(logits, std::vector<std::uint8_t>(3, k), nullptr).loss / 5.0;
+    EXPECT_NEAR(loss(), 0.7 * softmax_cross_entropy(logits, labels, nullptr).loss + 0.3 * uniform, 1e-12);
+    for (const double bad : {-0.1, 1.0, std::nan("")})
+        testing::expect_error([&] { softmax_cross_entropy(logits, labels, nullptr, bad); },
+                              {"label_smoothing", "expected a value in [0, 1)"});
 }
 
 // Per pixel, as F.cross_entropy on (N, K, H, W): the mean over all N·H·W pixels of each pixel's

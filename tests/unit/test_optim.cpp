@@ -183,6 +183,31 @@ TEST(LearningRateSchedule, CosineAsTorchCosineAnnealingLR) {
     for (int epoch = 0; epoch < 12; ++epoch) EXPECT_NEAR(schedule.rate(0.1, epoch), expected[epoch], 1e-12) << "epoch " << epoch;
 }
 
+// Per step: torch.optim.lr_scheduler.OneCycleLR(max_lr=0.1, total_steps=10, pct_start=0.25,
+// cycle_momentum=False), the rate read before each optimizer.step(); an epoch schedule asked per
+// step gives its epoch's rate.
+TEST(LearningRateSchedule, OneCycleAsTorchOneCycleLR) {
+    const LearningRateSchedule schedule = one_cycle_schedule(0.25);
+    EXPECT_TRUE(schedule.per_step());
+    const double expected[] = {0.004,
+                               0.076,
+                               0.0989073844071701,
+                               0.0904508879153485,
+                               0.0750001,
+                               0.05522660225769,
+                               0.0345494120846515,
+                               0.0165438035081784,
+                               0.00432310982696148,
+                               4e-07};
+    for (int step = 0; step < 10; ++step) EXPECT_NEAR(schedule.rate_at_step(0.1, step, 10, 5), expected[step], 1e-13) << "step " << step;
+    testing::expect_error([&] { schedule.rate(0.1, 0); }, {"one_cycle changes every step"});
+    testing::expect_error([&] { schedule.rate_at_step(0.1, 10, 10, 5); }, {"step 10 of 10"});
+    EXPECT_EQ(step_schedule(1, 0.5).rate_at_step(0.1, 7, 10, 5), 0.05);  // epoch 1
+    EXPECT_EQ(parse_schedule("onecycle").pct_start, 0.3);
+    EXPECT_EQ(parse_schedule("onecycle:0.25").describe(), "one_cycle pct_start=0.25");
+    for (const char* bad : {"onecycle:0", "onecycle:1", "onecycle:x", "onecycle:0.2:3"}) EXPECT_THROW(parse_schedule(bad), Error) << bad;
+}
+
 TEST(LearningRateSchedule, ConstantKeepsTheBaseRate) {
     EXPECT_EQ(constant_schedule().rate(0.25, 100), 0.25);
     EXPECT_EQ(LearningRateSchedule{}.describe(), "constant");
