@@ -48,4 +48,14 @@ Augmentation parse_augmentation(const std::string& text) {
     return augmentation;
 }
 
+TestTimeAugmentation parse_test_time_augmentation(const std::string& text) {
+    if (text == "none") return TestTimeAugmentation::none;
+    if (text == "flip") return TestTimeAugmentation::flip;
+    throw Error("test-time augmentation '" + text + "': expected none or flip");
+}
+
+const char* test_time_augmentation_name(TestTimeAugmentation augmentation) {
+    return augmentation == TestTimeAugmentation::flip ? "flip" : "none";
+}
+
 }  // namespace convnet

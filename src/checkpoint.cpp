@@ -145,6 +145,7 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& check
                                           {"ranks", checkpoint.ranks},
                                           {"sync_batch_norm", checkpoint.sync_batch_norm},
                                           {"label_smoothing", checkpoint.label_smoothing},
+                                          {"test_time_augmentation", test_time_augmentation_name(checkpoint.test_time_augmentation)},
                                           {"position",
                                            {{"epochs_done", position.epochs_done},
                                             {"images_done", position.images_done},
@@ -209,6 +210,13 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
     if (root.contains("ranks")) checkpoint.ranks = reader.number<int>(root, "ranks");
     if (root.contains("sync_batch_norm")) checkpoint.sync_batch_norm = reader.number<bool>(root, "sync_batch_norm");
     if (root.contains("label_smoothing")) checkpoint.label_smoothing = reader.number<double>(root, "label_smoothing");  // absent: 0
+    if (root.contains("test_time_augmentation")) {                                                                      // absent: none
+        try {
+            checkpoint.test_time_augmentation = parse_test_time_augmentation(reader.text(root, "test_time_augmentation"));
+        } catch (const Error& error) {
+            reader.fail(std::string("test_time_augmentation: ") + error.what());
+        }
+    }
     const nlohmann::json& position = reader.at(root, "position", "");
     TrainingPosition& at = checkpoint.position;
     at.epochs_done = reader.number<int>(position, "epochs_done", "position.");

@@ -179,8 +179,21 @@ void check_compatible(const Network& network, const Dataset& dataset, const std:
                     " data has " + std::to_string(dataset.num_classes()) + " classes");
 }
 
+namespace {
+
+// logits = (logits + the logits of `images` mirrored left to right) / 2; `images` is mirrored in place.
+void average_with_mirror(const Network& network, Tensor& images, Tensor& logits, Tensor& mirrored_logits) {
+    const std::int64_t width = images.shape()[images.shape().rank() - 1];
+    for (std::int64_t row = 0; row < images.size() / width; ++row)
+        std::reverse(images.data() + row * width, images.data() + (row + 1) * width);
+    network.predict(images, mirrored_logits);
+    for (std::int64_t i = 0; i < logits.size(); ++i) logits[i] = 0.5f * (logits[i] + mirrored_logits[i]);
+}
+
+}  // namespace
+
 Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t batch_size, const Preprocessing& preprocessing,
-                    Communicator* communicator) {
+                    Communicator* communicator, TestTimeAugmentation augmentation) {
     check_compatible(network, dataset, "evaluation");
     if (dataset.count == 0) throw Error("the evaluation set has no images");
     Evaluation result;
@@ -198,7 +211,7 @@ Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t
         communicator != nullptr ? shard_of(dataset.count, communicator->rank(), communicator->size()) : Shard{0, dataset.count};
     std::vector<std::int64_t> indices(static_cast<std::size_t>(dataset.count));
     std::iota(indices.begin(), indices.end(), 0);
-    Tensor images, logits;
+    Tensor images, logits, mirrored_logits;
     std::vector<std::uint8_t> labels;
     double loss_sum = 0.0;
     for (std::int64_t first = shard.first, end = shard.first + shard.count; first < end; first += batch_size) {
@@ -208,6 +221,7 @@ Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t
         load_batch(dataset, std::span(indices).subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(size)), images, labels,
                    transform);
         network.predict(images, logits);
+        if (augmentation == TestTimeAugmentation::flip) average_with_mirror(network, images, logits, mirrored_logits);
         loss_sum += softmax_cross_entropy(logits, labels, nullptr).loss * double(size);
         const std::int64_t classes = logits.shape()[1];
         for (std::int64_t n = 0; n < size; ++n) {
@@ -494,6 +508,7 @@ Checkpoint Trainer::checkpoint(const FitOptions& options) const {
     checkpoint.ranks = communicator_ != nullptr ? communicator_->size() : 1;
     checkpoint.sync_batch_norm = synchronised_batch_norm_;
     checkpoint.label_smoothing = label_smoothing_;
+    checkpoint.test_time_augmentation = options.test_time_augmentation;
     checkpoint.position = position_;
     for (const auto& [name, generator] : network_.random_generators()) checkpoint.generators.emplace_back(name, generator->state());
     checkpoint.metrics = metrics_;
@@ -579,7 +594,8 @@ FitResult Trainer::fit(const Dataset& train, const Dataset& test, const FitOptio
             result.interrupted = true;
             return result;
         }
-        result.last = evaluate(network_, test, evaluation_batch, options.metadata.preprocessing, communicator_);
+        result.last =
+            evaluate(network_, test, evaluation_batch, options.metadata.preprocessing, communicator_, options.test_time_augmentation);
         if (callbacks.epoch_done) callbacks.epoch_done(trained, result.last);
         if (!options.metrics.empty()) {
             metrics_ += epoch_metrics_json(trained, result.last) + "\n";

@@ -27,6 +27,8 @@ options:
                    else ~/.cache/convnet)
   --skip-bad       image folders: leave out files that cannot be read, listing them
   --batch B        images per forward pass (default 1000)
+  --tta flip       also evaluate each image mirrored left to right and average the logits
+                   (test-time augmentation, as train --tta; default none)
   --confusion FILE.svg  also the confusion matrix: printed as a table (rows the true class,
                    columns the predicted class) with the most confused pairs and their most
                    confident mistakes (test indices), and drawn as an SVG heat map with
@@ -39,7 +41,8 @@ options:
 }  // namespace
 
 int run_eval(const std::vector<std::string>& words) {
-    const Arguments arguments(words, {"model", "weights", "data", "batch", "threads", "backend", "cache", "confusion", "top-confused"},
+    const Arguments arguments(words,
+                              {"model", "weights", "data", "batch", "threads", "backend", "cache", "confusion", "top-confused", "tta"},
                               {"help", "reference", "skip-bad"});
     if (arguments.has("help")) {
         std::cout << kEvalHelp;
@@ -49,6 +52,12 @@ int run_eval(const std::vector<std::string>& words) {
     if (arguments.has("top-confused") && !arguments.has("confusion"))
         throw UsageError("option --top-confused: give --confusion FILE.svg too, the picture it is for");
     if (arguments.has("confusion")) check_svg_output("confusion", arguments.required("confusion"));
+    TestTimeAugmentation test_time_augmentation = TestTimeAugmentation::none;
+    try {
+        test_time_augmentation = parse_test_time_augmentation(arguments.text("tta", "none"));
+    } catch (const Error& error) {
+        throw UsageError("option --tta: " + std::string(error.what()));
+    }
     apply_threads(arguments);
     WeightsMetadata stored_weights;
     const std::unique_ptr<Network> network = load_trained_network(arguments, &stored_weights);
@@ -59,7 +68,8 @@ int run_eval(const std::vector<std::string>& words) {
         std::cerr << "warning: the weights were trained on classes named " << stored.front() << ", ... but " << arguments.required("data")
                   << " names them " << (test.class_names.empty() ? std::string("(none)") : test.class_names.front())
                   << ", ...: another dataset?\n";
-    const Evaluation result = evaluate(*network, test, arguments.integer("batch", 1000, 1, 65536), preprocessing);
+    const Evaluation result =
+        evaluate(*network, test, arguments.integer("batch", 1000, 1, 65536), preprocessing, nullptr, test_time_augmentation);
     std::printf("test images: %lld\ntest loss: %.4f\ntest accuracy: %.4f\n\n%-14s %9s %8s\n", static_cast<long long>(test.count),
                 shown(result.loss), result.accuracy, "class", "accuracy", "images");
     for (std::size_t label = 0; label < test.class_names.size(); ++label) {

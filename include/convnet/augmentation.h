@@ -29,4 +29,12 @@ struct Augmentation {
 // with alternating-flip (one excludes the other).
 Augmentation parse_augmentation(const std::string& text);
 
+// What evaluation does to each image besides taking it as it is: flip also evaluates it mirrored
+// left to right and averages the two logits (test-time augmentation, as the airbench recipes
+// use for networks trained with flips); twice the compute.
+enum class TestTimeAugmentation { none, flip };
+// "none" or "flip"; throws convnet::Error naming the expected forms.
+TestTimeAugmentation parse_test_time_augmentation(const std::string& text);
+const char* test_time_augmentation_name(TestTimeAugmentation augmentation);
+
 }  // namespace convnet

@@ -45,6 +45,7 @@ struct Checkpoint {
     int ranks = 1;                       // the processes it ran on (Trainer::set_communicator); 1: one process
     bool sync_batch_norm = true;         // with ranks > 1: whether batch norm was synchronised
     double label_smoothing = 0.0;        // of the run's loss (FitOptions::label_smoothing)
+    TestTimeAugmentation test_time_augmentation = TestTimeAugmentation::none;  // of the run's evaluations
     TrainingPosition position;
     std::vector<std::pair<std::string, std::uint64_t>> generators;  // Network::random_generators' states
     std::string metrics;                                            // the --metrics lines written so far (JSON lines)

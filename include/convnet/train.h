@@ -77,8 +77,10 @@ struct Evaluation {
 // With a communicator, each rank evaluates its shard (shard_of) and the counts, the loss and the
 // confusion matrix are summed over the ranks, so every rank gets the whole set's figures; the
 // mistakes are then this rank's shard's alone.
+// With TestTimeAugmentation::flip (augmentation.h) each image is evaluated as itself and
+// mirrored left to right, and the two logits averaged: twice the compute.
 Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t batch_size, const Preprocessing& preprocessing = {},
-                    Communicator* communicator = nullptr);
+                    Communicator* communicator = nullptr, TestTimeAugmentation augmentation = TestTimeAugmentation::none);
 
 struct TrainProgress {
     int epoch = 0;                  // 1-based
@@ -139,6 +141,7 @@ struct FitOptions {
                                         // kept with the weights and checkpoints
     Augmentation augmentation;          // of the training batches; none by default
     double label_smoothing = 0.0;       // of the loss, in [0, 1) (softmax_cross_entropy; kept by checkpoints)
+    TestTimeAugmentation test_time_augmentation = TestTimeAugmentation::none;  // of every evaluation (kept by checkpoints)
 };
 
 // Optional calls out of Trainer::fit: after every batch, and after every epoch's evaluation.

@@ -116,6 +116,11 @@ expect_success "train onecycle, label smoothing" "schedule one_cycle pct_start=0
     --checkpoint "$work/onecycle.checkpoint.safetensors"
 expect_success "resume onecycle" "schedule one_cycle pct_start=0.25, label smoothing 0.1" \
     "$convnet" train --resume "$work/onecycle.checkpoint.safetensors" --data "$work/tiny" --epochs 3
+expect_success "train --tta flip" "schedule constant, test-time flip, batch 5" \
+    "$convnet" train --model "$model" --data "$work/tiny" --epochs 1 --batch 5 --tta flip --save "$work/tta.safetensors"
+expect_success "eval --tta flip" "test accuracy" "$convnet" eval --weights "$work/tta.safetensors" --data "$work/tiny" --tta flip
+expect_usage_error "eval --tta rotate" "option --tta: test-time augmentation 'rotate': expected none or flip" \
+    "$convnet" eval --weights "$work/tta.safetensors" --data "$work/tiny" --tta rotate
 expect_usage_error "resume with label smoothing" "option --label-smoothing: a resumed run keeps the settings" \
     "$convnet" train --resume "$work/onecycle.checkpoint.safetensors" --data "$work/tiny" --epochs 4 --label-smoothing 0.2
 expect_usage_error "label smoothing of 1" "option --label-smoothing" \

@@ -119,6 +119,31 @@ TEST(Training, EveryImageOfATinyTrainingSetIsUsed) {
     testing::expect_error([&] { evaluate(network, generated_dataset(0, 3), 10); }, {"the evaluation set has no images"});
 }
 
+// Test-time flip averages each image's logits with its mirror's: so a dataset and its mirror
+// image give the same figures, a dataset of images that are their own mirror the plain ones, and
+// the row/column/diagonal images (not symmetric) other ones.
+TEST(Training, TestTimeFlipAveragesEachImageWithItsMirror) {
+    Network network(parse_model("input 1x12x12\nconv2d out=4 kernel=3\nrelu\nflatten\nlinear out=3\n", "flip.model"));
+    network.initialize(5);
+    const Dataset data = generated_dataset(50, 8);
+    Dataset mirrored = data, symmetric = data;
+    for (std::int64_t n = 0; n < data.count; ++n)
+        for (std::int64_t y = 0; y < 12; ++y) {
+            std::uint8_t* row = mirrored.images.data() + (n * 12 + y) * 12;
+            std::reverse(row, row + 12);
+            std::uint8_t* half = symmetric.images.data() + (n * 12 + y) * 12;
+            std::reverse_copy(half, half + 6, half + 6);
+        }
+    const auto flip = TestTimeAugmentation::flip;
+    const Evaluation plain = evaluate(network, data, 16), flipped = evaluate(network, data, 16, {}, nullptr, flip);
+    EXPECT_EQ(flipped.loss, evaluate(network, mirrored, 16, {}, nullptr, flip).loss);
+    EXPECT_NE(flipped.loss, plain.loss);
+    EXPECT_NEAR(evaluate(network, symmetric, 16, {}, nullptr, flip).loss, evaluate(network, symmetric, 16).loss, 1e-6);
+    EXPECT_EQ(parse_test_time_augmentation("flip"), flip);
+    EXPECT_STREQ(test_time_augmentation_name(flip), "flip");
+    testing::expect_error([] { parse_test_time_augmentation("rotate"); }, {"'rotate': expected none or flip"});
+}
+
 // A field report: a NaN loss went into --metrics as `nan`, which no JSON reader accepts.
 TEST(Training, MetricsAreValidJsonEvenForNaN) {
     EpochResult epoch;
