@@ -3,7 +3,8 @@
 #   make test   install what is missing, build, fetch the data, run the whole test suite
 #   make bench  ours against PyTorch on convnet1 (docs/PERFORMANCE.md)
 #   make fuzz   every file reader under libFuzzer, ASan and UBSan, FUZZ_SECONDS each (docs/RELIABILITY.md)
-.PHONY: all deps bench-deps print-packages check-packages build data onnx-runtime demo test bench fuzz clean
+#   make speedrun  the Fashion-MNIST speedrun's recipes over SPEEDRUN_SEEDS seeds (docs/PERFORMANCE.md)
+.PHONY: all deps bench-deps print-packages check-packages build data onnx-runtime demo test bench fuzz speedrun clean
 
 BUILD_DIR ?= build
 DATA_DIR  ?= data
@@ -123,6 +124,14 @@ bench: bench-deps data onnx-runtime
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 	/usr/bin/python3 bench/run_bench.py --build-dir $(BUILD_DIR) --data $(DATA_DIR)/fashion-mnist \
 	  $(THREAD_OPTION) --markdown $(BUILD_DIR)/bench.md --json $(BUILD_DIR)/bench.json
+
+# Every recipe from a cold start, once per seed; SPEEDRUN_OPTIONS=--ablation adds each trick
+# removed in turn (about 25 minutes more), --recipe NAME runs one.
+SPEEDRUN_SEEDS ?= 10
+SPEEDRUN_OPTIONS ?=
+speedrun: build data
+	/usr/bin/python3 bench/speedrun.py --build-dir $(BUILD_DIR) --data $(DATA_DIR)/fashion-mnist $(THREAD_OPTION) \
+	  --seeds $(SPEEDRUN_SEEDS) --markdown $(BUILD_DIR)/speedrun.md $(SPEEDRUN_OPTIONS)
 
 # Each target replays its regression inputs, then fuzzes from its seeds and from the corpus kept in
 # $(FUZZ_BUILD_DIR)/tests/fuzz/work/ by earlier runs; a finding fails the run and is left in
