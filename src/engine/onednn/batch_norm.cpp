@@ -62,7 +62,10 @@ public:
             {dnnl::prop_kind::backward, diff_dst.get_desc(), src_.get_desc(), static_cast<float>(layer_.options().epsilon), flags_},
             context.engine, forward_pd_);
         backward_ = dnnl::batch_normalization_backward(backward_pd_);
-        diff_src_ = unbound(backward_pd_.diff_src_desc(), context);
+        // oneDNN's backward writes the input gradient with the parameters' in one pass, needed
+        // or not: a first stage (nothing before it wants the gradient, so the executor binds no
+        // buffer) writes it into a scratch buffer of its own, not through a null handle.
+        diff_src_ = need_diff_src ? unbound(backward_pd_.diff_src_desc(), context) : memory(backward_pd_.diff_src_desc(), context.engine);
         diff_scale_ = wrap(layer_.weight().shape, Tag::a, layer_.weight().grad, context.engine);
         diff_shift_ = wrap(layer_.bias().shape, Tag::a, layer_.bias().grad, context.engine);
     }
