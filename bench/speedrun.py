@@ -32,14 +32,13 @@ RECIPES = {
         "base": ["--epochs", "2", "--batch", "100", "--optimizer", "adam", "--lr", "0.004"],
         "tricks": [
             ("one-cycle schedule", ["--schedule", "onecycle:0.25"], []),
-            ("label smoothing 0.1", ["--label-smoothing", "0.1"], []),
             ("normalised inputs", ["--normalize", "auto"], []),
         ],
     },
     "93-in-30s": {
         "target": 0.93, "seconds": 30.0, "max_parameters": 100_000,
-        "model": "models/speedrun-medium.model",
-        "base": ["--epochs", "8", "--batch", "100", "--optimizer", "adam", "--lr", "0.004"],
+        "model": "models/speedrun-small.model",
+        "base": ["--epochs", "9", "--batch", "100", "--optimizer", "adam", "--lr", "0.004"],
         "tricks": [
             ("one-cycle schedule", ["--schedule", "onecycle:0.25"], []),
             ("label smoothing 0.1", ["--label-smoothing", "0.1"], []),
