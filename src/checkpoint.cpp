@@ -16,6 +16,7 @@ namespace convnet {
 namespace {
 
 constexpr const char* kOptimizerPrefix = "optimizer.state.";
+constexpr const char* kEmaEntry = "ema.values";
 constexpr int kCheckpointVersion = 1;
 
 nlohmann::ordered_json schedule_json(const LearningRateSchedule& schedule) {
@@ -95,7 +96,7 @@ LearningRateSchedule read_schedule(const FieldReader& reader, const nlohmann::js
 
 }  // namespace
 
-bool is_checkpoint_entry(const StateTensor& tensor) { return tensor.name.starts_with(kOptimizerPrefix); }
+bool is_checkpoint_entry(const StateTensor& tensor) { return tensor.name.starts_with(kOptimizerPrefix) || tensor.name == kEmaEntry; }
 
 void write_checkpoint(const std::filesystem::path& path, const Checkpoint& checkpoint, const Network& network) {
     std::vector<StateTensor> tensors = checkpoint.model_state;
@@ -115,6 +116,9 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& check
             offset += count;
         }
     }
+    if (!checkpoint.ema_values.empty())
+        tensors.push_back(
+            {kEmaEntry, StateTensor::DType::f32, Shape{static_cast<std::int64_t>(checkpoint.ema_values.size())}, checkpoint.ema_values, 0});
     const OptimizerOptions& optimizer = checkpoint.optimizer;
     nlohmann::ordered_json parameter_names = nlohmann::ordered_json::array();
     for (const NamedParameter& entry : trainable) parameter_names.push_back(entry.name);
@@ -146,6 +150,7 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& check
                                           {"sync_batch_norm", checkpoint.sync_batch_norm},
                                           {"label_smoothing", checkpoint.label_smoothing},
                                           {"test_time_augmentation", test_time_augmentation_name(checkpoint.test_time_augmentation)},
+                                          {"ema_decay", checkpoint.ema_decay},
                                           {"position",
                                            {{"epochs_done", position.epochs_done},
                                             {"images_done", position.images_done},
@@ -210,6 +215,7 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
     if (root.contains("ranks")) checkpoint.ranks = reader.number<int>(root, "ranks");
     if (root.contains("sync_batch_norm")) checkpoint.sync_batch_norm = reader.number<bool>(root, "sync_batch_norm");
     if (root.contains("label_smoothing")) checkpoint.label_smoothing = reader.number<double>(root, "label_smoothing");  // absent: 0
+    if (root.contains("ema_decay")) checkpoint.ema_decay = reader.number<double>(root, "ema_decay");                    // absent: 0
     if (root.contains("test_time_augmentation")) {                                                                      // absent: none
         try {
             checkpoint.test_time_augmentation = parse_test_time_augmentation(reader.text(root, "test_time_augmentation"));
@@ -233,6 +239,7 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
         {"threads", checkpoint.threads >= 1 && checkpoint.threads <= 1024},
         {"ranks", checkpoint.ranks >= 1},
         {"label_smoothing", checkpoint.label_smoothing >= 0.0 && checkpoint.label_smoothing < 1.0},
+        {"ema_decay", checkpoint.ema_decay >= 0.0 && checkpoint.ema_decay < 1.0},
         {"position.epochs_done", at.epochs_done >= 0 && at.epochs_done <= checkpoint.epochs},
         {"position.images_done", at.images_done >= 0},
         {"position.steps_done", at.steps_done >= 0},
@@ -266,6 +273,12 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
     for (StateTensor& tensor : contents.tensors) {
         if (!is_checkpoint_entry(tensor)) {
             checkpoint.model_state.push_back(std::move(tensor));
+            continue;
+        }
+        if (tensor.name == kEmaEntry) {
+            if (tensor.dtype != StateTensor::DType::f32 || tensor.shape.rank() != 1)
+                throw Error(file + ": entry " + std::string(kEmaEntry) + ": expected one row of float32 values");
+            checkpoint.ema_values = std::move(tensor.values);
             continue;
         }
         const std::string rest = tensor.name.substr(std::string(kOptimizerPrefix).size());

@@ -352,6 +352,7 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
                     " The weights are no longer usable and --on-nan skip cannot undo a step already taken; any checkpoint or weights "
                     "file written so far is from before this step.");
             if (communicator_ != nullptr && !synchronised_batch_norm_) average_buffers();
+            if (ema_decay_ > 0.0) update_average(ema_decay_);
             position_.loss_sum += loss.loss * double(size);
             position_.correct += loss.correct;
         } else {
@@ -476,6 +477,23 @@ std::string Trainer::divergence_report(const std::string& what, const std::strin
     return report + "; " + where + "; likely cause: " + cause + ".";
 }
 
+void Trainer::update_average(double decay) {
+    const std::span<const float> values = network_.all_values();
+    if (average_.empty()) {  // as AveragedModel: the first update copies
+        average_.assign(values.begin(), values.end());
+        return;
+    }
+    for (std::size_t i = 0; i < average_.size(); ++i)
+        average_[i] = static_cast<float>(decay * double(average_[i]) + (1.0 - decay) * double(values[i]));
+}
+
+void Trainer::swap_average() {
+    if (average_.empty()) return;
+    const std::span<float> trainable = network_.trainable_values(), buffers = network_.buffers();  // both mark the values changed
+    std::swap_ranges(trainable.begin(), trainable.end(), average_.begin());
+    std::swap_ranges(buffers.begin(), buffers.end(), average_.begin() + static_cast<std::ptrdiff_t>(trainable.size()));
+}
+
 void Trainer::set_label_smoothing(double label_smoothing) {
     if (!(label_smoothing >= 0.0 && label_smoothing < 1.0))
         throw Error("label smoothing " + std::to_string(label_smoothing) + ": expected a value in [0, 1)");
@@ -509,6 +527,8 @@ Checkpoint Trainer::checkpoint(const FitOptions& options) const {
     checkpoint.sync_batch_norm = synchronised_batch_norm_;
     checkpoint.label_smoothing = label_smoothing_;
     checkpoint.test_time_augmentation = options.test_time_augmentation;
+    checkpoint.ema_decay = options.ema_decay;
+    checkpoint.ema_values = average_;
     checkpoint.position = position_;
     for (const auto& [name, generator] : network_.random_generators()) checkpoint.generators.emplace_back(name, generator->state());
     checkpoint.metrics = metrics_;
@@ -536,6 +556,10 @@ void Trainer::restore(const Checkpoint& checkpoint) {
     if (expected != found) throw Error("the checkpoint's random generators do not match the layers of " + network_.source());
     optimizer_.load_state(checkpoint.optimizer_state);
     for (std::size_t i = 0; i < generators.size(); ++i) generators[i].second->set_state(checkpoint.generators[i].second);
+    if (!checkpoint.ema_values.empty() && checkpoint.ema_values.size() != network_.all_values().size())
+        throw Error("the checkpoint's weight average holds " + std::to_string(checkpoint.ema_values.size()) + " values, the model " +
+                    std::to_string(network_.all_values().size()));
+    average_ = checkpoint.ema_values;
     position_ = checkpoint.position;
     metrics_ = checkpoint.metrics;
     metrics_restored_ = true;
@@ -550,6 +574,9 @@ FitResult Trainer::fit(const Dataset& train, const Dataset& test, const FitOptio
     const std::int64_t evaluation_batch = options.evaluation_batch > 0 ? options.evaluation_batch : batch_size_;
     set_batch_transform(options.metadata.preprocessing, options.augmentation);
     set_label_smoothing(options.label_smoothing);
+    if (!(options.ema_decay >= 0.0 && options.ema_decay < 1.0))
+        throw Error("weight averaging: decay " + std::to_string(options.ema_decay) + ", expected a value in [0, 1)");
+    ema_decay_ = options.ema_decay;
     const double base = options.learning_rate > 0.0 ? options.learning_rate : base_learning_rate_;
     step_schedule_.reset();
     if (options.schedule.per_step()) {
@@ -594,20 +621,31 @@ FitResult Trainer::fit(const Dataset& train, const Dataset& test, const FitOptio
             result.interrupted = true;
             return result;
         }
-        result.last =
-            evaluate(network_, test, evaluation_batch, options.metadata.preprocessing, communicator_, options.test_time_augmentation);
-        if (callbacks.epoch_done) callbacks.epoch_done(trained, result.last);
-        if (!options.metrics.empty()) {
-            metrics_ += epoch_metrics_json(trained, result.last) + "\n";
-            if (writes) write_file_atomically(options.metrics, metrics_);
+        {
+            // Evaluated and saved: the average, when there is one; the training values come back after.
+            swap_average();
+            struct Restore {
+                Trainer* trainer;
+                ~Restore() { trainer->swap_average(); }
+            } restore{this};
+            result.last =
+                evaluate(network_, test, evaluation_batch, options.metadata.preprocessing, communicator_, options.test_time_augmentation);
+            if (callbacks.epoch_done) callbacks.epoch_done(trained, result.last);
+            if (!options.metrics.empty()) {
+                metrics_ += epoch_metrics_json(trained, result.last) + "\n";
+                if (writes) write_file_atomically(options.metrics, metrics_);
+            }
+            if (writes && !options.save.empty()) save_weights(network_, options.save, options.metadata);
         }
-        if (writes && !options.save.empty()) save_weights(network_, options.save, options.metadata);
         write_checkpoint_now();
         if (position_.epochs_done < options.epochs && stop_requested()) {
             result.interrupted = true;
             return result;
         }
     }
+    // The run is over: the network is what was evaluated and saved.
+    swap_average();
+    average_.clear();
     return result;
 }
 

@@ -61,6 +61,9 @@ options:
                      cosine:T_MAX[:ETA_MIN] (CosineAnnealingLR); or per step: onecycle[:PCT_START]
                      (OneCycleLR: from --lr/25 up to --lr over PCT_START of the run's steps, default
                      0.3, then down to --lr/25e4, each a half cosine)
+  --ema DECAY        evaluate and save an exponential moving average of the weights and batch
+                     norm statistics, updated after every step with this decay (e.g. 0.999), as
+                     AveragedModel with get_ema_multi_avg_fn (default: none)
   --tta flip         evaluate each test image as itself and mirrored, averaging the logits
                      (test-time augmentation; twice the evaluation time; default none)
   --label-smoothing E  the loss's target (1 - E) on the label plus E spread over every class, as
@@ -151,9 +154,9 @@ void install_interrupt_handler() {
 }
 
 // Options that a resumed run takes from its checkpoint, and so refuses.
-constexpr const char* kSettingsOfTheRun[] = {"model",        "optimizer", "lr",     "momentum",        "nesterov",
-                                             "weight-decay", "schedule",  "seed",   "batch",           "augment",
-                                             "normalize",    "val-split", "resize", "label-smoothing", "tta"};
+constexpr const char* kSettingsOfTheRun[] = {"model", "optimizer", "lr",      "momentum",  "nesterov",  "weight-decay", "schedule",
+                                             "seed",  "batch",     "augment", "normalize", "val-split", "resize",       "label-smoothing",
+                                             "tta",   "ema"};
 
 // --normalize: "none", "auto" (measured on `train`), or "MEAN/STD" with one value or one per
 // channel on each side ("0.2860/0.3530", "0.49,0.48,0.45/0.25,0.24,0.26").
@@ -260,6 +263,7 @@ int train(const Arguments& arguments, Communicator* world) {
         throw UsageError("option --checkpoint-every: give --checkpoint FILE too, the file to write");
 
     const double label_smoothing = resumed ? resumed->label_smoothing : arguments.real("label-smoothing", 0.0, 0.0, 0.999);
+    const double ema_decay = resumed ? resumed->ema_decay : arguments.real("ema", 0.0, 0.0, 0.999999);
     TestTimeAugmentation test_time_augmentation = TestTimeAugmentation::none;
     try {
         test_time_augmentation = resumed ? resumed->test_time_augmentation : parse_test_time_augmentation(arguments.text("tta", "none"));
@@ -326,7 +330,7 @@ int train(const Arguments& arguments, Communicator* world) {
         same("its options (batch, seed, epochs, optimiser, schedule, augmentation, --on-nan, --no-sync-bn or the checkpoint)",
              std::to_string(batch) + " " + std::to_string(seed) + " " + std::to_string(epochs) + " " + optimizer->describe() + " " +
                  schedule.describe() + " " + augmentation.describe() + " " + on_nan + " " + std::to_string(sync_batch_norm) + " " +
-                 arguments.text("label-smoothing", "0") + " " + arguments.text("tta", "none") + " " +
+                 arguments.text("label-smoothing", "0") + " " + arguments.text("tta", "none") + " " + arguments.text("ema", "0") + " " +
                  std::to_string(trainer.position().steps_done));
         const std::int64_t needed = network.minimum_training_batch() * world->size();
         if (batch < needed)
@@ -346,8 +350,9 @@ int train(const Arguments& arguments, Communicator* world) {
               << " train, " << (has_val ? std::to_string(val.count) + " val, " : std::string()) << test.count << " test images; "
               << optimizer->describe() << ", schedule " << schedule.describe()
               << (label_smoothing > 0.0 ? ", label smoothing " + short_number(label_smoothing) : std::string())
-              << (test_time_augmentation == TestTimeAugmentation::flip ? ", test-time flip" : "") << ", batch " << batch << ", " << epochs
-              << (epochs == 1 ? " epoch, " : " epochs, ") << threads << std::endl;
+              << (test_time_augmentation == TestTimeAugmentation::flip ? ", test-time flip" : "")
+              << (ema_decay > 0.0 ? ", weight average (EMA " + short_number(ema_decay, 6) + ")" : std::string()) << ", batch " << batch
+              << ", " << epochs << (epochs == 1 ? " epoch, " : " epochs, ") << threads << std::endl;
     if (world != nullptr)
         std::cout << "distributed: " << world->size() << (world->size() == 1 ? " rank" : " ranks") << ", each taking "
                   << batch / world->size()
@@ -394,6 +399,7 @@ int train(const Arguments& arguments, Communicator* world) {
     fit.augmentation = augmentation;
     fit.label_smoothing = label_smoothing;
     fit.test_time_augmentation = test_time_augmentation;
+    fit.ema_decay = ema_decay;
     if (augmentation.enabled() || !fit.metadata.preprocessing.mean.empty()) {
         std::cout << "augmentation " << augmentation.describe() << "; normalisation ";
         const Preprocessing& stored = fit.metadata.preprocessing;
@@ -467,7 +473,7 @@ int run_train(const std::vector<std::string>& words) {
     const Arguments arguments(
         words, {"model",     "data",      "epochs", "batch",   "optimizer", "lr",         "momentum",         "weight-decay", "schedule",
                 "seed",      "threads",   "save",   "metrics", "backend",   "checkpoint", "checkpoint-every", "resume",       "augment",
-                "normalize", "val-split", "resize", "cache",   "plot",      "on-nan",     "label-smoothing",  "tta"},
+                "normalize", "val-split", "resize", "cache",   "plot",      "on-nan",     "label-smoothing",  "tta",          "ema"},
         {"help", "reference", "nesterov", "skip-bad", "distributed", "sync-bn", "no-sync-bn"});
     if (arguments.has("help")) {
         std::cout << kTrainHelp;

@@ -46,13 +46,15 @@ struct Checkpoint {
     bool sync_batch_norm = true;         // with ranks > 1: whether batch norm was synchronised
     double label_smoothing = 0.0;        // of the run's loss (FitOptions::label_smoothing)
     TestTimeAugmentation test_time_augmentation = TestTimeAugmentation::none;  // of the run's evaluations
+    double ema_decay = 0.0;                                                    // FitOptions::ema_decay; 0: no averaging
+    std::vector<float> ema_values;  // the moving average of every value (empty: none yet), entry "ema.values"
     TrainingPosition position;
     std::vector<std::pair<std::string, std::uint64_t>> generators;  // Network::random_generators' states
     std::string metrics;                                            // the --metrics lines written so far (JSON lines)
 };
 
-// Whether a safetensors entry of a checkpoint belongs to the optimiser, not to the model
-// ("optimizer.state.3.exp_avg").
+// Whether a safetensors entry of a checkpoint belongs to the optimiser or the weight average,
+// not to the model ("optimizer.state.3.exp_avg", "ema.values").
 bool is_checkpoint_entry(const StateTensor& tensor);
 
 // Writes `checkpoint` atomically as safetensors: the state dict under its names, the

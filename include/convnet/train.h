@@ -142,6 +142,12 @@ struct FitOptions {
     Augmentation augmentation;          // of the training batches; none by default
     double label_smoothing = 0.0;       // of the loss, in [0, 1) (softmax_cross_entropy; kept by checkpoints)
     TestTimeAugmentation test_time_augmentation = TestTimeAugmentation::none;  // of every evaluation (kept by checkpoints)
+    // Weight averaging: 0 (off), or the decay d of an exponential moving average of every
+    // parameter and buffer, updated after each step (average = d·average + (1 − d)·value, the
+    // first step's values taken as they are), as torch.optim.swa_utils.AveragedModel with
+    // get_ema_multi_avg_fn(d) and use_buffers=True. Evaluation and --save use the average; a
+    // checkpoint keeps both; when fit ends the network holds the average.
+    double ema_decay = 0.0;
 };
 
 // Optional calls out of Trainer::fit: after every batch, and after every epoch's evaluation.
@@ -231,6 +237,11 @@ private:
     // step they are averaged over the ranks, and every rank evaluates the same model.
     void average_buffers();
     double label_smoothing_ = 0.0;
+    double ema_decay_ = 0.0;
+    // The moving average of all_values() (FitOptions::ema_decay); empty before the first step.
+    std::vector<float> average_;
+    void update_average(double decay);
+    void swap_average();  // exchanges the network's values with average_
     // A per-step schedule (one_cycle), set by fit: train_epoch sets the rate before every step.
     struct StepSchedule {
         LearningRateSchedule schedule;

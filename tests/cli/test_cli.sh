@@ -111,10 +111,10 @@ expect_success "train" "final test accuracy" "$convnet" train --model "$model" -
     --save "$work/w.bin" --metrics "$work/m.jsonl"
 # The speedrun's options (docs/PERFORMANCE.md): a per-step schedule and label smoothing, named in
 # the header; a resumed run keeps them, and refuses to be given them again.
-expect_success "train onecycle, label smoothing" "schedule one_cycle pct_start=0.25, label smoothing 0.1, batch 5" \
+expect_success "train onecycle, label smoothing, ema" "schedule one_cycle pct_start=0.25, label smoothing 0.1, weight average (EMA 0.99), batch 5" \
     "$convnet" train --model "$model" --data "$work/tiny" --epochs 2 --batch 5 --schedule onecycle:0.25 --label-smoothing 0.1 \
-    --checkpoint "$work/onecycle.checkpoint.safetensors"
-expect_success "resume onecycle" "schedule one_cycle pct_start=0.25, label smoothing 0.1" \
+    --ema 0.99 --checkpoint "$work/onecycle.checkpoint.safetensors"
+expect_success "resume onecycle" "schedule one_cycle pct_start=0.25, label smoothing 0.1, weight average (EMA 0.99)" \
     "$convnet" train --resume "$work/onecycle.checkpoint.safetensors" --data "$work/tiny" --epochs 3
 expect_success "train --tta flip" "schedule constant, test-time flip, batch 5" \
     "$convnet" train --model "$model" --data "$work/tiny" --epochs 1 --batch 5 --tta flip --save "$work/tta.safetensors"
@@ -123,6 +123,7 @@ expect_usage_error "eval --tta rotate" "option --tta: test-time augmentation 'ro
     "$convnet" eval --weights "$work/tta.safetensors" --data "$work/tiny" --tta rotate
 expect_usage_error "resume with label smoothing" "option --label-smoothing: a resumed run keeps the settings" \
     "$convnet" train --resume "$work/onecycle.checkpoint.safetensors" --data "$work/tiny" --epochs 4 --label-smoothing 0.2
+expect_usage_error "ema of 1" "option --ema" "$convnet" train --model "$model" --data "$work/tiny" --ema 1
 expect_usage_error "label smoothing of 1" "option --label-smoothing" \
     "$convnet" train --model "$model" --data "$work/tiny" --label-smoothing 1
 expect_usage_error "onecycle out of range" "pct_start 1.5, expected a fraction between 0 and 1" \

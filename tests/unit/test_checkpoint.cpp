@@ -95,19 +95,23 @@ TEST_F(CheckpointTest, AResumedRunEndsWithTheUnbrokenRunsBytes) {
     }
 }
 
-// A per-step schedule and label smoothing resume exactly too: the one-cycle rate comes from the
+// A per-step schedule, label smoothing and a weight average resume exactly too: the one-cycle rate comes from the
 // run's step count, which the checkpoint keeps. Each changes the weights (so the test sees them).
-TEST_F(CheckpointTest, AResumedOneCycleRunWithLabelSmoothingEndsWithTheUnbrokenRunsBytes) {
+TEST_F(CheckpointTest, AResumedOneCycleRunWithLabelSmoothingAndAWeightAverageEndsWithTheUnbrokenRunsBytes) {
     const std::string plain = run({}, "sgd", "plain");
     options_.schedule = one_cycle_schedule(0.3);
     const std::string one_cycle = run({}, "sgd", "one_cycle");
     options_.label_smoothing = 0.1;
+    options_.ema_decay = 0.9;  // the average is state too: saved, checkpointed, resumed
     const std::string unbroken = run({}, "sgd", "unbroken");
     const std::string resumed = run({2, 7, 8, 9, 16}, "sgd", "resumed");
     EXPECT_NE(plain, one_cycle);
     EXPECT_NE(one_cycle, unbroken);
     EXPECT_TRUE(unbroken == resumed) << "the resumed run's weights differ from the unbroken run's";
-    EXPECT_EQ(read_checkpoint(directory_ / "resumed.checkpoint.safetensors").label_smoothing, 0.1);
+    const Checkpoint last = read_checkpoint(directory_ / "resumed.checkpoint.safetensors");
+    EXPECT_EQ(last.label_smoothing, 0.1);
+    EXPECT_EQ(last.ema_decay, 0.9);
+    EXPECT_EQ(last.ema_values.size(), network_.all_values().size());
 }
 
 // fit sets a per-step schedule's rate before every step, over the run's planned steps: 200 images
@@ -121,6 +125,33 @@ TEST_F(CheckpointTest, FitSetsTheOneCycleRateBeforeEveryStep) {
     ASSERT_EQ(rates.size(), 21u);
     for (std::size_t step = 0; step < rates.size(); ++step)
         EXPECT_EQ(rates[step], options_.schedule.rate_at_step(0.01, static_cast<std::int64_t>(step), 21, 7)) << step;
+}
+
+// The weight average as AveragedModel with get_ema_multi_avg_fn(0.8): the first step's values,
+// then 0.8·average + 0.2·values after every step, over parameters and batch norm's buffers; what
+// fit evaluates and saves, and what the network holds when fit ends.
+TEST_F(CheckpointTest, TheWeightAverageIsAnEmaOfEveryStepsValues) {
+    options_.epochs = 1;
+    options_.ema_decay = 0.8;
+    options_.save = directory_ / "average.safetensors";
+    std::vector<double> expected;
+    FitCallbacks callbacks;
+    callbacks.batch_done = [&](const TrainProgress&) {
+        const std::span<const float> values = network_.all_values();
+        if (expected.empty()) expected.assign(values.begin(), values.end());
+        else
+            for (std::size_t i = 0; i < expected.size(); ++i) expected[i] = 0.8 * expected[i] + 0.2 * double(values[i]);
+    };
+    const FitResult result = trainer_.fit(train_, test_, options_, callbacks);
+    const std::span<const float> held = network_.all_values();
+    ASSERT_EQ(held.size(), expected.size());
+    for (std::size_t i = 0; i < expected.size(); ++i) EXPECT_NEAR(held[i], expected[i], 1e-5 * (1.0 + std::abs(expected[i]))) << i;
+    EXPECT_EQ(evaluate(network_, test_, 32).loss, result.last.loss);  // evaluated: the average
+    Network saved(parse_model(kModel, "checkpointed.model"));
+    load_weights(saved, options_.save);
+    EXPECT_EQ(saved.state_dict()[0].values, network_.state_dict()[0].values);  // saved: the average
+    testing::expect_error([&] { options_.ema_decay = 1.0, trainer_.fit(train_, test_, options_); },
+                          {"decay", "expected a value in [0, 1)"});
 }
 
 TEST_F(CheckpointTest, EveryFieldRoundTrips) {
