@@ -281,9 +281,8 @@ Trainer::Trainer(Network& network, Optimizer& optimizer, std::int64_t batch_size
 EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<void(const TrainProgress&)>& progress,
                                  const std::function<bool()>& keep_going) {
     check_compatible(network_, dataset, "training");
-    // Every rank's shard of a batch needs the network's minimum.
     const int ranks = communicator_ != nullptr ? communicator_->size() : 1;
-    const std::int64_t minimum = network_.minimum_training_batch() * ranks;
+    const std::int64_t minimum = smallest_batch();
     const double communication_at_start = communicator_ != nullptr ? communicator_->communication_seconds() : 0.0;
     if (dataset.count < minimum)
         throw Error("the training set has " + std::to_string(dataset.count) + (dataset.count == 1 ? " image" : " images") + "; " +
@@ -308,10 +307,7 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
     for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[shuffle_random.below(i)]);
 
     for (std::int64_t first = position_.images_done, size = 0; first < dataset.count; first += size) {
-        // Every image is used: a last batch smaller than the network can train on (one image,
-        // under a batch norm that needs two) joins the batch before it.
-        size = std::min(batch_size_, dataset.count - first);
-        if (const std::int64_t rest = dataset.count - first - size; rest > 0 && rest < minimum) size += rest;
+        size = batch_at(first, dataset.count);
         if (step_schedule_ && position_.steps_done < step_schedule_->total_steps)
             optimizer_.set_learning_rate(step_schedule_->schedule.rate_at_step(
                 step_schedule_->base_rate, position_.steps_done, step_schedule_->total_steps, step_schedule_->steps_per_epoch));
@@ -500,12 +496,22 @@ void Trainer::set_label_smoothing(double label_smoothing) {
     label_smoothing_ = label_smoothing;
 }
 
+std::int64_t Trainer::smallest_batch() const {
+    // Every rank's shard of a batch needs the network's minimum.
+    return network_.minimum_training_batch() * (communicator_ != nullptr ? communicator_->size() : 1);
+}
+
+std::int64_t Trainer::batch_at(std::int64_t first, std::int64_t count) const {
+    // Every image is used: a last batch smaller than the network can train on (one image, under
+    // a batch norm that needs two) joins the batch before it.
+    const std::int64_t size = std::min(batch_size_, count - first), rest = count - first - size;
+    return rest > 0 && rest < smallest_batch() ? size + rest : size;
+}
+
 std::int64_t Trainer::steps_per_epoch(std::int64_t count) const {
-    const int ranks = communicator_ != nullptr ? communicator_->size() : 1;
-    const std::int64_t minimum = network_.minimum_training_batch() * ranks;
-    const std::int64_t full = count / batch_size_, rest = count % batch_size_;
-    // The last partial batch is a step of its own unless it is too small, when it joins the one before.
-    return full + (rest > 0 && (rest >= minimum || full == 0) ? 1 : 0);
+    std::int64_t steps = 0;
+    for (std::int64_t first = 0; first < count; first += batch_at(first, count)) ++steps;
+    return steps;
 }
 
 Checkpoint Trainer::checkpoint(const FitOptions& options) const {

@@ -171,6 +171,14 @@ void check_svg_output(const std::string& option, const std::filesystem::path& pa
     check_output_file(option, path);
 }
 
+TestTimeAugmentation test_time_augmentation_option(const Arguments& arguments) {
+    try {
+        return parse_test_time_augmentation(arguments.text("tta", "none"));
+    } catch (const Error& error) {
+        throw UsageError("option --tta: " + std::string(error.what()));
+    }
+}
+
 void check_distinct_outputs(const Arguments& arguments, std::initializer_list<const char*> options) {
     std::vector<std::pair<std::string, std::filesystem::path>> seen;
     for (const char* option : options) {

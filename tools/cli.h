@@ -1,6 +1,7 @@
 // What the subcommands of the `convnet` tool share: option parsing and the subcommand table.
 #pragma once
 
+#include <convnet/augmentation.h>
 #include <convnet/dataset.h>
 #include <convnet/error.h>
 #include <convnet/io.h>
@@ -66,6 +67,9 @@ void check_output_file(const std::string& option, const std::filesystem::path& p
 
 // check_output_file, and UsageError unless PATH ends in .svg (the pictures are written as SVG).
 void check_svg_output(const std::string& option, const std::filesystem::path& path);
+
+// --tta (none unless given); UsageError naming the option for a value that is neither none nor flip.
+TestTimeAugmentation test_time_augmentation_option(const Arguments& arguments);
 
 // UsageError when two of OPTIONS (those given) name the same file, compared after resolving
 // the folders and links: one would overwrite the other at every epoch.

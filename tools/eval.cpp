@@ -52,12 +52,7 @@ int run_eval(const std::vector<std::string>& words) {
     if (arguments.has("top-confused") && !arguments.has("confusion"))
         throw UsageError("option --top-confused: give --confusion FILE.svg too, the picture it is for");
     if (arguments.has("confusion")) check_svg_output("confusion", arguments.required("confusion"));
-    TestTimeAugmentation test_time_augmentation = TestTimeAugmentation::none;
-    try {
-        test_time_augmentation = parse_test_time_augmentation(arguments.text("tta", "none"));
-    } catch (const Error& error) {
-        throw UsageError("option --tta: " + std::string(error.what()));
-    }
+    const TestTimeAugmentation test_time_augmentation = test_time_augmentation_option(arguments);
     apply_threads(arguments);
     WeightsMetadata stored_weights;
     const std::unique_ptr<Network> network = load_trained_network(arguments, &stored_weights);

@@ -264,12 +264,8 @@ int train(const Arguments& arguments, Communicator* world) {
 
     const double label_smoothing = resumed ? resumed->label_smoothing : arguments.real("label-smoothing", 0.0, 0.0, 0.999);
     const double ema_decay = resumed ? resumed->ema_decay : arguments.real("ema", 0.0, 0.0, 0.999999);
-    TestTimeAugmentation test_time_augmentation = TestTimeAugmentation::none;
-    try {
-        test_time_augmentation = resumed ? resumed->test_time_augmentation : parse_test_time_augmentation(arguments.text("tta", "none"));
-    } catch (const Error& error) {
-        throw UsageError("option --tta: " + std::string(error.what()));
-    }
+    const TestTimeAugmentation test_time_augmentation =
+        resumed ? resumed->test_time_augmentation : test_time_augmentation_option(arguments);
     Augmentation augmentation;
     try {
         augmentation = resumed ? resumed->augmentation : parse_augmentation(arguments.text("augment", "none"));

@@ -249,7 +249,12 @@ private:
         std::int64_t total_steps = 0, steps_per_epoch = 0;
     };
     std::optional<StepSchedule> step_schedule_;
-    // Optimiser steps in an epoch over `count` images (a last batch too small joins the one before).
+    // The fewest images a (global) batch may hold: the network's minimum on every rank.
+    std::int64_t smallest_batch() const;
+    // The size of the batch starting at image `first` of `count`: batch_size_, less at the end,
+    // more where the rest would be under smallest_batch() (it joins this one).
+    std::int64_t batch_at(std::int64_t first, std::int64_t count) const;
+    // Optimiser steps in an epoch over `count` images, as train_epoch takes them.
     std::int64_t steps_per_epoch(std::int64_t count) const;
     std::int64_t skipped_steps_ = 0, skipped_images_ = 0;  // this epoch, under NonFinitePolicy::skip
     std::string first_skipped_;                            // why this epoch's first skipped batch was left out
