@@ -1,10 +1,16 @@
 // `layers_bench`: Google Benchmark timings of every layer of a model (convnet1 by default) at the
 // model's own shapes, forward (training mode) and backward, through the plain reference layers of
 // the Layer API; and one whole training step of the network on the fast path and on the
-// reference layers. Counters: FLOP/s (2 per multiply-add, for layers that have multiply-adds)
+// reference layers; the kernels of our own (src/kernels) beside the layers they serve; and the
+// fast path's step with those kernels never, always and where the backend picks them
+// (OwnKernels). Counters: FLOP/s (2 per multiply-add, for layers that have multiply-adds)
 // and bytes/s (the float tensors each call takes and gives, read or written once).
 //
 //   layers_bench [benchmark flags] [--model=FILE] [--batch=N]     threads: OMP_NUM_THREADS
+#include "../src/engine/onednn/onednn.h"
+#include "../src/kernels/conv_weight_grad.h"
+
+#include <convnet/layers/conv2d.h>
 #include <convnet/loss.h>
 #include <convnet/model.h>
 #include <convnet/optim.h>
@@ -83,15 +89,27 @@ void layer_backward(benchmark::State& state, std::shared_ptr<BoundLayer> bound, 
     set_counters(state, 2.0 * macs, 4.0 * tensors);
 }
 
-// One training step as Trainer runs it (forward, loss, backward, Adam) on random images.
-void network_step(benchmark::State& state, const convnet::ModelSpec& spec, bool fast, std::int64_t batch, std::int64_t training_macs) {
-    convnet::Network network(spec);
-    network.set_fast_path(fast);
-    if (fast && !network.fast_path()) {
-        state.SkipWithError(("no fast path: " + network.fast_path_unavailable()).c_str());
-        return;
+// The AVX2 weight-gradient kernel alone at a convolution's shape: grad_output in its 8-channel blocks.
+void own_conv_weight_grad(benchmark::State& state, std::shared_ptr<BoundLayer> bound, std::int64_t batch) {
+    auto& conv = dynamic_cast<convnet::Conv2d&>(*bound->plan.layer);
+    const Shape input_shape = bound->plan.input.with_batch(batch), output_shape = bound->plan.output.with_batch(batch);
+    convnet::kernels::ConvWeightGrad kernel(convnet::kernels::conv_geometry(conv.options(), input_shape, output_shape));
+    const std::int64_t blocks = (output_shape[1] + 7) / 8;
+    convnet::Random random(4);
+    Tensor input(input_shape), grad_output(Shape{batch, blocks, output_shape[2], output_shape[3], 8});
+    fill_uniform(input, -1.0f, 1.0f, random);
+    fill_uniform(grad_output, -1e-2f, 1e-2f, random);
+    for (auto _ : state) {
+        kernel.run(input.data(), grad_output.data(), conv.weight().grad, conv.bias() ? conv.bias()->grad : nullptr);
+        benchmark::DoNotOptimize(conv.weight().grad);
     }
-    network.initialize(1);
+    set_counters(state, 2.0 * double(kernel.multiply_adds()), 4.0 * double(input.size() + grad_output.size()));
+}
+
+// Training steps as Trainer runs them (forward, loss, backward, Adam) on random images, through
+// `runner`: the Network itself, or an executor over its layers and arena.
+template <typename Runner>
+void run_steps(benchmark::State& state, Runner& runner, convnet::Network& network, std::int64_t batch, std::int64_t training_macs) {
     convnet::Random random(3);
     std::vector<std::int64_t> dims{batch};
     dims.insert(dims.end(), network.sample_shape().dims().begin(), network.sample_shape().dims().end());
@@ -102,15 +120,41 @@ void network_step(benchmark::State& state, const convnet::ModelSpec& spec, bool 
     convnet::Adam adam(convnet::AdamOptions{});
     Tensor grad_logits;
     for (auto _ : state) {
-        const Tensor& logits = network.forward_train(images);
+        const Tensor& logits = runner.forward_train(images);
         const convnet::LossResult loss = convnet::softmax_cross_entropy(logits, labels, &grad_logits);
-        network.backward(grad_logits);
+        runner.backward(grad_logits);
         adam.step(network.trainable_values(), network.gradients());
         benchmark::DoNotOptimize(loss.loss);
     }
     state.counters["FLOP/s"] =
         benchmark::Counter(2.0 * double(training_macs) * double(batch), benchmark::Counter::kIsIterationInvariantRate);
     state.counters["images/s"] = benchmark::Counter(double(batch), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// One training step of the network on the fast path or on the reference layers.
+void network_step(benchmark::State& state, const convnet::ModelSpec& spec, bool fast, std::int64_t batch, std::int64_t training_macs) {
+    convnet::Network network(spec);
+    network.set_fast_path(fast);
+    if (fast && !network.fast_path()) {
+        state.SkipWithError(("no fast path: " + network.fast_path_unavailable()).c_str());
+        return;
+    }
+    network.initialize(1);
+    run_steps(state, network, network, batch, training_macs);
+}
+
+// The same on the fast path with our own kernels used as `own_kernels` says.
+void onednn_step(benchmark::State& state, const convnet::ModelSpec& spec, convnet::engine::onednn::OwnKernels own_kernels,
+                 std::int64_t batch, std::int64_t training_macs) {
+    convnet::Network network(spec);
+    network.initialize(1);
+    std::string why_not;
+    const auto executor = convnet::engine::onednn::OnednnExecutor::create(network.layer_plans(), why_not, own_kernels);
+    if (!executor) {
+        state.SkipWithError(("no fast path: " + why_not).c_str());
+        return;
+    }
+    run_steps(state, *executor, network, batch, training_macs);
 }
 
 std::string option_value(int& argc, char** argv, const char* name, const std::string& fallback) {
@@ -154,10 +198,22 @@ int main(int argc, char** argv) {
             benchmark::RegisterBenchmark((name + "/backward").c_str(), layer_backward, bound, batch)
                 ->Unit(benchmark::kMicrosecond)
                 ->UseRealTime();
+            const auto* conv = dynamic_cast<const convnet::Conv2d*>(&layer);
+            if (conv != nullptr && conv->options().in_channels <= 4 && conv->options().groups == 1 &&
+                convnet::kernels::conv_weight_grad_available())
+                benchmark::RegisterBenchmark((name + "/weight_grad_own_avx2").c_str(), own_conv_weight_grad, bound, batch)
+                    ->Unit(benchmark::kMicrosecond)
+                    ->UseRealTime();
         }
         benchmark::RegisterBenchmark("network/fast/train_step", network_step, spec, true, batch, training_macs)
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();
+        using convnet::engine::onednn::OwnKernels;
+        for (const auto& [label, own_kernels] : {std::pair{"never", OwnKernels::never}, std::pair{"always", OwnKernels::always}})
+            benchmark::RegisterBenchmark((std::string("network/fast/own_kernels:") + label + "/train_step").c_str(), onednn_step, spec,
+                                         own_kernels, batch, training_macs)
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
         benchmark::RegisterBenchmark("network/reference/train_step", network_step, spec, false, batch, training_macs)
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();

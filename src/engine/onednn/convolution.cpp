@@ -1,11 +1,13 @@
 // The convolution stage (forward, backward data and weights), which in evaluation can absorb
 // the batch norm and relu after it.
+#include "../../kernels/conv_weight_grad.h"
 #include "stage.h"
 
 #include <convnet/layers/batchnorm.h>
 #include <convnet/layers/conv2d.h>
 
 #include <optional>
+#include <string>
 
 namespace convnet::engine::onednn {
 
@@ -34,12 +36,29 @@ struct FoldedBatchNorm {
     bool relu;  // the relu after the batch norm becomes the convolution's post-op
 };
 
+// Whether the weight gradient runs on our kernel (onednn.h, OwnKernels) rather than the primitive
+// `chosen`, whose implementation oneDNN names ("jit:avx2", "jit:avx512_core", ...).
+bool own_weight_grad(const Conv2d& layer, const dnnl::convolution_backward_weights::primitive_desc& chosen, OwnKernels policy) {
+    const Conv2dOptions& o = layer.options();
+    const bool applies =
+        o.groups == 1 && o.dilation_height == 1 && o.dilation_width == 1 && o.in_channels <= 4 && kernels::conv_weight_grad_available();
+    switch (policy) {
+        case OwnKernels::never:
+            return false;
+        case OwnKernels::always:
+            return applies;
+        case OwnKernels::automatic:
+            break;
+    }
+    return applies && std::string(chosen.impl_info_str()).find("avx512") == std::string::npos;
+}
+
 class ConvolutionStage : public Stage {
 public:
     // `output` is (N, out_channels, OH, OW) with the batch.
     ConvolutionStage(const Conv2d& layer, const Shape& output, const memory& src, Context& context,
                      std::optional<FoldedBatchNorm> folded = std::nullopt)
-        : layer_(layer), folded_(folded) {
+        : layer_(layer), folded_(folded), input_(src) {
         const Conv2dOptions& o = layer.options();
         const memory::dims input = src.get_desc().dims();
         window_ = primitive_window(o, input, output);
@@ -102,12 +121,21 @@ public:
             {dnnl::algorithm::convolution_direct, src_any, weights_any, bias_desc_, diff_dst_any, window_.strides, window_.dilates,
              window_.padding_left, window_.padding_right},
             context.engine, forward_pd_);
-        backward_weights_ = dnnl::convolution_backward_weights(weights_pd_);
-        weights_src_ = weights_src_conversion_.prepare(src_, weights_pd_.src_desc(), context.engine);
-        weights_diff_dst_ = weights_diff_dst_conversion_.prepare(diff_dst, weights_pd_.diff_dst_desc(), context.engine);
-        diff_weights_ = diff_weights_conversion_.prepare_into(wrap_convolution_weights(layer_, weight.grad, context.engine),
-                                                              weights_pd_.diff_weights_desc(), context.engine);
-        if (layer_.bias()) diff_bias_ = memory(bias_desc_, context.engine, layer_.bias()->grad);
+        if (own_weight_grad(layer_, weights_pd_, context.own_kernels)) {
+            // Our kernel reads the input plain and the gradient in 8-channel blocks, and writes
+            // the arena's gradients itself.
+            const memory::dims input = input_.get_desc().dims(), output = diff_dst.get_desc().dims();
+            weight_grad_kernel_.emplace(kernels::conv_geometry(layer_.options(), Shape(input), Shape(output)));
+            weights_src_ = weights_src_conversion_.prepare(input_, {input, f32, Tag::abcd}, context.engine);
+            weights_diff_dst_ = weights_diff_dst_conversion_.prepare(diff_dst, {output, f32, Tag::aBcd8b}, context.engine);
+        } else {
+            backward_weights_ = dnnl::convolution_backward_weights(weights_pd_);
+            weights_src_ = weights_src_conversion_.prepare(src_, weights_pd_.src_desc(), context.engine);
+            weights_diff_dst_ = weights_diff_dst_conversion_.prepare(diff_dst, weights_pd_.diff_dst_desc(), context.engine);
+            diff_weights_ = diff_weights_conversion_.prepare_into(wrap_convolution_weights(layer_, weight.grad, context.engine),
+                                                                  weights_pd_.diff_weights_desc(), context.engine);
+            if (layer_.bias()) diff_bias_ = memory(bias_desc_, context.engine, layer_.bias()->grad);
+        }
         if (!need_diff_src) return;
         data_pd_ =
             dnnl::convolution_backward_data::primitive_desc({dnnl::algorithm::convolution_direct, src_any, weights_any, diff_dst_any,
@@ -124,10 +152,17 @@ public:
     void backward(dnnl::stream& stream) override {
         weights_src_conversion_.run(stream);
         weights_diff_dst_conversion_.run(stream);
-        Args args{{DNNL_ARG_SRC, weights_src_}, {DNNL_ARG_DIFF_DST, weights_diff_dst_}, {DNNL_ARG_DIFF_WEIGHTS, diff_weights_}};
-        if (diff_bias_) args.emplace(DNNL_ARG_DIFF_BIAS, diff_bias_);
-        backward_weights_.execute(stream, args);
-        diff_weights_conversion_.run(stream);
+        if (weight_grad_kernel_) {
+            stream.wait();  // the conversions' results are read outside oneDNN
+            weight_grad_kernel_->run(static_cast<const float*>(weights_src_.get_data_handle()),
+                                     static_cast<const float*>(weights_diff_dst_.get_data_handle()), layer_.weight().grad,
+                                     layer_.bias() ? layer_.bias()->grad : nullptr);
+        } else {
+            Args args{{DNNL_ARG_SRC, weights_src_}, {DNNL_ARG_DIFF_DST, weights_diff_dst_}, {DNNL_ARG_DIFF_WEIGHTS, diff_weights_}};
+            if (diff_bias_) args.emplace(DNNL_ARG_DIFF_BIAS, diff_bias_);
+            backward_weights_.execute(stream, args);
+            diff_weights_conversion_.run(stream);
+        }
         if (!need_diff_src_) return;
         data_weights_conversion_.run(stream);
         data_diff_dst_conversion_.run(stream);
@@ -152,6 +187,8 @@ private:
 
     const Conv2d& layer_;
     std::optional<FoldedBatchNorm> folded_;
+    memory input_;  // the memory the stage reads, before any conversion to the forward's layout
+    std::optional<kernels::ConvWeightGrad> weight_grad_kernel_;  // set when our kernel computes the weight gradient
     Tensor folded_weights_, folded_bias_;
     PrimitiveWindow window_;
     memory::desc bias_desc_;

@@ -218,7 +218,12 @@ struct OnednnExecutor::Impl {
 };
 
 std::unique_ptr<Executor> OnednnExecutor::create(const std::vector<LayerPlan>& layers, std::string& why_not) {
+    return create(layers, why_not, OwnKernels::automatic);
+}
+
+std::unique_ptr<Executor> OnednnExecutor::create(const std::vector<LayerPlan>& layers, std::string& why_not, OwnKernels own_kernels) {
     auto impl = std::make_unique<Impl>(layers);
+    impl->context.own_kernels = own_kernels;
     std::optional<std::vector<StageRecipe>> training = plan_stages(layers, true, why_not);
     if (!training) return nullptr;
     std::optional<std::vector<StageRecipe>> inference = plan_stages(layers, false, why_not);

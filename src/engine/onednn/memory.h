@@ -3,6 +3,8 @@
 // oneDNN's terms. Internal to the oneDNN backend.
 #pragma once
 
+#include "onednn.h"
+
 #include <convnet/tensor.h>
 #include <convnet/window.h>
 
@@ -21,6 +23,7 @@ constexpr auto f32 = memory::data_type::f32;
 struct Context {
     dnnl::engine engine{dnnl::engine::kind::cpu, 0};
     dnnl::stream stream{engine};
+    OwnKernels own_kernels = OwnKernels::automatic;
 };
 
 inline memory::dims to_dims(const Shape& shape) { return memory::dims(shape.dims().begin(), shape.dims().end()); }

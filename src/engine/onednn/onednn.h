@@ -50,11 +50,25 @@ std::span<const FastPathDecision> fast_path_table();
 // requires a row for every registered type).
 const FastPathDecision* fast_path_decision(std::string_view type);
 
+// Where the backend runs a kernel of its own (src/kernels) instead of oneDNN's primitive. Today
+// one: the weight gradient of a convolution with at most 4 input channels (groups 1, dilation 1),
+// on AVX2 (conv_weight_grad.h).
+enum class OwnKernels {
+    // Where oneDNN's kernel is weak: its AVX2 weight gradient for 1 input channel runs at about a
+    // tenth of ours, its AVX-512 one as fast, so ours runs where oneDNN picked no AVX-512 kernel
+    // (docs/PERFORMANCE.md, "Own kernels"). A rule, not a timing, so that every run on a machine
+    // chooses alike and a resumed run repeats an unbroken one's arithmetic.
+    automatic,
+    never,   // oneDNN's primitives everywhere
+    always,  // ours wherever it applies and the CPU has AVX2 (tests, benchmarks)
+};
+
 class OnednnExecutor : public Executor {
 public:
     // Null (with the reason in `why_not`) when some layer has no stage here or oneDNN refuses a
     // shape; the layers must outlive the executor.
     static std::unique_ptr<Executor> create(const std::vector<LayerPlan>& layers, std::string& why_not);
+    static std::unique_ptr<Executor> create(const std::vector<LayerPlan>& layers, std::string& why_not, OwnKernels own_kernels);
     ~OnednnExecutor() override;
 
     // Training mode over (N, C, H, W); returns the logits (N, classes), valid until the next call.

@@ -1,0 +1,62 @@
+// The weight and bias gradient of a 2-D convolution whose input has few channels, for AVX2 CPUs:
+// convnet1's first layer (1 input channel), where oneDNN 2.7's AVX2 kernel runs at about
+// 17 GFLOP/s and takes a fifth of a training step (docs/PERFORMANCE.md, "Own kernels").
+// A direct kernel: every tap's gradient is a dot product over the batch and the output pixels,
+// with the output channels in the vector lanes. Internal header; the oneDNN convolution stage
+// (src/engine/onednn/convolution.cpp) decides when it runs.
+#pragma once
+
+#include <convnet/layers/conv2d.h>
+#include <convnet/tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace convnet::kernels {
+
+// A convolution's geometry as torch.nn.Conv2d's, groups 1 and dilation 1. Padding is the
+// leading (top, left) padding; the output size says how far the window goes.
+struct ConvGeometry {
+    std::int64_t batch, in_channels, out_channels, height, width;  // input (N, C, H, W)
+    std::int64_t kernel_height, kernel_width;
+    std::int64_t stride_height, stride_width;
+    std::int64_t padding_height, padding_width;
+    std::int64_t output_height, output_width;
+};
+
+// The geometry of `options` over an input (N, C, H, W) giving an output (N, O, OH, OW).
+ConvGeometry conv_geometry(const Conv2dOptions& options, const Shape& input, const Shape& output);
+
+// grad_output's channel block: oneDNN's aBcd8b (nChw8c), the AVX2 layout.
+constexpr std::int64_t kWeightGradChannelBlock = 8;
+
+// Whether this CPU runs the kernel (AVX2 and FMA).
+bool conv_weight_grad_available();
+
+// The kernel for one geometry, with its scratch (a zero-padded input plane and the partial sums
+// of each thread), sized on the first run and kept.
+class ConvWeightGrad {
+public:
+    // Throws convnet::Error when a size is not positive, the output size does not follow from the
+    // input's (as torch.nn.Conv2d's floor((H + 2P − K) / S) + 1 or smaller), or the CPU lacks AVX2.
+    explicit ConvWeightGrad(const ConvGeometry& geometry);
+
+    // input: (N, C, H, W), plain; grad_output: (N, ⌈O/8⌉, OH, OW, 8), oneDNN's nChw8c, whose
+    // lanes past O are ignored (whatever they hold); grad_weight: (O, C, KH, KW) and grad_bias:
+    // (O) or null, overwritten, as torch.nn.grad.conv2d_weight and the sum of grad_output over
+    // (N, OH, OW). Runs on the OpenMP threads: each sums a contiguous range of the batch, and the
+    // ranges are added in order, so the result depends on the thread count, never on timing.
+    void run(const float* input, const float* grad_output, float* grad_weight, float* grad_bias);
+
+    // Multiply-adds of one run: N·O·C·KH·KW·OH·OW.
+    std::int64_t multiply_adds() const;
+
+private:
+    void run_range(int thread, std::int64_t first, std::int64_t last, const float* input, const float* grad_output, bool bias);
+
+    ConvGeometry geometry_;
+    std::int64_t blocks_, plane_height_, plane_width_, sums_per_thread_;
+    std::vector<std::vector<float>> planes_, sums_;  // per thread
+};
+
+}  // namespace convnet::kernels

@@ -1,0 +1,106 @@
+// The AVX2 weight-gradient kernel for convolutions with few input channels
+// (src/kernels/conv_weight_grad.h) against Conv2d's reference loops: square and oblong kernels,
+// strides, padding, output channels that do not fill a block of 8, one and two threads.
+#include "layer_harness.h"
+
+#include "../../src/kernels/conv_weight_grad.h"
+
+#include <convnet/error.h>
+#include <convnet/layers/conv2d.h>
+
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <limits>
+
+namespace convnet::testing {
+namespace {
+
+struct WeightGradCase {
+    std::string line;
+    Shape input;  // with batch
+    int threads;
+};
+
+std::ostream& operator<<(std::ostream& out, const WeightGradCase& c) {
+    return out << c.line << " on " << c.input.to_string() << ", " << c.threads << " threads";
+}
+
+// (N, O, OH, OW) into oneDNN's nChw8c, the lanes past O holding NaN: the kernel must ignore them.
+std::vector<float> to_blocked(const Tensor& grad_output) {
+    const std::int64_t n = grad_output.shape()[0], channels = grad_output.shape()[1];
+    const std::int64_t pixels = grad_output.shape()[2] * grad_output.shape()[3];
+    const std::int64_t block = kernels::kWeightGradChannelBlock, blocks = (channels + block - 1) / block;
+    std::vector<float> blocked(static_cast<std::size_t>(n * blocks * pixels * block), std::numeric_limits<float>::quiet_NaN());
+    for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t c = 0; c < channels; ++c)
+            for (std::int64_t p = 0; p < pixels; ++p)
+                blocked[static_cast<std::size_t>(((i * blocks + c / block) * pixels + p) * block + c % block)] =
+                    grad_output[(i * channels + c) * pixels + p];
+    return blocked;
+}
+
+void expect_close(const char* what, const float* actual, const float* expected, std::int64_t count) {
+    double largest = 0.0;
+    for (std::int64_t i = 0; i < count; ++i) largest = std::max(largest, double(std::abs(expected[i])));
+    for (std::int64_t i = 0; i < count; ++i) ASSERT_NEAR(actual[i], expected[i], 1e-5 * largest + 1e-6) << what << "[" << i << "]";
+}
+
+class ConvWeightGradKernel : public ::testing::TestWithParam<WeightGradCase> {};
+
+TEST_P(ConvWeightGradKernel, MatchesReferenceLoops) {
+    if (!kernels::conv_weight_grad_available()) GTEST_SKIP() << "no AVX2 and FMA on this CPU";
+    const WeightGradCase& c = GetParam();
+    std::vector<std::int64_t> sample(c.input.dims().begin() + 1, c.input.dims().end());
+    BoundLayer bound = make_layer(c.line, Shape(sample));
+    auto& conv = dynamic_cast<Conv2d&>(bound.layer());
+    Random random(17);
+    conv.initialize(random);
+    Tensor input(c.input), output;
+    fill_input(input, InputKind::smooth, random);
+    conv.forward_reference(input, output);
+    Tensor grad_output(output.shape());
+    fill_input(grad_output, InputKind::smooth, random);
+    conv.backward_reference(input, grad_output, nullptr);
+    const Parameter& weight = conv.weight();
+    const std::vector<float> expected_weight(weight.grad, weight.grad + weight.shape.element_count());
+    const std::int64_t out_channels = conv.options().out_channels;
+    std::vector<float> grad_weight(static_cast<std::size_t>(weight.shape.element_count()), -7.0f);
+    std::vector<float> grad_bias(static_cast<std::size_t>(out_channels), -7.0f);
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(c.threads);
+    kernels::ConvWeightGrad kernel(kernels::conv_geometry(conv.options(), input.shape(), output.shape()));
+    const std::vector<float> blocked = to_blocked(grad_output);
+    kernel.run(input.data(), blocked.data(), grad_weight.data(), conv.bias() ? grad_bias.data() : nullptr);
+    omp_set_num_threads(threads);
+
+    expect_close("grad_weight", grad_weight.data(), expected_weight.data(), weight.shape.element_count());
+    if (conv.bias()) expect_close("grad_bias", grad_bias.data(), conv.bias()->grad, out_channels);
+    EXPECT_EQ(kernel.multiply_adds(), conv.multiply_adds(c.input.with_batch(1)) * c.input[0]);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Geometries, ConvWeightGradKernel,
+    ::testing::Values(WeightGradCase{"conv2d out=16 kernel=5 pad=2 bias=false", Shape{7, 1, 28, 28}, 2},  // convnet1's conv1
+                      WeightGradCase{"conv2d out=16 kernel=5 pad=2", Shape{3, 1, 28, 28}, 1},
+                      WeightGradCase{"conv2d out=6 kernel=3", Shape{5, 3, 9, 11}, 2},                   // 6 of a block's 8 lanes
+                      WeightGradCase{"conv2d out=20 kernel=7 stride=2 pad=3", Shape{3, 2, 15, 13}, 2},  // 7 columns: tiles of 4 and 3
+                      WeightGradCase{"conv2d out=9 kernel=2x4 stride=1x3 pad=1x2", Shape{4, 1, 8, 11}, 1},
+                      WeightGradCase{"conv2d out=8 kernel=1", Shape{2, 4, 5, 5}, 2},
+                      WeightGradCase{"conv2d out=3 kernel=3 stride=3", Shape{1, 1, 10, 10}, 2},  // a batch of one on two threads
+                      WeightGradCase{"conv2d out=12 kernel=13x2", Shape{2, 1, 14, 6}, 2}));      // 13 rows: tiles of 4, 4, 4, 1
+
+TEST(ConvWeightGradKernelGeometry, RefusesAnOutputTheInputCannotGive) {
+    if (!kernels::conv_weight_grad_available()) GTEST_SKIP() << "no AVX2 and FMA on this CPU";
+    kernels::ConvGeometry geometry{2, 1, 16, 28, 28, 5, 5, 1, 1, 2, 2, 28, 28};
+    EXPECT_NO_THROW(kernels::ConvWeightGrad{geometry});
+    geometry.output_height = 29;
+    EXPECT_THROW(kernels::ConvWeightGrad{geometry}, Error);
+    geometry.output_height = 28;
+    geometry.stride_width = 0;
+    EXPECT_THROW(kernels::ConvWeightGrad{geometry}, Error);
+}
+
+}  // namespace
+}  // namespace convnet::testing
