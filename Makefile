@@ -119,11 +119,14 @@ sanitize-thread: deps
 	cd $(TSAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -R ConcurrentPredict
 
 # Ours against PyTorch in one run (docs/PERFORMANCE.md); about 4 minutes on a quiet machine.
+# BENCH_ISA=avx2 limits every system to AVX2 on an AVX-512 CPU (build/bench-avx2.md).
+BENCH_ISA ?= native
+BENCH_OUTPUT := $(BUILD_DIR)/bench$(if $(filter avx2,$(BENCH_ISA)),-avx2,)
 bench: bench-deps data onnx-runtime
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DCONVNET_BUILD_BENCH=ON
 	cmake --build $(BUILD_DIR) -j $(JOBS)
-	/usr/bin/python3 bench/run_bench.py --build-dir $(BUILD_DIR) --data $(DATA_DIR)/fashion-mnist \
-	  $(THREAD_OPTION) --markdown $(BUILD_DIR)/bench.md --json $(BUILD_DIR)/bench.json
+	/usr/bin/python3 bench/run_bench.py --build-dir $(BUILD_DIR) --data $(DATA_DIR)/fashion-mnist --isa $(BENCH_ISA) \
+	  $(THREAD_OPTION) --markdown $(BENCH_OUTPUT).md --json $(BENCH_OUTPUT).json
 
 # Every recipe from a cold start, once per seed; SPEEDRUN_OPTIONS=--ablation adds each trick
 # removed in turn (about 25 minutes more), --recipe NAME runs one.

@@ -28,6 +28,11 @@ ONNX_BENCH = os.path.join(ROOT, "bench", "onnx_bench.py")  # the exported convne
 ONNX_SYSTEMS = (("onnxruntime", "ONNX Runtime"), ("opencv", "OpenCV DNN"))
 RESNET_MODEL = "models/resnet-fmnist.model"  # the graph row: issue 11's residual network
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "GOTO_NUM_THREADS")
+# --isa avx2: an AVX2 machine on an AVX-512 one. oneDNN (ours, and the 2.6 inside PyTorch) stops at
+# AVX2 kernels, PyTorch's own kernels at its AVX2 build, OpenBLAS at its Haswell kernels, and
+# fma_peak measures 8-wide FMAs. The cores' clocks, caches and FMA units stay this CPU's.
+AVX2_ENVIRONMENT = {"ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
+                    "OPENBLAS_CORETYPE": "Haswell"}
 
 
 def log(message):
@@ -43,6 +48,8 @@ class Runner:
         # The environment every child starts from: the caller's, without thread-count settings,
         # so that "as a user runs it" means the libraries' own defaults.
         self.base_env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+        if args.isa == "avx2":
+            self.base_env.update(AVX2_ENVIRONMENT)
 
     def run(self, label, command, extra_env=None, timeout=None):
         """The child's JSON line with its peak RSS; None when it ran past `timeout` seconds."""
@@ -229,6 +236,8 @@ def onednn_profile(args, images):
     (outside oneDNN: batch conversion, loss, optimiser, waits, dispatch)."""
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
     env["ONEDNN_VERBOSE"] = "1"
+    if args.isa == "avx2":
+        env.update(AVX2_ENVIRONMENT)
     command = [args.convnet_bench, "train", "--data", args.data, "--model", args.model, "--threads", str(args.threads),
                "--images", str(images), "--warmup-steps", "5"]
     log(f"  [{time.strftime('%H:%M:%S')}] profile: ONEDNN_VERBOSE=1 {' '.join(command)}")
@@ -283,7 +292,7 @@ def measure(args):
         "resnet_images": 1000 if quick else 10000,
         "busy_images": 1000 if quick else 2000,
         "time_to_accuracy": not quick or args.with_time_to_accuracy,
-        "tta_target": 0.75 if quick else 0.90, "tta_timeout": args.tta_timeout,
+        "tta_target": 0.75 if quick else 0.90, "tta_timeout": args.tta_timeout, "isa": args.isa,
     }
     eval_options = ["--images", "2000", "--repeat", "1"] if quick else ["--repeat", "3"]
     latency_options = ["--count", "200", "--warmup", "50"] if quick else ["--count", "1000", "--warmup", "100"]
@@ -296,7 +305,7 @@ def measure(args):
             f"timings will be low and noisy")
 
     log("FMA peak")
-    runner.run("fma peak", [args.fma_peak, "--threads", str(args.threads)] +
+    runner.run("fma peak", [args.fma_peak, "--threads", str(args.threads), "--isa", "avx2" if args.isa == "avx2" else "auto"] +
                (["--iterations", "10000000", "--trials", "10"] if quick else []))
     macs = training_multiply_adds(args)
 
@@ -332,8 +341,11 @@ def measure(args):
         runner.all_three(f"eval batch {batch}", "eval", ["--batch", str(batch)] + eval_options)
     log("batch-1 latency")
     runner.all_three("latency", "latency", latency_options)
-    log("the exported model in ONNX Runtime and OpenCV DNN")
-    measure_onnx(runner, latency_options)
+    if args.isa == "avx2":
+        log("the exported model's rows are left out: ONNX Runtime and OpenCV DNN take no ISA limit from the environment")
+    else:
+        log("the exported model in ONNX Runtime and OpenCV DNN")
+        measure_onnx(runner, latency_options)
     if settings["time_to_accuracy"]:
         target = settings["tta_target"]
         tta_options = ["--target", str(target), "--max-epochs", "3" if quick else "10"] + (["--images", "3000"] if quick else [])
@@ -378,13 +390,16 @@ def report(record, markdown_path=None):
         rows.append((metric, fmt_number(ours, digits), fmt_number(user, digits), fmt_number(tuned, digits),
                      "—" if ratio is None else f"{ratio:.2f}×", target_text, met))
 
-    compare(f"training images/s (batch 100, {threads} threads)", train, True, 3)
+    # Issue 17's targets: 3× PyTorch where AVX-512 serves, 2.5× on AVX2.
+    avx512 = fma["isa"] == "avx512"
+    speed_target = 3 if avx512 else 2.5
+    compare(f"training images/s (batch 100, {threads} threads)", train, True, speed_target)
     if by_label.get("resnet ours"):
         compare(f"… {RESNET_MODEL} (residual graph), training images/s", [run["images_per_second"] for run in three("resnet")],
                 True, None)
     for batch in (100, 1000):
         compare(f"evaluation images/s, batch {batch}", [run["images_per_second"] for run in three(f"eval batch {batch}")],
-                True, 3)
+                True, speed_target)
     latency = three("latency")
     compare("batch-1 latency, median µs", [run["median_us"] for run in latency], False, 0.25, 1)
     compare("batch-1 latency, p99 µs", [run["p99_us"] for run in latency], False, None, 1)
@@ -409,7 +424,7 @@ def report(record, markdown_path=None):
                      "", "", f"{share:.3%} of a step", "< 1 % of a step", share < 0.01))
     scaling = train[0] / one_thread
     rows.append((f"our thread scaling, {threads} vs 1 thread (training)", f"{scaling:.2f}×", "", "", "",
-                 "≥ 1.7×", scaling >= 1.7 if threads >= 2 else None))
+                 "≥ 1.8×", scaling >= 1.8 if threads >= 2 else None))
     busy = three("busy")
     if all(busy):
         compare(f"… with one core busy, each at its default threads ({settings.get('busy_images', 2000)} images, 3 epochs)",
@@ -439,7 +454,7 @@ def report(record, markdown_path=None):
                  f"{gflops[2]:.1f}", "", "", None))
     share = gflops[0] / peak_all
     rows.append((f"… share of measured FMA peak ({peak_all:.0f} GFLOP/s, {threads} threads)", f"{share:.0%}",
-                 f"{gflops[1] / peak_all:.0%}", f"{gflops[2] / peak_all:.0%}", "", "≥ 67 % (issue title)", share >= 2 / 3))
+                 f"{gflops[1] / peak_all:.0%}", f"{gflops[2] / peak_all:.0%}", "", "≥ 80 %", share >= 0.8))
 
     headers = ("metric", "ours", "PyTorch (user)", "PyTorch (tuned)", "ratio vs better PyTorch", "target", "met")
     cells = [tuple(str(c) for c in row[:6]) + ("" if row[6] is None else "met" if row[6] else "NOT MET",) for row in rows]
@@ -461,7 +476,9 @@ def report(record, markdown_path=None):
     print()
     print(f"convnet1 on Fashion-MNIST{' (QUICK: harness check, not a measurement)' if quick else ''}: "
           f"{threads} threads, batch 100, Adam lr 1e-3; {record['date']}")
-    print(f"machine: {record['machine']}")
+    limited = settings.get("isa") == "avx2"  # absent from records of older versions
+    isa_line = (" — limited to AVX2: " + " ".join(f"{k}={v}" for k, v in AVX2_ENVIRONMENT.items())) if limited else ""
+    print(f"machine: {record['machine']}{isa_line}")
     print(f"FMA peak ({fma['isa']}): {peak_one:.0f} GFLOP/s one core, {peak_all:.0f} GFLOP/s {threads} threads; {noise}")
     print(f"PyTorch: {torch_line}")
     print()
@@ -485,7 +502,7 @@ def report(record, markdown_path=None):
     if markdown_path:
         md = [f"Measured {record['date']} by `{settings['command']}`"
               f"{' — QUICK mode: a harness check, not a measurement' if quick else ''}.", "",
-              f"- Machine: {record['machine']}.",
+              f"- Machine: {record['machine']}{isa_line}.",
               f"- FMA peak ({fma['isa']}, measured by `fma_peak`): {peak_one:.0f} GFLOP/s on one core, "
               f"{peak_all:.0f} GFLOP/s on {threads} threads.",
               f"- PyTorch: {torch_line}.",
@@ -525,6 +542,8 @@ def main():
     parser.add_argument("--markdown", help="also write the table (and machine, profile) as markdown here")
     parser.add_argument("--json", help="write the raw record (every result, the profile) here")
     parser.add_argument("--from-json", help="measure nothing: print the table from a record written by --json")
+    parser.add_argument("--isa", choices=("native", "avx2"), default="native",
+                        help="avx2: every system limited to AVX2 through the environment (an AVX2 machine on an AVX-512 one)")
     parser.add_argument("--onnx-only", action="store_true",
                         help="only the exported model's rows (ONNX Runtime, OpenCV DNN) beside our latency and evaluation")
     args = parser.parse_args()
