@@ -20,71 +20,115 @@ namespace convnet::kernels {
 namespace {
 
 constexpr std::int64_t kLanes = kWeightGradChannelBlock;
-// 16 AVX2 registers: at most 12 sums, the gradient vector, the broadcast value and spares.
-constexpr int kMaxTileTaps = 12, kMaxTileRows = 4, kMaxTileColumns = 6;
+// 16 AVX2 registers: at most 12 sums, the gradient vectors, the broadcast value and spares.
+constexpr int kMaxTileSums = 12, kMaxTileBlocks = 2, kMaxTileRows = 4, kMaxTileColumns = 6;
 
-// One sweep: the taps (kh0 + r, kw0 + c) for r < Rows, c < Columns, over one image, one input
-// channel and one block of output channels.
+// One sweep: the taps (kh0 + r, kw0 + c) for r < Rows, c < Columns, of Blocks blocks of output
+// channels, over one image and one input channel.
 struct Tile {
     const float* plane;  // the padded input plane at tap (kh0, kw0)
     std::int64_t plane_width;
-    const float* grad_output;  // (OH, OW, 8): one image, one channel block
+    const float* grad_output;  // (OH, OW, 8): one image, the first block; the next at + OH·OW·8
     std::int64_t output_height, output_width, stride_height, stride_width;
-    float* sums;  // tap (kh0, kw0)'s 8 sums; tap (kh0 + r, kw0 + c)'s at sums + (r·KW + c)·8
-    std::int64_t kernel_width;
+    float* sums;  // tap (kh0, kw0)'s 8 sums of the first block; tap (kh0 + r, kw0 + c) of block b
+                  // at sums + b·block_sums + (r·KW + c)·8
+    std::int64_t block_sums, kernel_width;
 };
 
-template <int Rows, int Columns>
-__attribute__((target("avx2,fma"))) void accumulate_tile(const Tile& tile) {
-    __m256 sums[Rows][Columns];
+// Each input value is broadcast once and used by every block (two blocks halve the broadcasts,
+// which compete with the FMAs for the vector pipes on AMD's cores). Pixels = 2 sweeps two output
+// pixels at a time into two sets of sums, added at the end: a tile of fewer sums than the FMA
+// units' latency × throughput (8 on current x86) would otherwise wait on its own sums.
+// One output pixel's share: sums[b][r][c] += grad[b] · x[r][c], each x broadcast once.
+template <int Blocks, int Rows, int Columns>
+__attribute__((target("avx2,fma"), always_inline)) inline void accumulate_pixel(__m256 (&sums)[Blocks][Rows][Columns], const float* grad,
+                                                                                std::int64_t block_step, const float* x,
+                                                                                std::int64_t plane_width) {
+    __m256 g[Blocks];
+#pragma GCC unroll 2
+    for (int b = 0; b < Blocks; ++b) g[b] = _mm256_loadu_ps(grad + b * block_step);
 #pragma GCC unroll 4
     for (int r = 0; r < Rows; ++r)
 #pragma GCC unroll 6
-        for (int c = 0; c < Columns; ++c) sums[r][c] = _mm256_loadu_ps(tile.sums + (r * tile.kernel_width + c) * kLanes);
-    const std::int64_t row_step = tile.stride_height * tile.plane_width;
-    for (std::int64_t oh = 0; oh < tile.output_height; ++oh) {
-        const float* row = tile.plane + oh * row_step;
-        const float* grad = tile.grad_output + oh * tile.output_width * kLanes;
-        for (std::int64_t ow = 0; ow < tile.output_width; ++ow) {
-            const __m256 g = _mm256_loadu_ps(grad + ow * kLanes);
-            const float* x = row + ow * tile.stride_width;
+        for (int c = 0; c < Columns; ++c) {
+            const __m256 value = _mm256_broadcast_ss(x + r * plane_width + c);
+#pragma GCC unroll 2
+            for (int b = 0; b < Blocks; ++b) sums[b][r][c] = _mm256_fmadd_ps(g[b], value, sums[b][r][c]);
+        }
+}
+
+template <int Blocks, int Rows, int Columns, int Pixels>
+__attribute__((target("avx2,fma"))) void accumulate_tile(const Tile& tile) {
+    __m256 sums[Pixels][Blocks][Rows][Columns];
+    const auto sum_at = [&](int b, int r, int c) { return tile.sums + b * tile.block_sums + (r * tile.kernel_width + c) * kLanes; };
+#pragma GCC unroll 2
+    for (int p = 0; p < Pixels; ++p)
+#pragma GCC unroll 2
+        for (int b = 0; b < Blocks; ++b)
 #pragma GCC unroll 4
             for (int r = 0; r < Rows; ++r)
 #pragma GCC unroll 6
-                for (int c = 0; c < Columns; ++c)
-                    sums[r][c] = _mm256_fmadd_ps(g, _mm256_broadcast_ss(x + r * tile.plane_width + c), sums[r][c]);
-        }
+                for (int c = 0; c < Columns; ++c) sums[p][b][r][c] = p == 0 ? _mm256_loadu_ps(sum_at(b, r, c)) : _mm256_setzero_ps();
+    const std::int64_t row_step = tile.stride_height * tile.plane_width, width = tile.output_width;
+    const std::int64_t block_step = tile.output_height * width * kLanes, paired = width - width % Pixels;
+    for (std::int64_t oh = 0; oh < tile.output_height; ++oh) {
+        const float* row = tile.plane + oh * row_step;
+        const float* grad = tile.grad_output + oh * width * kLanes;
+        for (std::int64_t ow = 0; ow < paired; ow += Pixels)
+#pragma GCC unroll 2
+            for (int p = 0; p < Pixels; ++p)
+                accumulate_pixel(sums[p], grad + (ow + p) * kLanes, block_step, row + (ow + p) * tile.stride_width, tile.plane_width);
+        for (std::int64_t ow = paired; ow < width; ++ow)  // the odd last pixel of a pair sweep
+            accumulate_pixel(sums[0], grad + ow * kLanes, block_step, row + ow * tile.stride_width, tile.plane_width);
     }
+#pragma GCC unroll 2
+    for (int b = 0; b < Blocks; ++b)
 #pragma GCC unroll 4
-    for (int r = 0; r < Rows; ++r)
+        for (int r = 0; r < Rows; ++r)
 #pragma GCC unroll 6
-        for (int c = 0; c < Columns; ++c) _mm256_storeu_ps(tile.sums + (r * tile.kernel_width + c) * kLanes, sums[r][c]);
+            for (int c = 0; c < Columns; ++c) {
+                __m256 sum = sums[0][b][r][c];
+                if constexpr (Pixels == 2) sum = _mm256_add_ps(sum, sums[1][b][r][c]);
+                _mm256_storeu_ps(sum_at(b, r, c), sum);
+            }
 }
 
-// The bias gradient of one image and channel block: the 8 channels' gradients summed over (OH, OW).
+// The bias gradient of one image and channel block: the 8 channels' gradients summed over
+// (OH, OW), in four chains so that the adds do not wait on each other.
 __attribute__((target("avx2,fma"))) void accumulate_bias(const float* grad_output, std::int64_t pixels, float* sums) {
-    __m256 sum = _mm256_loadu_ps(sums);
-    for (std::int64_t p = 0; p < pixels; ++p) sum = _mm256_add_ps(sum, _mm256_loadu_ps(grad_output + p * kLanes));
-    _mm256_storeu_ps(sums, sum);
+    __m256 chains[4] = {_mm256_loadu_ps(sums), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    std::int64_t p = 0;
+    for (; p + 4 <= pixels; p += 4)
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) chains[k] = _mm256_add_ps(chains[k], _mm256_loadu_ps(grad_output + (p + k) * kLanes));
+    for (; p < pixels; ++p) chains[0] = _mm256_add_ps(chains[0], _mm256_loadu_ps(grad_output + p * kLanes));
+    _mm256_storeu_ps(sums, _mm256_add_ps(_mm256_add_ps(chains[0], chains[1]), _mm256_add_ps(chains[2], chains[3])));
 }
 
 using TileFunction = void (*)(const Tile&);
 
-template <int Rows, int Columns>
+template <int Blocks, int Rows, int Columns>
 constexpr TileFunction tile_function() {
-    if constexpr (Rows * Columns <= kMaxTileTaps) return &accumulate_tile<Rows, Columns>;
-    else return nullptr;
+    constexpr int sums = Blocks * Rows * Columns;
+    if constexpr (sums > kMaxTileSums) return nullptr;
+    else if constexpr (2 * sums <= kMaxTileSums) return &accumulate_tile<Blocks, Rows, Columns, 2>;
+    else return &accumulate_tile<Blocks, Rows, Columns, 1>;
 }
 
-template <int Rows, std::size_t... C>
+template <int Blocks, int Rows, std::size_t... C>
 constexpr std::array<TileFunction, kMaxTileColumns> tile_row(std::index_sequence<C...>) {
-    return {tile_function<Rows, static_cast<int>(C) + 1>()...};
+    return {tile_function<Blocks, Rows, static_cast<int>(C) + 1>()...};
 }
 
-// kTiles[R − 1][C − 1]: the sweep of an R×C tile (null where R·C > kMaxTileTaps).
-constexpr auto kColumnCounts = std::make_index_sequence<kMaxTileColumns>{};
-constexpr std::array<std::array<TileFunction, kMaxTileColumns>, kMaxTileRows> kTiles = {
-    tile_row<1>(kColumnCounts), tile_row<2>(kColumnCounts), tile_row<3>(kColumnCounts), tile_row<4>(kColumnCounts)};
+template <int Blocks>
+constexpr std::array<std::array<TileFunction, kMaxTileColumns>, kMaxTileRows> tile_table() {
+    constexpr auto columns = std::make_index_sequence<kMaxTileColumns>{};
+    return {tile_row<Blocks, 1>(columns), tile_row<Blocks, 2>(columns), tile_row<Blocks, 3>(columns), tile_row<Blocks, 4>(columns)};
+}
+
+// kTiles[B − 1][R − 1][C − 1]: the sweep of B blocks × an R×C tile (null where B·R·C > kMaxTileSums).
+constexpr std::array<std::array<std::array<TileFunction, kMaxTileColumns>, kMaxTileRows>, kMaxTileBlocks> kTiles = {tile_table<1>(),
+                                                                                                                    tile_table<2>()};
 
 // Splits `extent` taps into the fewest pieces of at most `most`, as even as can be.
 std::int64_t even_piece(std::int64_t extent, std::int64_t most) {
@@ -149,6 +193,9 @@ ConvWeightGrad::ConvWeightGrad(const ConvGeometry& geometry) : geometry_(geometr
     // padding as the last output pixel needs.
     plane_height_ = (g.output_height - 1) * g.stride_height + g.kernel_height;
     plane_width_ = (g.output_width - 1) * g.stride_width + g.kernel_width;
+    // The input rows and columns inside the plane (a window that stops short leaves some out).
+    copied_rows_ = std::max<std::int64_t>(0, std::min(g.height, plane_height_ - g.padding_height));
+    copied_columns_ = std::max<std::int64_t>(0, std::min(g.width, plane_width_ - g.padding_width));
     sums_per_thread_ = (blocks_ * g.in_channels * g.kernel_height * g.kernel_width + blocks_) * kLanes;
 }
 
@@ -163,21 +210,19 @@ void ConvWeightGrad::run_range(int thread, std::int64_t first, std::int64_t last
     float* sums = sums_[static_cast<std::size_t>(thread)].data();
     std::fill(sums, sums + sums_per_thread_, 0.0f);
     float* bias_sums = sums + blocks_ * g.in_channels * g.kernel_height * g.kernel_width * kLanes;
-    const std::int64_t columns = even_piece(g.kernel_width, kMaxTileColumns);
-    const std::int64_t rows = std::min<std::int64_t>({kMaxTileRows, kMaxTileTaps / columns, g.kernel_height});
+    const std::int64_t block_sums = g.in_channels * g.kernel_height * g.kernel_width * kLanes;  // one block's, in `sums`
     const std::int64_t pixels = g.output_height * g.output_width;
     for (std::int64_t n = first; n < last; ++n) {
         for (std::int64_t ic = 0; ic < g.in_channels; ++ic) {
+            // The plane's border stays zero from its allocation; only the input's rows are copied.
             const float* channel = input + (n * g.in_channels + ic) * g.height * g.width;
-            for (std::int64_t y = 0; y < plane_height_; ++y) {
-                const std::int64_t iy = y - g.padding_height;
-                for (std::int64_t x = 0; x < plane_width_; ++x) {
-                    const std::int64_t ix = x - g.padding_width;
-                    const bool inside = iy >= 0 && iy < g.height && ix >= 0 && ix < g.width;
-                    plane[y * plane_width_ + x] = inside ? channel[iy * g.width + ix] : 0.0f;
-                }
-            }
-            for (std::int64_t cb = 0; cb < blocks_; ++cb) {
+            for (std::int64_t iy = 0; iy < copied_rows_; ++iy)
+                std::copy_n(channel + iy * g.width, copied_columns_, plane + (iy + g.padding_height) * plane_width_ + g.padding_width);
+            for (std::int64_t cb = 0; cb < blocks_; cb += kMaxTileBlocks) {
+                const std::int64_t tile_blocks = std::min<std::int64_t>(kMaxTileBlocks, blocks_ - cb);
+                const std::int64_t columns =
+                    even_piece(g.kernel_width, std::min<std::int64_t>(kMaxTileColumns, kMaxTileSums / tile_blocks));
+                const std::int64_t rows = std::min<std::int64_t>({kMaxTileRows, kMaxTileSums / (tile_blocks * columns), g.kernel_height});
                 const float* grad = grad_output + (n * blocks_ + cb) * pixels * kLanes;
                 for (std::int64_t kh = 0; kh < g.kernel_height; kh += rows) {
                     const std::int64_t tile_rows = std::min(rows, g.kernel_height - kh);
@@ -191,11 +236,15 @@ void ConvWeightGrad::run_range(int thread, std::int64_t first, std::int64_t last
                                         g.stride_height,
                                         g.stride_width,
                                         sums + (((cb * g.in_channels + ic) * g.kernel_height + kh) * g.kernel_width + kw) * kLanes,
+                                        block_sums,
                                         g.kernel_width};
-                        kTiles[static_cast<std::size_t>(tile_rows - 1)][static_cast<std::size_t>(tile_columns - 1)](tile);
+                        kTiles[static_cast<std::size_t>(tile_blocks - 1)][static_cast<std::size_t>(tile_rows - 1)]
+                              [static_cast<std::size_t>(tile_columns - 1)](tile);
                     }
                 }
-                if (bias && ic == 0) accumulate_bias(grad, pixels, bias_sums + cb * kLanes);
+                if (bias && ic == 0)
+                    for (std::int64_t b = 0; b < tile_blocks; ++b)
+                        accumulate_bias(grad + b * pixels * kLanes, pixels, bias_sums + (cb + b) * kLanes);
             }
         }
     }

@@ -55,7 +55,7 @@ private:
     void run_range(int thread, std::int64_t first, std::int64_t last, const float* input, const float* grad_output, bool bias);
 
     ConvGeometry geometry_;
-    std::int64_t blocks_, plane_height_, plane_width_, sums_per_thread_;
+    std::int64_t blocks_, plane_height_, plane_width_, copied_rows_, copied_columns_, sums_per_thread_;
     std::vector<std::vector<float>> planes_, sums_;  // per thread
 };
 
