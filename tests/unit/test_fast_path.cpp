@@ -191,12 +191,12 @@ TEST(FastPath, OwnKernelsAgreeWithReferenceLayers) {
         reference.backward(reference_grad);
         const auto fast_parameters = fast.named_parameters(), reference_parameters = reference.named_parameters();
         const double gradient_floor = 1e-3 * largest_gradient(reference);
-        for (std::size_t i = 0; i < fast_parameters.size(); ++i)
-            if (fast_parameters[i].parameter->role == ParameterRole::trainable)
-                EXPECT_LT(max_relative_error(fast_parameters[i].parameter->grad, reference_parameters[i].parameter->grad,
-                                             fast_parameters[i].parameter->shape.element_count(), gradient_floor),
-                          1e-4)
-                    << "gradient of " << fast_parameters[i].name;
+        for (std::size_t i = 0; i < fast_parameters.size(); ++i) {
+            const Parameter& a = *fast_parameters[i].parameter;
+            if (a.role != ParameterRole::trainable) continue;
+            EXPECT_LT(max_relative_error(a.grad, reference_parameters[i].parameter->grad, a.shape.element_count(), gradient_floor), 1e-4)
+                << "gradient of " << fast_parameters[i].name;
+        }
     }
 }
 
