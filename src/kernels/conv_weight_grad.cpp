@@ -28,7 +28,9 @@ constexpr int kMaxTileSums = 12, kMaxTileBlocks = 2, kMaxTileRows = 4, kMaxTileC
 struct Tile {
     const float* plane;  // the padded input plane at tap (kh0, kw0)
     std::int64_t plane_width;
-    const float* grad_output;  // (OH, OW, 8): one image, the first block; the next at + OH·OW·8
+    const float* grad_output;   // one image's first block of 8 channels at pixel (0, 0)
+    std::int64_t pixel_stride;  // floats from one pixel's 8 channels to the next's (8 or 16)
+    std::int64_t block_step;    // floats from one block of 8 channels to the next, at one pixel
     std::int64_t output_height, output_width, stride_height, stride_width;
     float* sums;  // tap (kh0, kw0)'s 8 sums of the first block; tap (kh0 + r, kw0 + c) of block b
                   // at sums + b·block_sums + (r·KW + c)·8
@@ -70,16 +72,16 @@ __attribute__((target("avx2,fma"))) void accumulate_tile(const Tile& tile) {
 #pragma GCC unroll 6
                 for (int c = 0; c < Columns; ++c) sums[p][b][r][c] = p == 0 ? _mm256_loadu_ps(sum_at(b, r, c)) : _mm256_setzero_ps();
     const std::int64_t row_step = tile.stride_height * tile.plane_width, width = tile.output_width;
-    const std::int64_t block_step = tile.output_height * width * kLanes, paired = width - width % Pixels;
+    const std::int64_t step = tile.pixel_stride, paired = width - width % Pixels;
     for (std::int64_t oh = 0; oh < tile.output_height; ++oh) {
         const float* row = tile.plane + oh * row_step;
-        const float* grad = tile.grad_output + oh * width * kLanes;
+        const float* grad = tile.grad_output + oh * width * step;
         for (std::int64_t ow = 0; ow < paired; ow += Pixels)
 #pragma GCC unroll 2
             for (int p = 0; p < Pixels; ++p)
-                accumulate_pixel(sums[p], grad + (ow + p) * kLanes, block_step, row + (ow + p) * tile.stride_width, tile.plane_width);
+                accumulate_pixel(sums[p], grad + (ow + p) * step, tile.block_step, row + (ow + p) * tile.stride_width, tile.plane_width);
         for (std::int64_t ow = paired; ow < width; ++ow)  // the odd last pixel of a pair sweep
-            accumulate_pixel(sums[0], grad + ow * kLanes, block_step, row + ow * tile.stride_width, tile.plane_width);
+            accumulate_pixel(sums[0], grad + ow * step, tile.block_step, row + ow * tile.stride_width, tile.plane_width);
     }
 #pragma GCC unroll 2
     for (int b = 0; b < Blocks; ++b)
@@ -95,13 +97,14 @@ __attribute__((target("avx2,fma"))) void accumulate_tile(const Tile& tile) {
 
 // The bias gradient of one image and channel block: the 8 channels' gradients summed over
 // (OH, OW), in four chains so that the adds do not wait on each other.
-__attribute__((target("avx2,fma"))) void accumulate_bias(const float* grad_output, std::int64_t pixels, float* sums) {
+__attribute__((target("avx2,fma"))) void accumulate_bias(const float* grad_output, std::int64_t pixels, std::int64_t pixel_stride,
+                                                         float* sums) {
     __m256 chains[4] = {_mm256_loadu_ps(sums), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     std::int64_t p = 0;
     for (; p + 4 <= pixels; p += 4)
 #pragma GCC unroll 4
-        for (int k = 0; k < 4; ++k) chains[k] = _mm256_add_ps(chains[k], _mm256_loadu_ps(grad_output + (p + k) * kLanes));
-    for (; p < pixels; ++p) chains[0] = _mm256_add_ps(chains[0], _mm256_loadu_ps(grad_output + p * kLanes));
+        for (int k = 0; k < 4; ++k) chains[k] = _mm256_add_ps(chains[k], _mm256_loadu_ps(grad_output + (p + k) * pixel_stride));
+    for (; p < pixels; ++p) chains[0] = _mm256_add_ps(chains[0], _mm256_loadu_ps(grad_output + p * pixel_stride));
     _mm256_storeu_ps(sums, _mm256_add_ps(_mm256_add_ps(chains[0], chains[1]), _mm256_add_ps(chains[2], chains[3])));
 }
 
@@ -185,8 +188,14 @@ ConvGeometry conv_geometry(const Conv2dOptions& options, const Shape& input, con
 
 bool conv_weight_grad_available() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 
-ConvWeightGrad::ConvWeightGrad(const ConvGeometry& geometry) : geometry_(geometry) {
+ConvWeightGrad::ConvWeightGrad(const ConvGeometry& geometry, ConvWeightGradLayout layout) : geometry_(geometry), layout_(layout) {
     check_geometry(geometry_);
+    if (layout_.input_block != 1 && layout_.input_block != 8 && layout_.input_block != 16)
+        throw Error("conv weight-gradient kernel: the input's channel block must be 1 (plain), 8 or 16, not " +
+                    std::to_string(layout_.input_block));
+    if (layout_.grad_output_block != 8 && layout_.grad_output_block != 16)
+        throw Error("conv weight-gradient kernel: grad_output's channel block must be 8 or 16, not " +
+                    std::to_string(layout_.grad_output_block));
     const ConvGeometry& g = geometry_;
     blocks_ = ceil_div(g.out_channels, kLanes);
     // Rows and columns the window reaches: the leading padding, the input, and as much trailing
@@ -204,6 +213,26 @@ std::int64_t ConvWeightGrad::multiply_adds() const {
     return g.batch * g.out_channels * g.in_channels * g.kernel_height * g.kernel_width * g.output_height * g.output_width;
 }
 
+std::int64_t ConvWeightGrad::grad_offset(std::int64_t n, std::int64_t block) const {
+    const std::int64_t size = layout_.grad_output_block, groups = ceil_div(geometry_.out_channels, size);
+    const std::int64_t first_channel = block * kLanes;
+    return ((n * groups + first_channel / size) * geometry_.output_height * geometry_.output_width) * size + first_channel % size;
+}
+
+void ConvWeightGrad::fill_plane(float* plane, const float* input, std::int64_t n, std::int64_t ic) const {
+    const ConvGeometry& g = geometry_;
+    const std::int64_t size = layout_.input_block, groups = ceil_div(g.in_channels, size);
+    // Channel ic's value at (y, x) lies at channel + (y·W + x)·size: every value for plain input.
+    const float* channel = input + (n * groups + ic / size) * g.height * g.width * size + ic % size;
+    for (std::int64_t iy = 0; iy < copied_rows_; ++iy) {
+        float* row = plane + (iy + g.padding_height) * plane_width_ + g.padding_width;
+        const float* source = channel + iy * g.width * size;
+        if (size == 1) std::copy_n(source, copied_columns_, row);
+        else
+            for (std::int64_t ix = 0; ix < copied_columns_; ++ix) row[ix] = source[ix * size];
+    }
+}
+
 void ConvWeightGrad::run_range(int thread, std::int64_t first, std::int64_t last, const float* input, const float* grad_output, bool bias) {
     const ConvGeometry& g = geometry_;
     float* plane = planes_[static_cast<std::size_t>(thread)].data();
@@ -212,18 +241,19 @@ void ConvWeightGrad::run_range(int thread, std::int64_t first, std::int64_t last
     float* bias_sums = sums + blocks_ * g.in_channels * g.kernel_height * g.kernel_width * kLanes;
     const std::int64_t block_sums = g.in_channels * g.kernel_height * g.kernel_width * kLanes;  // one block's, in `sums`
     const std::int64_t pixels = g.output_height * g.output_width;
+    // Blocks of 8 go in pairs from an even one, so a pair lies in one 16-channel block or in two
+    // consecutive 8-channel ones.
+    const std::int64_t block_step = layout_.grad_output_block == 16 ? kLanes : pixels * kLanes;
     for (std::int64_t n = first; n < last; ++n) {
         for (std::int64_t ic = 0; ic < g.in_channels; ++ic) {
             // The plane's border stays zero from its allocation; only the input's rows are copied.
-            const float* channel = input + (n * g.in_channels + ic) * g.height * g.width;
-            for (std::int64_t iy = 0; iy < copied_rows_; ++iy)
-                std::copy_n(channel + iy * g.width, copied_columns_, plane + (iy + g.padding_height) * plane_width_ + g.padding_width);
+            fill_plane(plane, input, n, ic);
             for (std::int64_t cb = 0; cb < blocks_; cb += kMaxTileBlocks) {
                 const std::int64_t tile_blocks = std::min<std::int64_t>(kMaxTileBlocks, blocks_ - cb);
                 const std::int64_t columns =
                     even_piece(g.kernel_width, std::min<std::int64_t>(kMaxTileColumns, kMaxTileSums / tile_blocks));
                 const std::int64_t rows = std::min<std::int64_t>({kMaxTileRows, kMaxTileSums / (tile_blocks * columns), g.kernel_height});
-                const float* grad = grad_output + (n * blocks_ + cb) * pixels * kLanes;
+                const float* grad = grad_output + grad_offset(n, cb);
                 for (std::int64_t kh = 0; kh < g.kernel_height; kh += rows) {
                     const std::int64_t tile_rows = std::min(rows, g.kernel_height - kh);
                     for (std::int64_t kw = 0; kw < g.kernel_width; kw += columns) {
@@ -231,6 +261,8 @@ void ConvWeightGrad::run_range(int thread, std::int64_t first, std::int64_t last
                         const Tile tile{plane + kh * plane_width_ + kw,
                                         plane_width_,
                                         grad,
+                                        layout_.grad_output_block,
+                                        block_step,
                                         g.output_height,
                                         g.output_width,
                                         g.stride_height,
@@ -244,7 +276,7 @@ void ConvWeightGrad::run_range(int thread, std::int64_t first, std::int64_t last
                 }
                 if (bias && ic == 0)
                     for (std::int64_t b = 0; b < tile_blocks; ++b)
-                        accumulate_bias(grad + b * pixels * kLanes, pixels, bias_sums + (cb + b) * kLanes);
+                        accumulate_bias(grad + b * block_step, pixels, layout_.grad_output_block, bias_sums + (cb + b) * kLanes);
             }
         }
     }

@@ -30,6 +30,13 @@ ConvGeometry conv_geometry(const Conv2dOptions& options, const Shape& input, con
 // grad_output's channel block: oneDNN's aBcd8b (nChw8c), the AVX2 layout.
 constexpr std::int64_t kWeightGradChannelBlock = 8;
 
+// How the kernel's operands are laid out: oneDNN's channel-blocked layouts, so that the stage
+// hands over what its neighbours wrote without a conversion.
+struct ConvWeightGradLayout {
+    std::int64_t input_block = 1;        // 1: plain (N, C, H, W); 8 or 16: nChw8c / nChw16c
+    std::int64_t grad_output_block = 8;  // 8 or 16: nChw8c / nChw16c
+};
+
 // Whether this CPU runs the kernel (AVX2 and FMA).
 bool conv_weight_grad_available();
 
@@ -38,11 +45,13 @@ bool conv_weight_grad_available();
 class ConvWeightGrad {
 public:
     // Throws convnet::Error when a size is not positive, the output size does not follow from the
-    // input's (as torch.nn.Conv2d's floor((H + 2P − K) / S) + 1 or smaller), or the CPU lacks AVX2.
-    explicit ConvWeightGrad(const ConvGeometry& geometry);
+    // input's (as torch.nn.Conv2d's floor((H + 2P − K) / S) + 1 or smaller), a block size is not
+    // one of the layout's, or the CPU lacks AVX2.
+    explicit ConvWeightGrad(const ConvGeometry& geometry, ConvWeightGradLayout layout = {});
 
-    // input: (N, C, H, W), plain; grad_output: (N, ⌈O/8⌉, OH, OW, 8), oneDNN's nChw8c, whose
-    // lanes past O are ignored (whatever they hold); grad_weight: (O, C, KH, KW) and grad_bias:
+    // input: (N, C, H, W) plain, or (N, ⌈C/B⌉, H, W, B) for input_block B; grad_output:
+    // (N, ⌈O/B⌉, OH, OW, B) for grad_output_block B (oneDNN's nChw8c, nChw16c), whose lanes past
+    // O are ignored (whatever they hold); grad_weight: (O, C, KH, KW) and grad_bias:
     // (O) or null, overwritten, as torch.nn.grad.conv2d_weight and the sum of grad_output over
     // (N, OH, OW). Runs on the OpenMP threads: each sums a contiguous range of the batch, and the
     // ranges are added in order, so the result depends on the thread count, never on timing.
@@ -53,8 +62,13 @@ public:
 
 private:
     void run_range(int thread, std::int64_t first, std::int64_t last, const float* input, const float* grad_output, bool bias);
+    // Where the 8 channels from 8·block start in grad_output, for image n.
+    std::int64_t grad_offset(std::int64_t n, std::int64_t block) const;
+    // Copies channel ic of image n into the padded plane's interior.
+    void fill_plane(float* plane, const float* input, std::int64_t n, std::int64_t ic) const;
 
     ConvGeometry geometry_;
+    ConvWeightGradLayout layout_;
     std::int64_t blocks_, plane_height_, plane_width_, copied_rows_, copied_columns_, sums_per_thread_;
     std::vector<std::vector<float>> planes_, sums_;  // per thread
 };

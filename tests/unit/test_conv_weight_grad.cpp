@@ -21,17 +21,21 @@ struct WeightGradCase {
     std::string line;
     Shape input;  // with batch
     int threads;
+    kernels::ConvWeightGradLayout layout{};
 };
 
 std::ostream& operator<<(std::ostream& out, const WeightGradCase& c) {
-    return out << c.line << " on " << c.input.to_string() << ", " << c.threads << " threads";
+    return out << c.line << " on " << c.input.to_string() << ", " << c.threads << " threads, input block " << c.layout.input_block
+               << ", grad_output block " << c.layout.grad_output_block;
 }
 
-// (N, O, OH, OW) into oneDNN's nChw8c, the lanes past O holding NaN: the kernel must ignore them.
-std::vector<float> to_blocked(const Tensor& grad_output) {
+// (N, C, H, W) into oneDNN's nChw8c or nChw16c (block 8 or 16; 1 keeps it plain), the lanes past
+// C holding NaN: the kernel must ignore them.
+std::vector<float> to_blocked(const Tensor& grad_output, std::int64_t block) {
+    if (block == 1) return std::vector<float>(grad_output.data(), grad_output.data() + grad_output.size());
     const std::int64_t n = grad_output.shape()[0], channels = grad_output.shape()[1];
     const std::int64_t pixels = grad_output.shape()[2] * grad_output.shape()[3];
-    const std::int64_t block = kernels::kWeightGradChannelBlock, blocks = (channels + block - 1) / block;
+    const std::int64_t blocks = (channels + block - 1) / block;
     std::vector<float> blocked(static_cast<std::size_t>(n * blocks * pixels * block), std::numeric_limits<float>::quiet_NaN());
     for (std::int64_t i = 0; i < n; ++i)
         for (std::int64_t c = 0; c < channels; ++c)
@@ -70,9 +74,10 @@ TEST_P(ConvWeightGradKernel, MatchesReferenceLoops) {
     std::vector<float> grad_bias(static_cast<std::size_t>(out_channels), -7.0f);
     const int threads = omp_get_max_threads();
     omp_set_num_threads(c.threads);
-    kernels::ConvWeightGrad kernel(kernels::conv_geometry(conv.options(), input.shape(), output.shape()));
-    const std::vector<float> blocked = to_blocked(grad_output);
-    kernel.run(input.data(), blocked.data(), grad_weight.data(), conv.bias() ? grad_bias.data() : nullptr);
+    kernels::ConvWeightGrad kernel(kernels::conv_geometry(conv.options(), input.shape(), output.shape()), c.layout);
+    const std::vector<float> blocked_input = to_blocked(input, c.layout.input_block);
+    const std::vector<float> blocked_grad = to_blocked(grad_output, c.layout.grad_output_block);
+    kernel.run(blocked_input.data(), blocked_grad.data(), grad_weight.data(), conv.bias() ? grad_bias.data() : nullptr);
     omp_set_num_threads(threads);
 
     expect_close("grad_weight", grad_weight.data(), expected_weight.data(), weight.shape.element_count());
@@ -89,7 +94,12 @@ INSTANTIATE_TEST_SUITE_P(
                       WeightGradCase{"conv2d out=9 kernel=2x4 stride=1x3 pad=1x2", Shape{4, 1, 8, 11}, 1},
                       WeightGradCase{"conv2d out=8 kernel=1", Shape{2, 4, 5, 5}, 2},
                       WeightGradCase{"conv2d out=3 kernel=3 stride=3", Shape{1, 1, 10, 10}, 2},  // a batch of one on two threads
-                      WeightGradCase{"conv2d out=12 kernel=13x2", Shape{2, 1, 14, 6}, 2}));      // 13 rows: tiles of 4, 4, 4, 1
+                      WeightGradCase{"conv2d out=12 kernel=13x2", Shape{2, 1, 14, 6}, 2},        // 13 rows: tiles of 4, 4, 4, 1
+                      // oneDNN's 16-channel blocks (AVX-512) for the gradient, blocked inputs
+                      WeightGradCase{"conv2d out=16 kernel=3 pad=1", Shape{5, 1, 12, 12}, 2, {1, 16}},
+                      WeightGradCase{"conv2d out=20 kernel=5 stride=2 pad=2", Shape{3, 3, 11, 9}, 2, {8, 16}},  // 20 = 16 + 4
+                      WeightGradCase{"conv2d out=9 kernel=3", Shape{2, 19, 7, 8}, 1, {16, 8}},  // 19 inputs: a second block of 3
+                      WeightGradCase{"conv2d out=24 kernel=2", Shape{4, 2, 6, 6}, 2, {16, 16}}));
 
 TEST(ConvWeightGradKernelGeometry, RefusesAnOutputTheInputCannotGive) {
     if (!kernels::conv_weight_grad_available()) GTEST_SKIP() << "no AVX2 and FMA on this CPU";

@@ -160,44 +160,47 @@ INSTANTIATE_TEST_SUITE_P(
         FastPathCase{"input 2x4x4\nbatchnorm2d\nflatten\nlinear out=3\n", 4},
         FastPathCase{"input 1x3x3\nflatten\nbatchnorm1d\nrelu\nlinear out=2\n", 4}));
 
-// With our own kernels wherever they apply (OwnKernels::always: on AVX-512 machines too, where
-// the automatic rule keeps oneDNN's), the fast path's gradients still agree with the reference
-// layers': convolutions with 1 and 3 input channels, with and without bias, with 6 and 16 outputs.
+// With our own kernels (the default, asked for explicitly) and without them, the fast path's
+// gradients agree with the reference layers': convolutions with 1 and 3 input channels, with and
+// without bias, with 6 and 16 outputs.
 TEST(FastPath, OwnKernelsAgreeWithReferenceLayers) {
     if (!kernels::conv_weight_grad_available()) GTEST_SKIP() << "no AVX2 and FMA on this CPU";
-    for (const char* model : {"input 1x28x28\nconv2d out=16 kernel=5 pad=2 bias=false\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\n"
-                              "conv2d out=32 kernel=5 pad=2 bias=false\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\nflatten\nlinear out=10\n",
-                              "input 3x10x9\nconv2d out=6 kernel=3 stride=2\nrelu\nconv2d out=4 kernel=3 pad=1\nflatten\nlinear out=5\n"}) {
-        SCOPED_TRACE(model);
-        const ModelSpec spec = parse_model(model, "case.model");
-        Network fast(spec), reference(spec);
-        reference.set_fast_path(false);
-        fast.initialize(5);
-        reference.initialize(5);
-        std::string why_not;
-        const auto executor = engine::onednn::OnednnExecutor::create(fast.layer_plans(), why_not, engine::onednn::OwnKernels::always);
-        ASSERT_NE(executor, nullptr) << why_not;
-        Random random(9);
-        std::vector<std::int64_t> dims{6};
-        dims.insert(dims.end(), spec.input.dims().begin(), spec.input.dims().end());
-        Tensor input{Shape(dims)};
-        fill_input(input, InputKind::smooth, random);
-        std::vector<std::uint8_t> labels(6);
-        for (auto& label : labels) label = static_cast<std::uint8_t>(random.below(static_cast<std::uint64_t>(fast.output_features())));
-        Tensor fast_grad, reference_grad;
-        softmax_cross_entropy(executor->forward_train(input), labels, &fast_grad);
-        softmax_cross_entropy(reference.forward_train(input), labels, &reference_grad);
-        executor->backward(fast_grad);
-        reference.backward(reference_grad);
-        const auto fast_parameters = fast.named_parameters(), reference_parameters = reference.named_parameters();
-        const double gradient_floor = 1e-3 * largest_gradient(reference);
-        for (std::size_t i = 0; i < fast_parameters.size(); ++i) {
-            const Parameter& a = *fast_parameters[i].parameter;
-            if (a.role != ParameterRole::trainable) continue;
-            EXPECT_LT(max_relative_error(a.grad, reference_parameters[i].parameter->grad, a.shape.element_count(), gradient_floor), 1e-4)
-                << "gradient of " << fast_parameters[i].name;
+    for (const auto own_kernels : {engine::onednn::OwnKernels::where_they_apply, engine::onednn::OwnKernels::never})
+        for (const char* model :
+             {"input 1x28x28\nconv2d out=16 kernel=5 pad=2 bias=false\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\n"
+              "conv2d out=32 kernel=5 pad=2 bias=false\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\nflatten\nlinear out=10\n",
+              "input 3x10x9\nconv2d out=6 kernel=3 stride=2\nrelu\nconv2d out=4 kernel=3 pad=1\nflatten\nlinear out=5\n"}) {
+            SCOPED_TRACE(std::string(model) + (own_kernels == engine::onednn::OwnKernels::never ? "without" : "with") + " own kernels");
+            const ModelSpec spec = parse_model(model, "case.model");
+            Network fast(spec), reference(spec);
+            reference.set_fast_path(false);
+            fast.initialize(5);
+            reference.initialize(5);
+            std::string why_not;
+            const auto executor = engine::onednn::OnednnExecutor::create(fast.layer_plans(), why_not, own_kernels);
+            ASSERT_NE(executor, nullptr) << why_not;
+            Random random(9);
+            std::vector<std::int64_t> dims{6};
+            dims.insert(dims.end(), spec.input.dims().begin(), spec.input.dims().end());
+            Tensor input{Shape(dims)};
+            fill_input(input, InputKind::smooth, random);
+            std::vector<std::uint8_t> labels(6);
+            for (auto& label : labels) label = static_cast<std::uint8_t>(random.below(static_cast<std::uint64_t>(fast.output_features())));
+            Tensor fast_grad, reference_grad;
+            softmax_cross_entropy(executor->forward_train(input), labels, &fast_grad);
+            softmax_cross_entropy(reference.forward_train(input), labels, &reference_grad);
+            executor->backward(fast_grad);
+            reference.backward(reference_grad);
+            const auto fast_parameters = fast.named_parameters(), reference_parameters = reference.named_parameters();
+            const double gradient_floor = 1e-3 * largest_gradient(reference);
+            for (std::size_t i = 0; i < fast_parameters.size(); ++i) {
+                const Parameter& a = *fast_parameters[i].parameter;
+                if (a.role != ParameterRole::trainable) continue;
+                EXPECT_LT(max_relative_error(a.grad, reference_parameters[i].parameter->grad, a.shape.element_count(), gradient_floor),
+                          1e-4)
+                    << "gradient of " << fast_parameters[i].name;
+            }
         }
-    }
 }
 
 // Evaluation keeps the weights in the primitives' layouts between calls; a change of parameters

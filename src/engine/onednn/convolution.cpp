@@ -36,21 +36,21 @@ struct FoldedBatchNorm {
     bool relu;  // the relu after the batch norm becomes the convolution's post-op
 };
 
-// Whether the weight gradient runs on our kernel (onednn.h, OwnKernels) rather than the primitive
-// `chosen`, whose implementation oneDNN names ("jit:avx2", "jit:avx512_core", ...).
-bool own_weight_grad(const Conv2d& layer, const dnnl::convolution_backward_weights::primitive_desc& chosen, OwnKernels policy) {
+// Whether the weight gradient runs on our kernel (onednn.h, OwnKernels) rather than oneDNN's.
+bool own_weight_grad(const Conv2d& layer, OwnKernels policy) {
     const Conv2dOptions& o = layer.options();
-    const bool applies =
-        o.groups == 1 && o.dilation_height == 1 && o.dilation_width == 1 && o.in_channels <= 4 && kernels::conv_weight_grad_available();
-    switch (policy) {
-        case OwnKernels::never:
-            return false;
-        case OwnKernels::always:
-            return applies;
-        case OwnKernels::automatic:
-            break;
-    }
-    return applies && std::string(chosen.impl_info_str()).find("avx512") == std::string::npos;
+    return policy == OwnKernels::where_they_apply && o.groups == 1 && o.dilation_height == 1 && o.dilation_width == 1 &&
+           o.in_channels <= 4 && kernels::conv_weight_grad_available();
+}
+
+// The 4-D layout with this channel block: 1 plain (abcd), 8 aBcd8b, 16 aBcd16b.
+Tag block_tag(std::int64_t block) { return block == 16 ? Tag::aBcd16b : block == 8 ? Tag::aBcd8b : Tag::abcd; }
+
+// Which of `blocks` is the channel block of `desc`'s layout; 0 when none is.
+std::int64_t channel_block(const memory::desc& desc, std::initializer_list<std::int64_t> blocks) {
+    for (std::int64_t block : blocks)
+        if (desc == memory::desc(desc.dims(), f32, block_tag(block))) return block;
+    return 0;
 }
 
 class ConvolutionStage : public Stage {
@@ -121,13 +121,18 @@ public:
             {dnnl::algorithm::convolution_direct, src_any, weights_any, bias_desc_, diff_dst_any, window_.strides, window_.dilates,
              window_.padding_left, window_.padding_right},
             context.engine, forward_pd_);
-        if (own_weight_grad(layer_, weights_pd_, context.own_kernels)) {
-            // Our kernel reads the input plain and the gradient in 8-channel blocks, and writes
-            // the arena's gradients itself.
+        if (own_weight_grad(layer_, context.own_kernels)) {
+            // Our kernel reads the input and the gradient in the layouts the neighbours wrote
+            // when it knows them (plain, 8- or 16-channel blocks), else converted; it writes the
+            // arena's gradients itself.
             const memory::dims input = input_.get_desc().dims(), output = diff_dst.get_desc().dims();
-            weight_grad_kernel_.emplace(kernels::conv_geometry(layer_.options(), Shape(input), Shape(output)));
-            weights_src_ = weights_src_conversion_.prepare(input_, {input, f32, Tag::abcd}, context.engine);
-            weights_diff_dst_ = weights_diff_dst_conversion_.prepare(diff_dst, {output, f32, Tag::aBcd8b}, context.engine);
+            const std::int64_t input_block = channel_block(input_.get_desc(), {1, 8, 16});
+            const std::int64_t grad_block = channel_block(diff_dst.get_desc(), {8, 16});
+            const kernels::ConvWeightGradLayout layout{input_block == 0 ? 1 : input_block, grad_block == 0 ? 8 : grad_block};
+            weight_grad_kernel_.emplace(kernels::conv_geometry(layer_.options(), Shape(input), Shape(output)), layout);
+            weights_src_ = weights_src_conversion_.prepare(input_, {input, f32, block_tag(layout.input_block)}, context.engine);
+            weights_diff_dst_ =
+                weights_diff_dst_conversion_.prepare(diff_dst, {output, f32, block_tag(layout.grad_output_block)}, context.engine);
         } else {
             backward_weights_ = dnnl::convolution_backward_weights(weights_pd_);
             weights_src_ = weights_src_conversion_.prepare(src_, weights_pd_.src_desc(), context.engine);

@@ -218,7 +218,7 @@ struct OnednnExecutor::Impl {
 };
 
 std::unique_ptr<Executor> OnednnExecutor::create(const std::vector<LayerPlan>& layers, std::string& why_not) {
-    return create(layers, why_not, OwnKernels::automatic);
+    return create(layers, why_not, OwnKernels::where_they_apply);
 }
 
 std::unique_ptr<Executor> OnednnExecutor::create(const std::vector<LayerPlan>& layers, std::string& why_not, OwnKernels own_kernels) {

@@ -23,7 +23,7 @@ constexpr auto f32 = memory::data_type::f32;
 struct Context {
     dnnl::engine engine{dnnl::engine::kind::cpu, 0};
     dnnl::stream stream{engine};
-    OwnKernels own_kernels = OwnKernels::automatic;
+    OwnKernels own_kernels = OwnKernels::where_they_apply;
 };
 
 inline memory::dims to_dims(const Shape& shape) { return memory::dims(shape.dims().begin(), shape.dims().end()); }

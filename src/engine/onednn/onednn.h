@@ -50,17 +50,15 @@ std::span<const FastPathDecision> fast_path_table();
 // requires a row for every registered type).
 const FastPathDecision* fast_path_decision(std::string_view type);
 
-// Where the backend runs a kernel of its own (src/kernels) instead of oneDNN's primitive. Today
-// one: the weight gradient of a convolution with at most 4 input channels (groups 1, dilation 1),
-// on AVX2 (conv_weight_grad.h).
+// Whether the backend runs kernels of its own (src/kernels) where oneDNN's are weak. Today one:
+// the weight gradient of a convolution with at most 4 input channels (groups 1, dilation 1) on any
+// CPU with AVX2 (conv_weight_grad.h), where oneDNN 2.6's AVX2 kernel runs at a tenth of its speed
+// and its AVX-512 one no faster (docs/PERFORMANCE.md, "Own kernels"). Decided by that rule, not
+// by a timing, so that every run makes the same choice and a resumed run repeats an unbroken
+// one's arithmetic; and the same on AVX2 and AVX-512 machines, so that they compute alike.
 enum class OwnKernels {
-    // Where oneDNN's kernel is weak: its AVX2 weight gradient for 1 input channel runs at about a
-    // tenth of ours, its AVX-512 one as fast, so ours runs where oneDNN picked no AVX-512 kernel
-    // (docs/PERFORMANCE.md, "Own kernels"). A rule, not a timing, so that every run on a machine
-    // chooses alike and a resumed run repeats an unbroken one's arithmetic.
-    automatic,
-    never,   // oneDNN's primitives everywhere
-    always,  // ours wherever it applies and the CPU has AVX2 (tests, benchmarks)
+    where_they_apply,  // the default
+    never,             // oneDNN's primitives everywhere (for comparison)
 };
 
 class OnednnExecutor : public Executor {
