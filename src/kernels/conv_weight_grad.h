@@ -1,5 +1,5 @@
-// The weight and bias gradient of a 2-D convolution whose input has few channels, for AVX2 CPUs:
-// convnet1's first layer (1 input channel), where oneDNN 2.7's AVX2 kernel runs at about
+// The weight and bias gradient of a 2-D convolution whose input has few channels, on any CPU with
+// AVX2: convnet1's first layer (1 input channel), where oneDNN 2.6's AVX2 kernel runs at about
 // 17 GFLOP/s and takes a fifth of a training step (docs/PERFORMANCE.md, "Own kernels").
 // A direct kernel: every tap's gradient is a dot product over the batch and the output pixels,
 // with the output channels in the vector lanes. Internal header; the oneDNN convolution stage
@@ -27,7 +27,7 @@ struct ConvGeometry {
 // The geometry of `options` over an input (N, C, H, W) giving an output (N, O, OH, OW).
 ConvGeometry conv_geometry(const Conv2dOptions& options, const Shape& input, const Shape& output);
 
-// grad_output's channel block: oneDNN's aBcd8b (nChw8c), the AVX2 layout.
+// The output channels in one vector of sums (AVX2: 8 floats).
 constexpr std::int64_t kWeightGradChannelBlock = 8;
 
 // How the kernel's operands are laid out: oneDNN's channel-blocked layouts, so that the stage

@@ -6,8 +6,8 @@
 #include <convnet/layers/batchnorm.h>
 #include <convnet/layers/conv2d.h>
 
+#include <initializer_list>
 #include <optional>
-#include <string>
 
 namespace convnet::engine::onednn {
 
@@ -117,10 +117,6 @@ public:
         const memory::desc src_any(forward_pd_.src_desc().dims(), f32, Tag::any);
         const memory::desc diff_dst_any(diff_dst.get_desc().dims(), f32, Tag::any);
         const memory::desc weights_any(convolution_weight_dims(layer_), f32, Tag::any);
-        weights_pd_ = dnnl::convolution_backward_weights::primitive_desc(
-            {dnnl::algorithm::convolution_direct, src_any, weights_any, bias_desc_, diff_dst_any, window_.strides, window_.dilates,
-             window_.padding_left, window_.padding_right},
-            context.engine, forward_pd_);
         if (own_weight_grad(layer_, context.own_kernels)) {
             // Our kernel reads the input and the gradient in the layouts the neighbours wrote
             // when it knows them (plain, 8- or 16-channel blocks), else converted; it writes the
@@ -134,6 +130,10 @@ public:
             weights_diff_dst_ =
                 weights_diff_dst_conversion_.prepare(diff_dst, {output, f32, block_tag(layout.grad_output_block)}, context.engine);
         } else {
+            weights_pd_ = dnnl::convolution_backward_weights::primitive_desc(
+                {dnnl::algorithm::convolution_direct, src_any, weights_any, bias_desc_, diff_dst_any, window_.strides, window_.dilates,
+                 window_.padding_left, window_.padding_right},
+                context.engine, forward_pd_);
             backward_weights_ = dnnl::convolution_backward_weights(weights_pd_);
             weights_src_ = weights_src_conversion_.prepare(src_, weights_pd_.src_desc(), context.engine);
             weights_diff_dst_ = weights_diff_dst_conversion_.prepare(diff_dst, weights_pd_.diff_dst_desc(), context.engine);
