@@ -521,8 +521,8 @@ def report(record, markdown_path=None):
         for seconds, calls, kind, prop, impl, problem, layouts in profile["rows"][:12]:
             md.append(f"| {seconds / profile['seconds']:.1%} | {seconds * 1000:.1f} | {calls} | {kind} {prop} | {impl} | "
                       f"`{problem}` |")
-        md.append(f"| {rest / profile['seconds']:.1%} | {rest * 1000:.1f} | | outside oneDNN (conversion, loss, "
-                  f"optimiser, synchronisation) | | |")
+        md.append(f"| {rest / profile['seconds']:.1%} | {rest * 1000:.1f} | | outside oneDNN (our own kernels, conversion, "
+                  f"loss, optimiser, synchronisation) | | |")
         with open(markdown_path, "w") as file:
             file.write("\n".join(md) + "\n")
 
