@@ -118,7 +118,7 @@ sanitize-thread: deps
 	cmake --build $(TSAN_BUILD_DIR) -j $(JOBS) --target convnet_thread_tests
 	cd $(TSAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -R ConcurrentPredict
 
-# Ours against PyTorch in one run (docs/PERFORMANCE.md); about 4 minutes on a quiet machine.
+# Ours against PyTorch in one run (docs/PERFORMANCE.md); about 8 to 9 minutes on a quiet machine.
 # BENCH_ISA=avx2 limits every system to AVX2 on an AVX-512 CPU (build/bench-avx2.md).
 BENCH_ISA ?= native
 BENCH_OUTPUT := $(BUILD_DIR)/bench$(if $(filter avx2,$(BENCH_ISA)),-avx2,)
