@@ -39,17 +39,23 @@ def log(message):
     print(message, file=sys.stderr, flush=True)
 
 
+def child_environment(args):
+    """The environment every measured child starts from: the caller's, without thread-count
+    settings (so that "as a user runs it" means the libraries' own defaults), limited to AVX2
+    under --isa avx2."""
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+    if args.isa == "avx2":
+        env.update(AVX2_ENVIRONMENT)
+    return env
+
+
 class Runner:
     """Runs one measurement per child process and keeps its JSON line and its peak RSS."""
 
     def __init__(self, args):
         self.args = args
         self.results = []  # every JSON line, with "label", "max_rss_mb" and "wall_seconds" added
-        # The environment every child starts from: the caller's, without thread-count settings,
-        # so that "as a user runs it" means the libraries' own defaults.
-        self.base_env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
-        if args.isa == "avx2":
-            self.base_env.update(AVX2_ENVIRONMENT)
+        self.base_env = child_environment(args)
 
     def run(self, label, command, extra_env=None, timeout=None):
         """The child's JSON line with its peak RSS; None when it ran past `timeout` seconds."""
@@ -234,10 +240,7 @@ def onednn_profile(args, images):
     """Where a training epoch's time goes on the fast path: ONEDNN_VERBOSE=1 over `images`
     training images, oneDNN's own execution times summed per primitive, and what is left
     (outside oneDNN: batch conversion, loss, optimiser, waits, dispatch)."""
-    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
-    env["ONEDNN_VERBOSE"] = "1"
-    if args.isa == "avx2":
-        env.update(AVX2_ENVIRONMENT)
+    env = dict(child_environment(args), ONEDNN_VERBOSE="1")
     command = [args.convnet_bench, "train", "--data", args.data, "--model", args.model, "--threads", str(args.threads),
                "--images", str(images), "--warmup-steps", "5"]
     log(f"  [{time.strftime('%H:%M:%S')}] profile: ONEDNN_VERBOSE=1 {' '.join(command)}")
