@@ -281,6 +281,7 @@ std::vector<EpochMetrics> parse_metrics(const std::string& text, const std::stri
         };
         number("train_loss", metrics.train_loss);
         number("train_accuracy", metrics.train_accuracy);
+        metrics.evaluated = record.contains("test_loss") || record.contains("test_accuracy");
         number("test_loss", metrics.test_loss);
         number("test_accuracy", metrics.test_accuracy);
         if (!records.empty() && metrics.epoch <= records.back().epoch) records.clear();  // another run appended: keep the last
@@ -322,8 +323,9 @@ std::string training_curves_svg(const std::vector<EpochMetrics>& metrics, const 
     accuracy.series = loss.series;
     for (const EpochMetrics& record : metrics) {
         loss.series[0].points.emplace_back(record.epoch, record.train_loss);
-        loss.series[1].points.emplace_back(record.epoch, record.test_loss);
         accuracy.series[0].points.emplace_back(record.epoch, record.train_accuracy);
+        if (!record.evaluated) continue;  // no point, and no "not finite" note: nothing was measured
+        loss.series[1].points.emplace_back(record.epoch, record.test_loss);
         accuracy.series[1].points.emplace_back(record.epoch, record.test_accuracy);
     }
     const EpochMetrics& last = metrics.back();

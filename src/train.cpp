@@ -258,14 +258,14 @@ Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t
     return result;
 }
 
-std::string epoch_metrics_json(const EpochResult& epoch, const Evaluation& test) {
-    nlohmann::ordered_json record = {{"epoch", epoch.epoch},
-                                     {"train_loss", epoch.train_loss},
-                                     {"train_accuracy", epoch.train_accuracy},
-                                     {"test_loss", test.loss},
-                                     {"test_accuracy", test.accuracy},
-                                     {"epoch_seconds", epoch.seconds},
-                                     {"images_per_second", epoch.images_per_second}};
+std::string epoch_metrics_json(const EpochResult& epoch, const Evaluation* test) {
+    nlohmann::ordered_json record = {{"epoch", epoch.epoch}, {"train_loss", epoch.train_loss}, {"train_accuracy", epoch.train_accuracy}};
+    if (test != nullptr) {
+        record["test_loss"] = test->loss;
+        record["test_accuracy"] = test->accuracy;
+    }
+    record["epoch_seconds"] = epoch.seconds;
+    record["images_per_second"] = epoch.images_per_second;
     if (epoch.communication_seconds > 0.0) record["communication_seconds"] = epoch.communication_seconds;  // distributed runs
     return record.dump();  // nlohmann writes NaN and infinities as null
 }
@@ -583,6 +583,7 @@ FitResult Trainer::fit(const Dataset& train, const Dataset& test, const FitOptio
     if (!(options.ema_decay >= 0.0 && options.ema_decay < 1.0))
         throw Error("weight averaging: decay " + std::to_string(options.ema_decay) + ", expected a value in [0, 1)");
     ema_decay_ = options.ema_decay;
+    if (options.eval_every < 1) throw Error("eval_every " + std::to_string(options.eval_every) + ": expected 1 or more epochs");
     const double base = options.learning_rate > 0.0 ? options.learning_rate : base_learning_rate_;
     step_schedule_.reset();
     if (options.schedule.per_step()) {
@@ -634,11 +635,14 @@ FitResult Trainer::fit(const Dataset& train, const Dataset& test, const FitOptio
                 Trainer* trainer;
                 ~Restore() { trainer->swap_average(); }
             } restore{this};
-            result.last =
-                evaluate(network_, test, evaluation_batch, options.metadata.preprocessing, communicator_, options.test_time_augmentation);
-            if (callbacks.epoch_done) callbacks.epoch_done(trained, result.last);
+            const bool evaluated = position_.epochs_done % options.eval_every == 0 || position_.epochs_done == options.epochs;
+            if (evaluated)
+                result.last = evaluate(network_, test, evaluation_batch, options.metadata.preprocessing, communicator_,
+                                       options.test_time_augmentation);
+            const Evaluation* tested = evaluated ? &result.last : nullptr;
+            if (callbacks.epoch_done) callbacks.epoch_done(trained, tested);
             if (!options.metrics.empty()) {
-                metrics_ += epoch_metrics_json(trained, result.last) + "\n";
+                metrics_ += epoch_metrics_json(trained, tested) + "\n";
                 if (writes) write_file_atomically(options.metrics, metrics_);
             }
             if (writes && !options.save.empty()) save_weights(network_, options.save, options.metadata);

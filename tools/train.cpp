@@ -64,6 +64,8 @@ options:
   --ema DECAY        evaluate and save an exponential moving average of the weights and batch
                      norm statistics, updated after every step with this decay (e.g. 0.999), as
                      AveragedModel with get_ema_multi_avg_fn (default: none)
+  --eval-every N     evaluate on the test (or val) split after every N epochs and after the last
+                     (default 1); the epochs between print training figures only
   --tta flip         evaluate each test image as itself and mirrored, averaging the logits
                      (test-time augmentation; twice the evaluation time; default none)
   --label-smoothing E  the loss's target (1 - E) on the label plus E spread over every class, as
@@ -386,6 +388,7 @@ int train(const Arguments& arguments, Communicator* world) {
     if (arguments.has("checkpoint")) fit.checkpoint = arguments.required("checkpoint");
     else if (resumed) fit.checkpoint = arguments.required("resume");
     fit.checkpoint_every = checkpoint_every;
+    fit.eval_every = static_cast<int>(arguments.integer("eval-every", 1, 1, 100000));
     fit.metadata = resumed ? resumed->weights : WeightsMetadata{};
     if (!resumed) {
         fit.metadata.class_names = train.class_names;
@@ -416,11 +419,12 @@ int train(const Arguments& arguments, Communicator* world) {
     ProgressBar bar;
     FitCallbacks callbacks;
     callbacks.batch_done = [&](const TrainProgress& progress) { bar.show(progress, epochs); };
-    callbacks.epoch_done = [&](const EpochResult& trained, const Evaluation& tested) {
+    callbacks.epoch_done = [&](const EpochResult& trained, const Evaluation* tested) {
         bar.finish();
-        std::printf("epoch %d/%d  train loss %.4f  acc %.4f | %s loss %.4f  acc %.4f | %.1f s, %.0f img/s", trained.epoch, epochs,
-                    shown(trained.train_loss), trained.train_accuracy, judged_name, shown(tested.loss), tested.accuracy, trained.seconds,
-                    trained.images_per_second);
+        std::printf("epoch %d/%d  train loss %.4f  acc %.4f | ", trained.epoch, epochs, shown(trained.train_loss), trained.train_accuracy);
+        if (tested != nullptr) std::printf("%s loss %.4f  acc %.4f", judged_name, shown(tested->loss), tested->accuracy);
+        else std::printf("%s not evaluated (--eval-every)", judged_name);
+        std::printf(" | %.1f s, %.0f img/s", trained.seconds, trained.images_per_second);
         if (world != nullptr) std::printf(" (%.2f s in collectives, waits for the slowest rank included)", trained.communication_seconds);
         std::printf("\n");
         if (trained.skipped_steps > 0)
@@ -467,9 +471,10 @@ int train(const Arguments& arguments, Communicator* world) {
 
 int run_train(const std::vector<std::string>& words) {
     const Arguments arguments(
-        words, {"model",     "data",      "epochs", "batch",   "optimizer", "lr",         "momentum",         "weight-decay", "schedule",
-                "seed",      "threads",   "save",   "metrics", "backend",   "checkpoint", "checkpoint-every", "resume",       "augment",
-                "normalize", "val-split", "resize", "cache",   "plot",      "on-nan",     "label-smoothing",  "tta",          "ema"},
+        words, {"model",           "data",    "epochs",    "batch",     "optimizer", "lr",      "momentum",   "weight-decay",
+                "schedule",        "seed",    "threads",   "save",      "metrics",   "backend", "checkpoint", "checkpoint-every",
+                "resume",          "augment", "normalize", "val-split", "resize",    "cache",   "plot",       "on-nan",
+                "label-smoothing", "tta",     "ema",       "eval-every"},
         {"help", "reference", "nesterov", "skip-bad", "distributed", "sync-bn", "no-sync-bn"});
     if (arguments.has("help")) {
         std::cout << kTrainHelp;

@@ -21,6 +21,7 @@ namespace convnet {
 // (not finite: a NaN loss) or missing is NaN here.
 struct EpochMetrics {
     int epoch = 0;
+    bool evaluated = true;  // false: the line has neither test field (an epoch train --eval-every skipped)
     double train_loss = std::numeric_limits<double>::quiet_NaN();
     double train_accuracy = std::numeric_limits<double>::quiet_NaN();
     double test_loss = std::numeric_limits<double>::quiet_NaN();

@@ -121,9 +121,10 @@ public:
 
 // One epoch as a JSON object on one line (no newline), the `--metrics` record: epoch, train_loss,
 // train_accuracy, test_loss, test_accuracy, epoch_seconds, images_per_second (and, distributed,
-// communication_seconds: this rank's time in collectives). A value that is
-// not finite (a NaN loss) is written as null, so that every JSON reader accepts the line.
-std::string epoch_metrics_json(const EpochResult& epoch, const Evaluation& test);
+// communication_seconds: this rank's time in collectives). `test` is null for an epoch that was
+// not evaluated (FitOptions::eval_every): test_loss and test_accuracy are then left out. A value
+// that is not finite (a NaN loss) is written as null, so that every JSON reader accepts the line.
+std::string epoch_metrics_json(const EpochResult& epoch, const Evaluation* test);
 
 // What Trainer::fit does around the epochs.
 struct FitOptions {
@@ -132,6 +133,9 @@ struct FitOptions {
                                         // own rate when the Trainer was made
     LearningRateSchedule schedule;      // constant unless set (StepLR, CosineAnnealingLR)
     std::int64_t evaluation_batch = 0;  // 0: the training batch size (no larger buffers than training needs)
+    int eval_every = 1;                 // evaluate after every this many epochs (counted from the run's
+                                        // first) and after the last, as Lightning's check_val_every_n_epoch;
+                                        // at least 1
     std::filesystem::path save;         // when set: the weights after every epoch, written atomically
     std::filesystem::path metrics;      // when set: one epoch_metrics_json line per epoch, appended (the
                                         // file rewritten atomically each time, so a crash loses no line)
@@ -150,10 +154,11 @@ struct FitOptions {
     double ema_decay = 0.0;
 };
 
-// Optional calls out of Trainer::fit: after every batch, and after every epoch's evaluation.
+// Optional calls out of Trainer::fit: after every batch, and after every epoch (with its
+// evaluation, or null where FitOptions::eval_every left the epoch unevaluated).
 struct FitCallbacks {
     std::function<void(const TrainProgress&)> batch_done;
-    std::function<void(const EpochResult&, const Evaluation&)> epoch_done;
+    std::function<void(const EpochResult&, const Evaluation*)> epoch_done;
     // Asked after every step; true stops the run there, after writing the checkpoint when one is set.
     std::function<bool()> stop_requested;
 };
@@ -179,8 +184,9 @@ public:
                             const std::function<bool()>& keep_going = {});
 
     // The whole run: for each epoch up to options.epochs, the learning rate from the schedule,
-    // train_epoch on `train`, evaluation on `test`, then the metrics line, the weights and the
-    // checkpoint when asked. Throws convnet::Error as train_epoch, evaluate and the writers do.
+    // train_epoch on `train`, evaluation on `test` (every options.eval_every epochs and after the
+    // last), then the metrics line, the weights and the checkpoint when asked. Throws
+    // convnet::Error for an eval_every under 1, and as train_epoch, evaluate and the writers do.
     FitResult fit(const Dataset& train, const Dataset& test, const FitOptions& options, const FitCallbacks& callbacks = {});
 
     // The mean/std and augmentation of the training batches train_epoch draws (none unless set;

@@ -164,7 +164,7 @@ TEST_F(PlotFiles, CurvesHaveAxesPointsAndLeaveOutNaN) {
     nan_test.accuracy = 0.1;
     const std::string text =
         "{\"epoch\": 1, \"train_loss\": 0.6, \"train_accuracy\": 0.78, \"test_loss\": 0.5, \"test_accuracy\": 0.81}\n" +
-        epoch_metrics_json(nan_epoch, nan_test) +
+        epoch_metrics_json(nan_epoch, &nan_test) +
         "\n\n{\"epoch\": 3, \"train_loss\": 0.3, \"train_accuracy\": 0.9, \"test_loss\": 0.35, \"test_accuracy\": 0.88}\n";
     const std::vector<EpochMetrics> records = parse_metrics(text, "m.jsonl");
     ASSERT_EQ(records.size(), 3u);
@@ -188,6 +188,28 @@ TEST_F(PlotFiles, CurvesHaveAxesPointsAndLeaveOutNaN) {
     expect_well_formed_xml(one, directory_ / "one.svg");
     EXPECT_EQ(occurrences(one, "<circle class=\"point\""), 4u);
     EXPECT_NE(one.find(">val</text>"), std::string::npos);
+}
+
+// train --eval-every: an epoch without test fields has train points only and no "not finite" note.
+TEST_F(PlotFiles, CurvesLeaveOutEpochsThatWereNotEvaluated) {
+    EpochResult skipped;
+    skipped.epoch = 2;
+    skipped.train_loss = 0.4;
+    skipped.train_accuracy = 0.85;
+    const std::string text =
+        "{\"epoch\": 1, \"train_loss\": 0.6, \"train_accuracy\": 0.78, \"test_loss\": 0.5, \"test_accuracy\": 0.81}\n" +
+        epoch_metrics_json(skipped, nullptr) +
+        "\n{\"epoch\": 3, \"train_loss\": 0.3, \"train_accuracy\": 0.9, \"test_loss\": 0.35, \"test_accuracy\": 0.88}\n";
+    const std::vector<EpochMetrics> records = parse_metrics(text, "m.jsonl");
+    ASSERT_EQ(records.size(), 3u);
+    EXPECT_TRUE(records[0].evaluated);
+    EXPECT_FALSE(records[1].evaluated);
+    const std::string svg = training_curves_svg(records);
+    expect_well_formed_xml(svg, directory_ / "skipped.svg");
+    EXPECT_EQ(occurrences(svg, "<circle class=\"point\""), 10u);    // 2 train series x 3 epochs, 2 test series x 2
+    EXPECT_EQ(occurrences(svg, "<polyline class=\"series\""), 4u);  // the test lines join epochs 1 and 3
+    EXPECT_EQ(svg.find("not finite"), std::string::npos);
+    EXPECT_NE(svg.find("test accuracy 0.8800 after epoch 3"), std::string::npos);
 }
 
 TEST(Metrics, LastRunOfAnAppendedFileAndErrorsByLine) {

@@ -154,7 +154,7 @@ TEST(Training, MetricsAreValidJsonEvenForNaN) {
     Evaluation test;
     test.loss = 0.25;
     test.accuracy = 0.875;
-    const std::string line = epoch_metrics_json(epoch, test);
+    const std::string line = epoch_metrics_json(epoch, &test);
     EXPECT_EQ(line.find('\n'), std::string::npos);
     const nlohmann::json record = nlohmann::json::parse(line);
     EXPECT_EQ(record["epoch"], 3);
@@ -193,7 +193,7 @@ TEST(Training, FitRunsTheEpochsAndAResumedRunEndsWhereAnUnbrokenOneDoes) {
     Trainer trainer(unbroken, adam, 32, 4);
     std::vector<int> epochs_seen;
     FitCallbacks callbacks;
-    callbacks.epoch_done = [&](const EpochResult& epoch, const Evaluation&) { epochs_seen.push_back(epoch.epoch); };
+    callbacks.epoch_done = [&](const EpochResult& epoch, const Evaluation*) { epochs_seen.push_back(epoch.epoch); };
     const Evaluation last = trainer.fit(train, test, options, callbacks).last;
     EXPECT_EQ(epochs_seen, (std::vector<int>{1, 2}));
     EXPECT_EQ(trainer.epochs_done(), 2);
@@ -220,6 +220,54 @@ TEST(Training, FitRunsTheEpochsAndAResumedRunEndsWhereAnUnbrokenOneDoes) {
     continued.fit(train, test, second);
     EXPECT_EQ(weights_of(resumed), weights_of(unbroken));
     std::filesystem::remove_all(folder);
+}
+
+// eval_every (--eval-every): epochs 3 and 6 of 7 are evaluated, and the last; the others have no
+// evaluation and no test fields in their metrics line; training is the same bits either way.
+TEST(Training, FitEvaluatesEveryNthEpochAndTheLast) {
+    const Dataset train = generated_dataset(96, 8), test = generated_dataset(30, 9);
+    const std::filesystem::path metrics = std::filesystem::temp_directory_path() / "convnet_eval_every.jsonl";
+    std::filesystem::remove(metrics);
+    const auto run = [&](int eval_every, std::vector<int>& evaluated) {
+        Network network(parse_model(kSmallModel, "small.model"));
+        network.initialize(4);
+        Sgd sgd(SgdOptions{});
+        FitOptions options;
+        options.epochs = 7;
+        options.eval_every = eval_every;
+        options.metrics = eval_every == 3 ? metrics : std::filesystem::path();
+        FitCallbacks callbacks;
+        callbacks.epoch_done = [&](const EpochResult& epoch, const Evaluation* tested) {
+            if (tested != nullptr) evaluated.push_back(epoch.epoch);
+        };
+        const double accuracy = Trainer(network, sgd, 32, 4).fit(train, test, options, callbacks).last.accuracy;
+        return std::make_pair(weights_of(network), accuracy);
+    };
+    std::vector<int> every, third;
+    const auto [weights_every, accuracy_every] = run(1, every);
+    const auto [weights_third, accuracy_third] = run(3, third);
+    EXPECT_EQ(every, (std::vector<int>{1, 2, 3, 4, 5, 6, 7}));
+    EXPECT_EQ(third, (std::vector<int>{3, 6, 7}));
+    EXPECT_EQ(weights_third, weights_every);
+    EXPECT_EQ(accuracy_third, accuracy_every);
+    std::ifstream file(metrics);
+    std::vector<int> with_test;
+    int lines = 0;
+    for (std::string line; std::getline(file, line); ++lines) {
+        const nlohmann::json record = nlohmann::json::parse(line);
+        EXPECT_EQ(record.contains("test_loss"), record.contains("test_accuracy"));
+        if (record.contains("test_accuracy")) with_test.push_back(record["epoch"].get<int>());
+    }
+    EXPECT_EQ(lines, 7);
+    EXPECT_EQ(with_test, (std::vector<int>{3, 6, 7}));
+    std::filesystem::remove(metrics);
+
+    Network network(parse_model(kSmallModel, "small.model"));
+    network.initialize(4);
+    Sgd sgd(SgdOptions{});
+    FitOptions zero;
+    zero.eval_every = 0;
+    testing::expect_error([&] { Trainer(network, sgd, 32, 4).fit(train, test, zero); }, {"eval_every 0", "expected 1 or more"});
 }
 
 // Without a learning rate in FitOptions, fit schedules from the optimiser's own rate.
