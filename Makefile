@@ -128,8 +128,9 @@ bench: bench-deps data onnx-runtime
 	/usr/bin/python3 bench/run_bench.py --build-dir $(BUILD_DIR) --data $(DATA_DIR)/fashion-mnist --isa $(BENCH_ISA) \
 	  $(THREAD_OPTION) --markdown $(BENCH_OUTPUT).md --json $(BENCH_OUTPUT).json
 
-# Every recipe from a cold start, once per seed; SPEEDRUN_OPTIONS=--ablation adds each trick
-# removed in turn (about 25 minutes more), --recipe NAME runs one.
+# Every recipe from a cold start, once per seed (about 50 minutes for 10 seeds, most of it the
+# 94-in-5min recipe's); SPEEDRUN_OPTIONS=--ablation adds each trick removed in turn (for 94-in-5min
+# about 25 minutes a seed), --recipe NAME runs one.
 SPEEDRUN_SEEDS ?= 10
 SPEEDRUN_OPTIONS ?=
 speedrun: build data

@@ -5,7 +5,7 @@ data, training and the final evaluation all count) and the wall clock of the who
 its time. Prints, per recipe, the command, the mean ± standard deviation of the time and of the
 final test accuracy over the seeds, and how many seeds reached the target.
 
-    /usr/bin/python3 bench/speedrun.py --build-dir build [--seeds 10] [--recipe NAME]
+    /usr/bin/python3 bench/speedrun.py --build-dir build [--seeds 10] [--first-seed 1] [--recipe NAME]
                                        [--ablation] [--markdown FILE]
 
 --ablation runs each recipe again with each of its tricks removed in turn, on the same seeds,
@@ -108,7 +108,7 @@ def run_once(command):
 
 def measure(args, recipe, removed=None):
     times, accuracies, parameters = [], [], 0
-    for seed in range(1, args.seeds + 1):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         seconds, accuracy, parameters = run_once(command_of(args, recipe, seed, removed))
         log(f"  seed {seed}: {accuracy:.4f} in {seconds:.2f} s" + (f" (without {removed})" if removed else ""))
         times.append(seconds)
@@ -139,29 +139,34 @@ def main():
     parser.add_argument("--build-dir", default="build")
     parser.add_argument("--data", default="data/fashion-mnist")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--seeds", type=int, default=10, help="runs per recipe, seeds 1 to N (default 10)")
+    parser.add_argument("--seeds", type=int, default=10, help="runs per recipe, seeds 1 to N (default 10; see --first-seed)")
+    parser.add_argument("--first-seed", type=int, default=1,
+                        help="start the seeds here instead (e.g. 11 with --seeds 10: seeds the recipes were not chosen on)")
     parser.add_argument("--recipe", action="append", choices=sorted(RECIPES), help="only this recipe (repeatable)")
     parser.add_argument("--ablation", action="store_true", help="also each recipe with each trick removed in turn")
     parser.add_argument("--markdown", help="also write the tables here")
     args = parser.parse_args()
     if args.seeds < 1:
         parser.error("--seeds: expected at least 1")
+    if args.first_seed < 0:
+        parser.error("--first-seed: expected 0 or more")
     if not os.path.isfile(os.path.join(args.build_dir, "convnet")):
         raise SystemExit(f"speedrun: {args.build_dir}/convnet not found; build first (make speedrun does)")
 
-    output = [f"Fashion-MNIST speedrun: {args.seeds} seeds per recipe, {args.threads} threads, wall clock of the whole "
+    seeds = f"seeds {args.first_seed} to {args.first_seed + args.seeds - 1}" if args.first_seed != 1 else f"{args.seeds} seeds"
+    output = [f"Fashion-MNIST speedrun: {seeds} per recipe, {args.threads} threads, wall clock of the whole "
               "process (start, data, training, final test evaluation)"]
     header = ["recipe", "test accuracy (mean ± std)", "lowest", "seconds (mean ± std)", "seeds at target"]
     for name in args.recipe or list(RECIPES):
         recipe = RECIPES[name]
-        log(f"{name}: {shlex.join(command_of(args, recipe, 1))}")
+        log(f"{name}: {shlex.join(command_of(args, recipe, args.first_seed))}")
         result = measure(args, recipe)
         within_budget = recipe["max_parameters"] is None or result["parameters"] <= recipe["max_parameters"]
         met = (all(accuracy >= recipe["target"] for accuracy in result["accuracies"])
                and statistics.mean(result["times"]) <= recipe["seconds"] and within_budget)
         output += ["", f"## {name}: {recipe['target']:.0%} test accuracy within {recipe['seconds']:g} s"
                    + (f", at most {recipe['max_parameters']:,} parameters" if recipe["max_parameters"] else ""),
-                   "", "recipe (seed 1): " + shlex.join(command_of(args, recipe, 1)).replace(ROOT + "/", ""),
+                   "", f"recipe (seed {args.first_seed}): " + shlex.join(command_of(args, recipe, args.first_seed)).replace(ROOT + "/", ""),
                    f"parameters: {result['parameters']:,}", "",
                    table(header, [summary_row(name, recipe, result)]), "",
                    "target " + ("met" if met else "NOT MET") + f": every seed at ≥ {recipe['target']:.2%} and a mean time "

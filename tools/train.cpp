@@ -34,8 +34,8 @@ constexpr const char* kTrainHelp = R"(usage: convnet train --model FILE --data D
        mpirun -np N convnet train ... --distributed
 
 Trains the network described by FILE on DIR's train split and reports the test split after
-every epoch. Ctrl-C stops at the next step and writes a checkpoint to resume from (under
-mpirun, which does not pass Ctrl-C on: kill -USR1 with mpirun's PID).
+every epoch (or every --eval-every N). Ctrl-C stops at the next step and writes a checkpoint
+to resume from (under mpirun, which does not pass Ctrl-C on: kill -USR1 with mpirun's PID).
 
 options:
   --model FILE       model file (e.g. models/convnet1.model)
@@ -65,7 +65,8 @@ options:
                      norm statistics, updated after every step with this decay (e.g. 0.999), as
                      AveragedModel with get_ema_multi_avg_fn (default: none)
   --eval-every N     evaluate on the test (or val) split after every N epochs and after the last
-                     (default 1); the epochs between print training figures only
+                     (default 1; N >= --epochs: at the end only); the epochs between print
+                     training figures only; not kept by checkpoints
   --tta flip         evaluate each test image as itself and mirrored, averaging the logits
                      (test-time augmentation; twice the evaluation time; default none)
   --label-smoothing E  the loss's target (1 - E) on the label plus E spread over every class, as
@@ -101,7 +102,8 @@ options:
                      the same --threads); it keeps its model, optimiser, schedule, batch and seed,
                      and writes its checkpoints back to FILE unless --checkpoint says otherwise;
                      --epochs may extend it
-  --metrics FILE     append one JSON object per epoch to FILE
+  --metrics FILE     append one JSON object per epoch to FILE (without the test fields for an
+                     epoch that --eval-every leaves unevaluated)
   --plot FILE.svg    draw the loss and accuracy per epoch (train and test) as an SVG, rewritten
                      atomically after every epoch, so that a running training can be watched
                      (`convnet plot METRICS --output FILE.svg` draws a --metrics file afterwards)
@@ -449,7 +451,7 @@ int train(const Arguments& arguments, Communicator* world) {
         // decide the bits), and the same ranks.
         std::string command = (world != nullptr ? "mpirun -np " + std::to_string(world->size()) + " " : std::string()) +
                               "convnet train --resume " + written.string() + " --data " + data;
-        for (const char* option : {"save", "metrics", "threads", "backend"})
+        for (const char* option : {"save", "metrics", "plot", "eval-every", "threads", "backend"})
             if (arguments.has(option)) command += std::string(" --") + option + " " + arguments.required(option);
         if (arguments.has("reference")) command += " --reference";
         if (world != nullptr) command += " --distributed";

@@ -134,8 +134,8 @@ struct FitOptions {
     LearningRateSchedule schedule;      // constant unless set (StepLR, CosineAnnealingLR)
     std::int64_t evaluation_batch = 0;  // 0: the training batch size (no larger buffers than training needs)
     int eval_every = 1;                 // evaluate after every this many epochs (counted from the run's
-                                        // first) and after the last, as Lightning's check_val_every_n_epoch;
-                                        // at least 1
+                                        // first) and after the last, as Lightning's check_val_every_n_epoch
+                                        // except that the last is always evaluated; at least 1
     std::filesystem::path save;         // when set: the weights after every epoch, written atomically
     std::filesystem::path metrics;      // when set: one epoch_metrics_json line per epoch, appended (the
                                         // file rewritten atomically each time, so a crash loses no line)

@@ -123,6 +123,15 @@ expect_usage_error "eval --tta rotate" "option --tta: test-time augmentation 'ro
     "$convnet" eval --weights "$work/tta.safetensors" --data "$work/tiny" --tta rotate
 expect_usage_error "resume with label smoothing" "option --label-smoothing: a resumed run keeps the settings" \
     "$convnet" train --resume "$work/onecycle.checkpoint.safetensors" --data "$work/tiny" --epochs 4 --label-smoothing 0.2
+# --eval-every 2 over 3 epochs: epoch 2 evaluated, epoch 1 not, epoch 3 (the last) always.
+expect_success "train --eval-every" "epoch 1/3  train loss" \
+    "$convnet" train --model "$model" --data "$work/tiny" --epochs 3 --batch 5 --eval-every 2 --metrics "$work/every.jsonl"
+if ! grep -q "^epoch 1/3 .*test not evaluated (--eval-every)" "$work/out" || ! grep -q "^epoch 2/3 .*test loss" "$work/out" ||
+    ! grep -q "^epoch 3/3 .*test loss" "$work/out" || [[ $(grep -c test_accuracy "$work/every.jsonl") -ne 2 ]]; then
+    echo "FAIL train --eval-every: expected epochs 2 and 3 evaluated, 1 not: $(cat "$work/out")"
+    failed=$((failed + 1))
+fi
+expect_usage_error "eval every 0" "option --eval-every" "$convnet" train --model "$model" --data "$work/tiny" --eval-every 0
 expect_usage_error "ema of 1" "option --ema" "$convnet" train --model "$model" --data "$work/tiny" --ema 1
 expect_usage_error "label smoothing of 1" "option --label-smoothing" \
     "$convnet" train --model "$model" --data "$work/tiny" --label-smoothing 1
