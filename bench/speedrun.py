@@ -156,7 +156,7 @@ def main():
     seeds = f"seeds {args.first_seed} to {args.first_seed + args.seeds - 1}" if args.first_seed != 1 else f"{args.seeds} seeds"
     output = [f"Fashion-MNIST speedrun: {seeds} per recipe, {args.threads} threads, wall clock of the whole "
               "process (start, data, training, final test evaluation)"]
-    header = ["recipe", "test accuracy (mean ± std)", "lowest", "seconds (mean ± std)", "seeds at target"]
+    header = ["recipe", "test accuracy (mean ± std)", "lowest", "seconds (mean ± std)", "seeds at the accuracy"]
     for name in args.recipe or list(RECIPES):
         recipe = RECIPES[name]
         log(f"{name}: {shlex.join(command_of(args, recipe, args.first_seed))}")

@@ -216,7 +216,8 @@ int train(const Arguments& arguments, Communicator* world) {
             if (arguments.has(option))
                 throw UsageError(
                     std::string("option --") + option + ": a resumed run keeps the settings its checkpoint was written with " +
-                    "(with --resume only --data, --epochs, --checkpoint, --checkpoint-every, --save, --metrics, --threads and --backend)");
+                    "(with --resume only --data, --epochs, --checkpoint, --checkpoint-every, --save, --metrics, --plot, --eval-every, " +
+                    "--threads and --backend)");
         resumed = read_checkpoint(arguments.required("resume"));
         if (!arguments.has("threads") && std::getenv("OMP_NUM_THREADS") == nullptr) set_thread_count(resumed->threads);
     }
@@ -228,6 +229,7 @@ int train(const Arguments& arguments, Communicator* world) {
                   << ": it continues, but its weights will not be bit-identical to an unbroken run's\n";
     const std::string optimizer_name = resumed ? resumed->optimizer.name : arguments.text("optimizer", "adam");
     const int epochs = static_cast<int>(arguments.integer("epochs", resumed ? resumed->epochs : 5, 1, 100000));
+    const int eval_every = static_cast<int>(arguments.integer("eval-every", 1, 1, 100000));
     const long long batch = resumed ? resumed->batch_size : arguments.integer("batch", 100, 1, 65536);
     OptimizerOptions optimizer_options;
     if (resumed) {
@@ -390,7 +392,7 @@ int train(const Arguments& arguments, Communicator* world) {
     if (arguments.has("checkpoint")) fit.checkpoint = arguments.required("checkpoint");
     else if (resumed) fit.checkpoint = arguments.required("resume");
     fit.checkpoint_every = checkpoint_every;
-    fit.eval_every = static_cast<int>(arguments.integer("eval-every", 1, 1, 100000));
+    fit.eval_every = eval_every;
     fit.metadata = resumed ? resumed->weights : WeightsMetadata{};
     if (!resumed) {
         fit.metadata.class_names = train.class_names;

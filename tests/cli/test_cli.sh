@@ -131,7 +131,12 @@ if ! grep -q "^epoch 1/3 .*test not evaluated (--eval-every)" "$work/out" || ! g
     echo "FAIL train --eval-every: expected epochs 2 and 3 evaluated, 1 not: $(cat "$work/out")"
     failed=$((failed + 1))
 fi
-expect_usage_error "eval every 0" "option --eval-every" "$convnet" train --model "$model" --data "$work/tiny" --eval-every 0
+# Refused with the other options, before the model and data are read (no header printed).
+expect_usage_error "eval every 0" "option --eval-every 0" "$convnet" train --model "$model" --data "$work/tiny" --eval-every 0
+if grep -q "parameters" "$work/out"; then
+    echo "FAIL eval every 0: refused only after the model and data were read: $(head -c 400 "$work/out")"
+    failed=$((failed + 1))
+fi
 expect_usage_error "ema of 1" "option --ema" "$convnet" train --model "$model" --data "$work/tiny" --ema 1
 expect_usage_error "label smoothing of 1" "option --label-smoothing" \
     "$convnet" train --model "$model" --data "$work/tiny" --label-smoothing 1
