@@ -198,8 +198,8 @@ int main(int argc, char** argv) {
                 ->Unit(benchmark::kMicrosecond)
                 ->UseRealTime();
             const auto* conv = dynamic_cast<const convnet::Conv2d*>(&layer);
-            if (conv != nullptr && conv->options().in_channels <= 4 && conv->options().groups == 1 &&
-                convnet::kernels::conv_weight_grad_available())
+            if (conv != nullptr && conv->options().in_channels <= convnet::kernels::kWeightGradMostInChannels &&
+                conv->options().groups == 1 && convnet::kernels::conv_weight_grad_available())
                 benchmark::RegisterBenchmark((name + "/weight_grad_own_avx2").c_str(), own_conv_weight_grad, bound, batch)
                     ->Unit(benchmark::kMicrosecond)
                     ->UseRealTime();

@@ -30,6 +30,13 @@ ConvGeometry conv_geometry(const Conv2dOptions& options, const Shape& input, con
 // The output channels in one vector of sums (AVX2: 8 floats).
 constexpr std::int64_t kWeightGradChannelBlock = 8;
 
+// The most input channels for which the oneDNN stage uses this kernel instead of oneDNN's
+// (docs/PERFORMANCE.md, "Own kernels"): up to 8, oneDNN 2.6 has only its jit:avx2 kernel, on
+// AVX-512 machines too (8-channel tensors are blocked by 8), and ours is as fast or faster
+// (speedrun-91's step 10 % faster on AVX-512); at 16 oneDNN's AVX-512 kernel wins (convnet1's step
+// 20 % slower with ours).
+constexpr std::int64_t kWeightGradMostInChannels = 8;
+
 // How the kernel's operands are laid out: oneDNN's channel-blocked layouts, so that the stage
 // hands over what its neighbours wrote without a conversion.
 struct ConvWeightGradLayout {

@@ -99,7 +99,9 @@ INSTANTIATE_TEST_SUITE_P(
                       WeightGradCase{"conv2d out=16 kernel=3 pad=1", Shape{5, 1, 12, 12}, 2, {1, 16}},
                       WeightGradCase{"conv2d out=20 kernel=5 stride=2 pad=2", Shape{3, 3, 11, 9}, 2, {8, 16}},  // 20 = 16 + 4
                       WeightGradCase{"conv2d out=9 kernel=3", Shape{2, 19, 7, 8}, 1, {16, 8}},  // 19 inputs: a second block of 3
-                      WeightGradCase{"conv2d out=24 kernel=2", Shape{4, 2, 6, 6}, 2, {16, 16}}));
+                      WeightGradCase{"conv2d out=24 kernel=2", Shape{4, 2, 6, 6}, 2, {16, 16}},
+                      // speedrun-91's conv2 on AVX-512: 8 input channels in 8-channel blocks
+                      WeightGradCase{"conv2d out=16 kernel=3 pad=1", Shape{3, 8, 14, 14}, 2, {8, 16}}));
 
 TEST(ConvWeightGradKernelGeometry, RefusesAnOutputTheInputCannotGive) {
     if (!kernels::conv_weight_grad_available()) GTEST_SKIP() << "no AVX2 and FMA on this CPU";

@@ -40,7 +40,7 @@ struct FoldedBatchNorm {
 bool own_weight_grad(const Conv2d& layer, OwnKernels policy) {
     const Conv2dOptions& o = layer.options();
     return policy == OwnKernels::where_they_apply && o.groups == 1 && o.dilation_height == 1 && o.dilation_width == 1 &&
-           o.in_channels <= 4 && kernels::conv_weight_grad_available();
+           o.in_channels <= kernels::kWeightGradMostInChannels && kernels::conv_weight_grad_available();
 }
 
 // The 4-D layout with this channel block: 1 plain (abcd), 8 aBcd8b, 16 aBcd16b.

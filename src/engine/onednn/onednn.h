@@ -51,9 +51,9 @@ std::span<const FastPathDecision> fast_path_table();
 const FastPathDecision* fast_path_decision(std::string_view type);
 
 // Whether the backend runs kernels of its own (src/kernels) where oneDNN's are weak. Today one:
-// the weight gradient of a convolution with at most 4 input channels (groups 1, dilation 1) on any
+// the weight gradient of a convolution with at most 8 input channels (groups 1, dilation 1) on any
 // CPU with AVX2 (conv_weight_grad.h), where oneDNN 2.6's AVX2 kernel runs at a tenth of its speed
-// and its AVX-512 one no faster (docs/PERFORMANCE.md, "Own kernels"). Decided by that rule, not
+// (1 input channel) and its AVX-512 one no faster (docs/PERFORMANCE.md, "Own kernels"). Decided by that rule, not
 // by a timing, so that every run makes the same choice and a resumed run repeats an unbroken
 // one's arithmetic; and the same on AVX2 and AVX-512 machines, so that they compute alike.
 enum class OwnKernels {
