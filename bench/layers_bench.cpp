@@ -7,6 +7,7 @@
 //
 //   layers_bench [benchmark flags] [--model=FILE] [--batch=N]     threads: OMP_NUM_THREADS
 #include "../src/engine/onednn/onednn.h"
+#include "../src/kernels/batch_norm_relu_max_pool.h"
 #include "../src/kernels/conv_weight_grad.h"
 
 #include <convnet/layers/conv2d.h>
@@ -105,6 +106,35 @@ void own_conv_weight_grad(benchmark::State& state, std::shared_ptr<BoundLayer> b
     set_counters(state, 2.0 * double(kernel.multiply_adds()), 4.0 * double(input.size() + grad_output.size()));
 }
 
+// The fused batch norm + relu + 2×2 max pool kernel alone at a batch norm's input (N, C, H, W),
+// forward (statistics, pooled output) and backward (sums, input gradient), in the channel blocks
+// oneDNN gives that tensor: 16 lanes on AVX-512, 8 on AVX2.
+void own_batch_norm_relu_max_pool(benchmark::State& state, Shape input_shape) {
+    const std::int64_t block = __builtin_cpu_supports("avx512f") ? 16 : 8;
+    const std::int64_t blocks = (input_shape[1] + block - 1) / block;
+    convnet::kernels::BatchNormReluMaxPool kernel({input_shape[0], input_shape[1], input_shape[2], input_shape[3], block});
+    convnet::Random random(5);
+    Tensor input(Shape{input_shape[0], blocks, input_shape[2], input_shape[3], block});
+    Tensor grad_output(Shape{input_shape[0], blocks, kernel.output_height(), kernel.output_width(), block}), output(grad_output.shape());
+    Tensor grad_input(input.shape());
+    fill_uniform(input, -1.0f, 1.0f, random);
+    fill_uniform(grad_output, -1e-2f, 1e-2f, random);
+    const auto channels = static_cast<std::size_t>(input_shape[1]);
+    std::vector<float> weight(channels, 1.0f), bias(channels, 0.1f);
+    std::vector<double> mean(channels), variance(channels), sum_dy(channels), sum_dy_xhat(channels);
+    for (auto _ : state) {
+        kernel.statistics(input.data(), mean, variance);
+        kernel.forward(input.data(), weight.data(), bias.data(), mean, variance, 1e-5, output.data());
+        kernel.gradient_sums(grad_output.data(), sum_dy, sum_dy_xhat);
+        kernel.input_gradient(input.data(), grad_output.data(), weight.data(), mean, variance, 1e-5, sum_dy, sum_dy_xhat,
+                              double(kernel.count()), grad_input.data());
+        benchmark::DoNotOptimize(grad_input.data());
+    }
+    // Read twice and the input gradient written; the pooled output written, its gradient read
+    // twice, and forward's two records written once and read twice.
+    set_counters(state, 0.0, 4.0 * double(3 * input.size() + 7 * output.size()));
+}
+
 // Training steps as Trainer runs them (forward, loss, backward, Adam) on random images, through
 // `runner`: the Network itself, or an executor over its layers and arena.
 template <typename Runner>
@@ -197,6 +227,14 @@ int main(int argc, char** argv) {
             benchmark::RegisterBenchmark((name + "/backward").c_str(), layer_backward, bound, batch)
                 ->Unit(benchmark::kMicrosecond)
                 ->UseRealTime();
+            if (layer.type() == "batchnorm2d" && index + 2 < plans.size() && plans[index + 1].layer->type() == "relu" &&
+                plans[index + 2].layer->type() == "maxpool2d" &&
+                convnet::kernels::halving_window(*plans[index + 2].layer->sliding_window()) &&
+                convnet::kernels::batch_norm_relu_max_pool_available())
+                benchmark::RegisterBenchmark((name + "/with_relu_maxpool_own_avx2").c_str(), own_batch_norm_relu_max_pool,
+                                             bound->plan.input.with_batch(batch))
+                    ->Unit(benchmark::kMicrosecond)
+                    ->UseRealTime();
             const auto* conv = dynamic_cast<const convnet::Conv2d*>(&layer);
             if (conv != nullptr && conv->options().in_channels <= convnet::kernels::kWeightGradMostInChannels &&
                 conv->options().groups == 1 && convnet::kernels::conv_weight_grad_available())

@@ -1,6 +1,7 @@
 // The AVX2 weight-gradient kernel for convolutions with few input channels
 // (src/kernels/conv_weight_grad.h) against Conv2d's reference loops: square and oblong kernels,
 // strides, padding, output channels that do not fill a block of 8, one and two threads.
+#include "blocked_layout.h"
 #include "layer_harness.h"
 
 #include "../../src/kernels/conv_weight_grad.h"
@@ -27,22 +28,6 @@ struct WeightGradCase {
 std::ostream& operator<<(std::ostream& out, const WeightGradCase& c) {
     return out << c.line << " on " << c.input.to_string() << ", " << c.threads << " threads, input block " << c.layout.input_block
                << ", grad_output block " << c.layout.grad_output_block;
-}
-
-// (N, C, H, W) into oneDNN's nChw8c or nChw16c (block 8 or 16; 1 keeps it plain), the lanes past
-// C holding NaN: the kernel must ignore them.
-std::vector<float> to_blocked(const Tensor& grad_output, std::int64_t block) {
-    if (block == 1) return std::vector<float>(grad_output.data(), grad_output.data() + grad_output.size());
-    const std::int64_t n = grad_output.shape()[0], channels = grad_output.shape()[1];
-    const std::int64_t pixels = grad_output.shape()[2] * grad_output.shape()[3];
-    const std::int64_t blocks = (channels + block - 1) / block;
-    std::vector<float> blocked(static_cast<std::size_t>(n * blocks * pixels * block), std::numeric_limits<float>::quiet_NaN());
-    for (std::int64_t i = 0; i < n; ++i)
-        for (std::int64_t c = 0; c < channels; ++c)
-            for (std::int64_t p = 0; p < pixels; ++p)
-                blocked[static_cast<std::size_t>(((i * blocks + c / block) * pixels + p) * block + c % block)] =
-                    grad_output[(i * channels + c) * pixels + p];
-    return blocked;
 }
 
 void expect_close(const char* what, const float* actual, const float* expected, std::int64_t count) {

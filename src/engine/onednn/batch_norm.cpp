@@ -235,6 +235,7 @@ private:
 }  // namespace
 
 std::unique_ptr<Stage> make_batch_norm_stage(const StageRequest& request) {
+    if (request.fuse_max_pool) return make_batch_norm_relu_max_pool_stage(request);
     return std::make_unique<BatchNormStage>(layer_as<BatchNorm>(request), request.fuse_relu, request.src, request.training,
                                             request.context);
 }

@@ -43,16 +43,6 @@ bool own_weight_grad(const Conv2d& layer, OwnKernels policy) {
            o.in_channels <= kernels::kWeightGradMostInChannels && kernels::conv_weight_grad_available();
 }
 
-// The 4-D layout with this channel block: 1 plain (abcd), 8 aBcd8b, 16 aBcd16b.
-Tag block_tag(std::int64_t block) { return block == 16 ? Tag::aBcd16b : block == 8 ? Tag::aBcd8b : Tag::abcd; }
-
-// Which of `blocks` is the channel block of `desc`'s layout; 0 when none is.
-std::int64_t channel_block(const memory::desc& desc, std::initializer_list<std::int64_t> blocks) {
-    for (std::int64_t block : blocks)
-        if (desc == memory::desc(desc.dims(), f32, block_tag(block))) return block;
-    return 0;
-}
-
 class ConvolutionStage : public Stage {
 public:
     // `output` is (N, out_channels, OH, OW) with the batch.

@@ -109,7 +109,8 @@ struct OnednnExecutor::Impl {
             Layer& layer = *layers[recipe.layer].layer;
             const Shape output = layers[recipe.last].output.with_batch(batch);
             BatchNorm* folded_norm = recipe.folded_norm ? &layer_as_norm(*layers[*recipe.folded_norm].layer) : nullptr;
-            const StageRequest request{layer, output, sources.front(), sources, training, recipe.fuse_relu, folded_norm, context};
+            const StageRequest request{layer,       output, sources.front(), sources, training, recipe.fuse_relu, recipe.fuse_max_pool,
+                                       folded_norm, context};
             std::unique_ptr<Stage> stage = fast_path_decision(layer.type())->make_stage(request);
             if (!stage) {  // the identity in this mode: the output is the input
                 outputs[recipe.last] = sources.front();
@@ -224,9 +225,9 @@ std::unique_ptr<Executor> OnednnExecutor::create(const std::vector<LayerPlan>& l
 std::unique_ptr<Executor> OnednnExecutor::create(const std::vector<LayerPlan>& layers, std::string& why_not, OwnKernels own_kernels) {
     auto impl = std::make_unique<Impl>(layers);
     impl->context.own_kernels = own_kernels;
-    std::optional<std::vector<StageRecipe>> training = plan_stages(layers, true, why_not);
+    std::optional<std::vector<StageRecipe>> training = plan_stages(layers, true, own_kernels, why_not);
     if (!training) return nullptr;
-    std::optional<std::vector<StageRecipe>> inference = plan_stages(layers, false, why_not);
+    std::optional<std::vector<StageRecipe>> inference = plan_stages(layers, false, own_kernels, why_not);
     if (!inference) return nullptr;
     impl->training_recipes = std::move(*training);
     impl->inference_recipes = std::move(*inference);

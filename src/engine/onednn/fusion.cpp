@@ -1,6 +1,8 @@
 // plan_stages: the fusion rules of fusion.h.
 #include "fusion.h"
 
+#include "../../kernels/batch_norm_relu_max_pool.h"
+
 namespace convnet::engine::onednn {
 
 namespace {
@@ -22,7 +24,8 @@ std::vector<int> reader_counts(const std::vector<LayerPlan>& layers) {
 
 }  // namespace
 
-std::optional<std::vector<StageRecipe>> plan_stages(const std::vector<LayerPlan>& layers, bool training, std::string& why_not) {
+std::optional<std::vector<StageRecipe>> plan_stages(const std::vector<LayerPlan>& layers, bool training, OwnKernels own_kernels,
+                                                    std::string& why_not) {
     const std::vector<int> readers = reader_counts(layers);
     // Whether layer `next` reads layer `index` and nothing else does: only then may they be one stage.
     const auto feeds_only = [&](std::size_t index, std::size_t next) {
@@ -51,6 +54,13 @@ std::optional<std::vector<StageRecipe>> plan_stages(const std::vector<LayerPlan>
                 if (is_type(i + 1, "relu") && feeds_only(i, i + 1)) {
                     recipe.fuse_relu = true;
                     recipe.last = i + 1;
+                    // Training: with a 2×2 max pool after, the three are one pass each way on our kernel.
+                    if (training && own_kernels == OwnKernels::where_they_apply && is_type(i, "batchnorm2d") &&
+                        is_type(i + 2, "maxpool2d") && feeds_only(i + 1, i + 2) && layers[i + 2].layer->sliding_window() &&
+                        kernels::halving_window(*layers[i + 2].layer->sliding_window()) && kernels::batch_norm_relu_max_pool_available()) {
+                        recipe.fuse_max_pool = true;
+                        recipe.last = i + 2;
+                    }
                 }
                 break;
             case FastPathRole::flatten_into_linear:

@@ -17,11 +17,13 @@ struct StageRecipe {
     std::size_t last;                        // the last layer covered: the stage's output is that layer's
     bool fuse_relu = false;                  // batch norm (or the batch norm a convolution folds) followed by relu
     std::optional<std::size_t> folded_norm;  // evaluation: the batch norm a convolution absorbs
+    bool fuse_max_pool = false;              // training: batch norm, relu and a 2×2 max pool on our kernel
 };
 
 // The stages for training or evaluation, in layer order; nullopt, with the reason in `why_not`,
 // when a layer has no stage or its neighbours do not allow what its role needs (dropout on a 4-D
-// input).
-std::optional<std::vector<StageRecipe>> plan_stages(const std::vector<LayerPlan>& layers, bool training, std::string& why_not);
+// input). `own_kernels` allows the fusions that run on kernels of ours.
+std::optional<std::vector<StageRecipe>> plan_stages(const std::vector<LayerPlan>& layers, bool training, OwnKernels own_kernels,
+                                                    std::string& why_not);
 
 }  // namespace convnet::engine::onednn

@@ -25,6 +25,14 @@ memory wrap(const Shape& shape, Tag tag, float* data, const dnnl::engine& engine
     return memory({to_dims(shape), f32, tag}, engine, data);
 }
 
+Tag block_tag(std::int64_t block) { return block == 16 ? Tag::aBcd16b : block == 8 ? Tag::aBcd8b : Tag::abcd; }
+
+std::int64_t channel_block(const memory::desc& desc, std::initializer_list<std::int64_t> blocks) {
+    for (std::int64_t block : blocks)
+        if (desc == memory::desc(desc.dims(), f32, block_tag(block))) return block;
+    return 0;
+}
+
 memory unbound(const memory::desc& desc, Context& context) { return memory(desc, context.engine, DNNL_MEMORY_NONE); }
 
 memory Conversion::prepare(const memory& source, const memory::desc& wanted, const dnnl::engine& engine) {

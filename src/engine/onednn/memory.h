@@ -10,6 +10,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <initializer_list>
 #include <optional>
 #include <unordered_map>
 
@@ -33,6 +34,12 @@ Tag plain_tag(int rank);
 
 // Wraps a parameter of the arena as a plain oneDNN memory (no copy).
 memory wrap(const Shape& shape, Tag tag, float* data, const dnnl::engine& engine);
+
+// The 4-D layout with this channel block: 1 plain (abcd), 8 aBcd8b (nChw8c), 16 aBcd16b (nChw16c).
+Tag block_tag(std::int64_t block);
+
+// Which of `blocks` is the channel block of `desc`'s layout (by block_tag); 0 when none is.
+std::int64_t channel_block(const memory::desc& desc, std::initializer_list<std::int64_t> blocks);
 
 // A memory with a layout but no buffer yet: the Plan gives activations and gradients their
 // buffers, so that evaluation and the gradient chain can reuse two buffers in turn.

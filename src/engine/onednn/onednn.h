@@ -50,12 +50,16 @@ std::span<const FastPathDecision> fast_path_table();
 // requires a row for every registered type).
 const FastPathDecision* fast_path_decision(std::string_view type);
 
-// Whether the backend runs kernels of its own (src/kernels) where oneDNN's are weak. Today one:
-// the weight gradient of a convolution with at most 8 input channels (groups 1, dilation 1) on any
-// CPU with AVX2 (conv_weight_grad.h), where oneDNN 2.6's AVX2 kernel runs at a tenth of its speed
-// (1 input channel) and its AVX-512 one no faster (docs/PERFORMANCE.md, "Own kernels"). Decided by that rule, not
-// by a timing, so that every run makes the same choice and a resumed run repeats an unbroken
-// one's arithmetic; and the same on AVX2 and AVX-512 machines, so that they compute alike.
+// Whether the backend runs kernels of its own (src/kernels) where oneDNN's are weak, on any CPU
+// with AVX2 (docs/PERFORMANCE.md, "Own kernels"):
+// - the weight gradient of a convolution with at most 8 input channels (groups 1, dilation 1;
+//   conv_weight_grad.h), where oneDNN 2.6's AVX2 kernel runs at a tenth of its speed (1 input
+//   channel) and its AVX-512 one no faster;
+// - in training, batch norm → relu → 2×2 max pool as one stage (batch_norm_relu_max_pool.h): two
+//   sweeps over the activations each way instead of oneDNN's five.
+// Decided by rules, not by timings, so that every run makes the same choice and a resumed run
+// repeats an unbroken one's arithmetic; and the same on AVX2 and AVX-512 machines, so that they
+// compute alike.
 enum class OwnKernels {
     where_they_apply,  // the default
     never,             // oneDNN's primitives everywhere (for comparison)

@@ -49,6 +49,7 @@ struct StageRequest {
     std::span<const memory> sources;  // every output it reads, in from= order (src is the first)
     bool training;
     bool fuse_relu;          // batch norm: the relu after it is fused
+    bool fuse_max_pool;      // batch norm in training: the relu and a 2×2 max pool after it are fused
     BatchNorm* folded_norm;  // convolution in evaluation: the batch norm it absorbs, else null
     Context& context;
 };
@@ -65,6 +66,7 @@ LayerClass& layer_as(const StageRequest& request) {
 // The factories of the op files, which the stage table (stage_table.cpp) points to.
 std::unique_ptr<Stage> make_convolution_stage(const StageRequest& request);
 std::unique_ptr<Stage> make_batch_norm_stage(const StageRequest& request);
+std::unique_ptr<Stage> make_batch_norm_relu_max_pool_stage(const StageRequest& request);
 std::unique_ptr<Stage> make_relu_stage(const StageRequest& request);
 std::unique_ptr<Stage> make_leaky_relu_stage(const StageRequest& request);
 std::unique_ptr<Stage> make_tanh_stage(const StageRequest& request);
