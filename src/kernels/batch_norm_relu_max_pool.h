@@ -1,8 +1,8 @@
 // Training's batch norm, ReLU and 2×2 max pooling (stride 2) in two sweeps over the activations
 // each way instead of oneDNN's five (batch norm's statistics and normalisation, pooling; then
 // pooling's scatter of the gradient, batch norm's sums and input gradient): the memory-bound
-// passes of a [conv → batch norm → relu → max pool] block, which take a fifth of convnet1's step
-// (docs/PERFORMANCE.md, "Own kernels"). Internal header; the oneDNN backend's fused stage
+// passes of a [conv → batch norm → relu → max pool] block: convnet1's two took about 1.5 ms of its 6.9 ms step
+// on AVX-512 (docs/PERFORMANCE.md, "Own kernels"). Internal header; the oneDNN backend's fused stage
 // (src/engine/onednn/batch_norm_relu_max_pool.cpp) drives it.
 //
 // The math is torch.nn.BatchNorm2d's in training (batch mean and biased variance over (N, H, W))
