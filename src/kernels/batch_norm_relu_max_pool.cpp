@@ -16,6 +16,7 @@
 #include <bit>
 #include <cmath>
 #include <string>
+#include <type_traits>
 
 namespace convnet::kernels {
 
@@ -269,6 +270,22 @@ void BatchNormReluMaxPool::for_each_image_range(const Body& body) {
     team_ = team;
 }
 
+// body(sums, n, group, halves) for every image n and channel block (its first 8-lane group and,
+// as std::integral_constant, its 8-lane halves), on the threads of for_each_image_range; sums are
+// the thread's, at the block's first group.
+template <typename Body>
+void BatchNormReluMaxPool::for_each_block(const Body& body) {
+    const std::int64_t step = geometry_.block / kLanes;
+    for_each_image_range([&](double* sums, std::int64_t first, std::int64_t last) {
+        for (std::int64_t n = first; n < last; ++n)
+            for (std::int64_t group = 0; group < groups_; group += step) {
+                double* block_sums = sums + 2 * group * kLanes;
+                if (step == 2) body(block_sums, n, group, std::integral_constant<int, 2>{});
+                else body(block_sums, n, group, std::integral_constant<int, 1>{});
+            }
+    });
+}
+
 // thread_sums_ hold, per group, 8 lanes of the first sum then 8 of the second; adds them over
 // the threads in order into C values each.
 template <typename Sums>
@@ -293,15 +310,8 @@ void BatchNormReluMaxPool::statistics(const float* input, std::span<double> mean
     for (std::int64_t group = 0; group < groups_; ++group)
         shifts[static_cast<std::size_t>(group)] =
             lanes_of(group, g.channels, [&](std::int64_t c) { return input[group_offset(0, group, plane) + c % kLanes]; });
-    for_each_image_range([&](double* sums, std::int64_t first, std::int64_t last) {
-        for (std::int64_t n = first; n < last; ++n)
-            for (std::int64_t group = 0; group < groups_; group += g.block / kLanes) {
-                const float* block = input + group_offset(n, group, plane);
-                const LaneValues* block_shifts = shifts.data() + group;
-                double* block_sums = sums + 2 * group * kLanes;
-                if (g.block == 16) block_moments<2>(block, g.height, g.width, block_shifts, block_sums);
-                else block_moments<1>(block, g.height, g.width, block_shifts, block_sums);
-            }
+    for_each_block([&](double* sums, std::int64_t n, std::int64_t group, auto halves) {
+        block_moments<decltype(halves)::value>(input + group_offset(n, group, plane), g.height, g.width, shifts.data() + group, sums);
     });
     std::vector<double> sum(static_cast<std::size_t>(g.channels)), squares(static_cast<std::size_t>(g.channels));
     add_thread_sums(thread_sums_, sum, squares);
@@ -329,38 +339,21 @@ void BatchNormReluMaxPool::forward(const float* input, const float* weight, cons
         mask.push_back(lane_mask(group, g.channels));
     }
     const std::int64_t plane = g.height * g.width, pooled = output_height() * output_width();
-    for_each_image_range([&](double*, std::int64_t first, std::int64_t last) {
-        for (std::int64_t n = first; n < last; ++n)
-            for (std::int64_t group = 0; group < groups_; group += g.block / kLanes) {
-                const auto i = static_cast<std::size_t>(group);
-                const BlockConstants k{&scale[i], &shift[i], &mean_lanes[i], &inverse_std[i], &mask[i]};
-                const std::int64_t out = group_offset(n, group, pooled);
-                const float* in = input + group_offset(n, group, plane);
-                if (g.block == 16)
-                    forward_block<2>(in, g.width, output_height(), output_width(), k, output + out, winner_.data() + out,
-                                     winner_xhat_.data() + out);
-                else
-                    forward_block<1>(in, g.width, output_height(), output_width(), k, output + out, winner_.data() + out,
-                                     winner_xhat_.data() + out);
-            }
+    for_each_block([&](double*, std::int64_t n, std::int64_t group, auto halves) {
+        const auto i = static_cast<std::size_t>(group);
+        const BlockConstants k{&scale[i], &shift[i], &mean_lanes[i], &inverse_std[i], &mask[i]};
+        const std::int64_t out = group_offset(n, group, pooled);
+        forward_block<decltype(halves)::value>(input + group_offset(n, group, plane), g.width, output_height(), output_width(), k,
+                                               output + out, winner_.data() + out, winner_xhat_.data() + out);
     });
 }
 
 void BatchNormReluMaxPool::gradient_sums(const float* grad_output, std::span<double> sum_dy, std::span<double> sum_dy_xhat) {
-    const BatchNormPoolGeometry& g = geometry_;
     const std::int64_t pooled = output_height() * output_width();
-    for_each_image_range([&](double* sums, std::int64_t first, std::int64_t last) {
-        for (std::int64_t n = first; n < last; ++n)
-            for (std::int64_t group = 0; group < groups_; group += g.block / kLanes) {
-                const std::int64_t at = group_offset(n, group, pooled);
-                double* block_sums = sums + 2 * group * kLanes;
-                if (g.block == 16)
-                    gradient_sums_block<2>(grad_output + at, winner_.data() + at, winner_xhat_.data() + at, output_height(), output_width(),
-                                           block_sums);
-                else
-                    gradient_sums_block<1>(grad_output + at, winner_.data() + at, winner_xhat_.data() + at, output_height(), output_width(),
-                                           block_sums);
-            }
+    for_each_block([&](double* sums, std::int64_t n, std::int64_t group, auto halves) {
+        const std::int64_t at = group_offset(n, group, pooled);
+        gradient_sums_block<decltype(halves)::value>(grad_output + at, winner_.data() + at, winner_xhat_.data() + at, output_height(),
+                                                     output_width(), sums);
     });
     add_thread_sums(thread_sums_, sum_dy, sum_dy_xhat);
 }
@@ -387,19 +380,12 @@ void BatchNormReluMaxPool::input_gradient(const float* input, const float* grad_
         mask.push_back(lane_mask(group, g.channels));
     }
     const std::int64_t plane = g.height * g.width, pooled = output_height() * output_width();
-    for_each_image_range([&](double*, std::int64_t first, std::int64_t last) {
-        for (std::int64_t n = first; n < last; ++n)
-            for (std::int64_t group = 0; group < groups_; group += g.block / kLanes) {
-                const auto i = static_cast<std::size_t>(group);
-                const BlockConstants k{&factor[i], &c0[i], &c1[i], nullptr, &mask[i]};
-                const std::int64_t at = group_offset(n, group, plane), out = group_offset(n, group, pooled);
-                if (g.block == 16)
-                    input_gradient_block<2>(input + at, grad_output + out, winner_.data() + out, g.height, g.width, output_height(),
-                                            output_width(), k, grad_input + at);
-                else
-                    input_gradient_block<1>(input + at, grad_output + out, winner_.data() + out, g.height, g.width, output_height(),
-                                            output_width(), k, grad_input + at);
-            }
+    for_each_block([&](double*, std::int64_t n, std::int64_t group, auto halves) {
+        const auto i = static_cast<std::size_t>(group);
+        const BlockConstants k{&factor[i], &c0[i], &c1[i], nullptr, &mask[i]};
+        const std::int64_t at = group_offset(n, group, plane), out = group_offset(n, group, pooled);
+        input_gradient_block<decltype(halves)::value>(input + at, grad_output + out, winner_.data() + out, g.height, g.width,
+                                                      output_height(), output_width(), k, grad_input + at);
     });
 }
 

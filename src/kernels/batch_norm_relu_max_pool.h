@@ -74,6 +74,8 @@ private:
     std::int64_t group_offset(std::int64_t n, std::int64_t group, std::int64_t plane) const;
     template <typename Body>
     void for_each_image_range(const Body& body);
+    template <typename Body>
+    void for_each_block(const Body& body);
     template <typename Sums>
     void add_thread_sums(const Sums& sums, std::span<double> first, std::span<double> second) const;
 
