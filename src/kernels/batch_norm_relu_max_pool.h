@@ -1,5 +1,5 @@
 // Training's batch norm, ReLU and 2×2 max pooling (stride 2) in two sweeps over the activations
-// each way instead of oneDNN's five (batch norm's statistics and normalisation, pooling; then
+// each way instead of oneDNN's six (batch norm's statistics and normalisation, pooling; then
 // pooling's scatter of the gradient, batch norm's sums and input gradient): the memory-bound
 // passes of a [conv → batch norm → relu → max pool] block: convnet1's two took about 1.5 ms of its 6.9 ms step
 // on AVX-512 (docs/PERFORMANCE.md, "Own kernels"). Internal header; the oneDNN backend's fused stage
@@ -37,7 +37,7 @@ bool halving_window(const SlidingWindow& window);
 class BatchNormReluMaxPool {
 public:
     // Throws convnet::Error when a size is not positive, the plane is smaller than 2×2, the block
-    // is not 8 or 16, or the CPU lacks AVX2.
+    // is not 8 or 16, or the CPU lacks AVX2 or FMA.
     explicit BatchNormReluMaxPool(const BatchNormPoolGeometry& geometry);
 
     // Output (N, C, ⌊H/2⌋, ⌊W/2⌋) in the input's layout.
@@ -47,8 +47,8 @@ public:
     std::int64_t count() const { return geometry_.batch * geometry_.height * geometry_.width; }
 
     // The batch mean and biased variance of every channel (C values each) of `input`, as
-    // BatchNorm2d normalises with in training. Sums in double, shifted by each channel's first
-    // value so that a large mean does not cancel the variance away.
+    // BatchNorm2d normalises with in training. Each row's sums in float, added up in double, all
+    // shifted by the channel's first value so that a large mean does not cancel the variance away.
     void statistics(const float* input, std::span<double> mean, std::span<double> variance);
 
     // output = max over each window of relu(weight·(x − mean)/√(variance + epsilon) + bias), per
@@ -63,7 +63,7 @@ public:
 
     // grad_input = weight·istd·(dy − Σdy/M − x̂·Σ(dy·x̂)/M), istd = 1/√(variance + epsilon), over
     // M = `count` values per channel (the global count and sums when the statistics are
-    // synchronised over ranks), in the input's layout.
+    // synchronised over ranks), in the input's layout. Needs forward's winners.
     void input_gradient(const float* input, const float* grad_output, const float* weight, std::span<const double> mean,
                         std::span<const double> variance, double epsilon, std::span<const double> sum_dy,
                         std::span<const double> sum_dy_xhat, double count, float* grad_input);

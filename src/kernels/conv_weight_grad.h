@@ -31,10 +31,11 @@ ConvGeometry conv_geometry(const Conv2dOptions& options, const Shape& input, con
 constexpr std::int64_t kWeightGradChannelBlock = 8;
 
 // The most input channels for which the oneDNN stage uses this kernel instead of oneDNN's
-// (docs/PERFORMANCE.md, "Own kernels"): up to 8, oneDNN 2.6 has only its jit:avx2 kernel, on
-// AVX-512 machines too (8-channel tensors are blocked by 8), and ours is as fast or faster
-// (speedrun-91's step 10 % faster on AVX-512); at 16 oneDNN's AVX-512 kernel wins (convnet1's step
-// 20 % slower with ours).
+// (docs/PERFORMANCE.md, "Own kernels"). With 1 input channel oneDNN 2.6's AVX2 kernel is ten
+// times slower than ours and its AVX-512 one no faster; with 8, its weight gradient takes the input
+// in 8-channel blocks, for which it has only its jit:avx2 kernel, on AVX-512 machines too, and ours
+// is faster (speedrun-91's step 10 % faster on AVX-512); at 16 its AVX-512 kernel wins (convnet1's
+// step 20 % slower with ours).
 constexpr std::int64_t kWeightGradMostInChannels = 8;
 
 // How the kernel's operands are laid out: oneDNN's channel-blocked layouts, so that the stage

@@ -1,6 +1,6 @@
 // Training's [batch norm → relu → 2×2 max pool] as one stage on our own kernel
 // (src/kernels/batch_norm_relu_max_pool.h): the block's memory-bound passes, two sweeps each way
-// instead of oneDNN's five. The running statistics are updated by the layer's own rule;
+// instead of oneDNN's six. The running statistics are updated by the layer's own rule;
 // synchronised over ranks (the layer's communicator), the statistics and the input gradient's
 // sums are made global by the layer's own calls, as the plain batch norm stage does.
 #include "stage.h"

@@ -54,7 +54,7 @@ std::optional<std::vector<StageRecipe>> plan_stages(const std::vector<LayerPlan>
                 if (is_type(i + 1, "relu") && feeds_only(i, i + 1)) {
                     recipe.fuse_relu = true;
                     recipe.last = i + 1;
-                    // Training: with a 2×2 max pool after, the three are one pass each way on our kernel.
+                    // Training: with a 2×2 max pool after, the three are two sweeps each way on our kernel.
                     if (training && own_kernels == OwnKernels::where_they_apply && is_type(i, "batchnorm2d") &&
                         is_type(i + 2, "maxpool2d") && feeds_only(i + 1, i + 2) && layers[i + 2].layer->sliding_window() &&
                         kernels::halving_window(*layers[i + 2].layer->sliding_window()) && kernels::batch_norm_relu_max_pool_available()) {

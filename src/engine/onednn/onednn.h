@@ -56,7 +56,7 @@ const FastPathDecision* fast_path_decision(std::string_view type);
 //   conv_weight_grad.h), where oneDNN 2.6's AVX2 kernel runs at a tenth of its speed (1 input
 //   channel) and its AVX-512 one no faster;
 // - in training, batch norm → relu → 2×2 max pool as one stage (batch_norm_relu_max_pool.h): two
-//   sweeps over the activations each way instead of oneDNN's five.
+//   sweeps over the activations each way instead of oneDNN's six.
 // Decided by rules, not by timings, so that every run makes the same choice and a resumed run
 // repeats an unbroken one's arithmetic; and the same on AVX2 and AVX-512 machines, so that they
 // compute alike.
