@@ -288,8 +288,8 @@ void BatchNormReluMaxPool::for_each_block(const Body& body) {
 
 // thread_sums_ hold, per group, 8 lanes of the first sum then 8 of the second; adds them over
 // the threads in order into C values each.
-template <typename Sums>
-void BatchNormReluMaxPool::add_thread_sums(const Sums& sums, std::span<double> first, std::span<double> second) const {
+void BatchNormReluMaxPool::add_thread_sums(std::span<double> first, std::span<double> second) const {
+    const auto& sums = thread_sums_;
     for (std::int64_t c = 0; c < geometry_.channels; ++c) {
         const std::int64_t group = c / kLanes, lane = c % kLanes;
         double a = 0.0, b = 0.0;
@@ -314,7 +314,7 @@ void BatchNormReluMaxPool::statistics(const float* input, std::span<double> mean
         block_moments<decltype(halves)::value>(input + group_offset(n, group, plane), g.height, g.width, shifts.data() + group, sums);
     });
     std::vector<double> sum(static_cast<std::size_t>(g.channels)), squares(static_cast<std::size_t>(g.channels));
-    add_thread_sums(thread_sums_, sum, squares);
+    add_thread_sums(sum, squares);
     const double count = double(this->count());
     for (std::int64_t c = 0; c < g.channels; ++c) {
         const auto i = static_cast<std::size_t>(c);
@@ -355,7 +355,7 @@ void BatchNormReluMaxPool::gradient_sums(const float* grad_output, std::span<dou
         gradient_sums_block<decltype(halves)::value>(grad_output + at, winner_.data() + at, winner_xhat_.data() + at, output_height(),
                                                      output_width(), sums);
     });
-    add_thread_sums(thread_sums_, sum_dy, sum_dy_xhat);
+    add_thread_sums(sum_dy, sum_dy_xhat);
 }
 
 void BatchNormReluMaxPool::input_gradient(const float* input, const float* grad_output, const float* weight, std::span<const double> mean,

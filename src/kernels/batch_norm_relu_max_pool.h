@@ -76,8 +76,8 @@ private:
     void for_each_image_range(const Body& body);
     template <typename Body>
     void for_each_block(const Body& body);
-    template <typename Sums>
-    void add_thread_sums(const Sums& sums, std::span<double> first, std::span<double> second) const;
+    // thread_sums_ added over the threads in order: per channel, the first and the second sum.
+    void add_thread_sums(std::span<double> first, std::span<double> second) const;
 
     BatchNormPoolGeometry geometry_;
     std::int64_t groups_;  // 8-lane groups: ⌈C/block⌉·block/8
