@@ -2,7 +2,8 @@
 // against the reference layers BatchNorm, ReLU and MaxPool2d chained: the statistics, the pooled
 // output, the parameter gradients and the input gradient, in 8- and 16-channel blocks, with
 // channels that leave a block part-filled, odd planes (a row and column in no window), negative
-// gammas (the window's smallest input wins), a large mean, and one and two threads.
+// gammas (the window's smallest input wins), a large mean, exact ties in a window (the first
+// maximum wins, as MaxPool2d), NaN in the input's padding lanes, and one and two threads.
 #include "blocked_layout.h"
 #include "layer_harness.h"
 
@@ -23,11 +24,14 @@ struct PoolCase {
     Shape input;  // (N, C, H, W)
     std::int64_t block;
     int threads;
-    float offset = 0.0f;  // added to every input: a mean far from 0
+    float offset = 0.0f;       // added to every input: a mean far from 0
+    bool ties = false;         // inputs on five levels: most windows hold equal values
+    bool nan_padding = false;  // NaN in the input's lanes past C (oneDNN writes 0 there; nothing may read them)
 };
 
 std::ostream& operator<<(std::ostream& out, const PoolCase& c) {
-    return out << c.input.to_string() << ", block " << c.block << ", " << c.threads << " threads, offset " << c.offset;
+    return out << c.input.to_string() << ", block " << c.block << ", " << c.threads << " threads, offset " << c.offset
+               << (c.ties ? ", ties" : "") << (c.nan_padding ? ", NaN padding" : "");
 }
 
 // Every value within `tolerance` of the largest expected magnitude.
@@ -56,8 +60,8 @@ TEST_P(BatchNormReluMaxPoolKernel, MatchesReferenceLayers) {
         norm.bias().value[k] = random.uniform(-0.5f, 0.5f);
     }
     Tensor input(c.input);
-    fill_input(input, InputKind::distinct, random);  // no near ties in a window
-    for (std::int64_t i = 0; i < input.size(); ++i) input[i] += c.offset;
+    fill_input(input, c.ties ? InputKind::smooth : InputKind::distinct, random);  // distinct: no near ties in a window
+    for (std::int64_t i = 0; i < input.size(); ++i) input[i] = (c.ties ? std::round(2.0f * input[i]) / 2.0f : input[i]) + c.offset;
 
     Tensor normalized, rectified, pooled;
     norm.forward_train(input, normalized);
@@ -89,7 +93,7 @@ TEST_P(BatchNormReluMaxPoolKernel, MatchesReferenceLayers) {
     ASSERT_EQ(kernel.output_height(), pooled.shape()[2]);
     ASSERT_EQ(kernel.output_width(), pooled.shape()[3]);
     ASSERT_EQ(kernel.count(), n * plane);
-    const std::vector<float> blocked_input = to_blocked(input, c.block, 0.0f);  // oneDNN zero-pads
+    const std::vector<float> blocked_input = to_blocked(input, c.block, c.nan_padding ? std::nanf("") : 0.0f);
     std::vector<double> mean(static_cast<std::size_t>(channels)), variance(static_cast<std::size_t>(channels));
     kernel.statistics(blocked_input.data(), mean, variance);
     std::vector<float> blocked_output(to_blocked(pooled, c.block).size(), -7.0f);
@@ -133,7 +137,10 @@ INSTANTIATE_TEST_SUITE_P(Geometries, BatchNormReluMaxPoolKernel,
                                            PoolCase{Shape{2, 20, 6, 5}, 8, 1},     // 20 = 8 + 8 + 4; odd width
                                            PoolCase{Shape{3, 3, 5, 6}, 8, 2},      // odd height
                                            PoolCase{Shape{1, 16, 2, 2}, 16, 2},    // a batch of one on two threads
-                                           PoolCase{Shape{3, 24, 8, 8}, 16, 2, 50.0f}));
+                                           PoolCase{Shape{3, 24, 8, 8}, 16, 2, 50.0f},
+                                           PoolCase{Shape{4, 16, 8, 8}, 16, 2, 0.0f, true},          // exact ties
+                                           PoolCase{Shape{3, 12, 7, 9}, 8, 2, 0.0f, true, true},     // ties; NaN past C
+                                           PoolCase{Shape{2, 5, 6, 6}, 16, 1, 0.0f, false, true}));  // NaN in 11 lanes
 
 TEST(BatchNormReluMaxPoolKernelGeometry, RefusesWhatItCannotPool) {
     if (!kernels::batch_norm_relu_max_pool_available()) GTEST_SKIP() << "no AVX2 and FMA on this CPU";

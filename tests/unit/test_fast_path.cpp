@@ -3,7 +3,9 @@
 #include "layer_harness.h"
 #include "test_support.h"
 
+#include "../../src/engine/onednn/fusion.h"
 #include "../../src/engine/onednn/onednn.h"
+#include "../../src/kernels/batch_norm_relu_max_pool.h"
 #include "../../src/kernels/conv_weight_grad.h"
 
 #include <convnet/executor.h>
@@ -116,6 +118,11 @@ INSTANTIATE_TEST_SUITE_P(
             "maxpool2d kernel=3 stride=2 pad=1\nconv2d out=5 kernel=1 bias=false\nflatten\nlinear out=7\nrelu\nlinear out=4 bias=false\n",
             5},
         FastPathCase{"input 2x9x9\nconv2d out=4 kernel=3\nmaxpool2d kernel=2\nflatten\nlinear out=3\n", 3},
+        // batch norm → relu → 2×2 max pool (one stage in training) over odd planes, whose last row
+        // or column no window reads, and channel counts that leave a block part-filled
+        FastPathCase{"input 2x11x13\nconv2d out=12 kernel=3 pad=1 bias=false\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\n"
+                     "conv2d out=20 kernel=3 bias=false\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\nflatten\nlinear out=5\n",
+                     5},
         // LeNet-5's pieces: tanh and average pooling; and the other activations, batchnorm1d,
         // average pooling that leaves padding out of the count, and a window that drops a column.
         FastPathCase{"input 1x28x28\nconv2d out=6 kernel=5 pad=2\ntanh\navgpool2d kernel=2\nconv2d out=16 kernel=5\ntanh\n"
@@ -205,6 +212,48 @@ TEST(FastPath, OwnKernelsAgreeWithReferenceLayers) {
                     << "gradient of " << fast_parameters[i].name;
             }
         }
+}
+
+// Which layers become the fused batch norm → relu → max pool stage: in training only, with our
+// kernels allowed, where each layer is read by the next alone and the window is 2×2 with stride 2.
+TEST(FastPath, PlansTheFusedPoolingStageWhereItApplies) {
+    if (!kernels::batch_norm_relu_max_pool_available()) GTEST_SKIP() << "no AVX2 and FMA on this CPU";
+    const auto fused_layers = [](const char* model, bool training, engine::onednn::OwnKernels own_kernels) {
+        const Network network(parse_model(model, "case.model"));
+        std::string why_not;
+        const auto recipes = engine::onednn::plan_stages(network.layer_plans(), training, own_kernels, why_not);
+        EXPECT_TRUE(recipes.has_value()) << why_not;
+        std::vector<std::size_t> firsts;  // the batch norm of each fused stage
+        for (const auto& recipe : recipes.value_or(std::vector<engine::onednn::StageRecipe>{}))
+            if (recipe.fuse_max_pool) {
+                EXPECT_EQ(recipe.last, recipe.first + 2) << model;
+                firsts.push_back(recipe.first);
+            }
+        return firsts;
+    };
+    using engine::onednn::OwnKernels;
+    using Layers = std::vector<std::size_t>;
+    const char* two_blocks =
+        "input 1x12x12\nconv2d out=8 kernel=3 pad=1\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\n"
+        "conv2d out=16 kernel=3 pad=1\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\nflatten\nlinear out=10\n";
+    EXPECT_EQ(fused_layers(two_blocks, true, OwnKernels::where_they_apply), (Layers{1, 5}));
+    EXPECT_EQ(fused_layers(two_blocks, false, OwnKernels::where_they_apply), Layers{});  // evaluation folds the norm instead
+    EXPECT_EQ(fused_layers(two_blocks, true, OwnKernels::never), Layers{});
+    // Windows other than 2×2 with stride 2.
+    EXPECT_EQ(fused_layers("input 1x12x12\nconv2d out=8 kernel=3\nbatchnorm2d\nrelu\nmaxpool2d kernel=3 stride=2\nflatten\nlinear out=2\n",
+                           true, OwnKernels::where_they_apply),
+              Layers{});
+    EXPECT_EQ(fused_layers("input 1x12x12\nconv2d out=8 kernel=3\nbatchnorm2d\nrelu\nmaxpool2d kernel=2 stride=1\nflatten\nlinear out=2\n",
+                           true, OwnKernels::where_they_apply),
+              Layers{});
+    EXPECT_EQ(fused_layers("input 1x12x12\nconv2d out=8 kernel=3\nbatchnorm2d\nrelu\navgpool2d kernel=2\nflatten\nlinear out=2\n", true,
+                           OwnKernels::where_they_apply),
+              Layers{});
+    // The relu's output read by a second layer: the pool may not swallow it.
+    EXPECT_EQ(fused_layers("input 1x12x12\nconv2d out=8 kernel=3\nbatchnorm2d\nrelu name=r\nmaxpool2d kernel=2\n"
+                           "conv2d out=8 kernel=3 pad=1 from=r\nmaxpool2d kernel=2\nadd from=pool1,pool2\nflatten\nlinear out=2\n",
+                           true, OwnKernels::where_they_apply),
+              Layers{});
 }
 
 // Evaluation keeps the weights in the primitives' layouts between calls; a change of parameters
