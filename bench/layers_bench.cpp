@@ -95,7 +95,7 @@ void layer_backward(benchmark::State& state, std::shared_ptr<BoundLayer> bound, 
 void own_conv_weight_grad(benchmark::State& state, std::shared_ptr<BoundLayer> bound, std::int64_t batch) {
     auto& conv = dynamic_cast<convnet::Conv2d&>(*bound->plan.layer);
     const Shape input_shape = bound->plan.input.with_batch(batch), output_shape = bound->plan.output.with_batch(batch);
-    convnet::kernels::ConvWeightGrad kernel(convnet::kernels::conv_geometry(conv.options(), input_shape, output_shape));
+    convnet::kernels::ConvWeightGrad kernel(convnet::Conv2dGeometry::of(conv.options(), input_shape, output_shape));
     const std::int64_t blocks = (output_shape[1] + 7) / 8;
     convnet::Random random(4);
     Tensor input(input_shape), grad_output(Shape{batch, blocks, output_shape[2], output_shape[3], 8});
@@ -224,7 +224,10 @@ int main(int argc, char** argv) {
             const convnet::Layer& layer = *bound->plan.layer;
             const std::int64_t macs = layer.multiply_adds(bound->plan.input);
             training_macs += macs * (1 + (layer.parameter_count(convnet::ParameterRole::trainable) > 0 ? 1 : 0) + (index > 0 ? 1 : 0));
-            const std::string name = bound->plan.name + "(" + layer.type() + " " + bound->plan.input.to_string() + ")";
+            // The shape the row runs at: the plan's is for one image.
+            std::vector<std::int64_t> dims = bound->plan.input.dims();
+            dims[0] = batch;
+            const std::string name = bound->plan.name + "(" + layer.type() + " " + convnet::Shape(dims).to_string() + ")";
             benchmark::RegisterBenchmark((name + "/forward").c_str(), layer_forward, bound, batch)
                 ->Unit(benchmark::kMicrosecond)
                 ->UseRealTime();

@@ -143,7 +143,7 @@ std::int64_t even_piece(std::int64_t extent, std::int64_t most) {
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
-void check_geometry(const ConvGeometry& g) {
+void check_geometry(const Conv2dGeometry& g) {
     const auto positive = [](std::int64_t value, const char* name) {
         if (value <= 0)
             throw Error(std::string("conv weight-gradient kernel: ") + name + " must be positive, not " + std::to_string(value));
@@ -151,46 +151,33 @@ void check_geometry(const ConvGeometry& g) {
     positive(g.batch, "batch");
     positive(g.in_channels, "in_channels");
     positive(g.out_channels, "out_channels");
-    positive(g.height, "height");
-    positive(g.width, "width");
+    positive(g.in_height, "height");
+    positive(g.in_width, "width");
     positive(g.kernel_height, "kernel height");
     positive(g.kernel_width, "kernel width");
     positive(g.stride_height, "stride height");
     positive(g.stride_width, "stride width");
-    positive(g.output_height, "output height");
-    positive(g.output_width, "output width");
+    positive(g.out_height, "output height");
+    positive(g.out_width, "output width");
     if (g.padding_height < 0 || g.padding_width < 0) throw Error("conv weight-gradient kernel: padding must not be negative");
+    if (g.groups != 1 || g.dilation_height != 1 || g.dilation_width != 1)
+        throw Error("conv weight-gradient kernel: groups and dilation must be 1, not " + std::to_string(g.groups) + " and " +
+                    std::to_string(g.dilation_height) + "x" + std::to_string(g.dilation_width));
     const auto most = [](std::int64_t input, std::int64_t padding, std::int64_t kernel, std::int64_t stride) {
         return input + 2 * padding < kernel ? 0 : (input + 2 * padding - kernel) / stride + 1;
     };
-    if (g.output_height > most(g.height, g.padding_height, g.kernel_height, g.stride_height) ||
-        g.output_width > most(g.width, g.padding_width, g.kernel_width, g.stride_width))
-        throw Error("conv weight-gradient kernel: an output of " + std::to_string(g.output_height) + "x" + std::to_string(g.output_width) +
-                    " does not fit the input " + std::to_string(g.height) + "x" + std::to_string(g.width));
+    if (g.out_height > most(g.in_height, g.padding_height, g.kernel_height, g.stride_height) ||
+        g.out_width > most(g.in_width, g.padding_width, g.kernel_width, g.stride_width))
+        throw Error("conv weight-gradient kernel: an output of " + std::to_string(g.out_height) + "x" + std::to_string(g.out_width) +
+                    " does not fit the input " + std::to_string(g.in_height) + "x" + std::to_string(g.in_width));
     if (!conv_weight_grad_available()) throw Error("conv weight-gradient kernel: this CPU lacks AVX2 or FMA");
 }
 
 }  // namespace
 
-ConvGeometry conv_geometry(const Conv2dOptions& options, const Shape& input, const Shape& output) {
-    return {input[0],
-            input[1],
-            output[1],
-            input[2],
-            input[3],
-            options.kernel_height,
-            options.kernel_width,
-            options.stride_height,
-            options.stride_width,
-            options.padding_height,
-            options.padding_width,
-            output[2],
-            output[3]};
-}
-
 bool conv_weight_grad_available() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 
-ConvWeightGrad::ConvWeightGrad(const ConvGeometry& geometry, ConvWeightGradLayout layout) : geometry_(geometry), layout_(layout) {
+ConvWeightGrad::ConvWeightGrad(const Conv2dGeometry& geometry, ConvWeightGradLayout layout) : geometry_(geometry), layout_(layout) {
     check_geometry(geometry_);
     if (layout_.input_block != 1 && layout_.input_block != 8 && layout_.input_block != 16)
         throw Error("conv weight-gradient kernel: the input's channel block must be 1 (plain), 8 or 16, not " +
@@ -198,37 +185,37 @@ ConvWeightGrad::ConvWeightGrad(const ConvGeometry& geometry, ConvWeightGradLayou
     if (layout_.grad_output_block != 8 && layout_.grad_output_block != 16)
         throw Error("conv weight-gradient kernel: grad_output's channel block must be 8 or 16, not " +
                     std::to_string(layout_.grad_output_block));
-    const ConvGeometry& g = geometry_;
+    const Conv2dGeometry& g = geometry_;
     blocks_ = ceil_div(g.out_channels, kLanes);
     // Rows and columns the window reaches: the leading padding, the input, and as much trailing
     // padding as the last output pixel needs.
-    plane_height_ = (g.output_height - 1) * g.stride_height + g.kernel_height;
-    plane_width_ = (g.output_width - 1) * g.stride_width + g.kernel_width;
+    plane_height_ = (g.out_height - 1) * g.stride_height + g.kernel_height;
+    plane_width_ = (g.out_width - 1) * g.stride_width + g.kernel_width;
     // The input rows and columns inside the plane (a window that stops short leaves some out).
-    copied_rows_ = std::max<std::int64_t>(0, std::min(g.height, plane_height_ - g.padding_height));
-    copied_columns_ = std::max<std::int64_t>(0, std::min(g.width, plane_width_ - g.padding_width));
+    copied_rows_ = std::max<std::int64_t>(0, std::min(g.in_height, plane_height_ - g.padding_height));
+    copied_columns_ = std::max<std::int64_t>(0, std::min(g.in_width, plane_width_ - g.padding_width));
     sums_per_thread_ = (blocks_ * g.in_channels * g.kernel_height * g.kernel_width + blocks_) * kLanes;
 }
 
 std::int64_t ConvWeightGrad::multiply_adds() const {
-    const ConvGeometry& g = geometry_;
-    return g.batch * g.out_channels * g.in_channels * g.kernel_height * g.kernel_width * g.output_height * g.output_width;
+    const Conv2dGeometry& g = geometry_;
+    return g.batch * g.out_channels * g.in_channels * g.kernel_height * g.kernel_width * g.out_height * g.out_width;
 }
 
 std::int64_t ConvWeightGrad::grad_offset(std::int64_t n, std::int64_t block) const {
     const std::int64_t size = layout_.grad_output_block, groups = ceil_div(geometry_.out_channels, size);
     const std::int64_t first_channel = block * kLanes;
-    return ((n * groups + first_channel / size) * geometry_.output_height * geometry_.output_width) * size + first_channel % size;
+    return ((n * groups + first_channel / size) * geometry_.out_height * geometry_.out_width) * size + first_channel % size;
 }
 
 void ConvWeightGrad::fill_plane(float* plane, const float* input, std::int64_t n, std::int64_t ic) const {
-    const ConvGeometry& g = geometry_;
+    const Conv2dGeometry& g = geometry_;
     const std::int64_t size = layout_.input_block, groups = ceil_div(g.in_channels, size);
     // Channel ic's value at (y, x) lies at channel + (y·W + x)·size: every value for plain input.
-    const float* channel = input + (n * groups + ic / size) * g.height * g.width * size + ic % size;
+    const float* channel = input + (n * groups + ic / size) * g.in_height * g.in_width * size + ic % size;
     for (std::int64_t iy = 0; iy < copied_rows_; ++iy) {
         float* row = plane + (iy + g.padding_height) * plane_width_ + g.padding_width;
-        const float* source = channel + iy * g.width * size;
+        const float* source = channel + iy * g.in_width * size;
         if (size == 1) std::copy_n(source, copied_columns_, row);
         else
             for (std::int64_t ix = 0; ix < copied_columns_; ++ix) row[ix] = source[ix * size];
@@ -236,13 +223,13 @@ void ConvWeightGrad::fill_plane(float* plane, const float* input, std::int64_t n
 }
 
 void ConvWeightGrad::run_range(int thread, std::int64_t first, std::int64_t last, const float* input, const float* grad_output, bool bias) {
-    const ConvGeometry& g = geometry_;
+    const Conv2dGeometry& g = geometry_;
     float* plane = planes_[static_cast<std::size_t>(thread)].data();
     float* sums = sums_[static_cast<std::size_t>(thread)].data();
     std::fill(sums, sums + sums_per_thread_, 0.0f);
     float* bias_sums = sums + blocks_ * g.in_channels * g.kernel_height * g.kernel_width * kLanes;
     const std::int64_t block_sums = g.in_channels * g.kernel_height * g.kernel_width * kLanes;  // one block's, in `sums`
-    const std::int64_t pixels = g.output_height * g.output_width;
+    const std::int64_t pixels = g.out_height * g.out_width;
     // Blocks of 8 go in pairs from an even one, so a pair lies in one 16-channel block or in two
     // consecutive 8-channel ones.
     const std::int64_t block_step = layout_.grad_output_block == 16 ? kLanes : pixels * kLanes;
@@ -265,8 +252,8 @@ void ConvWeightGrad::run_range(int thread, std::int64_t first, std::int64_t last
                                         grad,
                                         layout_.grad_output_block,
                                         block_step,
-                                        g.output_height,
-                                        g.output_width,
+                                        g.out_height,
+                                        g.out_width,
                                         g.stride_height,
                                         g.stride_width,
                                         sums + (((cb * g.in_channels + ic) * g.kernel_height + kh) * g.kernel_width + kw) * kLanes,
@@ -285,7 +272,7 @@ void ConvWeightGrad::run_range(int thread, std::int64_t first, std::int64_t last
 }
 
 void ConvWeightGrad::run(const float* input, const float* grad_output, float* grad_weight, float* grad_bias) {
-    const ConvGeometry& g = geometry_;
+    const Conv2dGeometry& g = geometry_;
     const int threads = static_cast<int>(std::min<std::int64_t>(omp_get_max_threads(), g.batch));
     if (planes_.size() < static_cast<std::size_t>(threads)) {
         planes_.resize(static_cast<std::size_t>(threads), std::vector<float>(static_cast<std::size_t>(plane_height_ * plane_width_)));

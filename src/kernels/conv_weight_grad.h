@@ -14,19 +14,6 @@
 
 namespace convnet::kernels {
 
-// A convolution's geometry as torch.nn.Conv2d's, groups 1 and dilation 1. Padding is the
-// leading (top, left) padding; the output size says how far the window goes.
-struct ConvGeometry {
-    std::int64_t batch, in_channels, out_channels, height, width;  // input (N, C, H, W)
-    std::int64_t kernel_height, kernel_width;
-    std::int64_t stride_height, stride_width;
-    std::int64_t padding_height, padding_width;
-    std::int64_t output_height, output_width;
-};
-
-// The geometry of `options` over an input (N, C, H, W) giving an output (N, O, OH, OW).
-ConvGeometry conv_geometry(const Conv2dOptions& options, const Shape& input, const Shape& output);
-
 // The output channels in one vector of sums (AVX2: 8 floats).
 constexpr std::int64_t kWeightGradChannelBlock = 8;
 
@@ -52,10 +39,12 @@ bool conv_weight_grad_available();
 // of each thread), sized on the first run and kept.
 class ConvWeightGrad {
 public:
-    // Throws convnet::Error when a size is not positive, the output size does not follow from the
-    // input's (as torch.nn.Conv2d's floor((H + 2P − K) / S) + 1 or smaller), a block size is not
-    // one of the layout's, or the CPU lacks AVX2.
-    explicit ConvWeightGrad(const ConvGeometry& geometry, ConvWeightGradLayout layout = {});
+    // `geometry`: groups 1 and dilation 1 (Conv2dGeometry::of for a layer). Padding is the
+    // leading (top, left) padding; the output size says how far the window goes. Throws
+    // convnet::Error when a size is not positive, groups or dilation is not 1, the output size
+    // does not follow from the input's (as torch.nn.Conv2d's floor((H + 2P − K) / S) + 1 or
+    // smaller), a block size is not one of the layout's, or the CPU lacks AVX2.
+    explicit ConvWeightGrad(const Conv2dGeometry& geometry, ConvWeightGradLayout layout = {});
 
     // input: (N, C, H, W) plain, or (N, ⌈C/B⌉, H, W, B) for input_block B; grad_output:
     // (N, ⌈O/B⌉, OH, OW, B) for grad_output_block B (oneDNN's nChw8c, nChw16c), whose lanes past
@@ -75,7 +64,7 @@ private:
     // Copies channel ic of image n into the padded plane's interior.
     void fill_plane(float* plane, const float* input, std::int64_t n, std::int64_t ic) const;
 
-    ConvGeometry geometry_;
+    Conv2dGeometry geometry_;
     ConvWeightGradLayout layout_;
     std::int64_t blocks_, plane_height_, plane_width_, copied_rows_, copied_columns_, sums_per_thread_;
     std::vector<std::vector<float>> planes_, sums_;  // per thread

@@ -13,46 +13,8 @@ namespace convnet {
 
 namespace {
 
-// The sizes one convolution call works with, derived once from the options and the input.
-struct ConvGeometry {
-    std::int64_t batch, in_channels, in_height, in_width;
-    std::int64_t out_channels, out_height, out_width;
-    std::int64_t kernel_height, kernel_width;
-    std::int64_t stride_height, stride_width, padding_height, padding_width, dilation_height, dilation_width;
-    std::int64_t groups;
-
-    std::int64_t patch_size() const { return in_channels * kernel_height * kernel_width; }  // im2col rows
-    // Group g reads input channels [g·group_in, (g+1)·group_in): im2col rows
-    // [g·group_patch_size, (g+1)·group_patch_size), and writes output channels [g·group_out, ...).
-    std::int64_t group_in_channels() const { return in_channels / groups; }
-    std::int64_t group_out_channels() const { return out_channels / groups; }
-    std::int64_t group_patch_size() const { return patch_size() / groups; }  // one weight row
-    std::int64_t out_pixels() const { return out_height * out_width; }       // im2col cols
-    std::int64_t in_image() const { return in_channels * in_height * in_width; }
-    std::int64_t out_image() const { return out_channels * out_pixels(); }
-};
-
-ConvGeometry geometry(const Conv2dOptions& options, const Shape& input, const Shape& output) {
-    return {input[0],
-            input[1],
-            input[2],
-            input[3],
-            output[1],
-            output[2],
-            output[3],
-            options.kernel_height,
-            options.kernel_width,
-            options.stride_height,
-            options.stride_width,
-            options.padding_height,
-            options.padding_width,
-            options.dilation_height,
-            options.dilation_width,
-            options.groups};
-}
-
 // Unfolds one image (C, H, W) into columns (C·KH·KW, OH·OW); padding reads as zero.
-void im2col(const ConvGeometry& g, const float* image, float* columns) {
+void im2col(const Conv2dGeometry& g, const float* image, float* columns) {
     for (std::int64_t c = 0; c < g.in_channels; ++c)
         for (std::int64_t kh = 0; kh < g.kernel_height; ++kh)
             for (std::int64_t kw = 0; kw < g.kernel_width; ++kw) {
@@ -74,7 +36,7 @@ void im2col(const ConvGeometry& g, const float* image, float* columns) {
 }
 
 // The adjoint of im2col: adds each column entry back onto the pixel it was read from.
-void col2im_add(const ConvGeometry& g, const float* columns, float* image) {
+void col2im_add(const Conv2dGeometry& g, const float* columns, float* image) {
     for (std::int64_t c = 0; c < g.in_channels; ++c)
         for (std::int64_t kh = 0; kh < g.kernel_height; ++kh)
             for (std::int64_t kw = 0; kw < g.kernel_width; ++kw) {
@@ -100,6 +62,25 @@ void thread_range(std::int64_t count, std::int64_t& first, std::int64_t& last) {
 }
 
 }  // namespace
+
+Conv2dGeometry Conv2dGeometry::of(const Conv2dOptions& options, const Shape& input, const Shape& output) {
+    return {input[0],
+            input[1],
+            input[2],
+            input[3],
+            output[1],
+            output[2],
+            output[3],
+            options.kernel_height,
+            options.kernel_width,
+            options.stride_height,
+            options.stride_width,
+            options.padding_height,
+            options.padding_width,
+            options.dilation_height,
+            options.dilation_width,
+            options.groups};
+}
 
 Conv2d::Conv2d(const Conv2dOptions& options) : options_(options) {
     if (options.groups < 1 || options.in_channels % options.groups != 0)
@@ -147,7 +128,7 @@ void Conv2d::initialize(Random& random) {
 
 void Conv2d::forward(const Tensor& input, Tensor& output) const {  // (N, C, H, W) -> (N, O, OH, OW)
     output.resize(output_shape(input.shape()));
-    const ConvGeometry g = geometry(options_, input.shape(), output.shape());
+    const Conv2dGeometry g = Conv2dGeometry::of(options_, input.shape(), output.shape());
     const float* weight = param(weight_).value;
     const float* bias = bias_ >= 0 ? param(bias_).value : nullptr;
     // Each thread's im2col buffer, allocated here: an exception must not leave a parallel region.
@@ -175,7 +156,7 @@ void Conv2d::forward(const Tensor& input, Tensor& output) const {  // (N, C, H, 
 }
 
 void Conv2d::backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) {
-    const ConvGeometry g = geometry(options_, input.shape(), output.shape());
+    const Conv2dGeometry g = Conv2dGeometry::of(options_, input.shape(), output.shape());
     const std::int64_t weight_size = g.out_channels * g.group_patch_size();
     if (grad_input != nullptr) {
         grad_input->resize(input.shape());
@@ -236,7 +217,7 @@ namespace {
 // kernel position that reads the input (padding contributes nothing), output by output in NCHW
 // order and, within one output, channel, row, column: the definition of the convolution.
 template <typename Tap>
-void for_each_tap(const ConvGeometry& g, const Tap& tap) {
+void for_each_tap(const Conv2dGeometry& g, const Tap& tap) {
     for (std::int64_t n = 0; n < g.batch; ++n)
         for (std::int64_t o = 0; o < g.out_channels; ++o) {
             const std::int64_t first_channel = o / g.group_out_channels() * g.group_in_channels();
@@ -264,7 +245,7 @@ void store(const std::vector<double>& sums, float* values) {
 
 void Conv2d::forward_reference(const Tensor& input, Tensor& output) const {
     output.resize(output_shape(input.shape()));
-    const ConvGeometry g = geometry(options_, input.shape(), output.shape());
+    const Conv2dGeometry g = Conv2dGeometry::of(options_, input.shape(), output.shape());
     const float* weight = param(weight_).value;
     std::vector<double> sums(static_cast<std::size_t>(output.size()), 0.0);
     if (bias_ >= 0)
@@ -277,7 +258,7 @@ void Conv2d::forward_reference(const Tensor& input, Tensor& output) const {
 }
 
 void Conv2d::backward_reference(const Tensor& input, const Tensor& grad_output, Tensor* grad_input) {
-    const ConvGeometry g = geometry(options_, input.shape(), grad_output.shape());
+    const Conv2dGeometry g = Conv2dGeometry::of(options_, input.shape(), grad_output.shape());
     const float* weight = param(weight_).value;
     std::vector<double> weight_sum(static_cast<std::size_t>(g.out_channels * g.group_patch_size()), 0.0);
     std::vector<double> input_sum(static_cast<std::size_t>(input.size()), 0.0);

@@ -59,7 +59,7 @@ TEST_P(ConvWeightGradKernel, MatchesReferenceLoops) {
     std::vector<float> grad_bias(static_cast<std::size_t>(out_channels), -7.0f);
     const int threads = omp_get_max_threads();
     omp_set_num_threads(c.threads);
-    kernels::ConvWeightGrad kernel(kernels::conv_geometry(conv.options(), input.shape(), output.shape()), c.layout);
+    kernels::ConvWeightGrad kernel(Conv2dGeometry::of(conv.options(), input.shape(), output.shape()), c.layout);
     const std::vector<float> blocked_input = to_blocked(input, c.layout.input_block);
     const std::vector<float> blocked_grad = to_blocked(grad_output, c.layout.grad_output_block);
     kernel.run(blocked_input.data(), blocked_grad.data(), grad_weight.data(), conv.bias() ? grad_bias.data() : nullptr);
@@ -90,12 +90,21 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(ConvWeightGradKernelGeometry, RefusesAnOutputTheInputCannotGive) {
     if (!kernels::conv_weight_grad_available()) GTEST_SKIP() << "no AVX2 and FMA on this CPU";
-    kernels::ConvGeometry geometry{2, 1, 16, 28, 28, 5, 5, 1, 1, 2, 2, 28, 28};
-    EXPECT_NO_THROW(kernels::ConvWeightGrad{geometry});
-    geometry.output_height = 29;
+    // (2, 1, 28, 28) → (2, 16, 28, 28), kernel 5, stride 1, padding 2, dilation 1, groups 1
+    const Conv2dGeometry valid{2, 1, 28, 28, 16, 28, 28, 5, 5, 1, 1, 2, 2, 1, 1, 1};
+    EXPECT_NO_THROW(kernels::ConvWeightGrad{valid});
+    Conv2dGeometry geometry = valid;
+    geometry.out_height = 29;
     EXPECT_THROW(kernels::ConvWeightGrad{geometry}, Error);
-    geometry.output_height = 28;
+    geometry = valid;
     geometry.stride_width = 0;
+    EXPECT_THROW(kernels::ConvWeightGrad{geometry}, Error);
+    geometry = valid;
+    geometry.dilation_height = 2;
+    EXPECT_THROW(kernels::ConvWeightGrad{geometry}, Error);
+    geometry = valid;
+    geometry.groups = 2;
+    geometry.in_channels = 2;
     EXPECT_THROW(kernels::ConvWeightGrad{geometry}, Error);
 }
 
