@@ -5,6 +5,7 @@
 #   run_fuzz.sh fuzz BINARY SEEDS_DIR REGRESSIONS_DIR WORK_DIR SECONDS
 #       fuzzes for SECONDS from the seeds, the regression inputs and WORK_DIR/corpus (kept between
 #       runs, so that coverage builds up); a finding is left in WORK_DIR/findings/ and fails the run.
+#       FUZZ_SEED=N fixes libFuzzer's random seed (default: drawn, and printed).
 # A crash, a sanitizer report (ASan, UBSan), a leak, an exception other than convnet::Error, an
 # input that runs past TIMEOUT_SECONDS, or more than LIMIT_MB of memory (one allocation or the
 # process) is a finding.
@@ -43,16 +44,21 @@ rm -f "$work/findings/"*
 corpora=("$work/corpus" "$seeds")
 [[ -d $regressions ]] && corpora+=("$regressions")
 status=0
+# libFuzzer draws its random seed from the clock unless told; FUZZ_SEED=N repeats a run's
+# mutations (with the same corpus), and every summary line names the seed it ran with.
+seed_option=()
+[[ -n ${FUZZ_SEED:-} ]] && seed_option=(-seed="$FUZZ_SEED")
 # The working corpus comes first: libFuzzer adds the inputs it finds to the first folder only.
-"$binary" "${limits[@]}" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$work/findings/" \
+"$binary" "${limits[@]}" "${seed_option[@]}" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$work/findings/" \
     "${corpora[@]}" >"$work/log" 2>&1 || status=$?
 # libFuzzer's final stats: stat::number_of_executed_units, ...; one summary line for the logs.
 runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -1)
+seed=$(sed -n 's/^INFO: Seed: *//p' "$work/log" | head -1)
 corpus_size=$(find "$work/corpus" -type f | wc -l)
 if [[ $status != 0 ]]; then
     tail -n 60 "$work/log"
-    echo "$name: FINDING after ${runs:-?} runs (exit status $status): $(ls "$work/findings" | tr '\n' ' ')"
+    echo "$name: FINDING after ${runs:-?} runs with seed ${seed:-?} (exit status $status): $(ls "$work/findings" | tr '\n' ' ')"
     echo "  reproduce: $binary ${limits[*]} $work/findings/<file>; once the reader is fixed, add the input to $regressions/"
     exit 1
 fi
-echo "$name: ${runs:-?} runs in $seconds s, no finding; $corpus_size inputs in $work/corpus (full log: $work/log)"
+echo "$name: ${runs:-?} runs in $seconds s with seed ${seed:-?} (FUZZ_SEED to repeat), no finding; $corpus_size inputs in $work/corpus (full log: $work/log)"
