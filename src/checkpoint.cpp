@@ -198,6 +198,11 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
     options.beta2 = betas[1].get<double>();
     options.epsilon = reader.number<double>(optimizer, "eps", "optimizer.");
     options.dampening = reader.number<double>(optimizer, "dampening", "optimizer.");
+    try {  // the options' ranges, checked where the optimiser would be built from them
+        make_optimizer(options);
+    } catch (const Error& error) {
+        reader.fail(std::string("optimizer: ") + error.what());
+    }
     checkpoint.optimizer_state.step = reader.number<std::int64_t>(optimizer, "step", "optimizer.");
     checkpoint.schedule = read_schedule(reader, reader.at(root, "schedule", ""));
     checkpoint.batch_size = reader.number<std::int64_t>(root, "batch_size");

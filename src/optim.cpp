@@ -5,6 +5,7 @@
 #include <convnet/optim.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <charconv>
 #include <cmath>
 #include <numbers>
@@ -179,14 +180,19 @@ std::string Sgd::describe() const {
 }
 
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& options) {
-    if (!(options.learning_rate > 0.0) || !std::isfinite(options.learning_rate))
-        throw Error("learning rate " + std::to_string(options.learning_rate) + ": expected a positive number");
+    // The step computes in float32: a factor past its range would become infinite (and its
+    // conversion is undefined behaviour), so each must be one float holds.
+    const auto in_float_range = [](double value) { return std::isfinite(value) && std::abs(value) <= double(FLT_MAX); };
+    if (!(options.learning_rate > 0.0) || !in_float_range(options.learning_rate))
+        throw Error("learning rate " + number_text(options.learning_rate) + ": expected a positive number float32 holds (e.g. 0.001)");
     const double weight_decay = options.weight_decay.value_or(options.name == "adamw" ? 0.01 : 0.0);
-    if (!(weight_decay >= 0.0) || !std::isfinite(weight_decay))
-        throw Error("weight decay " + std::to_string(weight_decay) + ": expected a number ≥ 0 (e.g. 1e-4)");
+    if (!(weight_decay >= 0.0) || !in_float_range(weight_decay))
+        throw Error("weight decay " + number_text(weight_decay) + ": expected a number ≥ 0 float32 holds (e.g. 1e-4)");
     if (options.name == "sgd") {
         if (!(options.momentum >= 0.0 && options.momentum < 1.0))
-            throw Error("momentum " + std::to_string(options.momentum) + ": expected a number in [0, 1) (e.g. 0.9)");
+            throw Error("momentum " + number_text(options.momentum) + ": expected a number in [0, 1) (e.g. 0.9)");
+        if (!(options.dampening >= 0.0 && options.dampening <= 1.0))
+            throw Error("dampening " + number_text(options.dampening) + ": expected a number in [0, 1]");
         if (options.nesterov && options.momentum == 0.0) throw Error("Nesterov momentum needs a momentum > 0 (e.g. 0.9)");
         SgdOptions sgd;
         sgd.learning_rate = options.learning_rate;
@@ -198,6 +204,13 @@ std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& options) {
     }
     if (options.nesterov) throw Error("Nesterov momentum is an option of sgd, not of " + options.name);
     if (options.name == "adam" || options.name == "adamw") {
+        // As torch.optim.Adam's checks.
+        for (const double beta : {options.beta1, options.beta2})
+            if (!(beta >= 0.0 && beta < 1.0))
+                throw Error("betas (" + number_text(options.beta1) + ", " + number_text(options.beta2) +
+                            "): expected each in [0, 1) (e.g. 0.9, 0.999)");
+        if (!(options.epsilon >= 0.0) || !in_float_range(options.epsilon))
+            throw Error("epsilon " + number_text(options.epsilon) + ": expected a number ≥ 0 float32 holds (e.g. 1e-8)");
         AdamOptions adam;
         adam.learning_rate = options.learning_rate;
         adam.weight_decay = weight_decay;

@@ -106,8 +106,10 @@ struct OptimizerOptions {
     double dampening = 0.0;                             // sgd only
 };
 
-// Checks every option (a positive learning rate, momentum in [0, 1), weight decay ≥ 0, Nesterov
-// only with momentum) and throws convnet::Error naming the option; throws on an unknown name.
+// Checks every option (a positive learning rate, momentum in [0, 1), dampening in [0, 1], weight
+// decay ≥ 0, betas in [0, 1) and epsilon ≥ 0 as torch.optim.Adam checks them, Nesterov only with
+// momentum; and each factor within float32's range, which the step computes in) and throws
+// convnet::Error naming the option; throws on an unknown name.
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& options);
 // The same with the other options at their defaults: "adam", "adamw" or "sgd".
 std::unique_ptr<Optimizer> make_optimizer(const std::string& name, double learning_rate, double momentum);

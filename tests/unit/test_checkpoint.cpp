@@ -254,6 +254,16 @@ TEST_F(CheckpointTest, WrongCheckpointsAreRefusedByName) {
         testing::expect_error([&] { read_checkpoint(directory_ / "huge.safetensors"); },
                               {"huge.safetensors: its model", "parameter and buffer values, but its tensors hold"});
     }
+    {  // a learning rate past float32's range: refused when read, as the command line's --lr would be
+        SafetensorsContents contents = read_safetensors(path);
+        std::string& state = contents.metadata[kCheckpointKey];
+        const std::string field = "\"lr\":";
+        const std::size_t at = state.find(field);
+        ASSERT_NE(at, std::string::npos);
+        state = state.substr(0, at + field.size()) + "1e300" + state.substr(state.find_first_of(",}", at));
+        write_safetensors(directory_ / "lr.safetensors", contents.tensors, contents.metadata);
+        testing::expect_error([&] { read_checkpoint(directory_ / "lr.safetensors"); }, {"lr.safetensors", "learning rate 1e+300"});
+    }
     {  // an optimiser buffer missing for one parameter
         SafetensorsContents contents = read_safetensors(path);
         std::erase_if(contents.tensors, [](const StateTensor& tensor) { return tensor.name == "optimizer.state.1.exp_avg"; });

@@ -158,6 +158,34 @@ TEST(MakeOptimizer, RefusesBadOptionsByName) {
     options.name = "sgd";
     options.momentum = 1.5;
     EXPECT_NE(message(options).find("momentum"), std::string::npos) << message(options);
+    // A checkpoint's fields come here too (a hand-edited one had lr 1e300, which the float32 step
+    // turned into infinity); the value is shown as written, not as 301 digits.
+    options = {};
+    options.learning_rate = 1e300;
+    EXPECT_EQ(message(options), "learning rate 1e+300: expected a positive number float32 holds (e.g. 0.001)");
+    options = {};
+    options.weight_decay = 1e39;
+    EXPECT_NE(message(options).find("weight decay 1e+39"), std::string::npos) << message(options);
+    options = {};
+    options.beta2 = 1.0;  // as torch.optim.Adam: "Invalid beta parameter at index 1"
+    EXPECT_EQ(message(options), "betas (0.9, 1): expected each in [0, 1) (e.g. 0.9, 0.999)");
+    options = {};
+    options.name = "adamw";
+    options.beta1 = -0.1;
+    EXPECT_NE(message(options).find("betas (-0.1, 0.999)"), std::string::npos) << message(options);
+    options = {};
+    options.epsilon = -1e-8;
+    EXPECT_NE(message(options).find("epsilon -1e-08"), std::string::npos) << message(options);
+    options = {};
+    options.name = "sgd";
+    options.dampening = 2.0;
+    EXPECT_NE(message(options).find("dampening 2"), std::string::npos) << message(options);
+    // The edges that are allowed.
+    options = {};
+    options.beta1 = 0.0;
+    options.epsilon = 0.0;
+    options.learning_rate = 3e38;
+    EXPECT_EQ(message(options), "no error");
 }
 
 TEST(MakeOptimizer, DefaultWeightDecayIsPyTorchs) {
