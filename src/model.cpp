@@ -3,6 +3,7 @@
 #include <convnet/error.h>
 #include <convnet/layer_registry.h>
 #include <convnet/layers/batchnorm.h>
+#include <convnet/memory_budget.h>
 #include <convnet/model.h>
 
 #include "engine/reference_executor.h"
@@ -142,10 +143,13 @@ namespace {
 
 // A thousand-separated count: 2,147,483,648.
 std::string with_commas(std::int64_t value) {
-    std::string digits = std::to_string(value);
-    for (int position = static_cast<int>(digits.size()) - 3; position > 0; position -= 3)
-        digits.insert(static_cast<std::size_t>(position), ",");
-    return digits;
+    const std::string digits = std::to_string(value);
+    std::string text;
+    for (std::size_t i = 0; i < digits.size(); ++i) {
+        if (i > 0 && digits[i - 1] != '-' && (digits.size() - i) % 3 == 0) text += ',';
+        text += digits[i];
+    }
+    return text;
 }
 
 // The product of `shape`'s dimensions as text, exact or (past 64 bits) approximate.
@@ -340,7 +344,18 @@ Network::Network(const ModelSpec& spec) : source_(spec.source), sample_shape_(sp
                     "(N, classes, H, W))");
 
     std::vector<Layer*> layers;
-    for (LayerPlan& plan : layers_) layers.push_back(plan.layer.get());
+    SummaryTotals totals;
+    for (LayerPlan& plan : layers_) {
+        layers.push_back(plan.layer.get());
+        totals.trainable_parameters =
+            checked_add(totals.trainable_parameters, plan.layer->parameter_count(ParameterRole::trainable), "parameters");
+        totals.buffer_parameters = checked_add(totals.buffer_parameters, plan.layer->parameter_count(ParameterRole::buffer), "parameters");
+    }
+    // The arena is zero-filled at once: a model larger than the machine is refused before that.
+    std::string what = spec.source;
+    what += ": the model (" + with_commas(totals.trainable_parameters + totals.buffer_parameters) + " parameters and their gradients)";
+    require_memory(inference_memory_need(totals, 0), machine_memory_bytes(), what,
+                   "see `convnet summary " + spec.source + "` for the layers that hold them");
     arena_ = std::make_unique<ParameterArena>(layers);
     std::string unused;
     reference_ = find_backend("reference")->create(layers_, unused);

@@ -96,7 +96,9 @@ struct LoadStateReport {
 
 class Network {
 public:
-    // Builds and shape-checks every layer (no weights are touched); errors name FILE:LINE.
+    // Builds and shape-checks every layer and allocates the parameters and their gradients,
+    // zero-filled (initialize draws them); errors name FILE:LINE. Throws convnet::Error when those
+    // need more than the machine's memory (memory_budget.h), before allocating them.
     explicit Network(const ModelSpec& spec);
     ~Network();
     Network(const Network&) = delete;

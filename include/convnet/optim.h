@@ -37,6 +37,9 @@ public:
     // The settings make_optimizer would build this optimiser from (name "adam", "adamw" or
     // "sgd"), with the current learning rate: what a checkpoint records, as torch's param_groups.
     virtual OptimizerOptions options() const = 0;
+    // Values of state kept per trainable value once stepping: 2 for Adam (exp_avg, exp_avg_sq),
+    // 1 for SGD with momentum (momentum_buffer), 0 without. For memory_budget.h's estimates.
+    virtual int state_values_per_parameter() const = 0;
     double learning_rate() const { return learning_rate_; }
     // Takes effect at the next step; the moments and velocities are kept (as a torch scheduler).
     void set_learning_rate(double rate) { learning_rate_ = rate; }
@@ -62,6 +65,7 @@ public:
     void step(std::span<float> values, std::span<const float> gradients) override;
     std::string describe() const override;
     OptimizerOptions options() const override;
+    int state_values_per_parameter() const override { return 2; }
     OptimizerState state() const override;
     void load_state(const OptimizerState& state) override;
 
@@ -86,6 +90,7 @@ public:
     void step(std::span<float> values, std::span<const float> gradients) override;
     std::string describe() const override;
     OptimizerOptions options() const override;
+    int state_values_per_parameter() const override { return options_.momentum > 0.0 ? 1 : 0; }
     OptimizerState state() const override;
     void load_state(const OptimizerState& state) override;
 

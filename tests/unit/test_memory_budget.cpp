@@ -1,0 +1,121 @@
+// What a run needs of the machine's memory (memory_budget.h): the arithmetic per optimiser and
+// batch, saturation instead of overflow, the refusal's message, and a Network whose parameters
+// cannot fit refused before they are allocated.
+#include <convnet/error.h>
+#include <convnet/memory_budget.h>
+#include <convnet/model.h>
+#include <convnet/optim.h>
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <limits>
+#include <string>
+
+namespace convnet::testing {
+namespace {
+
+constexpr std::int64_t kSaturated = std::numeric_limits<std::int64_t>::max();
+
+SummaryTotals small_totals() {
+    SummaryTotals totals;
+    totals.trainable_parameters = 1000;
+    totals.buffer_parameters = 10;
+    totals.forward_activation_bytes = 100;
+    totals.training_activation_bytes = 400;
+    return totals;
+}
+
+TEST(MemoryBudget, TrainingCountsGradientsOptimiserStateAndAveragedCopies) {
+    // Adam: every value, then a gradient and two moments per trainable value.
+    MemoryNeed need = training_memory_need(small_totals(), 8, 2, 0);
+    EXPECT_EQ(need.parameter_bytes, 4 * (1010 + 1000 * 3));
+    EXPECT_EQ(need.activation_bytes, 400 * 8);
+    EXPECT_EQ(need.batch, 8);
+    EXPECT_EQ(need.total(), 4 * (1010 + 3000) + 3200);
+    // With --ema, a second copy of every value (buffers too).
+    EXPECT_EQ(training_memory_need(small_totals(), 8, 2, 1).parameter_bytes, 4 * (2 * 1010 + 3000));
+    // Plain SGD keeps no state: values and gradients only.
+    EXPECT_EQ(training_memory_need(small_totals(), 1, 0, 0).parameter_bytes, 4 * (1010 + 1000));
+}
+
+TEST(MemoryBudget, AdamAsTheSummaryCountsIt) {
+    // The summary's "training with Adam" line and the estimate agree.
+    const ModelSummary summary = summarize_model(read_model_file(std::string(CONVNET_SOURCE_DIR) + "/models/convnet1.model"));
+    EXPECT_EQ(training_memory_need(summary.totals, 100, 2, 0).parameter_bytes, summary.totals.training_parameter_bytes);
+    EXPECT_EQ(training_memory_need(summary.totals, 100, 2, 0).activation_bytes, 100 * summary.totals.training_activation_bytes);
+}
+
+TEST(MemoryBudget, OptimisersReportTheirState) {
+    EXPECT_EQ(make_optimizer(OptimizerOptions{})->state_values_per_parameter(), 2);  // adam
+    OptimizerOptions sgd;
+    sgd.name = "sgd";
+    sgd.learning_rate = 0.1;
+    EXPECT_EQ(make_optimizer(sgd)->state_values_per_parameter(), 1);  // momentum 0.9
+    sgd.momentum = 0.0;
+    EXPECT_EQ(make_optimizer(sgd)->state_values_per_parameter(), 0);
+}
+
+TEST(MemoryBudget, InferenceCountsTheArenaAndOneForwardPass) {
+    const MemoryNeed need = inference_memory_need(small_totals(), 5);
+    EXPECT_EQ(need.parameter_bytes, 4 * (1010 + 1000));  // values and the arena's gradients
+    EXPECT_EQ(need.activation_bytes, 500);
+}
+
+TEST(MemoryBudget, SaturatesInsteadOfOverflowing) {
+    SummaryTotals totals;
+    totals.trainable_parameters = std::int64_t{1} << 61;
+    totals.training_activation_bytes = std::int64_t{1} << 40;
+    const MemoryNeed need = training_memory_need(totals, 1 << 30, 2, 1);
+    EXPECT_EQ(need.parameter_bytes, kSaturated);
+    EXPECT_EQ(need.activation_bytes, kSaturated);
+    EXPECT_EQ(need.total(), kSaturated);
+    try {
+        require_memory(need, std::int64_t{1} << 34, "m.model: training");
+        FAIL() << "no error";
+    } catch (const Error& error) {
+        EXPECT_NE(std::string(error.what()).find("more than 8 EiB"), std::string::npos) << error.what();
+    }
+}
+
+TEST(MemoryBudget, RefusesWithTheFiguresAndTheHint) {
+    const MemoryNeed need{std::int64_t{3} << 30, std::int64_t{5} << 30, 200};
+    EXPECT_NO_THROW(require_memory(need, std::int64_t{8} << 30, "m.model"));  // exactly fits
+    EXPECT_NO_THROW(require_memory(need, 0, "m.model"));                      // unknown memory: not refused
+    try {
+        require_memory(need, std::int64_t{4} << 30, "m.model: training at --batch 200", "give --batch 20 or less");
+        FAIL() << "no error";
+    } catch (const Error& error) {
+        EXPECT_STREQ(error.what(),
+                     "m.model: training at --batch 200 needs at least 8.0 GiB (parameters 3.0 GiB, activations 5.0 GiB for 200 images), "
+                     "more than this machine's memory (4.0 GiB): give --batch 20 or less");
+    }
+}
+
+TEST(MemoryBudget, MachineMemoryIsAtMostThePhysicalMemory) {
+    const std::int64_t physical = std::int64_t{sysconf(_SC_PHYS_PAGES)} * sysconf(_SC_PAGE_SIZE);
+    const std::int64_t memory = machine_memory_bytes();
+    EXPECT_GT(memory, 0);
+    EXPECT_LE(memory, physical);
+}
+
+// 64 pairs of 2-million-wide linear layers: 256 G parameters, 2 TB with their gradients, each
+// layer within the per-layer limit. Refused before the arena is allocated (it would be granted by
+// Linux and the process killed while zero-filling it).
+TEST(MemoryBudget, NetworkLargerThanTheMachineIsRefusedBeforeAllocating) {
+    std::string model = "input 1x28x28\nflatten\n";
+    for (int pair = 0; pair < 64; ++pair) model += "linear out=2000000\nlinear out=1000\n";
+    const ModelSpec spec = parse_model(model, "huge.model");
+    try {
+        const Network network(spec);
+        FAIL() << "no error";
+    } catch (const Error& error) {
+        const std::string message = error.what();
+        EXPECT_EQ(message.rfind("huge.model: ", 0), 0u) << message;
+        EXPECT_NE(message.find("more than this machine's memory"), std::string::npos) << message;
+        EXPECT_NE(message.find("convnet summary huge.model"), std::string::npos) << message;
+    }
+}
+
+}  // namespace
+}  // namespace convnet::testing
