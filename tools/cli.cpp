@@ -4,6 +4,7 @@
 #include <convnet/error.h>
 #include <convnet/executor.h>
 #include <convnet/io.h>
+#include <convnet/memory_budget.h>
 #include <convnet/threads.h>
 
 #include <omp.h>
@@ -219,6 +220,22 @@ std::unique_ptr<Network> load_trained_network(const Arguments& arguments, Weight
         std::cerr << "warning: " << weights << ": " << tensor << "; outputs may be NaN or infinite, as PyTorch's would be (did the "
                   << "training that wrote these weights diverge?)\n";
     return network;
+}
+
+void check_inference_memory(const Network& network, std::int64_t images, const std::string& what) {
+    const ModelSpec spec = parse_model(format_model(network.layer_plans(), network.sample_shape()), network.source());
+    require_memory(inference_memory_need(summarize_model(spec).totals, images), machine_memory_bytes(), network.source() + ": " + what,
+                   "give a smaller --batch");
+}
+
+std::string shell_quoted(const std::string& text) {
+    const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 || std::string_view("_-./:,+=@%").find(c) != std::string_view::npos;
+    });
+    if (plain) return text;
+    std::string quoted = "'";
+    for (const char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return quoted + "'";
 }
 
 DataOptions data_options(const Arguments& arguments, const Network& network, ResizePolicy resize) {

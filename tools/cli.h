@@ -80,6 +80,14 @@ void check_distinct_outputs(const Arguments& arguments, std::initializer_list<co
 // `stored`, when given, receives the class names and preprocessing the weights file holds (empty
 // defaults for a file in convnet's older format); the file is read once.
 std::unique_ptr<Network> load_trained_network(const Arguments& arguments, WeightsMetadata* stored = nullptr);
+// Throws convnet::Error (memory_budget.h) when `network`'s parameters and one forward pass over
+// `images` images need more than the machine's memory; `what` says what the run was
+// ("evaluating at --batch 1000"), and the message advises a smaller --batch.
+void check_inference_memory(const Network& network, std::int64_t images, const std::string& what);
+
+// `text` as one word for a POSIX shell: unchanged when it holds only letters, digits and
+// _ - . / : , + = @ %; otherwise in single quotes, each ' written as '\''.
+std::string shell_quoted(const std::string& text);
 
 // How --data is read for `network`: an image folder converted to the network's input (channels,
 // height, width) with `resize`, cached under --cache DIR (default $XDG_CACHE_HOME/convnet or
@@ -97,7 +105,8 @@ std::vector<std::int64_t> parse_index_list(const std::string& text, std::int64_t
 // its policy and --invert (UsageError for an unknown policy).
 Preprocessing photo_preprocessing(const Arguments& arguments, const WeightsMetadata& stored);
 
-int run_train(const std::vector<std::string>& words);
+// `program`: argv[0], as the command was started (for the command that resumes an interrupted run).
+int run_train(const std::vector<std::string>& words, const std::string& program);
 int run_eval(const std::vector<std::string>& words);
 int run_predict(const std::vector<std::string>& words);
 int run_summary(const std::vector<std::string>& words);

@@ -63,8 +63,9 @@ int run_eval(const std::vector<std::string>& words) {
         std::cerr << "warning: the weights were trained on classes named " << stored.front() << ", ... but " << arguments.required("data")
                   << " names them " << (test.class_names.empty() ? std::string("(none)") : test.class_names.front())
                   << ", ...: another dataset?\n";
-    const Evaluation result =
-        evaluate(*network, test, arguments.integer("batch", 1000, 1, 65536), preprocessing, nullptr, test_time_augmentation);
+    const std::int64_t batch = arguments.integer("batch", 1000, 1, 65536);
+    check_inference_memory(*network, std::min(batch, test.count), "evaluating at --batch " + std::to_string(batch));
+    const Evaluation result = evaluate(*network, test, batch, preprocessing, nullptr, test_time_augmentation);
     std::printf("test images: %lld\ntest loss: %.4f\ntest accuracy: %.4f\n\n%-14s %9s %8s\n", static_cast<long long>(test.count),
                 shown(result.loss), result.accuracy, "class", "accuracy", "images");
     for (std::size_t label = 0; label < test.class_names.size(); ++label) {

@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
     const std::string command = words[0];
     words.erase(words.begin());
     try {
-        if (command == "train") return convnet::cli::run_train(words);
+        if (command == "train") return convnet::cli::run_train(words, argv[0]);
         if (command == "eval") return convnet::cli::run_eval(words);
         if (command == "predict") return convnet::cli::run_predict(words);
         if (command == "summary") return convnet::cli::run_summary(words);

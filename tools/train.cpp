@@ -6,6 +6,7 @@
 #include <convnet/data.h>
 #include <convnet/distributed.h>
 #include <convnet/io.h>
+#include <convnet/memory_budget.h>
 #include <convnet/model.h>
 #include <convnet/optim.h>
 #include <convnet/plot.h>
@@ -34,8 +35,9 @@ constexpr const char* kTrainHelp = R"(usage: convnet train --model FILE --data D
        mpirun -np N convnet train ... --distributed
 
 Trains the network described by FILE on DIR's train split and reports the test split after
-every epoch (or every --eval-every N). Ctrl-C stops at the next step and writes a checkpoint
-to resume from (under mpirun, which does not pass Ctrl-C on: kill -USR1 with mpirun's PID).
+every epoch (or every --eval-every N). Ctrl-C or SIGTERM stops at the next step and writes a
+checkpoint to resume from (under mpirun, which does not pass Ctrl-C on: kill -USR1 with
+mpirun's PID).
 
 options:
   --model FILE       model file (e.g. models/convnet1.model)
@@ -140,21 +142,22 @@ private:
 };
 
 // Ctrl-C asks the run to stop at the next step. A signal handler can only reach static storage:
-// this flag is the one piece of global state, set by the handler and read between steps. The
-// handler is installed with SA_RESETHAND, so a second Ctrl-C ends the process at once (the
-// checkpoint being written then stays the previous one: files are replaced atomically).
-std::atomic<bool> interrupt_requested{false};
+// this number (the signal, 0 for none) is the one piece of global state, set by the handler and
+// read between steps. The handler is installed with SA_RESETHAND, so a second signal ends the
+// process at once (the checkpoint being written then stays the previous one: files are replaced
+// atomically).
+std::atomic<int> interrupt_signal{0};
 
-extern "C" void request_interrupt(int) { interrupt_requested.store(true); }
+extern "C" void request_interrupt(int number) { interrupt_signal.store(number); }
 
-// SIGINT (Ctrl-C); and SIGUSR1, which mpirun passes on to the ranks where it ends them on SIGINT.
+// SIGINT (Ctrl-C); SIGTERM, which batch schedulers, `timeout`, `docker stop` and systemd send
+// before SIGKILL; and SIGUSR1, which mpirun passes on to the ranks where it ends them on SIGINT.
 void install_interrupt_handler() {
     struct sigaction action {};
     action.sa_handler = request_interrupt;
     action.sa_flags = SA_RESETHAND;
     sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, nullptr);
-    sigaction(SIGUSR1, &action, nullptr);
+    for (const int number : {SIGINT, SIGTERM, SIGUSR1}) sigaction(number, &action, nullptr);
 }
 
 // Options that a resumed run takes from its checkpoint, and so refuses.
@@ -208,8 +211,40 @@ std::filesystem::path interrupt_checkpoint_path(const Arguments& arguments) {
 
 namespace {
 
-// The run itself; `world` is null unless --distributed.
-int train(const Arguments& arguments, Communicator* world) {
+// Refuses, before the data is read, a run whose parameters, optimiser state and activations at
+// this rank's share of the batch cannot fit the machine's memory.
+void check_training_memory(const ModelSpec& spec, std::int64_t batch, const Communicator* world, const Optimizer& optimizer,
+                           bool averaged) {
+    const std::int64_t share = world != nullptr ? (batch + world->size() - 1) / world->size() : batch;
+    const MemoryNeed need =
+        training_memory_need(summarize_model(spec).totals, share, optimizer.state_values_per_parameter(), averaged ? 1 : 0);
+    const std::int64_t available = machine_memory_bytes(), per_image = need.activation_bytes / std::max<std::int64_t>(share, 1);
+    const std::int64_t fitting = per_image > 0 && available > need.parameter_bytes ? (available - need.parameter_bytes) / per_image : 0;
+    const std::int64_t fitting_batch = world != nullptr ? fitting * world->size() : fitting;
+    require_memory(need, available, spec.source + ": training at --batch " + std::to_string(batch),
+                   fitting_batch > 0 ? "give --batch " + std::to_string(fitting_batch) + " or less"
+                                     : "its parameters alone do not fit; see `convnet summary " + spec.source + "`");
+}
+
+// One-cycle's shape is set by the run's length: a resumed run given another --epochs computes it
+// over the new length, so the rate jumps at the next step. torch's OneCycleLR refuses to step past
+// its total_steps instead; here the run goes on, and says so.
+void warn_stretched_cycle(const LearningRateSchedule& schedule, double base_rate, std::int64_t steps_per_epoch, std::int64_t step,
+                          int planned_epochs, int epochs) {
+    const std::int64_t planned_total = steps_per_epoch * planned_epochs, total = steps_per_epoch * epochs;
+    if (step >= total) return;  // nothing left to train: the run says so itself
+    // At the planned cycle's end, its last step's rate is where the run stands.
+    const double planned = schedule.rate_at_step(base_rate, std::min(step, planned_total - 1), planned_total, steps_per_epoch);
+    const double now = schedule.rate_at_step(base_rate, step, total, steps_per_epoch);
+    std::cerr << "warning: --epochs " << epochs << " lays the one-cycle schedule over " << epochs << " epochs instead of the "
+              << planned_epochs << " the run started with: after step " << step << " the learning rate is " << short_number(now, 4)
+              << " where the run's own cycle " << (step < planned_total ? "has " : "ended at ") << short_number(planned, 4)
+              << "; an unbroken " << epochs << "-epoch run would follow the new cycle from its first step\n";
+}
+
+// The run itself; `world` is null unless --distributed; `program` is how the command was started
+// (argv[0]), for the command that resumes it.
+int train(const Arguments& arguments, Communicator* world, const std::string& program) {
     std::optional<Checkpoint> resumed;
     if (arguments.has("resume")) {
         for (const char* option : kSettingsOfTheRun)
@@ -279,13 +314,15 @@ int train(const Arguments& arguments, Communicator* world) {
         throw UsageError("option --augment: " + std::string(error.what()));
     }
 
-    Network network(resumed ? parse_model(resumed->weights.model, arguments.required("resume"))
-                            : read_model_file(arguments.required("model")));
+    const ModelSpec spec =
+        resumed ? parse_model(resumed->weights.model, arguments.required("resume")) : read_model_file(arguments.required("model"));
+    Network network(spec);
     apply_backend(arguments, network);
     if (batch < network.minimum_training_batch())
         throw UsageError("option --batch " + std::to_string(batch) + ": " + network.source() +
                          " has a batch norm over one value per channel per image, which needs at least " +
                          std::to_string(network.minimum_training_batch()) + " images a batch (as torch.nn.BatchNorm1d)");
+    check_training_memory(spec, batch, world, *optimizer, ema_decay > 0.0);
     const std::string data = arguments.required("data");
     ResizePolicy resize = resumed ? resumed->weights.preprocessing.resize : ResizePolicy::stretch;
     if (arguments.has("resize")) {
@@ -319,7 +356,12 @@ int train(const Arguments& arguments, Communicator* world) {
     const std::string on_nan = arguments.text("on-nan", "stop");
     if (on_nan != "stop" && on_nan != "skip") throw UsageError("option --on-nan " + on_nan + ": expected stop or skip");
     trainer.set_non_finite_policy(on_nan == "skip" ? NonFinitePolicy::skip : NonFinitePolicy::stop);
-    if (resumed) trainer.restore(*resumed);
+    if (resumed) {
+        trainer.restore(*resumed);
+        if (schedule.per_step() && epochs != resumed->epochs)
+            warn_stretched_cycle(schedule, learning_rate, trainer.steps_per_epoch(train.count), trainer.position().steps_done,
+                                 resumed->epochs, epochs);
+    }
     // A resumed run keeps its batch norm synchronisation unless told.
     const bool sync_batch_norm = arguments.has("sync-bn") || (!arguments.has("no-sync-bn") && (resumed ? resumed->sync_batch_norm : true));
     if (world != nullptr) {
@@ -441,7 +483,7 @@ int train(const Arguments& arguments, Communicator* world) {
                                   training_curves_svg(parse_metrics(metrics_so_far, "the metrics of this run"), judged_name));
         }
     };
-    callbacks.stop_requested = [] { return interrupt_requested.load(); };
+    callbacks.stop_requested = [] { return interrupt_signal.load() != 0; };
     install_interrupt_handler();
     const FitResult result = trainer.fit(train, judged, fit, callbacks);
     if (result.interrupted) {
@@ -451,16 +493,20 @@ int train(const Arguments& arguments, Communicator* world) {
         const TrainingPosition& at = trainer.position();
         // The command that continues: the same data, outputs, threads and backend (the last two
         // decide the bits), and the same ranks.
-        std::string command = (world != nullptr ? "mpirun -np " + std::to_string(world->size()) + " " : std::string()) +
-                              "convnet train --resume " + written.string() + " --data " + data;
+        // Started as `./build/convnet`, it says so: `convnet` alone is not on the PATH of a build tree.
+        std::string command = world != nullptr ? "mpirun -np " + std::to_string(world->size()) + " " : std::string();
+        command += shell_quoted(program) + " train --resume " + shell_quoted(written.string()) + " --data " + shell_quoted(data);
         for (const char* option : {"save", "metrics", "plot", "eval-every", "threads", "backend"})
-            if (arguments.has(option)) command += std::string(" --") + option + " " + arguments.required(option);
+            if (arguments.has(option)) command += std::string(" --") + option + " " + shell_quoted(arguments.required(option));
         if (arguments.has("reference")) command += " --reference";
         if (world != nullptr) command += " --distributed";
         std::printf("interrupted in epoch %d after %lld of %lld images (step %lld); checkpoint written to %s\nresume with: %s\n",
                     at.epochs_done + 1, static_cast<long long>(at.images_done), static_cast<long long>(train.count),
                     static_cast<long long>(at.steps_done), written.c_str(), command.c_str());
-        return 130;  // as a shell reports a command ended by SIGINT
+        // As a shell reports a command ended by the signal: 130 for SIGINT, 143 for SIGTERM. A
+        // rank stopped by its peers' agreement, with no signal of its own, reports SIGUSR1's.
+        const int number = interrupt_signal.load();
+        return 128 + (number != 0 ? number : SIGUSR1);
     }
     if (has_val) {
         const Evaluation tested = evaluate(network, test, batch, fit.metadata.preprocessing, world, fit.test_time_augmentation);
@@ -473,7 +519,7 @@ int train(const Arguments& arguments, Communicator* world) {
 
 }  // namespace
 
-int run_train(const std::vector<std::string>& words) {
+int run_train(const std::vector<std::string>& words, const std::string& program) {
     const Arguments arguments(
         words, {"model",           "data",    "epochs",    "batch",     "optimizer", "lr",      "momentum",   "weight-decay",
                 "schedule",        "seed",    "threads",   "save",      "metrics",   "backend", "checkpoint", "checkpoint-every",
@@ -492,7 +538,7 @@ int run_train(const std::vector<std::string>& words) {
         if (mpi_ranks != nullptr && std::string(mpi_ranks) != "1")
             throw UsageError(std::string("started by mpirun as one of ") + mpi_ranks +
                              " processes without --distributed: each would train alone and write the same files; add --distributed");
-        return train(arguments, nullptr);
+        return train(arguments, nullptr, program);
     }
     if (arguments.has("sync-bn") && arguments.has("no-sync-bn")) throw UsageError("options --sync-bn and --no-sync-bn: give one");
     const std::unique_ptr<Communicator> world = mpi_world();
@@ -506,7 +552,7 @@ int run_train(const std::vector<std::string>& words) {
             error_output = STDERR_FILENO;
     }
     try {
-        return train(arguments, world.get());
+        return train(arguments, world.get(), program);
     } catch (const std::exception& error) {
         // The other ranks would wait for this one in their next all-reduce: end them all.
         // One write, so that mpirun does not interleave it with another rank's.

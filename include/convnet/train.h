@@ -229,6 +229,10 @@ public:
     // the checkpoint was written for another model, optimiser, batch size or seed than this Trainer's.
     void restore(const Checkpoint& checkpoint);
 
+    // Optimiser steps in an epoch over `count` images, as train_epoch takes them: ⌈count/batch⌉,
+    // less one where a last batch under the network's smallest joins the one before it.
+    std::int64_t steps_per_epoch(std::int64_t count) const;
+
 private:
     Network& network_;
     Optimizer& optimizer_;
@@ -260,8 +264,6 @@ private:
     // The size of the batch starting at image `first` of `count`: batch_size_, less at the end,
     // more where the rest would be under smallest_batch() (it joins this one).
     std::int64_t batch_at(std::int64_t first, std::int64_t count) const;
-    // Optimiser steps in an epoch over `count` images, as train_epoch takes them.
-    std::int64_t steps_per_epoch(std::int64_t count) const;
     std::int64_t skipped_steps_ = 0, skipped_images_ = 0;  // this epoch, under NonFinitePolicy::skip
     std::string first_skipped_;                            // why this epoch's first skipped batch was left out
     // The message of TrainingDiverged for the batch in images_: `what` went bad, `where` (one of

@@ -7,6 +7,7 @@ weights comparison, which reads safetensors by hand.
 usage: test_distributed.py CONVNET SOURCE_DIR WORK_DIR"""
 import json
 import os
+import shlex
 import shutil
 import signal
 import struct
@@ -144,12 +145,11 @@ def main():
     output, errors = runner.communicate(timeout=300)
     output = "\n".join(seen) + "\n" + output
     resume_line = [line for line in output.splitlines() if line.startswith("resume with: ")]
-    check(runner.returncode != 0 and bool(resume_line) and "mpirun -np 2 convnet train --resume stopped.ckpt" in resume_line[0]
-          and resume_line[0].endswith("--distributed"), f"SIGUSR1 to mpirun: stopped ({runner.returncode}), {resume_line[:1]}")
+    words = shlex.split(resume_line[0][len("resume with: "):]) if resume_line else []
+    check(runner.returncode != 0 and words[:6] == ["mpirun", "-np", "2", CONVNET, "train", "--resume"] and words[-1] == "--distributed",
+          f"SIGUSR1 to mpirun: stopped ({runner.returncode}), {resume_line[:1]}")
     if resume_line:
-        words = resume_line[0][len("resume with: "):].split()
-        words[words.index("convnet")] = CONVNET
-        resumed = subprocess.run(words, env=ENV, capture_output=True, text=True, timeout=600)
+        resumed = subprocess.run(words, env=ENV, capture_output=True, text=True, timeout=600)  # as printed
         check(resumed.returncode == 0 and open("stopped.safetensors", "rb").read() == open("unbroken.safetensors", "rb").read(),
               f"resumed as printed: the unbroken run's bytes ({resumed.stderr[-300:]})")
 

@@ -5,8 +5,8 @@ ends with the bytes of an unbroken run (weights and metrics). After every kill t
 the old one byte for byte or a whole new one further on (never torn): its safetensors layout
 covers the file exactly and its position agrees with itself (steps, images, epochs, the
 optimiser's step count, the metrics lines), and the next run loads it. A temporary file a kill
-leaves is removed by the next write of that file. Ctrl-C writes a checkpoint, exits with 130 and
-says how to resume. Takes about 50 s on two busy cores.
+leaves is removed by the next write of that file. Ctrl-C and SIGTERM write a checkpoint, exit with
+128 + the signal and say how to resume. Takes about 50 s on two busy cores.
 
 usage: test_resume.py CONVNET_BINARY SOURCE_DIR   (exit 77: skipped, no Fashion-MNIST data)
 Only the standard library: the data subset is written as IDX here from data/fashion-mnist.
@@ -14,6 +14,7 @@ Only the standard library: the data subset is written as IDX here from data/fash
 import json
 import os
 import random
+import shlex
 import shutil
 import signal
 import struct
@@ -207,29 +208,34 @@ def main():
                       f"again) in {kill_seconds:.0f} s, the checkpoint the old one or a whole new one after each; resumed each "
                       f"time: weights and metrics equal the unbroken run's ({unbroken_seconds:.1f} s)")
 
-        # Ctrl-C: a checkpoint beside --save, exit code 130, the command to resume; the resumed
-        # run ends with the unbroken bytes too.
-        interrupted = subprocess.Popen(start + ["--save", f"{work}/int.safetensors"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                       text=True)
-        out = ""
-        for line in interrupted.stdout:  # into the second epoch
-            out += line
-            if line.startswith("epoch 1/2"):
-                break
-        time.sleep(0.05)
-        interrupted.send_signal(signal.SIGINT)
-        rest, err = interrupted.communicate()
-        out += rest
-        saved = f"{work}/int.checkpoint.safetensors"
-        if interrupted.returncode != 130 or f"resume with: convnet train --resume {saved}" not in out:
-            failures.append(f"Ctrl-C: exit {interrupted.returncode}, stdout {out[-300:]!r}, stderr {err[-300:]!r}")
-        else:
-            subprocess.run([convnet, "train", "--resume", saved, "--data", data, "--save", f"{work}/int.safetensors"], check=True,
-                           stdout=subprocess.DEVNULL)
-            if open(f"{work}/int.safetensors", "rb").read() != open(f"{work}/unbroken.safetensors", "rb").read():
-                failures.append("after Ctrl-C and a resume the weights differ from the unbroken run's")
+        # Ctrl-C, and SIGTERM (what a batch scheduler, `timeout` or `docker stop` send first): a
+        # checkpoint beside --save, exit code 128 + the signal, the command to resume, run as
+        # printed (the program as it was started, a file name with a space and a quote); the
+        # resumed run ends with the unbroken bytes too.
+        for name, number in (("Ctrl-C", signal.SIGINT), ("SIGTERM", signal.SIGTERM)):
+            interrupted_save = f"{work}/{name}'s run.safetensors"
+            interrupted = subprocess.Popen(start + ["--save", interrupted_save], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                           text=True)
+            out = ""
+            for line in interrupted.stdout:  # into the second epoch
+                out += line
+                if line.startswith("epoch 1/2"):
+                    break
+            time.sleep(0.05)
+            interrupted.send_signal(number)
+            rest, err = interrupted.communicate()
+            out += rest
+            saved = f"{work}/{name}'s run.checkpoint.safetensors"
+            printed = [shlex.split(line[len("resume with: "):]) for line in out.splitlines() if line.startswith("resume with: ")]
+            expected = [convnet, "train", "--resume", saved, "--data", data, "--save", interrupted_save, "--threads", "2"]
+            if interrupted.returncode != 128 + number or printed[:1] != [expected]:
+                failures.append(f"{name}: exit {interrupted.returncode}, stdout {out[-300:]!r}, stderr {err[-300:]!r}")
+                continue
+            subprocess.run(printed[0], check=True, stdout=subprocess.DEVNULL)
+            if open(interrupted_save, "rb").read() != open(f"{work}/unbroken.safetensors", "rb").read():
+                failures.append(f"after {name} and a resume the weights differ from the unbroken run's")
             else:
-                print("ok: Ctrl-C wrote a checkpoint, exited 130, and the resumed run ended with the unbroken bytes")
+                print(f"ok: {name} wrote a checkpoint, exited {128 + number}, and the resumed run ended with the unbroken bytes")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for failure in failures:
