@@ -225,27 +225,23 @@ TEST_F(CheckpointTest, WrongCheckpointsAreRefusedByName) {
         Trainer other(wider, wider_adam, 32, 3);
         testing::expect_error([&] { other.restore(read_checkpoint(path)); }, {"size mismatch for conv1.weight"});
     }
-    {  // a damaged field: the position's steps_done made negative
+    // A copy of the checkpoint with one field's number replaced, as a damaged or hand-edited file holds it.
+    const auto with_field = [&](const std::string& field, const std::string& value, const std::string& name) {
         SafetensorsContents contents = read_safetensors(path);
         std::string& state = contents.metadata[kCheckpointKey];
-        const std::string field = "\"steps_done\":";
-        const std::size_t at = state.find(field);
-        ASSERT_NE(at, std::string::npos);
-        state = state.substr(0, at + field.size()) + "-" + state.substr(at + field.size());
-        write_safetensors(directory_ / "damaged.safetensors", contents.tensors, contents.metadata);
-        testing::expect_error([&] { read_checkpoint(directory_ / "damaged.safetensors"); }, {"damaged.safetensors", "out of range"});
-    }
-    {  // the damaged field named with its value (a newcomer's try: one line for nine fields, no value)
-        SafetensorsContents contents = read_safetensors(path);
-        std::string& state = contents.metadata[kCheckpointKey];
-        const std::string field = "\"batch_size\":";
-        const std::size_t at = state.find(field);
-        ASSERT_NE(at, std::string::npos);
-        state = state.substr(0, at + field.size()) + "1000000000000" + state.substr(state.find(',', at));
-        write_safetensors(directory_ / "batch.safetensors", contents.tensors, contents.metadata);
-        testing::expect_error([&] { read_checkpoint(directory_ / "batch.safetensors"); },
-                              {"batch.safetensors: checkpoint field batch_size: 1000000000000 is out of range"});
-    }
+        const std::size_t at = state.find("\"" + field + "\":");
+        EXPECT_NE(at, std::string::npos) << field;
+        const std::size_t start = at + field.size() + 3;
+        state = state.substr(0, start) + value + state.substr(state.find_first_of(",}", start));
+        write_safetensors(directory_ / name, contents.tensors, contents.metadata);
+        return directory_ / name;
+    };
+    // a damaged field: the position's steps_done made negative
+    testing::expect_error([&] { read_checkpoint(with_field("steps_done", "-3", "damaged.safetensors")); },
+                          {"damaged.safetensors", "out of range"});
+    // the damaged field named with its value (a newcomer's try: one line for nine fields, no value)
+    testing::expect_error([&] { read_checkpoint(with_field("batch_size", "1000000000000", "batch.safetensors")); },
+                          {"batch.safetensors: checkpoint field batch_size: 1000000000000 is out of range"});
     {  // a model text that claims half a billion values over the same small tensors: refused by
        // the reader before any network is built (a newcomer's try: --resume grew to 4.8 GB first)
         SafetensorsContents contents = read_safetensors(path);
@@ -254,16 +250,9 @@ TEST_F(CheckpointTest, WrongCheckpointsAreRefusedByName) {
         testing::expect_error([&] { read_checkpoint(directory_ / "huge.safetensors"); },
                               {"huge.safetensors: its model", "parameter and buffer values, but its tensors hold"});
     }
-    {  // a learning rate past float32's range: refused when read, as the command line's --lr would be
-        SafetensorsContents contents = read_safetensors(path);
-        std::string& state = contents.metadata[kCheckpointKey];
-        const std::string field = "\"lr\":";
-        const std::size_t at = state.find(field);
-        ASSERT_NE(at, std::string::npos);
-        state = state.substr(0, at + field.size()) + "1e300" + state.substr(state.find_first_of(",}", at));
-        write_safetensors(directory_ / "lr.safetensors", contents.tensors, contents.metadata);
-        testing::expect_error([&] { read_checkpoint(directory_ / "lr.safetensors"); }, {"lr.safetensors", "learning rate 1e+300"});
-    }
+    // a learning rate past float32's range: refused when read, as the command line's --lr would be
+    testing::expect_error([&] { read_checkpoint(with_field("lr", "1e300", "lr.safetensors")); },
+                          {"lr.safetensors: checkpoint field optimizer: learning rate 1e+300"});
     {  // an optimiser buffer missing for one parameter
         SafetensorsContents contents = read_safetensors(path);
         std::erase_if(contents.tensors, [](const StateTensor& tensor) { return tensor.name == "optimizer.state.1.exp_avg"; });
