@@ -356,12 +356,7 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
     const std::string on_nan = arguments.text("on-nan", "stop");
     if (on_nan != "stop" && on_nan != "skip") throw UsageError("option --on-nan " + on_nan + ": expected stop or skip");
     trainer.set_non_finite_policy(on_nan == "skip" ? NonFinitePolicy::skip : NonFinitePolicy::stop);
-    if (resumed) {
-        trainer.restore(*resumed);
-        if (schedule.per_step() && epochs != resumed->epochs)
-            warn_stretched_cycle(schedule, learning_rate, trainer.steps_per_epoch(train.count), trainer.position().steps_done,
-                                 resumed->epochs, epochs);
-    }
+    if (resumed) trainer.restore(*resumed);
     // A resumed run keeps its batch norm synchronisation unless told.
     const bool sync_batch_norm = arguments.has("sync-bn") || (!arguments.has("no-sync-bn") && (resumed ? resumed->sync_batch_norm : true));
     if (world != nullptr) {
@@ -389,6 +384,10 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
                          "process's there\n";
         trainer.set_communicator(world, sync_batch_norm);
     }
+    // After the communicator: the smallest batch a step may take, and so the steps, depend on it.
+    if (resumed && schedule.per_step() && epochs != resumed->epochs)
+        warn_stretched_cycle(schedule, learning_rate, trainer.steps_per_epoch(train.count), trainer.position().steps_done, resumed->epochs,
+                             epochs);
 
     std::cout << "model " << network.source() << ": " << network.trainable_count() << " parameters; data " << data << ": " << train.count
               << " train, " << (has_val ? std::to_string(val.count) + " val, " : std::string()) << test.count << " test images; "
