@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+from run_bench import cpu_seconds  # beside this script
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # name: the target accuracy, the time it must be reached in (s), the parameter budget, the model,
@@ -93,27 +95,41 @@ def command_of(args, recipe, seed, removed=None):
 
 
 def run_once(command):
-    """The whole process's wall clock, its final test accuracy and its parameter count."""
+    """The whole process's wall clock, its final test accuracy, its parameter count, and the share
+    of the CPUs' time other processes took meanwhile (a busy machine makes the time long)."""
+    machine_before, own_before = cpu_seconds()
     start = time.perf_counter()
     finished = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    machine_after, own_after = cpu_seconds()
+    others = max(0.0, (machine_after - machine_before) - (own_after - own_before)) / (seconds * (os.cpu_count() or 1))
     if finished.returncode != 0:
         raise SystemExit(f"speedrun: {shlex.join(command)} failed ({finished.returncode}):\n{finished.stderr[-2000:]}")
     accuracy = re.search(r"final test accuracy: ([0-9.]+)", finished.stdout)
     parameters = re.search(r": (\d+) parameters;", finished.stdout)
     if not accuracy or not parameters:
         raise SystemExit(f"speedrun: no final accuracy or parameter count in the output of {shlex.join(command)}:\n{finished.stdout}")
-    return seconds, float(accuracy.group(1)), int(parameters.group(1))
+    return seconds, float(accuracy.group(1)), int(parameters.group(1)), others
 
 
 def measure(args, recipe, removed=None):
-    times, accuracies, parameters = [], [], 0
+    times, accuracies, parameters, others = [], [], 0, []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        seconds, accuracy, parameters = run_once(command_of(args, recipe, seed, removed))
-        log(f"  seed {seed}: {accuracy:.4f} in {seconds:.2f} s" + (f" (without {removed})" if removed else ""))
+        seconds, accuracy, parameters, busy = run_once(command_of(args, recipe, seed, removed))
+        log(f"  seed {seed}: {accuracy:.4f} in {seconds:.2f} s, other processes {busy:.0%} of the CPUs"
+            + (f" (without {removed})" if removed else ""))
         times.append(seconds)
         accuracies.append(accuracy)
-    return {"times": times, "accuracies": accuracies, "parameters": parameters}
+        others.append(busy)
+    return {"times": times, "accuracies": accuracies, "parameters": parameters, "others": others}
+
+
+def load_note(results):
+    """How busy the machine was during a recipe's runs: the largest share of the CPUs' time other
+    processes took during one run, and a warning past 5 % (as make bench's)."""
+    largest = max(share for result in results for share in result["others"])
+    return (f"other processes took at most {largest:.0%} of the CPUs' time during a run"
+            + (": a busy machine, the times are long and noisy" if largest > 0.05 else ""))
 
 
 def spread(values, digits):
@@ -174,12 +190,14 @@ def main():
                    table(header, [summary_row(name, recipe, result)]), "",
                    "target " + ("met" if met else "NOT MET (" + ", ".join(missed) + ")")
                    + f": every seed at ≥ {recipe['target']:.2%} and a mean time ≤ {recipe['seconds']:g} s"
-                   + ("" if within_budget else " (over the parameter budget)")]
+                   + ("" if within_budget else " (over the parameter budget)"), load_note([result])]
         if args.ablation:
-            rows = [summary_row("the whole recipe", recipe, result)]
+            rows, results = [summary_row("the whole recipe", recipe, result)], [result]
             for trick, _, _ in recipe["tricks"]:
-                rows.append(summary_row(f"without {trick}", recipe, measure(args, recipe, removed=trick)))
-            output += ["", f"ablation of {name} (each trick removed in turn, same seeds):", "", table(header, rows)]
+                results.append(measure(args, recipe, removed=trick))
+                rows.append(summary_row(f"without {trick}", recipe, results[-1]))
+            output += ["", f"ablation of {name} (each trick removed in turn, same seeds):", "", table(header, rows), "",
+                       load_note(results)]
     text = "\n".join(output)
     print(text)
     if args.markdown:
