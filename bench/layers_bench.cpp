@@ -91,14 +91,29 @@ void layer_backward(benchmark::State& state, std::shared_ptr<BoundLayer> bound, 
     set_counters(state, 2.0 * macs, 4.0 * tensors);
 }
 
-// The AVX2 weight-gradient kernel alone at a convolution's shape: grad_output in its 8-channel blocks.
+// The channel block oneDNN gives activations in the step: 16 lanes on AVX-512, 8 on AVX2 or under
+// ONEDNN_MAX_CPU_ISA=AVX2.
+std::int64_t activation_block() {
+    const char* isa = std::getenv("ONEDNN_MAX_CPU_ISA");
+    const bool limited = isa != nullptr && std::string_view(isa).substr(0, 6) != "AVX512" && std::string_view(isa) != "ALL";
+    return __builtin_cpu_supports("avx512f") && !limited ? 16 : 8;
+}
+
+// (N, C, H, W) in `block`-channel blocks: (N, ⌈C/block⌉, H, W, block); 1 keeps it plain.
+Shape blocked(const Shape& shape, std::int64_t block) {
+    return block == 1 ? shape : Shape{shape[0], (shape[1] + block - 1) / block, shape[2], shape[3], block};
+}
+
+// The AVX2 weight-gradient kernel alone at a convolution's shape, in the layouts the step hands it:
+// the network's input plain, a later layer's input and grad_output in activation_block() blocks.
 void own_conv_weight_grad(benchmark::State& state, std::shared_ptr<BoundLayer> bound, std::int64_t batch) {
     auto& conv = dynamic_cast<convnet::Conv2d&>(*bound->plan.layer);
     const Shape input_shape = bound->plan.input.with_batch(batch), output_shape = bound->plan.output.with_batch(batch);
-    convnet::kernels::ConvWeightGrad kernel(convnet::Conv2dGeometry::of(conv.options(), input_shape, output_shape));
-    const std::int64_t blocks = (output_shape[1] + 7) / 8;
+    const std::int64_t block = activation_block();
+    const convnet::kernels::ConvWeightGradLayout layout{bound->first ? 1 : block, block};
+    convnet::kernels::ConvWeightGrad kernel(convnet::Conv2dGeometry::of(conv.options(), input_shape, output_shape), layout);
     convnet::Random random(4);
-    Tensor input(input_shape), grad_output(Shape{batch, blocks, output_shape[2], output_shape[3], 8});
+    Tensor input(blocked(input_shape, layout.input_block)), grad_output(blocked(output_shape, block));
     fill_uniform(input, -1.0f, 1.0f, random);
     fill_uniform(grad_output, -1e-2f, 1e-2f, random);
     for (auto _ : state) {
@@ -110,16 +125,14 @@ void own_conv_weight_grad(benchmark::State& state, std::shared_ptr<BoundLayer> b
 
 // The fused batch norm + relu + 2×2 max pool kernel alone at a batch norm's input (N, C, H, W),
 // forward (statistics, pooled output) and backward (sums, input gradient), in the channel blocks
-// oneDNN gives that tensor: 16 lanes on AVX-512, 8 on AVX2 or under ONEDNN_MAX_CPU_ISA=AVX2.
+// oneDNN gives that tensor (activation_block()).
 void own_batch_norm_relu_max_pool(benchmark::State& state, Shape input_shape) {
-    const char* isa = std::getenv("ONEDNN_MAX_CPU_ISA");
-    const bool limited = isa != nullptr && std::string_view(isa).substr(0, 6) != "AVX512" && std::string_view(isa) != "ALL";
-    const std::int64_t block = __builtin_cpu_supports("avx512f") && !limited ? 16 : 8;
-    const std::int64_t blocks = (input_shape[1] + block - 1) / block;
+    const std::int64_t block = activation_block();
     convnet::kernels::BatchNormReluMaxPool kernel({input_shape[0], input_shape[1], input_shape[2], input_shape[3], block});
     convnet::Random random(5);
-    Tensor input(Shape{input_shape[0], blocks, input_shape[2], input_shape[3], block});
-    Tensor grad_output(Shape{input_shape[0], blocks, kernel.output_height(), kernel.output_width(), block}), output(grad_output.shape());
+    Tensor input(blocked(input_shape, block));
+    Tensor grad_output(blocked(Shape{input_shape[0], input_shape[1], kernel.output_height(), kernel.output_width()}, block)),
+        output(grad_output.shape());
     Tensor grad_input(input.shape());
     fill_uniform(input, -1.0f, 1.0f, random);
     fill_uniform(grad_output, -1e-2f, 1e-2f, random);
