@@ -362,6 +362,7 @@ Network::Network(const ModelSpec& spec) : source_(spec.source), sample_shape_(sp
     // The first backend that can run every layer; the reference one always can.
     for (const Backend& candidate : backends()) {
         if (candidate.name == "reference") break;
+        if (candidate.by_name_only) continue;
         std::string why_not;
         if ((fast_path_ = candidate.create(layers_, why_not))) {
             backend_name_ = std::string(candidate.name);

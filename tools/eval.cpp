@@ -35,7 +35,8 @@ options:
                    thumbnails of those images
   --top-confused K how many confused pairs to list and draw (default 5)
   --threads T      threads to use (default: the cores not busy with other work)
-  --backend NAME   onednn (the default where every layer has a primitive) or reference
+  --backend NAME   onednn (the default where every layer has a primitive), onednn-only
+                   (oneDNN's primitives without our own kernels) or reference
   --reference      the same as --backend reference: each layer's plain reference code
 )";
 }  // namespace

@@ -23,7 +23,8 @@ options:
   --onnx OUT       the ONNX file to write
   --opset V        ONNX opset: 13 (default; loads in the most runtimes) or 17
   --threads T      threads to use (default: the cores not busy with other work)
-  --backend NAME   onednn (the default where every layer has a primitive) or reference
+  --backend NAME   onednn (the default where every layer has a primitive), onednn-only
+                   (oneDNN's primitives without our own kernels) or reference
   --reference      the same as --backend reference
 )";
 }  // namespace

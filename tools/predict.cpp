@@ -55,7 +55,8 @@ options:
   --json           one JSON document: per image the file, its size and format, and the top
                    classes with their names and probabilities
   --threads T      threads to use (default: the cores not busy with other work)
-  --backend NAME   onednn (the default where every layer has a primitive) or reference
+  --backend NAME   onednn (the default where every layer has a primitive), onednn-only
+                   (oneDNN's primitives without our own kernels) or reference
   --reference      the same as --backend reference: each layer's plain reference code
 )";
 

@@ -109,7 +109,8 @@ options:
   --plot FILE.svg    draw the loss and accuracy per epoch (train and test) as an SVG, rewritten
                      atomically after every epoch, so that a running training can be watched
                      (`convnet plot METRICS --output FILE.svg` draws a --metrics file afterwards)
-  --backend NAME     onednn (the default where every layer has a primitive) or reference
+  --backend NAME     onednn (the default where every layer has a primitive), onednn-only
+                     (oneDNN's primitives without our own kernels) or reference
   --reference        the same as --backend reference: each layer's plain reference code
 )";
 
@@ -240,6 +241,15 @@ void warn_stretched_cycle(const LearningRateSchedule& schedule, double base_rate
               << planned_epochs << " the run started with: after step " << step << " the learning rate is " << short_number(now, 4)
               << " where the run's own cycle " << (step < planned_total ? "has " : "ended at ") << short_number(planned, 4)
               << "; an unbroken " << epochs << "-epoch run would follow the new cycle from its first step\n";
+}
+
+// What runs the layers, for the run's header.
+std::string compute_description(const Network& network) {
+    if (network.fast_path())
+        return network.backend() == "onednn-only" ? "oneDNN primitives, blocked layout, none of our own kernels (--backend onednn-only)"
+                                                  : "oneDNN primitives, blocked layout";
+    if (network.fast_path_unavailable().empty()) return "reference layers (--backend reference)";
+    return "reference layers (no fast path: " + network.fast_path_unavailable() + ")";
 }
 
 // The run itself; `world` is null unless --distributed; `program` is how the command was started
@@ -418,12 +428,7 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
     if (network.layer(network.layer_count() - 1).type() == "softmax")
         std::cerr << "warning: " << network.source() << " ends in softmax, and the training loss applies its own softmax to the "
                   << "outputs; train without the last line and add it for prediction only\n";
-    std::cout << "compute: "
-              << (network.fast_path() ? "oneDNN primitives, blocked layout"
-                                      : "reference layers" + (network.fast_path_unavailable().empty()
-                                                                  ? std::string(" (--backend reference)")
-                                                                  : " (no fast path: " + network.fast_path_unavailable() + ")"))
-              << std::endl;
+    std::cout << "compute: " << compute_description(network) << std::endl;
     FitOptions fit;
     fit.epochs = epochs;
     fit.learning_rate = learning_rate;

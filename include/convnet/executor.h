@@ -38,6 +38,7 @@ struct Backend {
     // Compiles the plans (whose layers, bound to the arena, outlive the executor); null, with the
     // reason in `why_not`, when this backend cannot run some layer.
     std::unique_ptr<Executor> (*create)(const std::vector<LayerPlan>& layers, std::string& why_not);
+    bool by_name_only = false;  // never chosen by itself, only by Network::set_backend (--backend)
 };
 
 // Every backend this build has, the preferred first; the last, "reference", runs any model.

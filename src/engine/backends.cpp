@@ -13,6 +13,13 @@ namespace {
 constexpr Backend kBackends[] = {
     {"onednn", "oneDNN primitives in blocked layouts, batch norm and ReLU fused (the layers of kFastPathTable)",
      engine::onednn::OnednnExecutor::create},
+    // Chosen by name only: oneDNN's primitives where our kernels would run, to compare against them
+    // or to rule them out (as torch.backends.mkldnn.enabled = False rules oneDNN out of PyTorch).
+    {"onednn-only", "the onednn backend without our own kernels (src/kernels): oneDNN's primitives everywhere",
+     [](const std::vector<LayerPlan>& layers, std::string& why_not) {
+         return engine::onednn::OnednnExecutor::create(layers, why_not, engine::onednn::OwnKernels::never);
+     },
+     true},
     {"reference", "every layer's own plain code: runs any model", engine::create_reference_executor},
 };
 

@@ -89,7 +89,7 @@ expect_failure "save onto a FIFO" "exists and is not a regular file" "$convnet" 
 expect_usage_error "command typo" "unknown command 'tran' (did you mean train?)" "$convnet" tran
 printf 'input 1x28x28\nflatten\nlinear out=8\nbatchnorm1d\nlinear out=10\n' >"$work/bn1d.model"
 expect_usage_error "batch too small" "option --batch 1: $work/bn1d.model has a batch norm" "$convnet" train --model "$work/bn1d.model" --data "$work" --batch 1
-expect_usage_error "unknown backend" "option --backend cudnn: expected one of onednn, reference" "$convnet" train --model "$model" --data "$work" --backend cudnn
+expect_usage_error "unknown backend" "option --backend cudnn: expected one of onednn, onednn-only, reference" "$convnet" train --model "$model" --data "$work" --backend cudnn
 expect_failure "folder as model" "is a folder; expected the model file" "$convnet" train --model "$work" --data "$work"
 # Where results go is checked before the data is even read (here there is none).
 expect_failure "save into a missing folder" "option --save $work/nowhere/w.bin: the folder $work/nowhere does not exist" \

@@ -312,7 +312,11 @@ TEST(Backends, TheNetworkChoosesAndSwitchesByName) {
     EXPECT_EQ(network.backend(), "reference");
     network.set_backend("onednn");
     EXPECT_TRUE(network.fast_path());
-    expect_error([&] { network.set_backend("cudnn"); }, {"backend 'cudnn'", "onednn, reference"});
+    // onednn-only: chosen by name alone, the fast path without our kernels.
+    network.set_backend("onednn-only");
+    EXPECT_TRUE(network.fast_path());
+    EXPECT_EQ(network.backend(), "onednn-only");
+    expect_error([&] { network.set_backend("cudnn"); }, {"backend 'cudnn'", "onednn, onednn-only, reference"});
 
     Network pooled(parse_model("input 1x8x8\nl2pool2d kernel=2\nflatten\nlinear out=3\n", "p.model"));
     EXPECT_EQ(pooled.backend(), "reference");
