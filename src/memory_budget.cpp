@@ -35,13 +35,6 @@ std::int64_t cgroup_limit(const char* path) {
     return value;
 }
 
-std::string gib_text(std::int64_t bytes) {
-    if (bytes == kSaturated) return "more than 8 EiB";
-    char text[48];
-    std::snprintf(text, sizeof text, "%.1f GiB", double(bytes) / double(std::int64_t{1} << 30));
-    return text;
-}
-
 }  // namespace
 
 std::int64_t MemoryNeed::total() const { return saturating_add(parameter_bytes, activation_bytes); }
@@ -63,6 +56,36 @@ MemoryNeed training_memory_need(const SummaryTotals& totals, std::int64_t batch,
     return {saturating_multiply(values, kBytesPerValue), saturating_multiply(totals.training_activation_bytes, batch), batch};
 }
 
+MemoryNeed network_memory_need(const SummaryTotals& totals) {
+    MemoryNeed need = inference_memory_need(totals, 0);
+    need.activation_bytes = saturating_multiply(totals.training_activation_bytes, kTrialBatch);
+    need.batch = kTrialBatch;
+    return need;
+}
+
+std::int64_t largest_batch(const MemoryNeed& need, std::int64_t available_bytes) {
+    if (need.batch <= 0 || available_bytes <= need.parameter_bytes) return 0;
+    const std::int64_t per_image = need.activation_bytes == kSaturated ? kSaturated : need.activation_bytes / need.batch;
+    return per_image > 0 ? (available_bytes - need.parameter_bytes) / per_image : 0;
+}
+
+std::string memory_text(std::int64_t bytes) {
+    if (bytes == kSaturated) return "more than 8 EiB";
+    if (bytes < 1024) return std::to_string(bytes) + " bytes";
+    // Two decimals from GiB on; one below, where the figures are small next to the memory.
+    constexpr struct {
+        int shift;
+        const char* format;
+    } kUnits[] = {{40, "%.2f TiB"}, {30, "%.2f GiB"}, {20, "%.1f MiB"}, {10, "%.1f KiB"}};
+    char text[48] = "";
+    for (const auto& unit : kUnits)
+        if (bytes >= (std::int64_t{1} << unit.shift)) {
+            std::snprintf(text, sizeof text, unit.format, double(bytes) / double(std::int64_t{1} << unit.shift));
+            break;
+        }
+    return text;
+}
+
 MemoryNeed inference_memory_need(const SummaryTotals& totals, std::int64_t batch) {
     const std::int64_t values =
         saturating_add(saturating_add(totals.trainable_parameters, totals.buffer_parameters), totals.trainable_parameters);
@@ -71,13 +94,13 @@ MemoryNeed inference_memory_need(const SummaryTotals& totals, std::int64_t batch
 
 void require_memory(const MemoryNeed& need, std::int64_t available_bytes, const std::string& what, const std::string& hint) {
     if (available_bytes <= 0 || need.total() <= available_bytes) return;
-    std::string message = what + " needs at least " + gib_text(need.total());
+    std::string message = what + " needs at least " + memory_text(need.total());
     // With activations, the two parts; without, the total is the parameters'.
     if (need.batch > 0) {
-        message += " (parameters " + gib_text(need.parameter_bytes) + ", activations " + gib_text(need.activation_bytes);
+        message += " (parameters " + memory_text(need.parameter_bytes) + ", activations " + memory_text(need.activation_bytes);
         message += " for " + std::to_string(need.batch) + (need.batch == 1 ? " image)" : " images)");
     }
-    message += ", more than this machine's memory (" + gib_text(available_bytes) + ")";
+    message += ", more than this machine's memory (" + memory_text(available_bytes) + ")";
     if (!hint.empty()) message += ": " + hint;
     throw Error(message);
 }

@@ -343,19 +343,15 @@ Network::Network(const ModelSpec& spec) : source_(spec.source), sample_shape_(sp
                     " per batch; a classifier must end in (N, classes): add flatten and linear (or, for scores per pixel, "
                     "(N, classes, H, W))");
 
-    std::vector<Layer*> layers;
-    SummaryTotals totals;
-    for (LayerPlan& plan : layers_) {
-        layers.push_back(plan.layer.get());
-        totals.trainable_parameters =
-            checked_add(totals.trainable_parameters, plan.layer->parameter_count(ParameterRole::trainable), "parameters");
-        totals.buffer_parameters = checked_add(totals.buffer_parameters, plan.layer->parameter_count(ParameterRole::buffer), "parameters");
-    }
-    // The arena is zero-filled at once: a model larger than the machine is refused before that.
+    // The arena is zero-filled at once and a backend builds a trial plan: a model larger than the
+    // machine is refused before either (the summary plans it again, without allocating).
+    const SummaryTotals totals = summarize_model(spec).totals;
     std::string what = spec.source;
-    what += ": the model (" + with_commas(totals.trainable_parameters + totals.buffer_parameters) + " parameters and their gradients)";
-    require_memory(inference_memory_need(totals, 0), machine_memory_bytes(), what,
-                   "see `convnet summary " + spec.source + "` for the layers that hold them");
+    what += ": building the network (" + with_commas(totals.trainable_parameters + totals.buffer_parameters) +
+            " parameters, their gradients and a trial training batch)";
+    require_memory(network_memory_need(totals), machine_memory_bytes(), what, "see `convnet summary " + spec.source + "`");
+    std::vector<Layer*> layers;
+    for (LayerPlan& plan : layers_) layers.push_back(plan.layer.get());
     arena_ = std::make_unique<ParameterArena>(layers);
     std::string unused;
     reference_ = find_backend("reference")->create(layers_, unused);

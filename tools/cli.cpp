@@ -224,8 +224,11 @@ std::unique_ptr<Network> load_trained_network(const Arguments& arguments, Weight
 
 void check_inference_memory(const Network& network, std::int64_t images, const std::string& what) {
     const ModelSpec spec = parse_model(format_model(network.layer_plans(), network.sample_shape()), network.source());
-    require_memory(inference_memory_need(summarize_model(spec).totals, images), machine_memory_bytes(), network.source() + ": " + what,
-                   "give a smaller --batch");
+    const MemoryNeed need = inference_memory_need(summarize_model(spec).totals, images);
+    const std::int64_t available = machine_memory_bytes(), fitting = largest_batch(need, available);
+    require_memory(need, available, network.source() + ": " + what,
+                   fitting > 0 ? "--batch " + std::to_string(fitting) + " would fill the memory by this estimate alone: give less"
+                               : "one image's activations alone do not fit");
 }
 
 std::string shell_quoted(const std::string& text) {

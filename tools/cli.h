@@ -82,7 +82,7 @@ void check_distinct_outputs(const Arguments& arguments, std::initializer_list<co
 std::unique_ptr<Network> load_trained_network(const Arguments& arguments, WeightsMetadata* stored = nullptr);
 // Throws convnet::Error (memory_budget.h) when `network`'s parameters and one forward pass over
 // `images` images need more than the machine's memory; `what` says what the run was
-// ("evaluating at --batch 1000"), and the message advises a smaller --batch.
+// ("evaluating at --batch 1000"), and the message gives the --batch that would fill the memory.
 void check_inference_memory(const Network& network, std::int64_t images, const std::string& what);
 
 // `text` as one word for a POSIX shell: unchanged when it holds only letters, digits and

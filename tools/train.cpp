@@ -212,19 +212,32 @@ std::filesystem::path interrupt_checkpoint_path(const Arguments& arguments) {
 
 namespace {
 
-// Refuses, before the data is read, a run whose parameters, optimiser state and activations at
-// this rank's share of the batch cannot fit the machine's memory.
-void check_training_memory(const ModelSpec& spec, std::int64_t batch, const Communicator* world, const Optimizer& optimizer,
-                           bool averaged) {
-    const std::int64_t share = world != nullptr ? (batch + world->size() - 1) / world->size() : batch;
+// Refuses, before the network is built or the data read, a run whose parameters, optimiser state
+// and activations at this rank's share of the batch cannot fit its share of the machine's memory
+// (the ranks mpirun started on this machine share it).
+void check_training_memory(const ModelSpec& spec, std::int64_t batch, const Communicator* world, const Optimizer& optimizer, bool averaged,
+                           bool resumed) {
+    const std::int64_t ranks = world != nullptr ? world->size() : 1, share = (batch + ranks - 1) / ranks;
     const MemoryNeed need =
         training_memory_need(summarize_model(spec).totals, share, optimizer.state_values_per_parameter(), averaged ? 1 : 0);
-    const std::int64_t available = machine_memory_bytes(), per_image = need.activation_bytes / std::max<std::int64_t>(share, 1);
-    const std::int64_t fitting = per_image > 0 && available > need.parameter_bytes ? (available - need.parameter_bytes) / per_image : 0;
-    const std::int64_t fitting_batch = world != nullptr ? fitting * world->size() : fitting;
-    require_memory(need, available, spec.source + ": training at --batch " + std::to_string(batch),
-                   fitting_batch > 0 ? "give --batch " + std::to_string(fitting_batch) + " or less"
-                                     : "its parameters alone do not fit; see `convnet summary " + spec.source + "`");
+    const char* local_ranks = world != nullptr ? std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE") : nullptr;
+    const std::int64_t on_this_machine = local_ranks != nullptr ? std::max(1L, std::strtol(local_ranks, nullptr, 10)) : 1;
+    const std::int64_t available = machine_memory_bytes() / on_this_machine;
+    std::string what = spec.source + ": training at --batch " + std::to_string(batch);
+    if (on_this_machine > 1)
+        what += " (" + std::to_string(share) + " images on each of " + std::to_string(on_this_machine) + " ranks here)";
+    const std::int64_t fitting = largest_batch(need, available) * ranks;
+    std::string hint;
+    if (available <= need.parameter_bytes) hint = "its parameters and the optimiser's state alone do not fit";
+    else if (fitting == 0) hint = "one image's activations alone do not fit (a smaller input or fewer channels)";
+    else if (resumed)
+        hint = "a resumed run keeps its checkpoint's batch: resume it on a larger machine, or start again with --batch " +
+               std::to_string(fitting) + " or less";
+    else
+        hint = "--batch " + std::to_string(fitting) + " would fill the memory by this estimate alone (oneDNN's buffers and the data " +
+               "come on top): give less";
+    if (on_this_machine > 1) hint += "; memory counted as " + memory_text(available) + " a rank";
+    require_memory(need, available, what, hint + "; see `convnet summary " + spec.source + "`");
 }
 
 // One-cycle's shape is set by the run's length: a resumed run given another --epochs computes it
@@ -326,13 +339,13 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
 
     const ModelSpec spec =
         resumed ? parse_model(resumed->weights.model, arguments.required("resume")) : read_model_file(arguments.required("model"));
+    check_training_memory(spec, batch, world, *optimizer, ema_decay > 0.0, resumed.has_value());
     Network network(spec);
     apply_backend(arguments, network);
     if (batch < network.minimum_training_batch())
         throw UsageError("option --batch " + std::to_string(batch) + ": " + network.source() +
                          " has a batch norm over one value per channel per image, which needs at least " +
                          std::to_string(network.minimum_training_batch()) + " images a batch (as torch.nn.BatchNorm1d)");
-    check_training_memory(spec, batch, world, *optimizer, ema_decay > 0.0);
     const std::string data = arguments.required("data");
     ResizePolicy resize = resumed ? resumed->weights.preprocessing.resize : ResizePolicy::stretch;
     if (arguments.has("resize")) {

@@ -17,6 +17,11 @@ namespace convnet {
 
 struct LayerPlan;
 
+// The batch a backend may build a trial plan at when it is created, to fail then rather than
+// mid-training when its library rejects a shape (the oneDNN backend builds one for training and
+// one for evaluation). Network counts its activations before creating any backend.
+constexpr std::int64_t kTrialBatch = 2;
+
 class Executor {
 public:
     virtual ~Executor() = default;

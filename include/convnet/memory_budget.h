@@ -5,6 +5,7 @@
 // bytes" where the system refuses; here it would not).
 #pragma once
 
+#include <convnet/executor.h>
 #include <convnet/summary.h>
 
 #include <cstdint>
@@ -38,7 +39,20 @@ MemoryNeed training_memory_need(const SummaryTotals& totals, std::int64_t batch,
 // (the arena), and SummaryTotals::forward_activation_bytes per image.
 MemoryNeed inference_memory_need(const SummaryTotals& totals, std::int64_t batch);
 
-// Throws convnet::Error "WHAT needs at least X GiB (parameters P GiB, activations A GiB for B
+// Building a Network: the arena (parameters and gradients) and a backend's trial plan for
+// kTrialBatch images (executor.h), counted as a training batch.
+MemoryNeed network_memory_need(const SummaryTotals& totals);
+
+// The most images a batch of `need`'s kind may hold within `available_bytes`, by the same
+// estimate: (available − parameters) / activations per image; 0 when the parameters alone, or
+// they and one image, do not fit, or need.batch is 0.
+std::int64_t largest_batch(const MemoryNeed& need, std::int64_t available_bytes);
+
+// "1.25 TiB", "23.47 GiB", "40.1 MiB", "22.7 KiB", "512 bytes": sizes in messages, precise enough
+// that a need just over the memory does not read as equal to it.
+std::string memory_text(std::int64_t bytes);
+
+// Throws convnet::Error "WHAT needs at least X GiB (parameters P MiB, activations A GiB for B
 // images), more than this machine's memory (M GiB)", the parenthesis only when need.batch > 0,
 // followed by ": HINT" when `hint` is given, when need.total() exceeds `available_bytes`. Never
 // throws when `available_bytes` is 0 (unknown).

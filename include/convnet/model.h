@@ -97,8 +97,9 @@ struct LoadStateReport {
 class Network {
 public:
     // Builds and shape-checks every layer and allocates the parameters and their gradients,
-    // zero-filled (initialize draws them); errors name FILE:LINE. Throws convnet::Error when those
-    // need more than the machine's memory (memory_budget.h), before allocating them.
+    // zero-filled (initialize draws them); errors name FILE:LINE. Throws convnet::Error, before
+    // allocating anything, when those and a backend's trial plan (kTrialBatch training images)
+    // need more than the machine's memory (memory_budget.h, network_memory_need).
     explicit Network(const ModelSpec& spec);
     ~Network();
     Network(const Network&) = delete;

@@ -79,17 +79,35 @@ TEST(MemoryBudget, SaturatesInsteadOfOverflowing) {
 }
 
 TEST(MemoryBudget, RefusesWithTheFiguresAndTheHint) {
-    const MemoryNeed need{std::int64_t{3} << 30, std::int64_t{5} << 30, 200};
-    EXPECT_NO_THROW(require_memory(need, std::int64_t{8} << 30, "m.model"));  // exactly fits
-    EXPECT_NO_THROW(require_memory(need, 0, "m.model"));                      // unknown memory: not refused
+    const MemoryNeed need{std::int64_t{40} << 20, std::int64_t{5} << 30, 200};
+    EXPECT_NO_THROW(require_memory(need, (std::int64_t{40} << 20) + (std::int64_t{5} << 30), "m.model"));  // exactly fits
+    EXPECT_NO_THROW(require_memory(need, 0, "m.model"));                                                   // unknown memory: not refused
     try {
         require_memory(need, std::int64_t{4} << 30, "m.model: training at --batch 200", "give --batch 20 or less");
         FAIL() << "no error";
     } catch (const Error& error) {
+        // Sizes under a GiB in MiB (a newcomer read "parameters 0.0 GiB" for 40 MB), and two
+        // decimals past it, so that a need just over the memory does not print as equal to it.
         EXPECT_STREQ(error.what(),
-                     "m.model: training at --batch 200 needs at least 8.0 GiB (parameters 3.0 GiB, activations 5.0 GiB for 200 images), "
-                     "more than this machine's memory (4.0 GiB): give --batch 20 or less");
+                     "m.model: training at --batch 200 needs at least 5.04 GiB (parameters 40.0 MiB, activations 5.00 GiB for 200 "
+                     "images), more than this machine's memory (4.00 GiB): give --batch 20 or less");
     }
+}
+
+TEST(MemoryBudget, SizesReadInTheirUnits) {
+    EXPECT_EQ(memory_text(512), "512 bytes");
+    EXPECT_EQ(memory_text(23'200), "22.7 KiB");
+    EXPECT_EQ(memory_text(std::int64_t{40} << 20), "40.0 MiB");
+    EXPECT_EQ(memory_text(25'271'000'000), "23.54 GiB");
+    EXPECT_EQ(memory_text(std::int64_t{5} << 40), "5.00 TiB");
+}
+
+TEST(MemoryBudget, LargestBatchThatFits) {
+    const MemoryNeed need{1000, 100 * 50, 50};  // 100 bytes an image
+    EXPECT_EQ(largest_batch(need, 1000 + 100 * 7 + 99), 7);
+    EXPECT_EQ(largest_batch(need, 1050), 0);                    // the parameters and not one image
+    EXPECT_EQ(largest_batch(need, 900), 0);                     // not the parameters
+    EXPECT_EQ(largest_batch(MemoryNeed{1000, 0, 0}, 5000), 0);  // no batch counted
 }
 
 TEST(MemoryBudget, MachineMemoryIsAtMostThePhysicalMemory) {
@@ -99,21 +117,29 @@ TEST(MemoryBudget, MachineMemoryIsAtMostThePhysicalMemory) {
     EXPECT_LE(memory, physical);
 }
 
-// 64 pairs of 2-million-wide linear layers: 256 G parameters, 2 TB with their gradients, each
-// layer within the per-layer limit. Refused before the arena is allocated (it would be granted by
-// Linux and the process killed while zero-filling it).
+// Refused before the arena is allocated or a backend builds its trial plan (Linux would grant
+// either and kill the process while they are written): 64 pairs of 2-million-wide linear layers,
+// 256 G parameters, 2 TB with their gradients, each layer within the per-layer limit; and a
+// network of few parameters whose activations take 512 GiB an image (a newcomer's find, with 48
+// GiB: the trial plan for two images was allocated and zero-filled before any check).
 TEST(MemoryBudget, NetworkLargerThanTheMachineIsRefusedBeforeAllocating) {
-    std::string model = "input 1x28x28\nflatten\n";
-    for (int pair = 0; pair < 64; ++pair) model += "linear out=2000000\nlinear out=1000\n";
-    const ModelSpec spec = parse_model(model, "huge.model");
-    try {
-        const Network network(spec);
-        FAIL() << "no error";
-    } catch (const Error& error) {
-        const std::string message = error.what();
-        EXPECT_EQ(message.rfind("huge.model: ", 0), 0u) << message;
-        EXPECT_NE(message.find("more than this machine's memory"), std::string::npos) << message;
-        EXPECT_NE(message.find("convnet summary huge.model"), std::string::npos) << message;
+    std::string wide = "input 1x28x28\nflatten\n";
+    for (int pair = 0; pair < 64; ++pair) wide += "linear out=2000000\nlinear out=1000\n";
+    // 64 convolutions of 32 channels at 8192x8192, each output at the per-layer limit (8 GiB):
+    // 68 K parameters, 512 GiB of activations kept for one training image.
+    std::string deep = "input 1x8192x8192\n";
+    for (int layer = 0; layer < 64; ++layer) deep += "conv2d out=32 kernel=1\n";
+    deep += "globalavgpool2d\nflatten\nlinear out=10\n";
+    for (const auto& [model, name] : {std::pair{wide, std::string("huge.model")}, std::pair{deep, std::string("activations.model")}}) {
+        try {
+            const Network network(parse_model(model, name));
+            ADD_FAILURE() << name << ": no error";
+        } catch (const Error& error) {
+            const std::string message = error.what();
+            EXPECT_EQ(message.rfind(name + ": building the network (", 0), 0u) << message;
+            EXPECT_NE(message.find("more than this machine's memory"), std::string::npos) << message;
+            EXPECT_NE(message.find("convnet summary " + name), std::string::npos) << message;
+        }
     }
 }
 

@@ -232,8 +232,8 @@ std::unique_ptr<Executor> OnednnExecutor::create(const std::vector<LayerPlan>& l
     impl->training_recipes = std::move(*training);
     impl->inference_recipes = std::move(*inference);
     try {
-        impl->build(2, true);  // fail here, not mid-training, when oneDNN rejects a shape
-        impl->build(2, false);
+        impl->build(kTrialBatch, true);  // fail here, not mid-training, when oneDNN rejects a shape
+        impl->build(kTrialBatch, false);
     } catch (const std::exception& error) {
         why_not = error.what();
         return nullptr;
