@@ -10,10 +10,18 @@
 #include <nlohmann/json.hpp>
 
 #include <charconv>
+#include <sstream>
 
 namespace convnet {
 
 namespace {
+
+// A field's value as JSON would write it: "1e+300", "0.9", not std::to_string's "0.900000".
+std::string number_text(double value) {
+    std::ostringstream text;
+    text << value;
+    return text.str();
+}
 
 constexpr const char* kOptimizerPrefix = "optimizer.state.";
 constexpr const char* kEmaEntry = "ema.values";
@@ -198,7 +206,20 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
     options.beta2 = betas[1].get<double>();
     options.epsilon = reader.number<double>(optimizer, "eps", "optimizer.");
     options.dampening = reader.number<double>(optimizer, "dampening", "optimizer.");
-    try {  // the options' ranges, checked where the optimiser would be built from them
+    // Each value within what the command line takes, or what torch.optim checks, named by its key.
+    const auto within = [&](const char* key, double value, OptionRange range, bool high_included = true) {
+        if (!range.contains(value) || (!high_included && value == range.high))
+            reader.fail(std::string("optimizer.") + key + ": " + number_text(value) + " is out of range (" + number_text(range.low) +
+                        " to " + number_text(range.high) + (high_included ? "" : ", not included") + ")");
+    };
+    within("lr", options.learning_rate, kLearningRateRange);
+    within("momentum", options.momentum, kMomentumRange);
+    within("weight_decay", *options.weight_decay, kWeightDecayRange);
+    within("betas", options.beta1, {0.0, 1.0}, false);
+    within("betas", options.beta2, {0.0, 1.0}, false);
+    within("eps", options.epsilon, {0.0, 1.0});
+    within("dampening", options.dampening, {0.0, 1.0});
+    try {  // what else the optimiser checks (Nesterov only with momentum, a known name)
         make_optimizer(options);
     } catch (const Error& error) {
         reader.fail(std::string("optimizer: ") + error.what());

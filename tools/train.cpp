@@ -294,10 +294,12 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
         optimizer_options = resumed->optimizer;
     } else {
         optimizer_options.name = optimizer_name;
-        optimizer_options.learning_rate = arguments.real("lr", optimizer_name == "sgd" ? 0.01 : 0.001, 1e-12, 100.0);
-        optimizer_options.momentum = arguments.real("momentum", 0.9, 0.0, 0.999999);
+        optimizer_options.learning_rate =
+            arguments.real("lr", optimizer_name == "sgd" ? 0.01 : 0.001, kLearningRateRange.low, kLearningRateRange.high);
+        optimizer_options.momentum = arguments.real("momentum", 0.9, kMomentumRange.low, kMomentumRange.high);
         optimizer_options.nesterov = arguments.has("nesterov");
-        if (arguments.has("weight-decay")) optimizer_options.weight_decay = arguments.real("weight-decay", 0.0, 0.0, 1.0);
+        if (arguments.has("weight-decay"))
+            optimizer_options.weight_decay = arguments.real("weight-decay", 0.0, kWeightDecayRange.low, kWeightDecayRange.high);
     }
     const double learning_rate = optimizer_options.learning_rate;
     const auto seed = resumed ? resumed->seed : static_cast<std::uint64_t>(arguments.integer("seed", 1, 0, (1LL << 62)));

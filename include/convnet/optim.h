@@ -100,6 +100,16 @@ private:
     std::int64_t step_count_ = 0;
 };
 
+// The ranges `convnet train` takes --lr, --momentum and --weight-decay in, and a checkpoint's
+// fields are held to (its values came from there): past them a run is a mistake, though torch.optim
+// would take it (a rate of 1e-50 is 0 in float32, a weight decay of 1e30 makes Adam's moments
+// infinite; either trains nothing, silently).
+struct OptionRange {
+    double low, high;
+    bool contains(double value) const { return value >= low && value <= high; }
+};
+constexpr OptionRange kLearningRateRange{1e-12, 100.0}, kMomentumRange{0.0, 0.999999}, kWeightDecayRange{0.0, 1.0};
+
 // Everything make_optimizer needs, as CLI flags would give it.
 struct OptimizerOptions {
     std::string name = "adam";  // "adam", "adamw" or "sgd"

@@ -250,9 +250,15 @@ TEST_F(CheckpointTest, WrongCheckpointsAreRefusedByName) {
         testing::expect_error([&] { read_checkpoint(directory_ / "huge.safetensors"); },
                               {"huge.safetensors: its model", "parameter and buffer values, but its tensors hold"});
     }
-    // a learning rate past float32's range: refused when read, as the command line's --lr would be
+    // optimiser settings past the command line's ranges, named by their keys (a newcomer's finds:
+    // a hand-edited lr of 1e300 became infinity in the float32 step; 1e-50 became 0 and a weight
+    // decay of 1e30 made Adam's moments infinite, and both runs trained nothing and said nothing)
     testing::expect_error([&] { read_checkpoint(with_field("lr", "1e300", "lr.safetensors")); },
-                          {"lr.safetensors: checkpoint field optimizer: learning rate 1e+300"});
+                          {"lr.safetensors: checkpoint field optimizer.lr: 1e+300 is out of range (1e-12 to 100)"});
+    testing::expect_error([&] { read_checkpoint(with_field("lr", "1e-50", "lr.safetensors")); }, {"optimizer.lr: 1e-50 is out of range"});
+    testing::expect_error([&] { read_checkpoint(with_field("weight_decay", "1e30", "decay.safetensors")); },
+                          {"optimizer.weight_decay: 1e+30 is out of range (0 to 1)"});
+    testing::expect_error([&] { read_checkpoint(with_field("eps", "-1", "eps.safetensors")); }, {"optimizer.eps: -1 is out of range"});
     {  // an optimiser buffer missing for one parameter
         SafetensorsContents contents = read_safetensors(path);
         std::erase_if(contents.tensors, [](const StateTensor& tensor) { return tensor.name == "optimizer.state.1.exp_avg"; });
