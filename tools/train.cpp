@@ -511,13 +511,15 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
         if (fit.checkpoint.empty() && (world == nullptr || world->rank() == 0)) write_checkpoint(written, trainer.checkpoint(fit), network);
         const TrainingPosition& at = trainer.position();
         // The command that continues: the same data, outputs, threads and backend (the last two
-        // decide the bits), and the same ranks.
+        // decide the bits), the same ranks, and the options a checkpoint does not keep (how
+        // the data is read, --on-nan).
         // Started as `./build/convnet`, it says so: `convnet` alone is not on the PATH of a build tree.
         std::string command = world != nullptr ? "mpirun -np " + std::to_string(world->size()) + " " : std::string();
         command += shell_quoted(program) + " train --resume " + shell_quoted(written.string()) + " --data " + shell_quoted(data);
-        for (const char* option : {"save", "metrics", "plot", "eval-every", "threads", "backend"})
+        for (const char* option : {"save", "metrics", "plot", "eval-every", "threads", "backend", "cache", "on-nan"})
             if (arguments.has(option)) command += std::string(" --") + option + " " + shell_quoted(arguments.required(option));
-        if (arguments.has("reference")) command += " --reference";
+        for (const char* flag : {"reference", "skip-bad"})
+            if (arguments.has(flag)) command += std::string(" --") + flag;
         if (world != nullptr) command += " --distributed";
         std::printf("interrupted in epoch %d after %lld of %lld images (step %lld); checkpoint written to %s\nresume with: %s\n",
                     at.epochs_done + 1, static_cast<long long>(at.images_done), static_cast<long long>(train.count),
