@@ -6,9 +6,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +59,7 @@ __attribute__((target("avx2,fma"))) float fma_loop_avx2(long long iterations) {
 struct Measurement {
     double gflops = 0.0;
     double seconds = 0.0;
+    int threads = 0;  // that ran
 };
 
 // Every thread runs the loop; the rate is all threads' FMAs over the slowest thread's time.
@@ -68,13 +71,17 @@ Measurement measure(int threads, bool avx512, long long iterations, int trials) 
     for (int trial = 0; trial < trials; ++trial) {
         const auto start = std::chrono::steady_clock::now();
         float total = 0.0f;
+        int team = 0;  // the threads that ran: OMP_THREAD_LIMIT may give fewer than asked for
 #pragma omp parallel num_threads(threads) reduction(+ : total)
-        total += avx512 ? fma_loop_avx512(iterations) : fma_loop_avx2(iterations);
+        {
+#pragma omp single
+            team = omp_get_num_threads();
+            total += avx512 ? fma_loop_avx512(iterations) : fma_loop_avx2(iterations);
+        }
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         sink = sink + total;
-        const double flops =
-            2.0 * double(avx512 ? kAccumulators : kAvx2Accumulators) * double(lanes) * double(iterations) * double(threads);
-        if (flops / seconds * 1e-9 > best.gflops) best = {flops / seconds * 1e-9, seconds};
+        const double flops = 2.0 * double(avx512 ? kAccumulators : kAvx2Accumulators) * double(lanes) * double(iterations) * double(team);
+        if (flops / seconds * 1e-9 > best.gflops) best = {flops / seconds * 1e-9, seconds, team};
     }
     return best;
 }
@@ -87,13 +94,14 @@ to itself sets it). Prints one JSON line:
   isa              avx512 or avx2: the widest the CPU has, or avx2 with --isa avx2
   lanes            floats per vector: 16 or 8
   accumulators     independent FMA chains per thread
-  threads          T (default: the processors OpenMP sees)
+  threads          the threads that ran the second figure: T (default: the processors OpenMP
+                   sees), or fewer where OMP_THREAD_LIMIT says so
   gflops_one_core  GFLOP/s on one thread: 2 × FMAs × lanes / seconds / 1e9
   gflops_threads   GFLOP/s on T threads together
   scaling          gflops_threads / gflops_one_core
 
 options:
-  --threads T      threads for the second figure (default: all processors)
+  --threads T      threads for the second figure (default: all processors; at most 4 a processor)
   --iterations N   loop iterations a trial (default 20,000,000: about 40 ms at 250 GFLOP/s)
   --trials K       trials, best kept (default 20)
   --isa avx2       AVX2's peak on an AVX-512 CPU (make bench BENCH_ISA=avx2); auto: the widest
@@ -109,17 +117,41 @@ int main(int argc, char** argv) {
     bool avx2_only = false;  // --isa avx2: AVX2's peak on an AVX-512 CPU (make bench BENCH_ISA=avx2)
     for (int i = 1; i < argc; ++i) {
         const std::string word = argv[i];
-        if (word == "--threads" && i + 1 < argc) threads = std::max(1, std::atoi(argv[++i]));
-        else if (word == "--iterations" && i + 1 < argc) iterations = std::max(1LL, std::atoll(argv[++i]));
-        else if (word == "--trials" && i + 1 < argc) trials = std::max(1, std::atoi(argv[++i]));
-        else if (word == "--isa" && i + 1 < argc && (std::string(argv[i + 1]) == "avx2" || std::string(argv[i + 1]) == "auto"))
-            avx2_only = std::string(argv[++i]) == "avx2";
-        else {
-            if (word == "--help") {
-                std::fputs(kUsage, stdout);
-                return 0;
+        if (word == "--help") {
+            std::fputs(kUsage, stdout);
+            return 0;
+        }
+        const bool takes_value = word == "--threads" || word == "--iterations" || word == "--trials" || word == "--isa";
+        if (!takes_value || i + 1 == argc) {
+            std::fprintf(stderr, "fma_peak: %s '%s'; see --help\n", takes_value ? "a value is missing after" : "unexpected argument",
+                         word.c_str());
+            return 2;
+        }
+        const std::string value = argv[++i];
+        // Whole numbers within bounds: atoi read "abc" as 0 and "1e6" as 1.
+        const auto whole = [&](long long low, long long high) -> std::optional<long long> {
+            long long number = 0;
+            const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), number);
+            if (error != std::errc() || end != value.data() + value.size() || number < low || number > high) return std::nullopt;
+            return number;
+        };
+        std::optional<long long> number;
+        if (word == "--isa") {
+            if (value != "avx2" && value != "auto") {
+                std::fprintf(stderr, "fma_peak: --isa %s: expected auto or avx2\n", value.c_str());
+                return 2;
             }
-            std::fprintf(stderr, "fma_peak: unexpected argument '%s' (or a value missing after it); see --help\n", word.c_str());
+            avx2_only = value == "avx2";
+            continue;
+        }
+        if (word == "--threads" && (number = whole(1, 4 * std::max(1, omp_get_num_procs())))) threads = int(*number);
+        else if (word == "--iterations" && (number = whole(1, 1'000'000'000'000))) iterations = *number;
+        else if (word == "--trials" && (number = whole(1, 10'000))) trials = int(*number);
+        else {
+            std::fprintf(stderr,
+                         "fma_peak: %s %s: expected a whole number (threads 1 to 4 per processor, iterations 1 to 1e12, "
+                         "trials 1 to 10000)\n",
+                         word.c_str(), value.c_str());
             return 2;
         }
     }
@@ -130,7 +162,7 @@ int main(int argc, char** argv) {
     std::printf(
         "{\"isa\": \"%s\", \"lanes\": %d, \"accumulators\": %d, \"threads\": %d, \"gflops_one_core\": %.1f, "
         "\"gflops_threads\": %.1f, \"scaling\": %.3f}\n",
-        avx512 ? "avx512" : "avx2", avx512 ? 16 : 8, avx512 ? kAccumulators : kAvx2Accumulators, threads, one.gflops, all.gflops,
+        avx512 ? "avx512" : "avx2", avx512 ? 16 : 8, avx512 ? kAccumulators : kAvx2Accumulators, all.threads, one.gflops, all.gflops,
         all.gflops / one.gflops);
     return 0;
 }

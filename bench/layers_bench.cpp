@@ -237,10 +237,14 @@ int main(int argc, char** argv) {
             const convnet::Layer& layer = *bound->plan.layer;
             const std::int64_t macs = layer.multiply_adds(bound->plan.input);
             training_macs += macs * (1 + (layer.parameter_count(convnet::ParameterRole::trainable) > 0 ? 1 : 0) + (index > 0 ? 1 : 0));
-            // The shape the row runs at: the plan's is for one image.
-            std::vector<std::int64_t> dims = bound->plan.input.dims();
-            dims[0] = batch;
-            const std::string name = bound->plan.name + "(" + layer.type() + " " + convnet::Shape(dims).to_string() + ")";
+            // The shapes the row runs at, N×C×H×W as PyTorch writes them (the plan's are for one
+            // image); a join's inputs joined by "+".
+            std::string shapes;
+            for (const Shape& shape : bound->plan.input_shapes.empty() ? std::vector<Shape>{bound->plan.input} : bound->plan.input_shapes) {
+                if (!shapes.empty()) shapes += '+';
+                shapes += shape.with_batch(batch).to_string();
+            }
+            const std::string name = bound->plan.name + "(" + layer.type() + " " + shapes + ")";
             benchmark::RegisterBenchmark((name + "/forward").c_str(), layer_forward, bound, batch)
                 ->Unit(benchmark::kMicrosecond)
                 ->UseRealTime();
