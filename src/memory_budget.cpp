@@ -92,7 +92,8 @@ MemoryNeed inference_memory_need(const SummaryTotals& totals, std::int64_t batch
     return {saturating_multiply(values, kBytesPerValue), saturating_multiply(totals.forward_activation_bytes, batch), batch};
 }
 
-void require_memory(const MemoryNeed& need, std::int64_t available_bytes, const std::string& what, const std::string& hint) {
+void require_memory(const MemoryNeed& need, std::int64_t available_bytes, const std::string& what, const std::string& hint,
+                    const std::string& memory) {
     if (available_bytes <= 0 || need.total() <= available_bytes) return;
     std::string message = what + " needs at least " + memory_text(need.total());
     // With activations, the two parts; without, the total is the parameters'.
@@ -100,7 +101,7 @@ void require_memory(const MemoryNeed& need, std::int64_t available_bytes, const 
         message += " (parameters " + memory_text(need.parameter_bytes) + ", activations " + memory_text(need.activation_bytes);
         message += " for " + std::to_string(need.batch) + (need.batch == 1 ? " image)" : " images)");
     }
-    message += ", more than this machine's memory (" + memory_text(available_bytes) + ")";
+    message += ", more than " + memory + " (" + memory_text(available_bytes) + ")";
     if (!hint.empty()) message += ": " + hint;
     throw Error(message);
 }

@@ -222,7 +222,7 @@ void check_training_memory(const ModelSpec& spec, std::int64_t batch, const Comm
         training_memory_need(summarize_model(spec).totals, share, optimizer.state_values_per_parameter(), averaged ? 1 : 0);
     const char* local_ranks = world != nullptr ? std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE") : nullptr;
     const std::int64_t on_this_machine = local_ranks != nullptr ? std::max(1L, std::strtol(local_ranks, nullptr, 10)) : 1;
-    const std::int64_t available = machine_memory_bytes() / on_this_machine;
+    const std::int64_t machine = machine_memory_bytes(), available = machine / on_this_machine;
     std::string what = spec.source + ": training at --batch " + std::to_string(batch);
     if (on_this_machine > 1)
         what += " (" + std::to_string(share) + " images on each of " + std::to_string(on_this_machine) + " ranks here)";
@@ -236,8 +236,8 @@ void check_training_memory(const ModelSpec& spec, std::int64_t batch, const Comm
     else
         hint = "--batch " + std::to_string(fitting) + " would fill the memory by this estimate alone (oneDNN's buffers and the data " +
                "come on top): give less";
-    if (on_this_machine > 1) hint += "; memory counted as " + memory_text(available) + " a rank";
-    require_memory(need, available, what, hint + "; see `convnet summary " + spec.source + "`");
+    const std::string memory = on_this_machine > 1 ? "this rank's share of the machine's " + memory_text(machine) : "this machine's memory";
+    require_memory(need, available, what, hint + "; see `convnet summary " + spec.source + "`", memory);
 }
 
 // One-cycle's shape is set by the run's length: a resumed run given another --epochs computes it

@@ -53,9 +53,11 @@ std::int64_t largest_batch(const MemoryNeed& need, std::int64_t available_bytes)
 std::string memory_text(std::int64_t bytes);
 
 // Throws convnet::Error "WHAT needs at least X GiB (parameters P MiB, activations A GiB for B
-// images), more than this machine's memory (M GiB)", the parenthesis only when need.batch > 0,
-// followed by ": HINT" when `hint` is given, when need.total() exceeds `available_bytes`. Never
-// throws when `available_bytes` is 0 (unknown).
-void require_memory(const MemoryNeed& need, std::int64_t available_bytes, const std::string& what, const std::string& hint = "");
+// images), more than MEMORY (M GiB)", the parenthesis only when need.batch > 0, followed by
+// ": HINT" when `hint` is given, when need.total() exceeds `available_bytes`; MEMORY is `memory`
+// ("this machine's memory", or a rank's share of it). Never throws when `available_bytes` is 0
+// (unknown).
+void require_memory(const MemoryNeed& need, std::int64_t available_bytes, const std::string& what, const std::string& hint = "",
+                    const std::string& memory = "this machine's memory");
 
 }  // namespace convnet

@@ -94,6 +94,16 @@ TEST(MemoryBudget, RefusesWithTheFiguresAndTheHint) {
     }
 }
 
+TEST(MemoryBudget, ARanksShareIsNamedAsSuch) {
+    try {
+        require_memory(MemoryNeed{std::int64_t{3} << 30, 0, 0}, std::int64_t{2} << 30, "m.model", "",
+                       "this rank's share of the machine's 4.00 GiB");
+        FAIL() << "no error";
+    } catch (const Error& error) {
+        EXPECT_STREQ(error.what(), "m.model needs at least 3.00 GiB, more than this rank's share of the machine's 4.00 GiB (2.00 GiB)");
+    }
+}
+
 TEST(MemoryBudget, SizesReadInTheirUnits) {
     EXPECT_EQ(memory_text(512), "512 bytes");
     EXPECT_EQ(memory_text(23'200), "22.7 KiB");
