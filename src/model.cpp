@@ -345,7 +345,7 @@ Network::Network(const ModelSpec& spec) : source_(spec.source), sample_shape_(sp
 
     // The arena is zero-filled at once and a backend builds a trial plan: a model larger than the
     // machine is refused before either (the summary plans it again, without allocating).
-    const SummaryTotals totals = summarize_model(spec).totals;
+    const SummaryTotals totals = summarize_totals(spec);
     std::string what = spec.source;
     what += ": building the network (" + with_commas(totals.trainable_parameters + totals.buffer_parameters) +
             " parameters, their gradients and a trial training batch)";

@@ -319,7 +319,11 @@ std::string volume_text(const Shape& shape) {
     return text;
 }
 
-ModelSummary summarize_model(const ModelSpec& spec) {
+namespace {
+
+// The table, with the rounding warnings (whose search for the sizes that would fit costs up to a
+// second for a layer over a 40,000-pixel input) only when `warnings` is set.
+ModelSummary summarize(const ModelSpec& spec, bool warnings) {
     const std::vector<LayerPlan> plans = plan_model(spec);
     ModelSummary summary;
     summary.source = spec.source;
@@ -356,7 +360,7 @@ ModelSummary summarize_model(const ModelSpec& spec) {
         const std::optional<WindowGeometry> window = window_geometry(layer, plan.input, plan.output);
         if (window) {
             row.formula = window_formula(*window);
-            add_rounding_warnings(spec.source, row, *window, summary.warnings);
+            if (warnings) add_rounding_warnings(spec.source, row, *window, summary.warnings);
         } else if (row.type == "flatten") {
             row.formula = flatten_formula(plan.input);
         } else if (row.type == "convtranspose2d") {
@@ -401,6 +405,12 @@ ModelSummary summarize_model(const ModelSpec& spec) {
     totals.training_activation_bytes = (kept_activations + largest_gradient_pair) * kBytesPerValue;
     return summary;
 }
+
+}  // namespace
+
+ModelSummary summarize_model(const ModelSpec& spec) { return summarize(spec, true); }
+
+SummaryTotals summarize_totals(const ModelSpec& spec) { return summarize(spec, false).totals; }
 
 namespace {
 

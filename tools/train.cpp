@@ -218,8 +218,7 @@ namespace {
 void check_training_memory(const ModelSpec& spec, std::int64_t batch, const Communicator* world, const Optimizer& optimizer, bool averaged,
                            bool resumed) {
     const std::int64_t ranks = world != nullptr ? world->size() : 1, share = (batch + ranks - 1) / ranks;
-    const MemoryNeed need =
-        training_memory_need(summarize_model(spec).totals, share, optimizer.state_values_per_parameter(), averaged ? 1 : 0);
+    const MemoryNeed need = training_memory_need(summarize_totals(spec), share, optimizer.state_values_per_parameter(), averaged ? 1 : 0);
     const char* local_ranks = world != nullptr ? std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE") : nullptr;
     const std::int64_t on_this_machine = local_ranks != nullptr ? std::max(1L, std::strtol(local_ranks, nullptr, 10)) : 1;
     const std::int64_t machine = machine_memory_bytes(), available = machine / on_this_machine;

@@ -76,6 +76,10 @@ struct ModelSummary {
 // Throws convnet::Error "FILE:LINE: ..." naming the failing formula for an invalid model.
 ModelSummary summarize_model(const ModelSpec& spec);
 
+// The totals alone, as summarize_model gives them, without searching for the sizes that would
+// make each window whole (the rounding warnings): what the memory checks (memory_budget.h) read.
+SummaryTotals summarize_totals(const ModelSpec& spec);
+
 // Volumes as the seed articles write them, width × height × depth: "28×28×16"; "1568" for features.
 std::string volume_text(const Shape& shape_with_batch);
 

@@ -46,6 +46,24 @@ TEST(MemoryBudget, AdamAsTheSummaryCountsIt) {
     EXPECT_EQ(training_memory_need(summary.totals, 100, 2, 0).activation_bytes, 100 * summary.totals.training_activation_bytes);
 }
 
+// The checks read summarize_totals, which skips the search behind the rounding warnings (up to a
+// second a layer over a 40,000-pixel input, in every Network's constructor): the same totals.
+TEST(MemoryBudget, TotalsAloneAreTheSummarysTotals) {
+    const ModelSpec spec = parse_model(
+        "input 3x41x39\nconv2d out=8 kernel=4 stride=3\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\n"
+        "flatten name=f\nlinear out=5\nconcat from=fc1,f\nlinear out=3\n",
+        "rounding.model");
+    const ModelSummary summary = summarize_model(spec);
+    ASSERT_FALSE(summary.warnings.empty());  // the case has windows that leave pixels out
+    const SummaryTotals totals = summarize_totals(spec), &expected = summary.totals;
+    EXPECT_EQ(totals.trainable_parameters, expected.trainable_parameters);
+    EXPECT_EQ(totals.buffer_parameters, expected.buffer_parameters);
+    EXPECT_EQ(totals.training_parameter_bytes, expected.training_parameter_bytes);
+    EXPECT_EQ(totals.forward_activation_bytes, expected.forward_activation_bytes);
+    EXPECT_EQ(totals.training_activation_bytes, expected.training_activation_bytes);
+    EXPECT_EQ(totals.training_multiply_adds, expected.training_multiply_adds);
+}
+
 TEST(MemoryBudget, OptimisersReportTheirState) {
     EXPECT_EQ(make_optimizer(OptimizerOptions{})->state_values_per_parameter(), 2);  // adam
     OptimizerOptions sgd;
