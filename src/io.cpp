@@ -5,6 +5,7 @@
 #include <convnet/error.h>
 #include <convnet/io.h>
 #include <convnet/safetensors.h>
+#include <convnet/version.h>
 
 #include <nlohmann/json.hpp>
 
@@ -256,6 +257,7 @@ std::map<std::string, std::string> encode_weights_metadata(const Network& networ
     // PyTorch's own key: "format": "pt" marks a state dict of torch tensors.
     std::map<std::string, std::string> encoded{
         {"format", "pt"},
+        {"convnet_version", version()},
         {"model", format_model(network.layer_plans(), network.sample_shape())},
         {"preprocessing", format_metadata_preprocessing(metadata.preprocessing, network.sample_shape())}};
     if (!metadata.class_names.empty()) encoded["classes"] = nlohmann::json(metadata.class_names).dump();

@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <convnet/error.h>
+#include <convnet/version.h>
 
 #include <csignal>
 #include <cstdio>
@@ -27,8 +28,17 @@ commands:
   plot     training curves (SVG) from a train --metrics file (convnet plot --help)
   explain  one HTML page that walks through a trained network, neuron by neuron (convnet explain --help)
 
-Run `make demo` for the seed network on Fashion-MNIST. Model files: models/, docs/MODEL_FORMAT.md.
+options:
+  -V, --version  the version, and the oneDNN version and instruction set it runs with
+  -h, --help     this text
+
+Run `make demo` for the seed network on Fashion-MNIST. Commands: docs/CLI.md. Model files: docs/MODEL_FORMAT.md.
 )";
+
+void print_version() {
+    std::cout << "convnet " << convnet::version() << "\n"
+              << "oneDNN " << convnet::onednn_version() << ", CPU kernels " << convnet::onednn_cpu_isa() << "\n";
+}
 
 }  // namespace
 
@@ -41,6 +51,10 @@ int main(int argc, char** argv) {
     if (words.empty() || words[0] == "--help" || words[0] == "-h" || words[0] == "help") {
         std::cout << kUsage;
         return words.empty() ? 2 : 0;
+    }
+    if (words[0] == "--version" || words[0] == "-V") {
+        print_version();
+        return 0;
     }
     const std::string command = words[0];
     words.erase(words.begin());

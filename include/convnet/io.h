@@ -14,7 +14,8 @@
 namespace convnet {
 
 // What a safetensors weights file carries besides its tensors, in its __metadata__ (strings):
-// "format": "pt" (PyTorch's mark), "model": the model file's text, "classes": a JSON array of
+// "format": "pt" (PyTorch's mark), "convnet_version": the writer's version (written, never
+// checked), "model": the model file's text, "classes": a JSON array of
 // names, "preprocessing": a JSON object {"resize": "stretch" | "center-crop", "mean": [...],
 // "std": [...], "input": [C, H, W]} (image.h's Preprocessing, less `invert`, a per-photo choice).
 struct WeightsMetadata {
