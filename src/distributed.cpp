@@ -28,8 +28,8 @@ bool mpi_available() { return false; }
 
 std::unique_ptr<Communicator> mpi_world() {
     throw Error(
-        "this convnet was built without MPI: install Open MPI (`sudo apt-get install libopenmpi-dev`, which `make build` "
-        "does) and configure again");
+        "this convnet was built without MPI: install Open MPI (`sudo apt-get install libopenmpi-dev`, which `make test` "
+        "does; `make demo` leaves it out) and build again (`make build` configures anew)");
 }
 #endif
 

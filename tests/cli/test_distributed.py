@@ -74,7 +74,7 @@ def train(data, save, ranks=None, extra=(), mpi_options=(), check_ok=True):
 
 def main():
     if shutil.which("mpirun") is None:
-        skip("no mpirun: install Open MPI (sudo apt-get install libopenmpi-dev, which `make build` does)")
+        skip("no mpirun: install Open MPI (sudo apt-get install libopenmpi-dev, which `make test` does)")
     source = os.path.join(SOURCE, "data", "fashion-mnist")
     if not os.path.exists(os.path.join(source, "train-images-idx3-ubyte.gz")):
         skip("no Fashion-MNIST in data/: run `make data`")

@@ -149,8 +149,8 @@ def main():
     if os.path.exists(metrics):
         os.remove(metrics)
     subprocess.run([convnet, "train", "--model", os.path.join(source_dir, "models", "convnet1.model"), "--data", data, "--epochs", "1",
-                    "--threads", "2", "--seed", "1", "--save", weights, "--metrics", metrics], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([convnet, "explain", "--weights", weights, "--data", data, "--metrics", metrics, "--threads", "2", "-o", page], check=True)
+                    "--threads", "1", "--seed", "1", "--save", weights, "--metrics", metrics], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([convnet, "explain", "--weights", weights, "--data", data, "--metrics", metrics, "--threads", "1", "-o", page], check=True)
     if os.path.getsize(page) > LARGEST_PAGE:
         failures.append(f"convnet1: the page is {os.path.getsize(page)} bytes, over {LARGEST_PAGE}")
     report = check_page(chromium, page, work, "convnet1", 3, predicted(convnet, weights, ["--data", data, "--index", "0,1,2"]), failures)
@@ -170,7 +170,7 @@ def main():
     for model in ("resnet-fmnist", "unet-small", "lenet5", "cifar-example"):
         weights, page = os.path.join(work, f"{model}.safetensors"), os.path.join(work, f"{model}.html")
         subprocess.run([helper, "init", os.path.join(source_dir, "models", f"{model}.model"), "7", weights], check=True, stdout=subprocess.DEVNULL)
-        subprocess.run([convnet, "explain", "--weights", weights, "--image", picture, "--threads", "2", "-o", page], check=True)
+        subprocess.run([convnet, "explain", "--weights", weights, "--image", picture, "--threads", "1", "-o", page], check=True)
         expected = [] if model == "unet-small" else predicted(convnet, weights, [picture])
         check_page(chromium, page, work, model, 1, expected, failures)
 

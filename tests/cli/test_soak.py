@@ -67,7 +67,7 @@ def main():
         began = time.monotonic()
         process = subprocess.Popen(
             [convnet, "train", "--model", os.path.join(source_dir, "models", "lenet5.model"), "--data", data, "--epochs", str(EPOCHS),
-             "--threads", "2", "--seed", "1", "--metrics", f"{work}/m.jsonl", "--save", f"{work}/w.safetensors", "--checkpoint",
+             "--threads", "1", "--seed", "1", "--metrics", f"{work}/m.jsonl", "--save", f"{work}/w.safetensors", "--checkpoint",
              f"{work}/run.checkpoint"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072"))
 
