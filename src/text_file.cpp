@@ -67,4 +67,10 @@ std::vector<std::string> text_lines(std::string_view text) {
     return lines;
 }
 
+std::string trim_trailing_whitespace(std::string line) {
+    const auto end = line.find_last_not_of(" \t\r\n\f\v");
+    line.erase(end == std::string::npos ? 0 : end + 1);
+    return line;
+}
+
 }  // namespace convnet::detail

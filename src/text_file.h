@@ -23,6 +23,9 @@ std::string read_small_file(const std::filesystem::path& path, std::uintmax_t ma
 // space, byte-order mark or control byte shows in a message instead of hiding in it.
 std::string visible(std::string_view text);
 
+// `line` without the spaces, tabs and line-end bytes at its end.
+std::string trim_trailing_whitespace(std::string line);
+
 // The lines of `text` without their ends (\n, \r\n or a lone \r), and without a leading UTF-8
 // byte-order mark. A final line without an end is a line; a final end adds none.
 std::vector<std::string> text_lines(std::string_view text);

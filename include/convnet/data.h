@@ -2,12 +2,16 @@
 // and the class names. Images stay as bytes; conversion to floats happens per batch.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 namespace convnet {
+
+// Labels are bytes: a dataset has at most this many classes.
+inline constexpr std::size_t kMaxClasses = 256;
 
 struct Dataset {
     std::vector<std::uint8_t> images;  // (count, channels, height, width), planes per image, 0..255

@@ -31,7 +31,6 @@ constexpr std::int64_t kCifar100RecordBytes = 2 + kImageBytes;                 /
 constexpr std::int64_t kMaxBatchBytes = std::int64_t{1} << 30;
 constexpr std::int64_t kRecordsPerRead = 1024;  // ~3 MB read at a time
 constexpr std::uintmax_t kMaxNamesFileBytes = 1u << 16;
-constexpr std::size_t kMaxClasses = 256;  // labels are bytes
 
 constexpr const char* kTarballUrl = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
 constexpr const char* kTarballName = "cifar-10-binary.tar.gz";
@@ -80,12 +79,6 @@ std::vector<std::string> batch_names(Split split) {
     return names;
 }
 
-std::string trim_trailing_whitespace(std::string line) {
-    const auto end = line.find_last_not_of(" \t\r\n\f\v");
-    line.erase(end == std::string::npos ? 0 : end + 1);
-    return line;
-}
-
 // batches.meta.txt: one name a line; blank lines are allowed only at the end (the official file
 // ends with one), since one inside would shift every later label's name.
 std::vector<std::string> read_names_file(const fs::path& file) {
@@ -95,7 +88,7 @@ std::vector<std::string> read_names_file(const fs::path& file) {
                     kOfficialNames + "), and labels are not guessed without it");
     }
     std::vector<std::string> lines = detail::text_lines(detail::read_small_file(file, kMaxNamesFileBytes, "a CIFAR-10 class names file"));
-    for (std::string& line : lines) line = trim_trailing_whitespace(std::move(line));
+    for (std::string& line : lines) line = detail::trim_trailing_whitespace(std::move(line));
     while (!lines.empty() && lines.back().empty()) lines.pop_back();
     if (lines.empty()) throw Error(file.string() + ": holds no class names (one name a line expected, such as " + kOfficialNames + ")");
     if (lines.size() > kMaxClasses) {

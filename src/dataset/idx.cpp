@@ -171,12 +171,6 @@ private:
     std::vector<std::int64_t> dims_;
 };
 
-std::string trim_trailing_whitespace(std::string line) {
-    const auto end = line.find_last_not_of(" \t\r\n\f\v");
-    line.erase(end == std::string::npos ? 0 : end + 1);
-    return line;
-}
-
 // The first of `name`, `name.gz` that exists in the folder.
 std::optional<std::filesystem::path> find_idx_file(const std::filesystem::path& directory, const std::string& name) {
     std::error_code error;
@@ -208,7 +202,7 @@ std::vector<std::string> read_class_names(const std::filesystem::path& directory
             throw Error(file.string() + ":" + std::to_string(line_number) + ": control byte " + byte + " at column " +
                         std::to_string(control - line.begin() + 1) + "; expected one class name a line, as text");
         }
-        line = trim_trailing_whitespace(std::move(line));
+        line = detail::trim_trailing_whitespace(std::move(line));
         if (!line.empty()) names.push_back(std::move(line));
     }
     if (names.empty()) throw Error(file.string() + ": holds no class names (one name a line expected)");

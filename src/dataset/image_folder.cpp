@@ -38,7 +38,6 @@ namespace fs = std::filesystem;
 constexpr std::uint32_t kCacheVersion = 1;
 constexpr char kCacheMagic[8] = {'C', 'N', 'V', 'I', 'F', 'O', 'L', 'D'};
 constexpr std::uint32_t kByteOrderMark = 0x01020304;
-constexpr std::size_t kMaxClasses = 256;        // labels are bytes
 constexpr std::size_t kMaxNameBytes = 1 << 16;  // a class name or a skipped line, in the cache
 constexpr std::size_t kCacheHeaderBytes = 8 + 4 + 4 + 8 + 8 + 3 * 4 + 4 + 4;
 

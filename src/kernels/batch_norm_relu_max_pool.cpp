@@ -6,6 +6,7 @@
 // split the batch and add their sums in a fixed order, so results depend on the thread count,
 // never on timing.
 #include "batch_norm_relu_max_pool.h"
+#include "avx2.h"
 
 #include <convnet/error.h>
 
@@ -22,10 +23,7 @@ namespace convnet::kernels {
 
 namespace {
 
-constexpr std::int64_t kLanes = 8;
 constexpr float kNoWinner = 4.0f;  // the winner code of a window whose maximum was 0
-
-std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
 // Per-lane float values of channel group g (lanes 8g .. 8g + 7), 0 past the channels.
 struct LaneValues {

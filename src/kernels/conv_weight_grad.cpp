@@ -4,6 +4,7 @@
 // loads of the channels' gradient and R·C broadcasts of the input values the taps see, each used
 // by two FMAs. The input is copied into a zero-padded plane first, so the sweep has no bounds
 // checks.
+#include "avx2.h"
 #include "conv_weight_grad.h"
 
 #include <convnet/error.h>
@@ -20,7 +21,7 @@ namespace convnet::kernels {
 
 namespace {
 
-constexpr std::int64_t kLanes = kWeightGradChannelBlock;
+static_assert(kWeightGradChannelBlock == kLanes, "a channel block is one register's lanes");
 // 16 AVX2 registers: at most 12 sums, the gradient vectors, the broadcast value and spares.
 constexpr int kMaxTileSums = 12, kMaxTileBlocks = 2, kMaxTileRows = 4, kMaxTileColumns = 6;
 
@@ -140,8 +141,6 @@ std::int64_t even_piece(std::int64_t extent, std::int64_t most) {
     const std::int64_t pieces = (extent + most - 1) / most;
     return (extent + pieces - 1) / pieces;
 }
-
-std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
 void check_geometry(const Conv2dGeometry& g) {
     const auto positive = [](std::int64_t value, const char* name) {

@@ -1,9 +1,13 @@
 // Test support: tensors in oneDNN's channel-blocked layouts (nChw8c, nChw16c), as the kernels of
-// src/kernels read and write them.
+// src/kernels read and write them, and the comparison of a kernel's output with the reference's.
 #pragma once
 
 #include <convnet/tensor.h>
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <vector>
@@ -37,6 +41,14 @@ inline Tensor from_blocked(const std::vector<float>& blocked, const Shape& shape
                 tensor[(i * channels + c) * pixels + p] =
                     blocked[static_cast<std::size_t>(((i * blocks + c / block) * pixels + p) * block + c % block)];
     return tensor;
+}
+
+// Every value within `tolerance` of the largest expected magnitude (plus 1e-6), the first one off
+// named `what`[i].
+inline void expect_close_to_largest(const char* what, const float* actual, const float* expected, std::int64_t count, double tolerance) {
+    double largest = 0.0;
+    for (std::int64_t i = 0; i < count; ++i) largest = std::max(largest, double(std::abs(expected[i])));
+    for (std::int64_t i = 0; i < count; ++i) ASSERT_NEAR(actual[i], expected[i], tolerance * largest + 1e-6) << what << "[" << i << "]";
 }
 
 }  // namespace convnet::testing
