@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Makes the pictures of README.md and docs/VISUALIZE.md (docs/images/*.png) from convnet1 trained
-# as README's walk-through trains it. usage: scripts/make_visualize_pictures.sh [BUILD_DIR] [WEIGHTS]
+# Makes the pictures of docs/CLI.md and docs/VISUALIZE.md (docs/images/*.png) from convnet1 trained
+# as the walk-through of docs/CLI.md trains it. usage: scripts/make_visualize_pictures.sh [BUILD_DIR] [WEIGHTS]
 # Without WEIGHTS it trains convnet1 for 3 epochs (about 20 s on 2 cores) into BUILD_DIR.
 set -euo pipefail
 build=${1:-build}
@@ -16,7 +16,7 @@ fi
 "$convnet" visualize filters --weights "$weights" --layer conv2 -o "$out/filters-conv2.png"
 # A 28x28 grey PNG of a shoe: tests/cases/grey8.png.
 "$convnet" visualize activations --weights "$weights" --image tests/cases/grey8.png -o "$out/activations.png"
-# The photo-like JPEG of README's walk-through, small; each named kernel on it.
+# The photo-like JPEG of docs/CLI.md's walk-through, small; each named kernel on it.
 "$build/tests/convnet_write_jpeg" "$out/trousers.jpg" 240 160 rgb
 for kernel in edge sobel-x sobel-y blur gaussian sharpen emboss; do
     "$convnet" filter --kernel "$kernel" "$out/trousers.jpg" -o "$out/kernel-$kernel.png"

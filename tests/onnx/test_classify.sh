@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's last step: a model exported by `convnet export` classifies PNGs in ONNX Runtime
+# The last step of docs/CLI.md's walk-through: a model exported by `convnet export` classifies PNGs in ONNX Runtime
 # (tests/onnx/classify.js) exactly as `convnet predict` prints them, class names included, from
 # the weights file alone. usage: test_classify.sh CONVNET ONNX_HELPER SOURCE_DIR (77: skipped)
 set -u
