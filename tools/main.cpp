@@ -18,18 +18,18 @@ constexpr const char* kUsage = R"(convnet: build, train and run convolutional ne
 usage: convnet <command> [options]
 
 commands:
-  train    train a model file on an image dataset (convnet train --help)
-  eval     evaluate trained weights on a dataset's test split (convnet eval --help)
-  predict  class probabilities for PNG or JPEG images or test images (convnet predict --help)
-  summary  a model file's layers, formulas, parameters and cost (convnet summary --help)
-  export   trained weights as an ONNX model for other runtimes (convnet export --help)
+  train      train a model file on an image dataset (convnet train --help)
+  eval       evaluate trained weights on a dataset's test split (convnet eval --help)
+  predict    class probabilities for PNG or JPEG images or test images (convnet predict --help)
+  summary    a model file's layers, formulas, parameters and cost (convnet summary --help)
+  export     trained weights as an ONNX model for other runtimes (convnet export --help)
   visualize  pictures of a network's filters or of every layer's maps for an image (convnet visualize --help)
-  filter   a classic kernel (edge, sobel-x, blur, sharpen, ...) applied to an image (convnet filter --help)
-  plot     training curves (SVG) from a train --metrics file (convnet plot --help)
-  explain  one HTML page that walks through a trained network, neuron by neuron (convnet explain --help)
+  filter     a classic kernel (edge, sobel-x, blur, sharpen, ...) applied to an image (convnet filter --help)
+  plot       training curves (SVG) from a train --metrics file (convnet plot --help)
+  explain    one HTML page that walks through a trained network, neuron by neuron (convnet explain --help)
 
 options:
-  -V, --version  the version, and the oneDNN version and instruction set it runs with
+  -V, --version  the version, the oneDNN version and the CPU instruction set it uses
   -h, --help     this text
 
 Run `make demo` for the seed network on Fashion-MNIST. Commands: docs/CLI.md. Model files: docs/MODEL_FORMAT.md.
