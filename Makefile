@@ -1,4 +1,4 @@
-# The two commands of README.md, and the steps they are made of.
+# The commands of README.md, and the steps they are made of.
 #   make demo        install what the demo uses, build the library and the tool, place Fashion-MNIST, train the seed network
 #   make test        install what the tests use, build everything, fetch the data, run the whole gate (docs/CONTRIBUTING.md)
 #   make test-quick  the quick tier for the inner loop: unit, gradient, PyTorch-reference and CLI-smoke tests (ctest -L quick)
@@ -174,5 +174,6 @@ fuzz: fuzz-deps
 	cmake --build $(SANITIZE_BUILD_DIR) --target convnet_fuzz -j $(JOBS)
 	cd $(SANITIZE_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L fuzz
 
+# build-asan and build-fuzz: the two folders build-sanitize replaced (2026-12-07).
 clean:
-	rm -rf $(BUILD_DIR) $(SANITIZE_BUILD_DIR) $(TSAN_BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(SANITIZE_BUILD_DIR) $(TSAN_BUILD_DIR) build-asan build-fuzz

@@ -20,7 +20,7 @@ next with no leak (measured: levels between 70.8 and 72.3 MiB, peaks 72.1 MiB by
 72.8 MiB by epoch 30). Fixed, large buffers are mapped and unmapped each time and the level is
 flat to the page, so what leaks shows.
 
-Prints the figures per epoch. Takes about 2 minutes on two cores (5 when other work shares them).
+Prints the figures per epoch. Trains at one thread: about 25 s on an AVX2 EPYC (2026-12-07), longer when other work shares the core.
 usage: test_soak.py CONVNET_BINARY SOURCE_DIR   (exit 77: skipped, no Fashion-MNIST data)
 """
 import os
