@@ -53,6 +53,10 @@ expect_success() {
 }
 
 model=$source_dir/models/convnet1.model
+# --version and -V: the project's version (CMakeLists.txt's project(VERSION)) and oneDNN's.
+project_version=$(sed -n 's/^project(convnet VERSION \([0-9.]*\).*/\1/p' "$source_dir/CMakeLists.txt")
+expect_success "--version" "convnet ${project_version:-(no version in CMakeLists.txt)}" "$convnet" --version
+expect_success "-V names oneDNN" "oneDNN " "$convnet" -V
 expect_failure "no data" "make data" "$convnet" train --model "$model" --data "$work/nowhere"
 expect_failure "no model" "cannot open the model file" "$convnet" train --model "$work/none.model" --data "$work"
 printf 'input 1x28x28\nconv2d out=4 kernel=abc\n' >"$work/bad.model"

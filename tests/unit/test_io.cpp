@@ -6,6 +6,7 @@
 #include <convnet/io.h>
 #include <convnet/model.h>
 #include <convnet/safetensors.h>
+#include <convnet/version.h>
 
 #include <gtest/gtest.h>
 
@@ -71,6 +72,7 @@ TEST_F(WeightsFile, SafetensorsRoundTripByName) {
     save_weights(saved, directory_ / "w.safetensors");
     const SafetensorsContents contents = read_safetensors(directory_ / "w.safetensors");
     EXPECT_EQ(contents.metadata.at("format"), "pt");
+    EXPECT_EQ(contents.metadata.at("convnet_version"), convnet::version());
     EXPECT_EQ(contents.metadata.at("model"), format_model(saved.layer_plans(), saved.sample_shape()));
     ASSERT_EQ(contents.tensors.size(), saved.state_dict().size());
     EXPECT_EQ(contents.tensors[6].name, "bn1.num_batches_tracked");
