@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # Generates the PyTorch reference cases that tests/reference/test_reference.cpp compares convnet
-# against (docs/REFERENCE_TESTS.md): one folder of .npy files per case plus cases.txt/networks.txt.
+# against (docs/REFERENCE_TESTS.md): one folder of .npy files per case plus cases.txt/networks.txt/losses.txt.
 #
 # Usage: /usr/bin/python3 scripts/make_reference.py OUTPUT_FOLDER
 # Needs Debian's python3-torch and python3-numpy. Cases are made only for the layer types that
@@ -497,6 +497,70 @@ def network_case(folder, name, model_file, optimizer_name, options, steps, batch
     return f"{name} {model_file} {optimizer_name} steps={steps} batch={batch_size} {option_text}"
 
 
+# The loss: torch.nn.CrossEntropyLoss(weight, ignore_index, label_smoothing, reduction="mean") on
+# rows (N, K) and on pixels (N, K, H, W), for convnet's softmax_cross_entropy (include/convnet/loss.h).
+LOSS_CASES = [
+    # name, logits shape, logit scale, class weights (None, "random" or "zero": random with one class
+    # at 0), ignore_index (-1: none), label smoothing
+    ("rows", (6, 10), 3.0, None, -1, 0.0),
+    ("rows_weighted", (9, 5), 3.0, "random", -1, 0.0),
+    ("rows_weighted_ignore_class", (12, 6), 3.0, "random", 2, 0.0),  # ignore_index is one of the classes
+    ("rows_smoothing_zero_weight_ignore", (10, 7), 3.0, "zero", 255, 0.1),
+    ("pixels_ignore", (2, 11, 8, 10), 3.0, None, 255, 0.0),
+    ("pixels_weighted_ignore", (2, 11, 8, 10), 3.0, "random", 255, 0.0),
+    ("pixels_smoothing_weighted_ignore", (2, 11, 8, 10), 3.0, "random", 255, 0.1),
+    ("pixels_zero_weight_ignore", (2, 11, 8, 10), 3.0, "zero", 255, 0.0),
+    ("pixels_smoothing_ignore", (3, 4, 5, 6), 3.0, None, 255, 0.2),
+    ("rows_large_logits", (8, 11), 1e3, "random", 255, 0.1),  # exp(1e3) overflows without log-sum-exp
+    ("pixels_large_logits", (2, 11, 8, 10), 1e3, "random", 255, 0.1),
+]
+ZERO_WEIGHT_CLASS = 1
+
+
+def loss_case(folder, name, shape, scale, weights, ignore_index, label_smoothing, seed):
+    """F.cross_entropy in float64 on float32 logits and weights (what convnet is given). About a
+    fifth of the targets are ignore_index (when it is not a class, which the labels hit by chance);
+    with a zero weight, the first target is that class and the second one is ignored."""
+    generator = torch.Generator().manual_seed(seed)
+    classes, target_shape = shape[1], (shape[0],) + tuple(shape[2:])
+    if scale > 100:  # uniform in [-scale, scale]: most rows hold logits ~1e3 apart
+        logits = (torch.rand(shape, generator=generator) * 2 - 1) * scale
+    else:
+        logits = torch.randn(shape, generator=generator) * scale
+    labels = torch.randint(0, classes, target_shape, generator=generator)
+    if ignore_index >= classes:
+        labels[torch.rand(target_shape, generator=generator) < 0.2] = ignore_index
+    weight = None
+    if weights is not None:
+        weight = torch.rand(classes, generator=generator) * 1.75 + 0.25  # float32, in [0.25, 2)
+        if weights == "zero":
+            weight[ZERO_WEIGHT_CLASS] = 0.0
+            labels.view(-1)[0] = ZERO_WEIGHT_CLASS
+            labels.view(-1)[1] = ignore_index
+    counted = labels != ignore_index
+    if counted.all() != (ignore_index < 0) or not counted.any():
+        raise SystemExit(f"make_reference.py: loss case {name}: pick a seed with some targets ignored and some counted")
+    case = folder / name
+    case.mkdir(parents=True)
+    save(case, "logits", logits)
+    save(case, "labels", labels, np.uint8)
+    if weight is not None:
+        save(case, "weight", weight)
+    logits64 = logits.double().requires_grad_()
+    weight64 = None if weight is None else weight.double()
+    loss = F.cross_entropy(logits64, labels, weight=weight64, ignore_index=ignore_index if ignore_index >= 0 else -100,
+                           label_smoothing=label_smoothing, reduction="mean")
+    loss.backward()
+    save(case, "loss", loss, np.float64)
+    save(case, "grad_logits", logits64.grad, np.float64)
+    # What LossResult also reports: targets counted, those whose largest logit is the label, Σ weight[label].
+    correct = ((logits64.detach().argmax(1) == labels) & counted).sum()
+    denominator = (weight64[labels[counted]].sum() if weight64 is not None else counted.sum().double())
+    save(case, "counts", torch.stack([counted.sum().double(), correct.double(), denominator.detach()]), np.float64)
+    return (f"{name} {'x'.join(map(str, shape))} weight={int(weight is not None)} ignore_index={ignore_index} "
+            f"label_smoothing={label_smoothing}")
+
+
 def case_seed(name):
     """A fixed seed per case name: adding or removing a case leaves the others' data unchanged."""
     return zlib.crc32(name.encode())
@@ -553,8 +617,15 @@ def main():
     (output / "networks.txt").write_text(
         "# convnet whole-network reference cases: name, model file, optimiser, steps, batch size, options\n"
         + "".join(line + "\n" for line in networks))
+    (output / "losses").mkdir(parents=True)
+    losses = [loss_case(output / "losses", name, shape, scale, weights, ignore_index, label_smoothing, case_seed(name))
+              for name, shape, scale, weights, ignore_index, label_smoothing in LOSS_CASES]
+    (output / "losses.txt").write_text(
+        "# convnet loss reference cases: name, logits shape, weight=0|1, ignore_index (-1: none), label_smoothing\n"
+        + "".join(line + "\n" for line in losses))
     missing = [group for group in LAYER_CASES if group not in covered]
-    print(f"make_reference.py: {len(lines)} layer cases ({', '.join(covered)}), {len(networks)} network cases "
+    print(f"make_reference.py: {len(lines)} layer cases ({', '.join(covered)}), {len(networks)} network cases, "
+          f"{len(losses)} loss cases "
           f"in {time.time() - start:.1f} s" + (f"; not registered yet: {', '.join(missing)}" if missing else ""))
 
 

@@ -1,6 +1,6 @@
 // Agreement with PyTorch: every layer on the cases scripts/make_reference.py writes (forward in
-// training and evaluation mode, input and parameter gradients, running statistics), and whole
-// networks over a few optimiser steps. What is compared and why the tolerances: docs/REFERENCE_TESTS.md.
+// training and evaluation mode, input and parameter gradients, running statistics), whole
+// networks over a few optimiser steps, and the cross-entropy loss with class weights and ignore_index. What is compared and why the tolerances: docs/REFERENCE_TESTS.md.
 #include "../unit/layer_harness.h"
 #include "npy.h"
 
@@ -19,6 +19,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 namespace convnet::testing {
 namespace {
@@ -399,6 +400,174 @@ TEST_P(NetworkReference, MatchesPyTorchWithReferenceLayers) { check_network_case
 INSTANTIATE_TEST_SUITE_P(Networks, NetworkReference, ::testing::ValuesIn(network_cases()),
                          [](const ::testing::TestParamInfo<NetworkCase>& info) { return info.param.name; });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(NetworkReference);
+
+// ---------------------------------------------------------------------------------------------
+// The loss: losses.txt lines "NAME LOGITS-SHAPE weight=0|1 ignore_index=I label_smoothing=E", each
+// torch.nn.CrossEntropyLoss(weight, ignore_index, label_smoothing, reduction="mean") on logits
+// (N, K) or (N, K, H, W), in float64 from the float32 logits and weights convnet is given.
+
+// softmax_cross_entropy computes in double and rounds only the gradient to float32 (2⁻²⁴ of each
+// value), so 1e-6 leaves a margin of ~16 while a wrong factor or term is off by far more. The loss
+// is held to |a − b| / max(|b|, 1); each gradient element to |a − b| / max(|b|, 1e-3·max|b|): its
+// own size, except elements below 1e-3 of the tensor's largest (probabilities near 0), which are
+// measured against that.
+constexpr double kLossTolerance = 1e-6;
+constexpr double kLossGradientFloor = 1e-3;
+
+struct LossCase {
+    std::string name;
+    std::vector<std::int64_t> shape;  // logits: (N, K) or (N, K, H, W)
+    bool weighted = false;
+    int ignore_index = -1;
+    double label_smoothing = 0.0;
+    std::string unknown;  // options this test does not know (failed in the test, not while listing)
+};
+
+std::vector<LossCase> loss_cases() {
+    std::vector<LossCase> cases;
+    for (const std::string& text : index_lines("losses.txt")) {
+        std::istringstream stream(text);
+        LossCase c;
+        std::string shape;
+        stream >> c.name >> shape;
+        for (std::size_t start = 0;;) {
+            const std::size_t separator = shape.find('x', start);
+            c.shape.push_back(std::stoll(shape.substr(start, separator - start)));
+            if (separator == std::string::npos) break;
+            start = separator + 1;
+        }
+        for (std::string word; stream >> word;) {
+            const std::size_t equals = word.find('=');
+            const std::string key = word.substr(0, equals), value = word.substr(equals + 1);
+            if (key == "weight") c.weighted = value == "1";
+            else if (key == "ignore_index") c.ignore_index = std::stoi(value);
+            else if (key == "label_smoothing") c.label_smoothing = std::stod(value);
+            else c.unknown += (c.unknown.empty() ? "" : " ") + word;
+        }
+        cases.push_back(c);
+    }
+    return cases;
+}
+
+void PrintTo(const LossCase& c, std::ostream* out) {
+    *out << c.name << ": logits " << dims_text(c.shape) << (c.weighted ? ", class weights" : "") << ", ignore_index " << c.ignore_index
+         << ", label_smoothing " << c.label_smoothing;
+}
+
+// The worst errors over the loss cases, printed at the end (their tolerance is not the layers').
+std::map<std::string, double>& worst_loss_errors() {
+    static std::map<std::string, double> worst;
+    return worst;
+}
+
+class LossErrorReport : public ::testing::Environment {
+public:
+    void TearDown() override {
+        if (worst_loss_errors().empty()) return;
+        std::cout << "[ reference ] loss cases, worst error seen (tolerance " << kLossTolerance << "):\n";
+        for (const auto& [key, error] : worst_loss_errors()) std::cout << "[ reference ]   " << std::setw(52) << std::left << key << error << "\n";
+    }
+};
+[[maybe_unused]] ::testing::Environment* const kLossReport = ::testing::AddGlobalTestEnvironment(new LossErrorReport);
+
+class LossReference : public ::testing::TestWithParam<LossCase> {};
+
+TEST(ReferenceCases, LossCasesExist) {
+    EXPECT_FALSE(loss_cases().empty()) << reference_dir() / "losses.txt"
+                                       << " is missing or empty: the build runs scripts/make_reference.py (needs python3-torch); "
+                                          "see docs/REFERENCE_TESTS.md";
+}
+
+TEST_P(LossReference, MatchesCrossEntropyLoss) {
+    const LossCase& c = GetParam();
+    const std::filesystem::path folder = reference_dir() / "losses" / c.name;
+    std::ostringstream trace;
+    PrintTo(c, &trace);
+    SCOPED_TRACE(trace.str());
+    ASSERT_EQ(c.unknown, "") << "losses.txt options this test does not read";
+    const Tensor logits = tensor_from(read_npy(folder / "logits.npy"));
+    ASSERT_EQ(dims_text(logits.shape().dims()), dims_text(c.shape));
+    const NpyArray label_values = read_npy(folder / "labels.npy");
+    const std::vector<std::uint8_t> labels(label_values.values.begin(), label_values.values.end());
+    CrossEntropyOptions options;
+    options.label_smoothing = c.label_smoothing;
+    options.ignore_index = c.ignore_index;
+    if (c.weighted)
+        for (const double w : read_npy(folder / "weight.npy").values) options.weight.push_back(static_cast<float>(w));
+    Tensor grad_logits;
+    const LossResult result = softmax_cross_entropy(logits, labels, &grad_logits, options);
+
+    const double expected_loss = read_npy(folder / "loss.npy").values.at(0);
+    const double loss_error = std::abs(result.loss - expected_loss) / std::max(std::abs(expected_loss), 1.0);
+    double& worst_loss = worst_loss_errors()["loss |a - b| / max(|b|, 1)"];
+    worst_loss = std::max(worst_loss, std::isnan(loss_error) ? INFINITY : loss_error);
+    EXPECT_LE(loss_error, kLossTolerance) << std::setprecision(17) << "loss: ours " << result.loss << " torch " << expected_loss;
+
+    const NpyArray counts = read_npy(folder / "counts.npy");  // counted, correct, Σ weight[label] over the counted
+    ASSERT_EQ(counts.size(), 3);
+    EXPECT_EQ(result.counted, static_cast<std::int64_t>(counts.values[0])) << "targets counted (label != ignore_index)";
+    EXPECT_EQ(result.correct, static_cast<std::int64_t>(counts.values[1])) << "counted targets whose largest logit is the label";
+    EXPECT_NEAR(result.denominator, counts.values[2], 1e-12 * std::max(counts.values[2], 1.0)) << "Σ weight[label]";
+
+    const NpyArray expected = read_npy(folder / "grad_logits.npy");
+    ASSERT_EQ(dims_text(grad_logits.shape().dims()), dims_text(expected.shape)) << "grad_logits: our shape vs PyTorch's";
+    double scale = 0.0;
+    for (const double value : expected.values) scale = std::max(scale, std::abs(value));
+    double max_relative = 0.0, max_absolute = 0.0;
+    std::int64_t worst = 0;
+    for (std::int64_t i = 0; i < expected.size(); ++i) {
+        const double reference = expected.values[static_cast<std::size_t>(i)];
+        const double difference = std::abs(double(grad_logits[i]) - reference);
+        const double relative = difference / std::max(std::abs(reference), kLossGradientFloor * scale);
+        if (!(relative <= max_relative)) worst = i;  // also catches NaN
+        max_relative = std::isnan(relative) ? INFINITY : std::max(max_relative, relative);
+        max_absolute = std::isnan(difference) ? INFINITY : std::max(max_absolute, difference);
+    }
+    double& worst_relative = worst_loss_errors()["grad_logits |a - b| / max(|b|, 1e-3 max|b|)"];
+    worst_relative = std::max(worst_relative, max_relative);
+    double& worst_absolute = worst_loss_errors()["grad_logits |a - b|"];
+    worst_absolute = std::max(worst_absolute, max_absolute);
+    if (max_relative > kLossTolerance) {
+        std::ostringstream values;
+        values << std::setprecision(10);
+        for (std::int64_t i = 0; i < std::min<std::int64_t>(expected.size(), 6); ++i)
+            values << "  [" << i << "] ours " << grad_logits[i] << " torch " << expected.values[static_cast<std::size_t>(i)] << "\n";
+        values << "  worst [" << worst << "] ours " << grad_logits[worst] << " torch " << expected.values[static_cast<std::size_t>(worst)]
+               << "\n";
+        ADD_FAILURE() << "grad_logits: max error " << max_relative << " > " << kLossTolerance << ", max |difference| " << max_absolute
+                      << " over " << expected.size() << " values\n"
+                      << values.str();
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Losses, LossReference, ::testing::ValuesIn(loss_cases()),
+                         [](const ::testing::TestParamInfo<LossCase>& info) { return info.param.name; });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(LossReference);
+
+// The one documented difference from torch (include/convnet/loss.h): when no target counts (all
+// ignored, or all of a class weighing 0) torch divides 0 by 0 and returns NaN; ours returns loss 0
+// and a zero gradient. Checked here on its own, not against torch.
+TEST(LossReferenceDifference, NothingCountedGivesZeroLossAndZeroGradient) {
+    Tensor logits{Shape{2, 3, 2, 2}};
+    for (std::int64_t i = 0; i < logits.shape().element_count(); ++i) logits[i] = 0.37f * static_cast<float>(i) - 2.0f;
+    CrossEntropyOptions options;
+    options.weight = {0.5f, 0.0f, 2.0f};
+    options.ignore_index = 255;
+    options.label_smoothing = 0.1;
+    const std::vector<std::uint8_t> all_ignored(8, 255), all_weighing_zero{1, 1, 255, 1, 255, 1, 1, 1};
+    for (const auto& [what, labels, counted] : {std::tuple{"every target ignored", all_ignored, 0},
+                                                std::tuple{"every counted target weighing 0", all_weighing_zero, 6}}) {
+        SCOPED_TRACE(what);
+        Tensor grad_logits{logits.shape()};
+        grad_logits.fill(7.0f);  // must be overwritten
+        const LossResult result = softmax_cross_entropy(logits, labels, &grad_logits, options);
+        EXPECT_EQ(result.loss, 0.0);
+        EXPECT_EQ(result.counted, counted);
+        EXPECT_EQ(result.denominator, 0.0);
+        ASSERT_EQ(grad_logits.shape().dims(), logits.shape().dims());
+        for (std::int64_t i = 0; i < grad_logits.shape().element_count(); ++i) EXPECT_EQ(grad_logits[i], 0.0f) << "grad_logits[" << i << "]";
+    }
+}
 
 // Every registered layer type has PyTorch reference cases (LAYER_CASES in scripts/make_reference.py).
 TEST(RegistryAgreement, EveryLayerTypeHasReferenceCases) {
