@@ -1,12 +1,48 @@
-// The command-line form of Augmentation; the draws themselves are in load_batch (train.cpp).
+// The command-line form of Augmentation and its per-image draws (load_batch applies them to images, the task to targets).
 #include <convnet/augmentation.h>
 #include <convnet/error.h>
+#include <convnet/random.h>
 
+#include <algorithm>
 #include <charconv>
 #include <set>
 #include <sstream>
 
 namespace convnet {
+
+AugmentationDraw draw_augmentation(const Augmentation& augmentation, std::uint64_t seed, int epoch, std::int64_t index) {
+    AugmentationDraw draw;
+    Random random((seed ^ 0xa06e7a7e5eedull) +
+                  0x9E3779B97F4A7C15ull * ((static_cast<std::uint64_t>(epoch) << 32) + static_cast<std::uint64_t>(index)));
+    if (augmentation.crop_padding > 0) {
+        draw.crop_y = static_cast<int>(random.below(static_cast<std::uint64_t>(2 * augmentation.crop_padding + 1)));
+        draw.crop_x = static_cast<int>(random.below(static_cast<std::uint64_t>(2 * augmentation.crop_padding + 1)));
+    }
+    if (augmentation.flip) draw.mirror = (random.next() >> 63) != 0;
+    if (augmentation.alternating_flip) {
+        // The image's own first parity, from the seed and its index alone; then every other epoch.
+        Random parity((seed ^ 0xa17e12a7ef11bull) + 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(index));
+        draw.mirror = (((parity.next() >> 63) + static_cast<std::uint64_t>(epoch)) & 1) != 0;
+    }
+    return draw;
+}
+
+void apply_draw(const std::uint8_t* source, std::uint8_t* target, int height, int width, int padding, const AugmentationDraw& draw,
+                std::uint8_t fill) {
+    for (int y = 0; y < height; ++y) {
+        std::uint8_t* row = target + static_cast<std::int64_t>(y) * width;
+        const int source_y = y + draw.crop_y - padding;
+        if (source_y < 0 || source_y >= height) {
+            std::fill(row, row + width, fill);
+            continue;
+        }
+        const std::uint8_t* source_row = source + static_cast<std::int64_t>(source_y) * width;
+        for (int x = 0; x < width; ++x) {
+            const int source_x = (draw.mirror ? width - 1 - x : x) + draw.crop_x - padding;
+            row[x] = source_x >= 0 && source_x < width ? source_row[source_x] : fill;
+        }
+    }
+}
 
 std::string Augmentation::describe() const {
     std::string text;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <charconv>
+#include <cmath>
 #include <sstream>
 
 namespace convnet {
@@ -157,6 +158,7 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& check
                                           {"ranks", checkpoint.ranks},
                                           {"sync_batch_norm", checkpoint.sync_batch_norm},
                                           {"label_smoothing", checkpoint.label_smoothing},
+                                          {"class_weights", checkpoint.class_weights},
                                           {"test_time_augmentation", test_time_augmentation_name(checkpoint.test_time_augmentation)},
                                           {"ema_decay", checkpoint.ema_decay},
                                           {"position",
@@ -165,7 +167,8 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& check
                                             {"steps_done", position.steps_done},
                                             {"loss_sum", position.loss_sum},
                                             {"correct", position.correct},
-                                            {"seconds", position.seconds}}},
+                                            {"seconds", position.seconds},
+                                            {"counted", position.counted}}},
                                           {"generators", generators},
                                           {"metrics", checkpoint.metrics}};
     std::map<std::string, std::string> metadata = encode_weights_metadata(network, checkpoint.weights);
@@ -257,6 +260,17 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
     at.loss_sum = reader.number<double>(position, "loss_sum", "position.");
     at.correct = reader.number<std::int64_t>(position, "correct", "position.");
     at.seconds = reader.number<double>(position, "seconds", "position.");
+    // Absent before segmentation: one target an image.
+    at.counted = position.contains("counted") ? reader.number<std::int64_t>(position, "counted", "position.") : at.images_done;
+    if (root.contains("class_weights")) {  // absent: none
+        const nlohmann::json& weights = reader.at(root, "class_weights", "");
+        if (!weights.is_array()) reader.fail("class_weights: expected an array of numbers");
+        for (const nlohmann::json& weight : weights) {
+            if (!weight.is_number() || !(weight.get<double>() >= 0.0) || !std::isfinite(weight.get<double>()))
+                reader.fail("class_weights: expected numbers of 0 or more, found " + weight.dump());
+            checkpoint.class_weights.push_back(weight.get<float>());
+        }
+    }
     // Each count within what a run can hold, named with its value when not.
     const std::pair<const char*, bool> ranges[] = {
         {"batch_size", checkpoint.batch_size >= 1 && checkpoint.batch_size <= 65536},
@@ -269,7 +283,8 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
         {"position.epochs_done", at.epochs_done >= 0 && at.epochs_done <= checkpoint.epochs},
         {"position.images_done", at.images_done >= 0},
         {"position.steps_done", at.steps_done >= 0},
-        {"position.correct", at.correct >= 0 && at.correct <= at.images_done},
+        {"position.counted", at.counted >= 0},
+        {"position.correct", at.correct >= 0 && at.correct <= at.counted},
     };
     for (const auto& [field, within] : ranges)
         if (!within) {

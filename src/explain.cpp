@@ -3,6 +3,7 @@
 #include <convnet/error.h>
 #include <convnet/explain.h>
 #include <convnet/loss.h>
+#include <convnet/segmentation.h>
 #include <convnet/summary.h>
 #include <convnet/train.h>
 
@@ -190,13 +191,18 @@ std::string explain_html(const Network& network, const ExplainOptions& options) 
     for (std::size_t i = 0; i < plans.size(); ++i)
         layers.push_back(layer_json(plans[i], summary.rows.at(i), options.largest_embedded_parameter));
 
-    const bool classifies = plans.back().output.rank() == 2;
+    const Shape& scores = plans.back().output;  // (N, classes) or, scoring pixels, (N, classes, H, W)
+    const bool classifies = scores.rank() == 2, segments = scores.rank() == 4;
     Json images = Json::array();
     for (const ExplainImage& image : options.images) {
         const Shape expected({1, sample[0], sample[1], sample[2]});
         if (image.input.shape() != expected || image.picture.size() != static_cast<std::size_t>(sample.element_count()))
             throw Error(image.label + ": the image does not have the network's input shape " + std::to_string(sample[0]) + "x" +
                         std::to_string(sample[1]) + "x" + std::to_string(sample[2]));
+        if (!image.truth_mask.empty() && (!segments || image.truth_mask.size() != static_cast<std::size_t>(scores[2] * scores[3])))
+            throw Error(image.label + ": a truth mask of " + std::to_string(image.truth_mask.size()) + " pixels does not fit " +
+                        (segments ? "the network's output of " + std::to_string(scores[2]) + "x" + std::to_string(scores[3]) + " pixels"
+                                  : "a network without scores per pixel"));
         Json activations = Json::array();
         Tensor logits, probabilities;
         network.observe(image.input, logits, [&](std::size_t, const LayerPlan&, const Tensor& output) {
@@ -212,6 +218,11 @@ std::string explain_html(const Network& network, const ExplainOptions& options) 
             entry["logits"] = std::vector<float>(logits.data(), logits.data() + logits.size());
             entry["probabilities"] = std::vector<float>(probabilities.data(), probabilities.data() + probabilities.size());
         }
+        if (segments) {  // the class map as convnet predict computes it; the page softmaxes a clicked pixel's scores
+            const std::vector<std::uint8_t> classes = class_map(logits);
+            entry["class_map"] = base64(classes.data(), classes.size());
+            entry["truth_mask"] = image.truth_mask.empty() ? Json(nullptr) : Json(base64(image.truth_mask.data(), image.truth_mask.size()));
+        }
         images.push_back(std::move(entry));
     }
 
@@ -224,6 +235,8 @@ std::string explain_html(const Network& network, const ExplainOptions& options) 
                        {"input", sample.dims()},
                        {"classes", options.class_names},
                        {"classifies", classifies},
+                       {"segments", segments},
+                       {"palette", segments ? Json(class_palette()) : Json(nullptr)},
                        {"totals",
                         {{"trainable", totals.trainable_parameters},
                          {"buffers", totals.buffer_parameters},

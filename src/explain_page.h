@@ -1,7 +1,8 @@
 // The explainer page's own style and script (explain.cpp wraps them around the data): plain
 // CSS and JavaScript, no libraries, nothing fetched. The script reads the JSON block #data,
 // draws the sections, and on a click on a neuron recomputes it from the embedded inputs and
-// weights, beside the value the network stored.
+// weights, beside the value the network stored; for a segmentation model it draws the class maps
+// and, on a click on a pixel, softmaxes that pixel's scores.
 #pragma once
 
 namespace convnet {
@@ -32,7 +33,12 @@ tr.clickable:hover { background: #fee; }
   border-left: 2px solid #d33; padding: 10px 14px; box-shadow: -4px 0 12px rgba(0,0,0,.12); font-size: 13px; }
 #arithmetic table.grid td { width: 36px; font-size: 10px; padding: 1px 2px; }
 #arithmetic td.pad { color: #aaa; background: #f4f4f4; }
-#arithmetic td.best { background: #fdd; font-weight: bold; }
+#arithmetic td.best, #arithmetic tr.best td { background: #fdd; font-weight: bold; }
+#arithmetic tr.truth td { box-shadow: inset 0 -2px 0 #393; }
+.segmentation figure { display: inline-block; margin: 0 8px 6px 0; vertical-align: top; }
+.segmentation figcaption { font-size: 12px; color: #444; }
+.segmentation img { image-rendering: pixelated; border: 1px solid #ccc; margin: 1px; display: block; }
+.swatch { display: inline-block; width: 11px; height: 11px; border: 1px solid #999; vertical-align: middle; margin-right: 4px; }
 #arithmetic .verdict { margin-top: 8px; padding: 4px 6px; background: #efe; }
 #arithmetic .verdict.off { background: #fdd; }
 #arithmetic button { float: right; }
@@ -117,7 +123,7 @@ function header() {
   page.append(el('p', {}, 'Model ', el('code', {}, D.source), ': input ' + volume(D.input) + ' (width×height×channels), ' +
     D.layers.length + ' layers, ' + D.totals.trainable.toLocaleString('en') + ' trained parameters, ' +
     D.totals.multiply_adds.toLocaleString('en') + ' multiply-adds per image. Click any pixel of any feature map, or any ' +
-    'probability, to see the arithmetic that produced it.'));
+    (D.segments ? 'pixel of a class map' : 'probability') + ', to see the arithmetic that produced it.'));
 }
 function architecture() {
   page.append(el('h2', {}, 'The architecture'));
@@ -225,7 +231,9 @@ function show(image) {
   current = image;
   document.querySelectorAll('.picker button').forEach((b, i) => b.classList.toggle('chosen', i === image));
   flow.replaceChildren(mapBlock(-1, image), ...D.layers.map((layer, i) => mapBlock(i, image)));
-  probabilities();
+  if (D.classifies) probabilities();
+  else if (D.segments) classMaps();
+  else probabilityBlock.replaceChildren(el('p', { class: 'note' }, 'This model gives neither scores per image nor scores per pixel: no class probabilities.'));
   panel.hidden = true;
 }
 
@@ -417,10 +425,99 @@ function explainProbability(c) {
   return { computed, stored: image.probabilities[c] };
 }
 
+// ---- segmentation: the class maps and one pixel's probabilities ----
+// The last layer scores every class at every pixel, (classes, H, W); its class map (the argmax per
+// pixel, as convnet predict computes it) and a test image's truth mask come as bytes.
+const scoreLayer = D.layers.length - 1;
+function bytes(base64) {
+  const text = atob(base64), values = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; ++i) values[i] = text.charCodeAt(i);
+  return values;
+}
+function classMap(image) { return cached('map' + image, () => bytes(D.images[image].class_map)); }
+function truthMask(image) { return D.images[image].truth_mask === null ? null : cached('truth' + image, () => bytes(D.images[image].truth_mask)); }
+// As torch.argmax: the first NaN, else the first of equal largest values.
+function argmax(values) {
+  let best = 0;
+  for (let k = 1; k < values.length && !Number.isNaN(values[best]); ++k) if (values[k] > values[best] || Number.isNaN(values[k])) best = k;
+  return best;
+}
+function classLabel(c) { return c === 255 ? 'none (255, ignored)' : className(c); }
+function swatch(c) { return el('span', { class: 'swatch', style: 'background:rgb(' + D.palette[c].join(',') + ')' }); }
+// Each pixel in its class's VOC colour; 255 (no class) in VOC's ignore colour.
+function paintClasses(canvas, classes, height, width) {
+  const context = canvas.getContext('2d'), picture = context.createImageData(width, height);
+  for (let i = 0; i < height * width; ++i) picture.data.set([...D.palette[classes[i]], 255], 4 * i);
+  context.putImageData(picture, 0, 0);
+}
+function classMaps() {
+  const [classes, height, width] = D.layers[scoreLayer].output, image = D.images[current];
+  const predicted = classMap(current), truth = truthMask(current);
+  const scale = Math.max(1, Math.floor(256 / Math.max(height, width)));
+  const figure = (caption, node) => el('figure', {}, node, el('figcaption', {}, caption));
+  const mapCanvas = (id, values, title) => {
+    const canvas = el('canvas', { id, width, height, title });
+    canvas.style.width = width * scale + 'px'; canvas.style.height = height * scale + 'px';
+    paintClasses(canvas, values, height, width);
+    canvas.addEventListener('click', (event) => {
+      const box = canvas.getBoundingClientRect();
+      const x = Math.max(0, Math.min(width - 1, Math.floor((event.clientX - box.left - canvas.clientLeft) / canvas.clientWidth * width)));
+      const y = Math.max(0, Math.min(height - 1, Math.floor((event.clientY - box.top - canvas.clientTop) / canvas.clientHeight * height)));
+      explainPixel(y, x);
+    });
+    return canvas;
+  };
+  const picture = el('img', { src: image.picture, alt: image.label, width: D.input[2], height: D.input[1] });
+  picture.style.width = width * scale + 'px'; picture.style.height = height * scale + 'px';
+  const row = el('div', { class: 'maps' }, figure(image.label, picture),
+    figure('predicted classes', mapCanvas('class-map', predicted, 'the most likely class of each pixel: click one for its probabilities')));
+  if (truth) row.append(figure('true classes', mapCanvas('truth-map', truth, 'the mask of the test set: click a pixel for its probabilities')));
+  // The legend: each class's colour and its share of this image's pixels, predicted and true.
+  const count = (values, c) => values.reduce((a, v) => a + (v === c ? 1 : 0), 0);
+  const share = (values, c) => { const n = count(values, c), percent = 100 * n / values.length; return n ? (percent < 0.1 ? '< 0.1' : percent.toFixed(1)) + ' %' : '—'; };
+  const legend = el('table', { id: 'class-legend' }, el('tr', {}, el('th', { class: 'text' }, 'class'), el('th', {}, 'predicted'), truth ? el('th', {}, 'true') : null));
+  const shown = Array.from({ length: classes }, (_, c) => c);
+  if (truth && count(truth, 255)) shown.push(255);
+  for (const c of shown) legend.append(el('tr', {}, el('td', { class: 'text' }, swatch(c), classLabel(c)), el('td', {}, share(predicted, c)), truth ? el('td', {}, share(truth, c)) : null));
+  const notes = [el('p', {}, image.label + ': the most likely class of each pixel (the argmax of the last layer\'s ' + classes + ' scores)' +
+    (truth ? ' beside the truth' : '') + '. Click a pixel of ' + (truth ? 'either map' : 'the map') + ' for its class probabilities.')];
+  if (truth) {
+    let labelled = 0, right = 0;
+    truth.forEach((t, i) => { if (t !== 255) { ++labelled; right += t === predicted[i] ? 1 : 0; } });
+    notes.push(el('p', {}, 'Pixel accuracy of this image: ' + (labelled ? (100 * right / labelled).toFixed(2) + ' %' : '—') + ' of ' + labelled.toLocaleString('en') + ' labelled pixels.'));
+  }
+  probabilityBlock.replaceChildren(el('div', { class: 'segmentation' }, ...notes, row, legend));
+}
+function explainPixel(y, x) {
+  const [classes, height, width] = D.layers[scoreLayer].output, scores = activation(current, scoreLayer);
+  const at = y * width + x, predicted = classMap(current)[at], truth = truthMask(current), trueClass = truth ? truth[at] : null;
+  const z = Array.from({ length: classes }, (_, k) => scores[k * height * width + at]);
+  const m = Math.max(...z), e = z.map((v) => Math.exp(v - m)), sum = e.reduce((a, v) => a + v, 0), p = e.map((v) => v / sum);
+  const out = openPanel('pixel (row ' + y + ', column ' + x + '), image ' + current);
+  panel.dataset.layer = 'pixel'; panel.dataset.index = String(at);
+  out.append(el('p', {}, 'The ' + classes + ' scores z of the last layer (' + D.layers[scoreLayer].name + ') at this pixel, and their softmax ' +
+    'p = exp(z − max) / Σ exp(z − max), with max = ' + fmt(m, 7) + ':'));
+  const table = el('table', { id: 'pixel-probabilities' }, el('tr', {}, el('th', { class: 'text' }, 'class'), el('th', {}, 'z'), el('th', {}, 'exp(z − max)'), el('th', {}, 'p'), el('th', { class: 'text' }, '')));
+  p.forEach((probability, k) => {
+    const kind = [k === predicted ? 'best' : '', k === trueClass ? 'truth' : ''].join(' ').trim();
+    table.append(el('tr', kind ? { class: kind } : {}, el('td', { class: 'text' }, (k === predicted ? '▶ ' : ''), swatch(k), className(k) + (k === trueClass ? ' (true)' : '')),
+      el('td', {}, fmt(z[k], 7)), el('td', {}, fmt(e[k], 7)), el('td', { 'data-class': k, 'data-probability': String(probability) }, probability.toFixed(7)),
+      el('td', { class: 'text' }, el('span', { class: 'bar', style: 'width:' + Math.round(120 * probability) + 'px' }))));
+  });
+  const total = p.reduce((a, v) => a + v, 0), best = argmax(z);
+  out.append(table, el('p', {}, 'Σ exp(z − max) = ' + fmt(sum, 8) + '; Σ p = ', el('b', { id: 'pixel-sum', 'data-value': String(total) }, fmt(total, 8))));
+  if (trueClass !== null) out.append(el('p', {}, 'true class: ', trueClass === 255 ? 'none (255: the loss and the metrics leave this pixel out)'
+    : el('b', {}, className(trueClass)), trueClass === 255 ? '' : trueClass === predicted ? ', predicted right' : ', predicted ' + className(predicted)));
+  const ok = best === predicted && Math.abs(total - 1) < 1e-9;
+  out.append(el('div', { class: 'verdict' + (ok ? '' : ' off') }, 'most likely here: ' + className(best) + '; convnet\'s class map: ' +
+    className(predicted) + (ok ? '' : ' — does not match')));
+  panel.dataset.ok = String(ok);
+  return { image: current, y, x, sum: total, predicted, argmax: best, truth: trueClass, ok };
+}
+
 // ---- probabilities, accuracy, curves ----
 const probabilityBlock = el('div', { id: 'probabilities' });
 function probabilities() {
-  if (!D.classifies) { probabilityBlock.replaceChildren(el('p', { class: 'note' }, 'This model gives scores per pixel, not per image: no class probabilities.')); return; }
   const image = D.images[current];
   const table = el('table', {}, el('tr', {}, el('th', { class: 'text' }, 'class'), el('th', {}, 'score z'), el('th', {}, 'probability'), el('th', { class: 'text' }, '')));
   image.probabilities.forEach((p, c) => table.append(el('tr', { class: 'clickable', onclick: () => explainProbability(c) },
@@ -489,6 +586,57 @@ function curves() {
   page.append(el('div', {}, curve('Loss', keys.filter((k) => k.endsWith('loss'))), curve('Accuracy', keys.filter((k) => k.endsWith('accuracy')))));
 }
 
+// Per image: the class maps read back from their canvases (colour → class by the palette) against
+// the embedded maps and against the argmax recomputed here from the last layer's scores; then
+// real clicks on the maps, each opening a pixel's probabilities.
+function segmentationSelfTest() {
+  const [classes, height, width] = D.layers[scoreLayer].output, result = { maps: [], pixels: [] };
+  const byColour = new Map(D.palette.map((colour, c) => [colour.join(','), c]));
+  const readBack = (canvas, expected) => {
+    const data = canvas.getContext('2d').getImageData(0, 0, width, height).data, counts = new Array(256).fill(0);
+    let unknown = 0, differ = 0;
+    for (let i = 0; i < width * height; ++i) {
+      const c = byColour.get(data[4 * i] + ',' + data[4 * i + 1] + ',' + data[4 * i + 2]);
+      if (c === undefined) ++unknown; else ++counts[c];
+      if (c !== expected[i]) ++differ;
+    }
+    return { width: canvas.width, height: canvas.height, shown_width: canvas.getBoundingClientRect().width, unknown_colours: unknown, differ,
+      counts: Object.fromEntries(counts.map((n, c) => [c, n]).filter(([, n]) => n)) };
+  };
+  const click = (canvas, y, x) => {
+    const box = canvas.getBoundingClientRect();
+    canvas.dispatchEvent(new MouseEvent('click', { bubbles: true, clientX: box.left + canvas.clientLeft + (x + 0.5) * canvas.clientWidth / width,
+      clientY: box.top + canvas.clientTop + (y + 0.5) * canvas.clientHeight / height }));
+    const sum = document.getElementById('pixel-sum'), cells = [...panel.querySelectorAll('#pixel-probabilities td[data-probability]')];
+    result.pixels.push({ image: current, map: canvas.id, y, x, expected_index: y * width + x, index: Number(panel.dataset.index), open: !panel.hidden,
+      layer: panel.dataset.layer, classes: cells.length, truth: truthMask(current) ? truthMask(current)[y * width + x] : null, sum: sum ? Number(sum.dataset.value) : null,
+      probabilities: cells.map((cell) => Number(cell.dataset.probability)), ok: panel.dataset.ok });
+  };
+  D.images.forEach((image, i) => {
+    show(i);
+    const predicted = classMap(i), truth = truthMask(i), scores = activation(i, scoreLayer);
+    let argmaxDiffer = 0;
+    for (let at = 0; at < width * height; ++at)
+      if (argmax(Array.from({ length: classes }, (_, k) => scores[k * width * height + at])) !== predicted[at]) ++argmaxDiffer;
+    const mapCanvas = document.getElementById('class-map'), truthCanvas = document.getElementById('truth-map');
+    result.maps.push({ image: i, predicted: mapCanvas ? readBack(mapCanvas, predicted) : null, argmax_differ: argmaxDiffer,
+      has_truth: truth !== null, truth: truthCanvas && truth ? readBack(truthCanvas, truth) : null,
+      legend_rows: document.querySelectorAll('#class-legend tr').length - 1 });
+    if (!mapCanvas) return;
+    // The middle, the first pixel predicted as a class other than 0, the first labelled so and the first without a class.
+    click(mapCanvas, Math.floor(height / 2), Math.floor(width / 2));
+    const object = predicted.findIndex((c) => c !== 0);
+    if (object >= 0) click(mapCanvas, Math.floor(object / width), object % width);
+    if (truthCanvas && truth) {
+      const labelled = truth.findIndex((c) => c !== 0 && c !== 255), ignored = truth.indexOf(255);
+      click(truthCanvas, labelled >= 0 ? Math.floor(labelled / width) : Math.floor(height / 2), labelled >= 0 ? labelled % width : Math.floor(width / 2));
+      if (ignored >= 0) click(truthCanvas, Math.floor(ignored / width), ignored % width);
+    }
+  });
+  show(0);
+  return result;
+}
+
 // ---- the self-test (#selftest): what the browser test reads back ----
 function selfTest() {
   const report = { errors: pageErrors, resources: performance.getEntriesByType('resource').map((e) => e.name), images: [], neurons: [], clicks: [], probabilities: [] };
@@ -519,6 +667,7 @@ function selfTest() {
       computed: computed ? Number(computed.dataset.value) : null, shown: computed ? computed.textContent : null,
       stored: stored ? Number(stored.dataset.value) : null, ok: panel.dataset.ok });
   }
+  if (D.segments) report.segmentation = segmentationSelfTest();
   for (const cell of document.querySelectorAll('#all-probabilities td[data-probability]'))
     report.probabilities.push({ image: Number(cell.dataset.image), class: Number(cell.dataset.class), probability: Number(cell.dataset.probability) });
   report.canvases = document.querySelectorAll('canvas').length;
@@ -533,10 +682,12 @@ header();
 architecture();
 filters();
 picker();
-page.append(el('h2', {}, 'Probabilities'), probabilityBlock);
+page.append(el('h2', {}, D.segments ? 'Predicted classes, pixel by pixel' : 'Probabilities'), probabilityBlock);
 if (D.classifies) page.append(allProbabilities());
 show(0);
 accuracy();
+if (D.segments) page.append(el('p', { class: 'note' }, 'The test split\'s pixel accuracy, IoU per class and pixel confusion matrix: ',
+  el('code', {}, 'convnet eval --weights W --data DIR --confusion confusion.svg'), '.'));
 curves();
 if (location.hash === '#selftest') window.addEventListener('load', selfTest);
 )JS";

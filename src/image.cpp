@@ -54,6 +54,7 @@ struct PngDecoding {
     std::vector<std::array<std::uint8_t, 4>> palette;  // RGBA, alpha from tRNS; empty unless indexed
     std::string problem;                               // "" or what went wrong
     bool wrong_size = false;                           // the header differs from the expected size
+    bool keep_indices = false;                         // palette indices as one channel, not looked up (masks)
     char error[256] = "";                              // libpng's message when decoding failed
 };
 
@@ -109,7 +110,9 @@ bool widen_row(PngDecoding& decoding, std::int64_t y) {
                                " entries of the palette)";
             return false;
         }
-        for (std::size_t c = 0; c < channels; ++c) row[x * channels + c] = decoding.palette[index][c];
+        if (decoding.keep_indices) row[x] = index;
+        else
+            for (std::size_t c = 0; c < channels; ++c) row[x * channels + c] = decoding.palette[index][c];
     }
     return true;
 }
@@ -168,7 +171,11 @@ void decode_png(std::FILE* file, PngDecoding& decoding) {
     image.format = "PNG";
     image.width = decoding.header_width;
     image.height = decoding.header_height;
-    image.channels = decoding.palette.empty() ? png_get_channels(png, info) : png_get_valid(png, info, PNG_INFO_tRNS) ? 4 : 3;
+    image.channels = decoding.palette.empty()                      ? png_get_channels(png, info)
+                     : decoding.keep_indices                       ? 1
+                     : png_get_valid(png, info, PNG_INFO_tRNS) ? 4
+                                                                   : 3;
+    image.indexed = !decoding.palette.empty() && decoding.keep_indices;
     image.max_value = png_get_bit_depth(png, info) == 16 ? 65535 : 255;
     // libpng writes each row at the start of the row's uint16 slots, which hold it whatever the
     // depth (8-bit rows and palette indices are widened afterwards).
@@ -217,7 +224,7 @@ File open_image(const std::filesystem::path& path, const std::string& what, std:
 }
 
 Image decode_png_file(std::FILE* file, const std::filesystem::path& path, std::uintmax_t file_bytes, const ImageLimits& limits,
-                      std::int64_t expected_width = 0, std::int64_t expected_height = 0) {
+                      std::int64_t expected_width = 0, std::int64_t expected_height = 0, bool keep_indices = false) {
     // The size in IHDR, read here for the messages libpng would not give (it refuses 0×0 as
     // "Invalid IHDR data"); libpng checks the chunk itself afterwards.
     unsigned char start[24] = {};
@@ -239,6 +246,7 @@ Image decode_png_file(std::FILE* file, const std::filesystem::path& path, std::u
     decoding.limits = limits;
     decoding.expected_width = expected_width;
     decoding.expected_height = expected_height;
+    decoding.keep_indices = keep_indices;
     decode_png(file, decoding);
     if (decoding.wrong_size)
         throw Error(path.string() + ": the image is " + std::to_string(decoding.header_width) + "x" +
@@ -397,6 +405,14 @@ Image decode_image(const std::filesystem::path& path, const ImageLimits& limits)
                 " bytes)");
 }
 
+Image decode_mask_png(const std::filesystem::path& path, const ImageLimits& limits) {
+    std::uintmax_t file_bytes = 0;
+    const File file = open_image(path, "a mask (PNG)", file_bytes);
+    if (read_magic(file.get()) != Magic::png)
+        throw Error(path.string() + ": a mask must be a PNG (class indices survive only lossless storage; a JPEG's would blur)");
+    return decode_png_file(file.get(), path, file_bytes, limits, 0, 0, /*keep_indices=*/true);
+}
+
 std::string_view resize_policy_name(ResizePolicy policy) { return policy == ResizePolicy::center_crop ? "center-crop" : "stretch"; }
 
 std::optional<ResizePolicy> resize_policy_from_name(std::string_view name) {
@@ -542,6 +558,31 @@ std::string encode_png(const std::vector<std::uint8_t>& planes, std::int64_t cha
         throw Error(what + ": PNG encoding failed (" + image.message + ")");
     std::string bytes(size, '\0');
     if (!png_image_write_to_memory(&image, bytes.data(), &size, 0, interleaved.data(), 0, nullptr))
+        throw Error(what + ": PNG encoding failed (" + image.message + ")");
+    bytes.resize(size);
+    return bytes;
+}
+
+std::string encode_indexed_png(const std::vector<std::uint8_t>& indices, std::int64_t height, std::int64_t width,
+                               const std::vector<std::array<std::uint8_t, 3>>& palette, const std::string& what) {
+    if (height < 1 || width < 1 || height > kLargestSide || width > kLargestSide ||
+        indices.size() != static_cast<std::size_t>(height * width) || palette.empty() || palette.size() > 256)
+        throw Error(what + ": cannot write a " + std::to_string(width) + "x" + std::to_string(height) + " palette image from " +
+                    std::to_string(indices.size()) + " values and " + std::to_string(palette.size()) + " colours");
+    for (const std::uint8_t index : indices)
+        if (index >= palette.size())
+            throw Error(what + ": index " + std::to_string(index) + " is past the palette's " + std::to_string(palette.size()) + " colours");
+    png_image image{};
+    image.version = PNG_IMAGE_VERSION;
+    image.format = PNG_FORMAT_RGB_COLORMAP;
+    image.width = static_cast<png_uint_32>(width);
+    image.height = static_cast<png_uint_32>(height);
+    image.colormap_entries = static_cast<png_uint_32>(palette.size());
+    png_alloc_size_t size = 0;
+    if (!png_image_write_to_memory(&image, nullptr, &size, 0, indices.data(), 0, palette.data()))
+        throw Error(what + ": PNG encoding failed (" + image.message + ")");
+    std::string bytes(size, '\0');
+    if (!png_image_write_to_memory(&image, bytes.data(), &size, 0, indices.data(), 0, palette.data()))
         throw Error(what + ": PNG encoding failed (" + image.message + ")");
     bytes.resize(size);
     return bytes;

@@ -223,6 +223,11 @@ WeightsMetadata decode_weights_metadata(const std::map<std::string, std::string>
             decoded.class_names.push_back(name.get<std::string>());
         }
     }
+    if (const auto task = metadata.find("task"); task != metadata.end()) {
+        if (task->second == "segment") decoded.task = TaskKind::segment;
+        else if (task->second != "classify")
+            throw Error(file + ": __metadata__ \"task\": \"" + task->second + "\", expected \"classify\" or \"segment\"");
+    }
     if (const auto found = metadata.find("preprocessing"); found != metadata.end()) {
         const nlohmann::json object = parse_metadata_json(found->second, file, "preprocessing");
         const std::string where = file + ": __metadata__ \"preprocessing\": ";
@@ -261,6 +266,7 @@ std::map<std::string, std::string> encode_weights_metadata(const Network& networ
         {"model", format_model(network.layer_plans(), network.sample_shape())},
         {"preprocessing", format_metadata_preprocessing(metadata.preprocessing, network.sample_shape())}};
     if (!metadata.class_names.empty()) encoded["classes"] = nlohmann::json(metadata.class_names).dump();
+    if (metadata.task != TaskKind::classify) encoded["task"] = "segment";  // absent: classify, as before tasks
     return encoded;
 }
 

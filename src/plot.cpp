@@ -281,9 +281,12 @@ std::vector<EpochMetrics> parse_metrics(const std::string& text, const std::stri
         };
         number("train_loss", metrics.train_loss);
         number("train_accuracy", metrics.train_accuracy);
-        metrics.evaluated = record.contains("test_loss") || record.contains("test_accuracy");
+        number("train_pixel_accuracy", metrics.train_accuracy);  // a segmentation run's
+        metrics.evaluated = record.contains("test_loss") || record.contains("test_accuracy") || record.contains("test_pixel_accuracy");
         number("test_loss", metrics.test_loss);
         number("test_accuracy", metrics.test_accuracy);
+        number("test_pixel_accuracy", metrics.test_accuracy);
+        number("test_miou", metrics.test_miou);
         if (!records.empty() && metrics.epoch <= records.back().epoch) records.clear();  // another run appended: keep the last
         records.push_back(metrics);
     }
@@ -321,16 +324,26 @@ std::string training_curves_svg(const std::vector<EpochMetrics>& metrics, const 
     const std::string train_colour = "#1f77b4", evaluated_colour = "#d62728";
     loss.series = {Series{"train", train_colour, false, {}}, Series{evaluated, evaluated_colour, true, {}}};
     accuracy.series = loss.series;
+    // Segmentation: pixel accuracies, and the mean IoU as a third line.
+    const bool segmentation = std::any_of(metrics.begin(), metrics.end(), [](const EpochMetrics& m) { return !std::isnan(m.test_miou); });
+    if (segmentation) {
+        accuracy.title = "Pixel accuracy and mean IoU";
+        accuracy.y_label = "fraction";
+        accuracy.series.push_back(Series{evaluated + " mIoU", "#2ca02c", true, {}});
+    }
     for (const EpochMetrics& record : metrics) {
         loss.series[0].points.emplace_back(record.epoch, record.train_loss);
         accuracy.series[0].points.emplace_back(record.epoch, record.train_accuracy);
         if (!record.evaluated) continue;  // no point, and no "not finite" note: nothing was measured
         loss.series[1].points.emplace_back(record.epoch, record.test_loss);
         accuracy.series[1].points.emplace_back(record.epoch, record.test_accuracy);
+        if (segmentation) accuracy.series[2].points.emplace_back(record.epoch, record.test_miou);
     }
     const EpochMetrics& last = metrics.back();
     std::string title = "Training curves: " + std::to_string(metrics.size()) + (metrics.size() == 1 ? " epoch" : " epochs");
-    if (std::isfinite(last.test_accuracy))
+    if (segmentation && std::isfinite(last.test_miou))
+        title += ", " + evaluated + " mIoU " + fixed(last.test_miou, 4) + " after epoch " + std::to_string(last.epoch);
+    else if (std::isfinite(last.test_accuracy))
         title += ", " + evaluated + " accuracy " + fixed(last.test_accuracy, 4) + " after epoch " + std::to_string(last.epoch);
     return line_charts_svg({loss, accuracy}, title);
 }
@@ -392,10 +405,13 @@ std::string confusion_table_text(const Evaluation& evaluation, const std::vector
     }
     const std::vector<ConfusedPair> confused = most_confused_pairs(evaluation, pairs);
     if (confused.empty()) return out + (pairs > 0 && evaluation_has_mistakes(evaluation) ? "" : "\nno mistakes\n");
-    out += "\nmost confused (true -> predicted: images; the most confident mistakes: index (probability of the wrong class))\n";
+    // Segmentation counts pixels and keeps no mistaken images.
+    const bool pixels = evaluation.task == TaskKind::segment;
+    out += pixels ? "\nmost confused (true -> predicted: pixels)\n"
+                  : "\nmost confused (true -> predicted: images; the most confident mistakes: index (probability of the wrong class))\n";
     for (const ConfusedPair& pair : confused) {
         out += "  " + class_name(class_names, pair.true_label) + " -> " + class_name(class_names, pair.predicted) + ": " +
-               count_text(pair.count) + (pair.count == 1 ? " image" : " images");
+               count_text(pair.count) + (pixels ? (pair.count == 1 ? " pixel" : " pixels") : pair.count == 1 ? " image" : " images");
         const std::vector<Mistake> examples = mistakes_of(evaluation, pair);
         for (std::size_t i = 0; i < examples.size(); ++i)
             out += (i ? ", " : "; e.g. ") + std::to_string(examples[i].index) + " (" + fixed(examples[i].probability, 2) + ")";
@@ -432,7 +448,7 @@ std::string confusion_svg(const Evaluation& evaluation, const std::vector<std::s
 
     std::string body;
     const std::string accuracy = total > 0 ? fixed(double(correct) / double(total), 4) : "-";
-    body += text_element(16, 26, "Confusion matrix: " + count_text(total) + " images, accuracy " + accuracy,
+    body += text_element(16, 26, "Confusion matrix: " + count_text(total) + (evaluation.task == TaskKind::segment ? " pixels, pixel accuracy " : " images, accuracy ") + accuracy,
                          "class=\"title\" font-size=\"15\" font-weight=\"bold\"");
     body += "<g class=\"matrix\" font-size=\"" + px(label_font) + "\">\n";
     const std::size_t cell_digits = count_text(largest).size();

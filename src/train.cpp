@@ -26,13 +26,15 @@ namespace {
 constexpr const char* kSkippable = " The weights are those before this step; --on-nan skip leaves such batches out instead.";
 
 // The counts and the loss sum of every rank's shard, in one all-reduce (exact in double up to 2^53).
-void sum_over_ranks(Communicator& communicator, Evaluation& result, double& loss_sum) {
+void sum_over_ranks(Communicator& communicator, Evaluation& result, double& loss_sum, double& denominator) {
     std::vector<std::int64_t>* parts[] = {&result.class_correct, &result.class_total, &result.confusion};
-    std::vector<double> sums{loss_sum};
+    std::vector<double> sums{loss_sum, denominator, double(result.counted)};
     for (const auto* part : parts) sums.insert(sums.end(), part->begin(), part->end());
     communicator.all_reduce_sum(sums);
     loss_sum = sums[0];
-    std::size_t next = 1;
+    denominator = sums[1];
+    result.counted = static_cast<std::int64_t>(sums[2]);
+    std::size_t next = 3;
     for (auto* part : parts)
         for (std::int64_t& value : *part) value = static_cast<std::int64_t>(sums[next++]);
 }
@@ -64,33 +66,10 @@ std::vector<float> byte_table(int channels, const Preprocessing& preprocessing) 
     return table;
 }
 
-// One image's augmentation draws: a pure function of the seed, the epoch and the image's index.
-struct ImageDraw {
-    int crop_y = 0, crop_x = 0;  // the window's offset in the padded image, 0 to 2·padding
-    bool mirror = false;
-};
-
-ImageDraw draw_for(const Augmentation& augmentation, std::uint64_t seed, int epoch, std::int64_t index) {
-    ImageDraw draw;
-    Random random((seed ^ 0xa06e7a7e5eedull) +
-                  0x9E3779B97F4A7C15ull * ((static_cast<std::uint64_t>(epoch) << 32) + static_cast<std::uint64_t>(index)));
-    if (augmentation.crop_padding > 0) {
-        draw.crop_y = static_cast<int>(random.below(static_cast<std::uint64_t>(2 * augmentation.crop_padding + 1)));
-        draw.crop_x = static_cast<int>(random.below(static_cast<std::uint64_t>(2 * augmentation.crop_padding + 1)));
-    }
-    if (augmentation.flip) draw.mirror = (random.next() >> 63) != 0;
-    if (augmentation.alternating_flip) {
-        // The image's own first parity, from the seed and its index alone; then every other epoch.
-        Random parity((seed ^ 0xa17e12a7ef11bull) + 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(index));
-        draw.mirror = (((parity.next() >> 63) + static_cast<std::uint64_t>(epoch)) & 1) != 0;
-    }
-    return draw;
-}
-
 // The planes of one image through `table`, cropped and mirrored as `draw` says; pixels the crop
 // takes from the padding read as byte 0.
 void convert_image(const std::uint8_t* source, float* target, int channels, int height, int width, const float* table, int padding,
-                   const ImageDraw& draw) {
+                   const AugmentationDraw& draw) {
     for (int c = 0; c < channels; ++c) {
         const float* lookup = table + c * 256;
         const std::uint8_t* plane = source + static_cast<std::int64_t>(c) * height * width;
@@ -112,28 +91,37 @@ void convert_image(const std::uint8_t* source, float* target, int channels, int 
 
 }  // namespace
 
-void load_batch(const Dataset& dataset, std::span<const std::int64_t> indices, Tensor& images, std::vector<std::uint8_t>& labels,
+void load_batch(const Dataset& dataset, std::span<const std::int64_t> indices, Tensor& images, Targets& targets,
                 const BatchTransform& transform) {
     const std::vector<float> table = byte_table(dataset.channels, transform.preprocessing);
     const std::int64_t size = dataset.image_size();
+    const Task& task = task_for(dataset.task());
     images.resize(Shape{static_cast<std::int64_t>(indices.size()), dataset.channels, dataset.height, dataset.width});
-    labels.resize(indices.size());
+    targets.labels.clear();
     const Augmentation& augmentation = transform.augmentation;
     for (std::size_t b = 0; b < indices.size(); ++b) {
         const std::uint8_t* source = dataset.image(indices[b]);
         float* target = images.data() + static_cast<std::int64_t>(b) * size;
         if (augmentation.enabled()) {
-            convert_image(source, target, dataset.channels, dataset.height, dataset.width, table.data(), augmentation.crop_padding,
-                          draw_for(augmentation, transform.seed, transform.epoch, indices[b]));
+            const AugmentationDraw draw = draw_augmentation(augmentation, transform.seed, transform.epoch, indices[b]);
+            convert_image(source, target, dataset.channels, dataset.height, dataset.width, table.data(), augmentation.crop_padding, draw);
+            task.append_targets(dataset, indices[b], &draw, augmentation.crop_padding, targets);
         } else {
             const std::int64_t plane = std::int64_t{dataset.height} * dataset.width;
             for (int c = 0; c < dataset.channels; ++c) {
                 const float* lookup = table.data() + c * 256;
                 for (std::int64_t p = c * plane; p < (c + 1) * plane; ++p) target[p] = lookup[source[p]];
             }
+            task.append_targets(dataset, indices[b], nullptr, 0, targets);
         }
-        labels[b] = dataset.labels[static_cast<std::size_t>(indices[b])];
     }
+}
+
+void load_batch(const Dataset& dataset, std::span<const std::int64_t> indices, Tensor& images, std::vector<std::uint8_t>& labels,
+                const BatchTransform& transform) {
+    Targets targets;
+    load_batch(dataset, indices, images, targets, transform);
+    labels = std::move(targets.labels);
 }
 
 Preprocessing channel_statistics(const Dataset& dataset) {
@@ -164,29 +152,39 @@ Preprocessing channel_statistics(const Dataset& dataset) {
     return statistics;
 }
 
+std::vector<float> balanced_class_weights(const Dataset& dataset, std::int64_t classes) {
+    std::vector<std::int64_t> counts(static_cast<std::size_t>(classes), 0);
+    std::int64_t total = 0;
+    for (const std::uint8_t label : dataset.has_masks() ? dataset.masks : dataset.labels) {
+        if (dataset.has_masks() && label == kIgnoreIndex) continue;
+        if (label < classes) ++counts[label];
+        ++total;
+    }
+    std::vector<float> weights(static_cast<std::size_t>(classes), 1.0f);
+    for (std::size_t c = 0; c < counts.size(); ++c)
+        if (counts[c] > 0) weights[c] = static_cast<float>(double(total) / (double(classes) * double(counts[c])));
+    return weights;
+}
+
 void check_compatible(const Network& network, const Dataset& dataset, const std::string& what) {
-    if (network.layer_plan(network.layer_count() - 1).output.rank() != 2)
-        throw Error(network.source() + ": the model gives scores per pixel " +
-                    network.layer_plan(network.layer_count() - 1).output.to_string() + " but the " + what +
-                    " data has one label per image: end the model in (N, classes) with globalavgpool2d, flatten "
-                    "and linear (per-pixel labels, for segmentation, cannot be read yet)");
-    const Shape image{dataset.channels, dataset.height, dataset.width};
-    if (network.sample_shape() != image)
-        throw Error(network.source() + ": the model's input is " + network.sample_shape().to_string() + " but the " + what +
-                    " images are " + image.to_string());
-    if (dataset.num_classes() > network.output_features())
-        throw Error(network.source() + ": the model has " + std::to_string(network.output_features()) + " outputs but the " + what +
-                    " data has " + std::to_string(dataset.num_classes()) + " classes");
+    task_for(dataset.task()).check_compatible(network, dataset, what);
 }
 
 namespace {
 
-// logits = (logits + the logits of `images` mirrored left to right) / 2; `images` is mirrored in place.
+// Reverses every row of the last axis of `tensor`: a left-right mirror of images or score maps.
+void mirror_rows(Tensor& tensor) {
+    const std::int64_t width = tensor.shape()[tensor.shape().rank() - 1];
+    for (std::int64_t row = 0; row < tensor.size() / width; ++row)
+        std::reverse(tensor.data() + row * width, tensor.data() + (row + 1) * width);
+}
+
+// logits = (logits + the logits of `images` mirrored left to right) / 2; `images` is mirrored in
+// place. Score maps (N, K, H, W) are mirrored back before they are averaged, pixel with pixel.
 void average_with_mirror(const Network& network, Tensor& images, Tensor& logits, Tensor& mirrored_logits) {
-    const std::int64_t width = images.shape()[images.shape().rank() - 1];
-    for (std::int64_t row = 0; row < images.size() / width; ++row)
-        std::reverse(images.data() + row * width, images.data() + (row + 1) * width);
+    mirror_rows(images);
     network.predict(images, mirrored_logits);
+    if (mirrored_logits.shape().rank() == 4) mirror_rows(mirrored_logits);
     for (std::int64_t i = 0; i < logits.size(); ++i) logits[i] = 0.5f * (logits[i] + mirrored_logits[i]);
 }
 
@@ -194,75 +192,45 @@ void average_with_mirror(const Network& network, Tensor& images, Tensor& logits,
 
 Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t batch_size, const Preprocessing& preprocessing,
                     Communicator* communicator, TestTimeAugmentation augmentation) {
-    check_compatible(network, dataset, "evaluation");
+    const Task& task = task_for(dataset.task());
+    task.check_compatible(network, dataset, "evaluation");
     if (dataset.count == 0) throw Error("the evaluation set has no images");
     Evaluation result;
-    result.classes = network.output_features();
-    result.class_correct.assign(static_cast<std::size_t>(result.classes), 0);
-    result.class_total.assign(static_cast<std::size_t>(result.classes), 0);
-    result.confusion.assign(static_cast<std::size_t>(result.classes * result.classes), 0);
-    // Per (true, predicted) pair, its most confident mistakes so far, least confident first.
-    std::map<std::pair<int, int>, std::vector<Mistake>> kept;
-    // "a before b": surer of the wrong class, or as sure and earlier in the dataset.
-    const auto less_sure = [](const Mistake& a, const Mistake& b) {
-        return a.probability > b.probability || (a.probability == b.probability && a.index < b.index);
-    };
+    task.start(result, network.output_features());
     const Shard shard =
         communicator != nullptr ? shard_of(dataset.count, communicator->rank(), communicator->size()) : Shard{0, dataset.count};
     std::vector<std::int64_t> indices(static_cast<std::size_t>(dataset.count));
     std::iota(indices.begin(), indices.end(), 0);
     Tensor images, logits, mirrored_logits;
-    std::vector<std::uint8_t> labels;
-    double loss_sum = 0.0;
+    Targets targets;
+    double loss_sum = 0.0, denominator = 0.0;
     for (std::int64_t first = shard.first, end = shard.first + shard.count; first < end; first += batch_size) {
         const std::int64_t size = std::min(batch_size, end - first);
         BatchTransform transform;
         transform.preprocessing = preprocessing;
-        load_batch(dataset, std::span(indices).subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(size)), images, labels,
+        load_batch(dataset, std::span(indices).subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(size)), images, targets,
                    transform);
         network.predict(images, logits);
         if (augmentation == TestTimeAugmentation::flip) average_with_mirror(network, images, logits, mirrored_logits);
-        loss_sum += softmax_cross_entropy(logits, labels, nullptr).loss * double(size);
-        const std::int64_t classes = logits.shape()[1];
-        for (std::int64_t n = 0; n < size; ++n) {
-            const float* row = logits.data() + n * classes;
-            const std::int64_t predicted = argmax(row, classes);
-            const std::uint8_t label = labels[static_cast<std::size_t>(n)];
-            ++result.class_total[label];
-            result.class_correct[label] += predicted == label;
-            ++result.confusion[static_cast<std::size_t>(label * classes + predicted)];
-            if (predicted == label) continue;
-            // softmax(row)[predicted] = 1 / Σ exp(row[c] − row[predicted]), the largest being row[predicted]
-            double sum = 0.0;
-            for (std::int64_t c = 0; c < classes; ++c) sum += std::exp(double(row[c]) - double(row[predicted]));
-            const Mistake mistake{first + n, label, static_cast<int>(predicted), 1.0 / sum};
-            std::vector<Mistake>& pair = kept[{label, static_cast<int>(predicted)}];
-            if (pair.size() == Evaluation::kMistakesPerPair) {
-                if (!less_sure(mistake, pair.front())) continue;  // no surer than the least sure kept
-                std::pop_heap(pair.begin(), pair.end(), less_sure);
-                pair.back() = mistake;
-            } else {
-                pair.push_back(mistake);
-            }
-            std::push_heap(pair.begin(), pair.end(), less_sure);
-        }
+        const LossResult loss = task.loss(logits, targets, nullptr, CrossEntropyOptions{});
+        loss_sum += loss.loss * loss.denominator;
+        denominator += loss.denominator;
+        task.score(logits, targets, first, result);
     }
-    for (auto& [pair, mistakes] : kept) {
-        std::sort_heap(mistakes.begin(), mistakes.end(), less_sure);  // highest probability first
-        result.mistakes.insert(result.mistakes.end(), mistakes.begin(), mistakes.end());
-    }
-    if (communicator != nullptr) sum_over_ranks(*communicator, result, loss_sum);
-    const std::int64_t correct = std::accumulate(result.class_correct.begin(), result.class_correct.end(), std::int64_t{0});
-    result.loss = loss_sum / double(dataset.count);
-    result.accuracy = double(correct) / double(dataset.count);
+    if (communicator != nullptr) sum_over_ranks(*communicator, result, loss_sum, denominator);
+    result.loss = denominator > 0.0 ? loss_sum / denominator : 0.0;
+    task.finish(result);
     return result;
 }
 
 std::string epoch_metrics_json(const EpochResult& epoch, const Evaluation* test) {
-    nlohmann::ordered_json record = {{"epoch", epoch.epoch}, {"train_loss", epoch.train_loss}, {"train_accuracy", epoch.train_accuracy}};
+    nlohmann::ordered_json record = {{"epoch", epoch.epoch}, {"train_loss", epoch.train_loss}};
+    record["train_" + std::string(task_for(epoch.task).accuracy_name())] = epoch.train_accuracy;
     if (test != nullptr) {
         record["test_loss"] = test->loss;
-        record["test_accuracy"] = test->accuracy;
+        // An Evaluation no task finished (made by hand) reports its accuracy, as a classification's.
+        if (test->figures.empty()) record["test_accuracy"] = test->accuracy;
+        for (const auto& [name, value] : test->figures) record["test_" + name] = value;
     }
     record["epoch_seconds"] = epoch.seconds;
     record["images_per_second"] = epoch.images_per_second;
@@ -280,7 +248,8 @@ Trainer::Trainer(Network& network, Optimizer& optimizer, std::int64_t batch_size
 
 EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<void(const TrainProgress&)>& progress,
                                  const std::function<bool()>& keep_going) {
-    check_compatible(network_, dataset, "training");
+    const Task& task = task_for(dataset.task());
+    task.check_compatible(network_, dataset, "training");
     const int ranks = communicator_ != nullptr ? communicator_->size() : 1;
     const std::int64_t minimum = smallest_batch();
     const double communication_at_start = communicator_ != nullptr ? communicator_->communication_seconds() : 0.0;
@@ -300,6 +269,7 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
     };
     EpochResult result;
     result.epoch = position_.epochs_done + 1;
+    result.task = task.kind();
     // Fisher–Yates with a generator seeded from (seed, epoch) alone.
     Random shuffle_random((seed_ ^ 0x5eedba7c4ull) + 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(result.epoch));
     std::vector<std::int64_t> order(static_cast<std::size_t>(dataset.count));
@@ -315,10 +285,10 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
         transform_.epoch = result.epoch;
         const Shard shard = communicator_ != nullptr ? shard_of(size, communicator_->rank(), ranks) : Shard{0, size};
         load_batch(dataset, std::span(order).subspan(static_cast<std::size_t>(first + shard.first), static_cast<std::size_t>(shard.count)),
-                   images_, labels_, transform_);
+                   images_, targets_, transform_);
         const Tensor& logits = network_.forward_train(images_);
-        LossResult loss = softmax_cross_entropy(logits, labels_, &grad_logits_, label_smoothing_);
-        if (communicator_ != nullptr) loss = global_loss(loss, shard.count, size);
+        LossResult loss = task.loss(logits, targets_, &grad_logits_, loss_options_);
+        if (communicator_ != nullptr) loss = global_loss(loss);
         // Checked before the step, so that a bad batch leaves the weights (and every checkpoint) the
         // last good ones: the loss, then the gradients (a finite loss can still overflow in backward).
         bool take_step = std::isfinite(loss.loss);
@@ -351,6 +321,7 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
             if (ema_decay_ > 0.0) update_average(ema_decay_);
             position_.loss_sum += loss.loss * double(size);
             position_.correct += loss.correct;
+            position_.counted += loss.counted;
         } else {
             if (skipped_steps_ == 0) first_skipped_ = std::move(trouble);
             ++skipped_steps_;
@@ -368,13 +339,14 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
         }
     }
     result.seconds = seconds_so_far();
-    const double counted = double(position_.images_done - skipped_images_);
+    const double counted = double(position_.images_done - skipped_images_);  // images
+
     // An epoch of nothing but skipped batches learns nothing: going on would only repeat it.
     if (counted == 0 && skipped_steps_ > 0)
         throw TrainingDiverged("every batch of epoch " + std::to_string(result.epoch) + " (" + std::to_string(skipped_steps_) +
                                ") was left out under --on-nan skip, so nothing was learned. The first: " + first_skipped_);
     result.train_loss = counted > 0 ? position_.loss_sum / counted : std::numeric_limits<double>::quiet_NaN();
-    result.train_accuracy = counted > 0 ? double(position_.correct) / counted : 0.0;
+    result.train_accuracy = position_.counted > 0 ? double(position_.correct) / double(position_.counted) : 0.0;
     result.skipped_steps = skipped_steps_;
     skipped_steps_ = skipped_images_ = 0;
     result.images_per_second = double(position_.images_done) / result.seconds;
@@ -383,14 +355,17 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
     return result;
 }
 
-LossResult Trainer::global_loss(const LossResult& local, std::int64_t shard_size, std::int64_t batch_size) {
+LossResult Trainer::global_loss(const LossResult& local) {
     // A NaN on any rank makes the sum NaN on every rank, so all of them stop or skip alike.
-    std::vector<double> totals{local.loss * double(shard_size), double(local.correct)};
+    std::vector<double> totals{local.loss * local.denominator, double(local.correct), double(local.counted), local.denominator};
     communicator_->all_reduce_sum(totals);
-    // This rank's logits' gradient of the global batch's mean loss (softmax_cross_entropy gave the shard's mean's).
-    const float scale = static_cast<float>(double(shard_size) / double(batch_size));
+    // This rank's logits' gradient of the global batch's mean loss: the shard's mean's, scaled by
+    // the shard's part of the global mean's denominator (its images, or its weighted labelled pixels).
+    const double denominator = totals[3];
+    const float scale = denominator > 0.0 ? static_cast<float>(local.denominator / denominator) : 0.0f;
     for (std::int64_t i = 0; i < grad_logits_.size(); ++i) grad_logits_[i] *= scale;
-    return LossResult{totals[0] / double(batch_size), static_cast<std::int64_t>(totals[1])};
+    return LossResult{denominator > 0.0 ? totals[0] / denominator : 0.0, static_cast<std::int64_t>(totals[1]),
+                      static_cast<std::int64_t>(totals[2]), denominator};
 }
 
 void Trainer::average_buffers() {
@@ -493,7 +468,14 @@ void Trainer::swap_average() {
 void Trainer::set_label_smoothing(double label_smoothing) {
     if (!(label_smoothing >= 0.0 && label_smoothing < 1.0))
         throw Error("label smoothing " + std::to_string(label_smoothing) + ": expected a value in [0, 1)");
-    label_smoothing_ = label_smoothing;
+    loss_options_.label_smoothing = label_smoothing;
+}
+
+void Trainer::set_class_weights(const std::vector<float>& weights) {
+    for (const float weight : weights)
+        if (!(weight >= 0.0f) || !std::isfinite(weight))
+            throw Error("class weight " + std::to_string(weight) + ": expected a finite value of 0 or more");
+    loss_options_.weight = weights;
 }
 
 std::int64_t Trainer::smallest_batch() const {
@@ -531,7 +513,8 @@ Checkpoint Trainer::checkpoint(const FitOptions& options) const {
     checkpoint.threads = thread_count();
     checkpoint.ranks = communicator_ != nullptr ? communicator_->size() : 1;
     checkpoint.sync_batch_norm = synchronised_batch_norm_;
-    checkpoint.label_smoothing = label_smoothing_;
+    checkpoint.label_smoothing = loss_options_.label_smoothing;
+    checkpoint.class_weights = loss_options_.weight;
     checkpoint.test_time_augmentation = options.test_time_augmentation;
     checkpoint.ema_decay = options.ema_decay;
     checkpoint.ema_values = average_;
@@ -580,6 +563,7 @@ FitResult Trainer::fit(const Dataset& train, const Dataset& test, const FitOptio
     const std::int64_t evaluation_batch = options.evaluation_batch > 0 ? options.evaluation_batch : batch_size_;
     set_batch_transform(options.metadata.preprocessing, options.augmentation);
     set_label_smoothing(options.label_smoothing);
+    set_class_weights(options.class_weights);
     if (!(options.ema_decay >= 0.0 && options.ema_decay < 1.0))
         throw Error("weight averaging: decay " + std::to_string(options.ema_decay) + ", expected a value in [0, 1)");
     ema_decay_ = options.ema_decay;

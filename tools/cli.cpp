@@ -241,6 +241,23 @@ std::string shell_quoted(const std::string& text) {
     return quoted + "'";
 }
 
+const char* figure_label(const std::string& name) {
+    if (name == "pixel_accuracy") return "pixel accuracy";
+    if (name == "miou") return "mIoU";
+    return "accuracy";
+}
+
+std::string figures_text(const Evaluation& evaluation) {
+    std::string text;
+    char number[32];
+    for (const auto& [name, value] : evaluation.figures) {
+        std::snprintf(number, sizeof(number), "%.4f", shown(value));
+        text += (text.empty() ? "" : "  ") + std::string(name == "accuracy" ? "acc" : name == "pixel_accuracy" ? "pixel acc" : figure_label(name)) +
+                " " + number;
+    }
+    return text;
+}
+
 DataOptions data_options(const Arguments& arguments, const Network& network, ResizePolicy resize) {
     DataOptions options;
     const Shape& input = network.sample_shape();

@@ -1,4 +1,4 @@
-// `convnet eval`: test loss, accuracy and per-class accuracy of saved weights.
+// `convnet eval`: test loss, accuracy and per-class accuracy (segmentation: pixel accuracy and IoU) of saved weights.
 #include "cli.h"
 
 #include <convnet/data.h>
@@ -7,6 +7,7 @@
 #include <convnet/plot.h>
 #include <convnet/train.h>
 
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 
@@ -16,13 +17,15 @@ namespace {
 constexpr const char* kEvalHelp = R"(usage: convnet eval --weights W --data DIR [options]
 
 Evaluates weights saved by `convnet train --save` on DIR's test split: loss, accuracy, and the
-accuracy of each class by name.
+accuracy of each class by name; for a segmentation model (docs/SEGMENTATION.md) the pixel
+accuracy, the mean IoU, and each class's IoU.
 
 options:
   --weights W      weights file (train --save) or checkpoint (train --checkpoint)
   --model FILE     the model file, for weights in convnet's older format (a safetensors file
                    holds its model)
-  --data DIR       dataset folder: IDX, CIFAR-10 or an image folder (docs/DATA.md); its test split
+  --data DIR       dataset folder: IDX, CIFAR-10, an image folder or a segmentation folder
+                   (docs/DATA.md); its test split
   --cache DIR|none image folders: the cache of converted images (default $XDG_CACHE_HOME/convnet,
                    else ~/.cache/convnet)
   --skip-bad       image folders: leave out files that cannot be read, listing them
@@ -32,13 +35,41 @@ options:
   --confusion FILE.svg  also the confusion matrix: printed as a table (rows the true class,
                    columns the predicted class) with the most confused pairs and their most
                    confident mistakes (test indices), and drawn as an SVG heat map with
-                   thumbnails of those images
+                   thumbnails of those images; for segmentation, of pixels
   --top-confused K how many confused pairs to list and draw (default 5)
   --threads T      threads to use (default: the cores not busy with other work)
   --backend NAME   onednn (the default where every layer has a primitive), onednn-only
                    (oneDNN's primitives without our own kernels) or reference
   --reference      the same as --backend reference: each layer's plain reference code
 )";
+// Loss, accuracy and each class's accuracy by name.
+void print_classification_report(const Dataset& test, const Evaluation& result) {
+    std::printf("test images: %lld\ntest loss: %.4f\ntest accuracy: %.4f\n\n%-14s %9s %8s\n", static_cast<long long>(test.count),
+                shown(result.loss), result.accuracy, "class", "accuracy", "images");
+    for (std::size_t label = 0; label < test.class_names.size(); ++label) {
+        const auto total = result.class_total[label];
+        std::printf("%-14s %9.4f %8lld\n", test.class_names[label].c_str(),
+                    total > 0 ? double(result.class_correct[label]) / double(total) : 0.0, static_cast<long long>(total));
+    }
+}
+
+// Loss, pixel accuracy, mean IoU, and each class's IoU, pixel accuracy and share of the labelled pixels.
+void print_segmentation_report(const Dataset& test, const Evaluation& result) {
+    std::int64_t present = 0;
+    for (const double iou : result.iou) present += std::isnan(iou) ? 0 : 1;
+    std::printf("test images: %lld (%lld labelled pixels)\ntest loss: %.4f\ntest pixel accuracy: %.4f\ntest mIoU: %.4f (mean over the %lld "
+                "classes in the truth or the predictions)\n\n%-14s %8s %9s %10s\n",
+                static_cast<long long>(test.count), static_cast<long long>(result.counted), shown(result.loss), result.accuracy,
+                shown(result.mean_iou), static_cast<long long>(present), "class", "IoU", "accuracy", "pixels");
+    for (std::size_t label = 0; label < test.class_names.size(); ++label) {
+        const auto total = result.class_total[label];
+        char iou[16] = "absent";  // in neither the truth nor the predictions
+        if (!std::isnan(result.iou[label])) std::snprintf(iou, sizeof(iou), "%.4f", result.iou[label]);
+        std::printf("%-14s %8s %9.4f %10lld\n", test.class_names[label].c_str(), iou,
+                    total > 0 ? double(result.class_correct[label]) / double(total) : 0.0, static_cast<long long>(total));
+    }
+}
+
 }  // namespace
 
 int run_eval(const std::vector<std::string>& words) {
@@ -67,17 +98,14 @@ int run_eval(const std::vector<std::string>& words) {
     const std::int64_t batch = arguments.integer("batch", 1000, 1, 65536);
     check_inference_memory(*network, std::min(batch, test.count), "evaluating at --batch " + std::to_string(batch));
     const Evaluation result = evaluate(*network, test, batch, preprocessing, nullptr, test_time_augmentation);
-    std::printf("test images: %lld\ntest loss: %.4f\ntest accuracy: %.4f\n\n%-14s %9s %8s\n", static_cast<long long>(test.count),
-                shown(result.loss), result.accuracy, "class", "accuracy", "images");
-    for (std::size_t label = 0; label < test.class_names.size(); ++label) {
-        const auto total = result.class_total[label];
-        std::printf("%-14s %9.4f %8lld\n", test.class_names[label].c_str(),
-                    total > 0 ? double(result.class_correct[label]) / double(total) : 0.0, static_cast<long long>(total));
-    }
+    if (result.task == TaskKind::segment) print_segmentation_report(test, result);
+    else print_classification_report(test, result);
     if (arguments.has("confusion")) {
         const std::string picture = arguments.required("confusion");
         std::cout << "\n" << confusion_table_text(result, test.class_names, top_confused);
-        write_file_atomically(picture, confusion_svg(result, test.class_names, &test, top_confused));
+        // Thumbnails show the mistaken images a classifier keeps; segmentation keeps none.
+        const Dataset* thumbnails = result.task == TaskKind::classify ? &test : nullptr;
+        write_file_atomically(picture, confusion_svg(result, test.class_names, thumbnails, top_confused));
         std::cout << "\nwrote " << picture << "\n";
     }
     return 0;

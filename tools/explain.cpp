@@ -24,6 +24,8 @@ formula, the learned filters, every layer's feature maps for each image, and on 
 neuron the arithmetic that produced it (window × kernel + bias, batch norm, pooling windows,
 softmax's exponentials...) beside the value convnet computed; then the class probabilities, the
 test accuracy and confusion matrix (with --data) and the training curves (with --metrics).
+For a segmentation model: the predicted class map beside the truth (test images of --data),
+with a legend; a click on a pixel of either shows its class probabilities.
 The page needs no server and loads nothing: open it from disk in any browser.
 
 options:
@@ -31,8 +33,9 @@ options:
   --model FILE     the model file, for weights in convnet's older format
   --image IMG      a PNG or JPEG to walk through (any size: resized as predict does); more
                    image files may follow as bare words
-  --data DIR       dataset folder: class names, the test split's accuracy and confusion matrix,
-                   and, without --image, its first test images (or those of --index)
+  --data DIR       dataset folder: class names, the test split's accuracy and confusion matrix
+                   (classification), and, without --image, its first test images (or those of
+                   --index) with their labels or masks
   --index LIST     comma-separated indexes into DIR's test split (default 0,1,2)
   --metrics M      the JSON lines of convnet train --metrics, drawn as training curves
   -o, --output F   the HTML file to write
@@ -107,7 +110,9 @@ int run_explain(const std::vector<std::string>& words) {
                 transform.preprocessing = preprocessing;
                 load_batch(test, std::span<const std::int64_t>(&index, 1), image.input, labels, transform);
                 image.label = "test image " + std::to_string(index);
-                image.true_label = labels[0];
+                // A segmentation set's targets are the image's mask (`labels` then holds its H·W values).
+                if (test.has_masks()) image.truth_mask.assign(test.mask(index), test.mask(index) + test.mask_size());
+                else image.true_label = labels[0];
                 image.picture.assign(test.image(index), test.image(index) + test.image_size());
                 options.images.push_back(std::move(image));
             }

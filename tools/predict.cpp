@@ -26,6 +26,8 @@ namespace {
 constexpr const char* kPredictHelp = R"(usage: convnet predict --weights W [options] IMAGE ...
        convnet predict --weights W --data DIR --index N[,N...]
 
+A segmentation model (trained on masks) gives a class per pixel instead: see --output.
+
 Prints the most likely classes of each image with their probabilities (a softmax over the
 model's outputs; all of them sum to 1). An image is a PNG or a JPEG (told apart by their bytes,
 not by the name) of any size, grey, colour, palette, 16-bit or with alpha. The network sees the
@@ -54,6 +56,10 @@ options:
                    --invert apply to image files, not to test images taken by --index
   --json           one JSON document: per image the file, its size and format, and the top
                    classes with their names and probabilities
+  -o, --output DIR a segmentation model (docs/SEGMENTATION.md): where to write, per image NAME,
+                   NAME.classes.png (a palette PNG of the class of every pixel, at the image's own
+                   size) and NAME.overlay.png (the image with the classes blended in and a legend);
+                   the share of the pixels of each class is printed (default: the current folder)
   --threads T      threads to use (default: the cores not busy with other work)
   --backend NAME   onednn (the default where every layer has a primitive), onednn-only
                    (oneDNN's primitives without our own kernels) or reference
@@ -112,7 +118,7 @@ struct PredictInput {
 }  // namespace
 
 int run_predict(const std::vector<std::string>& words) {
-    const Arguments arguments(words, {"model", "weights", "data", "index", "top", "threads", "backend", "resize", "cache"},
+    const Arguments arguments(words, {"model", "weights", "data", "index", "top", "threads", "backend", "resize", "cache", "output"},
                               {"help", "reference", "invert", "json"}, Positional::any);
     if (arguments.has("help")) {
         std::cout << kPredictHelp;
@@ -125,16 +131,18 @@ int run_predict(const std::vector<std::string>& words) {
     const Network& network = *trained;
     // A safetensors file brings the class names and the preprocessing it was trained with.
     Preprocessing preprocessing = photo_preprocessing(arguments, stored);
+    // What predict writes is the task's: a segmentation model's is pictures of the classes per pixel.
+    if (stored.task == TaskKind::segment || network.layer_plan(network.layer_count() - 1).output.rank() == 4) {
+        if (arguments.has("top")) throw UsageError("option --top: a segmentation model gives a class per pixel; predict writes maps (see --help)");
+        return predict_segmentation(arguments, network, stored, preprocessing);
+    }
+    if (arguments.has("output")) throw UsageError("option --output: only for a segmentation model, whose pictures it says where to write");
     const std::int64_t top = arguments.integer("top", 3, 1, 1000);
     const std::string data = arguments.text("data", "");
     // The weights file's names; an IDX folder's classes.txt over them (as before weights held names).
     std::vector<std::string> names = !data.empty() && dataset_kind(data) == DatasetKind::idx ? read_class_names(data) : stored.class_names;
     const Shape& sample = network.sample_shape();
     if (sample.rank() != 3) throw Error(network.source() + ": predict needs a model whose input is an image (CxHxW)");
-    if (network.layer_plan(network.layer_count() - 1).output.rank() != 2)
-        throw Error(network.source() +
-                    ": the model gives scores per pixel; predict shows classes per image, from a model ending in "
-                    "(N, classes)");
 
     // Every image to classify, from the test split or from files, read before anything is printed.
     std::vector<PredictInput> inputs;

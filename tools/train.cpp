@@ -42,9 +42,17 @@ mpirun's PID).
 options:
   --model FILE       model file (e.g. models/convnet1.model)
   --data DIR         dataset folder (docs/DATA.md): IDX files (e.g. data/fashion-mnist; `make data`
-                     fetches it), CIFAR-10 binary batches, or an image folder DIR/train/<class>/*.png|jpg
-                     and DIR/test/<class>/... (DIR/val/ too, optional), converted once to the
-                     model's input and cached
+                     fetches it), CIFAR-10 binary batches, an image folder DIR/train/<class>/*.png|jpg
+                     and DIR/test/<class>/... (DIR/val/ too, optional), or a segmentation folder
+                     DIR/classes.txt, DIR/train/images/NAME.png|jpg and DIR/train/masks/NAME.png
+                     (class indices, 255 = ignore; docs/SEGMENTATION.md); folders are converted once
+                     to the model's input and cached
+  --task T           classify or segment: what the data's targets are; by default a folder with
+                     train/masks/ is segmentation, anything else classification (a segmentation
+                     model ends in (N, classes, H, W) and is trained per pixel)
+  --class-weights W  the loss's weight per class, as CrossEntropyLoss(weight=): auto (n / (K n_c) over
+                     the training labels or labelled pixels, sklearn's "balanced"), w0,w1,... (one
+                     a class), or none (default)
   --val-split F      hold out the fraction F (0 to 0.99) of the training images (per class, seeded) to judge
                      the epochs on; the test split is then evaluated once at the end
   --resize POLICY    image folders: stretch (default) or center-crop to the model's input; kept
@@ -162,9 +170,10 @@ void install_interrupt_handler() {
 }
 
 // Options that a resumed run takes from its checkpoint, and so refuses.
-constexpr const char* kSettingsOfTheRun[] = {"model", "optimizer", "lr",      "momentum",  "nesterov",  "weight-decay", "schedule",
-                                             "seed",  "batch",     "augment", "normalize", "val-split", "resize",       "label-smoothing",
-                                             "tta",   "ema"};
+constexpr const char* kSettingsOfTheRun[] = {"model",           "optimizer", "lr",        "momentum", "nesterov",
+                                             "weight-decay",    "schedule",  "seed",      "batch",    "augment",
+                                             "normalize",       "val-split", "resize",    "label-smoothing",
+                                             "tta",             "ema",       "class-weights", "task"};
 
 // --normalize: "none", "auto" (measured on `train`), or "MEAN/STD" with one value or one per
 // channel on each side ("0.2860/0.3530", "0.49,0.48,0.45/0.25,0.24,0.26").
@@ -198,6 +207,27 @@ Preprocessing normalization_from(const std::string& text, const Dataset& train) 
     for (const float deviation : preprocessing.std)
         if (!(deviation > 0.0f)) throw UsageError("option --normalize " + text + ": every std must be positive");
     return preprocessing;
+}
+
+// --class-weights: none (default), auto (sklearn's "balanced": n / (K·n_c) over the training
+// targets, 1 for a class with none), or one weight a class "w0,w1,...".
+std::vector<float> class_weights_option(const Arguments& arguments, const Dataset& train, std::int64_t outputs) {
+    const std::string text = arguments.text("class-weights", "none");
+    if (text == "none") return {};
+    if (text == "auto") return balanced_class_weights(train, outputs);
+    std::vector<float> weights;
+    std::stringstream items(text);
+    for (std::string item; std::getline(items, item, ',');) {
+        float value = 0.0f;
+        const auto [end, error] = std::from_chars(item.data(), item.data() + item.size(), value);
+        if (item.empty() || error != std::errc() || end != item.data() + item.size() || !std::isfinite(value) || value < 0.0f)
+            throw UsageError("option --class-weights " + text + ": '" + item + "' is not a number of 0 or more; expected auto, none or w0,w1,...");
+        weights.push_back(value);
+    }
+    if (static_cast<std::int64_t>(weights.size()) != outputs)
+        throw UsageError("option --class-weights " + text + ": " + std::to_string(weights.size()) + " weights for the model's " +
+                         std::to_string(outputs) + " classes; give one a class");
+    return weights;
 }
 
 // Where Ctrl-C writes a checkpoint when the run has no --checkpoint: beside --save's file, else
@@ -356,11 +386,16 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
     }
     DataOptions reading = data_options(arguments, network, resize);
     reading.images.split_seed = seed;  // a resumed run holds out what it held out before
-    const DatasetKind kind = dataset_kind(data);
-    const bool has_val = reading.images.val_split > 0.0 ||
-                         (kind == DatasetKind::image_folder && std::filesystem::is_directory(std::filesystem::path(data) / "val"));
-    if (arguments.has("val-split") && kind == DatasetKind::image_folder &&
-        std::filesystem::is_directory(std::filesystem::path(data) / "val"))
+    if (arguments.has("task")) {
+        reading.task = task_from_name(arguments.required("task"));
+        if (!reading.task) throw UsageError("option --task " + arguments.required("task") + ": expected classify or segment");
+    } else if (resumed) {
+        reading.task = resumed->weights.task;
+    }
+    const DatasetKind kind = dataset_kind(data, reading.task);
+    const bool folder = kind == DatasetKind::image_folder || kind == DatasetKind::segmentation_folder;
+    const bool has_val = reading.images.val_split > 0.0 || (folder && std::filesystem::is_directory(std::filesystem::path(data) / "val"));
+    if (arguments.has("val-split") && folder && std::filesystem::is_directory(std::filesystem::path(data) / "val"))
         throw UsageError("option --val-split " + arguments.required("val-split") + ": " + data +
                          "/val exists and is the validation split; "
                          "give one or the other");
@@ -454,13 +489,18 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
     fit.checkpoint_every = checkpoint_every;
     fit.eval_every = eval_every;
     fit.metadata = resumed ? resumed->weights : WeightsMetadata{};
+    if (resumed && resumed->weights.task != train.task())
+        throw UsageError(data + " is " + std::string(task_name(train.task())) + " data, but the checkpoint's run trained to " +
+                         std::string(task_name(resumed->weights.task)) + ": resume with the --data it was started with");
     if (!resumed) {
+        fit.metadata.task = train.task();
         fit.metadata.class_names = train.class_names;
         fit.metadata.preprocessing = normalization_from(arguments.text("normalize", "none"), train);
         fit.metadata.preprocessing.resize = resize;
     }
     fit.augmentation = augmentation;
     fit.label_smoothing = label_smoothing;
+    fit.class_weights = resumed ? resumed->class_weights : class_weights_option(arguments, train, network.output_features());
     fit.test_time_augmentation = test_time_augmentation;
     fit.ema_decay = ema_decay;
     if (augmentation.enabled() || !fit.metadata.preprocessing.mean.empty()) {
@@ -485,8 +525,9 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
     callbacks.batch_done = [&](const TrainProgress& progress) { bar.show(progress, epochs); };
     callbacks.epoch_done = [&](const EpochResult& trained, const Evaluation* tested) {
         bar.finish();
-        std::printf("epoch %d/%d  train loss %.4f  acc %.4f | ", trained.epoch, epochs, shown(trained.train_loss), trained.train_accuracy);
-        if (tested != nullptr) std::printf("%s loss %.4f  acc %.4f", judged_name, shown(tested->loss), tested->accuracy);
+        std::printf("epoch %d/%d  train loss %.4f  %s %.4f | ", trained.epoch, epochs, shown(trained.train_loss),
+                    trained.task == TaskKind::classify ? "acc" : "pixel acc", trained.train_accuracy);
+        if (tested != nullptr) std::printf("%s loss %.4f  %s", judged_name, shown(tested->loss), figures_text(*tested).c_str());
         else std::printf("%s not evaluated (--eval-every)", judged_name);
         std::printf(" | %.1f s, %.0f img/s", trained.seconds, trained.images_per_second);
         if (world != nullptr) std::printf(" (%.2f s in collectives, waits for the slowest rank included)", trained.communication_seconds);
@@ -528,11 +569,15 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
         const int number = interrupt_signal.load();
         return 128 + (number != 0 ? number : SIGUSR1);
     }
+    const auto print_final = [](const char* split, const Evaluation& evaluation) {
+        for (const auto& [name, value] : evaluation.figures) std::printf("final %s %s: %.4f\n", split, figure_label(name), shown(value));
+    };
     if (has_val) {
         const Evaluation tested = evaluate(network, test, batch, fit.metadata.preprocessing, world, fit.test_time_augmentation);
-        std::printf("final val accuracy: %.4f\nfinal test accuracy: %.4f\n", result.last.accuracy, tested.accuracy);
+        print_final("val", result.last);
+        print_final("test", tested);
     } else {
-        std::printf("final test accuracy: %.4f\n", result.last.accuracy);
+        print_final("test", result.last);
     }
     return 0;
 }
@@ -541,7 +586,7 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
 
 int run_train(const std::vector<std::string>& words, const std::string& program) {
     const Arguments arguments(
-        words, {"model",           "data",    "epochs",    "batch",     "optimizer", "lr",      "momentum",   "weight-decay",
+        words, {"task", "class-weights", "model",           "data",    "epochs",    "batch",     "optimizer", "lr",      "momentum",   "weight-decay",
                 "schedule",        "seed",    "threads",   "save",      "metrics",   "backend", "checkpoint", "checkpoint-every",
                 "resume",          "augment", "normalize", "val-split", "resize",    "cache",   "plot",       "on-nan",
                 "label-smoothing", "tta",     "ema",       "eval-every"},

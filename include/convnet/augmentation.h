@@ -1,6 +1,7 @@
 // Data augmentation of training images (docs/DATA.md): what it does, and its command-line form.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace convnet {
@@ -28,6 +29,20 @@ struct Augmentation {
 // ("flip,crop:2"). Throws convnet::Error naming the item and the forms expected, and for flip
 // with alternating-flip (one excludes the other).
 Augmentation parse_augmentation(const std::string& text);
+
+// One image's draws of an Augmentation: a pure function of the seed, the epoch (1-based) and the
+// image's index in its dataset, so that an image and its mask (or boxes) move together.
+struct AugmentationDraw {
+    int crop_y = 0, crop_x = 0;  // the window's offset in the padded image, 0 to 2·crop_padding
+    bool mirror = false;         // left to right
+};
+AugmentationDraw draw_augmentation(const Augmentation& augmentation, std::uint64_t seed, int epoch, std::int64_t index);
+
+// One height×width plane of bytes cropped and mirrored as `draw` says, with `padding` (the
+// augmentation's crop_padding): target[y][x] = source[y + crop_y − padding][mirror(x) + crop_x −
+// padding], and `fill` where that falls outside (0 for an image's bytes, 255 "ignore" for a mask).
+void apply_draw(const std::uint8_t* source, std::uint8_t* target, int height, int width, int padding, const AugmentationDraw& draw,
+                std::uint8_t fill);
 
 // What evaluation does to each image besides taking it as it is: flip also evaluates it mirrored
 // left to right and averages the two logits (test-time augmentation, as the airbench recipes

@@ -27,6 +27,7 @@ struct TrainingPosition {
     double loss_sum = 0.0;         // sum of the batches' mean loss × batch size, this epoch (its train_loss)
     std::int64_t correct = 0;      // training predictions right this epoch (its train_accuracy)
     double seconds = 0.0;          // spent on the epoch under way
+    std::int64_t counted = 0;      // targets counted this epoch: images, or labelled pixels (train_accuracy's denominator)
 };
 
 struct Checkpoint {
@@ -45,6 +46,7 @@ struct Checkpoint {
     int ranks = 1;                       // the processes it ran on (Trainer::set_communicator); 1: one process
     bool sync_batch_norm = true;         // with ranks > 1: whether batch norm was synchronised
     double label_smoothing = 0.0;        // of the run's loss (FitOptions::label_smoothing)
+    std::vector<float> class_weights;    // of the run's loss (FitOptions::class_weights); empty: none
     TestTimeAugmentation test_time_augmentation = TestTimeAugmentation::none;  // of the run's evaluations
     double ema_decay = 0.0;                                                    // FitOptions::ema_decay; 0: no averaging
     std::vector<float> ema_values;  // the moving average of every value (empty: none yet), entry "ema.values"

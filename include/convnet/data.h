@@ -13,9 +13,23 @@ namespace convnet {
 // Labels are bytes: a dataset has at most this many classes.
 inline constexpr std::size_t kMaxClasses = 256;
 
+// The mask value of a pixel whose class is not known, which the loss and the metrics leave out
+// (as Pascal VOC's and Cityscapes' 255; torch.nn.CrossEntropyLoss(ignore_index=255)). So a
+// segmentation set has at most 255 classes.
+inline constexpr std::uint8_t kIgnoreIndex = 255;
+
+// What a dataset's targets are, and so which task (task.h) trains and judges a network on it.
+enum class TaskKind {
+    classify,  // one class per image: Dataset::labels
+    segment,   // one class per pixel: Dataset::masks
+};
+
 struct Dataset {
     std::vector<std::uint8_t> images;  // (count, channels, height, width), planes per image, 0..255
-    std::vector<std::uint8_t> labels;  // (count): at most 256 classes
+    std::vector<std::uint8_t> labels;  // (count): at most 256 classes; empty for segmentation
+    // Segmentation (task.h): (count, height, width) class indices per pixel, kIgnoreIndex where no
+    // class is known; empty for classification.
+    std::vector<std::uint8_t> masks;
     std::int64_t count = 0;
     int channels = 1;  // 1 (grey: IDX files) or 3 (RGB: CIFAR files, image folders)
     int height = 0;
@@ -24,6 +38,10 @@ struct Dataset {
     int num_classes() const { return static_cast<int>(class_names.size()); }
     std::int64_t image_size() const { return std::int64_t{channels} * height * width; }  // bytes per image
     const std::uint8_t* image(std::int64_t index) const { return images.data() + index * image_size(); }
+    std::int64_t mask_size() const { return std::int64_t{height} * width; }  // bytes per mask
+    const std::uint8_t* mask(std::int64_t index) const { return masks.data() + index * mask_size(); }
+    bool has_masks() const { return !masks.empty(); }
+    TaskKind task() const { return has_masks() ? TaskKind::segment : TaskKind::classify; }
 };
 
 enum class Split { train, test };

@@ -5,26 +5,32 @@
 
 #include <convnet/data.h>
 #include <convnet/image_folder.h>
+#include <convnet/segmentation_folder.h>
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace convnet {
 
-enum class DatasetKind { idx, cifar10, image_folder };
+enum class DatasetKind { idx, cifar10, image_folder, segmentation_folder };
 
-// What `directory` holds: CIFAR-10 batches, an image folder (train/<class>/...), else IDX files
-// (whose reader says, when they are missing, how to get them).
-DatasetKind dataset_kind(const std::filesystem::path& directory);
-std::string dataset_kind_name(DatasetKind kind);  // "IDX", "CIFAR-10", "image folder"
+// What `directory` holds: CIFAR-10 batches, a segmentation folder (train/images and train/masks),
+// an image folder (train/<class>/...), else IDX files (whose reader says, when they are missing,
+// how to get them). `task`, when given, overrides the recognition (--task): classify reads a
+// folder holding train/images and train/masks as an image folder of two classes; segment insists
+// on a segmentation folder (throws convnet::Error naming what is missing).
+DatasetKind dataset_kind(const std::filesystem::path& directory, std::optional<TaskKind> task = std::nullopt);
+std::string dataset_kind_name(DatasetKind kind);  // "IDX", "CIFAR-10", "image folder", "segmentation folder"
 
 struct DataOptions {
-    // For image folders: the model's input (channels, height, width), the resize policy, the
-    // cache folder, skip_bad. Its val_split and split_seed hold for every kind.
+    // For image and segmentation folders: the model's input (channels, height, width), the resize
+    // policy, the cache folder, skip_bad. Its val_split and split_seed hold for every kind.
     ImageFolderOptions images;
+    std::optional<TaskKind> task;  // dataset_kind's override; none: by what the folder holds
 };
 
 // The "train", "val" or "test" split of the dataset in `directory`. "val" is an image folder's

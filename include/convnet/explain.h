@@ -1,7 +1,8 @@
 // The explainer page: one self-contained HTML file (no server, no network, works from file://)
 // that walks through a trained network — its layers with their shape formulas, the learned
 // filters, every layer's feature maps for a few images and, on a click on any neuron, the
-// arithmetic that produced it — then the probabilities, the test accuracy and training curves.
+// arithmetic that produced it — then the probabilities (a segmentation model: the predicted class
+// map beside the truth, and a pixel's probabilities on a click), the test accuracy and training curves.
 // It is a report, not an editor: it changes nothing and reads nothing after it is written.
 #pragma once
 
@@ -20,9 +21,12 @@ namespace convnet {
 // One image to walk through the network.
 struct ExplainImage {
     std::string label;                  // "test image 0" or the file name
-    std::optional<int> true_label;      // the dataset's label when known
+    std::optional<int> true_label;      // the dataset's label when known (classification only)
     Tensor input;                       // (1, C, H, W): what the network receives (normalised)
     std::vector<std::uint8_t> picture;  // (C, H, W), 0..255: what a person sees (before mean/std)
+    // (H, W) of the network's output: a segmentation test image's mask (class indices,
+    // kIgnoreIndex where none); empty otherwise.
+    std::vector<std::uint8_t> truth_mask;
 };
 
 // Predicted against true classes over a dataset: counts[true][predicted].
@@ -50,11 +54,16 @@ struct ExplainOptions {
 
 // The whole page. Data is embedded as JSON in a <script type="application/json"> block: the
 // summary rows, each layer's attributes, parameters and, per image, every layer's output as
-// base64 little-endian float32; pictures are PNG data: URIs. A Content-Security-Policy allows
-// nothing but the page's own inline script, style and data: images. Opening the page with
-// #selftest appends a JSON report (console errors, resource loads, decoded images, neuron
-// checks, probabilities) in <pre id="selftest"> for the browser test.
-// Throws convnet::Error when there are no images or an image does not fit the network.
+// base64 little-endian float32; pictures are PNG data: URIs. A model ending in (N, classes) also
+// gets each image's logits and probabilities; one ending in (N, classes, H, W) (segmentation)
+// each image's class map (class_map: the argmax per pixel) and truth mask as base64 bytes, and
+// class_palette()'s colours, from which the page draws both maps and, on a click on a pixel, its
+// softmax over the classes. A Content-Security-Policy allows nothing but the page's own inline
+// script, style and data: images. Opening the page with #selftest appends a JSON report (console
+// errors, resource loads, decoded images, neuron checks, probabilities, the class maps as drawn
+// and clicked pixels) in <pre id="selftest"> for the browser test.
+// Throws convnet::Error when there are no images, an image does not fit the network, or a truth
+// mask is given for a model without scores per pixel or is not of its output's height × width.
 std::string explain_html(const Network& network, const ExplainOptions& options);
 
 }  // namespace convnet

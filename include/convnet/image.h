@@ -5,6 +5,7 @@
 
 #include <convnet/tensor.h>
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -24,6 +25,7 @@ struct Image {
     std::int64_t height = 0, width = 0;
     std::uint32_t max_value = 255;       // the largest sample: 255 (8-bit) or 65535 (16-bit)
     std::vector<std::uint16_t> samples;  // (height, width, channels), interleaved as in the file
+    bool indexed = false;                // decode_mask_png of a palette PNG: one channel of palette indices
 
     bool has_alpha() const { return channels == 2 || channels == 4; }
 };
@@ -43,6 +45,13 @@ struct ImageLimits {
 // (Huffman coding spends at least one bit per 8×8 block, and subsampling stretches a block over at
 // most 4 times as many pixels; an arithmetic-coded JPEG that beats this is refused too).
 Image decode_image(const std::filesystem::path& path, const ImageLimits& limits = {});
+
+// Decodes a segmentation mask: a PNG whose samples are kept as stored, and whose palette indices
+// (a palette PNG, as Pascal VOC's masks) are kept as one channel instead of being looked up
+// (PIL's Image.open keeps mode "P" and numpy gives the indices); `indexed` says which. The caller
+// checks the channels and depth. Throws convnet::Error as decode_image does, and for a file that is
+// not a PNG.
+Image decode_mask_png(const std::filesystem::path& path, const ImageLimits& limits = {});
 
 // How a picture of another shape is fitted to the network's height×width.
 enum class ResizePolicy {
@@ -113,6 +122,12 @@ bool nearly_uniform(const Tensor& image, float tolerance = 2.0f / 255.0f);
 // a size outside 1..16384 or a pixel count that does not match.
 std::string encode_png(const std::vector<std::uint8_t>& planes, std::int64_t channels, std::int64_t height, std::int64_t width,
                        const std::string& what = "PNG");
+
+// 8-bit palette indices (height, width) with their RGB colours (at most 256) as the bytes of a
+// palette PNG, which image viewers show in colour and readers of masks (PIL, decode_mask_png) read
+// back as the indices. Throws convnet::Error, naming `what`, for a bad size or an index past the palette.
+std::string encode_indexed_png(const std::vector<std::uint8_t>& indices, std::int64_t height, std::int64_t width,
+                               const std::vector<std::array<std::uint8_t, 3>>& palette, const std::string& what = "PNG");
 
 // encode_png's bytes written to `path`, atomically.
 void write_png(const std::filesystem::path& path, const std::vector<std::uint8_t>& planes, std::int64_t channels, std::int64_t height,

@@ -2,6 +2,7 @@
 // format with a magic number and a version (docs/MODEL_FORMAT.md, "Weights files"). Written atomically.
 #pragma once
 
+#include <convnet/data.h>
 #include <convnet/image.h>
 #include <convnet/model.h>
 
@@ -22,6 +23,7 @@ struct WeightsMetadata {
     std::string model;                     // format_model's text; set by save_weights from the network
     std::vector<std::string> class_names;  // index = class; empty when unknown
     Preprocessing preprocessing;           // how predict prepares a photo (image.h)
+    TaskKind task = TaskKind::classify;    // what the network was trained to give (metadata "task": classify, segment)
 };
 
 enum class WeightsFormat {

@@ -26,6 +26,9 @@ struct EpochMetrics {
     double train_accuracy = std::numeric_limits<double>::quiet_NaN();
     double test_loss = std::numeric_limits<double>::quiet_NaN();
     double test_accuracy = std::numeric_limits<double>::quiet_NaN();
+    // Segmentation's lines: train_pixel_accuracy and test_pixel_accuracy are read as the accuracies
+    // above, test_miou here; NaN for a classifier's.
+    double test_miou = std::numeric_limits<double>::quiet_NaN();
 };
 
 // The records of --metrics text: one JSON object a line, blank lines skipped. A file that several

@@ -7,10 +7,12 @@
 #include <convnet/data.h>
 #include <convnet/distributed.h>
 #include <convnet/error.h>
+#include <convnet/evaluation.h>
 #include <convnet/io.h>
 #include <convnet/loss.h>
 #include <convnet/model.h>
 #include <convnet/optim.h>
+#include <convnet/task.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -34,6 +36,11 @@ struct BatchTransform {
 // (x − mean) / std per channel when the preprocessing has them, after the augmentation — and
 // gathers their labels. Throws convnet::Error when the preprocessing's mean or std counts are
 // neither 1 nor the channel count.
+// The targets come from the dataset's task (task.h), moved with the same draws: a label per image,
+// or a mask per image (N·H·W values, the crop's padding kIgnoreIndex).
+void load_batch(const Dataset& dataset, std::span<const std::int64_t> indices, Tensor& images, Targets& targets,
+                const BatchTransform& transform = {});
+// The same with the targets' labels alone.
 void load_batch(const Dataset& dataset, std::span<const std::int64_t> indices, Tensor& images, std::vector<std::uint8_t>& labels,
                 const BatchTransform& transform = {});
 
@@ -42,34 +49,14 @@ void load_batch(const Dataset& dataset, std::span<const std::int64_t> indices, T
 // --normalize auto`. Throws convnet::Error for an empty dataset or a channel without variance.
 Preprocessing channel_statistics(const Dataset& dataset);
 
-// Throws when the dataset's images do not fit the network's input or its labels its outputs.
+// Class weights that balance the training targets, as sklearn's compute_class_weight("balanced"):
+// w_c = n / (classes · n_c) over the n labels (segmentation: labelled pixels), 1 for a class with
+// none; `train --class-weights auto`.
+std::vector<float> balanced_class_weights(const Dataset& dataset, std::int64_t classes);
+
+// Throws when the dataset's images do not fit the network's input or its targets its outputs
+// (the dataset's task's Task::check_compatible).
 void check_compatible(const Network& network, const Dataset& dataset, const std::string& what);
-
-// A wrong prediction kept by evaluate: the image and how sure the network was of the wrong class.
-struct Mistake {
-    std::int64_t index = 0;  // in the evaluated dataset
-    int true_label = 0, predicted = 0;
-    double probability = 0.0;  // the softmax probability the network gave `predicted`
-};
-
-struct Evaluation {
-    double loss = 0.0;
-    double accuracy = 0.0;
-    std::vector<std::int64_t> class_correct, class_total;  // per label
-    std::int64_t classes = 0;                              // the network's outputs
-    // (classes, classes), row-major: confusion[t * classes + p] images of true label t predicted
-    // as p (rows true, as sklearn's confusion_matrix).
-    std::vector<std::int64_t> confusion;
-    // For every (true, predicted) pair with mistakes, its kMistakesPerPair most confident ones
-    // (highest probability of the wrong class), ordered by pair, then probability, highest first
-    // (ties: the lower index first).
-    std::vector<Mistake> mistakes;
-    static constexpr std::size_t kMistakesPerPair = 4;
-
-    std::int64_t confusion_at(int true_label, int predicted) const {
-        return confusion[static_cast<std::size_t>(true_label * classes + predicted)];
-    }
-};
 
 // Evaluation mode over the whole dataset in order, its images prepared with `preprocessing`'s
 // mean and std (as training prepared them). The confusion matrix and the kept mistakes cost a
@@ -92,8 +79,9 @@ struct TrainProgress {
 
 struct EpochResult {
     int epoch = 0;
+    TaskKind task = TaskKind::classify;             // names the accuracy: train_accuracy or train_pixel_accuracy
     bool finished = true;                           // false: stopped between steps (FitCallbacks::stop_requested), the rest below so far
-    double train_loss = 0.0, train_accuracy = 0.0;  // over the epoch's batches, in training mode
+    double train_loss = 0.0, train_accuracy = 0.0;  // over the epoch's batches, in training mode (pixels for segmentation)
     double seconds = 0.0, images_per_second = 0.0;
     std::int64_t skipped_steps = 0;      // batches whose loss or gradients were not finite, left out (NonFinitePolicy::skip)
     double communication_seconds = 0.0;  // this rank's time in collectives (Trainer::set_communicator), waits included
@@ -120,7 +108,8 @@ public:
 };
 
 // One epoch as a JSON object on one line (no newline), the `--metrics` record: epoch, train_loss,
-// train_accuracy, test_loss, test_accuracy, epoch_seconds, images_per_second (and, distributed,
+// train_accuracy, test_loss, test_accuracy (segmentation: train_pixel_accuracy, test_loss,
+// test_pixel_accuracy, test_miou: the task's names and Evaluation::figures), epoch_seconds, images_per_second (and, distributed,
 // communication_seconds: this rank's time in collectives). `test` is null for an epoch that was
 // not evaluated (FitOptions::eval_every): test_loss and test_accuracy are then left out. A value
 // that is not finite (a NaN loss) is written as null, so that every JSON reader accepts the line.
@@ -145,6 +134,7 @@ struct FitOptions {
                                         // kept with the weights and checkpoints
     Augmentation augmentation;          // of the training batches; none by default
     double label_smoothing = 0.0;       // of the loss, in [0, 1) (softmax_cross_entropy; kept by checkpoints)
+    std::vector<float> class_weights;   // of the loss, one per class, empty: all 1 (kept by checkpoints)
     TestTimeAugmentation test_time_augmentation = TestTimeAugmentation::none;  // of every evaluation (kept by checkpoints)
     // Weight averaging: 0 (off), or the decay d of an exponential moving average of every
     // parameter and buffer, updated after each step (average = d·average + (1 − d)·value, the
@@ -210,6 +200,10 @@ public:
     // options. Throws convnet::Error outside [0, 1).
     void set_label_smoothing(double label_smoothing);
 
+    // The loss's weight per class (as CrossEntropyLoss(weight=…)); empty (every class 1) unless
+    // set; fit sets them from its options. Throws convnet::Error for a negative or non-finite one.
+    void set_class_weights(const std::vector<float>& weights);
+
     void set_batch_transform(const Preprocessing& preprocessing, const Augmentation& augmentation) {
         transform_.preprocessing = preprocessing;
         transform_.augmentation = augmentation;
@@ -246,7 +240,7 @@ private:
     // Without synchronised batch norm: each rank's running statistics differ, so after every
     // step they are averaged over the ranks, and every rank evaluates the same model.
     void average_buffers();
-    double label_smoothing_ = 0.0;
+    CrossEntropyOptions loss_options_;  // label smoothing and class weights (the task sets ignore_index)
     double ema_decay_ = 0.0;
     // The moving average of all_values() (FitOptions::ema_decay); empty before the first step.
     std::vector<float> average_;
@@ -274,13 +268,13 @@ private:
     std::string gradient_report() const;  // the first parameter whose gradient went bad in backward
     // Distributed: the global batch's mean loss and correct count from this rank's shard's, and
     // grad_logits_ scaled to this rank's part of the global mean's gradient.
-    LossResult global_loss(const LossResult& local, std::int64_t shard_size, std::int64_t batch_size);
+    LossResult global_loss(const LossResult& local);
     BatchTransform transform_;  // set by fit from its options; train_epoch alone: plain value / 255
     std::string metrics_;       // the metrics lines so far, when restored from a checkpoint
     bool metrics_restored_ = false;
     std::uint64_t data_fingerprint_ = 0;  // of the training set: set by fit, kept by checkpoints
     Tensor images_, grad_logits_;
-    std::vector<std::uint8_t> labels_;
+    Targets targets_;
 };
 
 }  // namespace convnet

@@ -52,13 +52,22 @@ std::string not_a_dataset(const std::filesystem::path& directory) {
            "  CIFAR-10 binary batches: data_batch_1.bin ... data_batch_5.bin, test_batch.bin, batches.meta.txt "
            "(https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz, extracted)\n"
            "  an image folder: " +
-           name + "/train/<class>/*.png|jpg and " + name + "/test/<class>/... (a folder per class)";
+           name + "/train/<class>/*.png|jpg and " + name + "/test/<class>/... (a folder per class)\n" +
+           "  a segmentation folder: " + name + "/classes.txt, " + name + "/train/images/*.png|jpg, " + name +
+           "/train/masks/*.png and the same under test/ (docs/SEGMENTATION.md)";
 }
 
 }  // namespace
 
-DatasetKind dataset_kind(const std::filesystem::path& directory) {
+DatasetKind dataset_kind(const std::filesystem::path& directory, std::optional<TaskKind> task) {
+    if (task == TaskKind::segment) {
+        if (!is_segmentation_folder(directory))
+            throw Error(directory.string() + ": --task segment needs a segmentation folder: " + directory.string() +
+                        "/train/images/ and " + directory.string() + "/train/masks/ (PNG masks of class indices; docs/SEGMENTATION.md)");
+        return DatasetKind::segmentation_folder;
+    }
     if (is_cifar10_folder(directory)) return DatasetKind::cifar10;
+    if (!task && is_segmentation_folder(directory)) return DatasetKind::segmentation_folder;
     if (is_image_folder(directory)) return DatasetKind::image_folder;
     return DatasetKind::idx;
 }
@@ -71,6 +80,8 @@ std::string dataset_kind_name(DatasetKind kind) {
             return "CIFAR-10";
         case DatasetKind::image_folder:
             return "image folder";
+        case DatasetKind::segmentation_folder:
+            return "segmentation folder";
     }
     return "?";
 }
@@ -81,7 +92,10 @@ std::uint64_t dataset_fingerprint(const Dataset& dataset) {
     for (const std::int64_t number :
          {dataset.count, std::int64_t{dataset.channels}, std::int64_t{dataset.height}, std::int64_t{dataset.width}})
         mix(static_cast<std::uint64_t>(number));
-    for (const std::vector<std::uint8_t>* bytes : {&dataset.labels, &dataset.images}) {
+    // The masks of a segmentation set only: a classification set's fingerprint is what it was.
+    std::vector<const std::vector<std::uint8_t>*> parts{&dataset.labels, &dataset.images};
+    if (!dataset.masks.empty()) parts.push_back(&dataset.masks);
+    for (const std::vector<std::uint8_t>* bytes : parts) {
         std::size_t i = 0;
         for (; i + 8 <= bytes->size(); i += 8) {  // a word at a time: 47 MB of Fashion-MNIST in milliseconds
             std::uint64_t word = 0;
@@ -114,8 +128,9 @@ Dataset load_dataset(const std::filesystem::path& directory, std::string_view sp
                      std::vector<std::string>* skipped) {
     if (split != "train" && split != "val" && split != "test")
         throw Error("dataset split '" + std::string(split) + "': expected train, val or test");
-    const DatasetKind kind = dataset_kind(directory);
+    const DatasetKind kind = dataset_kind(directory, options.task);
     if (kind == DatasetKind::idx && !holds_idx_files(directory)) throw Error(not_a_dataset(directory));
+    if (kind == DatasetKind::segmentation_folder) return read_segmentation_folder(directory, split, options.images, skipped);
     if (kind == DatasetKind::image_folder) return read_image_folder(directory, split, options.images, skipped);
     const auto read = [&](Split which) {
         return kind == DatasetKind::cifar10 ? read_cifar10(directory, which) : load_split(directory, which);

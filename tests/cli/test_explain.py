@@ -8,8 +8,12 @@ every neuron's arithmetic recomputed in JS equal to the stored activation, and t
 shown equal to `convnet predict --json`'s within 1e-6. convnet1 trained for one epoch on a
 Fashion-MNIST subset (with --data and --metrics, at most 3 MB); models/ resnet-fmnist (add),
 unet-small (concat, transposed convolution, per-pixel scores), lenet5 and cifar-example (3
-channels) with seeded random weights and a colour PNG. A screenshot of convnet1's page and the
-page itself are left in WORK as the test's artefacts.
+channels) with seeded random weights and a colour PNG; unet-m2nist trained for one epoch on a tiny
+generated M2NIST set (make-m2nist beside CONVNET, from SOURCE_DIR/data/mnist), with --data: for
+it and unet-small, each class map read back from its canvas equal to the embedded one, to the
+argmax recomputed in JS and (unet-m2nist) to `convnet predict --json`'s class shares, the truth
+mask drawn, and real clicks on the maps opening the pixel's probabilities, summing to 1. A
+screenshot of convnet1's page and the pages themselves are left in WORK as the test's artefacts.
 usage: test_explain.py CONVNET SOURCE_DIR ONNX_HELPER WORK   (standard library only; 77: skipped)
 """
 import html
@@ -46,6 +50,18 @@ def write_rgb_png(path, width, height):
 
     with open(path, "wb") as file:
         file.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) +
+                   chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def write_grey_png(path, width, height, pixel):
+    """An 8-bit grey PNG of pixel(x, y), written with zlib alone."""
+    rows = b"".join(bytes([0] + [pixel(x, y) for x in range(width)]) for y in range(height))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    with open(path, "wb") as file:
+        file.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) +
                    chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
@@ -121,6 +137,65 @@ def check_page(chromium, page, work, name, image_count, expected_probabilities, 
     return report
 
 
+def check_segmentation(report, name, image_count, classes, with_truth, expected_shares, ignored, failures):
+    """The class maps as the page drew them (report["segmentation"], see segmentationSelfTest in
+    src/explain_page.h) and the pixels clicked on them. expected_shares: per image {class: share}
+    from `convnet predict --json`, or None; ignored: {image: pixels of its mask that are 255}."""
+    segmentation = report.get("segmentation")
+    if segmentation is None:
+        failures.append(f"{name}: no segmentation report: the page drew no class map")
+        return
+    problems, maps = [], segmentation["maps"]
+    if len(maps) != image_count:
+        problems.append(f"{len(maps)} class maps for {image_count} images")
+    worst_share = 0.0
+    for entry in maps:
+        image, drawn = entry["image"], entry["predicted"]
+        if drawn is None or drawn["shown_width"] <= 0:
+            problems.append(f"image {image}: no predicted class map shown")
+            continue
+        if drawn["unknown_colours"] or drawn["differ"]:
+            problems.append(f"image {image}: the drawn class map has {drawn['unknown_colours']} pixels not in the palette and "
+                            f"{drawn['differ']} pixels other than the embedded map")
+        if entry["argmax_differ"]:
+            problems.append(f"image {image}: {entry['argmax_differ']} pixels where the embedded class map is not the argmax of the scores")
+        if with_truth != entry["has_truth"] or with_truth != (entry["truth"] is not None):
+            problems.append(f"image {image}: truth mask {'missing' if with_truth else 'shown for an image without one'}")
+        elif entry["truth"] and (entry["truth"]["unknown_colours"] or entry["truth"]["differ"] or entry["truth"]["shown_width"] <= 0):
+            problems.append(f"image {image}: the truth mask as drawn differs from the dataset's: {entry['truth']}")
+        elif entry["truth"] and entry["truth"]["counts"].get("255", 0) != ignored.get(image, 0):
+            problems.append(f"image {image}: {entry['truth']['counts'].get('255', 0)} pixels drawn in the ignore colour, expected {ignored.get(image, 0)}")
+        if entry["legend_rows"] != classes + (1 if ignored.get(image) else 0):
+            problems.append(f"image {image}: {entry['legend_rows']} legend rows for {classes} classes" + (" and ignore" if ignored.get(image) else ""))
+        if expected_shares is not None:
+            pixels = drawn["width"] * drawn["height"]
+            shares = {int(c): n / pixels for c, n in drawn["counts"].items()}
+            for c in set(shares) | set(expected_shares[image]):
+                worst_share = max(worst_share, abs(shares.get(c, 0.0) - expected_shares[image].get(c, 0.0)))
+    if worst_share > 1e-3:  # a few pixels: predict normalises its input in another order
+        problems.append(f"class shares differ from convnet predict's by up to {worst_share:.3g}")
+    pixels = segmentation["pixels"]
+    clicked_maps = {(p["image"], p["map"]) for p in pixels}
+    for image in range(image_count):
+        for canvas in ["class-map"] + (["truth-map"] if with_truth else []):
+            if (image, canvas) not in clicked_maps:
+                problems.append(f"image {image}: no click on #{canvas}")
+        if ignored.get(image) and not any(p["image"] == image and p["truth"] == 255 for p in pixels):
+            problems.append(f"image {image}: no click on a pixel without a class (255)")
+    good = 0
+    for pixel in pixels:
+        total = sum(pixel["probabilities"])
+        if (not pixel["open"] or pixel["layer"] != "pixel" or pixel["index"] != pixel["expected_index"] or pixel["ok"] != "true" or
+                pixel["sum"] is None or abs(pixel["sum"] - 1) > 1e-6 or abs(total - 1) > 1e-5 or pixel["classes"] != classes):
+            problems.append(f"clicked pixel: {pixel}")
+        else:
+            good += 1
+    print(f"{name}: {len(maps)} class maps ({'with' if with_truth else 'without'} truth, {sum(ignored.values())} ignored pixels), "
+          f"{len(pixels)} pixels clicked, {good} with probabilities summing to 1" +
+          (f", class shares within {worst_share:.2g} of predict's" if expected_shares is not None else ""))
+    failures += [f"{name}: {problem}" for problem in problems[:6]]
+
+
 def predicted(convnet, weights, arguments):
     """convnet predict --json's probabilities as [{image, class, probability}], every class."""
     output = subprocess.run([convnet, "predict", "--weights", weights, "--json", "--top", "1000"] + arguments, check=True,
@@ -167,12 +242,42 @@ def main():
     # Every other model of models/, seeded random weights, one colour PNG of another size.
     picture = os.path.join(work, "colour.png")
     write_rgb_png(picture, 40, 30)
+    # A segmentation model's page also shows the picture beside its class map: one more <img>.
     for model in ("resnet-fmnist", "unet-small", "lenet5", "cifar-example"):
         weights, page = os.path.join(work, f"{model}.safetensors"), os.path.join(work, f"{model}.html")
         subprocess.run([helper, "init", os.path.join(source_dir, "models", f"{model}.model"), "7", weights], check=True, stdout=subprocess.DEVNULL)
         subprocess.run([convnet, "explain", "--weights", weights, "--image", picture, "--threads", "1", "-o", page], check=True)
-        expected = [] if model == "unet-small" else predicted(convnet, weights, [picture])
-        check_page(chromium, page, work, model, 1, expected, failures)
+        segments = model == "unet-small"
+        report = check_page(chromium, page, work, model, 2 if segments else 1, [] if segments else predicted(convnet, weights, [picture]),
+                            failures)
+        if segments:
+            check_segmentation(report, model, 1, 3, False, None, {}, failures)
+
+    # Segmentation with a dataset: unet-m2nist, one epoch on 40 generated canvases; test images 0 and 1 with their masks,
+    # the second mask replaced (in a copy of the set) by a square of class 4 framed by pixels without a class (255).
+    make_m2nist, mnist = os.path.join(os.path.dirname(convnet), "make-m2nist"), os.path.join(source_dir, "data", "mnist")
+    if not os.path.exists(make_m2nist) or not os.path.exists(os.path.join(mnist, "train-images-idx3-ubyte.gz")):
+        print(f"unet-m2nist: skipped (needs {make_m2nist}, built with the project, and MNIST in {mnist}: make data)")
+    else:
+        data = os.path.join(work, "m2nist")
+        subprocess.run([make_m2nist, "--mnist", mnist, "--out", data, "--train", "40", "--test", "8"], check=True, stdout=subprocess.DEVNULL)
+        weights, page = os.path.join(work, "unet-m2nist.safetensors"), os.path.join(work, "unet-m2nist.html")
+        subprocess.run([convnet, "train", "--model", os.path.join(source_dir, "models", "unet-m2nist.model"), "--data", data, "--epochs", "1",
+                        "--batch", "20", "--threads", "1", "--seed", "1", "--cache", "none", "--save", weights], check=True, stdout=subprocess.DEVNULL)
+        shown = os.path.join(work, "m2nist-ignore")
+        shutil.rmtree(shown, ignore_errors=True)
+        shutil.copytree(data, shown)
+        frame = lambda x, y: 20 <= x < 60 and 16 <= y < 48
+        write_grey_png(os.path.join(shown, "test", "masks", "00001.png"), 84, 64,
+                       lambda x, y: (4 if frame(x - 2, y - 2) and frame(x + 2, y + 2) else 255) if frame(x, y) else 0)
+        ignored = {1: 40 * 32 - 36 * 28}
+        subprocess.run([convnet, "explain", "--weights", weights, "--data", shown, "--index", "0,1", "--cache", "none", "--threads", "1",
+                        "-o", page], check=True)
+        output = subprocess.run([convnet, "predict", "--weights", weights, "--data", shown, "--index", "0,1", "--cache", "none", "--json",
+                                 "-o", os.path.join(work, "unet-m2nist-predict")], check=True, capture_output=True, text=True).stdout
+        shares = [{entry["class"]: entry["share"] for entry in image["shares"]} for image in json.loads(output)["images"]]
+        report = check_page(chromium, page, work, "unet-m2nist", 3, [], failures)
+        check_segmentation(report, "unet-m2nist", 2, 11, True, shares, ignored, failures)
 
     for failure in failures:
         print("FAIL:", failure)

@@ -156,5 +156,38 @@ TEST(Distributed, TwoRanksWithSynchronisedBatchNormTrainAsOneProcessOnTheFastPat
     EXPECT_GT(relative_difference(single, separate), 1e-3);
 }
 
+// Segmentation: each rank's shard has its own count of labelled (not ignored) pixels, so the
+// global loss's mean divides by the sum of every shard's weighted count: two ranks (reference
+// layers, with class weights) end within rounding of one process.
+std::vector<float> train_segmentation_on_ranks(int ranks) {
+    const char* model = "input 1x12x12\nconv2d out=4 kernel=3 pad=1\nrelu\nconv2d out=3 kernel=1\n";
+    const Dataset train = testing::generated_segmentation_dataset(60, 3);
+    std::vector<std::vector<float>> results(static_cast<std::size_t>(ranks));
+    ThreadGroup group(ranks);
+    std::vector<std::thread> threads;
+    for (int rank = 0; rank < ranks; ++rank)
+        threads.emplace_back([&, rank] {
+            Network network(parse_model(model, "segment.model"));
+            network.set_fast_path(false);
+            network.initialize(1);
+            SgdOptions options;
+            options.learning_rate = 0.05;
+            Sgd sgd(options);
+            Trainer trainer(network, sgd, 20, 1);
+            trainer.set_class_weights({0.5f, 2.0f, 3.0f});
+            ThreadGroup::Member member(group, rank);
+            if (ranks > 1) trainer.set_communicator(&member, true);
+            for (int epoch = 0; epoch < 2; ++epoch) trainer.train_epoch(train, {});
+            results[static_cast<std::size_t>(rank)] = values_of(network);
+        });
+    for (std::thread& thread : threads) thread.join();
+    for (int rank = 1; rank < ranks; ++rank) EXPECT_EQ(results[static_cast<std::size_t>(rank)], results[0]) << "rank " << rank;
+    return results[0];
+}
+
+TEST(Distributed, TwoRanksTrainSegmentationAsOneProcess) {
+    EXPECT_LT(relative_difference(train_segmentation_on_ranks(1), train_segmentation_on_ranks(2)), 1e-5);
+}
+
 }  // namespace
 }  // namespace convnet

@@ -37,6 +37,32 @@ inline Dataset generated_dataset(std::int64_t count, std::uint64_t seed) {
     return dataset;
 }
 
+// `count` 12×12 segmentation images: noise with a bright bar (class 1: a row, 2: a column) on
+// background (0), a few pixels marked 255 (ignore); seeded.
+inline Dataset generated_segmentation_dataset(std::int64_t count, std::uint64_t seed) {
+    Dataset dataset;
+    dataset.count = count;
+    dataset.height = dataset.width = 12;
+    dataset.class_names = {"background", "row", "column"};
+    dataset.images.resize(static_cast<std::size_t>(count * 144));
+    dataset.masks.assign(static_cast<std::size_t>(count * 144), 0);
+    Random random(seed);
+    for (std::int64_t n = 0; n < count; ++n) {
+        const auto label = static_cast<std::uint8_t>(1 + random.below(2));
+        const auto position = static_cast<std::int64_t>(random.below(12));
+        std::uint8_t* image = dataset.images.data() + n * 144;
+        std::uint8_t* mask = dataset.masks.data() + n * 144;
+        for (std::int64_t p = 0; p < 144; ++p) image[p] = static_cast<std::uint8_t>(random.below(90));
+        for (std::int64_t i = 0; i < 12; ++i) {
+            const std::int64_t pixel = label == 1 ? position * 12 + i : i * 12 + position;
+            image[pixel] = 255;
+            mask[pixel] = label;
+        }
+        for (int k = 0; k < 5; ++k) mask[random.below(144)] = 255;  // unlabelled pixels, shard by shard unequal
+    }
+    return dataset;
+}
+
 // Runs `action`, expecting a convnet::Error whose message contains every one of `parts`.
 template <typename Action>
 void expect_error(Action action, std::initializer_list<std::string> parts) {

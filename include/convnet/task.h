@@ -1,0 +1,66 @@
+// The task seam (docs/DESIGN.md, "Tasks"): everything that depends on what a dataset's targets
+// are — one class per image, one class per pixel, and next a list of boxes — lives behind Task,
+// one implementation per task (src/task/), so that the trainer, evaluation, checkpoints and the
+// CLI ask the task instead of testing which one it is.
+#pragma once
+
+#include <convnet/augmentation.h>
+#include <convnet/data.h>
+#include <convnet/evaluation.h>
+#include <convnet/loss.h>
+#include <convnet/model.h>
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace convnet {
+
+// A batch's targets, as load_batch gathers them and the loss and the metrics take them.
+struct Targets {
+    // classify: N labels; segment: N·H·W mask values (image by image, row by row; kIgnoreIndex = none).
+    std::vector<std::uint8_t> labels;
+};
+
+class Task {
+public:
+    virtual ~Task() = default;
+    virtual TaskKind kind() const = 0;
+    // "classify" or "segment", as --task and the weights file's metadata name it.
+    virtual std::string_view name() const = 0;
+    // The training accuracy's name in the metrics file after "train_": "accuracy" or "pixel_accuracy".
+    virtual std::string_view accuracy_name() const = 0;
+
+    // Throws convnet::Error, naming the model and `what` data ("training", "evaluation"), when the
+    // network's input does not take the dataset's images or its output cannot score its targets:
+    // classify wants (N, classes), segment (N, classes, H, W) at the image's height and width.
+    virtual void check_compatible(const Network& network, const Dataset& dataset, const std::string& what) const = 0;
+
+    // Appends image `index`'s targets to `targets`, moved as its image was moved: `draw` (null
+    // when not augmented) with the augmentation's crop `padding`; pixels a crop brings in from the
+    // padding are kIgnoreIndex.
+    virtual void append_targets(const Dataset& dataset, std::int64_t index, const AugmentationDraw* draw, int padding,
+                                Targets& targets) const = 0;
+
+    // The loss of `logits` against `targets` (softmax_cross_entropy with `options`, the task's
+    // ignore_index set), and its gradient when `grad_logits` is not null.
+    virtual LossResult loss(const Tensor& logits, const Targets& targets, Tensor* grad_logits, CrossEntropyOptions options) const = 0;
+
+    // Evaluation in three steps: start (counts sized for `classes` outputs), score every batch
+    // (`first` is the batch's first image in the dataset), then finish once the counts are
+    // complete (after they were summed over ranks): accuracy, IoU and the named figures.
+    virtual void start(Evaluation& evaluation, std::int64_t classes) const;
+    virtual void score(const Tensor& logits, const Targets& targets, std::int64_t first, Evaluation& evaluation) const = 0;
+    virtual void finish(Evaluation& evaluation) const = 0;
+};
+
+// The task of each kind (stateless; they live as long as the program).
+const Task& task_for(TaskKind kind);
+
+// "classify" or "segment"; nullopt for any other name.
+std::optional<TaskKind> task_from_name(std::string_view name);
+std::string_view task_name(TaskKind kind);
+
+}  // namespace convnet

@@ -1,0 +1,141 @@
+// `convnet predict` of a segmentation model: per image a palette PNG of the predicted classes and
+// an overlay with a legend, and the share of the pixels each class holds, as text or JSON.
+#include "cli.h"
+
+#include <convnet/error.h>
+#include <convnet/image.h>
+#include <convnet/io.h>
+#include <convnet/segmentation.h>
+#include <convnet/train.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <map>
+
+namespace convnet::cli {
+
+namespace {
+
+// One image to segment: its name for the output files and messages, and its planes in [0, 1]
+// (before the mean and std) at its own size.
+struct SegmentInput {
+    std::string label, stem;
+    nlohmann::ordered_json description;
+    Tensor image;  // (1, C, H, W)
+};
+
+// (x − mean) / std per channel, as training prepared its batches.
+void normalize(Tensor& image, const Preprocessing& preprocessing) {
+    const std::int64_t channels = image.shape()[1], plane = image.shape()[2] * image.shape()[3];
+    for (std::int64_t c = 0; c < channels; ++c) {
+        const auto pick = [&](const std::vector<float>& values, float none) {
+            return values.empty() ? none : values[values.size() == 1 ? 0 : static_cast<std::size_t>(c)];
+        };
+        const float mean = pick(preprocessing.mean, 0.0f), deviation = pick(preprocessing.std, 1.0f);
+        for (std::int64_t p = c * plane; p < (c + 1) * plane; ++p) image[p] = (image[p] - mean) / deviation;
+    }
+}
+
+// The class map of `input` at its own size: run padded to the network's stride, cropped back.
+std::vector<std::uint8_t> segment(const Network& trained, const Tensor& image, const Preprocessing& preprocessing,
+                                  std::map<std::pair<std::int64_t, std::int64_t>, std::unique_ptr<Network>>& networks) {
+    const std::int64_t channels = image.shape()[1], height = image.shape()[2], width = image.shape()[3];
+    std::int64_t padded_height = height, padded_width = width;
+    const Network* network = &trained;
+    if (trained.sample_shape() != Shape{channels, height, width}) {
+        auto& sized = networks[{height, width}];
+        if (!sized) sized = network_for_size(trained, height, width, padded_height, padded_width);
+        network = sized.get();
+        padded_height = network->sample_shape()[1];
+        padded_width = network->sample_shape()[2];
+    }
+    // Padding is black (0 before the mean and std), as a crop's padding is in training.
+    Tensor input(Shape{1, channels, padded_height, padded_width});
+    input.fill(0.0f);
+    for (std::int64_t c = 0; c < channels; ++c)
+        for (std::int64_t y = 0; y < height; ++y)
+            std::copy_n(image.data() + (c * height + y) * width, width, input.data() + (c * padded_height + y) * padded_width);
+    normalize(input, preprocessing);
+    Tensor logits;
+    network->predict(input, logits);
+    const std::vector<std::uint8_t> padded = class_map(logits);
+    std::vector<std::uint8_t> classes(static_cast<std::size_t>(height * width));
+    for (std::int64_t y = 0; y < height; ++y)
+        std::copy_n(padded.begin() + y * padded_width, width, classes.begin() + y * width);
+    return classes;
+}
+
+}  // namespace
+
+int predict_segmentation(const Arguments& arguments, const Network& network, const WeightsMetadata& stored, Preprocessing preprocessing) {
+    const bool json = arguments.has("json");
+    const std::vector<std::string>& names = stored.class_names;
+    const std::filesystem::path output = arguments.text("output", ".");
+    const Shape& sample = network.sample_shape();
+    // The mean and std are applied after padding; the rest (no resize: each image keeps its size) by to_network_input.
+    const Preprocessing normalization = preprocessing;
+    preprocessing.mean.clear();
+    preprocessing.std.clear();
+    std::vector<SegmentInput> inputs;
+    if (arguments.has("index")) {
+        const std::string data = arguments.text("data", "");
+        if (data.empty()) throw UsageError("option --index needs --data DIR (the dataset whose test images it indexes)");
+        const Dataset test = load_data(data, "test", data_options(arguments, network, normalization.resize));
+        check_compatible(network, test, "test");
+        for (std::int64_t index : parse_index_list(arguments.text("index", ""), test.count)) {
+            Tensor image;
+            std::vector<std::uint8_t> mask;
+            load_batch(test, std::span<const std::int64_t>(&index, 1), image, mask);
+            inputs.push_back({"test image " + std::to_string(index), "test-" + std::to_string(index), {{"test_index", index}}, std::move(image)});
+        }
+    }
+    for (const std::string& file : arguments.positional()) {
+        const Image decoded = decode_image(file);
+        Tensor image = to_network_input(decoded, sample[0], decoded.height, decoded.width, preprocessing);
+        nlohmann::ordered_json description = {{"file", file}, {"format", decoded.format}, {"width", decoded.width}, {"height", decoded.height}};
+        inputs.push_back({file, std::filesystem::path(file).stem().string(), std::move(description), std::move(image)});
+    }
+    if (inputs.empty()) throw UsageError("nothing to predict: give image files (PNG or JPEG), or --data DIR --index N (see --help)");
+    std::error_code error;
+    std::filesystem::create_directories(output, error);
+    if (error) throw Error(output.string() + ": cannot create the output folder (" + error.message() + ")");
+
+    std::map<std::pair<std::int64_t, std::int64_t>, std::unique_ptr<Network>> networks;  // by image size
+    const std::vector<std::array<std::uint8_t, 3>> palette = class_palette();
+    nlohmann::ordered_json document = {{"model", network.source()}, {"task", "segment"}, {"images", nlohmann::ordered_json::array()}};
+    const auto count = static_cast<std::int64_t>(std::max<std::size_t>(names.size(), static_cast<std::size_t>(network.output_features())));
+    for (SegmentInput& input : inputs) {
+        const std::int64_t height = input.image.shape()[2], width = input.image.shape()[3];
+        const std::vector<std::uint8_t> classes = segment(network, input.image, normalization, networks);
+        const std::filesystem::path map_file = output / (input.stem + ".classes.png"), overlay_file = output / (input.stem + ".overlay.png");
+        write_file_atomically(map_file, encode_indexed_png(classes, height, width, palette, map_file.string()));
+        const std::int64_t scale = std::max<std::int64_t>(1, 256 / std::max(height, width));
+        write_picture(overlay_file, overlay_picture(input.image.data(), input.image.shape()[1], height, width, classes, names, scale));
+        const std::vector<double> shares = class_shares(classes, count);
+        nlohmann::ordered_json share_list = nlohmann::ordered_json::array();
+        std::string line;
+        char number[32];
+        for (std::int64_t c = 0; c < count; ++c) {
+            const double share = shares[static_cast<std::size_t>(c)];
+            if (share == 0.0) continue;
+            const std::string name = c < static_cast<std::int64_t>(names.size()) ? names[static_cast<std::size_t>(c)] : std::to_string(c);
+            share_list.push_back({{"class", c}, {"name", name}, {"share", share}});
+            std::snprintf(number, sizeof(number), " %.1f%%", 100.0 * share);
+            line += (line.empty() ? "" : " | ") + name + number;
+        }
+        if (json) {
+            input.description["classes_png"] = map_file.string();
+            input.description["overlay_png"] = overlay_file.string();
+            input.description["shares"] = std::move(share_list);
+            document["images"].push_back(std::move(input.description));
+        } else {
+            std::printf("%s: %s\n  wrote %s and %s\n", input.label.c_str(), line.c_str(), map_file.c_str(), overlay_file.c_str());
+        }
+    }
+    if (json) std::cout << document.dump(2) << "\n";
+    return 0;
+}
+
+}  // namespace convnet::cli
