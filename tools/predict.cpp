@@ -59,7 +59,8 @@ options:
   -o, --output DIR a segmentation model (docs/SEGMENTATION.md): where to write, per image NAME,
                    NAME.classes.png (a palette PNG of the class of every pixel, at the image's own
                    size) and NAME.overlay.png (the image with the classes blended in and a legend);
-                   the share of the pixels of each class is printed (default: the current folder)
+                   the share of the pixels of each class is printed (default: the current folder);
+                   a test image (--index) also gets NAME.compare.png: image, truth, prediction
   --threads T      threads to use (default: the cores not busy with other work)
   --backend NAME   onednn (the default where every layer has a primitive), onednn-only
                    (oneDNN's primitives without our own kernels) or reference

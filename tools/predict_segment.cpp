@@ -23,7 +23,8 @@ namespace {
 struct SegmentInput {
     std::string label, stem;
     nlohmann::ordered_json description;
-    Tensor image;  // (1, C, H, W)
+    Tensor image;                     // (1, C, H, W)
+    std::vector<std::uint8_t> truth;  // a test image's mask; empty for a file
 };
 
 // (x − mean) / std per channel, as training prepared its batches.
@@ -88,7 +89,8 @@ int predict_segmentation(const Arguments& arguments, const Network& network, con
             Tensor image;
             std::vector<std::uint8_t> mask;
             load_batch(test, std::span<const std::int64_t>(&index, 1), image, mask);
-            inputs.push_back({"test image " + std::to_string(index), "test-" + std::to_string(index), {{"test_index", index}}, std::move(image)});
+            inputs.push_back({"test image " + std::to_string(index), "test-" + std::to_string(index), {{"test_index", index}}, std::move(image),
+                              std::move(mask)});
         }
     }
     for (const std::string& file : arguments.positional()) {
@@ -113,6 +115,11 @@ int predict_segmentation(const Arguments& arguments, const Network& network, con
         write_file_atomically(map_file, encode_indexed_png(classes, height, width, palette, map_file.string()));
         const std::int64_t scale = std::max<std::int64_t>(1, 256 / std::max(height, width));
         write_picture(overlay_file, overlay_picture(input.image.data(), input.image.shape()[1], height, width, classes, names, scale));
+        // A test image also gets its truth beside the prediction.
+        const std::filesystem::path comparison_file = output / (input.stem + ".compare.png");
+        if (!input.truth.empty())
+            write_picture(comparison_file,
+                          comparison_picture(input.image.data(), input.image.shape()[1], height, width, input.truth, classes, names, scale));
         const std::vector<double> shares = class_shares(classes, count);
         nlohmann::ordered_json share_list = nlohmann::ordered_json::array();
         std::string line;
@@ -128,10 +135,21 @@ int predict_segmentation(const Arguments& arguments, const Network& network, con
         if (json) {
             input.description["classes_png"] = map_file.string();
             input.description["overlay_png"] = overlay_file.string();
+            if (!input.truth.empty()) {
+                input.description["compare_png"] = comparison_file.string();
+                std::int64_t right = 0, labelled = 0;
+                for (std::size_t p = 0; p < classes.size(); ++p)
+                    if (input.truth[p] != kIgnoreIndex) {
+                        ++labelled;
+                        right += input.truth[p] == classes[p];
+                    }
+                input.description["pixel_accuracy"] = labelled > 0 ? double(right) / double(labelled) : 0.0;
+            }
             input.description["shares"] = std::move(share_list);
             document["images"].push_back(std::move(input.description));
         } else {
-            std::printf("%s: %s\n  wrote %s and %s\n", input.label.c_str(), line.c_str(), map_file.c_str(), overlay_file.c_str());
+            std::printf("%s: %s\n  wrote %s and %s%s\n", input.label.c_str(), line.c_str(), map_file.c_str(), overlay_file.c_str(),
+                        input.truth.empty() ? "" : (" and " + comparison_file.string() + " (image, truth, prediction)").c_str());
         }
     }
     if (json) std::cout << document.dump(2) << "\n";

@@ -32,6 +32,13 @@ std::vector<double> class_shares(const std::vector<std::uint8_t>& classes, std::
 Picture overlay_picture(const float* image, std::int64_t channels, std::int64_t height, std::int64_t width,
                         const std::vector<std::uint8_t>& classes, const std::vector<std::string>& names, std::int64_t scale = 1);
 
+// Three panels side by side, each enlarged `scale` times: the image (grey or RGB, in [0, 1]), the
+// true classes and the predicted ones in class_palette's colours (255, ignore, in its own), with a
+// caption over each and a legend of the classes in either below.
+Picture comparison_picture(const float* image, std::int64_t channels, std::int64_t height, std::int64_t width,
+                           const std::vector<std::uint8_t>& truth, const std::vector<std::uint8_t>& predicted,
+                           const std::vector<std::string>& names, std::int64_t scale = 1);
+
 // A network with `trained`'s layers and state that takes images of (channels, height, width)
 // padded at the bottom and right up to the smallest size its strides map back onto itself (a
 // fully convolutional model: a U-Net's poolings need multiples of 4 or 8). `padded_height` and

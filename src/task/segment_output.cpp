@@ -1,4 +1,5 @@
 // The segmentation task's pictures and its networks at other sizes (segmentation.h).
+#include <convnet/data.h>
 #include <convnet/error.h>
 #include <convnet/loss.h>
 #include <convnet/segmentation.h>
@@ -82,6 +83,61 @@ Picture overlay_picture(const float* image, std::int64_t channels, std::int64_t 
         picture.fill(kMargin, top, kSwatch, kSwatch, Rgb{colour[0], colour[1], colour[2]});
         picture.frame(kMargin, top, kSwatch, kSwatch, kBlack);
         picture.text(kMargin + kSwatch + 4, top + 1, legend[i]);
+    }
+    return picture;
+}
+
+Picture comparison_picture(const float* image, std::int64_t channels, std::int64_t height, std::int64_t width,
+                           const std::vector<std::uint8_t>& truth, const std::vector<std::uint8_t>& predicted,
+                           const std::vector<std::string>& names, std::int64_t scale) {
+    const std::vector<std::array<std::uint8_t, 3>> palette = class_palette();
+    constexpr std::int64_t kMargin = 4, kCaption = 12, kLine = 12, kSwatch = 9;
+    const std::int64_t panel = width * scale;
+    // The legend: every class in the truth or the prediction (and "ignore" when the truth has it).
+    std::vector<bool> shown(256, false);
+    for (const auto* classes : {&truth, &predicted})
+        for (const std::uint8_t c : *classes) shown[c] = true;
+    std::vector<std::pair<std::uint8_t, std::string>> legend;
+    for (int c = 0; c < 256; ++c)
+        if (shown[static_cast<std::size_t>(c)])
+            legend.emplace_back(static_cast<std::uint8_t>(c), c == kIgnoreIndex ? "ignore (255)"
+                                                              : c < static_cast<int>(names.size()) ? names[static_cast<std::size_t>(c)]
+                                                                                                 : std::to_string(c));
+    // The legend flows in columns under the three panels.
+    std::int64_t column_width = 0;
+    for (const auto& entry : legend) column_width = std::max(column_width, kSwatch + 4 + text_width(entry.second) + 8);
+    const std::int64_t total_width = 3 * panel + 4 * kMargin;
+    const std::int64_t columns = std::max<std::int64_t>(1, (total_width - 2 * kMargin) / std::max<std::int64_t>(column_width, 1));
+    const std::int64_t rows = (static_cast<std::int64_t>(legend.size()) + columns - 1) / columns;
+    Picture picture(std::max(total_width, column_width + 2 * kMargin), kMargin + kCaption + height * scale + kMargin + rows * kLine + kMargin);
+    const char* captions[] = {"image", "truth", "prediction"};
+    const std::int64_t plane = height * width;
+    for (int p = 0; p < 3; ++p) {
+        const std::int64_t left = kMargin + p * (panel + kMargin), top = kMargin + kCaption;
+        picture.text(left, kMargin, captions[p]);
+        for (std::int64_t y = 0; y < height; ++y)
+            for (std::int64_t x = 0; x < width; ++x) {
+                const std::int64_t i = y * width + x;
+                Rgb colour;
+                if (p == 0) {
+                    double rgb[3];
+                    for (int c = 0; c < 3; ++c) rgb[c] = 255.0 * std::clamp(double(image[(channels == 3 ? c : 0) * plane + i]), 0.0, 1.0);
+                    colour = Rgb{static_cast<std::uint8_t>(rgb[0] + 0.5), static_cast<std::uint8_t>(rgb[1] + 0.5),
+                                 static_cast<std::uint8_t>(rgb[2] + 0.5)};
+                } else {
+                    const auto& entry = palette[(p == 1 ? truth : predicted)[static_cast<std::size_t>(i)]];
+                    colour = Rgb{entry[0], entry[1], entry[2]};
+                }
+                picture.fill(left + x * scale, top + y * scale, scale, scale, colour);
+            }
+    }
+    for (std::size_t i = 0; i < legend.size(); ++i) {
+        const std::int64_t column = static_cast<std::int64_t>(i) / rows, row = static_cast<std::int64_t>(i) % rows;
+        const std::int64_t left = kMargin + column * column_width, top = kMargin + kCaption + height * scale + kMargin + row * kLine;
+        const auto& colour = palette[legend[i].first];
+        picture.fill(left, top, kSwatch, kSwatch, Rgb{colour[0], colour[1], colour[2]});
+        picture.frame(left, top, kSwatch, kSwatch, kBlack);
+        picture.text(left + kSwatch + 4, top + 1, legend[i].second);
     }
     return picture;
 }
