@@ -2,7 +2,7 @@
 #   make demo        install what the demo uses, build the library and the tool, place Fashion-MNIST, train the seed network
 #   make test        install what the tests use, build everything, fetch the data, run the whole gate (docs/CONTRIBUTING.md)
 #   make test-quick  the quick tier for the inner loop: unit, gradient, PyTorch-reference and CLI-smoke tests (ctest -L quick)
-#   make bench       ours against PyTorch on convnet1 and the ResNet (docs/PERFORMANCE.md)
+#   make bench       ours against PyTorch on convnet1, the ResNet and the m2nist U-Net (docs/PERFORMANCE.md)
 #   make fuzz        every file reader under libFuzzer, ASan and UBSan, FUZZ_SECONDS each (docs/RELIABILITY.md)
 #   make speedrun    the Fashion-MNIST speedrun's recipes over SPEEDRUN_SEEDS seeds (docs/PERFORMANCE.md)
 .PHONY: all deps demo-deps data-deps fuzz-deps bench-deps print-packages check-packages build build-tests data demo-data \
@@ -108,6 +108,22 @@ m2nist: demo-deps data
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target make-m2nist
 	$(BUILD_DIR)/make-m2nist --mnist $(DATA_DIR)/mnist --out $(DATA_DIR)/m2nist
 
+# Semantic segmentation (docs/SEGMENTATION.md): the U-Net of models/unet-m2nist.model trained on
+# the generated M2NIST canvases for SEGMENT_EPOCHS epochs (about 100 s on 2 cores), evaluated once
+# at the end (per-class IoU), and three test images predicted into build/segment/ (maps, overlays,
+# image-truth-prediction comparisons). Two threads unless THREADS says otherwise, so that the run
+# gives docs/SEGMENTATION.md's figures bit for bit however busy the machine is.
+SEGMENT_EPOCHS ?= 2
+.PHONY: segment
+segment: build m2nist
+	rm -f $(BUILD_DIR)/unet-m2nist.metrics.jsonl  # --metrics appends; this run's alone
+	$(BUILD_DIR)/convnet train --model models/unet-m2nist.model --data $(DATA_DIR)/m2nist --epochs $(SEGMENT_EPOCHS) \
+	  --eval-every $(SEGMENT_EPOCHS) --batch 32 --lr 0.01 --schedule onecycle --seed 1 --threads $(or $(THREADS),2) \
+	  --save $(BUILD_DIR)/unet-m2nist.safetensors --metrics $(BUILD_DIR)/unet-m2nist.metrics.jsonl
+	$(BUILD_DIR)/convnet eval --weights $(BUILD_DIR)/unet-m2nist.safetensors --data $(DATA_DIR)/m2nist $(THREAD_OPTION)
+	$(BUILD_DIR)/convnet predict --weights $(BUILD_DIR)/unet-m2nist.safetensors --data $(DATA_DIR)/m2nist --index 0,1,2 \
+	  -o $(BUILD_DIR)/segment $(THREAD_OPTION)
+
 demo: build demo-data
 	$(BUILD_DIR)/convnet train --model models/convnet1.model --data $(DATA_DIR)/fashion-mnist \
 	  --epochs $(DEMO_EPOCHS) --schedule cosine:$(DEMO_EPOCHS) --batch 100 --lr 0.001 --seed 1 $(THREAD_OPTION) \
@@ -156,15 +172,28 @@ sanitize-thread: deps
 	cmake --build $(TSAN_BUILD_DIR) -j $(JOBS) --target convnet_thread_tests
 	cd $(TSAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -R ConcurrentPredict
 
-# Ours against PyTorch in one run (docs/PERFORMANCE.md); about 8 to 9 minutes on a quiet machine.
-# BENCH_ISA=avx2 limits every system to AVX2 on an AVX-512 CPU (build/bench-avx2.md).
+# Ours against PyTorch in one run (docs/PERFORMANCE.md); about 8 to 9 minutes on a quiet machine,
+# and a minute more for the U-Net on m2nist. BENCH_ISA=avx2 limits every system to AVX2 on an
+# AVX-512 CPU (build/bench-avx2.md).
 BENCH_ISA ?= native
 BENCH_OUTPUT := $(BUILD_DIR)/bench$(if $(filter avx2,$(BENCH_ISA)),-avx2,)
-bench: bench-deps data onnx-runtime
+bench: bench-deps data m2nist onnx-runtime
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DCONVNET_BUILD_BENCH=ON
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 	/usr/bin/python3 bench/run_bench.py --build-dir $(BUILD_DIR) --data $(DATA_DIR)/fashion-mnist --isa $(BENCH_ISA) \
-	  $(THREAD_OPTION) --markdown $(BENCH_OUTPUT).md --json $(BENCH_OUTPUT).json
+	  --segment-data $(DATA_DIR)/m2nist $(THREAD_OPTION) --markdown $(BENCH_OUTPUT).md --json $(BENCH_OUTPUT).json
+
+# The segmentation recipe in PyTorch 1.13 against convnet's (docs/PERFORMANCE.md, "Segmentation
+# parity"): models/unet-m2nist.model on m2nist, PARITY_EPOCHS epochs each, then both test mIoUs;
+# fails when they differ by more than 0.01. PARITY_EPOCHS is to match `make segment`'s epochs.
+# At 2 threads (THREADS overrides) about 4 minutes an epoch for both sides together, more on a busy machine.
+PARITY_EPOCHS ?= 2
+.PHONY: segment-parity
+segment-parity: build m2nist
+	$(call install-missing,python3 python3-torch python3-numpy)
+	/usr/bin/python3 bench/segment_parity.py --convnet $(BUILD_DIR)/convnet --data $(DATA_DIR)/m2nist \
+	  --epochs $(PARITY_EPOCHS) --threads $(or $(THREADS),2) --seed 1 --work-dir $(BUILD_DIR) \
+	  --cache-dir $(BUILD_DIR)/segment-cache
 
 # Every recipe from a cold start, once per seed (about 50 minutes for 10 seeds, most of it the
 # 94-in-5min recipe's); SPEEDRUN_OPTIONS=--ablation adds each trick removed in turn (for 94-in-5min

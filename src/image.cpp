@@ -159,7 +159,11 @@ void decode_png(std::FILE* file, PngDecoding& decoding) {
             decoding.palette[static_cast<std::size_t>(i)] = {colours[i].red, colours[i].green, colours[i].blue,
                                                              i < alpha_count ? alphas[i] : std::uint8_t{255}};
     } else {
-        if (colour_type == PNG_COLOR_TYPE_GRAY && png_get_bit_depth(png, info) < 8) png_set_expand_gray_1_2_4_to_8(png);
+        // Grey under 8 bits: scaled to 0..255 for pictures; a mask's values are class indices, unpacked as they are.
+        if (colour_type == PNG_COLOR_TYPE_GRAY && png_get_bit_depth(png, info) < 8) {
+            if (decoding.keep_indices) png_set_packing(png);
+            else png_set_expand_gray_1_2_4_to_8(png);
+        }
         if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
     }
     if constexpr (std::endian::native == std::endian::little) {

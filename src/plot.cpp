@@ -423,6 +423,7 @@ std::string confusion_table_text(const Evaluation& evaluation, const std::vector
 std::string confusion_svg(const Evaluation& evaluation, const std::vector<std::string>& class_names, const Dataset* images,
                           std::size_t pairs) {
     check_confusion(evaluation);
+    const std::string unit = evaluation.task == TaskKind::segment ? "pixels" : "images";  // what the cells count
     const int classes = static_cast<int>(evaluation.classes);
     const double cell = std::clamp(std::floor(440.0 / classes), 8.0, 44.0);
     const double label_font = std::min(12.0, std::max(5.0, cell * 0.8));
@@ -499,15 +500,16 @@ std::string confusion_svg(const Evaluation& evaluation, const std::vector<std::s
                 "\" stroke=\"#333\"/>" + text_element(scale_x + 24, y + 4, fixed(tick, 0), "class=\"tick\"");
     }
     body += "<text class=\"axis-label\" text-anchor=\"middle\" transform=\"translate(" +
-            px(scale_x + 32 + kCharWidth * double(tick_digits)) + " " + px(top + matrix / 2) + ") rotate(-90)\">images</text>\n";
+            px(scale_x + 32 + kCharWidth * double(tick_digits)) + " " + px(top + matrix / 2) + ") rotate(-90)\">" + unit + "</text>\n";
 
     // The most confused pairs, each with thumbnails of its most confident mistakes.
     const std::vector<ConfusedPair> confused = most_confused_pairs(evaluation, pairs);
     if (!confused.empty()) {
         double y = height + 10;
         body += text_element(16, y, "Most confused pairs (true class → predicted class)", "class=\"section\" font-weight=\"bold\"");
-        body += text_element(16, y + 16, "each with its most confident mistakes: test index, p = the probability given to the wrong class",
-                             "class=\"section\" font-size=\"11\"");
+        if (evaluation.task == TaskKind::classify)
+            body += text_element(16, y + 16, "each with its most confident mistakes: test index, p = the probability given to the wrong class",
+                                 "class=\"section\" font-size=\"11\"");
         y += 34;
         const bool thumbnails = images != nullptr && images->count > 0 && images->height > 0 && images->width > 0;
         const double scale = thumbnails ? 56.0 / std::max(images->height, images->width) : 1.0;
@@ -517,7 +519,7 @@ std::string confusion_svg(const Evaluation& evaluation, const std::vector<std::s
             body += "<g class=\"pair\">\n";
             body += text_element(16, y + 12,
                                  class_name(class_names, pair.true_label) + " → " + class_name(class_names, pair.predicted) + ": " +
-                                     count_text(pair.count) + (pair.count == 1 ? " image" : " images"),
+                                     count_text(pair.count) + " " + (pair.count == 1 ? unit.substr(0, unit.size() - 1) : unit),
                                  "class=\"pair-name\"");
             const std::vector<Mistake> examples = mistakes_of(evaluation, pair);
             double x = 16;

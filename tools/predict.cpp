@@ -55,7 +55,8 @@ options:
                    (transparent pixels still reach the network as black); --resize and
                    --invert apply to image files, not to test images taken by --index
   --json           one JSON document: per image the file, its size and format, and the top
-                   classes with their names and probabilities
+                   classes with their names and probabilities (a segmentation model: each
+                   class's share of the pixels and the files written)
   -o, --output DIR a segmentation model (docs/SEGMENTATION.md): where to write, per image NAME,
                    NAME.classes.png (a palette PNG of the class of every pixel, at the image's own
                    size) and NAME.overlay.png (the image with the classes blended in and a legend);
@@ -135,6 +136,9 @@ int run_predict(const std::vector<std::string>& words) {
     // What predict writes is the task's: a segmentation model's is pictures of the classes per pixel.
     if (stored.task == TaskKind::segment || network.layer_plan(network.layer_count() - 1).output.rank() == 4) {
         if (arguments.has("top")) throw UsageError("option --top: a segmentation model gives a class per pixel; predict writes maps (see --help)");
+        if (arguments.has("resize"))
+            throw UsageError("option --resize: a segmentation model runs on each image at its own size (docs/SEGMENTATION.md); "
+                             "resize the files to the scale of the training images instead");
         return predict_segmentation(arguments, network, stored, preprocessing);
     }
     if (arguments.has("output")) throw UsageError("option --output: only for a segmentation model, whose pictures it says where to write");

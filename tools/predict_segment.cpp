@@ -100,6 +100,12 @@ int predict_segmentation(const Arguments& arguments, const Network& network, con
         inputs.push_back({file, std::filesystem::path(file).stem().string(), std::move(description), std::move(image)});
     }
     if (inputs.empty()) throw UsageError("nothing to predict: give image files (PNG or JPEG), or --data DIR --index N (see --help)");
+    // Each image's pictures are named by its file's stem: two of one name would overwrite each other.
+    std::map<std::string, std::string> stems;
+    for (const SegmentInput& input : inputs)
+        if (const auto [at, added] = stems.emplace(input.stem, input.label); !added)
+            throw UsageError(at->second + " and " + input.label + " would both be written as " + input.stem +
+                             ".*.png: predict them into different --output folders");
     std::error_code error;
     std::filesystem::create_directories(output, error);
     if (error) throw Error(output.string() + ": cannot create the output folder (" + error.message() + ")");

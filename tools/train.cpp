@@ -230,6 +230,25 @@ std::vector<float> class_weights_option(const Arguments& arguments, const Datase
     return weights;
 }
 
+// A segmentation training set whose masks teach nothing, or not every class, is most often masks
+// saved as pictures (an object as 255, which is "ignore"): refused when no pixel is labelled,
+// warned when a class has no pixels or most pixels are ignored.
+void check_mask_classes(const Dataset& train, const std::string& data) {
+    std::vector<std::int64_t> pixels(kMaxClasses, 0);
+    for (const std::uint8_t value : train.masks) ++pixels[value];
+    const auto total = static_cast<std::int64_t>(train.masks.size()), ignored = pixels[kIgnoreIndex];
+    if (ignored == total)
+        throw Error(data + ": every pixel of every training mask is 255, which means \"ignore\": nothing to learn (masks saved as "
+                                   "pictures, with objects as 255? a mask's values are class indices: 0, 1, 2 ...)");
+    std::string missing;
+    for (int c = 0; c < train.num_classes(); ++c)
+        if (pixels[static_cast<std::size_t>(c)] == 0) missing += (missing.empty() ? "" : ", ") + train.class_names[static_cast<std::size_t>(c)];
+    if (!missing.empty()) std::cerr << "warning: no training pixel has the class " << missing << " (its IoU cannot be learned)\n";
+    if (2 * ignored > total)
+        std::cerr << "warning: " << 100 * ignored / total << "% of the training pixels are 255 (\"ignore\") and count for nothing"
+                  << (missing.empty() ? "" : ": masks saved as pictures, with objects as 255? mask values are class indices") << "\n";
+}
+
 // Where Ctrl-C writes a checkpoint when the run has no --checkpoint: beside --save's file, else
 // in the working folder.
 std::filesystem::path interrupt_checkpoint_path(const Arguments& arguments) {
@@ -408,8 +427,9 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
     check_compatible(network, train, "training");
     if (network.output_features() > train.num_classes() && train.num_classes() > 0)
         std::cerr << "warning: " << network.source() << " has " << network.output_features() << " outputs but the data has "
-                  << train.num_classes()
-                  << " classes: the extra outputs are never a label (end the model in linear out=" << train.num_classes() << ")\n";
+                  << train.num_classes() << " classes: the extra outputs are never a label (end the model in "
+                  << (train.has_masks() ? "conv2d out=" : "linear out=") << train.num_classes() << ")\n";
+    if (train.has_masks()) check_mask_classes(train, data);
     network.initialize(seed);
     Trainer trainer(network, *optimizer, batch, seed);
     const std::string on_nan = arguments.text("on-nan", "stop");

@@ -18,7 +18,8 @@ void SegmentTask::check_compatible(const Network& network, const Dataset& datase
                     "x" + std::to_string(dataset.width) + " input (e.g. models/unet-m2nist.model; docs/SEGMENTATION.md)");
     if (dataset.num_classes() > output[1])
         throw Error(network.source() + ": the model scores " + std::to_string(output[1]) + " classes per pixel but the " + what +
-                    " data has " + std::to_string(dataset.num_classes()) + " (classes.txt)");
+                    " data has " + std::to_string(dataset.num_classes()) + " (classes.txt): end the model in conv2d out=" +
+                    std::to_string(dataset.num_classes()));
 }
 
 void SegmentTask::append_targets(const Dataset& dataset, std::int64_t index, const AugmentationDraw* draw, int padding,

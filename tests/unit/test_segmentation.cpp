@@ -10,6 +10,8 @@
 
 #include "test_support.h"
 
+#include <zlib.h>
+
 #include <cmath>
 #include <fstream>
 
@@ -103,6 +105,50 @@ TEST_F(SegmentationFolderTest, PaletteMasksGiveTheirIndices) {
     write_bytes(root() / "train" / "masks" / "a.png", encode_indexed_png(mask, 8, 8, palette));
     const Dataset train = read_segmentation_folder(root(), "train", options());
     EXPECT_EQ(std::vector<std::uint8_t>(train.mask(0), train.mask(0) + 64), mask);
+}
+
+// A 1-bit grey PNG of `bits` (row by row, each row's bits packed from the high bit), by hand:
+// libpng's simplified writer only writes 8-bit.
+std::string one_bit_png(const std::vector<int>& bits, int height, int width) {
+    const auto chunk = [](const std::string& type, const std::string& data) {
+        std::string out;
+        for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((data.size() >> shift) & 0xff));
+        const std::string body = type + data;
+        const auto crc = static_cast<std::uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size())));
+        out += body;
+        for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((crc >> shift) & 0xff));
+        return out;
+    };
+    std::string header;
+    for (const int value : {width, height})
+        for (int shift = 24; shift >= 0; shift -= 8) header.push_back(static_cast<char>((value >> shift) & 0xff));
+    header += std::string("\x01\x00\x00\x00\x00", 5);  // 1-bit grey
+    std::string rows;
+    for (int y = 0; y < height; ++y) {
+        rows.push_back('\0');  // filter: none
+        for (int x = 0; x < width; x += 8) {
+            unsigned char byte = 0;
+            for (int b = 0; b < 8 && x + b < width; ++b) byte |= static_cast<unsigned char>(bits[static_cast<std::size_t>(y * width + x + b)] << (7 - b));
+            rows.push_back(static_cast<char>(byte));
+        }
+    }
+    uLongf size = compressBound(static_cast<uLong>(rows.size()));
+    std::string packed(size, '\0');
+    compress(reinterpret_cast<Bytef*>(packed.data()), &size, reinterpret_cast<const Bytef*>(rows.data()), static_cast<uLong>(rows.size()));
+    packed.resize(size);
+    return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", header) + chunk("IDAT", packed) + chunk("IEND", "");
+}
+
+// A 1-bit grey mask (an image editor's binary mask) holds 0 and 1: read as those classes, not
+// scaled to 0 and 255 as a picture's samples are.
+TEST_F(SegmentationFolderTest, LowBitGreyMasksGiveTheirValues) {
+    write_classes();
+    write_bytes(root() / "train" / "images" / "a.png", encode_png(picture(8, 8, 0), 1, 8, 8));
+    std::vector<int> bits(64);
+    for (int i = 0; i < 64; ++i) bits[static_cast<std::size_t>(i)] = (i / 8 + i % 8) % 2;
+    write_bytes(root() / "train" / "masks" / "a.png", one_bit_png(bits, 8, 8));
+    const Dataset train = read_segmentation_folder(root(), "train", options());
+    for (int i = 0; i < 64; ++i) EXPECT_EQ(train.mask(0)[i], bits[static_cast<std::size_t>(i)]) << i;
 }
 
 TEST_F(SegmentationFolderTest, CacheIsReusedAndKeepsTheMasks) {
@@ -278,6 +324,14 @@ TEST(SegmentationTask, CurvesShowPixelAccuracyAndMeanIoU) {
     EXPECT_EQ(records[0].test_accuracy, 0.95);
     EXPECT_EQ(records[0].test_miou, 0.61);
     const std::string svg = training_curves_svg(records, "test");
+    // The pixel confusion matrix counts pixels.
+    Evaluation evaluation;
+    task_for(TaskKind::segment).start(evaluation, 2);
+    evaluation.confusion = {5, 1, 2, 3};
+    task_for(TaskKind::segment).finish(evaluation);
+    const std::string confusion = confusion_svg(evaluation, {"background", "thing"}, nullptr);
+    EXPECT_NE(confusion.find("11 pixels, pixel accuracy"), std::string::npos);
+    EXPECT_EQ(confusion.find("images"), std::string::npos);
     EXPECT_NE(svg.find("test mIoU"), std::string::npos);
     EXPECT_NE(svg.find("mIoU 0.6100 after epoch 1"), std::string::npos);
 }
