@@ -1,7 +1,9 @@
-// `convnet_bench`: measures convnet's training and inference speed on an IDX dataset, one JSON line
-// per run, for bench/run_bench.py to compare with bench/torch_bench.py (which prints the same
-// fields). It measures in-process time only; peak RSS is taken by the driver around this process.
+// `convnet_bench`: measures convnet's training and inference speed on a dataset folder (IDX files,
+// or a segmentation folder such as data/m2nist), one JSON line per run, for bench/run_bench.py to
+// compare with bench/torch_bench.py (which prints the same fields). It measures in-process time
+// only; peak RSS is taken by the driver around this process.
 #include <convnet/data.h>
+#include <convnet/dataset.h>
 #include <convnet/error.h>
 #include <convnet/model.h>
 #include <convnet/optim.h>
@@ -39,7 +41,11 @@ commands (each prints one JSON line on stdout):
   time-to-accuracy  train epoch by epoch until the test accuracy reaches --target
 
 options:
-  --data DIR          dataset folder with IDX files (default data/fashion-mnist)
+  --data DIR          dataset folder (default data/fashion-mnist): IDX files, or any folder convnet
+                      train reads, e.g. the segmentation folder data/m2nist with
+                      models/unet-m2nist.model (converted to the model's input)
+  --cache DIR         image and segmentation folders: where the converted split is kept between
+                      runs (default: none, read every time)
   --model FILE        model file (default models/convnet1.model)
   --threads T         threads (default: the cores not busy with other work, as `convnet train`)
   --batch B           train: images per step (default 100); eval: images per predict (default 100)
@@ -127,7 +133,8 @@ Dataset first_images(const Dataset& dataset, long long count) {
     subset.class_names = dataset.class_names;
     subset.count = count;
     subset.images.assign(dataset.images.begin(), dataset.images.begin() + count * pixels);
-    subset.labels.assign(dataset.labels.begin(), dataset.labels.begin() + count);
+    subset.labels.assign(dataset.labels.begin(), dataset.labels.begin() + (dataset.labels.empty() ? 0 : count));  // none: segmentation
+    subset.masks.assign(dataset.masks.begin(), dataset.masks.begin() + (dataset.has_masks() ? count * dataset.mask_size() : 0));
     return subset;
 }
 
@@ -159,7 +166,7 @@ std::string json_list(const std::vector<double>& values) {
 
 // What every command shares: the network, the data folder and the thread count.
 struct Setup {
-    std::string data, model;
+    std::string data, model, cache;
     int threads = 1;
     bool reference = false;
     std::uint64_t seed = 1;
@@ -168,6 +175,7 @@ struct Setup {
     explicit Setup(const Options& options) {
         data = options.text("data", "data/fashion-mnist");
         model = options.text("model", "models/convnet1.model");
+        cache = options.text("cache", "");
         threads = options.has("threads") ? static_cast<int>(options.integer("threads", 1))
                                          : convnet::free_core_count(convnet::measure_core_usage(std::chrono::milliseconds(100)));
         if (threads < 1 || threads > 256) throw convnet::Error("option --threads: expected 1 to 256, got " + std::to_string(threads));
@@ -194,6 +202,19 @@ struct Setup {
         built->initialize(seed);
         return built;
     }
+
+    // A split of --data as `convnet train` reads it (load_dataset): IDX files as they are, an image
+    // or segmentation folder converted to `network`'s input (cached in --cache when given).
+    Dataset load(convnet::Split split, const Network& network) const {
+        convnet::DataOptions options;
+        if (const convnet::Shape& input = network.sample_shape(); input.rank() == 3) {  // (C, H, W)
+            options.images.channels = static_cast<int>(input[0]);
+            options.images.height = static_cast<int>(input[1]);
+            options.images.width = static_cast<int>(input[2]);
+        }
+        options.images.cache_dir = cache;
+        return convnet::load_dataset(data, split == convnet::Split::train ? "train" : "test", options);
+    }
 };
 
 std::unique_ptr<convnet::Optimizer> adam(double learning_rate) {
@@ -208,8 +229,8 @@ int run_train(const Options& options) {
     const long long epochs = options.integer("epochs", 1);
     if (epochs < 1 || batch < 2) throw convnet::Error("train: expected --epochs >= 1 and --batch >= 2");
     const long long warmup_steps = options.integer("warmup-steps", 10);
-    const Dataset train = keep_first(convnet::load_split(setup.data, convnet::Split::train), options.integer("images", 0));
     auto network = setup.network();
+    const Dataset train = keep_first(setup.load(convnet::Split::train, *network), options.integer("images", 0));
     convnet::check_compatible(*network, train, "training");
     auto optimizer = adam(setup.learning_rate);
 
@@ -258,8 +279,8 @@ int run_eval(const Options& options) {
     const Setup setup(options);
     const long long batch = options.integer("batch", 100);
     const long long repeat = std::max(1LL, options.integer("repeat", 3));
-    const Dataset test = keep_first(convnet::load_split(setup.data, convnet::Split::test), options.integer("images", 0));
     auto network = setup.network();
+    const Dataset test = keep_first(setup.load(convnet::Split::test, *network), options.integer("images", 0));
     convnet::evaluate(*network, test, batch);  // warm-up: one untimed pass
     std::vector<double> rates;
     double accuracy = 0.0;
@@ -280,8 +301,8 @@ int run_latency(const Options& options) {
     const Setup setup(options);
     const long long count = std::max(1LL, options.integer("count", 1000));
     const long long warmup = options.integer("warmup", 100);
-    const Dataset test = convnet::load_split(setup.data, convnet::Split::test);
     auto network = setup.network();
+    const Dataset test = setup.load(convnet::Split::test, *network);
     convnet::Tensor image, logits;
     std::vector<std::uint8_t> label;
     // Each timing covers what a caller does for one image: convert its bytes and predict.
@@ -310,9 +331,9 @@ int run_time_to_accuracy(const Options& options) {
     const long long batch = options.integer("batch", 100);
     const double target = options.real("target", 0.90);
     const long long max_epochs = options.integer("max-epochs", 10);
-    const Dataset train = keep_first(convnet::load_split(setup.data, convnet::Split::train), options.integer("images", 0));
-    const Dataset test = convnet::load_split(setup.data, convnet::Split::test);
     auto network = setup.network();
+    const Dataset train = keep_first(setup.load(convnet::Split::train, *network), options.integer("images", 0));
+    const Dataset test = setup.load(convnet::Split::test, *network);
     auto optimizer = adam(setup.learning_rate);
     convnet::Trainer trainer(*network, *optimizer, batch, setup.seed);
     // No warm-up: the first epoch's set-up is part of the time a user waits.
@@ -348,7 +369,7 @@ int main(int argc, char** argv) {
             return argc > 1 ? 0 : 2;
         }
         const Options options(argc, argv, 2, {"reference"});
-        const std::vector<std::string> common{"data", "model", "threads", "reference", "seed", "lr"};
+        const std::vector<std::string> common{"data", "model", "cache", "threads", "reference", "seed", "lr"};
         const std::map<std::string, std::pair<int (*)(const Options&), std::vector<std::string>>> commands{
             {"train", {run_train, {"batch", "epochs", "images", "warmup-steps", "augment"}}},
             {"eval", {run_eval, {"batch", "repeat", "images"}}},

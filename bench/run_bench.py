@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """`make bench`: convnet1 on Fashion-MNIST, ours (build/bench/convnet_bench) against PyTorch
 (bench/torch_bench.py) as a user runs it and tuned (OPENBLAS_NUM_THREADS=1), every measurement in
-its own process, the systems alternating, same data, batch 100 and thread count. Prints the
+its own process, the systems alternating, same data, batch 100 and thread count; and the
+segmentation U-Net (models/unet-m2nist.model) on data/m2nist's 64x84 images, batch 32. Prints the
 table of issue 5 (metric, ours, PyTorch user, PyTorch tuned, ratio against the better PyTorch,
 target, met) and writes it as markdown with --markdown; the raw JSON lines with --json.
 
@@ -27,6 +28,10 @@ AUGMENTATION = "flip,crop:2"  # the issue's example: its cost must stay within 1
 ONNX_BENCH = os.path.join(ROOT, "bench", "onnx_bench.py")  # the exported convnet1 in ONNX Runtime and OpenCV DNN
 ONNX_SYSTEMS = (("onnxruntime", "ONNX Runtime"), ("opencv", "OpenCV DNN"))
 RESNET_MODEL = "models/resnet-fmnist.model"  # the graph row: issue 11's residual network
+# The segmentation row: `make segment`'s U-Net on `make m2nist`'s canvases (1x64x84, 11 classes),
+# trained per pixel at the recipe's batch of 32 (Adam; the one-cycle schedule costs nothing to time).
+SEGMENT_MODEL = "models/unet-m2nist.model"
+SEGMENT_BATCH = 32
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "GOTO_NUM_THREADS")
 # --isa avx2: an AVX2 machine on an AVX-512 one. oneDNN (ours, and the 2.6 inside PyTorch) stops at
 # AVX2 kernels, PyTorch's own kernels at its AVX2 build, OpenBLAS at its Haswell kernels, and
@@ -94,11 +99,12 @@ class Runner:
         return self.run(label, [self.args.convnet_bench, command, "--data", self.args.data, "--model", self.args.model]
                         + chosen + options, timeout=timeout)
 
-    def torch(self, label, command, options, tuned, timeout=None, threads=None):
-        """threads: None for the run's count, "default" for torch's own (set_num_threads never called)."""
+    def torch(self, label, command, options, tuned, timeout=None, threads=None, data=None):
+        """threads: None for the run's count, "default" for torch's own (set_num_threads never called);
+        data: None for --data."""
         env = {"OPENBLAS_NUM_THREADS": "1"} if tuned else {}
         count = 0 if threads == "default" else threads or self.args.threads
-        return self.run(label, [self.args.python, TORCH_BENCH, command, "--data", self.args.data,
+        return self.run(label, [self.args.python, TORCH_BENCH, command, "--data", data or self.args.data,
                                 "--threads", str(count)] + options, env, timeout)
 
     def all_three(self, name, command, options, timeout=None):
@@ -227,9 +233,26 @@ def machine_summary():
             f"{', ' + get('Hypervisor vendor') + ' VM' if 'Hypervisor vendor' in fields else ''}")
 
 
-def training_multiply_adds(args):
+def measure_segmentation(runner, settings):
+    """The U-Net's training throughput on the segmentation folder, ours and PyTorch (user, tuned),
+    the systems alternating each round: a few seconds of steps each after a short warm-up, the same
+    first images. Labels start with "unet round"."""
+    args = runner.args
+    options = ["--epochs", "1", "--warmup-steps", "3", "--images", str(settings["segment_images"]),
+               "--batch", str(SEGMENT_BATCH), "--model", SEGMENT_MODEL]
+    # Our converted split kept between runs, as `convnet train` keeps it (PyTorch's: build/segment-cache).
+    cache = os.path.join(args.build_dir, "segment-cache", "convnet")
+    for r in range(settings["rounds"]):
+        runner.run(f"unet round {r + 1} ours", [args.convnet_bench, "train", "--data", args.segment_data, "--cache", cache,
+                                                "--threads", str(args.threads)] + options)
+        for tuned in (False, True):
+            runner.torch(f"unet round {r + 1} pytorch-{'tuned' if tuned else 'user'}", "train", options, tuned,
+                         data=args.segment_data)
+
+
+def training_multiply_adds(args, model=None):
     """Multiply-adds of one training step per image, from `convnet summary --format json`."""
-    output = subprocess.run([args.convnet, "summary", "--format", "json", args.model], capture_output=True, text=True,
+    output = subprocess.run([args.convnet, "summary", "--format", "json", model or args.model], capture_output=True, text=True,
                             cwd=ROOT)
     if output.returncode != 0:
         sys.exit(f"run_bench: {args.convnet} summary failed:\n{output.stderr}")
@@ -294,6 +317,7 @@ def measure(args):
         "reference_images": 500 if quick else 5000,
         "resnet_images": 1000 if quick else 10000,
         "busy_images": 1000 if quick else 2000,
+        "segment_images": 192 if quick else 640, "segment_data": args.segment_data,
         "time_to_accuracy": not quick or args.with_time_to_accuracy,
         "tta_target": 0.75 if quick else 0.90, "tta_timeout": args.tta_timeout, "isa": args.isa,
     }
@@ -339,6 +363,15 @@ def measure(args):
     for tuned in (False, True):
         runner.torch(f"resnet pytorch-{'tuned' if tuned else 'user'}", "train", resnet_options + ["--model", RESNET_MODEL], tuned)
 
+    if os.path.isdir(os.path.join(ROOT, args.segment_data, "train", "masks")):
+        log(f"training throughput of {SEGMENT_MODEL} (U-Net) on {args.segment_data}, {settings['segment_images']} images at "
+            f"batch {SEGMENT_BATCH} after 3 warm-up steps")
+        measure_segmentation(runner, settings)
+        segment_macs = training_multiply_adds(args, SEGMENT_MODEL)
+    else:
+        log(f"no segmentation folder at {args.segment_data}: the U-Net row is left out (`make m2nist` makes it)")
+        segment_macs = None
+
     log("evaluation throughput")
     for batch in (100, 1000):
         runner.all_three(f"eval batch {batch}", "eval", ["--batch", str(batch)] + eval_options)
@@ -360,7 +393,8 @@ def measure(args):
     # The share of all CPUs' time that processes other than this benchmark took during the run.
     others = max(0.0, (machine_after - machine_before) - (own_after - own_before)) / (elapsed * (os.cpu_count() or 1))
     return {"date": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC", "settings": settings,
-            "machine": machine_summary(), "training_multiply_adds": macs, "load_before": load_before[0],
+            "machine": machine_summary(), "training_multiply_adds": macs, "segment_training_multiply_adds": segment_macs,
+            "load_before": load_before[0],
             "other_cpu_share": round(others, 4), "seconds": round(elapsed), "results": runner.results,
             "profile": profile}
 
@@ -400,6 +434,14 @@ def report(record, markdown_path=None):
     if by_label.get("resnet ours"):
         compare(f"… {RESNET_MODEL} (residual graph), training images/s", [run["images_per_second"] for run in three("resnet")],
                 True, None)
+    unet_rounds = [three(f"unet round {r + 1}") for r in range(settings["rounds"])]
+    if all(all(runs) for runs in unet_rounds):  # absent from records of older versions and without m2nist
+        unet = [max(runs[i]["images_per_second"] for runs in unet_rounds) for i in range(3)]
+        compare(f"… {SEGMENT_MODEL} (U-Net, m2nist 64×84), training images/s, batch {SEGMENT_BATCH}", unet, True, None)
+        segment_macs = record.get("segment_training_multiply_adds")
+        if segment_macs:
+            rows.append((f"… … its training GFLOP/s ({segment_macs * 2 / 1e6:.0f} MFLOP per image)",
+                         *(f"{rate * segment_macs * 2 / 1e9:.1f}" for rate in unet), "", "", None))
     for batch in (100, 1000):
         compare(f"evaluation images/s, batch {batch}", [run["images_per_second"] for run in three(f"eval batch {batch}")],
                 True, speed_target)
@@ -535,6 +577,8 @@ def main():
     parser.add_argument("--build-dir", default="build", help="CMake build folder configured with -DCONVNET_BUILD_BENCH=ON")
     parser.add_argument("--data", default="data/fashion-mnist")
     parser.add_argument("--model", default="models/convnet1.model")
+    parser.add_argument("--segment-data", default="data/m2nist",
+                        help=f"segmentation folder for the {SEGMENT_MODEL} row (`make m2nist`); left out when missing")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every system (default: nproc)")
     parser.add_argument("--python", default="/usr/bin/python3", help="a Python with torch (Debian's python3-torch)")
     parser.add_argument("--rounds", type=int, default=None, help="training rounds, best kept (default 2, quick 1)")

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """PyTorch's side of `make bench`: convnet1 in torch.nn, timed the way bench/convnet_bench.cpp times
 ours (same commands, options and JSON fields), on the same IDX files converted the same way
-(bytes kept, x/255 per batch). Run with Debian's python3-torch (/usr/bin/python3). Whether
+(bytes kept, x/255 per batch); or, with --data a segmentation folder (data/m2nist) and --model
+models/unet-m2nist.model, the U-Net trained per pixel (CrossEntropyLoss(ignore_index=255)) on the
+same PNGs, read by bench/segment_parity.py's reader. Run with Debian's python3-torch (/usr/bin/python3). Whether
 PyTorch runs "as a user runs it" or "tuned" is decided by the environment (OPENBLAS_NUM_THREADS=1),
 which bench/run_bench.py sets per process.
 """
@@ -18,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import segment_parity  # bench/: its segmentation-folder reader (pure-Python PNG, cached decoded arrays)
 
 DEFAULT_THREADS = torch.get_num_threads()  # what a user who never calls set_num_threads gets
 
@@ -46,7 +50,13 @@ def read_idx(path):
 
 
 def load_split(directory, split, count=0):
-    """(images uint8 (N, 28, 28), labels int64 (N,)) as torch tensors; the first `count` when > 0."""
+    """(images uint8 (N, H, W), labels) as torch tensors, the first `count` when > 0: IDX files give
+    labels int64 (N,); a segmentation folder (train/images, train/masks) gives masks uint8 (N, H, W),
+    made int64 per batch (as a whole split they would take 8 bytes a pixel)."""
+    if segment_parity.is_segmentation_folder(directory):
+        images, masks, _ = segment_parity.load_segmentation_split(directory, split)
+        images, labels = torch.from_numpy(images), torch.from_numpy(masks)
+        return (images[:count], labels[:count]) if count > 0 else (images, labels)
     images_name, labels_name = IDX_FILES[split]
     images = torch.from_numpy(read_idx(os.path.join(directory, images_name)).copy())
     labels = torch.from_numpy(read_idx(os.path.join(directory, labels_name)).astype(np.int64))
@@ -73,7 +83,7 @@ def model_from_file(path):
 
 
 def as_input(images):
-    """uint8 (B, 28, 28) -> float (B, 1, 28, 28) in [0, 1], as convnet's load_batch."""
+    """uint8 (B, H, W) -> float (B, 1, H, W) in [0, 1], as convnet's load_batch."""
     return images.unsqueeze(1).float().div_(255.0)
 
 
@@ -88,8 +98,9 @@ def train_epoch(model, optimizer, images, labels, batch, generator):
         indices = order[first:first + batch]
         if indices.numel() < 2:
             break
-        x, y = as_input(images[indices]), labels[indices]
-        loss = F.cross_entropy(model(x), y)
+        x, y = as_input(images[indices]), labels[indices].long()
+        # Per pixel for masks (N, H, W), 255 left out as convnet's kIgnoreIndex; no label is 255 otherwise.
+        loss = F.cross_entropy(model(x), y, ignore_index=255)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -100,12 +111,16 @@ def train_epoch(model, optimizer, images, labels, batch, generator):
 
 @torch.no_grad()
 def evaluate(model, images, labels, batch):
+    """Accuracy over the labels (images), or over the labelled pixels (masks: 255 left out)."""
     model.eval()
-    correct = 0
+    correct = counted = 0
     for first in range(0, images.shape[0], batch):
         logits = model(as_input(images[first:first + batch]))
-        correct += int((logits.argmax(1) == labels[first:first + batch]).sum())
-    return correct / images.shape[0]
+        truth = labels[first:first + batch].long()
+        kept = truth != 255
+        correct += int((logits.argmax(1) == truth)[kept].sum())
+        counted += int(kept.sum())
+    return correct / max(counted, 1)
 
 
 def loaded_blas():
