@@ -25,7 +25,9 @@ std::int64_t argmax(const float* values, std::int64_t count) {
 }
 
 LossResult softmax_cross_entropy(const Tensor& logits, std::span<const std::uint8_t> labels, Tensor* grad_logits, double label_smoothing) {
-    return softmax_cross_entropy(logits, labels, grad_logits, CrossEntropyOptions{.label_smoothing = label_smoothing});
+    CrossEntropyOptions options;
+    options.label_smoothing = label_smoothing;
+    return softmax_cross_entropy(logits, labels, grad_logits, options);
 }
 
 LossResult softmax_cross_entropy(const Tensor& logits, std::span<const std::uint8_t> labels, Tensor* grad_logits,

@@ -97,7 +97,7 @@ int predict_segmentation(const Arguments& arguments, const Network& network, con
         const Image decoded = decode_image(file);
         Tensor image = to_network_input(decoded, sample[0], decoded.height, decoded.width, preprocessing);
         nlohmann::ordered_json description = {{"file", file}, {"format", decoded.format}, {"width", decoded.width}, {"height", decoded.height}};
-        inputs.push_back({file, std::filesystem::path(file).stem().string(), std::move(description), std::move(image)});
+        inputs.push_back({file, std::filesystem::path(file).stem().string(), std::move(description), std::move(image), {}});
     }
     if (inputs.empty()) throw UsageError("nothing to predict: give image files (PNG or JPEG), or --data DIR --index N (see --help)");
     // Each image's pictures are named by its file's stem: two of one name would overwrite each other.

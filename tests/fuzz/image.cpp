@@ -1,12 +1,16 @@
-// Fuzz target: pictures (PNG or JPEG, told apart by their bytes), decoded and made into network
-// inputs as predict and the image-folder reader do: grey at 28x28 stretched, and RGB at 32x32
-// cropped, inverted and normalised (so that both conversions and both resize policies run).
+// Fuzz target: pictures (PNG or JPEG, told apart by their bytes), decoded as a segmentation mask
+// (decode_mask_png), then decoded and made into network inputs as predict and the image-folder
+// reader do: grey at 28x28 stretched, and RGB at 32x32 cropped, inverted and normalised (so that
+// both conversions and both resize policies run).
 #include "fuzz_support.h"
 
+#include <convnet/error.h>
 #include <convnet/image.h>
 
 #include <zlib.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace convnet::fuzz {
@@ -38,6 +42,18 @@ std::string with_png_crcs(std::string_view input) {
 void image(std::string_view input) {
     const std::filesystem::path file = scratch_folder() / "fuzz.image";
     write_file(file, with_png_crcs(input));
+    // As a segmentation mask too (palette indices kept, grey under 8 bits unpacked as it is): one
+    // channel of in-range samples whenever the file is indexed.
+    try {
+        const Image mask = decode_mask_png(file);
+        if (mask.indexed && (mask.channels != 1 || mask.samples.size() != static_cast<std::size_t>(mask.height * mask.width))) {
+            std::fprintf(stderr, "decode_mask_png gave an indexed mask of %lld channels and %zu samples for %lldx%lld\n",
+                         static_cast<long long>(mask.channels), mask.samples.size(), static_cast<long long>(mask.width),
+                         static_cast<long long>(mask.height));
+            std::abort();
+        }
+    } catch (const Error&) {
+    }
     const Image picture = decode_image(file);
     to_network_input(picture, 1, 28, 28);
     const Preprocessing cropped{.resize = ResizePolicy::center_crop, .invert = true, .mean = {0.5f}, .std = {0.25f}};
