@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -22,14 +23,35 @@ inline constexpr std::uint8_t kIgnoreIndex = 255;
 enum class TaskKind {
     classify,  // one class per image: Dataset::labels
     segment,   // one class per pixel: Dataset::masks
+    detect,    // a list of boxes per image: Dataset::boxes
+};
+
+// A rectangle by its corners, as torchvision.ops takes boxes ("xyxy"): x1 <= x2, y1 <= y2, x
+// across, y down. In a Dataset and in Targets the unit is the image's width and height (0 to 1,
+// so that resizing an image leaves its boxes as they are); detections are in input pixels.
+struct Box {
+    float x1 = 0.0f, y1 = 0.0f, x2 = 0.0f, y2 = 0.0f;
+    float width() const { return x2 - x1; }
+    float height() const { return y2 - y1; }
+};
+
+// One object in an image: its box and its class (an index into the dataset's class names).
+struct ObjectBox {
+    Box box;
+    int label = 0;
 };
 
 struct Dataset {
     std::vector<std::uint8_t> images;  // (count, channels, height, width), planes per image, 0..255
-    std::vector<std::uint8_t> labels;  // (count): at most 256 classes; empty for segmentation
+    std::vector<std::uint8_t> labels;  // (count): at most 256 classes; empty for segmentation and detection
     // Segmentation (task.h): (count, height, width) class indices per pixel, kIgnoreIndex where no
     // class is known; empty for classification.
     std::vector<std::uint8_t> masks;
+    // Detection (task.h): the objects of every image, image after image; image n's are
+    // boxes[box_offsets[n], box_offsets[n + 1]) (an image may have none). box_offsets has count + 1
+    // entries for a detection set and is empty otherwise.
+    std::vector<ObjectBox> boxes;
+    std::vector<std::int64_t> box_offsets;
     std::int64_t count = 0;
     int channels = 1;  // 1 (grey: IDX files) or 3 (RGB: CIFAR files, image folders)
     int height = 0;
@@ -41,7 +63,13 @@ struct Dataset {
     std::int64_t mask_size() const { return std::int64_t{height} * width; }  // bytes per mask
     const std::uint8_t* mask(std::int64_t index) const { return masks.data() + index * mask_size(); }
     bool has_masks() const { return !masks.empty(); }
-    TaskKind task() const { return has_masks() ? TaskKind::segment : TaskKind::classify; }
+    bool has_boxes() const { return !box_offsets.empty(); }
+    std::span<const ObjectBox> objects(std::int64_t index) const {
+        return std::span(boxes).subspan(static_cast<std::size_t>(box_offsets[static_cast<std::size_t>(index)]),
+                                        static_cast<std::size_t>(box_offsets[static_cast<std::size_t>(index) + 1] -
+                                                                 box_offsets[static_cast<std::size_t>(index)]));
+    }
+    TaskKind task() const { return has_boxes() ? TaskKind::detect : has_masks() ? TaskKind::segment : TaskKind::classify; }
 };
 
 enum class Split { train, test };
