@@ -289,10 +289,10 @@ DataOptions data_options(const Arguments& arguments, const Network& network, Res
 }
 
 Dataset load_data(const std::string& directory, std::string_view split, DataOptions options) {
-    std::vector<std::string> skipped;
+    std::vector<std::string> skipped, warnings;
     Dataset dataset;
     try {
-        dataset = load_dataset(directory, split, options, &skipped);
+        dataset = load_dataset(directory, split, options, &skipped, &warnings);
     } catch (const Error& error) {
         // A cache that cannot be written costs time, not the run.
         if (options.images.cache_dir.empty() || std::string(error.what()).find(options.images.cache_dir.string()) == std::string::npos)
@@ -300,8 +300,14 @@ Dataset load_data(const std::string& directory, std::string_view split, DataOpti
         std::cerr << "warning: " << error.what() << "; reading without a cache\n";
         options.images.cache_dir.clear();
         skipped.clear();
-        dataset = load_dataset(directory, split, options, &skipped);
+        dataset = load_dataset(directory, split, options, &skipped, &warnings);
     }
+    // A few by name, then how many: a set of many background images without label files says so once.
+    constexpr std::size_t kWarningsShown = 5;
+    for (std::size_t i = 0; i < std::min(warnings.size(), kWarningsShown); ++i) std::cerr << "warning: " << warnings[i] << "\n";
+    if (warnings.size() > kWarningsShown)
+        std::cerr << "warning: ... and " << warnings.size() - kWarningsShown << " more of the " << split
+                  << " split (" << warnings.size() << " in all)\n";
     for (const std::string& line : skipped) std::cerr << "skipped " << line << "\n";
     if (!skipped.empty())
         std::cerr << "--skip-bad: " << skipped.size() << (skipped.size() == 1 ? " file" : " files") << " of the " << split

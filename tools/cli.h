@@ -96,7 +96,8 @@ std::string shell_quoted(const std::string& text);
 DataOptions data_options(const Arguments& arguments, const Network& network, ResizePolicy resize);
 
 // load_dataset with `options`, naming the split in progress; prints what --skip-bad left out and
-// retries without the cache when the cache folder cannot be written.
+// the reader's warnings (the first few and a count), and retries without the cache when the cache
+// folder cannot be written.
 Dataset load_data(const std::string& directory, std::string_view split, DataOptions options);
 
 // Comma-separated indexes into a split of `count` images ("0,1,2"); UsageError naming the item.

@@ -24,7 +24,7 @@ options:
   --weights W      weights file (train --save) or checkpoint (train --checkpoint)
   --model FILE     the model file, for weights in convnet's older format (a safetensors file
                    holds its model)
-  --data DIR       dataset folder: IDX, CIFAR-10, an image folder or a segmentation folder
+  --data DIR       dataset folder: IDX, CIFAR-10, an image folder, a segmentation or a detection folder
                    (docs/DATA.md); its test split
   --cache DIR|none image folders: the cache of converted images (default $XDG_CACHE_HOME/convnet,
                    else ~/.cache/convnet)

@@ -43,10 +43,12 @@ options:
   --model FILE       model file (e.g. models/convnet1.model)
   --data DIR         dataset folder (docs/DATA.md): IDX files (e.g. data/fashion-mnist; `make data`
                      fetches it), CIFAR-10 binary batches, an image folder DIR/train/<class>/*.png|jpg
-                     and DIR/test/<class>/... (DIR/val/ too, optional), or a segmentation folder
+                     and DIR/test/<class>/... (DIR/val/ too, optional), a segmentation folder
                      DIR/classes.txt, DIR/train/images/NAME.png|jpg and DIR/train/masks/NAME.png
-                     (class indices, 255 = ignore; docs/SEGMENTATION.md); folders are converted once
-                     to the model's input and cached
+                     (class indices, 255 = ignore; docs/SEGMENTATION.md), or a detection folder
+                     DIR/classes.txt, DIR/train/images/NAME.png|jpg and DIR/train/labels/NAME.txt
+                     (`class cx cy w h` lines, the YOLO layout; docs/DETECTION.md); folders are
+                     converted once to the model's input and cached
   --task T           classify or segment: what the data's targets are; by default a folder with
                      train/masks/ is segmentation, anything else classification (a segmentation
                      model ends in (N, classes, H, W) and is trained per pixel)
@@ -412,7 +414,8 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
         reading.task = resumed->weights.task;
     }
     const DatasetKind kind = dataset_kind(data, reading.task);
-    const bool folder = kind == DatasetKind::image_folder || kind == DatasetKind::segmentation_folder;
+    const bool folder =
+        kind == DatasetKind::image_folder || kind == DatasetKind::segmentation_folder || kind == DatasetKind::detection_folder;
     const bool has_val = reading.images.val_split > 0.0 || (folder && std::filesystem::is_directory(std::filesystem::path(data) / "val"));
     if (arguments.has("val-split") && folder && std::filesystem::is_directory(std::filesystem::path(data) / "val"))
         throw UsageError("option --val-split " + arguments.required("val-split") + ": " + data +

@@ -41,6 +41,12 @@ struct ObjectBox {
     int label = 0;
 };
 
+// The share of a box's area that must stay inside the image after a crop (an augmentation's, or a
+// center_crop resize's) for the box to be kept, clipped to the image; a box with less in sight is
+// dropped, the object then being mostly out of the picture. (Ultralytics' random_perspective keeps
+// boxes with 10% of their area; convnet keeps fewer slivers, whose class the network cannot see.)
+inline constexpr double kMinimumVisibleFraction = 0.4;
+
 struct Dataset {
     std::vector<std::uint8_t> images;  // (count, channels, height, width), planes per image, 0..255
     std::vector<std::uint8_t> labels;  // (count): at most 256 classes; empty for segmentation and detection
@@ -74,8 +80,9 @@ struct Dataset {
 
 enum class Split { train, test };
 
-// A 64-bit FNV-1a digest of a dataset's shape, labels and every image byte: what a checkpoint
-// records of its training data, so that a run resumed on other data is refused.
+// A 64-bit FNV-1a digest of a dataset's shape, labels, every image byte, and its masks or its
+// boxes (their corners, classes and grouping by image): what a checkpoint records of its training
+// data, so that a run resumed on other data is refused.
 std::uint64_t dataset_fingerprint(const Dataset& dataset);
 
 // Reads an IDX image file (magic 0x00000803) and its label file (0x00000801), raw or gzip.

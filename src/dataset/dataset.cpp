@@ -4,6 +4,7 @@
 #include <convnet/error.h>
 #include <convnet/random.h>
 
+#include <bit>
 #include <cmath>
 #include <numeric>
 
@@ -26,6 +27,12 @@ Dataset subset(const Dataset& dataset, const std::vector<bool>& take, bool wante
         ++result.count;
     }
     return result;
+}
+
+// Whether `path` is a folder (or a link to one); false where it cannot be looked at.
+bool is_folder_of(const std::filesystem::path& path) {
+    std::error_code error;
+    return std::filesystem::is_directory(path, error);
 }
 
 // Whether `directory` holds any IDX file of the official names (raw or gzip).
@@ -54,20 +61,41 @@ std::string not_a_dataset(const std::filesystem::path& directory) {
            "  an image folder: " +
            name + "/train/<class>/*.png|jpg and " + name + "/test/<class>/... (a folder per class)\n" +
            "  a segmentation folder: " + name + "/classes.txt, " + name + "/train/images/*.png|jpg, " + name +
-           "/train/masks/*.png and the same under test/ (docs/SEGMENTATION.md)";
+           "/train/masks/*.png and the same under test/ (docs/SEGMENTATION.md)\n"
+           "  a detection folder (YOLO layout): " + name + "/classes.txt, " + name + "/train/images/*.png|jpg, " + name +
+           "/train/labels/*.txt and the same under test/ (docs/DETECTION.md)";
 }
 
 }  // namespace
 
 DatasetKind dataset_kind(const std::filesystem::path& directory, std::optional<TaskKind> task) {
+    const std::string name = directory.string();
+    const bool segmentation = is_segmentation_folder(directory), detection = is_detection_folder(directory);
     if (task == TaskKind::segment) {
-        if (!is_segmentation_folder(directory))
-            throw Error(directory.string() + ": --task segment needs a segmentation folder: " + directory.string() +
-                        "/train/images/ and " + directory.string() + "/train/masks/ (PNG masks of class indices; docs/SEGMENTATION.md)");
+        if (!segmentation)
+            throw Error(name + ": --task segment needs a segmentation folder: " + name + "/train/images/ and " + name +
+                        "/train/masks/ (PNG masks of class indices; docs/SEGMENTATION.md)" +
+                        (detection ? "; " + name + "/train/labels/ makes it a detection folder (--task detect)" : ""));
         return DatasetKind::segmentation_folder;
     }
+    if (task == TaskKind::detect) {
+        if (!detection)
+            throw Error(name + ": --task detect needs a detection folder (the YOLO layout): " + name + "/train/images/ and " + name +
+                        "/train/labels/ (a NAME.txt of `class cx cy w h` lines per image NAME.png|jpg; docs/DETECTION.md)" +
+                        (is_folder_of(directory / "train" / "images") ? "; " + name + "/train/labels/ is missing"
+                                                                       : "; " + name + "/train/images/ is missing"));
+        return DatasetKind::detection_folder;
+    }
     if (is_cifar10_folder(directory)) return DatasetKind::cifar10;
-    if (!task && is_segmentation_folder(directory)) return DatasetKind::segmentation_folder;
+    if (!task && segmentation && detection)
+        throw Error(name + ": holds both train/masks/ (a segmentation folder) and train/labels/ (a detection folder); say which with "
+                           "--task segment or --task detect");
+    if (!task && segmentation) return DatasetKind::segmentation_folder;
+    if (!task && detection) return DatasetKind::detection_folder;
+    if (task == TaskKind::classify && detection)
+        throw Error(name + ": a detection folder (train/images/ and train/labels/, the YOLO layout), not an image folder of a "
+                           "folder per class; train a detector on it with --task detect (or leave --task out), or give "
+                           "classification a folder DIR/train/<class>/*.png");
     if (is_image_folder(directory)) return DatasetKind::image_folder;
     return DatasetKind::idx;
 }
@@ -82,6 +110,8 @@ std::string dataset_kind_name(DatasetKind kind) {
             return "image folder";
         case DatasetKind::segmentation_folder:
             return "segmentation folder";
+        case DatasetKind::detection_folder:
+            return "detection folder";
     }
     return "?";
 }
@@ -104,6 +134,15 @@ std::uint64_t dataset_fingerprint(const Dataset& dataset) {
         }
         for (; i < bytes->size(); ++i) mix((*bytes)[i]);
     }
+    // The objects of a detection set: each image's count, then every box's corners (their bits)
+    // and class.
+    if (dataset.has_boxes()) {
+        for (const std::int64_t offset : dataset.box_offsets) mix(static_cast<std::uint64_t>(offset));
+        for (const ObjectBox& object : dataset.boxes) {
+            for (const float value : {object.box.x1, object.box.y1, object.box.x2, object.box.y2}) mix(std::bit_cast<std::uint32_t>(value));
+            mix(static_cast<std::uint64_t>(static_cast<std::int64_t>(object.label)));
+        }
+    }
     return hash;
 }
 
@@ -125,12 +164,14 @@ std::vector<bool> held_out_images(const Dataset& dataset, double fraction, std::
 }
 
 Dataset load_dataset(const std::filesystem::path& directory, std::string_view split, const DataOptions& options,
-                     std::vector<std::string>* skipped) {
+                     std::vector<std::string>* skipped, std::vector<std::string>* warnings) {
     if (split != "train" && split != "val" && split != "test")
         throw Error("dataset split '" + std::string(split) + "': expected train, val or test");
     const DatasetKind kind = dataset_kind(directory, options.task);
     if (kind == DatasetKind::idx && !holds_idx_files(directory)) throw Error(not_a_dataset(directory));
+    if (warnings != nullptr) warnings->clear();
     if (kind == DatasetKind::segmentation_folder) return read_segmentation_folder(directory, split, options.images, skipped);
+    if (kind == DatasetKind::detection_folder) return read_detection_folder(directory, split, options.images, skipped, warnings);
     if (kind == DatasetKind::image_folder) return read_image_folder(directory, split, options.images, skipped);
     const auto read = [&](Split which) {
         return kind == DatasetKind::cifar10 ? read_cifar10(directory, which) : load_split(directory, which);

@@ -1,14 +1,17 @@
-// What the folder readers (image folders, segmentation folders) share: converting one picture
-// file to the model's input bytes, the fingerprint of a listing, and the cache of a converted
-// split. Internal to the library.
+// What the folder readers (image, segmentation and detection folders) share: listing files by
+// stem, converting one picture file to the model's input bytes, the fingerprint of a listing, the
+// validation split by image, and the cache of a converted split. Internal to the library.
 //
 // Cache file (native byte order; another order reads as a bad magic and is rebuilt):
 //   "CNVIFOLD" | u32 version | u32 0x01020304 | u64 fingerprint | i64 count | i32 channels, height,
-//   width | u32 class count | u32 skipped count | u32 1 with masks, else 0 | (u32 length, bytes) per
-//   class name, per skipped line | labels (count bytes, none with masks) | images (count·C·H·W
-//   bytes) | masks (count·H·W bytes, with masks) | u32 CRC-32 of all before.
-// Anything that does not match (magic, version, fingerprint, shape, sizes against the file's
-// length, CRC) makes the load rebuild the cache.
+//   width | u32 class count | u32 skipped count | u32 targets (0 labels, 1 masks, 2 boxes) | i64 box
+//   count (0 unless boxes) | (u32 length, bytes) per class name, per skipped line | labels (count
+//   bytes, with labels) | images (count·C·H·W bytes) | masks (count·H·W bytes, with masks) |
+//   box offsets ((count + 1)·i64, with boxes) | boxes (per box f32 x1, y1, x2, y2, i32 class, with
+//   boxes) | u32 CRC-32 of all before.
+// Version 1 had no masks, version 2 no boxes (a u32 masks flag where the targets are, no box
+// count); both are rebuilt, as is anything else that does not match (magic, version, fingerprint,
+// shape, sizes against the file's length, CRC, offsets, boxes or classes out of range).
 #pragma once
 
 #include <convnet/data.h>
@@ -17,6 +20,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <initializer_list>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,6 +58,16 @@ bool is_folder(const std::filesystem::path& path);
 // `text` with A–Z in lower case (file extensions are compared so).
 std::string lower_ascii(std::string text);
 
+// The files of `folder` whose lower-case extension is one of `extensions`, by stem. Throws
+// convnet::Error naming the folder when it cannot be listed, or two files of one stem (`paired`
+// says what they are paired with by name: "its mask", "its label file").
+std::map<std::string, std::filesystem::path> files_by_stem(const std::filesystem::path& folder,
+                                                           std::initializer_list<std::string_view> extensions, std::string_view paired);
+
+// Which of `count` images a val_split of `fraction` holds out (true), by image: round(count·fraction)
+// of them (at most count − 1), chosen by a shuffle seeded from `seed`.
+std::vector<bool> held_out_by_image(std::size_t count, double fraction, std::uint64_t seed);
+
 // The cache format's version, the split and every option that changes the converted bytes.
 void hash_folder_options(Hash& hash, std::string_view split, const ImageFolderOptions& options);
 
@@ -66,13 +81,13 @@ std::filesystem::path folder_cache_file(std::string_view kind, const std::filesy
 std::string convert_picture(const std::filesystem::path& path, const ImageFolderOptions& options, std::uint8_t* out,
                             std::int64_t* file_height = nullptr, std::int64_t* file_width = nullptr);
 
-// Writes `dataset` (its labels or its masks) under `key`, atomically, creating the folder.
+// Writes `dataset` (its labels, its masks or its boxes) under `key`, atomically, creating the folder.
 void write_folder_cache(const std::filesystem::path& file, std::uint64_t key, const Dataset& dataset,
                         const std::vector<std::string>& skipped);
 
 // The dataset cached in `file` under `key`, with the options' shape and these class names, and
-// masks when `masks`; nullopt when the file is missing, stale or damaged.
+// the targets of `task` (labels, masks or boxes); nullopt when the file is missing, stale or damaged.
 std::optional<Dataset> read_folder_cache(const std::filesystem::path& file, std::uint64_t key, const ImageFolderOptions& options,
-                                         const std::vector<std::string>& classes, bool masks, std::vector<std::string>& skipped);
+                                         const std::vector<std::string>& classes, TaskKind task, std::vector<std::string>& skipped);
 
 }  // namespace convnet::detail

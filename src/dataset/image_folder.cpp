@@ -269,7 +269,7 @@ Dataset read_image_folder(const fs::path& root, std::string_view split, const Im
     fs::path cache_file;
     if (!options.cache_dir.empty()) {
         cache_file = image_folder_cache_file(root, split, options);
-        if (std::optional<Dataset> cached = detail::read_folder_cache(cache_file, key, options, classes, /*masks=*/false, skipped_lines)) {
+        if (std::optional<Dataset> cached = detail::read_folder_cache(cache_file, key, options, classes, TaskKind::classify, skipped_lines)) {
             if (skipped) *skipped = std::move(skipped_lines);
             return std::move(*cached);
         }

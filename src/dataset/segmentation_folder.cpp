@@ -6,7 +6,6 @@
 
 #include <convnet/error.h>
 #include <convnet/image.h>
-#include <convnet/random.h>
 #include <convnet/segmentation_folder.h>
 
 #include <algorithm>
@@ -20,7 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using detail::is_folder;
-using detail::lower_ascii;
 
 
 
@@ -43,31 +41,13 @@ std::vector<std::string> segmentation_classes(const fs::path& root) {
     return names;
 }
 
-// The files of `folder` whose lower-case extension is one of `extensions`, by stem; two files of
-// one stem are refused.
-std::map<std::string, fs::path> files_by_stem(const fs::path& folder, std::initializer_list<std::string_view> extensions) {
-    std::map<std::string, fs::path> found;
-    std::error_code error;
-    for (fs::directory_iterator entry(folder, error), end; !error && entry != end; entry.increment(error)) {
-        const std::string extension = lower_ascii(entry->path().extension().string());
-        if (std::find(extensions.begin(), extensions.end(), extension) == extensions.end()) continue;
-        const std::string stem = entry->path().stem().string();
-        const auto [at, inserted] = found.emplace(stem, entry->path());
-        if (!inserted)
-            throw Error(folder.string() + ": two files named " + stem + " (" + at->second.filename().string() + " and " +
-                        entry->path().filename().string() + "); each image and its mask are paired by name");
-    }
-    if (error) throw Error(folder.string() + ": cannot list (" + error.message() + ")");
-    return found;
-}
-
 // Every image of split/images with its mask in split/masks; a file on one side only is refused.
 std::vector<Pair> pair_files(const fs::path& directory) {
     const fs::path images = directory / "images", masks = directory / "masks";
     for (const fs::path& folder : {images, masks})
         if (!is_folder(folder)) throw Error(folder.string() + ": folder not found (a segmentation split holds images/ and masks/)");
-    const std::map<std::string, fs::path> pictures = files_by_stem(images, {".png", ".jpg", ".jpeg"});
-    const std::map<std::string, fs::path> labels = files_by_stem(masks, {".png"});
+    const std::map<std::string, fs::path> pictures = detail::files_by_stem(images, {".png", ".jpg", ".jpeg"}, "its mask");
+    const std::map<std::string, fs::path> labels = detail::files_by_stem(masks, {".png"}, "its mask");
     std::vector<Pair> pairs;
     for (const auto& [stem, path] : pictures) {
         const auto mask = labels.find(stem);
@@ -192,15 +172,8 @@ Dataset read_segmentation_folder(const fs::path& root, std::string_view split, c
     if (!is_folder(directory)) throw Error(directory.string() + ": folder not found (the " + std::string(split) + " split)");
     std::vector<Pair> pairs = pair_files(directory);
     if (derived) {
-        // round(n·F) images held out (at most n − 1), chosen by a seeded shuffle; both keep their order.
-        const auto count = std::min<std::int64_t>(std::llround(double(pairs.size()) * options.val_split),
-                                                  static_cast<std::int64_t>(pairs.size()) - 1);
-        std::vector<std::size_t> order(pairs.size());
-        for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-        Random random((options.split_seed ^ 0x5a11d5eedull) + 0x9E3779B97F4A7C15ull);
-        for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[random.below(i)]);
-        std::vector<bool> held(pairs.size(), false);
-        for (std::int64_t i = 0; i < count; ++i) held[order[static_cast<std::size_t>(i)]] = true;
+        // Both keep their order.
+        const std::vector<bool> held = detail::held_out_by_image(pairs.size(), options.val_split, options.split_seed);
         std::vector<Pair> kept;
         for (std::size_t i = 0; i < pairs.size(); ++i)
             if (held[i] == (split == "val")) kept.push_back(std::move(pairs[i]));
@@ -212,7 +185,7 @@ Dataset read_segmentation_folder(const fs::path& root, std::string_view split, c
     fs::path cache_file;
     if (!options.cache_dir.empty()) {
         cache_file = detail::folder_cache_file("segmentation-folder", root, split, options);
-        if (std::optional<Dataset> cached = detail::read_folder_cache(cache_file, key, options, classes, /*masks=*/true, skipped_lines)) {
+        if (std::optional<Dataset> cached = detail::read_folder_cache(cache_file, key, options, classes, TaskKind::segment, skipped_lines)) {
             if (skipped) *skipped = std::move(skipped_lines);
             return std::move(*cached);
         }

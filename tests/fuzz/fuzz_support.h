@@ -28,6 +28,7 @@ void checkpoint(std::string_view input);    // read_checkpoint
 void image(std::string_view input);         // decode_image (PNG or JPEG) and to_network_input
 void cifar(std::string_view input);         // parts: batches.meta.txt, test_batch.bin
 void image_folder(std::string_view input);  // the image-folder cache file of image_folder_fixture
+void detection_labels(std::string_view input);  // a YOLO label file's text: parse_yolo_labels, fit_boxes
 
 // Inputs that stand for several files: every part but the last is preceded by its length, 4 bytes
 // little-endian; the last part is the rest. A length past the end takes what is left, and missing

@@ -238,6 +238,16 @@ void add_cifar(Corpus& corpus) {
                            records({1})}));
 }
 
+// YOLO label files as annotation tools write them: integers and decimals, CRLF, blank and
+// trailing space, a box past the edge, an empty file.
+void add_detection_labels(Corpus& corpus) {
+    corpus.add("detection_labels", "one", "0 0.5 0.5 0.25 0.4\n");
+    corpus.add("detection_labels", "several", "0 0.1 0.2 0.1 0.1\n2 0.731250 0.442708 0.212500 0.302083\n1 1 0 0.5 0.5\n");
+    corpus.add("detection_labels", "crlf-blank", "\xEF\xBB\xBF"
+                                                 "1 0.5 0.5 1 1  \r\n\r\n\t2 +0.25 2.5e-1 1e-1 0.3\r\n");
+    corpus.add("detection_labels", "empty", "");
+}
+
 void add_image_folder_cache(Corpus& corpus, const fs::path& scratch) {
     const fs::path root = scratch / "image-folder";
     convnet::fuzz::make_image_folder_fixture(root);
@@ -265,6 +275,7 @@ int main(int argc, char** argv) {
         add_pictures(corpus, source);
         add_cifar(corpus);
         add_image_folder_cache(corpus, scratch);
+        add_detection_labels(corpus);
         std::cout << "convnet_fuzz_corpus: " << corpus.count() << " seeds in " << output.string() << "\n";
     } catch (const std::exception& error) {
         std::cerr << "convnet_fuzz_corpus: " << error.what() << "\n";

@@ -25,7 +25,8 @@ struct Target {
 // png and jpeg are one function with two corpora.
 const Target kTargets[] = {{"idx", fuzz::idx},         {"model", fuzz::model},           {"network", fuzz::network},
                            {"weights", fuzz::weights}, {"checkpoint", fuzz::checkpoint}, {"png", fuzz::image},
-                           {"jpeg", fuzz::image},      {"cifar", fuzz::cifar},           {"image_folder", fuzz::image_folder}};
+                           {"jpeg", fuzz::image},      {"cifar", fuzz::cifar},           {"image_folder", fuzz::image_folder},
+                           {"detection_labels", fuzz::detection_labels}};
 
 // For the test names CTest lists: the target, not the struct's bytes.
 void PrintTo(const Target& target, std::ostream* out) { *out << target.name; }
