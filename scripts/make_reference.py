@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # Generates the PyTorch reference cases that tests/reference/test_reference.cpp compares convnet
-# against (docs/REFERENCE_TESTS.md): one folder of .npy files per case plus cases.txt/networks.txt/losses.txt.
+# against (docs/REFERENCE_TESTS.md): one folder of .npy files per case plus cases.txt/networks.txt/losses.txt,
+# and the NMS cases (nms.txt) of tests/reference/test_detection_reference.cpp when torchvision imports.
 #
 # Usage: /usr/bin/python3 scripts/make_reference.py OUTPUT_FOLDER
 # Needs Debian's python3-torch and python3-numpy. Cases are made only for the layer types that
@@ -561,6 +562,88 @@ def loss_case(folder, name, shape, scale, weights, ignore_index, label_smoothing
             f"label_smoothing={label_smoothing}")
 
 
+# ---------------------------------------------------------------------------------------------
+# Detection: torchvision.ops.nms and batched_nms (Debian's python3-torchvision 0.14, which
+# recommends but does not need python3-av) on seeded random boxes, for src/detection/boxes.cpp
+# (tests/reference/test_detection_reference.cpp, docs/DETECTION.md). A section of its own: torch
+# alone makes every other case; without torchvision, nms.txt holds one line "unavailable: …" and
+# the C++ test is skipped with the install hint.
+#
+# Boxes are in pixels on a 640×480 image with random sizes, their corners on sixteenths of a pixel:
+# then batched_nms's coordinate trick (each class's boxes shifted by class·(max coordinate + 1),
+# then one nms) is exact in float32, and its result is that of nms per class, which is what
+# convnet computes; off that grid the shift can round an IoU across the threshold.
+NMS_CASES = [
+    # name, boxes, classes, iou_threshold, scores ("uniform": all distinct; "tenths": k/10, many ties), layout
+    ("empty", 0, 1, 0.5, "uniform", "spread"),
+    ("one", 1, 1, 0.5, "uniform", "spread"),
+    ("spread", 300, 1, 0.5, "uniform", "spread"),
+    ("equal_scores", 200, 1, 0.5, "tenths", "crowded"),
+    ("classes", 400, 5, 0.7, "tenths", "crowded"),
+    ("classes_low_threshold", 300, 3, 0.3, "uniform", "crowded"),
+    # Whole pixels, small boxes: some IoUs fall exactly on the threshold. At 0.5 such a box stays
+    # (suppressed only above it); at 0.3 an IoU of exactly 3/10 is 0.30000001 in float32 and goes.
+    ("integer_corners", 250, 2, 0.3, "tenths", "integer"),
+    ("integer_corners_half", 250, 1, 0.5, "tenths", "integer"),
+    # > 1000 boxes (boxes.numel() > 4000): batched_nms runs nms per class and sorts the kept boxes
+    # with an unstable sort, so its scores here are distinct.
+    ("over_1000", 1200, 4, 0.5, "uniform", "crowded"),
+]
+NMS_MISSING_HINT = ("torchvision is not importable by this Python, so the NMS reference cases were not made: "
+                    "sudo apt-get install python3-torchvision (`make test` does), then delete BUILD/reference.stamp "
+                    "and build again")
+
+
+def nms_boxes(count, layout, generator):
+    """(count, 4) float32 x1 y1 x2 y2: corners on 1/16 pixel ("integer": whole pixels, small boxes)."""
+    if layout == "integer":
+        corner = torch.randint(0, 40, (count, 2), generator=generator)
+        size = torch.randint(1, 12, (count, 2), generator=generator)
+        return torch.cat([corner, corner + size], 1).float()
+    extent = torch.tensor([640.0, 480.0]) if layout == "spread" else torch.tensor([160.0, 120.0])
+    corner = torch.floor(torch.rand(count, 2, generator=generator) * extent * 16) / 16
+    size = torch.floor((torch.rand(count, 2, generator=generator) * 196 + 4) * 16) / 16  # 4 to 200 pixels
+    return torch.cat([corner, corner + size], 1).float()
+
+
+def nms_case(folder, name, count, classes, iou_threshold, score_kind, layout, seed, ops):
+    generator = torch.Generator().manual_seed(seed)
+    boxes = nms_boxes(count, layout, generator)
+    if score_kind == "tenths":
+        scores = torch.randint(0, 11, (count,), generator=generator).float() / 10
+    else:
+        scores = torch.randperm(max(count, 1), generator=generator)[:count].float() / max(count, 1) + 0.5 / max(count, 1)
+    labels = torch.randint(0, classes, (count,), generator=generator)
+    case = folder / name
+    case.mkdir(parents=True)
+    save(case, "boxes", boxes)
+    save(case, "scores", scores)
+    save(case, "labels", labels, np.uint8)
+    save(case, "nms_keep", ops.nms(boxes, scores, iou_threshold), np.float64)
+    save(case, "batched_nms_keep", ops.batched_nms(boxes, scores, labels, iou_threshold), np.float64)
+    # box_iou and generalized_box_iou of the first boxes, in float64 (as convnet's return them).
+    first = boxes[:24].double()
+    save(case, "box_iou", ops.box_iou(first, first), np.float64)
+    save(case, "generalized_box_iou", ops.generalized_box_iou(first, first), np.float64)
+    return f"{name} boxes={count} classes={classes} iou_threshold={iou_threshold}"
+
+
+def write_nms_cases(output):
+    """The NMS cases under OUTPUT/nms and their list OUTPUT/nms.txt; returns what it made, for the summary."""
+    header = "# convnet NMS reference cases (torchvision.ops): name, boxes, classes, iou_threshold\n"
+    try:
+        import torchvision
+        import torchvision.ops as ops
+    except ImportError as error:
+        (output / "nms.txt").write_text(header + f"unavailable: {NMS_MISSING_HINT} ({error})\n")
+        return "no NMS cases (torchvision missing)"
+    (output / "nms").mkdir(parents=True)
+    lines = [nms_case(output / "nms", name, count, classes, iou_threshold, score_kind, layout, case_seed(name), ops)
+             for name, count, classes, iou_threshold, score_kind, layout in NMS_CASES]
+    (output / "nms.txt").write_text(header + "".join(line + "\n" for line in lines))
+    return f"{len(lines)} NMS cases (torchvision {torchvision.__version__})"
+
+
 def case_seed(name):
     """A fixed seed per case name: adding or removing a case leaves the others' data unchanged."""
     return zlib.crc32(name.encode())
@@ -623,9 +706,10 @@ def main():
     (output / "losses.txt").write_text(
         "# convnet loss reference cases: name, logits shape, weight=0|1, ignore_index (-1: none), label_smoothing\n"
         + "".join(line + "\n" for line in losses))
+    nms_summary = write_nms_cases(output)
     missing = [group for group in LAYER_CASES if group not in covered]
     print(f"make_reference.py: {len(lines)} layer cases ({', '.join(covered)}), {len(networks)} network cases, "
-          f"{len(losses)} loss cases "
+          f"{len(losses)} loss cases, {nms_summary} "
           f"in {time.time() - start:.1f} s" + (f"; not registered yet: {', '.join(missing)}" if missing else ""))
 
 
