@@ -107,6 +107,11 @@ def make_module(layer_type, options, shape):
         module = nn.Conv2d(shape[1], int(take("out")), kernel, pair("stride", (1, 1)), pair("pad", (0, 0)),
                            pair("dilation", (1, 1)), int(take("groups", 1)), parse_bool(take("bias", "true")))
         take("in", None)
+    elif layer_type == "detect":  # the detection head's convolution (its gains are the loss's, not the layer's)
+        kernel = int(take("kernel", 1))
+        module = nn.Conv2d(shape[1], 5 + int(take("classes")), kernel, padding=kernel // 2)
+        for gain in ("box_weight", "objectness_weight", "class_weight"):
+            take(gain, None)
     elif layer_type in ("batchnorm2d", "batchnorm1d"):
         cls = nn.BatchNorm2d if layer_type == "batchnorm2d" else nn.BatchNorm1d
         module = cls(shape[1], eps=float(take("eps", 1e-5)), momentum=float(take("momentum", 0.1)))
@@ -394,6 +399,10 @@ LAYER_CASES = {
     ],
     "flatten": [
         ("flatten", (2, 3, 4, 5), "smooth"),
+    ],
+    "detect": [
+        ("detect classes=3", (2, 6, 5, 4), "smooth"),
+        ("detect classes=10 kernel=3 box_weight=2", (2, 8, 6, 6), "smooth"),
     ],
     "convtranspose2d": [
         ("convtranspose2d out=4 kernel=2 stride=2", (2, 3, 7, 7), "smooth"),  # U-Net's up step, 7 -> 14

@@ -225,8 +225,9 @@ WeightsMetadata decode_weights_metadata(const std::map<std::string, std::string>
     }
     if (const auto task = metadata.find("task"); task != metadata.end()) {
         if (task->second == "segment") decoded.task = TaskKind::segment;
+        else if (task->second == "detect") decoded.task = TaskKind::detect;
         else if (task->second != "classify")
-            throw Error(file + ": __metadata__ \"task\": \"" + task->second + "\", expected \"classify\" or \"segment\"");
+            throw Error(file + ": __metadata__ \"task\": \"" + task->second + "\", expected \"classify\", \"segment\" or \"detect\"");
     }
     if (const auto found = metadata.find("preprocessing"); found != metadata.end()) {
         const nlohmann::json object = parse_metadata_json(found->second, file, "preprocessing");
@@ -266,7 +267,8 @@ std::map<std::string, std::string> encode_weights_metadata(const Network& networ
         {"model", format_model(network.layer_plans(), network.sample_shape())},
         {"preprocessing", format_metadata_preprocessing(metadata.preprocessing, network.sample_shape())}};
     if (!metadata.class_names.empty()) encoded["classes"] = nlohmann::json(metadata.class_names).dump();
-    if (metadata.task != TaskKind::classify) encoded["task"] = "segment";  // absent: classify, as before tasks
+    // Absent: classify, as before tasks.
+    if (metadata.task != TaskKind::classify) encoded["task"] = metadata.task == TaskKind::segment ? "segment" : "detect";
     return encoded;
 }
 

@@ -7,6 +7,7 @@
 #include <convnet/layers/batchnorm.h>
 #include <convnet/layers/concat.h>
 #include <convnet/layers/conv2d.h>
+#include <convnet/layers/detect.h>
 #include <convnet/layers/convtranspose2d.h>
 #include <convnet/layers/dropout.h>
 #include <convnet/layers/flatten.h>
@@ -166,6 +167,19 @@ std::unique_ptr<Layer> make_conv2d(LayerOptions& options, const Shape& input) {
     return std::make_unique<Conv2d>(conv);
 }
 
+std::unique_ptr<Layer> make_detect(LayerOptions& options, const Shape& input) {
+    require_rank(options, input, 4, " (N, C, H, W): put detect after a convolution's feature maps");
+    DetectOptions detect;
+    detect.in_channels = input[1];
+    detect.classes = options.integer("classes", std::nullopt, 1);
+    detect.kernel_size = options.integer("kernel", 1, 1);
+    detect.box_weight = options.real("box_weight", detect.box_weight, 0.0, 1e6);
+    detect.objectness_weight = options.real("objectness_weight", detect.objectness_weight, 0.0, 1e6);
+    detect.class_weight = options.real("class_weight", detect.class_weight, 0.0, 1e6);
+    if (detect.kernel_size % 2 == 0) options.fail("option kernel=" + std::to_string(detect.kernel_size) + ": expected an odd size (1, 3, ...)");
+    return std::make_unique<Detect>(detect);
+}
+
 std::unique_ptr<Layer> make_convtranspose2d(LayerOptions& options, const Shape& input) {
     ConvTranspose2dOptions conv;
     read_convolution(options, input, conv);
@@ -284,6 +298,10 @@ const std::array kLayerTypes{
               [](LayerOptions& o, const Shape&) -> std::unique_ptr<Layer> {
                   return std::make_unique<Add>(static_cast<int>(o.input_shapes().size()));
               }},
+    LayerType{"detect",
+              "detection head, a convolution scoring each grid cell's box, objectness and classes (docs/DETECTION.md): classes=K "
+              "[kernel=1] [box_weight=5] [objectness_weight=1] [class_weight=1]",
+              make_detect},
     LayerType{"concat", "joins two or more inputs along channels, as torch.cat(dim=1): from=A,B",
               [](LayerOptions&, const Shape&) -> std::unique_ptr<Layer> { return std::make_unique<Concat>(); }},
 };

@@ -281,6 +281,7 @@ struct Exporter {
 // Every layer type of the layer table (checked by tests/unit/test_onnx.cpp).
 const std::array kExporters{
     Exporter{"conv2d", export_conv2d},
+    Exporter{"detect", export_conv2d},  // the raw head: decoding and NMS are the caller's (docs/DETECTION.md)
     Exporter{"convtranspose2d", export_convtranspose2d},
     Exporter{"batchnorm2d", export_batchnorm},
     Exporter{"batchnorm1d", export_batchnorm},

@@ -97,7 +97,7 @@ void load_batch(const Dataset& dataset, std::span<const std::int64_t> indices, T
     const std::int64_t size = dataset.image_size();
     const Task& task = task_for(dataset.task());
     images.resize(Shape{static_cast<std::int64_t>(indices.size()), dataset.channels, dataset.height, dataset.width});
-    targets.labels.clear();
+    targets.clear();
     const Augmentation& augmentation = transform.augmentation;
     for (std::size_t b = 0; b < indices.size(); ++b) {
         const std::uint8_t* source = dataset.image(indices[b]);
@@ -195,8 +195,13 @@ Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t
     const Task& task = task_for(dataset.task());
     task.check_compatible(network, dataset, "evaluation");
     if (dataset.count == 0) throw Error("the evaluation set has no images");
+    if (augmentation == TestTimeAugmentation::flip && !task.averages_mirrored_outputs())
+        throw Error("test-time flip averages the outputs of an image and its mirror, which " + std::string(task.name()) +
+                    " cannot: its outputs are not scores alone (use --tta none)");
+    // A task that cannot sum its counts over ranks (detection) scores every image on every rank.
+    if (!task.sums_over_ranks()) communicator = nullptr;
     Evaluation result;
-    task.start(result, network.output_features());
+    task.start(result, task.model_classes(network));
     const Shard shard =
         communicator != nullptr ? shard_of(dataset.count, communicator->rank(), communicator->size()) : Shard{0, dataset.count};
     std::vector<std::int64_t> indices(static_cast<std::size_t>(dataset.count));
@@ -212,7 +217,7 @@ Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t
                    transform);
         network.predict(images, logits);
         if (augmentation == TestTimeAugmentation::flip) average_with_mirror(network, images, logits, mirrored_logits);
-        const LossResult loss = task.loss(logits, targets, nullptr, CrossEntropyOptions{});
+        const LossResult loss = task.loss(network, logits, targets, nullptr, CrossEntropyOptions{});
         loss_sum += loss.loss * loss.denominator;
         denominator += loss.denominator;
         task.score(logits, targets, first, result);
@@ -287,7 +292,7 @@ EpochResult Trainer::train_epoch(const Dataset& dataset, const std::function<voi
         load_batch(dataset, std::span(order).subspan(static_cast<std::size_t>(first + shard.first), static_cast<std::size_t>(shard.count)),
                    images_, targets_, transform_);
         const Tensor& logits = network_.forward_train(images_);
-        LossResult loss = task.loss(logits, targets_, &grad_logits_, loss_options_);
+        LossResult loss = task.loss(network_, logits, targets_, &grad_logits_, loss_options_);
         if (communicator_ != nullptr) loss = global_loss(loss);
         // Checked before the step, so that a bad batch leaves the weights (and every checkpoint) the
         // last good ones: the loss, then the gradients (a finite loss can still overflow in backward).

@@ -244,7 +244,17 @@ std::string shell_quoted(const std::string& text) {
 const char* figure_label(const std::string& name) {
     if (name == "pixel_accuracy") return "pixel accuracy";
     if (name == "miou") return "mIoU";
+    if (name == "map50") return "mAP@0.5";
+    if (name == "map") return "mAP@[.5:.95]";
+    if (name == "class_accuracy") return "class accuracy";
     return "accuracy";
+}
+
+const char* short_figure_label(const std::string& name) {
+    if (name == "accuracy") return "acc";
+    if (name == "pixel_accuracy") return "pixel acc";
+    if (name == "class_accuracy") return "class acc";
+    return figure_label(name);
 }
 
 std::string figures_text(const Evaluation& evaluation) {
@@ -252,8 +262,7 @@ std::string figures_text(const Evaluation& evaluation) {
     char number[32];
     for (const auto& [name, value] : evaluation.figures) {
         std::snprintf(number, sizeof(number), "%.4f", shown(value));
-        text += (text.empty() ? "" : "  ") + std::string(name == "accuracy" ? "acc" : name == "pixel_accuracy" ? "pixel acc" : figure_label(name)) +
-                " " + number;
+        text += (text.empty() ? "" : "  ") + std::string(short_figure_label(name)) + " " + number;
     }
     return text;
 }

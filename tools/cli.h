@@ -107,15 +107,17 @@ std::vector<std::int64_t> parse_index_list(const std::string& text, std::int64_t
 // its policy and --invert (UsageError for an unknown policy).
 Preprocessing photo_preprocessing(const Arguments& arguments, const WeightsMetadata& stored);
 
-// `program`: argv[0], as the command was started (for the command that resumes an interrupted run).
 // An Evaluation::figures name as a person reads it: "accuracy", "pixel accuracy", "mIoU".
 const char* figure_label(const std::string& name);
+// The progress line's shorter form: "acc", "pixel acc", "class acc", else figure_label.
+const char* short_figure_label(const std::string& name);
 // The figures of an evaluation for a progress line: "acc 0.9123" or "pixel acc 0.9876  mIoU 0.9012".
 std::string figures_text(const Evaluation& evaluation);
 
 // `convnet predict` for a segmentation model (predict_segment.cpp): class maps, overlays and shares.
 int predict_segmentation(const Arguments& arguments, const Network& network, const WeightsMetadata& stored, Preprocessing preprocessing);
 
+// `program`: argv[0], as the command was started (for the command that resumes an interrupted run).
 int run_train(const std::vector<std::string>& words, const std::string& program);
 int run_eval(const std::vector<std::string>& words);
 int run_predict(const std::vector<std::string>& words);

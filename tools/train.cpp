@@ -428,10 +428,11 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
     const Dataset& judged = has_val ? val : test;
     const char* judged_name = has_val ? "val" : "test";
     check_compatible(network, train, "training");
-    if (network.output_features() > train.num_classes() && train.num_classes() > 0)
-        std::cerr << "warning: " << network.source() << " has " << network.output_features() << " outputs but the data has "
-                  << train.num_classes() << " classes: the extra outputs are never a label (end the model in "
-                  << (train.has_masks() ? "conv2d out=" : "linear out=") << train.num_classes() << ")\n";
+    const Task& task = task_for(train.task());
+    if (task.model_classes(network) > train.num_classes() && train.num_classes() > 0)
+        std::cerr << "warning: " << network.source() << " scores " << task.model_classes(network) << " classes but the data has "
+                  << train.num_classes() << ": the extra scores are never a label (end the model in " << task.classes_setting()
+                  << train.num_classes() << ")\n";
     if (train.has_masks()) check_mask_classes(train, data);
     network.initialize(seed);
     Trainer trainer(network, *optimizer, batch, seed);
@@ -523,7 +524,10 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
     }
     fit.augmentation = augmentation;
     fit.label_smoothing = label_smoothing;
-    fit.class_weights = resumed ? resumed->class_weights : class_weights_option(arguments, train, network.output_features());
+    if (train.task() == TaskKind::detect && arguments.has("class-weights"))
+        throw UsageError("option --class-weights: weighs the classes of a cross-entropy over images or pixels; the detection loss has "
+                         "its gains on the detect line instead (box_weight=, objectness_weight=, class_weight=; docs/DETECTION.md)");
+    fit.class_weights = resumed ? resumed->class_weights : class_weights_option(arguments, train, task.model_classes(network));
     fit.test_time_augmentation = test_time_augmentation;
     fit.ema_decay = ema_decay;
     if (augmentation.enabled() || !fit.metadata.preprocessing.mean.empty()) {
@@ -549,7 +553,7 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
     callbacks.epoch_done = [&](const EpochResult& trained, const Evaluation* tested) {
         bar.finish();
         std::printf("epoch %d/%d  train loss %.4f  %s %.4f | ", trained.epoch, epochs, shown(trained.train_loss),
-                    trained.task == TaskKind::classify ? "acc" : "pixel acc", trained.train_accuracy);
+                    short_figure_label(std::string(task_for(trained.task).accuracy_name())), trained.train_accuracy);
         if (tested != nullptr) std::printf("%s loss %.4f  %s", judged_name, shown(tested->loss), figures_text(*tested).c_str());
         else std::printf("%s not evaluated (--eval-every)", judged_name);
         std::printf(" | %.1f s, %.0f img/s", trained.seconds, trained.images_per_second);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <convnet/data.h>
+#include <convnet/detection.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -20,12 +21,12 @@ struct Mistake {
     double probability = 0.0;  // the softmax probability the network gave `predicted`
 };
 
-// What evaluate found, for either task: classification counts images, segmentation counts the
-// labelled pixels (mask values other than kIgnoreIndex).
+// What evaluate found, for any task: classification counts images, segmentation the labelled
+// pixels (mask values other than kIgnoreIndex), detection the objects.
 struct Evaluation {
     TaskKind task = TaskKind::classify;
     double loss = 0.0;      // the mean cross-entropy over the counted targets (no class weights, no smoothing)
-    double accuracy = 0.0;  // counted targets predicted right / counted (segmentation: pixel accuracy)
+    double accuracy = 0.0;  // counted targets predicted right / counted (segmentation: pixel accuracy; detection: mAP@0.5)
     std::int64_t counted = 0;                              // images, or labelled pixels
     std::vector<std::int64_t> class_correct, class_total;  // per label
     std::int64_t classes = 0;                              // the network's outputs
@@ -38,8 +39,14 @@ struct Evaluation {
     std::vector<double> iou;
     double mean_iou = std::numeric_limits<double>::quiet_NaN();
     // The task's summary figures in order, named as the metrics file names them after "test_":
-    // classification {accuracy}; segmentation {pixel_accuracy, miou}.
+    // classification {accuracy}; segmentation {pixel_accuracy, miou}; detection {map50, map}.
     std::vector<std::pair<std::string, double>> figures;
+    // Detection: what score() gathers, image by image in the dataset's order (boxes in the image's
+    // unit, 0 to 1: detections kept as kEvaluationDetectionOptions keep them, and the true objects),
+    // and the average precision finish() computes from them (class_total then counts objects).
+    std::vector<std::vector<Detection>> detections;
+    std::vector<std::vector<ObjectBox>> objects;
+    DetectionMetrics detection;
     // For every (true, predicted) pair with mistakes, its kMistakesPerPair most confident ones
     // (highest probability of the wrong class), ordered by pair, then probability, highest first
     // (ties: the lower index first).

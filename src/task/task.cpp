@@ -15,17 +15,20 @@ void Task::start(Evaluation& evaluation, std::int64_t classes) const {
 const Task& task_for(TaskKind kind) {
     static const ClassifyTask classify;
     static const SegmentTask segment;
+    static const DetectTask detect;
     switch (kind) {
         case TaskKind::classify:
             return classify;
         case TaskKind::segment:
             return segment;
+        case TaskKind::detect:
+            return detect;
     }
     return classify;
 }
 
 std::optional<TaskKind> task_from_name(std::string_view name) {
-    for (const TaskKind kind : {TaskKind::classify, TaskKind::segment})
+    for (const TaskKind kind : {TaskKind::classify, TaskKind::segment, TaskKind::detect})
         if (task_for(kind).name() == name) return kind;
     return std::nullopt;
 }

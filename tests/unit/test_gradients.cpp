@@ -141,6 +141,8 @@ const std::vector<GradientCase>& gradient_cases() {
         GradientCase{"flatten", Shape{2, 3, 4, 5}, InputKind::smooth}, GradientCase{"linear out=7", Shape{5, 11}, InputKind::smooth},
         GradientCase{"linear out=3 bias=false", Shape{4, 6}, InputKind::smooth},
         GradientCase{"conv2d out=4 kernel=3 groups=2", Shape{2, 4, 7, 6}, InputKind::smooth},
+        GradientCase{"detect classes=2", Shape{2, 3, 4, 5}, InputKind::smooth},
+        GradientCase{"detect classes=3 kernel=3", Shape{2, 2, 5, 4}, InputKind::smooth},
         GradientCase{"conv2d out=6 kernel=3x2 stride=2x1 pad=1 groups=3", Shape{2, 3, 9, 8}, InputKind::smooth},
         GradientCase{"conv2d out=3 kernel=3 pad=1 groups=3 bias=false", Shape{2, 3, 5, 7}, InputKind::smooth},
         GradientCase{"conv2d out=6 kernel=3 stride=2 dilation=2 groups=2", Shape{3, 4, 11, 9}, InputKind::smooth},

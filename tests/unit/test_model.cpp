@@ -211,6 +211,7 @@ TEST(ModelFile, FormatModelParsesBackToTheSameNetwork) {
         "upsample2d scale=2x1 mode=bilinear\n"
         "add from=upsample1,upsample1\n"
         "maxpool2d kernel=3 stride=2 pad=1\n"
+        "detect classes=3 kernel=3 box_weight=2.5 objectness_weight=0.5 class_weight=2 name=boxes\n"
         "avgpool2d kernel=2 count_pad=false\n"
         "l2pool2d kernel=1\n"
         "gausspool2d kernel=3 pad=1 sigma=0.7\n"

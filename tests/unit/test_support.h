@@ -63,6 +63,39 @@ inline Dataset generated_segmentation_dataset(std::int64_t count, std::uint64_t 
     return dataset;
 }
 
+// A detection set of 24×24 grey images on dim noise, each with one or two squares 4 to 9 pixels
+// wide that do not touch: class 0 white, class 1 mid-grey; boxes in the image's unit.
+inline Dataset generated_detection_dataset(std::int64_t count, std::uint64_t seed) {
+    Dataset dataset;
+    dataset.count = count;
+    dataset.height = dataset.width = 24;
+    dataset.class_names = {"white", "grey"};
+    dataset.images.resize(static_cast<std::size_t>(count * 576));
+    dataset.box_offsets.push_back(0);
+    Random random(seed);
+    for (std::int64_t n = 0; n < count; ++n) {
+        std::uint8_t* image = dataset.images.data() + n * 576;
+        for (std::int64_t p = 0; p < 576; ++p) image[p] = static_cast<std::uint8_t>(random.below(40));
+        const std::int64_t first = static_cast<std::int64_t>(dataset.boxes.size());
+        const int objects = 1 + static_cast<int>(random.below(2));
+        for (int tries = 0; static_cast<std::int64_t>(dataset.boxes.size()) - first < objects && tries < 50; ++tries) {
+            const int size = 4 + static_cast<int>(random.below(6)), x = static_cast<int>(random.below(25 - size)),
+                      y = static_cast<int>(random.below(25 - size)), label = static_cast<int>(random.below(2));
+            bool apart = true;  // a pixel of space between squares
+            for (std::int64_t b = first; b < static_cast<std::int64_t>(dataset.boxes.size()); ++b) {
+                const Box& other = dataset.boxes[static_cast<std::size_t>(b)].box;
+                if (x <= other.x2 * 24 && x + size >= other.x1 * 24 && y <= other.y2 * 24 && y + size >= other.y1 * 24) apart = false;
+            }
+            if (!apart) continue;
+            for (int yy = y; yy < y + size; ++yy)
+                for (int xx = x; xx < x + size; ++xx) image[yy * 24 + xx] = label == 0 ? 255 : 150;
+            dataset.boxes.push_back(ObjectBox{Box{x / 24.0f, y / 24.0f, (x + size) / 24.0f, (y + size) / 24.0f}, label});
+        }
+        dataset.box_offsets.push_back(static_cast<std::int64_t>(dataset.boxes.size()));
+    }
+    return dataset;
+}
+
 // Runs `action`, expecting a convnet::Error whose message contains every one of `parts`.
 template <typename Action>
 void expect_error(Action action, std::initializer_list<std::string> parts) {

@@ -9,6 +9,7 @@ namespace {
 constexpr FastPathDecision kFastPathTable[] = {
     {"conv2d", FastPathRole::convolution, "convolution (grouped and depthwise too; evaluation folds a following batch norm in)",
      make_convolution_stage},
+    {"detect", FastPathRole::convolution, "convolution (the detection head is one)", make_convolution_stage},
     {"batchnorm2d", FastPathRole::batch_norm,
      "batch normalization, fused with a following relu (training: and a 2x2 max pool after it, our kernel)", make_batch_norm_stage},
     {"batchnorm1d", FastPathRole::batch_norm, "batch normalization, fused with a following relu", make_batch_norm_stage},
