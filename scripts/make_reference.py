@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # Generates the PyTorch reference cases that tests/reference/test_reference.cpp compares convnet
 # against (docs/REFERENCE_TESTS.md): one folder of .npy files per case plus cases.txt/networks.txt/losses.txt,
+# the detection-loss cases (detection_losses.txt) of tests/reference/test_detection_loss_reference.cpp,
 # and the NMS cases (nms.txt) of tests/reference/test_detection_reference.cpp when torchvision imports.
 #
 # Usage: /usr/bin/python3 scripts/make_reference.py OUTPUT_FOLDER
@@ -653,6 +654,175 @@ def write_nms_cases(output):
     return f"{len(lines)} NMS cases (torchvision {torchvision.__version__})"
 
 
+# ---------------------------------------------------------------------------------------------
+# The detection loss (include/convnet/detection_loss.h, docs/DETECTION.md "The loss") written again
+# in torch alone, for tests/reference/test_detection_loss_reference.cpp: the assignment in plain
+# Python, then GIoU by hand (as torchvision.ops.generalized_box_iou computes it, without needing
+# torchvision), F.binary_cross_entropy_with_logits and F.cross_entropy in float64 on the float32
+# head, and the gradient by autograd.
+DETECTION_LOSS_CASES = [
+    # name, head (N, 5 + K, GH, GW), objects ("random", OBJECTS-PER-IMAGE) or the name of a hand-made
+    # layout, head scale (randn · scale), gains (box, objectness, class)
+    ("one_object", (1, 8, 4, 4), ("random", [1]), 1.0, (5.0, 1.0, 1.0)),
+    ("batch_with_empty_image", (4, 10, 6, 6), ("random", [3, 0, 1, 4]), 1.0, (5.0, 1.0, 1.0)),
+    ("shared_cells", (2, 9, 4, 4), "shared_cells", 1.0, (5.0, 1.0, 1.0)),
+    ("edges", (2, 8, 4, 4), "edges", 1.0, (5.0, 1.0, 1.0)),
+    ("gains", (3, 11, 5, 5), ("random", [2, 5, 1]), 1.0, (2.5, 0.7, 1.3)),
+    ("large_logits_3x5", (2, 9, 3, 5), ("random", [4, 6]), 4.0, (5.0, 1.0, 1.0)),
+    ("no_objects", (2, 8, 4, 4), ("random", [0, 0]), 1.0, (5.0, 1.0, 1.0)),  # D = max(0, 1) = 1: objectness alone
+]
+
+# Hand-made layouts: per image, (x1, y1, x2, y2, class) in the image's unit, on binary fractions so
+# that areas, centres and cells are exact in float32 and in double on both sides.
+DETECTION_LAYOUTS = {
+    # 4x4 grid (cells 0.25 wide). Image 0: in cell (1, 1) a small box then a larger one (the larger,
+    # second, wins); in cell (2, 2) a larger then a smaller (the first wins); in cell (0, 3) two boxes
+    # of equal area, 0.25x0.125 and 0.125x0.25 (the first wins). Image 1: three in cell (2, 1), the
+    # middle one largest, and one alone in cell (3, 0).
+    "shared_cells": [
+        [(0.3125, 0.3125, 0.4375, 0.4375, 0), (0.125, 0.1875, 0.625, 0.5625, 1),
+         (0.375, 0.375, 0.875, 0.875, 2), (0.5625, 0.5625, 0.6875, 0.6875, 3),
+         (0.75, 0.0625, 1.0, 0.1875, 1), (0.8125, 0.0, 0.9375, 0.25, 2)],
+        [(0.3125, 0.5625, 0.4375, 0.6875, 3), (0.0625, 0.375, 0.6875, 0.875, 0),
+         (0.25, 0.5, 0.5, 0.75, 2), (0.0, 0.8125, 0.125, 0.9375, 1)],
+    ],
+    # 4x4 grid. Image 0: centre x exactly 1.0 (the last column), centre y exactly 1.0 (the last row),
+    # both (the last cell), and a box touching the right edge with its centre inside. Image 1: a
+    # centre x exactly on the inner boundary 0.5 (column 2, as ⌊0.5·4⌋), a centre at exactly (0, 0)
+    # (cell 0), and a box filling the image (centre (0.5, 0.5): cell (2, 2)).
+    "edges": [
+        [(0.875, 0.3125, 1.125, 0.4375, 0), (0.125, 0.9375, 0.375, 1.0625, 1),
+         (0.75, 0.75, 1.25, 1.25, 2), (0.625, 0.5625, 1.0, 0.6875, 1)],
+        [(0.375, 0.0625, 0.625, 0.4375, 2), (-0.0625, -0.125, 0.0625, 0.125, 0), (0.0, 0.0, 1.0, 1.0, 1)],
+    ],
+}
+
+
+def detection_objects(layout, images, classes, generator):
+    """Objects as (x1, y1, x2, y2) float32 corners, int labels and per-image offsets: a hand-made
+    layout, or random boxes (centre in [0.05, 0.95], sides in [0.05, 0.6], clipped to the image)."""
+    if isinstance(layout, str):
+        per_image = DETECTION_LAYOUTS[layout]
+        if len(per_image) != images:
+            raise SystemExit(f"make_reference.py: detection layout {layout} has {len(per_image)} images, the case {images}")
+        rows = [row for image in per_image for row in image]
+        boxes = torch.tensor([row[:4] for row in rows], dtype=torch.float32).reshape(-1, 4)
+        labels = torch.tensor([row[4] for row in rows], dtype=torch.int64)
+        counts = [len(image) for image in per_image]
+    else:
+        counts = layout[1]
+        total = sum(counts)
+        centre = torch.rand(total, 2, generator=generator, dtype=torch.float64) * 0.9 + 0.05
+        size = torch.rand(total, 2, generator=generator, dtype=torch.float64) * 0.55 + 0.05
+        boxes = torch.cat([centre - size / 2, centre + size / 2], 1).clamp(0.0, 1.0).float().reshape(-1, 4)
+        labels = torch.randint(0, classes, (total,), generator=generator)
+    if labels.numel() and int(labels.max()) >= classes:
+        raise SystemExit("make_reference.py: a detection case's object class is not below its classes")
+    offsets = [0]
+    for count in counts:
+        offsets.append(offsets[-1] + count)
+    return boxes, labels, offsets
+
+
+def assign_detection_cells(boxes, first, end, grid_height, grid_width):
+    """detection_loss.h's rule: an object belongs to the cell (⌊cy·GH⌋, ⌊cx·GW⌋) of its centre (a centre
+    on the right or bottom edge to the last cell); of several in one cell the larger area has it, the
+    first on equal areas. Returns {cell index (row·GW + column): object index} for image objects
+    [first, end). Computed in double from the float32 corners, as the corners are given."""
+    owner = {}
+    for index in range(first, end):
+        x1, y1, x2, y2 = (float(value) for value in boxes[index])
+        row = min(max(math.floor(0.5 * (y1 + y2) * grid_height), 0), grid_height - 1)
+        column = min(max(math.floor(0.5 * (x1 + x2) * grid_width), 0), grid_width - 1)
+        cell = row * grid_width + column
+        area = (x2 - x1) * (y2 - y1)
+        if cell in owner:
+            held = [float(value) for value in boxes[owner[cell]]]
+            if (held[2] - held[0]) * (held[3] - held[1]) >= area:
+                continue
+        owner[cell] = index
+    return owner
+
+
+def generalized_iou_pairs(predicted, target):
+    """GIoU of predicted[i] with target[i], (P, 4) x1 y1 x2 y2 each: torchvision.ops.generalized_box_iou's
+    diagonal, written out (IoU − (hull − union) / hull, overlaps clamped at 0)."""
+    predicted_area = (predicted[:, 2] - predicted[:, 0]) * (predicted[:, 3] - predicted[:, 1])
+    target_area = (target[:, 2] - target[:, 0]) * (target[:, 3] - target[:, 1])
+    overlap = (torch.minimum(predicted[:, 2:], target[:, 2:]) - torch.maximum(predicted[:, :2], target[:, :2])).clamp(min=0)
+    intersection = overlap[:, 0] * overlap[:, 1]
+    union = predicted_area + target_area - intersection
+    hull_sides = (torch.maximum(predicted[:, 2:], target[:, 2:]) - torch.minimum(predicted[:, :2], target[:, :2])).clamp(min=0)
+    hull = hull_sides[:, 0] * hull_sides[:, 1]
+    return intersection / union - (hull - union) / hull
+
+
+def detection_loss_torch(head, boxes, labels, offsets, gains):
+    """The loss of head (N, 5 + K, GH, GW), float64 with requires_grad, and what LossResult counts
+    (assigned, correct, D)."""
+    batch, _, grid_height, grid_width = head.shape
+    box_gain, objectness_gain, class_gain = gains
+    images, rows, columns, owners = [], [], [], []
+    for n in range(batch):
+        for cell, index in sorted(assign_detection_cells(boxes, offsets[n], offsets[n + 1], grid_height, grid_width).items()):
+            images.append(n)
+            rows.append(cell // grid_width)
+            columns.append(cell % grid_width)
+            owners.append(index)
+    assigned = len(owners)
+    denominator = float(max(assigned, 1))
+    objectness_target = torch.zeros(batch, grid_height, grid_width, dtype=torch.float64)
+    objectness_target[images, rows, columns] = 1.0
+    loss = objectness_gain * F.binary_cross_entropy_with_logits(head[:, 4], objectness_target, reduction="sum")
+    correct = 0
+    if assigned:
+        scores = head[images, :, rows, columns]  # (P, 5 + K)
+        column_index = torch.tensor(columns, dtype=torch.float64)
+        row_index = torch.tensor(rows, dtype=torch.float64)
+        centre_x = (column_index + torch.sigmoid(scores[:, 0])) / grid_width
+        centre_y = (row_index + torch.sigmoid(scores[:, 1])) / grid_height
+        width, height = torch.sigmoid(scores[:, 2]), torch.sigmoid(scores[:, 3])
+        predicted = torch.stack([centre_x - width / 2, centre_y - height / 2, centre_x + width / 2, centre_y + height / 2], 1)
+        target = boxes[owners].double()
+        loss = loss + box_gain * (1.0 - generalized_iou_pairs(predicted, target)).sum()
+        object_labels = labels[owners]
+        loss = loss + class_gain * F.cross_entropy(scores[:, 5:], object_labels, reduction="sum")
+        correct = int((scores[:, 5:].detach().argmax(1) == object_labels).sum())
+    return loss / denominator, (assigned, correct, denominator)
+
+
+def detection_loss_case(folder, name, shape, layout, scale, gains, seed):
+    generator = torch.Generator().manual_seed(seed)
+    head = torch.randn(shape, generator=generator) * scale  # float32: what convnet is given
+    boxes, labels, offsets = detection_objects(layout, shape[0], shape[1] - 5, generator)
+    head64 = head.double().requires_grad_()
+    loss, (assigned, correct, denominator) = detection_loss_torch(head64, boxes, labels, offsets, gains)
+    loss.backward()
+    case = folder / name
+    case.mkdir(parents=True)
+    save(case, "head", head)
+    save(case, "objects", boxes)
+    save(case, "labels", labels, np.uint8)
+    save(case, "offsets", torch.tensor(offsets), np.float64)
+    save(case, "loss", loss, np.float64)
+    save(case, "grad_head", head64.grad, np.float64)
+    save(case, "counts", torch.tensor([assigned, correct, denominator], dtype=torch.float64), np.float64)
+    box_gain, objectness_gain, class_gain = gains
+    return (f"{name} {'x'.join(map(str, shape))} objects={len(boxes)} assigned={assigned} box_weight={box_gain} "
+            f"objectness_weight={objectness_gain} class_weight={class_gain}")
+
+
+def write_detection_loss_cases(output):
+    """The detection-loss cases under OUTPUT/detection_losses and their list OUTPUT/detection_losses.txt."""
+    (output / "detection_losses").mkdir(parents=True)
+    lines = [detection_loss_case(output / "detection_losses", name, shape, layout, scale, gains, case_seed(name))
+             for name, shape, layout, scale, gains in DETECTION_LOSS_CASES]
+    (output / "detection_losses.txt").write_text(
+        "# convnet detection-loss reference cases: name, head shape (N x 5+K x GH x GW), objects, cells assigned, gains\n"
+        + "".join(line + "\n" for line in lines))
+    return len(lines)
+
+
 def case_seed(name):
     """A fixed seed per case name: adding or removing a case leaves the others' data unchanged."""
     return zlib.crc32(name.encode())
@@ -715,10 +885,11 @@ def main():
     (output / "losses.txt").write_text(
         "# convnet loss reference cases: name, logits shape, weight=0|1, ignore_index (-1: none), label_smoothing\n"
         + "".join(line + "\n" for line in losses))
+    detection_losses = write_detection_loss_cases(output)
     nms_summary = write_nms_cases(output)
     missing = [group for group in LAYER_CASES if group not in covered]
     print(f"make_reference.py: {len(lines)} layer cases ({', '.join(covered)}), {len(networks)} network cases, "
-          f"{len(losses)} loss cases, {nms_summary} "
+          f"{len(losses)} loss cases, {detection_losses} detection-loss cases, {nms_summary} "
           f"in {time.time() - start:.1f} s" + (f"; not registered yet: {', '.join(missing)}" if missing else ""))
 
 
