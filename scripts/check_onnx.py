@@ -9,16 +9,22 @@ from `convnet_onnx_helper init` (PyTorch's initialisation, batch norm's statisti
   - OpenCV's DNN module (Debian's python3-opencv) on the same batch;
 each compared with convnet's own outputs (Network::predict, as `convnet predict`) within 1e-5.
 Models whose input is not 1x28x28 get the images centre-cropped or zero-padded and repeated over
-channels. Exits 77 (skipped) naming what to install when a consumer is missing; 1 on any failure.
+channels. A detector (a model ending in `detect`, models/detect-digits.model) gets the first 100
+test canvases of --detect-data (data/digit-boxes) when that folder exists, and its raw head output
+from ONNX Runtime is also decoded by the NumPy `decode` of docs/DETECTION.md's "ONNX export", run
+as the page writes it (with torchvision.ops.batched_nms; python3-torchvision), and compared with
+the library's own decode_detections of the same output (`convnet_onnx_helper decode`).
+Exits 77 (skipped) naming what to install when a consumer is missing; 1 on any failure.
 
     /usr/bin/python3 scripts/check_onnx.py --convnet build/convnet --helper build/tests/convnet_onnx_helper \
-        --data data/fashion-mnist --work build/onnx-check
+        --data data/fashion-mnist --work build/onnx-check [--detect-data data/digit-boxes]
 """
 import argparse
 import glob
 import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +35,13 @@ ORT_PACKAGE = os.path.join(ROOT, "tests", "onnx", "node_modules", "onnxruntime-n
 TOLERANCE = 1e-5
 IMAGES = 100
 OPSETS = (13, 17)
+# A detector's decoded detections: evaluation's low score threshold (a network of random weights
+# scores about 0.01 at best), and how close the documented decode's boxes (input pixels) must come
+# to the library's; the scores are held to TOLERANCE.
+DETECT_OPTIONS = {"score_threshold": 0.001, "iou_threshold": 0.5, "max_detections": 100}
+DETECT_BOX_TOLERANCE = 1e-3
+DETECTION_DOC = os.path.join(ROOT, "docs", "DETECTION.md")
+DETECTION_SECTION = "## ONNX export"
 
 
 def missing_consumers(node):
@@ -72,6 +85,89 @@ def fit_images(images, channels, height, width):
     return np.ascontiguousarray(np.repeat(out[:, None], channels, axis=1))
 
 
+def is_detector(model):
+    """Whether the model file's last layer is a detection head (`detect classes=K`)."""
+    with open(model) as file:
+        lines = [line.split("#")[0].split() for line in file]
+    return [words for words in lines if words][-1][0] == "detect"
+
+
+def read_detection_images(folder, count):
+    """The first `count` test canvases of a detection folder (test/images, by name) as uint8 (N, H, W),
+    read by OpenCV as stored (8-bit grey): what convnet's test split holds, in its order."""
+    import cv2
+    import numpy as np
+    images_dir = os.path.join(folder, "test", "images")
+    names = sorted(name for name in os.listdir(images_dir) if name.lower().endswith(".png"))[:count]
+    images = [cv2.imread(os.path.join(images_dir, name), cv2.IMREAD_UNCHANGED) for name in names]
+    if len(images) < count or any(image is None or image.ndim != 2 or image.dtype != np.uint8 for image in images):
+        raise RuntimeError(f"{images_dir}: expected {count} 8-bit grey PNGs (make digit-boxes)")
+    return np.stack(images)
+
+
+def documented_decode():
+    """The `decode` function of docs/DETECTION.md's "ONNX export" (its first Python block), run as
+    written: the decoding and NMS a user of the ONNX file is told to apply, so the page cannot drift
+    from what is checked."""
+    with open(DETECTION_DOC) as file:
+        text = file.read()
+    section = text[text.find(DETECTION_SECTION):] if DETECTION_SECTION in text else ""
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    if not blocks:
+        raise RuntimeError(f"{DETECTION_DOC}: no Python block under {DETECTION_SECTION!r}")
+    namespace = {}
+    exec(compile(blocks[0], f"{DETECTION_DOC} ({DETECTION_SECTION})", "exec"), namespace)
+    if "decode" not in namespace:
+        raise RuntimeError(f"{DETECTION_DOC}: the Python block under {DETECTION_SECTION!r} defines no decode()")
+    return namespace["decode"]
+
+
+def compare_detections(ours, theirs):
+    """(max |score difference|, max |box coordinate difference|) over the detections of every image,
+    or a text naming the first image whose lists differ in length or classes."""
+    score_difference = box_difference = 0.0
+    for index, (a, b) in enumerate(zip(ours, theirs)):
+        if len(a) != len(b) or [c for c, _, _ in a] != [c for c, _, _ in b]:
+            return f"test image {index}: the library found {len(a)} detections (classes {[c for c, _, _ in a][:8]}...), " \
+                   f"the decoded ONNX output {len(b)} (classes {[c for c, _, _ in b][:8]}...)"
+        for (_, score_a, box_a), (_, score_b, box_b) in zip(a, b):
+            score_difference = max(score_difference, abs(score_a - score_b))
+            box_difference = max(box_difference, *(abs(x - y) for x, y in zip(box_a, box_b)))
+    return score_difference, box_difference
+
+
+def library_detections(args, work, output, dims, input_height, input_width):
+    """decode_detections (the library's decode and batched_nms, as `convnet predict` and evaluation run
+    them) on the raw head `output` of dims (N, 5 + K, GH, GW), through `convnet_onnx_helper decode`:
+    per image a list of (class, score, [x1, y1, x2, y2])."""
+    head_file = os.path.join(work, "head.f32")
+    output.astype("float32").tofile(head_file)
+    text = run([args.helper, "decode", head_file, ",".join(map(str, dims)), str(input_height), str(input_width),
+                str(DETECT_OPTIONS["score_threshold"]), str(DETECT_OPTIONS["iou_threshold"]), str(DETECT_OPTIONS["max_detections"])])
+    result = [[] for _ in range(dims[0])]
+    for line in text.splitlines():
+        image, label, score, *box = line.split()
+        result[int(image)].append((int(label), float(score), [float(v) for v in box]))
+    return result
+
+
+def check_decoding(args, work, output, dims, input_height, input_width):
+    """(difference, note): docs/DETECTION.md's decode (with torchvision's batched_nms) on ONNX Runtime's
+    raw output against the library's decode of the same numbers."""
+    import numpy as np
+    decoded = documented_decode()(output.reshape(dims), input_height, input_width, **DETECT_OPTIONS)
+    theirs = [[(int(c), float(score), [float(v) for v in box]) for box, score, c in zip(*image)] for image in decoded]
+    ours = library_detections(args, work, np.asarray(output), dims, input_height, input_width)
+    compared = compare_detections(ours, theirs)
+    if isinstance(compared, str):
+        return float("inf"), compared
+    found = sum(len(image) for image in ours)
+    note = f"{found} detections alike, scores within {compared[0]:.3g}, boxes within {compared[1]:.3g} px"
+    if compared[1] > DETECT_BOX_TOLERANCE:  # the scores are held to TOLERANCE by the caller, the boxes here
+        return float("inf"), note + f": boxes differ by more than {DETECT_BOX_TOLERANCE:g} px"
+    return compared[0], note
+
+
 def run(command):
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if result.returncode != 0:
@@ -91,6 +187,13 @@ def check_model(args, model, images):
     run([args.helper, "init", model, "1", weights])
     rows = []
     reference = None
+    detector = is_detector(model)
+    canvases = detector and os.path.isdir(os.path.join(args.detect_data, "test", "images"))
+    if detector:
+        rows.append((name, "", "input", None, f"the first {IMAGES} test canvases of {os.path.relpath(args.detect_data, ROOT)}"
+                     if canvases else f"padded Fashion-MNIST: no {args.detect_data}/test/images (make digit-boxes)"))
+        if canvases:
+            images = read_detection_images(args.detect_data, IMAGES)
     for opset in OPSETS:
         exported = os.path.join(work, f"{name}-opset{opset}.onnx")
         run([args.convnet, "export", "--model", model, "--weights", weights, "--onnx", exported, "--opset", str(opset),
@@ -117,6 +220,15 @@ def check_model(args, model, images):
                      float(np.max(np.abs(ort_batch - reference))) if ort_batch.size == reference.size else float("inf"),
                      f"output {'x'.join(map(str, report['output_dims']))}"))
         rows.append((name, opset, "ONNX Runtime (batch 1)", float(np.max(np.abs(ort_single - reference[:per_image]))), ""))
+        if canvases and ort_batch.size == reference.size:
+            try:
+                import torchvision  # noqa: F401  (Debian's python3-torchvision, as the NMS reference tests)
+            except ImportError:
+                rows.append((name, opset, "documented decode + batched_nms", None,
+                             "skipped: no torchvision (sudo apt-get install --no-install-recommends python3-torchvision)"))
+            else:
+                difference, note = check_decoding(args, work, ort_batch, report["output_dims"], *dims[1:])
+                rows.append((name, opset, "documented decode + batched_nms", difference, note))
 
         net = cv2.dnn.readNetFromONNX(exported)
         net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
@@ -134,6 +246,8 @@ def main():
     parser.add_argument("--helper", required=True, help="build/tests/convnet_onnx_helper")
     parser.add_argument("--data", default=os.path.join(ROOT, "data", "fashion-mnist"))
     parser.add_argument("--work", required=True, help="folder for weights, exported models and outputs")
+    parser.add_argument("--detect-data", default=os.path.join(ROOT, "data", "digit-boxes"),
+                        help="a detection folder whose test canvases detectors get (`make digit-boxes`); padded Fashion-MNIST without it")
     parser.add_argument("--node", default="node")
     parser.add_argument("--models", nargs="*", help="model files (default: models/*.model and the two test models)")
     args = parser.parse_args()

@@ -6,15 +6,21 @@
 //   convnet_onnx_helper predict MODEL WEIGHTS INPUT.f32 COUNT OUTPUT.f32 [THREADS]
 //       Network::predict (what `convnet predict` runs) on COUNT images of the model's input
 //       shape, float32 in NCHW order; writes the outputs as float32.
+//   convnet_onnx_helper decode HEAD.f32 N,C,GH,GW INPUT_HEIGHT INPUT_WIDTH SCORE IOU MAX
+//       decode_detections (layers/detect.h) on a detection head's raw output (e.g. ONNX Runtime's):
+//       per detection a line `IMAGE CLASS SCORE X1 Y1 X2 Y2`, images in order, each best first.
 #include <convnet/error.h>
 #include <convnet/io.h>
+#include <convnet/layers/detect.h>
 #include <convnet/model.h>
 #include <convnet/random.h>
 #include <convnet/threads.h>
 
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <sstream>
 #include <string>
 
 namespace {
@@ -57,6 +63,23 @@ void predict(const std::string& model, const std::string& weights, const std::st
     if (!out) throw Error(output + ": cannot write");
 }
 
+void decode(const std::string& head_file, const std::string& dims_text, std::int64_t input_height, std::int64_t input_width,
+            const DetectionOptions& options) {
+    std::vector<std::int64_t> dims;
+    std::stringstream stream(dims_text);
+    for (std::string item; std::getline(stream, item, ',');) dims.push_back(std::stoll(item));
+    if (dims.size() != 4) throw Error("decode: " + dims_text + ": expected N,C,GH,GW");
+    Tensor head{Shape(dims)};
+    std::ifstream file(head_file, std::ios::binary);
+    if (!file.read(reinterpret_cast<char*>(head.data()), head.size() * static_cast<std::streamsize>(sizeof(float))))
+        throw Error(head_file + ": expected " + std::to_string(head.size()) + " float32 values (" + Shape(dims).to_string() + ")");
+    const std::vector<std::vector<Detection>> detections = decode_detections(head, input_height, input_width, options);
+    for (std::size_t n = 0; n < detections.size(); ++n)
+        for (const Detection& d : detections[n])
+            std::printf("%zu %d %.9g %.9g %.9g %.9g %.9g\n", n, d.label, double(d.score), double(d.box.x1), double(d.box.y1), double(d.box.x2),
+                        double(d.box.y2));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -71,11 +94,17 @@ int main(int argc, char** argv) {
             predict(words[1], words[2], words[3], std::stoll(words[4]), words[5]);
             return 0;
         }
+        if (words.size() == 8 && words[0] == "decode") {
+            decode(words[1], words[2], std::stoll(words[3]), std::stoll(words[4]),
+                   DetectionOptions{std::stod(words[5]), std::stod(words[6]), std::stoll(words[7])});
+            return 0;
+        }
     } catch (const std::exception& error) {
         std::cerr << "convnet_onnx_helper: " << error.what() << "\n";
         return 1;
     }
     std::cerr << "usage: convnet_onnx_helper init MODEL SEED WEIGHTS\n"
-                 "       convnet_onnx_helper predict MODEL WEIGHTS INPUT.f32 COUNT OUTPUT.f32 [THREADS]\n";
+                 "       convnet_onnx_helper predict MODEL WEIGHTS INPUT.f32 COUNT OUTPUT.f32 [THREADS]\n"
+                 "       convnet_onnx_helper decode HEAD.f32 N,C,GH,GW INPUT_HEIGHT INPUT_WIDTH SCORE IOU MAX\n";
     return 2;
 }
