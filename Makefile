@@ -2,7 +2,7 @@
 #   make demo        install what the demo uses, build the library and the tool, place Fashion-MNIST, train the seed network
 #   make test        install what the tests use, build everything, fetch the data, run the whole gate (docs/CONTRIBUTING.md)
 #   make test-quick  the quick tier for the inner loop: unit, gradient, PyTorch-reference and CLI-smoke tests (ctest -L quick)
-#   make bench       ours against PyTorch on convnet1, the ResNet and the m2nist U-Net (docs/PERFORMANCE.md)
+#   make bench       ours against PyTorch on convnet1, the ResNet, the m2nist U-Net and the digit detector (docs/PERFORMANCE.md)
 #   make fuzz        every file reader under libFuzzer, ASan and UBSan, FUZZ_SECONDS each (docs/RELIABILITY.md)
 #   make speedrun    the Fashion-MNIST speedrun's recipes over SPEEDRUN_SEEDS seeds (docs/PERFORMANCE.md)
 #   make digit-boxes the digit-detection canvases generated from MNIST into data/digit-boxes (docs/DETECTION.md)
@@ -186,15 +186,16 @@ sanitize-thread: deps
 	cd $(TSAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -R ConcurrentPredict
 
 # Ours against PyTorch in one run (docs/PERFORMANCE.md); about 8 to 9 minutes on a quiet machine,
-# and a minute more for the U-Net on m2nist. BENCH_ISA=avx2 limits every system to AVX2 on an
-# AVX-512 CPU (build/bench-avx2.md).
+# a minute more for the U-Net on m2nist and about one more for the detector on digit-boxes.
+# BENCH_ISA=avx2 limits every system to AVX2 on an AVX-512 CPU (build/bench-avx2.md).
 BENCH_ISA ?= native
 BENCH_OUTPUT := $(BUILD_DIR)/bench$(if $(filter avx2,$(BENCH_ISA)),-avx2,)
-bench: bench-deps data m2nist onnx-runtime
+bench: bench-deps data m2nist digit-boxes onnx-runtime
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DCONVNET_BUILD_BENCH=ON
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 	/usr/bin/python3 bench/run_bench.py --build-dir $(BUILD_DIR) --data $(DATA_DIR)/fashion-mnist --isa $(BENCH_ISA) \
-	  --segment-data $(DATA_DIR)/m2nist $(THREAD_OPTION) --markdown $(BENCH_OUTPUT).md --json $(BENCH_OUTPUT).json
+	  --segment-data $(DATA_DIR)/m2nist --detect-data $(DATA_DIR)/digit-boxes $(THREAD_OPTION) \
+	  --markdown $(BENCH_OUTPUT).md --json $(BENCH_OUTPUT).json
 
 # The segmentation recipe in PyTorch 1.13 against convnet's (docs/PERFORMANCE.md, "Segmentation
 # parity"): models/unet-m2nist.model on m2nist, PARITY_EPOCHS epochs each, then both test mIoUs;

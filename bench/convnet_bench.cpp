@@ -1,5 +1,5 @@
 // `convnet_bench`: measures convnet's training and inference speed on a dataset folder (IDX files,
-// or a segmentation folder such as data/m2nist), one JSON line per run, for bench/run_bench.py to
+// a segmentation folder such as data/m2nist, or a detection folder such as data/digit-boxes), one JSON line per run, for bench/run_bench.py to
 // compare with bench/torch_bench.py (which prints the same fields). It measures in-process time
 // only; peak RSS is taken by the driver around this process.
 #include <convnet/data.h>
@@ -43,7 +43,8 @@ commands (each prints one JSON line on stdout):
 options:
   --data DIR          dataset folder (default data/fashion-mnist): IDX files, or any folder convnet
                       train reads, e.g. the segmentation folder data/m2nist with
-                      models/unet-m2nist.model (converted to the model's input)
+                      models/unet-m2nist.model or the detection folder data/digit-boxes with
+                      models/detect-digits.model (converted to the model's input)
   --cache DIR         image and segmentation folders: where the converted split is kept between
                       runs (default: none, read every time)
   --model FILE        model file (default models/convnet1.model)
@@ -135,6 +136,10 @@ Dataset first_images(const Dataset& dataset, long long count) {
     subset.images.assign(dataset.images.begin(), dataset.images.begin() + count * pixels);
     subset.labels.assign(dataset.labels.begin(), dataset.labels.begin() + (dataset.labels.empty() ? 0 : count));  // none: segmentation
     subset.masks.assign(dataset.masks.begin(), dataset.masks.begin() + (dataset.has_masks() ? count * dataset.mask_size() : 0));
+    if (dataset.has_boxes()) {  // detection: the first count + 1 offsets, and the boxes they cover
+        subset.box_offsets.assign(dataset.box_offsets.begin(), dataset.box_offsets.begin() + count + 1);
+        subset.boxes.assign(dataset.boxes.begin(), dataset.boxes.begin() + subset.box_offsets.back());
+    }
     return subset;
 }
 

@@ -2,7 +2,8 @@
 """`make bench`: convnet1 on Fashion-MNIST, ours (build/bench/convnet_bench) against PyTorch
 (bench/torch_bench.py) as a user runs it and tuned (OPENBLAS_NUM_THREADS=1), every measurement in
 its own process, the systems alternating, same data, batch 100 and thread count; and the
-segmentation U-Net (models/unet-m2nist.model) on data/m2nist's 64x84 images, batch 32. Prints the
+segmentation U-Net (models/unet-m2nist.model) on data/m2nist's 64x84 images, batch 32; and the
+detector (models/detect-digits.model) on data/digit-boxes' 96x96 canvases, batch 32. Prints the
 table of issue 5 (metric, ours, PyTorch user, PyTorch tuned, ratio against the better PyTorch,
 target, met) and writes it as markdown with --markdown; the raw JSON lines with --json.
 
@@ -32,6 +33,11 @@ RESNET_MODEL = "models/resnet-fmnist.model"  # the graph row: issue 11's residua
 # trained per pixel at the recipe's batch of 32 (Adam; the one-cycle schedule costs nothing to time).
 SEGMENT_MODEL = "models/unet-m2nist.model"
 SEGMENT_BATCH = 32
+# The detection row: models/detect-digits.model on `make digit-boxes`' canvases (1x96x96, 10 classes),
+# trained with the detection loss (GIoU, objectness BCE, class cross-entropy; PyTorch's side is
+# scripts/make_reference.py's detection_loss_torch) at batch 32 with Adam.
+DETECT_MODEL = "models/detect-digits.model"
+DETECT_BATCH = 32
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "GOTO_NUM_THREADS")
 # --isa avx2: an AVX2 machine on an AVX-512 one. oneDNN (ours, and the 2.6 inside PyTorch) stops at
 # AVX2 kernels, PyTorch's own kernels at its AVX2 build, OpenBLAS at its Haswell kernels, and
@@ -250,6 +256,21 @@ def measure_segmentation(runner, settings):
                          data=args.segment_data)
 
 
+def measure_detection(runner, settings):
+    """The detector's training throughput on the detection folder, ours and PyTorch (user, tuned),
+    the systems alternating each round, as measure_segmentation. Labels start with "detect round"."""
+    args = runner.args
+    options = ["--epochs", "1", "--warmup-steps", "3", "--images", str(settings["detect_images"]),
+               "--batch", str(DETECT_BATCH), "--model", DETECT_MODEL]
+    cache = os.path.join(args.build_dir, "detect-cache", "convnet")
+    for r in range(settings["rounds"]):
+        runner.run(f"detect round {r + 1} ours", [args.convnet_bench, "train", "--data", args.detect_data, "--cache", cache,
+                                                  "--threads", str(args.threads)] + options)
+        for tuned in (False, True):
+            runner.torch(f"detect round {r + 1} pytorch-{'tuned' if tuned else 'user'}", "train", options, tuned,
+                         data=args.detect_data)
+
+
 def training_multiply_adds(args, model=None):
     """Multiply-adds of one training step per image, from `convnet summary --format json`."""
     output = subprocess.run([args.convnet, "summary", "--format", "json", model or args.model], capture_output=True, text=True,
@@ -318,6 +339,7 @@ def measure(args):
         "resnet_images": 1000 if quick else 10000,
         "busy_images": 1000 if quick else 2000,
         "segment_images": 192 if quick else 640, "segment_data": args.segment_data,
+        "detect_images": 96 if quick else 384, "detect_data": args.detect_data,
         "time_to_accuracy": not quick or args.with_time_to_accuracy,
         "tta_target": 0.75 if quick else 0.90, "tta_timeout": args.tta_timeout, "isa": args.isa,
     }
@@ -372,6 +394,15 @@ def measure(args):
         log(f"no segmentation folder at {args.segment_data}: the U-Net row is left out (`make m2nist` makes it)")
         segment_macs = None
 
+    if os.path.isdir(os.path.join(ROOT, args.detect_data, "train", "labels")):
+        log(f"training throughput of {DETECT_MODEL} (detector) on {args.detect_data}, {settings['detect_images']} images at "
+            f"batch {DETECT_BATCH} after 3 warm-up steps")
+        measure_detection(runner, settings)
+        detect_macs = training_multiply_adds(args, DETECT_MODEL)
+    else:
+        log(f"no detection folder at {args.detect_data}: the detector row is left out (`make digit-boxes` makes it)")
+        detect_macs = None
+
     log("evaluation throughput")
     for batch in (100, 1000):
         runner.all_three(f"eval batch {batch}", "eval", ["--batch", str(batch)] + eval_options)
@@ -394,6 +425,7 @@ def measure(args):
     others = max(0.0, (machine_after - machine_before) - (own_after - own_before)) / (elapsed * (os.cpu_count() or 1))
     return {"date": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC", "settings": settings,
             "machine": machine_summary(), "training_multiply_adds": macs, "segment_training_multiply_adds": segment_macs,
+            "detect_training_multiply_adds": detect_macs,
             "load_before": load_before[0],
             "other_cpu_share": round(others, 4), "seconds": round(elapsed), "results": runner.results,
             "profile": profile}
@@ -442,6 +474,14 @@ def report(record, markdown_path=None):
         if segment_macs:
             rows.append((f"… … its training GFLOP/s ({segment_macs * 2 / 1e6:.0f} MFLOP per image)",
                          *(f"{rate * segment_macs * 2 / 1e9:.1f}" for rate in unet), "", "", None))
+    detect_rounds = [three(f"detect round {r + 1}") for r in range(settings["rounds"])]
+    if all(all(runs) for runs in detect_rounds):  # absent from records of older versions and without digit-boxes
+        detect = [max(runs[i]["images_per_second"] for runs in detect_rounds) for i in range(3)]
+        compare(f"… {DETECT_MODEL} (detector, digit-boxes 96×96), training images/s, batch {DETECT_BATCH}", detect, True, None)
+        detect_macs = record.get("detect_training_multiply_adds")
+        if detect_macs:
+            rows.append((f"… … its training GFLOP/s ({detect_macs * 2 / 1e6:.0f} MFLOP per image)",
+                         *(f"{rate * detect_macs * 2 / 1e9:.1f}" for rate in detect), "", "", None))
     for batch in (100, 1000):
         compare(f"evaluation images/s, batch {batch}", [run["images_per_second"] for run in three(f"eval batch {batch}")],
                 True, speed_target)
@@ -579,6 +619,8 @@ def main():
     parser.add_argument("--model", default="models/convnet1.model")
     parser.add_argument("--segment-data", default="data/m2nist",
                         help=f"segmentation folder for the {SEGMENT_MODEL} row (`make m2nist`); left out when missing")
+    parser.add_argument("--detect-data", default="data/digit-boxes",
+                        help=f"detection folder for the {DETECT_MODEL} row (`make digit-boxes`); left out when missing")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every system (default: nproc)")
     parser.add_argument("--python", default="/usr/bin/python3", help="a Python with torch (Debian's python3-torch)")
     parser.add_argument("--rounds", type=int, default=None, help="training rounds, best kept (default 2, quick 1)")

@@ -3,13 +3,17 @@
 ours (same commands, options and JSON fields), on the same IDX files converted the same way
 (bytes kept, x/255 per batch); or, with --data a segmentation folder (data/m2nist) and --model
 models/unet-m2nist.model, the U-Net trained per pixel (CrossEntropyLoss(ignore_index=255)) on the
-same PNGs, read by bench/segment_parity.py's reader. Run with Debian's python3-torch (/usr/bin/python3). Whether
+same PNGs, read by bench/segment_parity.py's reader; or, with --data a detection folder
+(data/digit-boxes) and --model models/detect-digits.model, the detector trained with the detection
+loss (scripts/make_reference.py's detection_loss_torch, the torch twin of detection_loss.h) on the
+same PNGs and label files. Run with Debian's python3-torch (/usr/bin/python3). Whether
 PyTorch runs "as a user runs it" or "tuned" is decided by the environment (OPENBLAS_NUM_THREADS=1),
 which bench/run_bench.py sets per process.
 """
 import argparse
 import gzip
 import json
+import math
 import os
 import pathlib
 import statistics
@@ -49,10 +53,79 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
 
 
+def is_detection_folder(directory):
+    return os.path.isdir(os.path.join(directory, "train", "images")) and os.path.isdir(os.path.join(directory, "train", "labels"))
+
+
+class DetectionTargets:
+    """The boxes of a detection split as convnet holds them (Dataset::boxes, box_offsets): corners
+    x1 y1 x2 y2 float32 in the image's unit (M, 4), classes int64 (M,), and per image offsets
+    (N + 1,), as detection_loss_torch takes them. Indexed as the images are (a slice, or a tensor
+    of indices), it gives those images' targets in that order."""
+
+    def __init__(self, boxes, classes, offsets):
+        self.boxes, self.classes, self.offsets = boxes, classes, offsets
+
+    def __getitem__(self, selection):
+        images = range(len(self.offsets) - 1)[selection] if isinstance(selection, slice) else selection.tolist()
+        rows = [torch.arange(self.offsets[i], self.offsets[i + 1]) for i in images]
+        offsets = [0]
+        for row in rows:
+            offsets.append(offsets[-1] + len(row))
+        rows = torch.cat(rows) if rows else torch.zeros(0, dtype=torch.int64)
+        return DetectionTargets(self.boxes[rows], self.classes[rows], offsets)
+
+
+def read_label_file(path, classes):
+    """[(class, x1, y1, x2, y2)] of a YOLO label file (`class cx cy w h` lines, normalised), the
+    corners clipped to [0, 1] as convnet reads them (docs/DETECTION.md); a missing file is no objects."""
+    if not os.path.exists(path):
+        return []
+    objects = []
+    with open(path) as file:
+        for number, line in enumerate(file, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) != 5 or float(fields[0]) != int(float(fields[0])) or not 0 <= int(float(fields[0])) < classes:
+                sys.exit(f"torch_bench: {path}:{number}: expected `class cx cy w h` with a class below {classes}")
+            label, cx, cy, w, h = int(float(fields[0])), *map(float, fields[1:])
+            clip = lambda value: min(max(value, 0.0), 1.0)
+            objects.append((label, clip(cx - w / 2), clip(cy - h / 2), clip(cx + w / 2), clip(cy + h / 2)))
+    return objects
+
+
+def load_detection_split(root, split, count=0):
+    """(images uint8 (N, H, W), DetectionTargets) of the first `count` images (all when 0) of a
+    detection folder, by the images' sorted names as convnet reads them: 8-bit grey PNGs only
+    (segment_parity's reader), at the size stored."""
+    images_dir, labels_dir = os.path.join(root, split, "images"), os.path.join(root, split, "labels")
+    names = sorted(name for name in os.listdir(images_dir) if name.lower().endswith(".png"))
+    if count > 0:
+        names = names[:count]
+    classes = len(segment_parity.read_class_names(root))
+    try:
+        images = segment_parity.read_png_stack([os.path.join(images_dir, name) for name in names])
+    except segment_parity.PngError as error:
+        sys.exit(f"torch_bench: {error}")
+    boxes, labels, offsets = [], [], [0]
+    for name in names:
+        objects = read_label_file(os.path.join(labels_dir, os.path.splitext(name)[0] + ".txt"), classes)
+        boxes += [obj[1:] for obj in objects]
+        labels += [obj[0] for obj in objects]
+        offsets.append(len(boxes))
+    targets = DetectionTargets(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), torch.tensor(labels, dtype=torch.int64),
+                               offsets)
+    return torch.from_numpy(images), targets
+
+
 def load_split(directory, split, count=0):
     """(images uint8 (N, H, W), labels) as torch tensors, the first `count` when > 0: IDX files give
     labels int64 (N,); a segmentation folder (train/images, train/masks) gives masks uint8 (N, H, W),
-    made int64 per batch (as a whole split they would take 8 bytes a pixel)."""
+    made int64 per batch (as a whole split they would take 8 bytes a pixel); a detection folder
+    (train/images, train/labels) gives DetectionTargets."""
+    if is_detection_folder(directory):
+        return load_detection_split(directory, split, count)
     if segment_parity.is_segmentation_folder(directory):
         images, masks, _ = segment_parity.load_segmentation_split(directory, split)
         images, labels = torch.from_numpy(images), torch.from_numpy(masks)
@@ -73,13 +146,47 @@ def convnet1():
         nn.Flatten(), nn.Linear(32 * 7 * 7, 10))
 
 
+def make_reference():
+    """scripts/make_reference.py, the reference tests' torch side, as a module."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+    import make_reference as module
+    return module
+
+
 def model_from_file(path):
     """Any model file in torch.nn, built by the reference tests' translation (scripts/make_reference.py:
-    the same modules, names and PyTorch default initialisation), for rows beyond convnet1."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
-    import make_reference
-    network, _ = make_reference.build_network(pathlib.Path(path))
+    the same modules, names and PyTorch default initialisation), for rows beyond convnet1. A detect
+    head's objectness bias starts at log(0.01 / 0.99), as convnet's Detect::initialize sets it."""
+    network, _ = make_reference().build_network(pathlib.Path(path))
+    if detection_gains(path) is not None:
+        head = list(network.children())[-1]
+        with torch.no_grad():
+            head.bias[4] = math.log(0.01 / 0.99)
     return network
+
+
+def detection_gains(path):
+    """(box, objectness, class) gains of the model file's detect head (its box_weight,
+    objectness_weight and class_weight, 5, 1 and 1 unless written), or None without one."""
+    gains = None
+    for line in pathlib.Path(path).read_text().splitlines():
+        words = line.split("#")[0].split()
+        if words and words[0] == "detect":
+            options = dict(word.split("=", 1) for word in words[1:] if "=" in word)
+            gains = tuple(float(options.get(key, default)) for key, default in
+                          (("box_weight", 5.0), ("objectness_weight", 1.0), ("class_weight", 1.0)))
+    return gains
+
+
+def loss_function(model_path):
+    """The training loss of logits against a batch's targets: detection_loss_torch (computed in
+    double, as convnet's detection_loss) for a detector, else cross-entropy (per pixel for masks,
+    255 left out as convnet's kIgnoreIndex; no label is 255 otherwise)."""
+    gains = detection_gains(model_path) if model_path else None
+    if gains is None:
+        return lambda logits, targets: F.cross_entropy(logits, targets.long(), ignore_index=255)
+    loss = make_reference().detection_loss_torch
+    return lambda logits, targets: loss(logits.double(), targets.boxes, targets.classes, targets.offsets, gains)[0]
 
 
 def as_input(images):
@@ -87,7 +194,7 @@ def as_input(images):
     return images.unsqueeze(1).float().div_(255.0)
 
 
-def train_epoch(model, optimizer, images, labels, batch, generator):
+def train_epoch(model, optimizer, images, labels, batch, generator, criterion):
     """One pass in a fresh random order; a last batch of one is dropped (as convnet's Trainer).
     Returns (seconds, images, mean loss)."""
     model.train()
@@ -98,9 +205,7 @@ def train_epoch(model, optimizer, images, labels, batch, generator):
         indices = order[first:first + batch]
         if indices.numel() < 2:
             break
-        x, y = as_input(images[indices]), labels[indices].long()
-        # Per pixel for masks (N, H, W), 255 left out as convnet's kIgnoreIndex; no label is 255 otherwise.
-        loss = F.cross_entropy(model(x), y, ignore_index=255)
+        loss = criterion(model(as_input(images[indices])), labels[indices])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -152,15 +257,17 @@ def setup(args):
 def run_train(args):
     images, labels = load_split(args.data, "train", args.images)
     model, optimizer = setup(args)
+    criterion = loss_function(args.model)
     generator = torch.Generator().manual_seed(args.seed)
     warmup_start = time.perf_counter()
     if args.warmup_steps > 0:
         count = min(args.warmup_steps * args.batch, images.shape[0])
-        train_epoch(model, optimizer, images[:count], labels[:count], args.batch, torch.Generator().manual_seed(args.seed + 1))
+        train_epoch(model, optimizer, images[:count], labels[:count], args.batch, torch.Generator().manual_seed(args.seed + 1),
+                    criterion)
     warmup_seconds = time.perf_counter() - warmup_start
     rates, seconds, done, loss = [], 0.0, 0, 0.0
     for _ in range(args.epochs):
-        epoch_seconds, epoch_images, loss = train_epoch(model, optimizer, images, labels, args.batch, generator)
+        epoch_seconds, epoch_images, loss = train_epoch(model, optimizer, images, labels, args.batch, generator, criterion)
         rates.append(epoch_images / epoch_seconds)
         seconds += epoch_seconds
         done += epoch_images
@@ -215,7 +322,7 @@ def run_time_to_accuracy(args):
     train_seconds = total_seconds = 0.0
     accuracies, train_curve, total_curve, reached = [], [], [], 0
     for epoch in range(1, args.max_epochs + 1):  # no warm-up: set-up is part of the wait
-        epoch_seconds, _, _ = train_epoch(model, optimizer, images, labels, args.batch, generator)
+        epoch_seconds, _, _ = train_epoch(model, optimizer, images, labels, args.batch, generator, loss_function(args.model))
         eval_start = time.perf_counter()
         accuracy = evaluate(model, test_images, test_labels, 1000)
         train_seconds += epoch_seconds
