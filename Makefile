@@ -5,6 +5,8 @@
 #   make bench       ours against PyTorch on convnet1, the ResNet, the m2nist U-Net and the digit detector (docs/PERFORMANCE.md)
 #   make fuzz        every file reader under libFuzzer, ASan and UBSan, FUZZ_SECONDS each (docs/RELIABILITY.md)
 #   make speedrun    the Fashion-MNIST speedrun's recipes over SPEEDRUN_SEEDS seeds (docs/PERFORMANCE.md)
+#   make segment     the U-Net of models/unet-m2nist.model trained on generated canvases (docs/SEGMENTATION.md)
+#   make detect      the detector of models/detect-digits.model trained on generated digit boxes (docs/DETECTION.md)
 #   make digit-boxes the digit-detection canvases generated from MNIST into data/digit-boxes (docs/DETECTION.md)
 .PHONY: all deps demo-deps data-deps fuzz-deps bench-deps print-packages check-packages build build-tests data demo-data \
         onnx-runtime demo test test-quick bench fuzz speedrun clean
@@ -120,6 +122,22 @@ digit-boxes: demo-deps data
 	$(configure)
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target make-digit-boxes
 	$(BUILD_DIR)/make-digit-boxes --mnist $(DATA_DIR)/mnist --out $(DATA_DIR)/digit-boxes
+
+# Object detection (docs/DETECTION.md): the one-stage detector of models/detect-digits.model
+# trained on the generated digit-boxes canvases for DETECT_EPOCHS epochs (about 8 minutes on 2
+# cores), evaluated once at the end (mAP@0.5, COCO mAP, per-class AP, precision and recall), and
+# three test images predicted into build/detect/ (boxes printed and drawn). Two threads unless
+# THREADS says otherwise, so that the run gives docs/DETECTION.md's figures bit for bit.
+DETECT_EPOCHS ?= 6
+.PHONY: detect
+detect: build digit-boxes
+	rm -f $(BUILD_DIR)/detect-digits.metrics.jsonl  # --metrics appends; this run's alone
+	$(BUILD_DIR)/convnet train --model models/detect-digits.model --data $(DATA_DIR)/digit-boxes --epochs $(DETECT_EPOCHS) \
+	  --eval-every $(DETECT_EPOCHS) --batch 32 --lr 0.01 --schedule onecycle --augment crop:8 --seed 1 --threads $(or $(THREADS),2) \
+	  --save $(BUILD_DIR)/detect-digits.safetensors --metrics $(BUILD_DIR)/detect-digits.metrics.jsonl
+	$(BUILD_DIR)/convnet eval --weights $(BUILD_DIR)/detect-digits.safetensors --data $(DATA_DIR)/digit-boxes $(THREAD_OPTION)
+	$(BUILD_DIR)/convnet predict --weights $(BUILD_DIR)/detect-digits.safetensors --data $(DATA_DIR)/digit-boxes --index 0,1,2 \
+	  -o $(BUILD_DIR)/detect
 
 # Semantic segmentation (docs/SEGMENTATION.md): the U-Net of models/unet-m2nist.model trained on
 # the generated M2NIST canvases for SEGMENT_EPOCHS epochs (about 100 s on 2 cores), evaluated once

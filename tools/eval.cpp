@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <convnet/data.h>
+#include <convnet/detection.h>
 #include <convnet/io.h>
 #include <convnet/model.h>
 #include <convnet/plot.h>
@@ -70,6 +71,26 @@ void print_segmentation_report(const Dataset& test, const Evaluation& result) {
     }
 }
 
+// Loss, mAP@0.5 and COCO mAP, and each class's AP (over IoU 0.50:0.95), AP@0.5, precision and
+// recall at IoU 0.5 among the detections predict would draw (score ≥ 0.25), and its objects.
+void print_detection_report(const Dataset& test, const Evaluation& result) {
+    const DetectionMetrics& metrics = result.detection;
+    const auto number = [](double value) {
+        char text[16] = "-";  // no objects of the class (AP, recall) or no detections (precision)
+        if (!std::isnan(value)) std::snprintf(text, sizeof(text), "%.4f", value);
+        return std::string(text);
+    };
+    std::printf("test images: %lld (%lld objects)\ntest loss: %.4f\ntest mAP@0.5: %s\ntest mAP@[.5:.95]: %s (COCO's AP: the mean over IoU "
+                "0.50, 0.55, ..., 0.95)\n\nprecision and recall at IoU 0.5 for detections scoring at least %.2f\n%-14s %8s %8s %9s %8s %8s %10s\n",
+                static_cast<long long>(test.count), static_cast<long long>(result.counted), shown(result.loss), number(metrics.map50).c_str(),
+                number(metrics.map).c_str(), DetectionOptions{}.score_threshold, "class", "AP", "AP@0.5", "precision", "recall", "objects",
+                "detections");
+    for (std::size_t label = 0; label < test.class_names.size() && label < metrics.ap.size(); ++label)
+        std::printf("%-14s %8s %8s %9s %8s %8lld %10lld\n", test.class_names[label].c_str(), number(metrics.ap[label]).c_str(),
+                    number(metrics.ap50[label]).c_str(), number(metrics.precision[label]).c_str(), number(metrics.recall[label]).c_str(),
+                    static_cast<long long>(metrics.objects[label]), static_cast<long long>(metrics.detected[label]));
+}
+
 }  // namespace
 
 int run_eval(const std::vector<std::string>& words) {
@@ -97,9 +118,21 @@ int run_eval(const std::vector<std::string>& words) {
                   << ", ...: another dataset?\n";
     const std::int64_t batch = arguments.integer("batch", 1000, 1, 65536);
     check_inference_memory(*network, std::min(batch, test.count), "evaluating at --batch " + std::to_string(batch));
+    if (test.task() == TaskKind::detect && arguments.has("confusion"))
+        throw UsageError("option --confusion: a confusion matrix counts images or pixels by class; a detector's errors are misses and "
+                         "false detections, which the per-class precision and recall below report");
     const Evaluation result = evaluate(*network, test, batch, preprocessing, nullptr, test_time_augmentation);
-    if (result.task == TaskKind::segment) print_segmentation_report(test, result);
-    else print_classification_report(test, result);
+    switch (result.task) {
+        case TaskKind::classify:
+            print_classification_report(test, result);
+            break;
+        case TaskKind::segment:
+            print_segmentation_report(test, result);
+            break;
+        case TaskKind::detect:
+            print_detection_report(test, result);
+            break;
+    }
     if (arguments.has("confusion")) {
         const std::string picture = arguments.required("confusion");
         std::cout << "\n" << confusion_table_text(result, test.class_names, top_confused);

@@ -49,12 +49,13 @@ options:
                      DIR/classes.txt, DIR/train/images/NAME.png|jpg and DIR/train/labels/NAME.txt
                      (`class cx cy w h` lines, the YOLO layout; docs/DETECTION.md); folders are
                      converted once to the model's input and cached
-  --task T           classify or segment: what the data's targets are; by default a folder with
-                     train/masks/ is segmentation, anything else classification (a segmentation
-                     model ends in (N, classes, H, W) and is trained per pixel)
+  --task T           classify, segment or detect: what the data's targets are; by default a folder
+                     with train/masks/ is segmentation, one with train/labels/ detection, anything
+                     else classification (a segmentation model ends in (N, classes, H, W) and is
+                     trained per pixel; a detector ends in a detect head, docs/DETECTION.md)
   --class-weights W  the loss's weight per class, as CrossEntropyLoss(weight=): auto (n / (K n_c) over
                      the training labels or labelled pixels, sklearn's "balanced"), w0,w1,... (one
-                     a class), or none (default)
+                     a class), or none (default); not for detection (its gains are on the detect line)
   --val-split F      hold out the fraction F (0 to 0.99) of the training images (per class, seeded) to judge
                      the epochs on; the test split is then evaluated once at the end
   --resize POLICY    image folders: stretch (default) or center-crop to the model's input; kept
@@ -82,11 +83,12 @@ options:
   --tta flip         evaluate each test image as itself and mirrored, averaging the logits
                      (test-time augmentation; twice the evaluation time; default none)
   --label-smoothing E  the loss's target (1 - E) on the label plus E spread over every class, as
-                     CrossEntropyLoss(label_smoothing=E) (default 0)
+                     CrossEntropyLoss(label_smoothing=E) (default 0; classification and segmentation)
   --augment LIST     random changes to the training images, per batch, repeatable for a seed:
                      crop:N (pad N pixels, cut a random window), flip (mirror half of them),
                      alternating-flip (mirror each image every other epoch); e.g. flip,crop:2
-                     (default none)
+                     (default none); masks and boxes move with their images (a box mostly cropped
+                     away is dropped)
   --normalize X      per-channel (x - mean) / std after scaling to [0, 1]: auto (measured on the
                      training set), MEAN/STD or M1,M2,M3/S1,S2,S3, or none (default); kept in the
                      weights file, applied by eval, predict and the ONNX file's description
@@ -409,7 +411,7 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
     reading.images.split_seed = seed;  // a resumed run holds out what it held out before
     if (arguments.has("task")) {
         reading.task = task_from_name(arguments.required("task"));
-        if (!reading.task) throw UsageError("option --task " + arguments.required("task") + ": expected classify or segment");
+        if (!reading.task) throw UsageError("option --task " + arguments.required("task") + ": expected classify, segment or detect");
     } else if (resumed) {
         reading.task = resumed->weights.task;
     }
@@ -524,6 +526,8 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
     }
     fit.augmentation = augmentation;
     fit.label_smoothing = label_smoothing;
+    if (train.task() == TaskKind::detect && arguments.has("label-smoothing"))
+        throw UsageError("option --label-smoothing: smooths a cross-entropy over images or pixels; the detection loss does not take it");
     if (train.task() == TaskKind::detect && arguments.has("class-weights"))
         throw UsageError("option --class-weights: weighs the classes of a cross-entropy over images or pixels; the detection loss has "
                          "its gains on the detect line instead (box_weight=, objectness_weight=, class_weight=; docs/DETECTION.md)");

@@ -189,5 +189,45 @@ TEST(Distributed, TwoRanksTrainSegmentationAsOneProcess) {
     EXPECT_LT(relative_difference(train_segmentation_on_ranks(1), train_segmentation_on_ranks(2)), 1e-5);
 }
 
+// Detection: each rank's shard normalises its loss by its own assigned cells, and the global loss
+// divides by their sum (every image of the set holds an object, so every shard has some); the
+// evaluation, which cannot sum average precisions, scores the whole test set on every rank.
+std::vector<float> train_detection_on_ranks(int ranks, double& map50) {
+    const char* model = "input 1x24x24\nconv2d out=4 kernel=3 pad=1\nrelu\nmaxpool2d kernel=4\ndetect classes=2\n";
+    const Dataset train = testing::generated_detection_dataset(60, 3), test = testing::generated_detection_dataset(20, 4);
+    std::vector<std::vector<float>> results(static_cast<std::size_t>(ranks));
+    std::vector<double> maps(static_cast<std::size_t>(ranks));
+    ThreadGroup group(ranks);
+    std::vector<std::thread> threads;
+    for (int rank = 0; rank < ranks; ++rank)
+        threads.emplace_back([&, rank] {
+            Network network(parse_model(model, "detect.model"));
+            network.set_fast_path(false);
+            network.initialize(1);
+            SgdOptions options;
+            options.learning_rate = 0.05;
+            Sgd sgd(options);
+            Trainer trainer(network, sgd, 20, 1);
+            ThreadGroup::Member member(group, rank);
+            if (ranks > 1) trainer.set_communicator(&member, true);
+            for (int epoch = 0; epoch < 2; ++epoch) trainer.train_epoch(train, {});
+            results[static_cast<std::size_t>(rank)] = values_of(network);
+            maps[static_cast<std::size_t>(rank)] = evaluate(network, test, 7, {}, ranks > 1 ? &member : nullptr).detection.map50;
+        });
+    for (std::thread& thread : threads) thread.join();
+    for (int rank = 1; rank < ranks; ++rank) {
+        EXPECT_EQ(results[static_cast<std::size_t>(rank)], results[0]) << "rank " << rank;
+        EXPECT_EQ(maps[static_cast<std::size_t>(rank)], maps[0]) << "rank " << rank;
+    }
+    map50 = maps[0];
+    return results[0];
+}
+
+TEST(Distributed, TwoRanksTrainDetectionAsOneProcess) {
+    double single_map = 0.0, ranks_map = 0.0;
+    EXPECT_LT(relative_difference(train_detection_on_ranks(1, single_map), train_detection_on_ranks(2, ranks_map)), 1e-5);
+    EXPECT_NEAR(single_map, ranks_map, 1e-6);
+}
+
 }  // namespace
 }  // namespace convnet

@@ -99,6 +99,9 @@ TEST_P(FastPath, AgreesWithReferenceLayers) { expect_agreement(parse_model(GetPa
 // The model files that the fast path serves, as shipped (convnet1 without its conv biases is the
 // first case above: before batch norm their gradient is rounding noise on both paths).
 TEST(FastPath, ShippedModelsAgreeWithReferenceLayers) {
+    // (models/detect-digits.model is left out: its six batch norms over 96x96 maps make the two
+    // paths' summation orders differ by up to 2e-3 in a few weight gradients; the head itself is
+    // checked on small networks below.)
     for (const char* model : {"lenet5.model", "resnet-fmnist.model", "unet-small.model"}) {
         SCOPED_TRACE(model);
         expect_agreement(read_model_file(std::string(CONVNET_SOURCE_DIR) + "/models/" + model), 8);
@@ -165,7 +168,10 @@ INSTANTIATE_TEST_SUITE_P(
         // Batch norm first: no stage wants its input gradient, which oneDNN writes anyway (the
         // fuzzer's find: a training step wrote it through a null handle).
         FastPathCase{"input 2x4x4\nbatchnorm2d\nflatten\nlinear out=3\n", 4},
-        FastPathCase{"input 1x3x3\nflatten\nbatchnorm1d\nrelu\nlinear out=2\n", 4}));
+        FastPathCase{"input 1x3x3\nflatten\nbatchnorm1d\nrelu\nlinear out=2\n", 4},
+        // a detection head after pooled feature maps, and one with a 3x3 kernel
+        FastPathCase{"input 2x8x8\nconv2d out=4 kernel=3 pad=1\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\ndetect classes=3\n", 4},
+        FastPathCase{"input 1x8x8\nconv2d out=6 kernel=3 pad=1\nrelu\ndetect classes=2 kernel=3\n", 3}));
 
 // With our own kernels (the default, asked for explicitly) and without them, the fast path's
 // gradients agree with the reference layers': convolutions with 1, 3, 6 and 8 input channels (the
