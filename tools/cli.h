@@ -116,6 +116,9 @@ std::string figures_text(const Evaluation& evaluation);
 
 // `convnet predict` for a segmentation model (predict_segment.cpp): class maps, overlays and shares.
 int predict_segmentation(const Arguments& arguments, const Network& network, const WeightsMetadata& stored, Preprocessing preprocessing);
+// `convnet predict` for a detection model (predict_detect.cpp): boxes in the images' pixels, as text
+// or JSON, and the images with the boxes drawn.
+int predict_detection(const Arguments& arguments, const Network& network, const WeightsMetadata& stored, const Preprocessing& preprocessing);
 
 // `program`: argv[0], as the command was started (for the command that resumes an interrupted run).
 int run_train(const std::vector<std::string>& words, const std::string& program);

@@ -26,7 +26,11 @@ namespace {
 constexpr const char* kPredictHelp = R"(usage: convnet predict --weights W [options] IMAGE ...
        convnet predict --weights W --data DIR --index N[,N...]
 
-A segmentation model (trained on masks) gives a class per pixel instead: see --output.
+A segmentation model (trained on masks) gives a class per pixel instead: see --output. A
+detection model (ending in a detect layer) finds boxes: each image's are printed one a line,
+`CLASS SCORE X1 Y1 X2 Y2` in the pixels of the image as given (the last five fields are numbers,
+the class a name), under a line naming the image and the count, and drawn into NAME.boxes.png
+(docs/DETECTION.md, "Predicting").
 
 Prints the most likely classes of each image with their probabilities (a softmax over the
 model's outputs; all of them sum to 1). An image is a PNG or a JPEG (told apart by their bytes,
@@ -48,20 +52,33 @@ options:
                    and with --index its test images
   --index LIST     comma-separated indexes into DIR's test split (e.g. 0,1,2)
   --top K          classes to show per image (default 3)
+  --score-threshold S
+                   a detection model: keep the boxes scoring at least S, objectness times the
+                   class's probability (default 0.25)
+  --iou-threshold T
+                   a detection model: a box whose IoU with a better-scoring box of its class is
+                   above T is dropped, non-maximum suppression (default 0.5)
+  --max-detections K
+                   a detection model: at most the K best boxes of each image (default 100)
   --resize POLICY  stretch (default, or the weights file's): to the model's size, the aspect ratio changes, the whole
                    picture stays; center-crop: the shorter side to the model's size, then the
                    middle cut out (torchvision's Resize + CenterCrop), the aspect ratio kept
+                   (a detection model's boxes are mapped back through it to the image's pixels)
   --invert         x -> 1 - x after scaling, for photos of dark objects on a light background
                    (transparent pixels still reach the network as black); --resize and
                    --invert apply to image files, not to test images taken by --index
   --json           one JSON document: per image the file, its size and format, and the top
                    classes with their names and probabilities (a segmentation model: each
-                   class's share of the pixels and the files written)
+                   class's share of the pixels and the files written; a detection model: the
+                   boxes, each with its class, name, score and box [x1, y1, x2, y2] in pixels)
   -o, --output DIR a segmentation model (docs/SEGMENTATION.md): where to write, per image NAME,
                    NAME.classes.png (a palette PNG of the class of every pixel, at the image's own
                    size) and NAME.overlay.png (the image with the classes blended in and a legend);
                    the share of the pixels of each class is printed (default: the current folder);
-                   a test image (--index) also gets NAME.compare.png: image, truth, prediction
+                   a test image (--index) also gets NAME.compare.png: image, truth, prediction;
+                   a detection model: NAME.boxes.png, the image at its own size (small ones
+                   enlarged) with the boxes drawn and labelled, and for a test image
+                   NAME.compare.png, its true boxes beside the predicted ones
   --threads T      threads to use (default: the cores not busy with other work)
   --backend NAME   onednn (the default where every layer has a primitive), onednn-only
                    (oneDNN's primitives without our own kernels) or reference
@@ -120,7 +137,9 @@ struct PredictInput {
 }  // namespace
 
 int run_predict(const std::vector<std::string>& words) {
-    const Arguments arguments(words, {"model", "weights", "data", "index", "top", "threads", "backend", "resize", "cache", "output"},
+    const Arguments arguments(words,
+                              {"model", "weights", "data", "index", "top", "threads", "backend", "resize", "cache", "output",
+                               "score-threshold", "iou-threshold", "max-detections"},
                               {"help", "reference", "invert", "json"}, Positional::any);
     if (arguments.has("help")) {
         std::cout << kPredictHelp;
@@ -133,7 +152,18 @@ int run_predict(const std::vector<std::string>& words) {
     const Network& network = *trained;
     // A safetensors file brings the class names and the preprocessing it was trained with.
     Preprocessing preprocessing = photo_preprocessing(arguments, stored);
-    // What predict writes is the task's: a segmentation model's is pictures of the classes per pixel.
+    // What predict writes is the task's: a detection model's is boxes, a segmentation model's
+    // pictures of the classes per pixel.
+    if (stored.task == TaskKind::detect || network.layer(network.layer_count() - 1).type() == "detect") {
+        if (arguments.has("top"))
+            throw UsageError("option --top: a detection model gives boxes, not ranked classes; --score-threshold and --max-detections "
+                             "choose the boxes shown (see --help)");
+        return predict_detection(arguments, network, stored, preprocessing);
+    }
+    for (const char* option : {"score-threshold", "iou-threshold", "max-detections"})
+        if (arguments.has(option))
+            throw UsageError(std::string("option --") + option +
+                             ": only for a detection model (docs/DETECTION.md), whose boxes it filters");
     if (stored.task == TaskKind::segment || network.layer_plan(network.layer_count() - 1).output.rank() == 4) {
         if (arguments.has("top")) throw UsageError("option --top: a segmentation model gives a class per pixel; predict writes maps (see --help)");
         if (arguments.has("resize"))
@@ -141,7 +171,8 @@ int run_predict(const std::vector<std::string>& words) {
                              "resize the files to the scale of the training images instead");
         return predict_segmentation(arguments, network, stored, preprocessing);
     }
-    if (arguments.has("output")) throw UsageError("option --output: only for a segmentation model, whose pictures it says where to write");
+    if (arguments.has("output"))
+        throw UsageError("option --output: only for a segmentation or a detection model, whose pictures it says where to write");
     const std::int64_t top = arguments.integer("top", 3, 1, 1000);
     const std::string data = arguments.text("data", "");
     // The weights file's names; an IDX folder's classes.txt over them (as before weights held names).

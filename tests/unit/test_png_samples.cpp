@@ -21,7 +21,7 @@
 namespace convnet {
 namespace {
 
-const std::string kCases = std::string(CONVNET_SOURCE_DIR) + "/tests/cases/";
+const std::string kPngCases = std::string(CONVNET_SOURCE_DIR) + "/tests/cases/";
 
 enum ColourType { grey = 0, rgb = 2, palette = 3, grey_alpha = 4, rgba = 6 };
 
@@ -281,8 +281,8 @@ TEST_F(PngSamples, HeadersAndDataThatCannotBeReadAreNamed) {
 
 // Field reports, files as they were sent.
 TEST(PngFieldReports, SixteenBitReadsAsTheSamePictureInEightBits) {
-    const Tensor eight = read_png(kCases + "grey8.png", 1, 28, 28);
-    const Tensor sixteen = read_png(kCases + "grey16.png", 1, 28, 28);  // every sample ×257
+    const Tensor eight = read_png(kPngCases + "grey8.png", 1, 28, 28);
+    const Tensor sixteen = read_png(kPngCases + "grey16.png", 1, 28, 28);  // every sample ×257
     for (std::int64_t i = 0; i < eight.size(); ++i) ASSERT_EQ(sixteen[i], eight[i]) << "pixel " << i;
     float brightest = 0.0f;
     for (std::int64_t i = 0; i < eight.size(); ++i) brightest = std::max(brightest, eight[i]);
@@ -290,7 +290,7 @@ TEST(PngFieldReports, SixteenBitReadsAsTheSamePictureInEightBits) {
 }
 
 TEST(PngFieldReports, ColourSwatchesReadAsBt601LumaOfTheStoredValues) {
-    const Tensor image = read_png(kCases + "colour_swatches_rgb.png", 1, 28, 28);
+    const Tensor image = read_png(kPngCases + "colour_swatches_rgb.png", 1, 28, 28);
     // Columns 0–5 pure red, 6–11 green, 12–17 blue, 18–23 grey 128, 24–27 RGB (200, 100, 50):
     // 0.299·255, 0.587·255, 0.114·255, 128, 0.299·200 + 0.587·100 + 0.114·50, rounded as PIL does.
     const int expected[5] = {76, 150, 29, 128, 124};
@@ -309,7 +309,7 @@ TEST(PngFieldReports, BlankImagesAreRecognised) {
     EXPECT_TRUE(nearly_uniform(blank));
     blank[5] = 0.9f;
     EXPECT_FALSE(nearly_uniform(blank));
-    EXPECT_FALSE(nearly_uniform(read_png(kCases + "grey8.png", 1, 28, 28)));
+    EXPECT_FALSE(nearly_uniform(read_png(kPngCases + "grey8.png", 1, 28, 28)));
 }
 
 }  // namespace
