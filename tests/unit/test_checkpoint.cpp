@@ -61,7 +61,7 @@ protected:
         };
         bool first = true;
         for (;;) {
-            Network network(parse_model(kModel, "checkpointed.model"));
+            Network network(parse_model(model_, "checkpointed.model"));
             network.initialize(7);
             std::unique_ptr<Optimizer> step_rule = make_optimizer(optimizer, 0.01, 0.9);
             Trainer trainer(network, *step_rule, 32, 7);
@@ -74,6 +74,7 @@ protected:
     }
 
     std::filesystem::path directory_;
+    std::string model_ = kModel;  // what run() trains
     // A run of one model, optimiser and trainer, for the tests of a single checkpoint.
     Network network_{parse_model(kModel, "checkpointed.model")};
     Adam adam_{AdamOptions{}};
@@ -93,6 +94,19 @@ TEST_F(CheckpointTest, AResumedRunEndsWithTheUnbrokenRunsBytes) {
         EXPECT_TRUE(unbroken == resumed) << optimizer << ": the resumed run's weights differ from the unbroken run's";
         EXPECT_EQ(file_bytes(directory_ / (std::string("unbroken_") + optimizer + ".jsonl")).size() > 0, true);
     }
+}
+
+// A detector resumes exactly too: its boxes move with the resumed augmentation's draws, and its
+// loss's running sums continue where they stopped.
+TEST_F(CheckpointTest, AResumedDetectorEndsWithTheUnbrokenRunsBytes) {
+    model_ = "input 1x24x24\nconv2d out=4 kernel=3 pad=1\nbatchnorm2d\nrelu\nmaxpool2d kernel=4\ndetect classes=2\n";
+    train_ = testing::generated_detection_dataset(200, 11);
+    test_ = testing::generated_detection_dataset(60, 12);
+    options_.metadata.class_names = train_.class_names;
+    const std::string unbroken = run({}, "adam", "detector_unbroken");
+    const std::string resumed = run({2, 7, 8, 9, 16}, "adam", "detector_resumed");
+    ASSERT_FALSE(unbroken.empty());
+    EXPECT_TRUE(unbroken == resumed) << "the resumed detector's weights differ from the unbroken run's";
 }
 
 // A per-step schedule, label smoothing and a weight average resume exactly too: the one-cycle rate comes from the
