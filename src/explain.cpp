@@ -1,10 +1,13 @@
 // The explainer page (explain.h): the network, its weights and every layer's outputs for a few
 // images, gathered as JSON and wrapped in the page's own script and style (explain_page.h).
+#include <convnet/detection_picture.h>
 #include <convnet/error.h>
 #include <convnet/explain.h>
+#include <convnet/layers/detect.h>
 #include <convnet/loss.h>
 #include <convnet/segmentation.h>
 #include <convnet/summary.h>
+#include <convnet/task.h>
 #include <convnet/train.h>
 
 #include "explain_page.h"
@@ -120,6 +123,65 @@ std::string png_data_uri(const ExplainImage& image, const Shape& sample) {
     }();
 }
 
+// A detector's view of one image (head: its (1, 5 + K, GH, GW) output): the boxes convnet predict
+// reports for a picture of the input's size (detections_in_picture clips them to it) with the cell
+// each came from, the true boxes, and every cell as decode_cell reads it, all in input pixels.
+Json explain_detection_json(const Tensor& head, const Shape& sample, const ExplainImage& image, const DetectionOptions& options) {
+    const std::int64_t height = sample[1], width = sample[2], rows = head.shape()[2], columns = head.shape()[3];
+    const auto box_json = [](double x1, double y1, double x2, double y2) { return Json::array({x1, y1, x2, y2}); };
+    // Per cell, row by row: σ(objectness) (the heat map), and x1 y1 x2 y2, σ(objectness), the K class probabilities.
+    std::vector<CellPrediction> predictions;
+    std::vector<float> objectness, cells;
+    for (std::int64_t row = 0; row < rows; ++row)
+        for (std::int64_t column = 0; column < columns; ++column) {
+            const CellPrediction& cell = predictions.emplace_back(decode_cell(head, 0, row, column, height, width));
+            objectness.push_back(cell.objectness);
+            cells.insert(cells.end(), {cell.box.x1, cell.box.y1, cell.box.x2, cell.box.y2, cell.objectness});
+            cells.insert(cells.end(), cell.class_probabilities.begin(), cell.class_probabilities.end());
+        }
+    Json detections = Json::array();
+    const std::vector<Detection> decoded = decode_detections(head, height, width, options).at(0);
+    const std::vector<Detection> shown = detections_in_picture(decoded, height, width, height, width, ResizePolicy::stretch);
+    for (std::size_t i = 0; i < decoded.size(); ++i) {
+        // decode_detections keeps a cell's box as decode_cell made it: the same floats.
+        const Box& b = decoded[i].box;
+        const auto same = [&](const CellPrediction& cell) {
+            return cell.box.x1 == b.x1 && cell.box.y1 == b.y1 && cell.box.x2 == b.x2 && cell.box.y2 == b.y2;
+        };
+        const auto from = std::find_if(predictions.begin(), predictions.end(), same);
+        const std::int64_t at = from - predictions.begin();
+        const Box& clipped = shown[i].box;
+        detections.push_back({{"class", decoded[i].label},
+                              {"score", decoded[i].score},
+                              {"box", box_json(clipped.x1, clipped.y1, clipped.x2, clipped.y2)},
+                              {"cell", from == predictions.end() ? Json(nullptr) : Json::array({at / columns, at % columns})}});
+    }
+    Json truth = nullptr;
+    if (image.truth_boxes) {
+        truth = Json::array();
+        for (const ObjectBox& object : *image.truth_boxes) {
+            const Box& b = object.box;  // in the image's unit
+            truth.push_back({{"class", object.label},
+                             {"box", box_json(double(b.x1) * double(width), double(b.y1) * double(height), double(b.x2) * double(width),
+                                              double(b.y2) * double(height))}});
+        }
+    }
+    return {{"detections", std::move(detections)},
+            {"truth_boxes", std::move(truth)},
+            {"objectness", floats_base64(objectness.data(), static_cast<std::int64_t>(objectness.size()))},
+            {"cells", floats_base64(cells.data(), static_cast<std::int64_t>(cells.size()))}};
+}
+
+// detection_colour of classes 0 … count − 1 as [r, g, b]: the boxes' colours in predict's pictures.
+Json detection_colours(std::int64_t count) {
+    Json colours = Json::array();
+    for (int label = 0; label < count; ++label) {
+        const Rgb colour = detection_colour(label);
+        colours.push_back(Json::array({colour.red, colour.green, colour.blue}));
+    }
+    return colours;
+}
+
 // JSON inside <script>: "</" would end the element early; "<\/" reads back as the same string.
 std::string script_safe(std::string text) {
     for (std::size_t at = text.find("</"); at != std::string::npos; at = text.find("</", at + 3)) text.replace(at, 2, "<\\/");
@@ -191,8 +253,10 @@ std::string explain_html(const Network& network, const ExplainOptions& options) 
     for (std::size_t i = 0; i < plans.size(); ++i)
         layers.push_back(layer_json(plans[i], summary.rows.at(i), options.largest_embedded_parameter));
 
-    const Shape& scores = plans.back().output;  // (N, classes) or, scoring pixels, (N, classes, H, W)
-    const bool classifies = scores.rank() == 2, segments = scores.rank() == 4;
+    // (N, classes); scoring pixels, (N, classes, H, W); a detect head, (N, 5 + classes, GH, GW).
+    const Shape& scores = plans.back().output;
+    const std::optional<TaskKind> task = network_task(network);
+    const bool classifies = task == TaskKind::classify, segments = task == TaskKind::segment, detects = task == TaskKind::detect;
     Json images = Json::array();
     for (const ExplainImage& image : options.images) {
         const Shape expected({1, sample[0], sample[1], sample[2]});
@@ -203,6 +267,8 @@ std::string explain_html(const Network& network, const ExplainOptions& options) 
             throw Error(image.label + ": a truth mask of " + std::to_string(image.truth_mask.size()) + " pixels does not fit " +
                         (segments ? "the network's output of " + std::to_string(scores[2]) + "x" + std::to_string(scores[3]) + " pixels"
                                   : "a network without scores per pixel"));
+        if (image.truth_boxes && !detects)
+            throw Error(image.label + ": true boxes are given for a network that does not end in a detect head");
         Json activations = Json::array();
         Tensor logits, probabilities;
         network.observe(image.input, logits, [&](std::size_t, const LayerPlan&, const Tensor& output) {
@@ -223,6 +289,7 @@ std::string explain_html(const Network& network, const ExplainOptions& options) 
             entry["class_map"] = base64(classes.data(), classes.size());
             entry["truth_mask"] = image.truth_mask.empty() ? Json(nullptr) : Json(base64(image.truth_mask.data(), image.truth_mask.size()));
         }
+        if (detects) entry.update(explain_detection_json(logits, sample, image, options.detection));
         images.push_back(std::move(entry));
     }
 
@@ -237,6 +304,13 @@ std::string explain_html(const Network& network, const ExplainOptions& options) 
                        {"classifies", classifies},
                        {"segments", segments},
                        {"palette", segments ? Json(class_palette()) : Json(nullptr)},
+                       {"detects", detects},
+                       {"detection", detects ? Json{{"grid", Json::array({scores[2], scores[3]})},
+                                                    {"colours", detection_colours(scores[1] - Detect::kBoxChannels)},
+                                                    {"score_threshold", options.detection.score_threshold},
+                                                    {"iou_threshold", options.detection.iou_threshold},
+                                                    {"max_detections", options.detection.max_detections}}
+                                             : Json(nullptr)},
                        {"totals",
                         {{"trainable", totals.trainable_parameters},
                          {"buffers", totals.buffer_parameters},

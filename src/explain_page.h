@@ -2,7 +2,8 @@
 // CSS and JavaScript, no libraries, nothing fetched. The script reads the JSON block #data,
 // draws the sections, and on a click on a neuron recomputes it from the embedded inputs and
 // weights, beside the value the network stored; for a segmentation model it draws the class maps
-// and, on a click on a pixel, softmaxes that pixel's scores.
+// and, on a click on a pixel, softmaxes that pixel's scores; for a detector it draws the boxes and
+// the objectness heat map and, on a click on a cell, decodes that cell's scores into its box.
 #pragma once
 
 namespace convnet {
@@ -38,6 +39,13 @@ tr.clickable:hover { background: #fee; }
 .segmentation figure { display: inline-block; margin: 0 8px 6px 0; vertical-align: top; }
 .segmentation figcaption { font-size: 12px; color: #444; }
 .segmentation img { image-rendering: pixelated; border: 1px solid #ccc; margin: 1px; display: block; }
+.detection figure { display: inline-block; margin: 0 8px 6px 0; vertical-align: top; }
+.detection figcaption { font-size: 12px; color: #444; }
+.stage { position: relative; border: 1px solid #ccc; }
+.stage img, .stage canvas, .stage svg { position: absolute; left: 0; top: 0; margin: 0; border: 0; display: block; }
+.stage img, .stage canvas { image-rendering: pixelated; }
+.stage canvas[hidden] { display: none; }
+.stage svg { cursor: crosshair; overflow: visible; }
 .swatch { display: inline-block; width: 11px; height: 11px; border: 1px solid #999; vertical-align: middle; margin-right: 4px; }
 #arithmetic .verdict { margin-top: 8px; padding: 4px 6px; background: #efe; }
 #arithmetic .verdict.off { background: #fdd; }
@@ -123,7 +131,7 @@ function header() {
   page.append(el('p', {}, 'Model ', el('code', {}, D.source), ': input ' + volume(D.input) + ' (width×height×channels), ' +
     D.layers.length + ' layers, ' + D.totals.trainable.toLocaleString('en') + ' trained parameters, ' +
     D.totals.multiply_adds.toLocaleString('en') + ' multiply-adds per image. Click any pixel of any feature map, or any ' +
-    (D.segments ? 'pixel of a class map' : 'probability') + ', to see the arithmetic that produced it.'));
+    (D.segments ? 'pixel of a class map' : D.detects ? 'cell of the detection pictures' : 'probability') + ', to see the arithmetic that produced it.'));
 }
 function architecture() {
   page.append(el('h2', {}, 'The architecture'));
@@ -233,6 +241,7 @@ function show(image) {
   flow.replaceChildren(mapBlock(-1, image), ...D.layers.map((layer, i) => mapBlock(i, image)));
   if (D.classifies) probabilities();
   else if (D.segments) classMaps();
+  else if (D.detects) detectionView();
   else probabilityBlock.replaceChildren(el('p', { class: 'note' }, 'This model gives neither scores per image nor scores per pixel: no class probabilities.'));
   panel.hidden = true;
 }
@@ -293,6 +302,12 @@ const arithmetic = {
     const b = bias ? bias[p.c] : 0;
     out.append(el('p', {}, 'Σ over ' + parts.length + ' channel' + (parts.length > 1 ? 's' : '') + ' = ' + fmt(total, 8) + (bias ? ', + bias ' + fmt(b, 7) : ', no bias')));
     return { computed: total + b, magnitude: magnitude + Math.abs(b) };
+  },
+  detect(layer, index, image, out) {
+    const c = position(D.layers[layer].output, index).c, names = ['tx', 'ty', 'tw', 'th', 'objectness'];
+    out.append(el('p', {}, 'The detect head is a convolution; its channel ' + c + ' is the cell\'s raw ' + (c < 5 ? names[c] : 'score of class ' + className(c - 5)) +
+      ' (click a cell of the detection pictures for its decoding).'));
+    return this.conv2d(layer, index, image, out);
   },
   batchnorm2d(layer, index, image, out) { return this.batchnorm1d(layer, index, image, out); },
   batchnorm1d(layer, index, image, out) {
@@ -515,6 +530,190 @@ function explainPixel(y, x) {
   return { image: current, y, x, sum: total, predicted, argmax: best, truth: trueClass, ok };
 }
 
+// ---- detection: the boxes, the objectness heat map and one cell's decoding ----
+// The last layer is the detect head, (5 + K, GH, GW): per cell tx, ty, tw, th, objectness and the K
+// class scores (include/convnet/layers/detect.h). Each image brings its detections and true boxes in
+// input pixels, σ(objectness) per cell, and every cell as decode_cell read it (x1 y1 x2 y2,
+// σ(objectness), the K class probabilities), which a click recomputes here from the raw scores.
+// Each class in the colour convnet predict's pictures give it (detection_colour), with a white rim.
+function boxRgb(c) { return c < D.detection.colours.length ? D.detection.colours[c] : [255, 255, 255]; }
+function boxColour(c) { return 'rgb(' + boxRgb(c).join(',') + ')'; }
+function sigmoid(x) { return 1 / (1 + Math.exp(-x)); }
+function objectness(image) { return cached('objectness' + image, () => floats(D.images[image].objectness)); }
+function decodedCells(image) { return cached('cells' + image, () => floats(D.images[image].cells)); }
+function svgElement(tag, attributes, text) {
+  const node = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+// 0 black, through red, to 1 yellow; the overlay's opacity grows with the value.
+function heatColour(value) {
+  const t = Math.max(0, Math.min(1, value));
+  return [Math.round(255 * Math.min(1, 2 * t)), Math.round(255 * Math.max(0, 2 * t - 1)), Math.round(60 * (1 - t))];
+}
+function paintHeat(canvas, values, rows, columns, overlay) {
+  const context = canvas.getContext('2d'), picture = context.createImageData(columns, rows);
+  for (let i = 0; i < rows * columns; ++i) picture.data.set([...heatColour(values[i]), overlay ? Math.round(200 * Math.max(0, Math.min(1, values[i]))) : 255], 4 * i);
+  context.putImageData(picture, 0, 0);
+}
+function boxText(box) { return box.map((v) => v.toFixed(1)).join(' '); }
+function boxIou(a, b) {
+  const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0])), h = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+  const union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h;
+  return union > 0 ? w * h / union : 0;
+}
+function detectionGeometry() {
+  const [rows, columns] = D.detection.grid, height = D.input[1], width = D.input[2];
+  return { rows, columns, height, width, cellHeight: height / rows, cellWidth: width / columns, channels: D.layers[scoreLayer].output[0] };
+}
+// The cell a detection came from (explain.cpp finds it by its decoded box), else the one its centre lies in.
+function cellOfDetection(detection) {
+  if (detection.cell) return { row: detection.cell[0], column: detection.cell[1] };
+  const g = detectionGeometry(), cx = (detection.box[0] + detection.box[2]) / 2, cy = (detection.box[1] + detection.box[3]) / 2;
+  return { row: Math.min(g.rows - 1, Math.floor(cy / g.cellHeight)), column: Math.min(g.columns - 1, Math.floor(cx / g.cellWidth)) };
+}
+function detectionOfCell(image, row, column) { return D.images[image].detections.findIndex((d) => d.cell && d.cell[0] === row && d.cell[1] === column); }
+let showHeat = false;
+function detectionView() {
+  const g = detectionGeometry(), image = D.images[current], found = image.detections, truth = image.truth_boxes;
+  const scale = Math.max(1, Math.floor(288 / Math.max(g.height, g.width))), W = g.width * scale, H = g.height * scale;
+  const sized = (node) => { node.style.width = W + 'px'; node.style.height = H + 'px'; return node; };
+  const stage = (id, ...children) => sized(el('div', { class: 'stage', id }, ...children));
+  const overlay = sized(el('canvas', { id: 'objectness-overlay', width: g.columns, height: g.rows }));
+  paintHeat(overlay, objectness(current), g.rows, g.columns, true);
+  overlay.hidden = !showHeat;
+  const clickable = (id) => {
+    const svg = sized(svgElement('svg', { id, width: W, height: H, viewBox: '0 0 ' + g.width + ' ' + g.height }));
+    svg.addEventListener('click', (event) => {
+      const box = svg.getBoundingClientRect();
+      const x = (event.clientX - box.left) / box.width * g.width, y = (event.clientY - box.top) / box.height * g.height;
+      explainCell(Math.max(0, Math.min(g.rows - 1, Math.floor(y / g.cellHeight))), Math.max(0, Math.min(g.columns - 1, Math.floor(x / g.cellWidth))));
+    });
+    return svg;
+  };
+  const boxes = clickable('detection-boxes'), gridLines = clickable('objectness-grid');
+  const outline = (box, attributes) => svgElement('rect', { x: box[0], y: box[1], width: box[2] - box[0], height: box[3] - box[1], fill: 'none',
+    'vector-effect': 'non-scaling-stroke', ...attributes });
+  for (const t of truth || []) {
+    const r = outline(t.box, { class: 'truth', stroke: '#2d2', 'stroke-width': 2, 'stroke-dasharray': '5 3' });
+    r.append(svgElement('title', {}, 'true: ' + className(t.class) + ' (' + boxText(t.box) + ')'));
+    boxes.append(r);
+  }
+  // The best box last, on top; each tagged "NAME 0.93" over its top-left corner (inside where there is no room above).
+  [...found.keys()].reverse().forEach((k) => {
+    const d = found[k], [red, green, blue] = boxRgb(d.class), text = className(d.class) + ' ' + d.score.toFixed(2);
+    const r = outline(d.box, { class: 'detection', stroke: boxColour(d.class), 'stroke-width': 2 });
+    r.append(svgElement('title', {}, '#' + (k + 1) + ' ' + className(d.class) + ' ' + d.score.toFixed(3) + ' (' + boxText(d.box) + ')'));
+    const tagHeight = 11 / scale, tagWidth = (text.length * 6.2 + 4) / scale, top = d.box[1] >= tagHeight ? d.box[1] - tagHeight : d.box[1];
+    boxes.append(outline(d.box, { stroke: '#fff', 'stroke-width': 4 }), r,
+      svgElement('rect', { x: d.box[0], y: top, width: tagWidth, height: tagHeight, fill: boxColour(d.class) }),
+      svgElement('text', { x: d.box[0] + 2 / scale, y: top + 9 / scale,
+        style: 'font-size:' + 10 / scale + 'px;fill:' + (0.299 * red + 0.587 * green + 0.114 * blue > 140 ? '#000' : '#fff') }, text));
+  });
+  for (let r = 1; r < g.rows; ++r) gridLines.append(svgElement('line', { x1: 0, x2: g.width, y1: r * g.cellHeight, y2: r * g.cellHeight, stroke: 'rgba(255,255,255,0.18)', 'vector-effect': 'non-scaling-stroke' }));
+  for (let c = 1; c < g.columns; ++c) gridLines.append(svgElement('line', { y1: 0, y2: g.height, x1: c * g.cellWidth, x2: c * g.cellWidth, stroke: 'rgba(255,255,255,0.18)', 'vector-effect': 'non-scaling-stroke' }));
+  const heat = sized(el('canvas', { id: 'objectness-map', width: g.columns, height: g.rows, title: 'σ(objectness) of each cell: click one for its scores' }));
+  paintHeat(heat, objectness(current), g.rows, g.columns, false);
+  const picture = sized(el('img', { src: image.picture, alt: image.label, width: g.width, height: g.height }));
+  const toggle = el('input', { type: 'checkbox', id: 'heat-toggle', onchange: (event) => { showHeat = event.target.checked; overlay.hidden = !showHeat; } });
+  toggle.checked = showHeat;
+  const figure = (node, ...caption) => el('figure', {}, node, el('figcaption', {}, ...caption));
+  const row = el('div', { class: 'maps' },
+    figure(stage('detection-stage', picture, overlay, boxes), image.label + ': ' + found.length + ' object' + (found.length === 1 ? '' : 's') + ' found' +
+      (truth ? ', ' + truth.length + ' true (dashed green)' : ''), el('br'), el('label', {}, toggle, ' objectness over the image')),
+    figure(stage('objectness-stage', heat, gridLines), 'σ(objectness) of the ' + g.rows + '×' + g.columns + ' cells (dark 0, red ½, yellow 1)'));
+  const maxObjectness = Math.max(...objectness(current));
+  const notes = [el('p', {}, 'Every cell of the ' + g.rows + '×' + g.columns + ' grid (' + fmt(g.cellWidth, 4) + '×' + fmt(g.cellHeight, 4) + ' pixels) ' +
+    'scores a box, an objectness and the ' + (g.channels - 5) + ' classes; a box is kept when σ(objectness) × its best class probability ≥ ' +
+    D.detection.score_threshold + ', then per class by non-maximum suppression at IoU ' + D.detection.iou_threshold + ' (as convnet predict finds them). ' +
+    'The surest cell\'s σ(objectness) is ' + fmt(maxObjectness, 4) + '. Click a cell of either picture for its scores and decoded box.')];
+  const list = el('table', { id: 'detection-list' }, el('tr', {}, ...['#', 'class', 'score', 'x1', 'y1', 'x2', 'y2', 'cell'].map((h) => el('th', { class: 'text' }, h))));
+  found.forEach((d, k) => {
+    const cell = cellOfDetection(d);
+    list.append(el('tr', { class: 'clickable', onclick: () => explainCell(cell.row, cell.column) }, el('td', {}, String(k + 1)),
+      el('td', { class: 'text' }, el('span', { class: 'swatch', style: 'background:' + boxColour(d.class) }), className(d.class)), el('td', {}, d.score.toFixed(4)),
+      ...d.box.map((v) => el('td', {}, v.toFixed(1))), el('td', {}, cell.row + ', ' + cell.column)));
+  });
+  const parts = [...notes, row, found.length ? list : el('p', { class: 'note' }, 'No cell scores ' + D.detection.score_threshold + ' or more.')];
+  if (truth) {
+    const table = el('table', { id: 'truth-list' }, el('tr', {}, ...['true class', 'x1', 'y1', 'x2', 'y2', 'best IoU with a detection of its class'].map((h) => el('th', { class: 'text' }, h))));
+    for (const t of truth) {
+      const best = Math.max(0, ...found.filter((d) => d.class === t.class).map((d) => boxIou(d.box, t.box)));
+      table.append(el('tr', {}, el('td', { class: 'text' }, className(t.class)), ...t.box.map((v) => el('td', {}, v.toFixed(1))),
+        el('td', {}, fmt(best, 3) + (best >= 0.5 ? ' (found)' : ' (missed at IoU 0.5)'))));
+    }
+    parts.push(el('details', { open: '' }, el('summary', {}, 'The true boxes'), table));
+  }
+  probabilityBlock.replaceChildren(el('div', { class: 'detection' }, ...parts));
+}
+// One cell: its raw scores, their decoding recomputed here beside decode_cell's, and its box drawn.
+function explainCell(row, column) {
+  const g = detectionGeometry(), cells = g.rows * g.columns, at = row * g.columns + column, classes = g.channels - 5;
+  const raw = activation(current, scoreLayer), z = Array.from({ length: g.channels }, (_, k) => raw[k * cells + at]);
+  const s = z.slice(0, 5).map(sigmoid);
+  const cx = (column + s[0]) * g.cellWidth, cy = (row + s[1]) * g.cellHeight, w = s[2] * g.width, h = s[3] * g.height;
+  const box = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2];
+  const classScores = z.slice(5), m = Math.max(...classScores), e = classScores.map((v) => Math.exp(v - m)), sum = e.reduce((a, v) => a + v, 0);
+  const p = e.map((v) => v / sum), stored = decodedCells(current).subarray(at * g.channels, (at + 1) * g.channels);
+  const computed = [...box, s[4], ...p];
+  let worst = 0;
+  computed.forEach((v, k) => { if (!(Number.isNaN(v) && Number.isNaN(stored[k]))) worst = Math.max(worst, Math.abs(v - stored[k]) / (1 + Math.abs(stored[k]))); });
+  const ok = worst <= 1e-5;  // float32 against double: a few units of the last place
+  const out = openPanel('cell (row ' + row + ', column ' + column + '), image ' + current);
+  panel.dataset.layer = 'cell'; panel.dataset.index = String(at); panel.dataset.row = String(row); panel.dataset.column = String(column);
+  out.append(el('p', {}, 'The detect head\'s ' + g.channels + ' raw scores z at this cell (channels of ' + D.layers[scoreLayer].name + '), and σ(z) = 1 / (1 + exp(−z)):'));
+  const meaning = ['tx: where the centre lies across the cell', 'ty: where the centre lies down the cell', 'tw: the width, a share of the image\'s',
+    'th: the height, a share of the image\'s', 'objectness: whether an object\'s centre lies in this cell'];
+  const scores = el('table', { id: 'cell-scores' }, el('tr', {}, el('th', {}, 'channel'), el('th', { class: 'text' }, 'meaning'), el('th', {}, 'z'), el('th', {}, 'σ(z)')));
+  meaning.forEach((text, k) => scores.append(el('tr', k === 4 ? { class: 'best' } : {}, el('td', {}, String(k)), el('td', { class: 'text' }, text),
+    el('td', {}, fmt(z[k], 7)), el('td', k === 4 ? { id: 'cell-objectness', 'data-value': String(s[4]) } : {}, fmt(s[k], 7)))));
+  out.append(scores);
+  const order = p.map((_, k) => k).sort((a, b) => p[b] - p[a] || a - b), top = order.slice(0, Math.min(5, classes));
+  out.append(el('p', {}, 'The ' + classes + ' class scores (channels 5 to ' + (g.channels - 1) + '), softmax p = exp(z − max) / Σ exp(z − max); the most likely:'));
+  const table = el('table', { id: 'cell-classes' }, el('tr', {}, el('th', { class: 'text' }, 'class'), el('th', {}, 'z'), el('th', {}, 'p'), el('th', { class: 'text' }, '')));
+  for (const k of top) table.append(el('tr', k === order[0] ? { class: 'best' } : {}, el('td', { class: 'text' }, className(k)), el('td', {}, fmt(classScores[k], 7)),
+    el('td', { 'data-class': k, 'data-probability': String(p[k]) }, p[k].toFixed(6)), el('td', { class: 'text' }, el('span', { class: 'bar', style: 'width:' + Math.round(120 * p[k]) + 'px' }))));
+  out.append(table);
+  if (classes > top.length) out.append(el('p', { class: 'note' }, '… and ' + (classes - top.length) + ' less likely classes.'));
+  out.append(el('p', {}, 'The box in input pixels (a cell is ' + fmt(g.cellWidth, 5) + ' wide, ' + fmt(g.cellHeight, 5) + ' high; the image ' + g.width + '×' + g.height + '):'),
+    el('pre', {}, 'centre x = (' + column + ' + σ(tx)) · ' + fmt(g.cellWidth, 5) + ' = (' + column + ' + ' + fmt(s[0], 6) + ') · ' + fmt(g.cellWidth, 5) + ' = ' + fmt(cx, 6) + '\n' +
+      'centre y = (' + row + ' + σ(ty)) · ' + fmt(g.cellHeight, 5) + ' = (' + row + ' + ' + fmt(s[1], 6) + ') · ' + fmt(g.cellHeight, 5) + ' = ' + fmt(cy, 6) + '\n' +
+      'width    = σ(tw) · ' + g.width + ' = ' + fmt(s[2], 6) + ' · ' + g.width + ' = ' + fmt(w, 6) + '\n' +
+      'height   = σ(th) · ' + g.height + ' = ' + fmt(s[3], 6) + ' · ' + g.height + ' = ' + fmt(h, 6)),
+    el('p', {}, 'x1 y1 x2 y2 = ', el('b', { id: 'cell-box-text', 'data-box': JSON.stringify(Array.from(stored.subarray(0, 4))) }, boxText(box)), ' (drawn dashed yellow)'));
+  // Kept or not, judged on convnet's own float32 numbers, as decode_detections judged them.
+  const best = order[0], score = Math.fround(stored[4] * stored[5 + best]);
+  const detections = D.images[current].detections, kept = detectionOfCell(current, row, column);
+  let fate;
+  if (kept >= 0) fate = 'kept: detection #' + (kept + 1) + ', ' + className(detections[kept].class) + ' ' + detections[kept].score.toFixed(4) +
+    (detections[kept].box.every((v, k) => v === stored[k]) ? '' : ', clipped to the image');
+  else if (!(score >= D.detection.score_threshold)) fate = 'not kept: below the score threshold ' + D.detection.score_threshold;
+  else {
+    // NMS compared the boxes as decoded, before predict's clipping: the rival's cell's box.
+    const decoded = (d) => { const c = cellOfDetection(d), at = (c.row * g.columns + c.column) * g.channels; return Array.from(decodedCells(current).subarray(at, at + 4)); };
+    const rival = detections.filter((d) => d.class === best && d.score >= score).map((d) => [d, boxIou(decoded(d), Array.from(stored.subarray(0, 4)))]).sort((a, b) => b[1] - a[1])[0];
+    fate = 'not kept: suppressed' + (rival ? ' by detection #' + (detections.indexOf(rival[0]) + 1) + ' (IoU ' + fmt(rival[1], 3) + ' > ' + D.detection.iou_threshold + ')' : ' by non-maximum suppression') +
+      (detections.length >= D.detection.max_detections ? ', or past the ' + D.detection.max_detections + ' kept' : '');
+  }
+  out.append(el('p', {}, 'score = σ(objectness) · p(' + className(best) + ') = ' + fmt(stored[4], 6) + ' · ' + fmt(stored[5 + best], 6) + ' = ', el('b', {}, fmt(score, 6)), '; ', fate + '.'));
+  out.append(el('div', { class: 'verdict' + (ok ? '' : ' off') }, 'convnet\'s decode_cell: box ' + boxText(Array.from(stored.subarray(0, 4))) + ', σ(objectness) ' +
+    fmt(stored[4], 7) + '; the largest relative difference from the numbers here ' + fmt(worst, 2) + (ok ? ' (float32 rounding)' : ' — does not match')));
+  panel.dataset.ok = String(ok);
+  // The cell outlined in both pictures and its box drawn on the image.
+  for (const id of ['detection-boxes', 'objectness-grid']) {
+    const svg = document.getElementById(id);
+    if (!svg) continue;
+    svg.querySelectorAll('.chosen').forEach((node) => node.remove());
+    svg.append(svgElement('rect', { class: 'chosen', x: column * g.cellWidth, y: row * g.cellHeight, width: g.cellWidth, height: g.cellHeight, fill: 'rgba(255,255,0,0.25)',
+      stroke: '#ff0', 'stroke-width': 1, 'vector-effect': 'non-scaling-stroke' }));
+    if (id === 'detection-boxes')
+      svg.append(svgElement('rect', { class: 'chosen', id: 'cell-box', x: stored[0], y: stored[1], width: stored[2] - stored[0], height: stored[3] - stored[1], fill: 'none',
+        stroke: '#ff0', 'stroke-width': 2, 'stroke-dasharray': '2 2', 'vector-effect': 'non-scaling-stroke' }));
+  }
+  return { image: current, row, column, ok, worst, kept, box: Array.from(stored.subarray(0, 4)), objectness: stored[4] };
+}
+
 // ---- probabilities, accuracy, curves ----
 const probabilityBlock = el('div', { id: 'probabilities' });
 function probabilities() {
@@ -577,13 +776,14 @@ function curve(title, keys) {
     for (const p of series) add('circle', { cx: X(p[0]), cy: Y(p[1]), r: 3, fill: colour });
     add('text', { x: W - 120, y: 20 + 14 * k, fill: colour, style: 'fill:' + colour }, keys[k]);
   });
-  return el('div', { style: 'display:inline-block;margin-right:12px' }, el('h3', {}, title), svg);
+  return el('div', { class: 'curve', 'data-keys': keys.join(','), style: 'display:inline-block;margin-right:12px' }, el('h3', {}, title), svg);
 }
 function curves() {
   if (!D.metrics.length) return;
   const keys = [...new Set(D.metrics.flatMap((m) => Object.keys(m)))];
   page.append(el('h2', {}, 'Training curves'), el('p', { class: 'note' }, D.metrics.length + ' epochs from the metrics file.'));
-  page.append(el('div', {}, curve('Loss', keys.filter((k) => k.endsWith('loss'))), curve('Accuracy', keys.filter((k) => k.endsWith('accuracy')))));
+  page.append(el('div', {}, curve('Loss', keys.filter((k) => k.endsWith('loss'))), curve('Accuracy', keys.filter((k) => k.endsWith('accuracy'))),
+    curve('mAP', keys.filter((k) => /(^|_)map(50)?$/.test(k)))));
 }
 
 // Per image: the class maps read back from their canvases (colour → class by the palette) against
@@ -637,6 +837,55 @@ function segmentationSelfTest() {
   return result;
 }
 
+// Per image: the boxes as drawn against the embedded detections and true boxes, the heat map
+// against σ of the raw objectness recomputed here, the overlay's toggle; then real clicks: on the
+// heat map at the surest cell and on the picture at each of the first two detections' centres,
+// each opening that cell's decoding and drawing its box.
+function detectionSelfTest() {
+  const g = detectionGeometry(), cells = g.rows * g.columns, result = { images: [], cells: [] };
+  const click = (id, target, y, x, detection) => {
+    const svg = document.getElementById(id), box = svg.getBoundingClientRect();
+    svg.dispatchEvent(new MouseEvent('click', { bubbles: true, clientX: box.left + x / g.width * box.width, clientY: box.top + y / g.height * box.height }));
+    const drawn = document.getElementById('cell-box'), text = document.getElementById('cell-box-text');
+    const at = Number(panel.dataset.index), stored = decodedCells(current).subarray(at * g.channels, at * g.channels + 5);
+    const kept = detectionOfCell(current, Number(panel.dataset.row), Number(panel.dataset.column));
+    result.cells.push({ image: current, target, expected_row: Math.min(g.rows - 1, Math.floor(y / g.cellHeight)), expected_column: Math.min(g.columns - 1, Math.floor(x / g.cellWidth)),
+      row: Number(panel.dataset.row), column: Number(panel.dataset.column), open: !panel.hidden, layer: panel.dataset.layer, ok: panel.dataset.ok,
+      drawn_box: drawn ? ['x', 'y', 'width', 'height'].map((a) => Number(drawn.getAttribute(a))) : null, box: text ? JSON.parse(text.dataset.box) : null,
+      objectness: document.getElementById('cell-objectness') ? Number(document.getElementById('cell-objectness').dataset.value) : null,
+      stored_objectness: stored[4], classes_shown: panel.querySelectorAll('#cell-classes td[data-probability]').length, kept,
+      detection: detection === undefined ? null : detection });
+  };
+  D.images.forEach((image, i) => {
+    show(i);
+    const values = objectness(i), raw = activation(i, scoreLayer);
+    let sigmoidDiffer = 0, best = 0;
+    for (let k = 0; k < cells; ++k) {
+      if (!(Math.abs(sigmoid(raw[4 * cells + k]) - values[k]) <= 1e-6)) ++sigmoidDiffer;
+      if (values[k] > values[best]) best = k;
+    }
+    const heat = document.getElementById('objectness-map'), pixels = heat.getContext('2d').getImageData(0, 0, g.columns, g.rows).data;
+    let heatDiffer = 0;
+    for (let k = 0; k < cells; ++k) if (heatColour(values[k]).some((v, c) => v !== pixels[4 * k + c])) ++heatDiffer;
+    const overlay = document.getElementById('objectness-overlay'), toggle = document.getElementById('heat-toggle'), hiddenBefore = overlay.hidden;
+    toggle.click();
+    const toggled = document.getElementById('objectness-overlay').hidden !== hiddenBefore;
+    toggle.click();
+    const drawnBoxes = [...document.querySelectorAll('#detection-boxes rect.detection')].reverse().map((r) => ['x', 'y', 'width', 'height'].map((a) => Number(r.getAttribute(a))));
+    result.images.push({ image: i, detections: image.detections.length, drawn_detections: drawnBoxes.length,
+      drawn_match: drawnBoxes.every((r, k) => { const b = image.detections[k].box; return r[0] === b[0] && r[1] === b[1] && Math.abs(r[2] - (b[2] - b[0])) < 1e-9 && Math.abs(r[3] - (b[3] - b[1])) < 1e-9; }),
+      listed: document.getElementById('detection-list') ? document.querySelectorAll('#detection-list tr').length - 1 : 0, truths: image.truth_boxes ? image.truth_boxes.length : null,
+      drawn_truths: document.querySelectorAll('#detection-boxes rect.truth').length, cells: values.length, grid: [heat.height, heat.width],
+      shown_width: heat.getBoundingClientRect().width, sigmoid_differ: sigmoidDiffer, heat_differ: heatDiffer, toggled, best_objectness: values[best],
+      scores: image.detections.map((d) => d.score) });
+    click('objectness-grid', 'heat map', (Math.floor(best / g.columns) + 0.5) * g.cellHeight, (best % g.columns + 0.5) * g.cellWidth);
+    // At the centre of the cell each detection came from (a box clipped at the edge has its centre elsewhere).
+    image.detections.slice(0, 2).forEach((d, k) => { const c = cellOfDetection(d); click('detection-boxes', 'picture', (c.row + 0.5) * g.cellHeight, (c.column + 0.5) * g.cellWidth, k); });
+  });
+  show(0);
+  return result;
+}
+
 // ---- the self-test (#selftest): what the browser test reads back ----
 function selfTest() {
   const report = { errors: pageErrors, resources: performance.getEntriesByType('resource').map((e) => e.name), images: [], neurons: [], clicks: [], probabilities: [] };
@@ -668,8 +917,10 @@ function selfTest() {
       stored: stored ? Number(stored.dataset.value) : null, ok: panel.dataset.ok });
   }
   if (D.segments) report.segmentation = segmentationSelfTest();
+  if (D.detects) report.detection = detectionSelfTest();
   for (const cell of document.querySelectorAll('#all-probabilities td[data-probability]'))
     report.probabilities.push({ image: Number(cell.dataset.image), class: Number(cell.dataset.class), probability: Number(cell.dataset.probability) });
+  report.curves = [...document.querySelectorAll('div.curve')].map((curve) => ({ title: curve.querySelector('h3').textContent, keys: curve.dataset.keys.split(',') }));
   report.canvases = document.querySelectorAll('canvas').length;
   report.errors = pageErrors.slice();
   // Leave a convolution's arithmetic open for the screenshot.
@@ -682,12 +933,14 @@ header();
 architecture();
 filters();
 picker();
-page.append(el('h2', {}, D.segments ? 'Predicted classes, pixel by pixel' : 'Probabilities'), probabilityBlock);
+page.append(el('h2', {}, D.segments ? 'Predicted classes, pixel by pixel' : D.detects ? 'Objects found, cell by cell' : 'Probabilities'), probabilityBlock);
 if (D.classifies) page.append(allProbabilities());
 show(0);
 accuracy();
 if (D.segments) page.append(el('p', { class: 'note' }, 'The test split\'s pixel accuracy, IoU per class and pixel confusion matrix: ',
   el('code', {}, 'convnet eval --weights W --data DIR --confusion confusion.svg'), '.'));
+if (D.detects) page.append(el('p', { class: 'note' }, 'The test split\'s mAP@0.5, COCO mAP and each class\'s AP, precision and recall: ',
+  el('code', {}, 'convnet eval --weights W --data DIR'), '.'));
 curves();
 if (location.hash === '#selftest') window.addEventListener('load', selfTest);
 )JS";

@@ -6,6 +6,7 @@
 #include <convnet/error.h>
 #include <convnet/explain.h>
 #include <convnet/image.h>
+#include <convnet/task.h>
 #include <convnet/train.h>
 
 #include <algorithm>
@@ -26,6 +27,10 @@ softmax's exponentials...) beside the value convnet computed; then the class pro
 test accuracy and confusion matrix (with --data) and the training curves (with --metrics).
 For a segmentation model: the predicted class map beside the truth (test images of --data),
 with a legend; a click on a pixel of either shows its class probabilities.
+For a detector (a model ending in a detect layer): the image with the boxes it finds (as predict
+finds them: score 0.25, IoU 0.5) and, for test images of --data, the true boxes; the grid's
+objectness as a heat map; a click on a cell shows its raw scores, σ(objectness), its most likely
+classes and its decoded box, drawn on the image.
 The page needs no server and loads nothing: open it from disk in any browser.
 
 options:
@@ -35,7 +40,7 @@ options:
                    image files may follow as bare words
   --data DIR       dataset folder: class names, the test split's accuracy and confusion matrix
                    (classification), and, without --image, its first test images (or those of
-                   --index) with their labels or masks
+                   --index) with their labels, masks or boxes
   --index LIST     comma-separated indexes into DIR's test split (default 0,1,2)
   --metrics M      the JSON lines of convnet train --metrics, drawn as training curves
   -o, --output F   the HTML file to write
@@ -105,19 +110,20 @@ int run_explain(const std::vector<std::string>& words) {
             const std::string default_indexes = test.count >= 3 ? "0,1,2" : "0";
             for (std::int64_t index : parse_index_list(arguments.text("index", default_indexes), test.count)) {
                 ExplainImage image;
-                std::vector<std::uint8_t> labels;
+                Targets targets;
                 BatchTransform transform;
                 transform.preprocessing = preprocessing;
-                load_batch(test, std::span<const std::int64_t>(&index, 1), image.input, labels, transform);
+                load_batch(test, std::span<const std::int64_t>(&index, 1), image.input, targets, transform);
                 image.label = "test image " + std::to_string(index);
-                // A segmentation set's targets are the image's mask (`labels` then holds its H·W values).
-                if (test.has_masks()) image.truth_mask.assign(test.mask(index), test.mask(index) + test.mask_size());
-                else image.true_label = labels[0];
+                // The image's targets as its task gathers them: its boxes, its mask (H·W labels) or its label.
+                if (test.has_boxes()) image.truth_boxes = std::move(targets.boxes);
+                else if (test.has_masks()) image.truth_mask = std::move(targets.labels);
+                else image.true_label = targets.labels.at(0);
                 image.picture.assign(test.image(index), test.image(index) + test.image_size());
                 options.images.push_back(std::move(image));
             }
         }
-        if (network.layer_plan(network.layer_count() - 1).output.rank() == 2) {
+        if (network_task(network) == TaskKind::classify) {
             std::cerr << "explain: classifying " << test.count << " test images for the confusion matrix\n";
             options.confusion = confusion_matrix(network, test, 500, preprocessing);
         }

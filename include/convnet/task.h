@@ -88,4 +88,9 @@ const Task& task_for(TaskKind kind);
 std::optional<TaskKind> task_from_name(std::string_view name);
 std::string_view task_name(TaskKind kind);
 
+// What `network`'s output gives, read from the network alone (what explain shows follows it):
+// detect when its last layer is a detect head (layers/detect.h), classify when it ends in
+// (N, classes), segment when in (N, classes, H, W) otherwise; nullopt for any other output.
+std::optional<TaskKind> network_task(const Network& network);
+
 }  // namespace convnet

@@ -1,6 +1,8 @@
 // The tasks by kind and name, and what every task's evaluation starts from.
 #include "tasks.h"
 
+#include <convnet/layers/detect.h>
+
 namespace convnet {
 
 void Task::start(Evaluation& evaluation, std::int64_t classes) const {
@@ -34,5 +36,14 @@ std::optional<TaskKind> task_from_name(std::string_view name) {
 }
 
 std::string_view task_name(TaskKind kind) { return task_for(kind).name(); }
+
+std::optional<TaskKind> network_task(const Network& network) {
+    if (network.layer_count() == 0) return std::nullopt;
+    if (dynamic_cast<const Detect*>(&network.layer(network.layer_count() - 1)) != nullptr) return TaskKind::detect;
+    const int rank = network.layer_plan(network.layer_count() - 1).output.rank();
+    if (rank == 2) return TaskKind::classify;
+    if (rank == 4) return TaskKind::segment;
+    return std::nullopt;
+}
 
 }  // namespace convnet

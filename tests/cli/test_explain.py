@@ -12,10 +12,17 @@ channels) with seeded random weights and a colour PNG; unet-m2nist trained for o
 generated M2NIST set (make-m2nist beside CONVNET, from SOURCE_DIR/data/mnist), with --data: for
 it and unet-small, each class map read back from its canvas equal to the embedded one, to the
 argmax recomputed in JS and (unet-m2nist) to `convnet predict --json`'s class shares, the truth
-mask drawn, and real clicks on the maps opening the pixel's probabilities, summing to 1. A
+mask drawn, and real clicks on the maps opening the pixel's probabilities, summing to 1. A tiny
+detector (TINY_DETECTOR below) trained for a few epochs on 200 generated digit canvases
+(make-digit-boxes beside CONVNET) and shown a canvas file and three test images: the embedded
+detections equal to `convnet predict --json`'s and the true boxes to the label files, every box
+drawn where the data puts it, the objectness heat map equal to σ of the head's raw objectness,
+the overlay's toggle, real clicks on the heat map and on detections opening the cell's decoding
+(recomputed in JS equal to decode_cell's) and drawing its box, and the mAP curves. A
 screenshot of convnet1's page and the pages themselves are left in WORK as the test's artefacts.
 usage: test_explain.py CONVNET SOURCE_DIR ONNX_HELPER WORK   (standard library only; 77: skipped)
 """
+import base64
 import html
 import json
 import os
@@ -196,6 +203,107 @@ def check_segmentation(report, name, image_count, classes, with_truth, expected_
     failures += [f"{name}: {problem}" for problem in problems[:6]]
 
 
+# A detector small enough to train in about a second: 96x96 canvases, a 12x12 grid of 8-pixel cells.
+TINY_DETECTOR = """input 1x96x96
+conv2d out=8 kernel=3 pad=1 stride=2
+batchnorm2d
+relu
+maxpool2d kernel=2
+conv2d out=16 kernel=3 pad=1
+batchnorm2d
+relu
+maxpool2d kernel=2
+conv2d out=16 kernel=3 pad=1
+relu
+detect classes=10
+"""
+
+
+def embedded_data(page):
+    """The page's JSON data block (explain.cpp writes "</" as "<\\/" inside it)."""
+    with open(page, encoding="utf-8") as file:
+        match = re.search(r'<script type="application/json" id="data">(.*?)</script>', file.read(), re.S)
+    return json.loads(match.group(1).replace("<\\/", "</"))
+
+
+def yolo_boxes(label_file, width, height):
+    """A label file's `class cx cy w h` lines as [class, [x1, y1, x2, y2]] in pixels, clipped as convnet clips them."""
+    boxes = []
+    with open(label_file) as file:
+        for line in file:
+            if line.strip():
+                c, cx, cy, w, h = (float(v) for v in line.split())
+                corners = [max(0.0, cx - w / 2) * width, max(0.0, cy - h / 2) * height, min(1.0, cx + w / 2) * width, min(1.0, cy + h / 2) * height]
+                boxes.append([int(c), corners])
+    return boxes
+
+
+def check_detection(report, data, name, expected, failures):
+    """A detector's page: `data` its embedded JSON, `expected` per image {"detections": predict --json's,
+    "truth": [[class, box]] or None}; report["detection"] as detectionSelfTest (src/explain_page.h) wrote it."""
+    problems = []
+    if not data.get("detects") or data.get("segments") or data.get("classifies"):
+        problems.append(f"the page does not take the model for a detector: detects {data.get('detects')}, segments {data.get('segments')}")
+    grid = data["detection"]["grid"] if data.get("detection") else None
+    if grid != [12, 12] or data["detection"]["score_threshold"] != 0.25 or data["detection"]["iou_threshold"] != 0.5:
+        problems.append(f"detection settings: {data.get('detection')}")
+    for i, (image, wanted) in enumerate(zip(data["images"], expected)):
+        found, predict = image["detections"], wanted["detections"]
+        if len(found) != len(predict) or any(a["class"] != b["class"] or abs(a["score"] - b["score"]) > 1e-4 or
+                                              max(abs(x - y) for x, y in zip(a["box"], b["box"])) > 1e-3 for a, b in zip(found, predict)):
+            problems.append(f"image {i}: detections {found[:3]} differ from convnet predict's {predict[:3]}")
+        truth = image["truth_boxes"]
+        if (truth is None) != (wanted["truth"] is None):
+            problems.append(f"image {i}: true boxes {'missing' if truth is None else 'given for an image file'}")
+        elif truth is not None and (len(truth) != len(wanted["truth"]) or any(
+                t["class"] != c or max(abs(x - y) for x, y in zip(t["box"], box)) > 1e-3 for t, (c, box) in zip(truth, wanted["truth"]))):
+            problems.append(f"image {i}: true boxes {truth} differ from the label file's {wanted['truth']}")
+        if len(base64.b64decode(image["objectness"])) != 4 * 144 or len(base64.b64decode(image["cells"])) != 4 * 144 * 15:
+            problems.append(f"image {i}: the objectness map or the decoded cells are not 144 cells of 1 and 15 floats")
+    drawn = report.get("detection")
+    if drawn is None:
+        failures.append(f"{name}: no detection report: the page drew no boxes")
+        return
+    if len(drawn["images"]) != len(expected):
+        problems.append(f"{len(drawn['images'])} detection views for {len(expected)} images")
+    for entry, wanted in zip(drawn["images"], expected):
+        i, truths = entry["image"], None if wanted["truth"] is None else len(wanted["truth"])
+        if entry["drawn_detections"] != entry["detections"] or not entry["drawn_match"] or entry["listed"] != entry["detections"]:
+            problems.append(f"image {i}: {entry['drawn_detections']} boxes drawn and {entry['listed']} listed for {entry['detections']} "
+                            f"detections (drawn where the data puts them: {entry['drawn_match']})")
+        if entry["truths"] != truths or entry["drawn_truths"] != (truths or 0):
+            problems.append(f"image {i}: {entry['drawn_truths']} true boxes drawn, {entry['truths']} embedded, {truths} in the label file")
+        if entry["cells"] != 144 or entry["grid"] != [12, 12] or entry["shown_width"] <= 0:
+            problems.append(f"image {i}: objectness map of {entry['cells']} cells, canvas {entry['grid']}, shown {entry['shown_width']} px wide")
+        if entry["sigmoid_differ"] or entry["heat_differ"]:
+            problems.append(f"image {i}: {entry['sigmoid_differ']} cells whose objectness is not σ of the head's raw score, "
+                            f"{entry['heat_differ']} drawn in another colour")
+        if not entry["toggled"]:
+            problems.append(f"image {i}: the objectness overlay's checkbox does not show or hide it")
+    if not any(entry["detections"] for entry in drawn["images"]):
+        problems.append("no image has a detection (score ≥ 0.25): nothing to draw; train the detector longer")
+    good = 0
+    for cell in drawn["cells"]:
+        box, shown = cell["box"], cell["drawn_box"]
+        if (not cell["open"] or cell["layer"] != "cell" or cell["ok"] != "true" or (cell["row"], cell["column"]) != (cell["expected_row"], cell["expected_column"]) or
+                shown is None or box is None or max(abs(a - b) for a, b in zip(shown, [box[0], box[1], box[2] - box[0], box[3] - box[1]])) > 1e-9 or
+                cell["objectness"] is None or abs(cell["objectness"] - cell["stored_objectness"]) > 1e-6 or cell["classes_shown"] != 5 or
+                (cell["detection"] is not None and cell["kept"] != cell["detection"])):
+            problems.append(f"clicked cell: {cell}")
+        else:
+            good += 1
+    for i in range(len(expected)):
+        if not any(cell["image"] == i and cell["target"] == "heat map" for cell in drawn["cells"]):
+            problems.append(f"image {i}: no click on the objectness map")
+    curves = {curve["title"]: curve["keys"] for curve in report.get("curves", [])}
+    if curves.get("mAP") != ["test_map50", "test_map"]:
+        problems.append(f"no mAP curve of test_map50 and test_map: curves {curves}")
+    print(f"{name}: {sum(e['detections'] for e in drawn['images'])} detections and {sum(e['drawn_truths'] for e in drawn['images'])} true boxes "
+          f"drawn over {len(drawn['images'])} images, equal to predict's and the label files'; {len(drawn['cells'])} cells clicked, "
+          f"{good} decoded as decode_cell does with their box drawn; curves {', '.join(curves)}")
+    failures += [f"{name}: {problem}" for problem in problems[:8]]
+
+
 def predicted(convnet, weights, arguments):
     """convnet predict --json's probabilities as [{image, class, probability}], every class."""
     output = subprocess.run([convnet, "predict", "--weights", weights, "--json", "--top", "1000"] + arguments, check=True,
@@ -278,6 +386,37 @@ def main():
         shares = [{entry["class"]: entry["share"] for entry in image["shares"]} for image in json.loads(output)["images"]]
         report = check_page(chromium, page, work, "unet-m2nist", 3, [], failures)
         check_segmentation(report, "unet-m2nist", 2, 11, True, shares, ignored, failures)
+
+    # Detection: the tiny detector, a few epochs on 200 generated canvases (one epoch leaves every score under predict's 0.25,
+    # and nothing to draw), shown a canvas as an image file and test images 0 to 2 with their true boxes.
+    make_digit_boxes = os.path.join(os.path.dirname(convnet), "make-digit-boxes")
+    if not os.path.exists(make_digit_boxes) or not os.path.exists(os.path.join(mnist, "train-images-idx3-ubyte.gz")):
+        print(f"tiny-detector: skipped (needs {make_digit_boxes}, built with the project, and MNIST in {mnist}: make data)")
+    else:
+        data = os.path.join(work, "digit-boxes")
+        subprocess.run([make_digit_boxes, "--mnist", mnist, "--out", data, "--train", "200", "--test", "20"], check=True, stdout=subprocess.DEVNULL)
+        model, weights, metrics, page = (os.path.join(work, name) for name in
+                                         ("tiny-detector.model", "tiny-detector.safetensors", "tiny-detector.jsonl", "tiny-detector.html"))
+        with open(model, "w") as file:
+            file.write(TINY_DETECTOR)
+        if os.path.exists(metrics):
+            os.remove(metrics)
+        subprocess.run([convnet, "train", "--model", model, "--data", data, "--epochs", "20", "--lr", "0.01", "--batch", "20", "--threads", "1",
+                        "--seed", "1", "--cache", "none", "--save", weights, "--metrics", metrics], check=True, stdout=subprocess.DEVNULL)
+        names = sorted(os.listdir(os.path.join(data, "test", "images")))
+        canvas = os.path.join(work, "canvas.png")
+        shutil.copyfile(os.path.join(data, "test", "images", names[3]), canvas)
+        subprocess.run([convnet, "explain", "--weights", weights, "--image", canvas, "--data", data, "--index", "0,1,2", "--metrics", metrics,
+                        "--cache", "none", "--threads", "1", "-o", page], check=True)
+        predict = lambda arguments: json.loads(subprocess.run([convnet, "predict", "--weights", weights, "--json", "--cache", "none", "-o",
+                                                               os.path.join(work, "tiny-detector-predict")] + arguments,
+                                                              check=True, capture_output=True, text=True).stdout)["images"]
+        shown = predict([canvas]) + predict(["--data", data, "--index", "0,1,2"])
+        expected = [{"detections": image["detections"],
+                     "truth": None if i == 0 else yolo_boxes(os.path.join(data, "test", "labels", os.path.splitext(names[i - 1])[0] + ".txt"), 96, 96)}
+                    for i, image in enumerate(shown)]
+        report = check_page(chromium, page, work, "tiny-detector", 5, [], failures)
+        check_detection(report, embedded_data(page), "tiny-detector", expected, failures)
 
     for failure in failures:
         print("FAIL:", failure)
