@@ -196,8 +196,8 @@ Evaluation evaluate(const Network& network, const Dataset& dataset, std::int64_t
     task.check_compatible(network, dataset, "evaluation");
     if (dataset.count == 0) throw Error("the evaluation set has no images");
     if (augmentation == TestTimeAugmentation::flip && !task.averages_mirrored_outputs())
-        throw Error("test-time flip averages the outputs of an image and its mirror, which " + std::string(task.name()) +
-                    " cannot: its outputs are not scores alone (use --tta none)");
+        throw Error("test-time flip averages the outputs of an image and its mirror, which means nothing for the " +
+                    std::string(task.name()) + " task: its outputs are not scores alone (use --tta none)");
     // A task that cannot sum its counts over ranks (detection) scores every image on every rank.
     if (!task.sums_over_ranks()) communicator = nullptr;
     Evaluation result;

@@ -6,6 +6,7 @@
 #include <convnet/io.h>
 #include <convnet/model.h>
 #include <convnet/plot.h>
+#include <convnet/task.h>
 #include <convnet/train.h>
 
 #include <cmath>
@@ -118,6 +119,9 @@ int run_eval(const std::vector<std::string>& words) {
                   << ", ...: another dataset?\n";
     const std::int64_t batch = arguments.integer("batch", 1000, 1, 65536);
     check_inference_memory(*network, std::min(batch, test.count), "evaluating at --batch " + std::to_string(batch));
+    if (test_time_augmentation == TestTimeAugmentation::flip && !task_for(test.task()).averages_mirrored_outputs())
+        throw UsageError("option --tta flip: averages the outputs of an image and its mirror, which means nothing for a detector: its cells hold box "
+                         "offsets, not scores alone (use --tta none)");
     if (test.task() == TaskKind::detect && arguments.has("confusion"))
         throw UsageError("option --confusion: a confusion matrix counts images or pixels by class; a detector's errors are misses and "
                          "false detections, which the per-class precision and recall below report");

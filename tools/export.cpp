@@ -1,6 +1,8 @@
 // `convnet export`: trained weights and their model as an ONNX file for other runtimes.
 #include "cli.h"
 
+#include <convnet/task.h>
+
 #include <convnet/onnx.h>
 
 #include <algorithm>
@@ -29,6 +31,24 @@ options:
 )";
 }  // namespace
 
+namespace {
+
+// What the graph's output is, by the task the network's last layer serves.
+std::string export_output_description(const Network& network) {
+    switch (network_task(network).value_or(TaskKind::classify)) {
+        case TaskKind::segment:
+            return "output logits (N, classes, H, W), a score per class at every pixel: the argmax over axis 1 is the class map.";
+        case TaskKind::detect:
+            return "output the detection head's raw scores (N, 5 + classes, GH, GW): per grid cell tx, ty, tw, th, objectness and the "
+                   "class scores, to decode and suppress as docs/DETECTION.md (\"ONNX export\") says.";
+        case TaskKind::classify:
+            break;
+    }
+    return "output logits (N, classes): apply softmax for probabilities.";
+}
+
+}  // namespace
+
 int run_export(const std::vector<std::string>& words) {
     const Arguments arguments(words, {"model", "weights", "onnx", "opset", "threads", "backend"}, {"help", "reference"});
     if (arguments.has("help")) {
@@ -55,7 +75,7 @@ int run_export(const std::vector<std::string>& words) {
     options.doc_string = "input (N, C, H, W) float32: pixel values / 255 (/ 65535 for 16-bit PNG), resized by " +
                          std::string(resize_policy_name(preprocessing.resize)) + " with an antialiased bilinear filter" +
                          (normalize.empty() ? std::string("") : ", then (x - mean) / std per channel (mean/std: " + normalize + ")") +
-                         "; output logits (N, classes): apply softmax for probabilities. metadata_props \"classes\" names them.";
+                         "; " + export_output_description(*network) + " metadata_props \"classes\" names the classes.";
     save_onnx(*network, output, options);
     std::cout << "wrote " << output << " (ONNX opset " << options.opset << ", " << network->layer_count() << " layers)\n";
     return 0;

@@ -7,6 +7,7 @@
 #include <convnet/image.h>
 #include <convnet/loss.h>
 #include <convnet/model.h>
+#include <convnet/task.h>
 #include <convnet/train.h>
 
 #include <nlohmann/json.hpp>
@@ -75,10 +76,10 @@ options:
                    NAME.classes.png (a palette PNG of the class of every pixel, at the image's own
                    size) and NAME.overlay.png (the image with the classes blended in and a legend);
                    the share of the pixels of each class is printed (default: the current folder);
-                   a test image (--index) also gets NAME.compare.png: image, truth, prediction;
+                   a test image N (--index) also gets test-N.compare.png: image, truth, prediction;
                    a detection model: NAME.boxes.png, the image at its own size (small ones
-                   enlarged) with the boxes drawn and labelled, and for a test image
-                   NAME.compare.png, its true boxes beside the predicted ones
+                   enlarged) with the boxes drawn and labelled, and for a test image N
+                   test-N.compare.png, its true boxes beside the predicted ones
   --threads T      threads to use (default: the cores not busy with other work)
   --backend NAME   onednn (the default where every layer has a primitive), onednn-only
                    (oneDNN's primitives without our own kernels) or reference
@@ -154,7 +155,8 @@ int run_predict(const std::vector<std::string>& words) {
     Preprocessing preprocessing = photo_preprocessing(arguments, stored);
     // What predict writes is the task's: a detection model's is boxes, a segmentation model's
     // pictures of the classes per pixel.
-    if (stored.task == TaskKind::detect || network.layer(network.layer_count() - 1).type() == "detect") {
+    const std::optional<TaskKind> task = network_task(network);
+    if (stored.task == TaskKind::detect || task == TaskKind::detect) {
         if (arguments.has("top"))
             throw UsageError("option --top: a detection model gives boxes, not ranked classes; --score-threshold and --max-detections "
                              "choose the boxes shown (see --help)");
@@ -164,7 +166,7 @@ int run_predict(const std::vector<std::string>& words) {
         if (arguments.has(option))
             throw UsageError(std::string("option --") + option +
                              ": only for a detection model (docs/DETECTION.md), whose boxes it filters");
-    if (stored.task == TaskKind::segment || network.layer_plan(network.layer_count() - 1).output.rank() == 4) {
+    if (stored.task == TaskKind::segment || task == TaskKind::segment) {
         if (arguments.has("top")) throw UsageError("option --top: a segmentation model gives a class per pixel; predict writes maps (see --help)");
         if (arguments.has("resize"))
             throw UsageError("option --resize: a segmentation model runs on each image at its own size (docs/SEGMENTATION.md); "

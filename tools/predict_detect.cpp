@@ -110,7 +110,7 @@ int predict_detection(const Arguments& arguments, const Network& network, const 
     for (const DetectInput& input : inputs)
         if (const auto [at, added] = stems.emplace(input.stem, input.label); !added)
             throw UsageError(at->second + " and " + input.label + " would both be written as " + input.stem +
-                             ".*.png: predict them into different --output folders");
+                             ".*.png: predict them into different -o folders");
     std::error_code error;
     std::filesystem::create_directories(output, error);
     if (error) throw Error(output.string() + ": cannot create the output folder (" + error.message() + ")");

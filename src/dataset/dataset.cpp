@@ -79,6 +79,7 @@ DatasetKind dataset_kind(const std::filesystem::path& directory, std::optional<T
         return DatasetKind::segmentation_folder;
     }
     if (task == TaskKind::detect) {
+        if (!detection && !is_folder_of(directory)) throw Error(name + ": no such folder (--task detect needs a detection folder; docs/DETECTION.md)");
         if (!detection)
             throw Error(name + ": --task detect needs a detection folder (the YOLO layout): " + name + "/train/images/ and " + name +
                         "/train/labels/ (a NAME.txt of `class cx cy w h` lines per image NAME.png|jpg; docs/DETECTION.md)" +

@@ -16,7 +16,14 @@ void check_input_shape(const Network& network, const Dataset& dataset, const std
                     " images are " + image.to_string());
 }
 
+void check_not_detector(const Network& network, const Dataset&, const std::string& what, const std::string& targets) {
+    if (network_task(network) == TaskKind::detect)
+        throw Error(network.source() + ": the model is a detector (it ends in a detect head) but the " + what + " data has " + targets +
+                    ": give it a detection folder, images with YOLO label files (docs/DETECTION.md)");
+}
+
 void ClassifyTask::check_compatible(const Network& network, const Dataset& dataset, const std::string& what) const {
+    check_not_detector(network, dataset, what, "one label per image");
     const Shape& output = network.layer_plan(network.layer_count() - 1).output;
     if (output.rank() != 2)
         throw Error(network.source() + ": the model gives scores per pixel " + output.to_string() + " but the " + what +

@@ -45,7 +45,10 @@ void DetectTask::check_compatible(const Network& network, const Dataset& dataset
     if (dataset.num_classes() > head->detect_options().classes)
         throw Error(network.source() + ": the detection head scores " + std::to_string(head->detect_options().classes) +
                     " classes but the " + what + " data has " + std::to_string(dataset.num_classes()) +
-                    " (classes.txt): write detect classes=" + std::to_string(dataset.num_classes()));
+                    " (classes.txt): " +
+                    (what == "training" ? "write detect classes=" + std::to_string(dataset.num_classes())
+                                        : "another dataset than the one it was trained on? (a model for it needs detect classes=" +
+                                              std::to_string(dataset.num_classes()) + ")"));
 }
 
 void DetectTask::append_targets(const Dataset& dataset, std::int64_t index, const AugmentationDraw* draw, int padding,

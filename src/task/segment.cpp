@@ -9,6 +9,7 @@
 namespace convnet {
 
 void SegmentTask::check_compatible(const Network& network, const Dataset& dataset, const std::string& what) const {
+    check_not_detector(network, dataset, what, "a class per pixel");
     check_input_shape(network, dataset, what);
     const Shape& output = network.layer_plan(network.layer_count() - 1).output;
     if (output.rank() != 4 || output[2] != dataset.height || output[3] != dataset.width)

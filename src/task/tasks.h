@@ -61,6 +61,9 @@ public:
     bool averages_mirrored_outputs() const override { return false; }
 };
 
+// Throws when `network` is a detector (ends in a detect head) but the data has `targets`, not boxes.
+void check_not_detector(const Network& network, const Dataset& dataset, const std::string& what, const std::string& targets);
+
 // Throws unless the network takes the dataset's images (channels, height, width).
 void check_input_shape(const Network& network, const Dataset& dataset, const std::string& what);
 
