@@ -124,9 +124,9 @@ digit-boxes: demo-deps data
 	$(BUILD_DIR)/make-digit-boxes --mnist $(DATA_DIR)/mnist --out $(DATA_DIR)/digit-boxes
 
 # Object detection (docs/DETECTION.md): the one-stage detector of models/detect-digits.model
-# trained on the generated digit-boxes canvases for DETECT_EPOCHS epochs (about 8 minutes on 2
+# trained on the generated digit-boxes canvases for DETECT_EPOCHS epochs (about 2 minutes on 2
 # cores), evaluated once at the end (mAP@0.5, COCO mAP, per-class AP, precision and recall), and
-# three test images predicted into build/detect/ (boxes printed and drawn). Two threads unless
+# three test images predicted into build/detect/ (boxes printed and drawn; test image 5 is README's picture). Two threads unless
 # THREADS says otherwise, so that the run gives docs/DETECTION.md's figures bit for bit.
 DETECT_EPOCHS ?= 6
 .PHONY: detect
@@ -136,7 +136,7 @@ detect: build digit-boxes
 	  --eval-every $(DETECT_EPOCHS) --batch 32 --lr 0.01 --schedule onecycle --augment crop:8 --seed 1 --threads $(or $(THREADS),2) \
 	  --save $(BUILD_DIR)/detect-digits.safetensors --metrics $(BUILD_DIR)/detect-digits.metrics.jsonl
 	$(BUILD_DIR)/convnet eval --weights $(BUILD_DIR)/detect-digits.safetensors --data $(DATA_DIR)/digit-boxes $(THREAD_OPTION)
-	$(BUILD_DIR)/convnet predict --weights $(BUILD_DIR)/detect-digits.safetensors --data $(DATA_DIR)/digit-boxes --index 0,1,2 \
+	$(BUILD_DIR)/convnet predict --weights $(BUILD_DIR)/detect-digits.safetensors --data $(DATA_DIR)/digit-boxes --index 0,1,5 \
 	  -o $(BUILD_DIR)/detect
 
 # Semantic segmentation (docs/SEGMENTATION.md): the U-Net of models/unet-m2nist.model trained on
