@@ -339,7 +339,7 @@ def measure(args):
         "resnet_images": 1000 if quick else 10000,
         "busy_images": 1000 if quick else 2000,
         "segment_images": 192 if quick else 640, "segment_data": args.segment_data,
-        "detect_images": 96 if quick else 384, "detect_data": args.detect_data,
+        "detect_images": 96 if quick else 1024, "detect_data": args.detect_data,
         "time_to_accuracy": not quick or args.with_time_to_accuracy,
         "tta_target": 0.75 if quick else 0.90, "tta_timeout": args.tta_timeout, "isa": args.isa,
     }
