@@ -171,8 +171,9 @@ $(ORT_STAMP): tests/onnx/package.json tests/onnx/package-lock.json | deps
 
 # The whole gate (.ci/run calls it; docs/CONTRIBUTING.md, "Tests"): the main suite, then one clang
 # build instrumented with ASan + UBSan and libFuzzer's coverage that runs the suite again and 30 s of
-# fuzzing per file reader (two at a time), then ThreadSanitizer over concurrent predict.
-test: build-tests data onnx-runtime
+# fuzzing per file reader (two at a time), then ThreadSanitizer over concurrent predict. The
+# digit-boxes canvases (about 17 s to make) give the ONNX check a detector's real inputs.
+test: build-tests data onnx-runtime digit-boxes
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory sanitize FUZZ_SECONDS=30
 
