@@ -81,11 +81,11 @@ void print_detection_report(const Dataset& test, const Evaluation& result) {
         if (!std::isnan(value)) std::snprintf(text, sizeof(text), "%.4f", value);
         return std::string(text);
     };
-    std::printf("test images: %lld (%lld objects)\ntest loss: %.4f\ntest mAP@0.5: %s\ntest mAP@[.5:.95]: %s (COCO's AP: the mean over IoU "
-                "0.50, 0.55, ..., 0.95)\n\nprecision and recall at IoU 0.5 for detections scoring at least %.2f\n%-14s %8s %8s %9s %8s %8s %10s\n",
-                static_cast<long long>(test.count), static_cast<long long>(result.counted), shown(result.loss), number(metrics.map50).c_str(),
-                number(metrics.map).c_str(), DetectionOptions{}.score_threshold, "class", "AP", "AP@0.5", "precision", "recall", "objects",
-                "detections");
+    std::printf("test images: %lld (%lld objects)\ntest loss: %.4f\ntest mAP@0.5: %s\n", static_cast<long long>(test.count),
+                static_cast<long long>(result.counted), shown(result.loss), number(metrics.map50).c_str());
+    std::printf("test mAP@[.5:.95]: %s (COCO's AP: the mean over IoU 0.50, 0.55, ..., 0.95)\n\n", number(metrics.map).c_str());
+    std::printf("precision and recall at IoU 0.5 for detections scoring at least %.2f\n%-14s %8s %8s %9s %8s %8s %10s\n",
+                DetectionOptions{}.score_threshold, "class", "AP", "AP@0.5", "precision", "recall", "objects", "detections");
     for (std::size_t label = 0; label < test.class_names.size() && label < metrics.ap.size(); ++label)
         std::printf("%-14s %8s %8s %9s %8s %8lld %10lld\n", test.class_names[label].c_str(), number(metrics.ap[label]).c_str(),
                     number(metrics.ap50[label]).c_str(), number(metrics.precision[label]).c_str(), number(metrics.recall[label]).c_str(),
@@ -120,8 +120,8 @@ int run_eval(const std::vector<std::string>& words) {
     const std::int64_t batch = arguments.integer("batch", 1000, 1, 65536);
     check_inference_memory(*network, std::min(batch, test.count), "evaluating at --batch " + std::to_string(batch));
     if (test_time_augmentation == TestTimeAugmentation::flip && !task_for(test.task()).averages_mirrored_outputs())
-        throw UsageError("option --tta flip: averages the outputs of an image and its mirror, which means nothing for a detector: its cells hold box "
-                         "offsets, not scores alone (use --tta none)");
+        throw UsageError("option --tta flip: averages the outputs of an image and its mirror, which means nothing for a "
+                         "detector: its cells hold box offsets, not scores alone (use --tta none)");
     if (test.task() == TaskKind::detect && arguments.has("confusion"))
         throw UsageError("option --confusion: a confusion matrix counts images or pixels by class; a detector's errors are misses and "
                          "false detections, which the per-class precision and recall below report");

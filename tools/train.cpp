@@ -527,8 +527,8 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
     fit.augmentation = augmentation;
     fit.label_smoothing = label_smoothing;
     if (test_time_augmentation == TestTimeAugmentation::flip && !task.averages_mirrored_outputs())
-        throw UsageError("option --tta flip: averages the outputs of an image and its mirror, which means nothing for a detector: its cells hold box "
-                         "offsets, not scores alone (use --tta none)");
+        throw UsageError("option --tta flip: averages the outputs of an image and its mirror, which means nothing for a "
+                         "detector: its cells hold box offsets, not scores alone (use --tta none)");
     if (train.task() == TaskKind::detect && arguments.has("label-smoothing"))
         throw UsageError("option --label-smoothing: smooths a cross-entropy over images or pixels; the detection loss does not take it");
     if (train.task() == TaskKind::detect && arguments.has("class-weights"))

@@ -40,7 +40,7 @@ std::vector<std::int64_t> assign_cells(std::span<const ObjectBox> objects, std::
 // score is their object's class, counted = P, denominator = D.
 // Throws convnet::Error when the head has fewer than 6 channels, the offsets do not fit N, or an
 // object's class is not below K.
-LossResult detection_loss(const Tensor& head, std::span<const ObjectBox> objects, std::span<const std::int64_t> offsets,
-                          Tensor* grad_head, const DetectionLossOptions& options);
+LossResult detection_loss(const Tensor& head, std::span<const ObjectBox> objects, std::span<const std::int64_t> offsets, Tensor* grad_head,
+                          const DetectionLossOptions& options);
 
 }  // namespace convnet

@@ -152,17 +152,23 @@ LossResult detection_loss(const Tensor& head, std::span<const ObjectBox> objects
             add_grad(1, box_scale * grad_centre_y * sy * (1 - sy) / double(grid_height));
             add_grad(2, box_scale * grad_width * sw * (1 - sw));
             add_grad(3, box_scale * grad_height * sh * (1 - sh));
-            // Cross-entropy over the class scores, through log-sum-exp.
-            double largest = at(Detect::kBoxChannels);
+            // Cross-entropy over the class scores, through log-sum-exp; `best` is the first largest.
+            const auto class_score = [&](std::int64_t k) { return at(Detect::kBoxChannels + k); };
             std::int64_t best = 0;
             for (std::int64_t k = 1; k < classes; ++k)
-                if (at(Detect::kBoxChannels + k) > largest) largest = at(Detect::kBoxChannels + (best = k));
+                if (class_score(k) > class_score(best)) best = k;
+            const double largest = class_score(best);
             double sum = 0.0;
-            for (std::int64_t k = 0; k < classes; ++k) sum += probabilities[static_cast<std::size_t>(k)] = std::exp(at(Detect::kBoxChannels + k) - largest);
-            class_sum += largest + std::log(sum) - at(Detect::kBoxChannels + object.label);
+            for (std::int64_t k = 0; k < classes; ++k) {
+                probabilities[static_cast<std::size_t>(k)] = std::exp(class_score(k) - largest);
+                sum += probabilities[static_cast<std::size_t>(k)];
+            }
+            class_sum += largest + std::log(sum) - class_score(object.label);
             correct += best == object.label;
-            for (std::int64_t k = 0; k < classes; ++k)
-                add_grad(Detect::kBoxChannels + k, class_scale * (probabilities[static_cast<std::size_t>(k)] / sum - (k == object.label ? 1.0 : 0.0)));
+            for (std::int64_t k = 0; k < classes; ++k) {
+                const double target = k == object.label ? 1.0 : 0.0;
+                add_grad(Detect::kBoxChannels + k, class_scale * (probabilities[static_cast<std::size_t>(k)] / sum - target));
+            }
         }
     }
     LossResult result;

@@ -14,7 +14,8 @@ namespace {
 Conv2dOptions head_convolution(const DetectOptions& options) {
     if (options.classes < 1) throw Error("detect: classes=" + std::to_string(options.classes) + ": expected at least 1");
     if (options.kernel_size < 1 || options.kernel_size % 2 == 0)
-        throw Error("detect: kernel=" + std::to_string(options.kernel_size) + ": expected an odd size (1, 3, …), so that the grid keeps its size");
+        throw Error("detect: kernel=" + std::to_string(options.kernel_size) +
+                    ": expected an odd size (1, 3, …), so that the grid keeps its size");
     Conv2dOptions conv;
     conv.in_channels = options.in_channels;
     conv.out_channels = Detect::kBoxChannels + options.classes;
@@ -40,7 +41,8 @@ std::vector<Attribute> Detect::attributes() const {
         else attribute.is_default = o.kernel_size == 1;
     attributes.insert(attributes.begin(), Attribute{"classes", o.classes, "classes"});
     attributes.push_back({"box_weight", o.box_weight, "box_weight", o.box_weight == defaults.box_weight});
-    attributes.push_back({"objectness_weight", o.objectness_weight, "objectness_weight", o.objectness_weight == defaults.objectness_weight});
+    attributes.push_back(
+        {"objectness_weight", o.objectness_weight, "objectness_weight", o.objectness_weight == defaults.objectness_weight});
     attributes.push_back({"class_weight", o.class_weight, "class_weight", o.class_weight == defaults.class_weight});
     return attributes;
 }
@@ -59,7 +61,8 @@ CellPrediction decode_cell(const Tensor& head, std::int64_t n, std::int64_t row,
     const float* cell = head.data() + n * channels * cells + row * grid_width + column;
     const auto at = [&](std::int64_t channel) { return cell[channel * cells]; };
     const double cell_width = double(input_width) / double(grid_width), cell_height = double(input_height) / double(grid_height);
-    const double centre_x = (double(column) + head_logistic(at(0))) * cell_width, centre_y = (double(row) + head_logistic(at(1))) * cell_height;
+    const double centre_x = (double(column) + head_logistic(at(0))) * cell_width,
+                 centre_y = (double(row) + head_logistic(at(1))) * cell_height;
     const double width = head_logistic(at(2)) * double(input_width), height = head_logistic(at(3)) * double(input_height);
     CellPrediction prediction;
     prediction.box = Box{static_cast<float>(centre_x - width / 2), static_cast<float>(centre_y - height / 2),

@@ -39,7 +39,8 @@ void ClassifyTask::append_targets(const Dataset& dataset, std::int64_t index, co
     targets.labels.push_back(dataset.labels[static_cast<std::size_t>(index)]);  // a label does not move with its image
 }
 
-LossResult ClassifyTask::loss(const Network&, const Tensor& logits, const Targets& targets, Tensor* grad_logits, CrossEntropyOptions options) const {
+LossResult ClassifyTask::loss(const Network&, const Tensor& logits, const Targets& targets, Tensor* grad_logits,
+                              CrossEntropyOptions options) const {
     options.ignore_index = -1;  // every image has a class
     return softmax_cross_entropy(logits, targets.labels, grad_logits, options);
 }

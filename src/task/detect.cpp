@@ -15,9 +15,7 @@ namespace convnet {
 namespace {
 
 // The network's head: its last layer, which must be a detect layer.
-const Detect* detect_head(const Network& network) {
-    return dynamic_cast<const Detect*>(&network.layer(network.layer_count() - 1));
-}
+const Detect* detect_head(const Network& network) { return dynamic_cast<const Detect*>(&network.layer(network.layer_count() - 1)); }
 
 // `box` moved as apply_draw moves pixels, in the unit of the image: the output shows the source
 // window shifted by crop − padding pixels (crop_box's rule clips it or drops it), then mirrored.
@@ -44,8 +42,7 @@ void DetectTask::check_compatible(const Network& network, const Dataset& dataset
                     " input: make the input a multiple of the head's stride");
     if (dataset.num_classes() > head->detect_options().classes)
         throw Error(network.source() + ": the detection head scores " + std::to_string(head->detect_options().classes) +
-                    " classes but the " + what + " data has " + std::to_string(dataset.num_classes()) +
-                    " (classes.txt): " +
+                    " classes but the " + what + " data has " + std::to_string(dataset.num_classes()) + " (classes.txt): " +
                     (what == "training" ? "write detect classes=" + std::to_string(dataset.num_classes())
                                         : "another dataset than the one it was trained on? (a model for it needs detect classes=" +
                                               std::to_string(dataset.num_classes()) + ")"));

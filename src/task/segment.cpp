@@ -36,7 +36,8 @@ void SegmentTask::append_targets(const Dataset& dataset, std::int64_t index, con
     apply_draw(mask, targets.labels.data() + at, dataset.height, dataset.width, padding, *draw, kIgnoreIndex);
 }
 
-LossResult SegmentTask::loss(const Network&, const Tensor& logits, const Targets& targets, Tensor* grad_logits, CrossEntropyOptions options) const {
+LossResult SegmentTask::loss(const Network&, const Tensor& logits, const Targets& targets, Tensor* grad_logits,
+                             CrossEntropyOptions options) const {
     options.ignore_index = kIgnoreIndex;
     return softmax_cross_entropy(logits, targets.labels, grad_logits, options);
 }

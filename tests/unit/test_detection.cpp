@@ -58,12 +58,13 @@ TEST(DetectHead, ModelFileFormShapeAndPrior) {
     EXPECT_NE(format_model(wide.layer_plans(), wide.sample_shape()).find("detect classes=2 kernel=3 box_weight=2.5"), std::string::npos);
     expect_error([] { Network(parse_model("input 1x16x16\nconv2d out=4 kernel=3\ndetect classes=2 kernel=2\n", "even.model")); },
                  {"even.model:3", "odd"});
-    expect_error([] { Network(parse_model("input 1x16x16\nconv2d out=4 kernel=3\ndetect\n", "none.model")); }, {"none.model:3", "classes="});
+    expect_error([] { Network(parse_model("input 1x16x16\nconv2d out=4 kernel=3\ndetect\n", "none.model")); },
+                 {"none.model:3", "classes="});
     expect_error([] { Network(parse_model("input 16\nlinear out=4\ndetect classes=2\n", "flat.model")); }, {"flat.model:3", "rank 4"});
 }
 
 TEST(DetectHead, DecodingGivesPixelBoxesAndSuppressesDuplicates) {
-    Tensor head = empty_head(3, 4);  // a 4×4 grid over a 32×64 input: cells 8 high, 16 wide
+    Tensor head = empty_head(3, 4);                                        // a 4×4 grid over a 32×64 input: cells 8 high, 16 wide
     predict_in_cell(head, 1, 1, Box{0.20f, 0.30f, 0.70f, 0.60f}, 2, 0.9);  // centre (0.45, 0.45)
     predict_in_cell(head, 1, 2, Box{0.26f, 0.30f, 0.76f, 0.60f}, 2, 0.6);  // the same object again (IoU 0.79): suppressed
     predict_in_cell(head, 2, 1, Box{0.20f, 0.36f, 0.70f, 0.66f}, 1, 0.5);  // overlapping, of another class: kept
@@ -89,10 +90,10 @@ TEST(DetectHead, DecodingGivesPixelBoxesAndSuppressesDuplicates) {
 
 TEST(DetectionLoss, ObjectsBelongToTheCellOfTheirCentreTheLargerWinning) {
     const std::vector<ObjectBox> objects = {
-        {Box{0.0f, 0.0f, 0.2f, 0.2f}, 0},   // centre (0.1, 0.1): cell (0, 0)
-        {Box{0.9f, 0.9f, 1.0f, 1.0f}, 1},   // centre (0.95, 0.95): the last cell
+        {Box{0.0f, 0.0f, 0.2f, 0.2f}, 0},    // centre (0.1, 0.1): cell (0, 0)
+        {Box{0.9f, 0.9f, 1.0f, 1.0f}, 1},    // centre (0.95, 0.95): the last cell
         {Box{0.02f, 0.0f, 0.18f, 0.3f}, 2},  // centre (0.1, 0.15): cell (0, 0) again, and larger
-        {Box{0.5f, 0.5f, 1.0f, 1.0f}, 1},   // centre (0.75, 0.75) on a cell edge of a 4-grid: cell (3, 3)
+        {Box{0.5f, 0.5f, 1.0f, 1.0f}, 1},    // centre (0.75, 0.75) on a cell edge of a 4-grid: cell (3, 3)
     };
     const std::vector<std::int64_t> owner = assign_cells(objects, 4, 4);
     EXPECT_EQ(owner[0], 2);   // 0.16 × 0.3 = 0.048 beats 0.2 × 0.2 = 0.04
@@ -120,9 +121,11 @@ TEST(DetectionLoss, GradientMatchesFiniteDifferences) {
     Tensor head(Shape{3, 5 + 3, 3, 4});
     for (std::int64_t i = 0; i < head.size(); ++i) head[i] = static_cast<float>(std::sin(0.37 * double(i) + 0.2) * 1.5);
     const std::vector<ObjectBox> objects = {
-        {Box{0.1f, 0.1f, 0.3f, 0.5f}, 0}, {Box{0.6f, 0.2f, 0.9f, 0.4f}, 2}, {Box{0.12f, 0.15f, 0.2f, 0.3f}, 1},  // image 0
-        {Box{0.4f, 0.5f, 0.8f, 0.95f}, 1},                                                                     // image 1
-    };  // image 2 has none
+        {Box{0.1f, 0.1f, 0.3f, 0.5f}, 0},
+        {Box{0.6f, 0.2f, 0.9f, 0.4f}, 2},
+        {Box{0.12f, 0.15f, 0.2f, 0.3f}, 1},  // image 0
+        {Box{0.4f, 0.5f, 0.8f, 0.95f}, 1},   // image 1
+    };                                       // image 2 has none
     const std::vector<std::int64_t> offsets = {0, 3, 4, 4};
     const DetectionLossOptions options{5.0, 1.0, 1.0};
     Tensor grad;
@@ -183,10 +186,11 @@ TEST(DetectTask, BoxesMoveWithTheirImagesAndLeaveWhenMostlyCut) {
 TEST(DetectTask, TrainsAndEvaluatesAveragePrecision) {
     const Dataset train = testing::generated_detection_dataset(300, 1), test = testing::generated_detection_dataset(60, 2);
     EXPECT_EQ(train.task(), TaskKind::detect);
-    Network network(parse_model("input 1x24x24\nconv2d out=8 kernel=3 pad=1\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\n"
-                                "conv2d out=16 kernel=3 pad=1\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\n"
-                                "conv2d out=16 kernel=3 pad=2 dilation=2\nbatchnorm2d\nrelu\ndetect classes=2\n",
-                                "squares.model"));
+    Network network(
+        parse_model("input 1x24x24\nconv2d out=8 kernel=3 pad=1\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\n"
+                    "conv2d out=16 kernel=3 pad=1\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\n"
+                    "conv2d out=16 kernel=3 pad=2 dilation=2\nbatchnorm2d\nrelu\ndetect classes=2\n",
+                    "squares.model"));
     network.initialize(1);
     AdamOptions options;
     options.learning_rate = 0.01;
