@@ -33,10 +33,6 @@ struct DetectInput {
     bool test = false;
 };
 
-std::string detect_class_name(int label, const std::vector<std::string>& names) {
-    return label >= 0 && label < static_cast<int>(names.size()) ? names[static_cast<std::size_t>(label)] : std::to_string(label);
-}
-
 nlohmann::ordered_json detect_box_json(const Box& box) { return nlohmann::ordered_json::array({box.x1, box.y1, box.x2, box.y2}); }
 
 }  // namespace
@@ -143,7 +139,7 @@ int predict_detection(const Arguments& arguments, const Network& network, const 
             nlohmann::ordered_json list = nlohmann::ordered_json::array();
             for (const Detection& detection : detections)
                 list.push_back({{"class", detection.label},
-                                {"name", detect_class_name(detection.label, names)},
+                                {"name", detection_class_name(detection.label, names)},
                                 {"score", detection.score},
                                 {"box", detect_box_json(detection.box)}});
             input.description["detections"] = std::move(list);
@@ -151,7 +147,7 @@ int predict_detection(const Arguments& arguments, const Network& network, const 
                 nlohmann::ordered_json truth = nlohmann::ordered_json::array();
                 for (const ObjectBox& object : input.truth)
                     truth.push_back(
-                        {{"class", object.label}, {"name", detect_class_name(object.label, names)}, {"box", detect_box_json(object.box)}});
+                        {{"class", object.label}, {"name", detection_class_name(object.label, names)}, {"box", detect_box_json(object.box)}});
                 input.description["truth"] = std::move(truth);
             }
             input.description["boxes_png"] = boxes_file.string();
@@ -167,7 +163,7 @@ int predict_detection(const Arguments& arguments, const Network& network, const 
             if (input.test) header += " (" + counted(input.truth.size(), "true box", "true boxes") + ")";
             std::printf("%s\n", header.c_str());
             for (const Detection& detection : detections)
-                std::printf("  %s %.3f %.1f %.1f %.1f %.1f\n", detect_class_name(detection.label, names).c_str(), shown(detection.score),
+                std::printf("  %s %.3f %.1f %.1f %.1f %.1f\n", detection_class_name(detection.label, names).c_str(), shown(detection.score),
                             shown(detection.box.x1), shown(detection.box.y1), shown(detection.box.x2), shown(detection.box.y2));
             std::printf("  wrote %s%s\n", boxes_file.c_str(),
                         input.test ? (" and " + comparison_file.string() + " (truth, prediction)").c_str() : "");

@@ -33,6 +33,9 @@ std::vector<Detection> detections_in_picture(std::span<const Detection> detectio
 // without its black, so that class 0 shows; the digits then wear M2NIST's colours).
 Rgb detection_colour(int label);
 
+// names[label] when there is one, else the label's number (a model with more classes than names).
+std::string detection_class_name(int label, const std::vector<std::string>& names);
+
 // `image` (channels, height, width) in [0, 1], grey or RGB, enlarged `scale` times (a picture of
 // width·scale × height·scale, nothing around it), with each detection's box (in the image's pixels)
 // outlined inside its edges in detection_colour, a one-pixel white rim just outside (the palette's

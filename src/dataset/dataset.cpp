@@ -1,4 +1,6 @@
 // The dataset dispatcher and the validation split of in-memory datasets.
+#include "folder_cache.h"
+
 #include <convnet/cifar.h>
 #include <convnet/dataset.h>
 #include <convnet/error.h>
@@ -27,12 +29,6 @@ Dataset subset(const Dataset& dataset, const std::vector<bool>& take, bool wante
         ++result.count;
     }
     return result;
-}
-
-// Whether `path` is a folder (or a link to one); false where it cannot be looked at.
-bool is_folder_of(const std::filesystem::path& path) {
-    std::error_code error;
-    return std::filesystem::is_directory(path, error);
 }
 
 // Whether `directory` holds any IDX file of the official names (raw or gzip).
@@ -79,11 +75,11 @@ DatasetKind dataset_kind(const std::filesystem::path& directory, std::optional<T
         return DatasetKind::segmentation_folder;
     }
     if (task == TaskKind::detect) {
-        if (!detection && !is_folder_of(directory)) throw Error(name + ": no such folder (--task detect needs a detection folder; docs/DETECTION.md)");
+        if (!detection && !detail::is_folder(directory)) throw Error(name + ": no such folder (--task detect needs a detection folder; docs/DETECTION.md)");
         if (!detection)
             throw Error(name + ": --task detect needs a detection folder (the YOLO layout): " + name + "/train/images/ and " + name +
                         "/train/labels/ (a NAME.txt of `class cx cy w h` lines per image NAME.png|jpg; docs/DETECTION.md)" +
-                        (is_folder_of(directory / "train" / "images") ? "; " + name + "/train/labels/ is missing"
+                        (detail::is_folder(directory / "train" / "images") ? "; " + name + "/train/labels/ is missing"
                                                                        : "; " + name + "/train/images/ is missing"));
         return DatasetKind::detection_folder;
     }

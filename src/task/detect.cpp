@@ -62,7 +62,10 @@ void DetectTask::append_targets(const Dataset& dataset, std::int64_t index, cons
 }
 
 LossResult DetectTask::loss(const Network& network, const Tensor& logits, const Targets& targets, Tensor* grad_logits,
-                            CrossEntropyOptions) const {
+                            CrossEntropyOptions options) const {
+    if (options.label_smoothing != 0.0 || !options.weight.empty())
+        throw Error("label smoothing and class weights belong to a cross-entropy over images or pixels; the detection loss takes its "
+                    "gains from the detect line instead (box_weight=, objectness_weight=, class_weight=; docs/DETECTION.md)");
     const Detect* head = detect_head(network);
     if (head == nullptr) throw Error(network.source() + ": detection needs a model that ends in a detect head (docs/DETECTION.md)");
     const DetectOptions& o = head->detect_options();

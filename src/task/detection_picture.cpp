@@ -69,10 +69,6 @@ void detection_draw_box(Picture& picture, const Box& box, Rgb colour, const std:
     picture.text(tag_left + padding, tag_top + padding, tag, luma < 140.0 ? kWhite : kBlack, font);
 }
 
-std::string detection_class_name(int label, const std::vector<std::string>& names) {
-    return label >= 0 && label < static_cast<int>(names.size()) ? names[static_cast<std::size_t>(label)] : std::to_string(label);
-}
-
 // Copies `from` into `to` with its top-left corner at (x, y).
 void detection_paste(Picture& to, const Picture& from, std::int64_t x, std::int64_t y) {
     for (std::int64_t row = 0; row < from.height(); ++row)
@@ -80,6 +76,10 @@ void detection_paste(Picture& to, const Picture& from, std::int64_t x, std::int6
 }
 
 }  // namespace
+
+std::string detection_class_name(int label, const std::vector<std::string>& names) {
+    return label >= 0 && label < static_cast<int>(names.size()) ? names[static_cast<std::size_t>(label)] : std::to_string(label);
+}
 
 Box box_in_picture(const Box& box, std::int64_t height, std::int64_t width, std::int64_t image_height, std::int64_t image_width,
                    ResizePolicy policy) {

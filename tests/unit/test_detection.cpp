@@ -208,6 +208,12 @@ TEST(DetectTask, TrainsAndEvaluatesAveragePrecision) {
     const std::string line = epoch_metrics_json(EpochResult{.epoch = 1, .task = TaskKind::detect}, &result.last);
     for (const char* key : {"\"train_class_accuracy\"", "\"test_map50\"", "\"test_map\""})
         EXPECT_NE(line.find(key), std::string::npos) << line;
+    // The cross-entropy's options have no meaning for the detection loss: refused, not ignored.
+    Trainer smoothed(network, adam, 20, 1);
+    FitOptions smoothing = fit;
+    smoothing.epochs = 1;
+    smoothing.label_smoothing = 0.1;
+    expect_error([&] { smoothed.fit(train, test, smoothing); }, {"label smoothing", "detect line"});
     // Test-time flip is refused: a mirrored head's offsets are not a mirrored answer.
     expect_error([&] { evaluate(network, test, 20, {}, nullptr, TestTimeAugmentation::flip); }, {"flip", "detect"});
 }
