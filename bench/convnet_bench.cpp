@@ -2,13 +2,13 @@
 // a segmentation folder such as data/m2nist, or a detection folder such as data/digit-boxes), one JSON line per run, for bench/run_bench.py to
 // compare with bench/torch_bench.py (which prints the same fields). It measures in-process time
 // only; peak RSS is taken by the driver around this process.
-#include <convnet/data.h>
-#include <convnet/dataset.h>
-#include <convnet/error.h>
-#include <convnet/model.h>
-#include <convnet/optim.h>
-#include <convnet/threads.h>
-#include <convnet/train.h>
+#include <convnet/data/data.h>
+#include <convnet/data/dataset.h>
+#include <convnet/core/error.h>
+#include <convnet/nn/network.h>
+#include <convnet/train/optim.h>
+#include <convnet/core/threads.h>
+#include <convnet/train/trainer.h>
 
 #include <algorithm>
 #include <chrono>

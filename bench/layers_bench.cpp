@@ -10,11 +10,11 @@
 #include "../src/kernels/batch_norm_relu_max_pool.h"
 #include "../src/kernels/conv_weight_grad.h"
 
-#include <convnet/layers/conv2d.h>
-#include <convnet/loss.h>
-#include <convnet/model.h>
-#include <convnet/optim.h>
-#include <convnet/random.h>
+#include <convnet/nn/layers/conv2d.h>
+#include <convnet/nn/loss.h>
+#include <convnet/nn/network.h>
+#include <convnet/train/optim.h>
+#include <convnet/core/random.h>
 
 #include <benchmark/benchmark.h>
 #include <omp.h>

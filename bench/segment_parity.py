@@ -274,7 +274,7 @@ def batches(order, batch, smallest=2):
 
 
 def convnet_one_cycle(step, total, base):
-    """convnet's LearningRateSchedule::rate_at_step for onecycle (src/optim.cpp), transcribed to
+    """convnet's LearningRateSchedule::rate_at_step for onecycle (src/train/optim.cpp), transcribed to
     check torch's OneCycleLR against it step by step."""
     anneal = lambda start, end, fraction: end + (start - end) / 2.0 * (1.0 + math.cos(math.pi * fraction))
     initial = base / RECIPE["div_factor"]

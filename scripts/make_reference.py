@@ -6,7 +6,7 @@
 #
 # Usage: /usr/bin/python3 scripts/make_reference.py OUTPUT_FOLDER
 # Needs Debian's python3-torch and python3-numpy. Cases are made only for the layer types that
-# src/layer_registry.cpp registers, so a layer gets its cases as soon as it is in the table.
+# src/nn/layer_registry.cpp registers, so a layer gets its cases as soon as it is in the table.
 import math
 import re
 import shutil
@@ -26,7 +26,7 @@ SOURCE_DIR = Path(__file__).resolve().parent.parent
 
 # ---------------------------------------------------------------------------------------------
 # The model-file line -> torch module translation (docs/MODEL_FORMAT.md): the same option names,
-# defaults and automatic layer names (conv1, bn1, fc1, pool1, relu1 ...) as src/model.cpp.
+# defaults and automatic layer names (conv1, bn1, fc1, pool1, relu1 ...) as src/nn/network.cpp.
 
 def parse_pair(text):
     if "x" in text:
@@ -53,7 +53,7 @@ class L2Pool2d(nn.Module):
 
 
 def gaussian_window(kernel, sigma):
-    """The distance-weighted average's weights as documented in include/convnet/layers/gausspool2d.h:
+    """The distance-weighted average's weights as documented in include/convnet/nn/layers/gausspool2d.h:
     exp(−d²/(2σ²)) for the distance d of each window position from the window centre, normalised
     to sum to 1; padding reads as zero and keeps its weight."""
     kernel_h, kernel_w = kernel
@@ -509,7 +509,7 @@ def network_case(folder, name, model_file, optimizer_name, options, steps, batch
 
 
 # The loss: torch.nn.CrossEntropyLoss(weight, ignore_index, label_smoothing, reduction="mean") on
-# rows (N, K) and on pixels (N, K, H, W), for convnet's softmax_cross_entropy (include/convnet/loss.h).
+# rows (N, K) and on pixels (N, K, H, W), for convnet's softmax_cross_entropy (include/convnet/nn/loss.h).
 LOSS_CASES = [
     # name, logits shape, logit scale, class weights (None, "random" or "zero": random with one class
     # at 0), ignore_index (-1: none), label smoothing
@@ -574,7 +574,7 @@ def loss_case(folder, name, shape, scale, weights, ignore_index, label_smoothing
 
 # ---------------------------------------------------------------------------------------------
 # Detection: torchvision.ops.nms and batched_nms (Debian's python3-torchvision 0.14, which
-# recommends but does not need python3-av) on seeded random boxes, for src/detection/boxes.cpp
+# recommends but does not need python3-av) on seeded random boxes, for src/nn/boxes.cpp
 # (tests/reference/test_detection_reference.cpp, docs/DETECTION.md). A section of its own: torch
 # alone makes every other case; without torchvision, nms.txt holds one line "unavailable: …" and
 # the C++ test is skipped with the install hint.
@@ -655,7 +655,7 @@ def write_nms_cases(output):
 
 
 # ---------------------------------------------------------------------------------------------
-# The detection loss (include/convnet/detection_loss.h, docs/DETECTION.md "The loss") written again
+# The detection loss (include/convnet/nn/detection_loss.h, docs/DETECTION.md "The loss") written again
 # in torch alone, for tests/reference/test_detection_loss_reference.cpp: the assignment in plain
 # Python, then GIoU by hand (as torchvision.ops.generalized_box_iou computes it, without needing
 # torchvision), F.binary_cross_entropy_with_logits and F.cross_entropy in float64 on the float32
@@ -829,7 +829,7 @@ def case_seed(name):
 
 
 def registered_layer_types():
-    registry = (SOURCE_DIR / "src/layer_registry.cpp").read_text()
+    registry = (SOURCE_DIR / "src/nn/layer_registry.cpp").read_text()
     return re.findall(r'LayerType\s*\{\s*"(\w+)"', registry)
 
 
@@ -845,7 +845,7 @@ def main():
     (output / "networks").mkdir(parents=True)
 
     registered = registered_layer_types()
-    registry_source = (SOURCE_DIR / "src/layer_registry.cpp").read_text()
+    registry_source = (SOURCE_DIR / "src/nn/layer_registry.cpp").read_text()
     lines, covered = [], []
     for group, cases in LAYER_CASES.items():
         layer_type = group.split()[0]

@@ -1,11 +1,11 @@
 // Option parsing for the subcommands.
 #include "cli.h"
 
-#include <convnet/error.h>
-#include <convnet/executor.h>
-#include <convnet/io.h>
-#include <convnet/memory_budget.h>
-#include <convnet/threads.h>
+#include <convnet/core/error.h>
+#include <convnet/nn/executor.h>
+#include <convnet/io/weights.h>
+#include <convnet/train/memory_budget.h>
+#include <convnet/core/threads.h>
 
 #include <omp.h>
 #include <unistd.h>

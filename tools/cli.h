@@ -1,12 +1,12 @@
 // What the subcommands of the `convnet` tool share: option parsing and the subcommand table.
 #pragma once
 
-#include <convnet/augmentation.h>
-#include <convnet/dataset.h>
-#include <convnet/error.h>
-#include <convnet/evaluation.h>
-#include <convnet/io.h>
-#include <convnet/model.h>
+#include <convnet/data/augmentation.h>
+#include <convnet/data/dataset.h>
+#include <convnet/core/error.h>
+#include <convnet/train/evaluation.h>
+#include <convnet/io/weights.h>
+#include <convnet/nn/network.h>
 
 #include <cmath>
 #include <filesystem>

@@ -1,13 +1,13 @@
 // `convnet eval`: test loss, accuracy and per-class accuracy (segmentation: pixel accuracy and IoU) of saved weights.
 #include "cli.h"
 
-#include <convnet/data.h>
-#include <convnet/detection.h>
-#include <convnet/io.h>
-#include <convnet/model.h>
-#include <convnet/plot.h>
-#include <convnet/task.h>
-#include <convnet/train.h>
+#include <convnet/data/data.h>
+#include <convnet/nn/detection.h>
+#include <convnet/io/weights.h>
+#include <convnet/nn/network.h>
+#include <convnet/inspect/plot.h>
+#include <convnet/train/task.h>
+#include <convnet/train/trainer.h>
 
 #include <cmath>
 #include <cstdio>

@@ -2,12 +2,12 @@
 // images (convnet/explain.h); written atomically.
 #include "cli.h"
 
-#include <convnet/data.h>
-#include <convnet/error.h>
-#include <convnet/explain.h>
-#include <convnet/image.h>
-#include <convnet/task.h>
-#include <convnet/train.h>
+#include <convnet/data/data.h>
+#include <convnet/core/error.h>
+#include <convnet/inspect/explain.h>
+#include <convnet/data/image.h>
+#include <convnet/train/task.h>
+#include <convnet/train/trainer.h>
 
 #include <algorithm>
 #include <fstream>

@@ -1,9 +1,9 @@
 // `convnet export`: trained weights and their model as an ONNX file for other runtimes.
 #include "cli.h"
 
-#include <convnet/task.h>
+#include <convnet/train/task.h>
 
-#include <convnet/onnx.h>
+#include <convnet/io/onnx.h>
 
 #include <algorithm>
 #include <iostream>

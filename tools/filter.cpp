@@ -2,8 +2,8 @@
 // kernel file) applied to a PNG or JPEG through the library's Conv2d, each channel on its own.
 #include "cli.h"
 
-#include <convnet/image.h>
-#include <convnet/image_kernels.h>
+#include <convnet/data/image.h>
+#include <convnet/inspect/image_kernels.h>
 
 #include <cstdio>
 #include <iostream>

@@ -2,8 +2,8 @@
 // become a message on stderr and a non-zero exit code.
 #include "cli.h"
 
-#include <convnet/error.h>
-#include <convnet/version.h>
+#include <convnet/core/error.h>
+#include <convnet/core/version.h>
 
 #include <csignal>
 #include <cstdio>

@@ -2,8 +2,8 @@
 // trained without --plot (or is still running), without training again.
 #include "cli.h"
 
-#include <convnet/io.h>
-#include <convnet/plot.h>
+#include <convnet/io/weights.h>
+#include <convnet/inspect/plot.h>
 
 #include <iostream>
 

@@ -2,13 +2,13 @@
 // dataset's test split, as text or as one JSON document.
 #include "cli.h"
 
-#include <convnet/data.h>
-#include <convnet/error.h>
-#include <convnet/image.h>
-#include <convnet/loss.h>
-#include <convnet/model.h>
-#include <convnet/task.h>
-#include <convnet/train.h>
+#include <convnet/data/data.h>
+#include <convnet/core/error.h>
+#include <convnet/data/image.h>
+#include <convnet/nn/loss.h>
+#include <convnet/nn/network.h>
+#include <convnet/train/task.h>
+#include <convnet/train/trainer.h>
 
 #include <nlohmann/json.hpp>
 

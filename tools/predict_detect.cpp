@@ -3,12 +3,12 @@
 // gets NAME.compare.png, its true boxes beside the predicted ones).
 #include "cli.h"
 
-#include <convnet/detection.h>
-#include <convnet/detection_picture.h>
-#include <convnet/error.h>
-#include <convnet/image.h>
-#include <convnet/layers/detect.h>
-#include <convnet/train.h>
+#include <convnet/nn/detection.h>
+#include <convnet/inspect/detection_picture.h>
+#include <convnet/core/error.h>
+#include <convnet/data/image.h>
+#include <convnet/nn/layers/detect.h>
+#include <convnet/train/trainer.h>
 
 #include <nlohmann/json.hpp>
 

@@ -2,11 +2,11 @@
 // an overlay with a legend, and the share of the pixels each class holds, as text or JSON.
 #include "cli.h"
 
-#include <convnet/error.h>
-#include <convnet/image.h>
-#include <convnet/io.h>
-#include <convnet/segmentation.h>
-#include <convnet/train.h>
+#include <convnet/core/error.h>
+#include <convnet/data/image.h>
+#include <convnet/io/weights.h>
+#include <convnet/inspect/segmentation.h>
+#include <convnet/train/trainer.h>
 
 #include <nlohmann/json.hpp>
 

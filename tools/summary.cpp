@@ -2,9 +2,9 @@
 // text or JSON. It checks the model without allocating weights or reading any data.
 #include "cli.h"
 
-#include <convnet/error.h>
-#include <convnet/model.h>
-#include <convnet/summary.h>
+#include <convnet/core/error.h>
+#include <convnet/nn/network.h>
+#include <convnet/inspect/summary.h>
 
 #include <iostream>
 

@@ -2,17 +2,17 @@
 // metrics, and saves the weights after every epoch.
 #include "cli.h"
 
-#include <convnet/checkpoint.h>
-#include <convnet/data.h>
-#include <convnet/distributed.h>
-#include <convnet/io.h>
-#include <convnet/memory_budget.h>
-#include <convnet/model.h>
-#include <convnet/optim.h>
-#include <convnet/plot.h>
-#include <convnet/threads.h>
-#include <convnet/train.h>
-#include <convnet/visualize.h>
+#include <convnet/train/checkpoint.h>
+#include <convnet/data/data.h>
+#include <convnet/core/distributed.h>
+#include <convnet/io/weights.h>
+#include <convnet/train/memory_budget.h>
+#include <convnet/nn/network.h>
+#include <convnet/train/optim.h>
+#include <convnet/inspect/plot.h>
+#include <convnet/core/threads.h>
+#include <convnet/train/trainer.h>
+#include <convnet/inspect/visualize.h>
 
 #include <unistd.h>
 #include <atomic>

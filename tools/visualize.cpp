@@ -2,9 +2,9 @@
 // of every layer's output for one image, as PNG files with labels and colour scales (visualize.h).
 #include "cli.h"
 
-#include <convnet/image.h>
-#include <convnet/layers/conv2d.h>
-#include <convnet/visualize.h>
+#include <convnet/data/image.h>
+#include <convnet/nn/layers/conv2d.h>
+#include <convnet/inspect/visualize.h>
 
 #include <iostream>
 

@@ -1,8 +1,8 @@
 // The backend table: which executors this build has, the preferred first.
-#include <convnet/executor.h>
+#include <convnet/nn/executor.h>
 
 #include "onednn/onednn.h"
-#include "reference_executor.h"
+#include "reference/reference_executor.h"
 
 #include <string>
 

@@ -8,7 +8,7 @@
 #include "batch_norm_relu_max_pool.h"
 #include "avx2.h"
 
-#include <convnet/error.h>
+#include <convnet/core/error.h>
 
 #include <immintrin.h>
 #include <omp.h>

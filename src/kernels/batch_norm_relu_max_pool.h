@@ -11,7 +11,7 @@
 // through a window whose maximum is 0 (ReLU's gradient at 0 is 0, as PyTorch's).
 #pragma once
 
-#include <convnet/window.h>
+#include <convnet/core/window.h>
 
 #include <cstdint>
 #include <span>

@@ -7,7 +7,7 @@
 #include "avx2.h"
 #include "conv_weight_grad.h"
 
-#include <convnet/error.h>
+#include <convnet/core/error.h>
 
 #include <immintrin.h>
 #include <omp.h>

@@ -6,8 +6,8 @@
 // (src/engine/onednn/convolution.cpp) decides when it runs.
 #pragma once
 
-#include <convnet/layers/conv2d.h>
-#include <convnet/tensor.h>
+#include <convnet/nn/layers/conv2d.h>
+#include <convnet/core/tensor.h>
 
 #include <cstdint>
 #include <vector>

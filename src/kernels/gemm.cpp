@@ -1,7 +1,7 @@
 // oneDNN sgemm behind the project's own signature, so callers never include dnnl.h.
 #include "gemm.h"
 
-#include <convnet/error.h>
+#include <convnet/core/error.h>
 
 #include <oneapi/dnnl/dnnl.h>
 

@@ -146,7 +146,7 @@ def check_page(chromium, page, work, name, image_count, expected_probabilities, 
 
 def check_segmentation(report, name, image_count, classes, with_truth, expected_shares, ignored, failures):
     """The class maps as the page drew them (report["segmentation"], see segmentationSelfTest in
-    src/explain_page.h) and the pixels clicked on them. expected_shares: per image {class: share}
+    src/inspect/explain_page.h) and the pixels clicked on them. expected_shares: per image {class: share}
     from `convnet predict --json`, or None; ignored: {image: pixels of its mask that are 255}."""
     segmentation = report.get("segmentation")
     if segmentation is None:
@@ -240,7 +240,7 @@ def yolo_boxes(label_file, width, height):
 
 def check_detection(report, data, name, expected, failures):
     """A detector's page: `data` its embedded JSON, `expected` per image {"detections": predict --json's,
-    "truth": [[class, box]] or None}; report["detection"] as detectionSelfTest (src/explain_page.h) wrote it."""
+    "truth": [[class, box]] or None}; report["detection"] as detectionSelfTest (src/inspect/explain_page.h) wrote it."""
     problems = []
     if not data.get("detects") or data.get("segments") or data.get("classifies"):
         problems.append(f"the page does not take the model for a detector: detects {data.get('detects')}, segments {data.get('segments')}")

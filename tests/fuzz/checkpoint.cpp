@@ -2,7 +2,7 @@
 // the tensors it gives must hold the values their shapes say.
 #include "fuzz_support.h"
 
-#include <convnet/checkpoint.h>
+#include <convnet/train/checkpoint.h>
 
 namespace convnet::fuzz {
 

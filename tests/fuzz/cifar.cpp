@@ -1,7 +1,7 @@
 // Fuzz target: a CIFAR-10 folder's class names and test batch, read as its test split.
 #include "fuzz_support.h"
 
-#include <convnet/cifar.h>
+#include <convnet/data/cifar.h>
 
 namespace convnet::fuzz {
 

@@ -2,7 +2,7 @@
 // every labels/NAME.txt). Whatever it accepts must be what every user of a detection set assumes.
 #include "fuzz_support.h"
 
-#include <convnet/detection_folder.h>
+#include <convnet/data/detection_folder.h>
 
 #include <cstdio>
 #include <cstdlib>

@@ -3,7 +3,7 @@
 // which libFuzzer records as a crash with the input that caused it.
 #include "fuzz_support.h"
 
-#include <convnet/error.h>
+#include <convnet/core/error.h>
 
 #include <cstdint>
 #include <cstdio>

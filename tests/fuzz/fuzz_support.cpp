@@ -1,8 +1,8 @@
 // The fuzz targets' shared pieces: multi-file inputs, the scratch folder, the fixtures.
 #include "fuzz_support.h"
 
-#include <convnet/error.h>
-#include <convnet/image.h>
+#include <convnet/core/error.h>
+#include <convnet/data/image.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>

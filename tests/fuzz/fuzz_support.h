@@ -4,8 +4,8 @@
 // process, and the fixed model and image folder some targets read against. Test code only.
 #pragma once
 
-#include <convnet/image_folder.h>
-#include <convnet/model.h>
+#include <convnet/data/image_folder.h>
+#include <convnet/nn/network.h>
 
 #include <cstddef>
 #include <cstdint>

@@ -2,7 +2,7 @@
 // classes.txt, read as a dataset folder's train split.
 #include "fuzz_support.h"
 
-#include <convnet/data.h>
+#include <convnet/data/data.h>
 
 namespace convnet::fuzz {
 

@@ -4,8 +4,8 @@
 // both conversions and both resize policies run).
 #include "fuzz_support.h"
 
-#include <convnet/error.h>
-#include <convnet/image.h>
+#include <convnet/core/error.h>
+#include <convnet/data/image.h>
 
 #include <zlib.h>
 

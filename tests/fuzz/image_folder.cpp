@@ -3,7 +3,7 @@
 // cached dataset, or a rebuild from the pictures when it is stale or damaged) must fit the folder.
 #include "fuzz_support.h"
 
-#include <convnet/image_folder.h>
+#include <convnet/data/image_folder.h>
 
 #include <algorithm>
 #include <cstdio>

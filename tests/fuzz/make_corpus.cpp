@@ -10,12 +10,12 @@
 
 #include "../unit/jpeg_encoder.h"
 
-#include <convnet/checkpoint.h>
-#include <convnet/data.h>
-#include <convnet/error.h>
-#include <convnet/image_folder.h>
-#include <convnet/io.h>
-#include <convnet/model.h>
+#include <convnet/train/checkpoint.h>
+#include <convnet/data/data.h>
+#include <convnet/core/error.h>
+#include <convnet/data/image_folder.h>
+#include <convnet/io/weights.h>
+#include <convnet/nn/network.h>
 
 #include <png.h>
 #include <zlib.h>

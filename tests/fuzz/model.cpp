@@ -3,7 +3,7 @@
 // plan, parsed and planned again, formats to the same text.
 #include "fuzz_support.h"
 
-#include <convnet/model.h>
+#include <convnet/nn/network.h>
 
 #include <cstdio>
 #include <cstdlib>

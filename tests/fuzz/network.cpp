@@ -4,7 +4,7 @@
 // image) run, so that a run takes milliseconds; planning larger ones is the model target's.
 #include "fuzz_support.h"
 
-#include <convnet/model.h>
+#include <convnet/nn/network.h>
 
 namespace convnet::fuzz {
 

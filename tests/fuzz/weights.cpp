@@ -4,10 +4,10 @@
 // gives must hold the values their shapes say.
 #include "fuzz_support.h"
 
-#include <convnet/error.h>
-#include <convnet/io.h>
-#include <convnet/model.h>
-#include <convnet/safetensors.h>
+#include <convnet/core/error.h>
+#include <convnet/io/weights.h>
+#include <convnet/nn/network.h>
+#include <convnet/io/safetensors.h>
 
 namespace convnet::fuzz {
 

@@ -15,10 +15,10 @@
 // --per-split N: the first N images of each split (default all). --verify: reads the folder back
 // with read_image_folder (28×28, stretch) and checks counts, labels, the exact bytes of the 28×28
 // PNGs, and prints the mean difference to the IDX bytes; exit status 1 on a mismatch.
-#include <convnet/data.h>
-#include <convnet/error.h>
-#include <convnet/image.h>
-#include <convnet/image_folder.h>
+#include <convnet/data/data.h>
+#include <convnet/core/error.h>
+#include <convnet/data/image.h>
+#include <convnet/data/image_folder.h>
 
 #include "../unit/jpeg_encoder.h"
 

@@ -9,12 +9,12 @@
 //   convnet_onnx_helper decode HEAD.f32 N,C,GH,GW INPUT_HEIGHT INPUT_WIDTH SCORE IOU MAX
 //       decode_detections (layers/detect.h) on a detection head's raw output (e.g. ONNX Runtime's):
 //       per detection a line `IMAGE CLASS SCORE X1 Y1 X2 Y2`, images in order, each best first.
-#include <convnet/error.h>
-#include <convnet/io.h>
-#include <convnet/layers/detect.h>
-#include <convnet/model.h>
-#include <convnet/random.h>
-#include <convnet/threads.h>
+#include <convnet/core/error.h>
+#include <convnet/io/weights.h>
+#include <convnet/nn/layers/detect.h>
+#include <convnet/nn/network.h>
+#include <convnet/core/random.h>
+#include <convnet/core/threads.h>
 
 #include <cstdio>
 #include <fstream>

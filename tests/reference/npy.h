@@ -3,7 +3,7 @@
 // no structured or big-endian types); anything else is refused by name.
 #pragma once
 
-#include <convnet/error.h>
+#include <convnet/core/error.h>
 
 #include <bit>
 #include <cstdint>

@@ -1,10 +1,10 @@
-// Agreement with torch 1.13: detection_loss (include/convnet/detection_loss.h) against the same loss
+// Agreement with torch 1.13: detection_loss (include/convnet/nn/detection_loss.h) against the same loss
 // written again in torch on the cases scripts/make_reference.py writes (its DETECTION_LOSS_CASES):
 // the value, every element of d(loss)/d(head), and the counts (assigned cells, correct, D).
 // Tolerances as the cross-entropy cases' (docs/REFERENCE_TESTS.md, "The loss").
 #include "npy.h"
 
-#include <convnet/detection_loss.h>
+#include <convnet/nn/detection_loss.h>
 
 #include <gtest/gtest.h>
 

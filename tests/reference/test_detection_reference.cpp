@@ -5,7 +5,7 @@
 // install it (docs/REFERENCE_TESTS.md).
 #include "npy.h"
 
-#include <convnet/detection.h>
+#include <convnet/nn/detection.h>
 
 #include <gtest/gtest.h>
 

@@ -4,12 +4,12 @@
 // scripts/torch_safetensors.py with Debian's python3-torch; skipped without `make data`.
 #include "../unit/test_support.h"
 
-#include <convnet/data.h>
-#include <convnet/io.h>
-#include <convnet/loss.h>
-#include <convnet/model.h>
-#include <convnet/optim.h>
-#include <convnet/train.h>
+#include <convnet/data/data.h>
+#include <convnet/io/weights.h>
+#include <convnet/nn/loss.h>
+#include <convnet/nn/network.h>
+#include <convnet/train/optim.h>
+#include <convnet/train/trainer.h>
 
 #include <gtest/gtest.h>
 

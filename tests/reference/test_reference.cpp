@@ -4,10 +4,10 @@
 #include "../unit/layer_harness.h"
 #include "npy.h"
 
-#include <convnet/loss.h>
-#include <convnet/optim.h>
+#include <convnet/nn/loss.h>
+#include <convnet/train/optim.h>
 
-#include <convnet/layer_registry.h>
+#include <convnet/nn/layer_registry.h>
 
 #include <gtest/gtest.h>
 
@@ -544,7 +544,7 @@ INSTANTIATE_TEST_SUITE_P(Losses, LossReference, ::testing::ValuesIn(loss_cases()
                          [](const ::testing::TestParamInfo<LossCase>& info) { return info.param.name; });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(LossReference);
 
-// The one documented difference from torch (include/convnet/loss.h): when no target counts (all
+// The one documented difference from torch (include/convnet/nn/loss.h): when no target counts (all
 // ignored, or all of a class weighing 0) torch divides 0 by 0 and returns NaN; ours returns loss 0
 // and a zero gradient. Checked here on its own, not against torch.
 TEST(LossReferenceDifference, NothingCountedGivesZeroLossAndZeroGradient) {

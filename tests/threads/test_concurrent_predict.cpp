@@ -2,9 +2,9 @@
 // model.h promises is safe: every thread's logits must equal, bit for bit, those of the same call
 // made alone on a twin network. Built on its own (convnet_thread_tests) so that the thread
 // sanitizer build (`make sanitize`, docs/RELIABILITY.md) compiles only the library and this file.
-#include <convnet/model.h>
-#include <convnet/random.h>
-#include <convnet/threads.h>
+#include <convnet/nn/network.h>
+#include <convnet/core/random.h>
+#include <convnet/core/threads.h>
 
 #include <gtest/gtest.h>
 

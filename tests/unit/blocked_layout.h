@@ -2,7 +2,7 @@
 // src/kernels read and write them, and the comparison of a kernel's output with the reference's.
 #pragma once
 
-#include <convnet/tensor.h>
+#include <convnet/core/tensor.h>
 
 #include <gtest/gtest.h>
 

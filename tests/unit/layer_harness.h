@@ -2,10 +2,10 @@
 // and fills inputs in ways that keep finite differences away from kinks (ReLU at 0, max-pool ties).
 #pragma once
 
-#include <convnet/layer.h>
-#include <convnet/layer_registry.h>
-#include <convnet/model.h>
-#include <convnet/random.h>
+#include <convnet/nn/layer.h>
+#include <convnet/nn/layer_registry.h>
+#include <convnet/nn/network.h>
+#include <convnet/core/random.h>
 
 #include <memory>
 #include <string>

@@ -1,9 +1,9 @@
 // Data augmentation and normalisation in load_batch: every crop is the image shifted within its
 // padding, flips mirror about half of the images (alternating ones every other epoch), draws
 // repeat for a seed, epoch and index, and mean/std are applied per channel.
-#include <convnet/augmentation.h>
-#include <convnet/error.h>
-#include <convnet/train.h>
+#include <convnet/data/augmentation.h>
+#include <convnet/core/error.h>
+#include <convnet/train/trainer.h>
 
 #include "test_support.h"
 

@@ -9,8 +9,8 @@
 
 #include "../../src/kernels/batch_norm_relu_max_pool.h"
 
-#include <convnet/error.h>
-#include <convnet/layers/batchnorm.h>
+#include <convnet/core/error.h>
+#include <convnet/nn/layers/batchnorm.h>
 
 #include <gtest/gtest.h>
 #include <omp.h>

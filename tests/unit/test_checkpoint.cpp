@@ -1,12 +1,12 @@
 // Checkpoints: every field survives the file, a run stopped between any two steps and resumed
 // ends with the weights of an unbroken run, bit for bit, and wrong checkpoints are refused by name.
-#include <convnet/checkpoint.h>
-#include <convnet/io.h>
-#include <convnet/model.h>
-#include <convnet/optim.h>
-#include <convnet/safetensors.h>
-#include <convnet/threads.h>
-#include <convnet/train.h>
+#include <convnet/train/checkpoint.h>
+#include <convnet/io/weights.h>
+#include <convnet/nn/network.h>
+#include <convnet/train/optim.h>
+#include <convnet/io/safetensors.h>
+#include <convnet/core/threads.h>
+#include <convnet/train/trainer.h>
 
 #include "test_support.h"
 

@@ -1,8 +1,8 @@
 // Tests of the CIFAR-10 binary reader on batches written per test (the real files cannot be fetched
 // here): labels, planes and class names read back, the train split in order, and broken folders
 // and files refused by name. Each test has its own temporary folder, removed after.
-#include <convnet/cifar.h>
-#include <convnet/error.h>
+#include <convnet/data/cifar.h>
+#include <convnet/core/error.h>
 
 #include "test_support.h"
 

@@ -2,10 +2,10 @@
 // trains an RGB network whose first-layer filters learn colour; the same pictures in grey
 // (R = G = B) leave the filters' differences between channels exactly where initialisation put
 // them, since every channel then receives the same gradient.
-#include <convnet/data.h>
-#include <convnet/model.h>
-#include <convnet/optim.h>
-#include <convnet/train.h>
+#include <convnet/data/data.h>
+#include <convnet/nn/network.h>
+#include <convnet/train/optim.h>
+#include <convnet/train/trainer.h>
 
 #include <gtest/gtest.h>
 

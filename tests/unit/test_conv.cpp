@@ -3,8 +3,8 @@
 // grouped convolution equals separate convolutions over the channel blocks.
 #include "layer_harness.h"
 
-#include <convnet/error.h>
-#include <convnet/layers/conv2d.h>
+#include <convnet/core/error.h>
+#include <convnet/nn/layers/conv2d.h>
 
 #include <gtest/gtest.h>
 

@@ -6,8 +6,8 @@
 
 #include "../../src/kernels/conv_weight_grad.h"
 
-#include <convnet/error.h>
-#include <convnet/layers/conv2d.h>
+#include <convnet/core/error.h>
+#include <convnet/nn/layers/conv2d.h>
 
 #include <gtest/gtest.h>
 #include <omp.h>

@@ -1,11 +1,11 @@
 // Tests of the detection task's own parts: the detect head (its model-file form, prior and
 // shape checks), decoding with NMS, the cell assignment, the loss's gradient against finite
 // differences, boxes moved with their images, and a small detector trained end to end.
-#include <convnet/detection_loss.h>
-#include <convnet/layers/detect.h>
-#include <convnet/model.h>
-#include <convnet/task.h>
-#include <convnet/train.h>
+#include <convnet/nn/detection_loss.h>
+#include <convnet/nn/layers/detect.h>
+#include <convnet/nn/network.h>
+#include <convnet/train/task.h>
+#include <convnet/train/trainer.h>
 
 #include "test_support.h"
 

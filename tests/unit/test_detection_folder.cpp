@@ -2,9 +2,9 @@
 // the label lines' corners and clipping, boxes kept through a stretch and moved, clipped or dropped
 // by a center crop, every refused label line by file and line, a missing label file's warning, the
 // cache with its boxes, the fingerprint, the validation split by image, and the layout's recognition.
-#include <convnet/dataset.h>
-#include <convnet/detection_folder.h>
-#include <convnet/image.h>
+#include <convnet/data/dataset.h>
+#include <convnet/data/detection_folder.h>
+#include <convnet/data/image.h>
 
 #include "test_support.h"
 

@@ -1,8 +1,8 @@
 // Box arithmetic, non-maximum suppression and COCO-style average precision (detection.h) on
 // hand-computed cases, and evaluate_detections against a brute-force implementation written here
 // from the definitions. torchvision's own nms and batched_nms results: tests/reference/test_detection_reference.cpp.
-#include <convnet/detection.h>
-#include <convnet/error.h>
+#include <convnet/nn/detection.h>
+#include <convnet/core/error.h>
 
 #include <gtest/gtest.h>
 

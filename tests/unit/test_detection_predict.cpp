@@ -1,9 +1,9 @@
 // Tests of what `convnet predict` does with a detector's boxes (detection_picture.h): mapping them
 // from the network's input back onto the picture under stretch and center_crop (against
 // fit_boxes, the way boxes go in), and drawing them: size, colours, tags, order, clipping.
-#include <convnet/detection_folder.h>
-#include <convnet/detection_picture.h>
-#include <convnet/segmentation.h>
+#include <convnet/data/detection_folder.h>
+#include <convnet/inspect/detection_picture.h>
+#include <convnet/inspect/segmentation.h>
 
 #include "test_support.h"
 

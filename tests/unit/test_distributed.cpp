@@ -1,10 +1,10 @@
 // Data-parallel training without MPI: shards, the start-up agreement check, and a Trainer on two
 // "ranks" that are threads of this process (a Communicator over a barrier), against one Trainer
 // on the whole batch. tests/cli/test_distributed.py runs the same under mpirun.
-#include <convnet/distributed.h>
-#include <convnet/model.h>
-#include <convnet/optim.h>
-#include <convnet/train.h>
+#include <convnet/core/distributed.h>
+#include <convnet/nn/network.h>
+#include <convnet/train/optim.h>
+#include <convnet/train/trainer.h>
 
 #include "test_support.h"
 

@@ -1,10 +1,10 @@
 // Tests of the explainer page's data (explain.h) without a browser: which task the page takes a
 // network for, and what it embeds for a detector. tests/cli/test_explain.py checks the pages in
 // Chromium.
-#include <convnet/explain.h>
-#include <convnet/layers/detect.h>
-#include <convnet/model.h>
-#include <convnet/task.h>
+#include <convnet/inspect/explain.h>
+#include <convnet/nn/layers/detect.h>
+#include <convnet/nn/network.h>
+#include <convnet/train/task.h>
 
 #include "test_support.h"
 

@@ -8,10 +8,10 @@
 #include "../../src/kernels/batch_norm_relu_max_pool.h"
 #include "../../src/kernels/conv_weight_grad.h"
 
-#include <convnet/executor.h>
-#include <convnet/layer_registry.h>
-#include <convnet/loss.h>
-#include <convnet/model.h>
+#include <convnet/nn/executor.h>
+#include <convnet/nn/layer_registry.h>
+#include <convnet/nn/loss.h>
+#include <convnet/nn/network.h>
 
 #include <gtest/gtest.h>
 

@@ -4,7 +4,7 @@
 // and UBSan as well (CTest's fuzz_<target>_regressions).
 #include "../fuzz/fuzz_support.h"
 
-#include <convnet/error.h>
+#include <convnet/core/error.h>
 
 #include <gtest/gtest.h>
 

@@ -8,10 +8,10 @@
 #include "layer_harness.h"
 #include "test_support.h"
 
-#include <convnet/error.h>
-#include <convnet/loss.h>
+#include <convnet/core/error.h>
+#include <convnet/nn/loss.h>
 
-#include <convnet/layer_registry.h>
+#include <convnet/nn/layer_registry.h>
 
 #include <gtest/gtest.h>
 
@@ -211,7 +211,7 @@ TEST(RegistryAgreement, AttributesRoundTripThroughTheModelFileText) {
         for (std::string word; words >> word;) {
             const std::string key = word.substr(0, word.find('='));
             EXPECT_NE(std::find(keys.begin(), keys.end(), key), keys.end())
-                << c.line << ": option " << key << "= is not among the layer's attributes(): add it there (include/convnet/attribute.h)";
+                << c.line << ": option " << key << "= is not among the layer's attributes(): add it there (include/convnet/core/attribute.h)";
         }
         std::sort(keys.begin(), keys.end());
         EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end()) << c.line << ": two attributes share a model-file key";

@@ -3,9 +3,9 @@
 // finite differences on a whole network.
 #include "test_support.h"
 
-#include <convnet/model.h>
-#include <convnet/summary.h>
-#include <convnet/train.h>
+#include <convnet/nn/network.h>
+#include <convnet/inspect/summary.h>
+#include <convnet/train/trainer.h>
 
 #include <gtest/gtest.h>
 

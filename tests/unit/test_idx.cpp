@@ -1,7 +1,7 @@
 // Tests of the IDX reader: small raw and gzip files written per test, good and broken, and (when
 // `make data` has run) the real datasets. Temporary files live in a per-test folder, removed after.
-#include <convnet/data.h>
-#include <convnet/error.h>
+#include <convnet/data/data.h>
+#include <convnet/core/error.h>
 
 #include <gtest/gtest.h>
 #include <zlib.h>

@@ -4,8 +4,8 @@
 // hand from its formula, the centre crop's window, invert and normalisation.
 #include "test_support.h"
 
-#include <convnet/error.h>
-#include <convnet/image.h>
+#include <convnet/core/error.h>
+#include <convnet/data/image.h>
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // Tests of image folders (image_folder.h): folders of PNGs and JPEGs written per test, grey and
 // RGB of several sizes; ImageFolder's class and file order, the conversion, the val split, the
 // cache (reused, rebuilt when a file changes or the cache is damaged) and the refusals.
-#include <convnet/image_folder.h>
+#include <convnet/data/image_folder.h>
 
 #include "jpeg_encoder.h"
 #include "test_support.h"

@@ -2,11 +2,11 @@
 // name, and writing leaves no temporary file behind.
 #include "test_support.h"
 
-#include <convnet/error.h>
-#include <convnet/io.h>
-#include <convnet/model.h>
-#include <convnet/safetensors.h>
-#include <convnet/version.h>
+#include <convnet/core/error.h>
+#include <convnet/io/weights.h>
+#include <convnet/nn/network.h>
+#include <convnet/io/safetensors.h>
+#include <convnet/core/version.h>
 
 #include <gtest/gtest.h>
 

@@ -6,8 +6,8 @@
 #include "jpeg_encoder.h"
 #include "test_support.h"
 
-#include <convnet/error.h>
-#include <convnet/image.h>
+#include <convnet/core/error.h>
+#include <convnet/data/image.h>
 
 #include <gtest/gtest.h>
 #include <zlib.h>

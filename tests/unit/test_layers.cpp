@@ -5,12 +5,12 @@
 #include "layer_harness.h"
 #include "test_support.h"
 
-#include <convnet/error.h>
-#include <convnet/layer_registry.h>
-#include <convnet/layers/dropout.h>
-#include <convnet/layers/gausspool2d.h>
-#include <convnet/loss.h>
-#include <convnet/model.h>
+#include <convnet/core/error.h>
+#include <convnet/nn/layer_registry.h>
+#include <convnet/nn/layers/dropout.h>
+#include <convnet/nn/layers/gausspool2d.h>
+#include <convnet/nn/loss.h>
+#include <convnet/nn/network.h>
 
 #include <gtest/gtest.h>
 

@@ -1,10 +1,10 @@
 // What a run needs of the machine's memory (memory_budget.h): the arithmetic per optimiser and
 // batch, saturation instead of overflow, the refusal's message, and a Network whose parameters
 // cannot fit refused before they are allocated.
-#include <convnet/error.h>
-#include <convnet/memory_budget.h>
-#include <convnet/model.h>
-#include <convnet/optim.h>
+#include <convnet/core/error.h>
+#include <convnet/train/memory_budget.h>
+#include <convnet/nn/network.h>
+#include <convnet/train/optim.h>
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -2,8 +2,8 @@
 // output sizes of convolution and pooling, odd sizes included.
 #include "test_support.h"
 
-#include <convnet/layer_registry.h>
-#include <convnet/model.h>
+#include <convnet/nn/layer_registry.h>
+#include <convnet/nn/network.h>
 
 #include <gtest/gtest.h>
 

@@ -3,10 +3,10 @@
 // clean probabilities on both backends (ReLU mapped NaN to 0, max pooling skipped it). The
 // per-layer agreement with torch on inputs holding NaN and ±inf is in the reference cases
 // (*_nonfinite); here, the whole network on both backends, the weights file, and argmax.
-#include <convnet/io.h>
-#include <convnet/loss.h>
-#include <convnet/model.h>
-#include <convnet/random.h>
+#include <convnet/io/weights.h>
+#include <convnet/nn/loss.h>
+#include <convnet/nn/network.h>
+#include <convnet/core/random.h>
 
 #include <gtest/gtest.h>
 

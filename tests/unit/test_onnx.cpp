@@ -3,9 +3,9 @@
 // covered, and bad input refused with nothing written. scripts/check_onnx.py runs the exports.
 #include "test_support.h"
 
-#include <convnet/io.h>
-#include <convnet/layer_registry.h>
-#include <convnet/onnx.h>
+#include <convnet/io/weights.h>
+#include <convnet/nn/layer_registry.h>
+#include <convnet/io/onnx.h>
 
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>

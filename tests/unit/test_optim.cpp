@@ -1,11 +1,11 @@
 // The optimisers' update rules and the learning-rate schedules against values printed by
 // torch.optim 1.13 (float64) for three steps on a four-element vector; and make_optimizer's checks.
 // The whole-network agreement over real gradients is in tests/reference/test_reference.cpp.
-#include <convnet/error.h>
+#include <convnet/core/error.h>
 #include "test_support.h"
 
-#include <convnet/optim.h>
-#include <convnet/random.h>
+#include <convnet/train/optim.h>
+#include <convnet/core/random.h>
 
 #include <gtest/gtest.h>
 

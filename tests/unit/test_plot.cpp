@@ -1,9 +1,9 @@
 // Pictures of training results (plot.h): the confusion matrix evaluate() counts on a hand-made
 // case, its most confident mistakes, the text table, and the SVGs (well-formed XML with the
 // expected size, cells, points and labels; a NaN loss read back from null).
-#include <convnet/model.h>
-#include <convnet/plot.h>
-#include <convnet/train.h>
+#include <convnet/nn/network.h>
+#include <convnet/inspect/plot.h>
+#include <convnet/train/trainer.h>
 
 #include "test_support.h"
 

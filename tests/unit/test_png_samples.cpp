@@ -6,7 +6,7 @@
 // brighter than the same picture in 8 bits, and colour converted to grey in linear light.
 #include "test_support.h"
 
-#include <convnet/image.h>
+#include <convnet/data/image.h>
 
 #include <gtest/gtest.h>
 #include <zlib.h>

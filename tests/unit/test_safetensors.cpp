@@ -2,7 +2,7 @@
 // the official reader refuses, each refused here with the file and the entry named.
 #include "test_support.h"
 
-#include <convnet/safetensors.h>
+#include <convnet/io/safetensors.h>
 
 #include <gtest/gtest.h>
 

@@ -2,11 +2,11 @@
 // masks, palette masks, the cache and every refusal), masks moved with their images by the
 // augmentation, the per-pixel loss's gradient with weights and ignored pixels, the metrics
 // (pixel accuracy, IoU with absent classes), balanced weights, and training end to end.
-#include <convnet/dataset.h>
-#include <convnet/plot.h>
-#include <convnet/segmentation.h>
-#include <convnet/segmentation_folder.h>
-#include <convnet/train.h>
+#include <convnet/data/dataset.h>
+#include <convnet/inspect/plot.h>
+#include <convnet/inspect/segmentation.h>
+#include <convnet/data/segmentation_folder.h>
+#include <convnet/train/trainer.h>
 
 #include "test_support.h"
 
@@ -60,7 +60,11 @@ protected:
     void write_set(int count = 3, int size = 8) {
         write_classes();
         for (const char* split : {"train", "test"})
-            for (int i = 0; i < count; ++i) write_pair(split, "s" + std::to_string(i), size, size, i);
+            for (int i = 0; i < count; ++i) {
+                std::string name = "s";  // not "s" + to_string(i): GCC 12 warns falsely (-Wrestrict, its bug 105329)
+                name += std::to_string(i);
+                write_pair(split, name, size, size, i);
+            }
     }
 };
 
@@ -263,7 +267,9 @@ TEST(SegmentationTask, PixelAccuracyAndIntersectionOverUnion) {
     logits.fill(0.0f);
     const int predicted[] = {0, 1, 1, 0};
     for (int p = 0; p < 4; ++p) logits[predicted[p] * 4 + p] = 5.0f;
-    task.score(logits, Targets{{0, 0, 1, 255}}, 0, evaluation);
+    Targets targets;
+    targets.labels = {0, 0, 1, 255};
+    task.score(logits, targets, 0, evaluation);
     task.finish(evaluation);
     EXPECT_EQ(evaluation.counted, 3);
     EXPECT_DOUBLE_EQ(evaluation.accuracy, 2.0 / 3.0);

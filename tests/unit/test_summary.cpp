@@ -2,8 +2,8 @@
 // values worked out by hand, the errors for invalid models, the rounding warning, and the JSON.
 #include "test_support.h"
 
-#include <convnet/model.h>
-#include <convnet/summary.h>
+#include <convnet/nn/network.h>
+#include <convnet/inspect/summary.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

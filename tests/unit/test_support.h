@@ -2,9 +2,9 @@
 // layer harness (that is layer_harness.h).
 #pragma once
 
-#include <convnet/data.h>
-#include <convnet/error.h>
-#include <convnet/random.h>
+#include <convnet/data/data.h>
+#include <convnet/core/error.h>
+#include <convnet/core/random.h>
 
 #include <gtest/gtest.h>
 

@@ -1,12 +1,12 @@
 // Text files as editors write them (a UTF-8 byte-order mark, CRLF or lone-CR line ends) read the
 // same as plain ones, and a folder where a file is expected is refused by name.
-#include "../../src/text_file.h"
+#include "../../src/core/text_file.h"
 #include "test_support.h"
 
-#include <convnet/data.h>
-#include <convnet/image.h>
-#include <convnet/io.h>
-#include <convnet/model.h>
+#include <convnet/data/data.h>
+#include <convnet/data/image.h>
+#include <convnet/io/weights.h>
+#include <convnet/nn/network.h>
 
 #include <gtest/gtest.h>
 

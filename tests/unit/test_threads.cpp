@@ -1,5 +1,5 @@
 // The default thread count: reading /proc/stat samples and the rule that leaves busy cores alone.
-#include <convnet/threads.h>
+#include <convnet/core/threads.h>
 
 #include "test_support.h"
 

@@ -1,12 +1,12 @@
 // Training end to end: a fixed seed and thread count repeat bit for bit, the loss falls, and a
 // short run on real Fashion-MNIST images clears an accuracy bar.
-#include <convnet/data.h>
-#include <convnet/io.h>
-#include <convnet/loss.h>
-#include <convnet/model.h>
-#include <convnet/optim.h>
-#include <convnet/threads.h>
-#include <convnet/train.h>
+#include <convnet/data/data.h>
+#include <convnet/io/weights.h>
+#include <convnet/nn/loss.h>
+#include <convnet/nn/network.h>
+#include <convnet/train/optim.h>
+#include <convnet/core/threads.h>
+#include <convnet/train/trainer.h>
 
 #include "test_support.h"
 

@@ -4,11 +4,11 @@
 // their layout promises, are not blank, and put colours where the values are.
 #include "test_support.h"
 
-#include <convnet/error.h>
-#include <convnet/image.h>
-#include <convnet/image_kernels.h>
-#include <convnet/model.h>
-#include <convnet/visualize.h>
+#include <convnet/core/error.h>
+#include <convnet/data/image.h>
+#include <convnet/inspect/image_kernels.h>
+#include <convnet/nn/network.h>
+#include <convnet/inspect/visualize.h>
 
 #include <gtest/gtest.h>
 

@@ -2,10 +2,10 @@
 // (docs/DETECTION.md, "The digit-boxes data"): square grey canvases of 1..K scaled digits and one
 // label file of their boxes each. A data generator built on the library's public API; not part of
 // the library or the `convnet` CLI. Its folder handling follows make_m2nist.cpp.
-#include <convnet/data.h>
-#include <convnet/error.h>
-#include <convnet/image.h>
-#include <convnet/random.h>
+#include <convnet/data/data.h>
+#include <convnet/core/error.h>
+#include <convnet/data/image.h>
+#include <convnet/core/random.h>
 
 #include <fcntl.h>
 #include <signal.h>

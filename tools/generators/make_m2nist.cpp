@@ -1,10 +1,10 @@
 // `make-m2nist`: writes an M2NIST-style semantic-segmentation dataset from MNIST (docs/DATA.md,
 // "Generated segmentation data"): grey canvases of 1..K non-overlapping digits and their class masks.
 // A data generator built on the library's public API; not part of the library or the `convnet` CLI.
-#include <convnet/data.h>
-#include <convnet/error.h>
-#include <convnet/image.h>
-#include <convnet/random.h>
+#include <convnet/data/data.h>
+#include <convnet/core/error.h>
+#include <convnet/data/image.h>
+#include <convnet/core/random.h>
 
 #include <fcntl.h>
 #include <signal.h>

@@ -4,7 +4,7 @@
 // its backward then treats them as constants, so the terms of their gradient are added after.
 #include "stage.h"
 
-#include <convnet/layers/batchnorm.h>
+#include <convnet/nn/layers/batchnorm.h>
 
 #include <algorithm>
 #include <cmath>

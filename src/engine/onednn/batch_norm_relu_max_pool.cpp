@@ -7,7 +7,7 @@
 
 #include "../../kernels/batch_norm_relu_max_pool.h"
 
-#include <convnet/layers/batchnorm.h>
+#include <convnet/nn/layers/batchnorm.h>
 
 #include <optional>
 #include <vector>

@@ -3,8 +3,8 @@
 #include "../../kernels/conv_weight_grad.h"
 #include "stage.h"
 
-#include <convnet/layers/batchnorm.h>
-#include <convnet/layers/conv2d.h>
+#include <convnet/nn/layers/batchnorm.h>
+#include <convnet/nn/layers/conv2d.h>
 
 #include <initializer_list>
 #include <optional>

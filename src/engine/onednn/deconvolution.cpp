@@ -2,7 +2,7 @@
 // reading PyTorch's (in, out/groups, kh, kw) weights in place.
 #include "stage.h"
 
-#include <convnet/layers/convtranspose2d.h>
+#include <convnet/nn/layers/convtranspose2d.h>
 
 namespace convnet::engine::onednn {
 

@@ -1,7 +1,7 @@
 // The dropout stage, training only, applying the layer's own masks.
 #include "stage.h"
 
-#include <convnet/layers/dropout.h>
+#include <convnet/nn/layers/dropout.h>
 
 namespace convnet::engine::onednn {
 

@@ -1,7 +1,7 @@
 // The elementwise activation stages: relu, leaky relu, tanh, sigmoid.
 #include "stage.h"
 
-#include <convnet/layers/leakyrelu.h>
+#include <convnet/nn/layers/leakyrelu.h>
 
 namespace convnet::engine::onednn {
 

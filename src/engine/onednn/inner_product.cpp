@@ -1,7 +1,7 @@
 // The inner product stage that serves linear (and a flatten before it).
 #include "stage.h"
 
-#include <convnet/layers/linear.h>
+#include <convnet/nn/layers/linear.h>
 
 namespace convnet::engine::onednn {
 

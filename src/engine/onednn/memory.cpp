@@ -1,7 +1,7 @@
 // The oneDNN memory helpers of memory.h.
 #include "memory.h"
 
-#include <convnet/error.h>
+#include <convnet/core/error.h>
 
 #include <algorithm>
 #include <string>

@@ -5,8 +5,8 @@
 
 #include "onednn.h"
 
-#include <convnet/tensor.h>
-#include <convnet/window.h>
+#include <convnet/core/tensor.h>
+#include <convnet/core/window.h>
 
 #include <oneapi/dnnl/dnnl.hpp>
 

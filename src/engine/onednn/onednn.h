@@ -10,8 +10,8 @@
 // batch size, and this class).
 #pragma once
 
-#include <convnet/executor.h>
-#include <convnet/model.h>
+#include <convnet/nn/executor.h>
+#include <convnet/nn/network.h>
 
 #include <memory>
 #include <span>

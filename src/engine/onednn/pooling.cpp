@@ -1,8 +1,8 @@
 // The pooling stages: max, and average with or without the padding counted.
 #include "stage.h"
 
-#include <convnet/layers/avgpool2d.h>
-#include <convnet/layers/maxpool2d.h>
+#include <convnet/nn/layers/avgpool2d.h>
+#include <convnet/nn/layers/maxpool2d.h>
 
 namespace convnet::engine::onednn {
 

@@ -2,7 +2,7 @@
 // input (o + 0.5)/s − 0.5 clamped to the input, which is PyTorch's align_corners=False.
 #include "stage.h"
 
-#include <convnet/layers/upsample2d.h>
+#include <convnet/nn/layers/upsample2d.h>
 
 namespace convnet::engine::onednn {
 

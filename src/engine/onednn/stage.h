@@ -5,9 +5,9 @@
 #include "memory.h"
 #include "onednn.h"
 
-#include <convnet/error.h>
-#include <convnet/layer.h>
-#include <convnet/layers/batchnorm.h>
+#include <convnet/core/error.h>
+#include <convnet/nn/layer.h>
+#include <convnet/nn/layers/batchnorm.h>
 
 #include <span>
 

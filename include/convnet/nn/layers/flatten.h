@@ -1,0 +1,17 @@
+// Flattens (N, C, H, W) to (N, C·H·W) in NCHW order, as torch.nn.Flatten.
+#pragma once
+
+#include <convnet/nn/layer.h>
+
+namespace convnet {
+
+class Flatten : public Layer {
+public:
+    std::string type() const override { return "flatten"; }
+    std::vector<Attribute> attributes() const override { return {{"start_dim", std::int64_t{1}, "", true}}; }
+    Shape output_shape(const Shape& input) const override;
+    void forward(const Tensor& input, Tensor& output) const override;
+    void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
+};
+
+}  // namespace convnet
