@@ -111,7 +111,7 @@ void own_conv_weight_grad(benchmark::State& state, std::shared_ptr<BoundLayer> b
     const Shape input_shape = bound->plan.input.with_batch(batch), output_shape = bound->plan.output.with_batch(batch);
     const std::int64_t block = activation_block();
     const convnet::kernels::ConvWeightGradLayout layout{bound->first ? 1 : block, block};
-    convnet::kernels::ConvWeightGrad kernel(convnet::Conv2dGeometry::of(conv.options(), input_shape, output_shape), layout);
+    convnet::kernels::ConvWeightGrad kernel(convnet::Conv2dGeometry::of(conv.options(), conv.options().groups, input_shape, output_shape), layout);
     convnet::Random random(4);
     Tensor input(blocked(input_shape, layout.input_block)), grad_output(blocked(output_shape, block));
     fill_uniform(input, -1.0f, 1.0f, random);

@@ -4,7 +4,7 @@
 #include <convnet/core/error.h>
 #include <convnet/nn/executor.h>
 #include <convnet/io/weights.h>
-#include <convnet/train/memory_budget.h>
+#include <convnet/nn/costs.h>
 #include <convnet/core/threads.h>
 
 #include <omp.h>
@@ -224,7 +224,7 @@ std::unique_ptr<Network> load_trained_network(const Arguments& arguments, Weight
 
 void check_inference_memory(const Network& network, std::int64_t images, const std::string& what) {
     const ModelSpec spec = parse_model(format_model(network.layer_plans(), network.sample_shape()), network.source());
-    const MemoryNeed need = inference_memory_need(summarize_totals(spec), images);
+    const MemoryNeed need = inference_memory_need(plan_costs(spec), images);
     const std::int64_t available = machine_memory_bytes(), fitting = largest_batch(need, available);
     require_memory(need, available, network.source() + ": " + what,
                    fitting > 0 ? "--batch " + std::to_string(fitting) + " would fill the memory by this estimate alone: give less"

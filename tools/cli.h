@@ -81,7 +81,7 @@ void check_distinct_outputs(const Arguments& arguments, std::initializer_list<co
 // `stored`, when given, receives the class names and preprocessing the weights file holds (empty
 // defaults for a file in convnet's older format); the file is read once.
 std::unique_ptr<Network> load_trained_network(const Arguments& arguments, WeightsMetadata* stored = nullptr);
-// Throws convnet::Error (memory_budget.h) when `network`'s parameters and one forward pass over
+// Throws convnet::Error (nn/costs.h) when `network`'s parameters and one forward pass over
 // `images` images need more than the machine's memory; `what` says what the run was
 // ("evaluating at --batch 1000"), and the message gives the --batch that would fill the memory.
 void check_inference_memory(const Network& network, std::int64_t images, const std::string& what);

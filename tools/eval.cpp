@@ -1,6 +1,7 @@
 // `convnet eval`: test loss, accuracy and per-class accuracy (segmentation: pixel accuracy and IoU) of saved weights.
 #include "cli.h"
 
+#include <convnet/core/files.h>
 #include <convnet/data/data.h>
 #include <convnet/nn/detection.h>
 #include <convnet/io/weights.h>

@@ -2,6 +2,7 @@
 // images (convnet/explain.h); written atomically.
 #include "cli.h"
 
+#include <convnet/core/files.h>
 #include <convnet/data/data.h>
 #include <convnet/core/error.h>
 #include <convnet/inspect/explain.h>

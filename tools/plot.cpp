@@ -2,6 +2,7 @@
 // trained without --plot (or is still running), without training again.
 #include "cli.h"
 
+#include <convnet/core/files.h>
 #include <convnet/io/weights.h>
 #include <convnet/inspect/plot.h>
 

@@ -2,6 +2,7 @@
 // an overlay with a legend, and the share of the pixels each class holds, as text or JSON.
 #include "cli.h"
 
+#include <convnet/core/files.h>
 #include <convnet/core/error.h>
 #include <convnet/data/image.h>
 #include <convnet/io/weights.h>

@@ -2,11 +2,13 @@
 // metrics, and saves the weights after every epoch.
 #include "cli.h"
 
+#include <convnet/core/format.h>
+#include <convnet/core/files.h>
 #include <convnet/train/checkpoint.h>
 #include <convnet/data/data.h>
 #include <convnet/core/distributed.h>
 #include <convnet/io/weights.h>
-#include <convnet/train/memory_budget.h>
+#include <convnet/nn/costs.h>
 #include <convnet/nn/network.h>
 #include <convnet/train/optim.h>
 #include <convnet/inspect/plot.h>
@@ -271,7 +273,7 @@ namespace {
 void check_training_memory(const ModelSpec& spec, std::int64_t batch, const Communicator* world, const Optimizer& optimizer, bool averaged,
                            bool resumed) {
     const std::int64_t ranks = world != nullptr ? world->size() : 1, share = (batch + ranks - 1) / ranks;
-    const MemoryNeed need = training_memory_need(summarize_totals(spec), share, optimizer.state_values_per_parameter(), averaged ? 1 : 0);
+    const MemoryNeed need = training_memory_need(plan_costs(spec), share, optimizer.state_values_per_parameter(), averaged ? 1 : 0);
     const char* local_ranks = world != nullptr ? std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE") : nullptr;
     const std::int64_t on_this_machine = local_ranks != nullptr ? std::max(1L, std::strtol(local_ranks, nullptr, 10)) : 1;
     const std::int64_t machine = machine_memory_bytes(), available = machine / on_this_machine;

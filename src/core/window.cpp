@@ -24,4 +24,23 @@ std::string pair_text(std::int64_t height, std::int64_t width) {
     return height == width ? std::to_string(height) : std::to_string(height) + "x" + std::to_string(width);
 }
 
+Conv2dGeometry Conv2dGeometry::of(const SlidingWindow& window, std::int64_t groups, const Shape& input, const Shape& output) {
+    return {input[0],
+            input[1],
+            input[2],
+            input[3],
+            output[1],
+            output[2],
+            output[3],
+            window.kernel_height,
+            window.kernel_width,
+            window.stride_height,
+            window.stride_width,
+            window.padding_height,
+            window.padding_width,
+            window.dilation_height,
+            window.dilation_width,
+            groups};
+}
+
 }  // namespace convnet

@@ -1,10 +1,10 @@
 // The folder readers' shared conversion, fingerprint and cache (folder_cache.h).
 #include "folder_cache.h"
 
+#include <convnet/core/files.h>
 #include <convnet/data/detection_folder.h>
 #include <convnet/core/error.h>
 #include <convnet/data/image.h>
-#include <convnet/io/weights.h>
 #include <convnet/core/random.h>
 
 #include <sys/stat.h>

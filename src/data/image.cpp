@@ -8,9 +8,10 @@
 // treats 16-bit data as linear light and converts colour to grey in linear light). Colour becomes
 // grey by BT.601 luma on the stored values and alpha is composited, in to_network_input, in
 // integers. Writing keeps the simplified API: 8-bit grey or RGB in, nothing to interpret.
+#include <convnet/core/format.h>
+#include <convnet/core/files.h>
 #include <convnet/core/error.h>
 #include <convnet/data/image.h>
-#include <convnet/io/weights.h>
 
 #include "image_codec.h"
 #include "../core/text_file.h"
@@ -83,7 +84,7 @@ void check_png_header(PngDecoding& decoding, int file_channels, int bit_depth) {
     const std::uintmax_t needed = row_bytes * static_cast<std::uintmax_t>(height);
     if (needed > kDeflateLargestRatio * decoding.file_bytes)
         decoding.problem = "the PNG header says " + std::to_string(width) + "x" + std::to_string(height) + " pixels, whose rows take " +
-                           detail::with_commas(needed) + " bytes, more than its " + detail::with_commas(decoding.file_bytes) +
+                           thousands_text(static_cast<std::int64_t>(needed)) + " bytes, more than its " + thousands_text(static_cast<std::int64_t>(decoding.file_bytes)) +
                            " bytes can hold (deflate expands at most 1,032 times): a damaged or crafted file";
 }
 
@@ -368,16 +369,6 @@ std::vector<float> per_channel(const std::vector<float>& values, std::int64_t ch
 
 namespace detail {
 
-std::string with_commas(std::uintmax_t value) {
-    const std::string digits = std::to_string(value);
-    std::string grouped;
-    for (std::size_t i = 0; i < digits.size(); ++i) {
-        if (i > 0 && (digits.size() - i) % 3 == 0) grouped += ',';
-        grouped += digits[i];
-    }
-    return grouped;
-}
-
 std::string image_size_problem(const std::string& format, std::int64_t width, std::int64_t height, const ImageLimits& limits) {
     const std::string size = std::to_string(width) + "x" + std::to_string(height);
     if (width < 1 || height < 1) return "the " + format + " header says " + size + " pixels: an image without pixels (damaged?)";
@@ -385,8 +376,8 @@ std::string image_size_problem(const std::string& format, std::int64_t width, st
         return "the " + format + " header says " + size + " pixels; images are read up to " + std::to_string(limits.largest_side) +
                " pixels a side";
     if (width * height > limits.largest_pixel_count)
-        return "the " + format + " header says " + size + " pixels, " + with_commas(static_cast<std::uintmax_t>(width * height)) +
-               " in all; images are read up to " + with_commas(static_cast<std::uintmax_t>(limits.largest_pixel_count)) + " pixels";
+        return "the " + format + " header says " + size + " pixels, " + thousands_text(static_cast<std::int64_t>(width * height)) +
+               " in all; images are read up to " + thousands_text(static_cast<std::int64_t>(limits.largest_pixel_count)) + " pixels";
     return "";
 }
 

@@ -7,7 +7,6 @@
 
 #include <convnet/core/error.h>
 #include <convnet/data/image_folder.h>
-#include <convnet/io/weights.h>
 #include <convnet/core/random.h>
 
 #include <sys/stat.h>

@@ -1,5 +1,7 @@
 // The model summary: per-layer shapes and output-size formulas, parameter and multiply-add counts,
 // memory totals and rounding warnings, worked out from plan_model alone; text and JSON renderers.
+#include <convnet/core/format.h>
+#include <convnet/train/optim.h>
 #include <convnet/core/error.h>
 #include <convnet/nn/layers/conv2d.h>
 #include <convnet/inspect/summary.h>
@@ -18,10 +20,6 @@
 namespace convnet {
 
 namespace {
-
-constexpr std::int64_t kBytesPerValue = 4;  // float32 everywhere
-// Adam keeps two moments per trainable value; with the value and its gradient, four floats.
-constexpr std::int64_t kTrainingValuesPerParameter = 4;
 
 // One axis of a sliding window (convolution or pooling): the numbers of (W − F + 2P)/S + 1.
 struct WindowAxis {
@@ -93,15 +91,6 @@ std::optional<WindowGeometry> window_geometry(const Layer& layer, const Shape& i
     const SlidingWindow& w = *window;
     return WindowGeometry{{input[2], w.kernel_height, w.stride_height, w.padding_height, w.dilation_height, w.padding_at_most_half_kernel},
                           {input[3], w.kernel_width, w.stride_width, w.padding_width, w.dilation_width, w.padding_at_most_half_kernel}};
-}
-
-std::string number_text(std::int64_t value) {
-    std::string digits = std::to_string(value < 0 ? -value : value), grouped;
-    for (std::size_t i = 0; i < digits.size(); ++i) {
-        if (i > 0 && (digits.size() - i) % 3 == 0) grouped += ',';
-        grouped += digits[i];
-    }
-    return (value < 0 ? "-" : "") + grouped;
 }
 
 // "13.5", "9.33": up to two decimals, trailing zeros dropped.
@@ -319,26 +308,15 @@ std::string volume_text(const Shape& shape) {
     return text;
 }
 
-namespace {
-
-// The table, with the rounding warnings (whose search for the sizes that would fit costs up to a
-// second for a layer over a 40,000-pixel input) only when `warnings` is set.
-ModelSummary summarize(const ModelSpec& spec, bool warnings) {
+ModelSummary summarize_model(const ModelSpec& spec) {
     const std::vector<LayerPlan> plans = plan_model(spec);
     ModelSummary summary;
     summary.source = spec.source;
     summary.input = spec.input;
-    SummaryTotals& totals = summary.totals;
-    totals.input_values = spec.input.element_count();
-
-    std::int64_t kept_activations = totals.input_values;  // training keeps the input too
-    std::int64_t largest_live_pair = 0, largest_gradient_pair = 0;
-    // The last layer that reads each output (slot 0: the network's input, slot i + 1: layer i's).
-    std::vector<std::size_t> last_reader(plans.size() + 1, 0);
-    for (std::size_t index = 0; index < plans.size(); ++index)
-        for (int input : plans[index].inputs) last_reader[static_cast<std::size_t>(input + 1)] = index;
-    for (std::size_t index = 0; index < plans.size(); ++index) {
-        const LayerPlan& plan = plans[index];
+    static_cast<PlanCosts&>(summary.totals) = plan_costs(plans, spec.input.element_count(), spec.source);
+    // What the summary prints for training: Adam's (value, gradient, two moments per trainable value).
+    summary.totals.training_parameter_bytes = training_memory_need(summary.totals, 0, kAdamStateValuesPerParameter, 0).parameter_bytes;
+    for (const LayerPlan& plan : plans) {
         const Layer& layer = *plan.layer;
         SummaryRow row;
         row.name = plan.name;
@@ -352,15 +330,11 @@ ModelSummary summarize(const ModelSpec& spec, bool warnings) {
         for (int input : plan.inputs) row.inputs.push_back(input == kNetworkInput ? "input" : plans[static_cast<std::size_t>(input)].name);
         row.trainable_parameters = layer.parameter_count(ParameterRole::trainable);
         row.buffer_parameters = layer.parameter_count(ParameterRole::buffer);
-        try {
-            row.multiply_adds = layer.multiply_adds(plan.input);
-        } catch (const Error& error) {
-            throw Error(spec.source + ":" + std::to_string(plan.line) + ": " + error.what());
-        }
+        row.multiply_adds = layer.multiply_adds(plan.input);  // plan_costs has checked it
         const std::optional<WindowGeometry> window = window_geometry(layer, plan.input, plan.output);
         if (window) {
             row.formula = window_formula(*window);
-            if (warnings) add_rounding_warnings(spec.source, row, *window, summary.warnings);
+            add_rounding_warnings(spec.source, row, *window, summary.warnings);
         } else if (row.type == "flatten") {
             row.formula = flatten_formula(plan.input);
         } else if (row.type == "convtranspose2d") {
@@ -368,49 +342,15 @@ ModelSummary summarize(const ModelSpec& spec, bool warnings) {
         } else if (row.type == "upsample2d") {
             row.formula = upsample_formula(row.attributes, plan.input, plan.output);
         }
-        const std::int64_t input_values = plan.input.element_count(), output_values = plan.output.element_count();
         if (dynamic_cast<const Conv2d*>(&layer) != nullptr) {
-            row.fully_connected_parameters = fully_connected_count(input_values, output_values);
+            row.fully_connected_parameters = fully_connected_count(plan.input.element_count(), plan.output.element_count());
             row.sharing_ratio = double(row.fully_connected_parameters) / double(std::max<std::int64_t>(row.trainable_parameters, 1));
         }
-
-        totals.trainable_parameters += row.trainable_parameters;
-        totals.buffer_parameters += row.buffer_parameters;
-        const std::string what = spec.source + ":" + std::to_string(plan.line) + ": " + row.type;
-        totals.inference_multiply_adds = checked_add(totals.inference_multiply_adds, row.multiply_adds, what + " multiply-adds");
-        // The weight gradient costs about a forward pass, and so does the input gradient, which
-        // the first layer skips (Network::backward passes it no grad_input).
-        const bool reads_a_layer = std::any_of(plan.inputs.begin(), plan.inputs.end(), [](int input) { return input != kNetworkInput; });
-        const std::int64_t backward_passes = (row.trainable_parameters > 0 ? 1 : 0) + (reads_a_layer ? 1 : 0);
-        totals.training_multiply_adds =
-            checked_add(totals.training_multiply_adds, checked_multiply(row.multiply_adds, 1 + backward_passes, what + " multiply-adds"),
-                        what + " multiply-adds");
-        kept_activations += output_values;
-        // Alive while this layer runs: its output, and every earlier output (or the network's
-        // input) that this or a later layer still reads.
-        std::int64_t live = output_values;
-        for (std::size_t slot = 0; slot <= index; ++slot)
-            if (last_reader[slot] >= index) live += slot == 0 ? totals.input_values : plans[slot - 1].output.element_count();
-        largest_live_pair = std::max(largest_live_pair, live);
-        std::int64_t gradient_inputs = 0;
-        for (std::size_t k = 0; k < plan.inputs.size(); ++k)
-            if (plan.inputs[k] != kNetworkInput) gradient_inputs += plan.input_shapes[k].element_count();
-        largest_gradient_pair = std::max(largest_gradient_pair, gradient_inputs + output_values);
         summary.rows.push_back(std::move(row));
     }
-    totals.parameter_bytes = (totals.trainable_parameters + totals.buffer_parameters) * kBytesPerValue;
-    totals.training_parameter_bytes =
-        (totals.trainable_parameters * kTrainingValuesPerParameter + totals.buffer_parameters) * kBytesPerValue;
-    totals.forward_activation_bytes = largest_live_pair * kBytesPerValue;
-    totals.training_activation_bytes = (kept_activations + largest_gradient_pair) * kBytesPerValue;
     return summary;
 }
 
-}  // namespace
-
-ModelSummary summarize_model(const ModelSpec& spec) { return summarize(spec, true); }
-
-SummaryTotals summarize_totals(const ModelSpec& spec) { return summarize(spec, false).totals; }
 
 namespace {
 
@@ -432,18 +372,11 @@ std::string pad_left(const std::string& text, std::size_t width) {
 
 // "116,520 bytes (113.8 KiB)".
 std::string bytes_text(std::int64_t bytes) {
-    std::string text = number_text(bytes) + " bytes";
-    char scaled[32];
-    if (bytes >= (std::int64_t{1} << 30))
-        std::snprintf(scaled, sizeof scaled, " (%.1f GiB)", double(bytes) / double(std::int64_t{1} << 30));
-    else if (bytes >= (std::int64_t{1} << 20)) std::snprintf(scaled, sizeof scaled, " (%.1f MiB)", double(bytes) / double(1 << 20));
-    else if (bytes >= 1024) std::snprintf(scaled, sizeof scaled, " (%.1f KiB)", double(bytes) / 1024.0);
-    else scaled[0] = '\0';
-    return text + scaled;
+    return thousands_text(bytes) + " bytes" + (bytes >= 1024 ? " (" + memory_text(bytes) + ")" : "");
 }
 
 std::string ratio_text(double ratio) {
-    if (ratio >= 10.0) return number_text(static_cast<std::int64_t>(std::llround(ratio))) + "×";
+    if (ratio >= 10.0) return thousands_text(static_cast<std::int64_t>(std::llround(ratio))) + "×";
     return decimal_text(ratio) + "×";
 }
 
@@ -466,11 +399,11 @@ std::string format_summary_text(const ModelSummary& summary) {
             volumes += (k ? " + " : "") + volume_text(row.input_shapes[k]);
         }
         cells.push_back({row.name, row.type + (row.options.empty() ? "" : " " + row.options), volumes, row.formula, volume_text(row.output),
-                         number_text(row.trainable_parameters), number_text(row.multiply_adds)});
+                         thousands_text(row.trainable_parameters), thousands_text(row.multiply_adds)});
         if (graph) cells.back().insert(cells.back().begin() + 2, reads);
     }
     const SummaryTotals& totals = summary.totals;
-    cells.push_back({"total", "", "", "", "", number_text(totals.trainable_parameters), number_text(totals.inference_multiply_adds)});
+    cells.push_back({"total", "", "", "", "", thousands_text(totals.trainable_parameters), thousands_text(totals.inference_multiply_adds)});
     if (graph) cells.back().insert(cells.back().begin() + 2, "");
     std::vector<std::size_t> widths(cells.front().size(), 0);
     for (const auto& line : cells)
@@ -506,21 +439,21 @@ std::string format_summary_text(const ModelSummary& summary) {
         for (const SummaryRow& row : summary.rows) {
             if (row.fully_connected_parameters == 0) continue;
             out << "  " << row.name << "  " << volume_text(row.input) << " → " << volume_text(row.output) << ": "
-                << number_text(row.fully_connected_parameters) << " instead of " << number_text(row.trainable_parameters) << " ("
+                << thousands_text(row.fully_connected_parameters) << " instead of " << thousands_text(row.trainable_parameters) << " ("
                 << ratio_text(row.sharing_ratio) << " more)\n";
         }
     }
 
     out << "\ntotals per image (float32):\n"
-        << "  parameters        " << number_text(totals.trainable_parameters) << " trainable + " << number_text(totals.buffer_parameters)
+        << "  parameters        " << thousands_text(totals.trainable_parameters) << " trainable + " << thousands_text(totals.buffer_parameters)
         << " buffers = " << bytes_text(totals.parameter_bytes) << "\n"
         << "                    training with Adam (value, gradient, 2 moments): " << bytes_text(totals.training_parameter_bytes) << "\n"
         << "  activations       forward " << bytes_text(totals.forward_activation_bytes)
         << (graph ? ": the most alive at once (an output lives until its last reader)\n" : ": the largest input + output pair\n")
         << "                    training " << bytes_text(totals.training_activation_bytes)
         << ": every activation kept, plus the largest gradient pair\n"
-        << "  multiply-adds     inference " << number_text(totals.inference_multiply_adds) << ", training step "
-        << number_text(totals.training_multiply_adds) << "\n";
+        << "  multiply-adds     inference " << thousands_text(totals.inference_multiply_adds) << ", training step "
+        << thousands_text(totals.training_multiply_adds) << "\n";
 
     if (summary.warnings.empty()) {
         out << "\nno rounding: every window covers its input exactly\n";

@@ -1,6 +1,7 @@
 // ONNX export: one table from layer type to the nodes it becomes, written with the onnx.proto
 // classes of Debian's libonnx-dev (libonnx_proto over libprotobuf). docs/ONNX.md gives the op
 // mapping and why some layers take portable forms.
+#include <convnet/core/files.h>
 #include <convnet/core/error.h>
 #include <convnet/io/weights.h>
 #include <convnet/nn/layers/gausspool2d.h>

@@ -6,8 +6,8 @@
 // (src/engine/onednn/convolution.cpp) decides when it runs.
 #pragma once
 
-#include <convnet/nn/layers/conv2d.h>
 #include <convnet/core/tensor.h>
+#include <convnet/core/window.h>
 
 #include <cstdint>
 #include <vector>

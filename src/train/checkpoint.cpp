@@ -1,5 +1,6 @@
 // Checkpoints as safetensors: tensors for the model and the optimiser, one JSON metadata field
 // for the rest of the run's state.
+#include <convnet/core/format.h>
 #include <convnet/train/checkpoint.h>
 #include <convnet/core/error.h>
 #include <convnet/io/safetensors.h>
@@ -17,15 +18,6 @@ namespace convnet {
 
 namespace {
 
-// A field's value as JSON would write it: "1e+300", "0.9", not std::to_string's "0.900000".
-std::string number_text(double value) {
-    std::ostringstream text;
-    text << value;
-    return text.str();
-}
-
-constexpr const char* kOptimizerPrefix = "optimizer.state.";
-constexpr const char* kEmaEntry = "ema.values";
 constexpr int kCheckpointVersion = 1;
 
 nlohmann::ordered_json schedule_json(const LearningRateSchedule& schedule) {
@@ -105,8 +97,6 @@ LearningRateSchedule read_schedule(const FieldReader& reader, const nlohmann::js
 
 }  // namespace
 
-bool is_checkpoint_entry(const StateTensor& tensor) { return tensor.name.starts_with(kOptimizerPrefix) || tensor.name == kEmaEntry; }
-
 void write_checkpoint(const std::filesystem::path& path, const Checkpoint& checkpoint, const Network& network) {
     std::vector<StateTensor> tensors = checkpoint.model_state;
     const std::vector<NamedParameter> trainable = trainable_parameters(network);
@@ -118,7 +108,7 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& check
         for (std::size_t index = 0; index < trainable.size(); ++index) {
             const Shape& shape = trainable[index].parameter->shape;
             const auto count = static_cast<std::size_t>(shape.element_count());
-            tensors.push_back({kOptimizerPrefix + std::to_string(index) + "." + buffer, StateTensor::DType::f32, shape,
+            tensors.push_back({kOptimizerStatePrefix + std::to_string(index) + "." + buffer, StateTensor::DType::f32, shape,
                                std::vector<float>(values.begin() + static_cast<std::ptrdiff_t>(offset),
                                                   values.begin() + static_cast<std::ptrdiff_t>(offset + count)),
                                0});
@@ -322,7 +312,7 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
             checkpoint.ema_values = std::move(tensor.values);
             continue;
         }
-        const std::string rest = tensor.name.substr(std::string(kOptimizerPrefix).size());
+        const std::string rest = tensor.name.substr(std::string(kOptimizerStatePrefix).size());
         const std::size_t dot = rest.find('.');
         std::int64_t index = -1;
         const auto [end, error] = std::from_chars(rest.data(), rest.data() + (dot == std::string::npos ? 0 : dot), index);

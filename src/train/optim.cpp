@@ -1,6 +1,7 @@
 // SGD, Adam and AdamW, written to match torch.optim's arithmetic step for step (torch 1.13's
 // single-tensor path, in float32 with the scalar factors computed in double as Python does); and
 // the closed forms of StepLR and CosineAnnealingLR.
+#include <convnet/core/format.h>
 #include <convnet/core/error.h>
 #include <convnet/train/optim.h>
 
@@ -75,13 +76,6 @@ Sgd::Sgd(const SgdOptions& options) : Optimizer(options.learning_rate), options_
 }
 
 namespace {
-
-// As the command line wrote it: "1.5", not std::to_string's "1.500000".
-std::string number_text(double value) {
-    std::ostringstream text;
-    text << value;
-    return text.str();
-}
 
 // The buffers of `state` this optimiser knows, checked for names and lengths.
 void check_state_buffers(const char* optimizer, const OptimizerState& state, std::initializer_list<const char*> known) {

@@ -1,4 +1,5 @@
 // Mini-batch training and evaluation loops.
+#include <convnet/core/files.h>
 #include <convnet/core/error.h>
 #include <convnet/io/weights.h>
 #include <convnet/nn/loss.h>

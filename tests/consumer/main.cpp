@@ -1,10 +1,6 @@
 // A consumer of the installed library: loads a model file, trains one step on a made-up batch,
 // and predicts. Exits non-zero, saying why, when anything is off.
-#include <convnet/core/error.h>
-#include <convnet/nn/loss.h>
-#include <convnet/nn/network.h>
-#include <convnet/train/optim.h>
-#include <convnet/core/tensor.h>
+#include <convnet/convnet.h>  // the umbrella header: every public header
 
 #include <cmath>
 #include <cstdint>

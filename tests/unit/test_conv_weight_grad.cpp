@@ -53,7 +53,7 @@ TEST_P(ConvWeightGradKernel, MatchesReferenceLoops) {
     std::vector<float> grad_bias(static_cast<std::size_t>(out_channels), -7.0f);
     const int threads = omp_get_max_threads();
     omp_set_num_threads(c.threads);
-    kernels::ConvWeightGrad kernel(Conv2dGeometry::of(conv.options(), input.shape(), output.shape()), c.layout);
+    kernels::ConvWeightGrad kernel(Conv2dGeometry::of(conv.options(), conv.options().groups, input.shape(), output.shape()), c.layout);
     const std::vector<float> blocked_input = to_blocked(input, c.layout.input_block);
     const std::vector<float> blocked_grad = to_blocked(grad_output, c.layout.grad_output_block);
     kernel.run(blocked_input.data(), blocked_grad.data(), grad_weight.data(), conv.bias() ? grad_bias.data() : nullptr);

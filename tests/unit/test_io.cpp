@@ -2,6 +2,7 @@
 // name, and writing leaves no temporary file behind.
 #include "test_support.h"
 
+#include <convnet/core/files.h>
 #include <convnet/core/error.h>
 #include <convnet/io/weights.h>
 #include <convnet/nn/network.h>

@@ -1,8 +1,11 @@
-// What a run needs of the machine's memory (memory_budget.h): the arithmetic per optimiser and
+// What a run needs of the machine's memory (core/memory.h, nn/costs.h): the arithmetic per optimiser and
 // batch, saturation instead of overflow, the refusal's message, and a Network whose parameters
 // cannot fit refused before they are allocated.
 #include <convnet/core/error.h>
-#include <convnet/train/memory_budget.h>
+#include <convnet/core/format.h>
+#include <convnet/core/memory.h>
+#include <convnet/inspect/summary.h>
+#include <convnet/nn/costs.h>
 #include <convnet/nn/network.h>
 #include <convnet/train/optim.h>
 
@@ -17,8 +20,8 @@ namespace {
 
 constexpr std::int64_t kSaturated = std::numeric_limits<std::int64_t>::max();
 
-SummaryTotals small_totals() {
-    SummaryTotals totals;
+PlanCosts small_totals() {
+    PlanCosts totals;
     totals.trainable_parameters = 1000;
     totals.buffer_parameters = 10;
     totals.forward_activation_bytes = 100;
@@ -46,8 +49,8 @@ TEST(MemoryBudget, AdamAsTheSummaryCountsIt) {
     EXPECT_EQ(training_memory_need(summary.totals, 100, 2, 0).activation_bytes, 100 * summary.totals.training_activation_bytes);
 }
 
-// The checks read summarize_totals, which skips the search behind the rounding warnings (up to a
-// second a layer over a 40,000-pixel input, in every Network's constructor): the same totals.
+// The checks read plan_costs, which skips the search behind the rounding warnings (up to a second
+// a layer over a 40,000-pixel input): the summary's totals are the same numbers.
 TEST(MemoryBudget, TotalsAloneAreTheSummarysTotals) {
     const ModelSpec spec = parse_model(
         "input 3x41x39\nconv2d out=8 kernel=4 stride=3\nbatchnorm2d\nrelu\nmaxpool2d kernel=2\n"
@@ -55,10 +58,11 @@ TEST(MemoryBudget, TotalsAloneAreTheSummarysTotals) {
         "rounding.model");
     const ModelSummary summary = summarize_model(spec);
     ASSERT_FALSE(summary.warnings.empty());  // the case has windows that leave pixels out
-    const SummaryTotals totals = summarize_totals(spec), &expected = summary.totals;
+    const PlanCosts totals = plan_costs(spec);
+    const SummaryTotals& expected = summary.totals;
     EXPECT_EQ(totals.trainable_parameters, expected.trainable_parameters);
     EXPECT_EQ(totals.buffer_parameters, expected.buffer_parameters);
-    EXPECT_EQ(totals.training_parameter_bytes, expected.training_parameter_bytes);
+    EXPECT_EQ(training_memory_need(totals, 0, kAdamStateValuesPerParameter, 0).parameter_bytes, expected.training_parameter_bytes);
     EXPECT_EQ(totals.forward_activation_bytes, expected.forward_activation_bytes);
     EXPECT_EQ(totals.training_activation_bytes, expected.training_activation_bytes);
     EXPECT_EQ(totals.training_multiply_adds, expected.training_multiply_adds);
@@ -81,7 +85,7 @@ TEST(MemoryBudget, InferenceCountsTheArenaAndOneForwardPass) {
 }
 
 TEST(MemoryBudget, SaturatesInsteadOfOverflowing) {
-    SummaryTotals totals;
+    PlanCosts totals;
     totals.trainable_parameters = std::int64_t{1} << 61;
     totals.training_activation_bytes = std::int64_t{1} << 40;
     const MemoryNeed need = training_memory_need(totals, 1 << 30, 2, 1);

@@ -3,6 +3,7 @@
 // covered, and bad input refused with nothing written. scripts/check_onnx.py runs the exports.
 #include "test_support.h"
 
+#include <convnet/core/files.h>
 #include <convnet/io/weights.h>
 #include <convnet/nn/layer_registry.h>
 #include <convnet/io/onnx.h>

@@ -1,7 +1,10 @@
 // The sliding window of a convolution or pooling layer: kernel, stride, padding and dilation per
 // axis, and the one definition of the output-size rule. Conv2dOptions and the pools' PoolWindow
-// derive from it; the summary and the oneDNN engine read it through Layer::sliding_window().
+// derive from it; the summary and the oneDNN engine read it through Layer::sliding_window(). And
+// the sizes of one convolution call, which the layer and the kernels below it share.
 #pragma once
+
+#include <convnet/core/tensor.h>
 
 #include <cstdint>
 #include <string>
@@ -28,6 +31,31 @@ struct SlidingWindow {
     // (ceil_mode=False). Throws convnet::Error naming `layer` and the numbers when the kernel's
     // span is larger than the padded input.
     std::pair<std::int64_t, std::int64_t> output_size(const std::string& layer, std::int64_t height, std::int64_t width) const;
+};
+
+// The sizes one convolution call works with, derived once from the options, the input
+// (N, C, H, W) and the output (N, out_channels, OH, OW): what the reference loops, im2col and the
+// weight-gradient kernel of src/kernels all read (nn/layers/conv2d.h: Conv2d).
+struct Conv2dGeometry {
+    std::int64_t batch, in_channels, in_height, in_width;
+    std::int64_t out_channels, out_height, out_width;
+    std::int64_t kernel_height, kernel_width;
+    std::int64_t stride_height, stride_width, padding_height, padding_width, dilation_height, dilation_width;
+    std::int64_t groups;
+
+    // No checks: the shapes are the layer's (Conv2d::output_shape made the output from the input);
+    // `window` and `groups` are its options'.
+    static Conv2dGeometry of(const SlidingWindow& window, std::int64_t groups, const Shape& input, const Shape& output);
+
+    std::int64_t patch_size() const { return in_channels * kernel_height * kernel_width; }  // im2col rows
+    // Group g reads input channels [g·group_in, (g+1)·group_in): im2col rows
+    // [g·group_patch_size, (g+1)·group_patch_size), and writes output channels [g·group_out, ...).
+    std::int64_t group_in_channels() const { return in_channels / groups; }
+    std::int64_t group_out_channels() const { return out_channels / groups; }
+    std::int64_t group_patch_size() const { return patch_size() / groups; }  // one weight row
+    std::int64_t out_pixels() const { return out_height * out_width; }       // im2col cols
+    std::int64_t in_image() const { return in_channels * in_height * in_width; }
+    std::int64_t out_image() const { return out_channels * out_pixels(); }
 };
 
 // "3" when height and width agree, else "3x5": how model files write a per-axis size.

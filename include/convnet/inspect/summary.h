@@ -2,7 +2,8 @@
 // multiply-adds, the model's totals and rounding warnings. Built from a ModelSpec without weights.
 #pragma once
 
-#include <convnet/nn/network.h>
+#include <convnet/nn/costs.h>
+#include <convnet/nn/plan.h>
 
 #include <cstdint>
 #include <string>
@@ -45,23 +46,9 @@ struct SummaryWarning {
     std::string message;              // the whole warning, with the values that would fit
 };
 
-// Totals per image (batch of one). Bytes are float32, 4 per value.
-struct SummaryTotals {
-    std::int64_t trainable_parameters = 0;
-    std::int64_t buffer_parameters = 0;
-    std::int64_t parameter_bytes = 0;           // (trainable + buffers)·4
-    std::int64_t training_parameter_bytes = 0;  // + a gradient and Adam's two moments per trainable value
-    std::int64_t input_values = 0;              // C·H·W of one image
-    // Inference keeps a layer's output alive until the last layer that reads it has run: the
-    // largest sum of live activations while a layer runs (a chain: the largest input + output pair).
-    std::int64_t forward_activation_bytes = 0;
-    // Training keeps the input and every layer's output for the backward pass, plus the gradient
-    // at one layer's output and at its input at a time (the largest such pair).
-    std::int64_t training_activation_bytes = 0;
-    std::int64_t inference_multiply_adds = 0;
-    // Forward, plus per layer: the weight gradient (as many as forward, layers with trainable
-    // parameters) and the input gradient (as many as forward, every layer but the first).
-    std::int64_t training_multiply_adds = 0;
+// The plan's costs per image (nn/costs.h), with what training with Adam holds per parameter.
+struct SummaryTotals : PlanCosts {
+    std::int64_t training_parameter_bytes = 0;  // a value, a gradient and Adam's 2 moments per trainable value
 };
 
 struct ModelSummary {
@@ -76,9 +63,6 @@ struct ModelSummary {
 // Throws convnet::Error "FILE:LINE: ..." naming the failing formula for an invalid model.
 ModelSummary summarize_model(const ModelSpec& spec);
 
-// The totals alone, as summarize_model gives them, without searching for the sizes that would
-// make each window whole (the rounding warnings): what the memory checks (memory_budget.h) read.
-SummaryTotals summarize_totals(const ModelSpec& spec);
 
 // Volumes as the seed articles write them, width × height × depth: "28×28×16"; "1568" for features.
 std::string volume_text(const Shape& shape_with_batch);

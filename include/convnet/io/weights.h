@@ -1,5 +1,6 @@
-// Weight files: every parameter and buffer of a network by its dotted name, in a small binary
-// format with a magic number and a version (docs/MODEL_FORMAT.md, "Weights files"). Written atomically.
+// Weights files: every parameter and buffer of a network under its state_dict name, with the
+// model text and what predict needs in the metadata; safetensors by default, readable by PyTorch
+// (docs/MODEL_FORMAT.md, "Weights files"). Written atomically.
 #pragma once
 
 #include <convnet/data/data.h>
@@ -25,6 +26,17 @@ struct WeightsMetadata {
     Preprocessing preprocessing;           // how predict prepares a photo (image.h)
     TaskKind task = TaskKind::classify;    // what the network was trained to give (metadata "task": classify, segment)
 };
+
+// A checkpoint (train/checkpoint.h) is a safetensors weights file with more in it: the metadata key
+// kCheckpointKey, whose value is the run's state as JSON, and the entries below, which are not the
+// model's. load_weights and load_network read a checkpoint's model entries and leave these aside.
+inline constexpr const char* kCheckpointKey = "checkpoint";
+inline constexpr const char* kOptimizerStatePrefix = "optimizer.state.";  // "optimizer.state.3.exp_avg", as torch numbers them
+inline constexpr const char* kEmaEntry = "ema.values";                    // the weight average (--ema)
+
+// Whether a safetensors entry of a checkpoint belongs to the optimiser or the weight average,
+// not to the model ("optimizer.state.3.exp_avg", "ema.values").
+bool is_checkpoint_entry(const StateTensor& tensor);
 
 enum class WeightsFormat {
     safetensors,  // the default: readable by PyTorch (scripts/torch_safetensors.py) and Hugging Face
@@ -72,13 +84,5 @@ WeightsMetadata read_weights_metadata(const std::filesystem::path& path);
 std::unique_ptr<Network> load_network(const std::filesystem::path& path, std::vector<std::string>* warnings = nullptr,
                                       WeightsMetadata* metadata = nullptr);
 
-// Replaces `path` atomically with `contents`: writes PATH.tmpPID beside it, fsyncs it, renames it
-// over `path`, then fsyncs the folder. A process killed at any moment leaves `path` either as it
-// was or wholly new; the temporary file it may leave is removed by the next write of `path` (by
-// any process: one named after a PID that no longer runs is stale). On any failure (a full disk,
-// a quota, a file-size limit, a short write, fsync or close failing) throws convnet::Error naming
-// the file, the cause and that the previous file is kept, and removes the temporary file.
-// Refuses to replace what is not a regular file (a folder, a FIFO, a device).
-void write_file_atomically(const std::filesystem::path& path, const std::string& contents);
 
 }  // namespace convnet

@@ -6,7 +6,9 @@
 
 #include <convnet/core/tensor.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -16,6 +18,10 @@
 namespace convnet {
 
 struct LayerPlan;
+
+// Called with each layer's index in the model, its plan (name, type, shapes, line) and its output
+// in plain NCHW or (N, F), in layer order; the output is valid during the call.
+using ActivationObserver = std::function<void(std::size_t index, const LayerPlan& plan, const Tensor& output)>;
 
 // The batch a backend may build a trial plan at when it is created, to fail then rather than
 // mid-training when its library rejects a shape (the oneDNN backend builds one for training and
@@ -34,6 +40,10 @@ public:
     // calls unless concurrent_predict() says they may overlap.
     virtual void predict(const Tensor& input, Tensor& logits, std::uint64_t parameter_version) = 0;
     virtual bool concurrent_predict() const { return false; }
+    // Evaluation mode, handing every layer's output to `observer` (the hook for pictures of
+    // feature maps). Only a backend whose activations are plain tensors offers it (the reference
+    // one); the others throw convnet::Error. Safe to call concurrently as predict is.
+    virtual void observe(const Tensor& input, Tensor& logits, const ActivationObserver& observer);
 };
 
 // A row of the backend table.
@@ -48,6 +58,7 @@ struct Backend {
 
 // Every backend this build has, the preferred first; the last, "reference", runs any model.
 std::span<const Backend> backends();
+// The row named `name`; null when this build has none.
 const Backend* find_backend(std::string_view name);
 // "onednn, reference": the names, for messages.
 std::string backend_names();

@@ -1,16 +1,17 @@
-// Networks described by model files: the parser for the plain-text format (docs/MODEL_FORMAT.md)
-// and the Network that builds the layers, checks every shape, and owns the parameter arena.
+// The Network: built from a plan (plan.h), it owns the parameter arena and runs the layers through
+// a backend of the table (executor.h), the reference one or a faster one.
 #pragma once
 
-#include <convnet/nn/arena.h>
 #include <convnet/core/distributed.h>
-#include <convnet/nn/layer.h>
 #include <convnet/core/tensor.h>
+#include <convnet/nn/arena.h>
+#include <convnet/nn/executor.h>
+#include <convnet/nn/layer.h>
+#include <convnet/nn/plan.h>
 
 #include <atomic>
 #include <filesystem>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -19,58 +20,6 @@
 #include <vector>
 
 namespace convnet {
-
-class Executor;
-
-struct LayerLine {
-    std::string type;                            // "conv2d"
-    std::string name;                            // from name=, else empty (the network names it)
-    std::vector<std::string> from;               // from=a,b: the layers it reads; empty: the line above
-    std::map<std::string, std::string> options;  // the other key=value pairs
-    int line = 0;                                // 1-based, in the model file
-};
-
-struct ModelSpec {
-    std::string source;  // the file name, for messages
-    Shape input;         // (C, H, W) from the `input` line
-    std::vector<LayerLine> layers;
-};
-
-// Throws convnet::Error "FILE:LINE: what is wrong, what was expected".
-ModelSpec parse_model(const std::string& text, const std::string& source);
-ModelSpec read_model_file(const std::filesystem::path& path);
-
-// One layer of a model with its shapes worked out: what `convnet summary` shows and what the
-// Network is built from. Planning touches no weights (the layer's parameters are not bound).
-// The index that stands for the network's input in LayerPlan::inputs (`from=input`).
-inline constexpr int kNetworkInput = -1;
-
-struct LayerPlan {
-    std::unique_ptr<Layer> layer;
-    std::string name;  // "conv1", or the line's name=
-    int line = 0;
-    Shape input, output;  // batch of one; `input` is the first input's shape
-    // The layers it reads, by index into the plans, in from= order (kNetworkInput for the
-    // network's input): {index − 1} for a line without from=. Always earlier than itself.
-    std::vector<int> inputs;
-    std::vector<Shape> input_shapes;  // batch of one, one per input
-};
-
-// No layer may give more values per image, or hold a parameter of more values, than this (2^31,
-// 8 GiB of float32): beyond it a model file is refused by plan_model, naming the layer and sizes.
-inline constexpr std::int64_t kMaxLayerValues = std::int64_t{1} << 31;
-
-// Builds every layer of `spec` and works out its shapes; errors name FILE:LINE and the formula,
-// and sizes past kMaxLayerValues. from= must name the network's `input` or layers above the
-// line; a layer whose output nothing reads (but the last, the network's output) is refused, as
-// are joins of shapes that do not fit, naming the layers and their shapes.
-std::vector<LayerPlan> plan_model(const ModelSpec& spec);
-
-// The model file of a planned network: the input line, then one line a layer with its options
-// as options_text() writes them (defaults left out), from= where it reads other than the line
-// above, and name= where the name is not the automatic one. parse_model of the text plans the same layers, shapes and names (the round trip
-// is tested over every layer type).
-std::string format_model(const std::vector<LayerPlan>& layers, const Shape& input);
 
 // A named view of one parameter or buffer in the arena: the unit of saving and loading.
 struct NamedParameter {
@@ -99,7 +48,7 @@ public:
     // Builds and shape-checks every layer and allocates the parameters and their gradients,
     // zero-filled (initialize draws them); errors name FILE:LINE. Throws convnet::Error, before
     // allocating anything, when those and a backend's trial plan (kTrialBatch training images)
-    // need more than the machine's memory (memory_budget.h, network_memory_need).
+    // need more than the machine's memory (nn/costs.h, network_memory_need).
     explicit Network(const ModelSpec& spec);
     ~Network();
     Network(const Network&) = delete;
@@ -143,9 +92,8 @@ public:
     // the fast path take turns).
     void predict(const Tensor& input, Tensor& logits) const;
 
-    // Called by observe() with each layer's index in the model, its plan (name, type, shapes, line)
-    // and its output in plain NCHW or (N, F), in layer order; the output is valid during the call.
-    using ActivationObserver = std::function<void(std::size_t index, const LayerPlan& plan, const Tensor& output)>;
+    // Called by observe() with each layer's output in layer order (executor.h).
+    using ActivationObserver = convnet::ActivationObserver;
     // Evaluation mode like predict, handing every layer's output to `observer`: the hook for
     // pictures of feature maps. `input` is a batch (N, C, H, W) or one image (C, H, W). Runs the
     // reference layers (their outputs are plain tensors), so predict itself stays as fast as it

@@ -16,9 +16,6 @@
 
 namespace convnet {
 
-// The __metadata__ key that marks a checkpoint; its value is the JSON of the run's state.
-inline constexpr const char* kCheckpointKey = "checkpoint";
-
 // Where a run stands: between two optimiser steps.
 struct TrainingPosition {
     int epochs_done = 0;           // complete epochs
@@ -54,10 +51,6 @@ struct Checkpoint {
     std::vector<std::pair<std::string, std::uint64_t>> generators;  // Network::random_generators' states
     std::string metrics;                                            // the --metrics lines written so far (JSON lines)
 };
-
-// Whether a safetensors entry of a checkpoint belongs to the optimiser or the weight average,
-// not to the model ("optimizer.state.3.exp_avg", "ema.values").
-bool is_checkpoint_entry(const StateTensor& tensor);
 
 // Writes `checkpoint` atomically as safetensors: the state dict under its names, the
 // optimiser's buffers split per trainable parameter of `network` as torch's

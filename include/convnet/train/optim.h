@@ -13,6 +13,9 @@
 
 namespace convnet {
 
+// Adam keeps two values per trainable value: exp_avg and exp_avg_sq.
+inline constexpr int kAdamStateValuesPerParameter = 2;
+
 // What an optimiser carries from step to step, under torch.optim's names, for checkpoints: Adam's
 // `step`, `exp_avg` and `exp_avg_sq`; SGD's `momentum_buffer`. Each buffer holds one value per
 // trainable value, in the network's arena order (torch keeps one per parameter; split a buffer at
@@ -38,7 +41,7 @@ public:
     // "sgd"), with the current learning rate: what a checkpoint records, as torch's param_groups.
     virtual OptimizerOptions options() const = 0;
     // Values of state kept per trainable value once stepping: 2 for Adam (exp_avg, exp_avg_sq),
-    // 1 for SGD with momentum (momentum_buffer), 0 without. For memory_budget.h's estimates.
+    // 1 for SGD with momentum (momentum_buffer), 0 without. For the memory estimates of nn/costs.h.
     virtual int state_values_per_parameter() const = 0;
     double learning_rate() const { return learning_rate_; }
     // Takes effect at the next step; the moments and velocities are kept (as a torch scheduler).
@@ -65,7 +68,7 @@ public:
     void step(std::span<float> values, std::span<const float> gradients) override;
     std::string describe() const override;
     OptimizerOptions options() const override;
-    int state_values_per_parameter() const override { return 2; }
+    int state_values_per_parameter() const override { return kAdamStateValuesPerParameter; }
     OptimizerState state() const override;
     void load_state(const OptimizerState& state) override;
 

@@ -115,7 +115,7 @@ public:
             const std::int64_t input_block = channel_block(input_.get_desc(), {1, 8, 16});
             const std::int64_t grad_block = channel_block(diff_dst.get_desc(), {8, 16});
             const kernels::ConvWeightGradLayout layout{input_block == 0 ? 1 : input_block, grad_block == 0 ? 8 : grad_block};
-            weight_grad_kernel_.emplace(Conv2dGeometry::of(layer_.options(), Shape(input), Shape(output)), layout);
+            weight_grad_kernel_.emplace(Conv2dGeometry::of(layer_.options(), layer_.options().groups, Shape(input), Shape(output)), layout);
             weights_src_ = weights_src_conversion_.prepare(input_, {input, f32, block_tag(layout.input_block)}, context.engine);
             weights_diff_dst_ =
                 weights_diff_dst_conversion_.prepare(diff_dst, {output, f32, block_tag(layout.grad_output_block)}, context.engine);

@@ -23,7 +23,7 @@ std::vector<std::size_t> last_readers(const std::vector<LayerPlan>& layers) {
 }  // namespace
 
 void reference_forward(const std::vector<LayerPlan>& layers, const Tensor& input, Tensor& logits,
-                       const Network::ActivationObserver& observer) {
+                       const ActivationObserver& observer) {
     const std::vector<std::size_t> last = last_readers(layers);
     std::vector<Tensor> outputs(layers.size());  // released after their last reader
     std::vector<const Tensor*> inputs;
@@ -91,6 +91,10 @@ void ReferenceExecutor::backward(const Tensor& grad_logits) {
 }
 
 void ReferenceExecutor::predict(const Tensor& input, Tensor& logits, std::uint64_t) { reference_forward(layers_, input, logits, {}); }
+
+void ReferenceExecutor::observe(const Tensor& input, Tensor& logits, const ActivationObserver& observer) {
+    reference_forward(layers_, input, logits, observer);
+}
 
 std::unique_ptr<Executor> create_reference_executor(const std::vector<LayerPlan>& layers, std::string&) {
     return std::make_unique<ReferenceExecutor>(layers);

@@ -3,7 +3,7 @@
 #pragma once
 
 #include <convnet/nn/executor.h>
-#include <convnet/nn/network.h>
+#include <convnet/nn/plan.h>
 
 #include <functional>
 
@@ -12,7 +12,7 @@ namespace convnet::engine {
 // Evaluation over the layers; each output is handed to `observer` when it is set. An activation
 // is released as soon as the last layer that reads it has run.
 void reference_forward(const std::vector<LayerPlan>& layers, const Tensor& input, Tensor& logits,
-                       const Network::ActivationObserver& observer);
+                       const ActivationObserver& observer);
 
 class ReferenceExecutor : public Executor {
 public:
@@ -23,6 +23,7 @@ public:
     void backward(const Tensor& grad_logits) override;
     void predict(const Tensor& input, Tensor& logits, std::uint64_t parameter_version) override;
     bool concurrent_predict() const override { return true; }  // layers' forward is const
+    void observe(const Tensor& input, Tensor& logits, const ActivationObserver& observer) override;
 
 private:
     const std::vector<LayerPlan>& layers_;

@@ -63,25 +63,6 @@ void thread_range(std::int64_t count, std::int64_t& first, std::int64_t& last) {
 
 }  // namespace
 
-Conv2dGeometry Conv2dGeometry::of(const Conv2dOptions& options, const Shape& input, const Shape& output) {
-    return {input[0],
-            input[1],
-            input[2],
-            input[3],
-            output[1],
-            output[2],
-            output[3],
-            options.kernel_height,
-            options.kernel_width,
-            options.stride_height,
-            options.stride_width,
-            options.padding_height,
-            options.padding_width,
-            options.dilation_height,
-            options.dilation_width,
-            options.groups};
-}
-
 Conv2d::Conv2d(const Conv2dOptions& options) : options_(options) {
     if (options.groups < 1 || options.in_channels % options.groups != 0)
         throw Error("conv2d: in_channels (" + std::to_string(options.in_channels) + ") must be divisible by groups (" +
@@ -128,7 +109,7 @@ void Conv2d::initialize(Random& random) {
 
 void Conv2d::forward(const Tensor& input, Tensor& output) const {  // (N, C, H, W) -> (N, O, OH, OW)
     output.resize(output_shape(input.shape()));
-    const Conv2dGeometry g = Conv2dGeometry::of(options_, input.shape(), output.shape());
+    const Conv2dGeometry g = Conv2dGeometry::of(options_, options_.groups, input.shape(), output.shape());
     const float* weight = param(weight_).value;
     const float* bias = bias_ >= 0 ? param(bias_).value : nullptr;
     // Each thread's im2col buffer, allocated here: an exception must not leave a parallel region.
@@ -156,7 +137,7 @@ void Conv2d::forward(const Tensor& input, Tensor& output) const {  // (N, C, H, 
 }
 
 void Conv2d::backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) {
-    const Conv2dGeometry g = Conv2dGeometry::of(options_, input.shape(), output.shape());
+    const Conv2dGeometry g = Conv2dGeometry::of(options_, options_.groups, input.shape(), output.shape());
     const std::int64_t weight_size = g.out_channels * g.group_patch_size();
     if (grad_input != nullptr) {
         grad_input->resize(input.shape());
@@ -245,7 +226,7 @@ void store(const std::vector<double>& sums, float* values) {
 
 void Conv2d::forward_reference(const Tensor& input, Tensor& output) const {
     output.resize(output_shape(input.shape()));
-    const Conv2dGeometry g = Conv2dGeometry::of(options_, input.shape(), output.shape());
+    const Conv2dGeometry g = Conv2dGeometry::of(options_, options_.groups, input.shape(), output.shape());
     const float* weight = param(weight_).value;
     std::vector<double> sums(static_cast<std::size_t>(output.size()), 0.0);
     if (bias_ >= 0)
@@ -258,7 +239,7 @@ void Conv2d::forward_reference(const Tensor& input, Tensor& output) const {
 }
 
 void Conv2d::backward_reference(const Tensor& input, const Tensor& grad_output, Tensor* grad_input) {
-    const Conv2dGeometry g = Conv2dGeometry::of(options_, input.shape(), grad_output.shape());
+    const Conv2dGeometry g = Conv2dGeometry::of(options_, options_.groups, input.shape(), grad_output.shape());
     const float* weight = param(weight_).value;
     std::vector<double> weight_sum(static_cast<std::size_t>(g.out_channels * g.group_patch_size()), 0.0);
     std::vector<double> input_sum(static_cast<std::size_t>(input.size()), 0.0);

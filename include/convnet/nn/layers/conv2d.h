@@ -16,30 +16,6 @@ struct Conv2dOptions : SlidingWindow {
     bool bias = true;
 };
 
-// The sizes one convolution call works with, derived once from the options, the input
-// (N, C, H, W) and the output (N, out_channels, OH, OW): what the reference loops, im2col and the
-// weight-gradient kernel of src/kernels all read.
-struct Conv2dGeometry {
-    std::int64_t batch, in_channels, in_height, in_width;
-    std::int64_t out_channels, out_height, out_width;
-    std::int64_t kernel_height, kernel_width;
-    std::int64_t stride_height, stride_width, padding_height, padding_width, dilation_height, dilation_width;
-    std::int64_t groups;
-
-    // No checks: the shapes are the layer's (Conv2d::output_shape made the output from the input).
-    static Conv2dGeometry of(const Conv2dOptions& options, const Shape& input, const Shape& output);
-
-    std::int64_t patch_size() const { return in_channels * kernel_height * kernel_width; }  // im2col rows
-    // Group g reads input channels [g·group_in, (g+1)·group_in): im2col rows
-    // [g·group_patch_size, (g+1)·group_patch_size), and writes output channels [g·group_out, ...).
-    std::int64_t group_in_channels() const { return in_channels / groups; }
-    std::int64_t group_out_channels() const { return out_channels / groups; }
-    std::int64_t group_patch_size() const { return patch_size() / groups; }  // one weight row
-    std::int64_t out_pixels() const { return out_height * out_width; }       // im2col cols
-    std::int64_t in_image() const { return in_channels * in_height * in_width; }
-    std::int64_t out_image() const { return out_channels * out_pixels(); }
-};
-
 class Conv2d : public Layer {
 public:
     // Throws convnet::Error when groups does not divide in_channels and out_channels.
