@@ -200,7 +200,7 @@ struct Setup {
 
     std::unique_ptr<Network> network() const {
         auto built = std::make_unique<Network>(convnet::read_model_file(model));
-        built->set_fast_path(!reference);
+        if (reference) built->set_backend("reference");
         if (!reference && !built->fast_path())
             std::fprintf(stderr, "convnet_bench: no fast path for %s (%s): timing the reference layers\n", model.c_str(),
                          built->fast_path_unavailable().c_str());

@@ -10,11 +10,11 @@
 #include "../src/kernels/batch_norm_relu_max_pool.h"
 #include "../src/kernels/conv_weight_grad.h"
 
+#include <convnet/core/random.h>
 #include <convnet/nn/layers/conv2d.h>
 #include <convnet/nn/loss.h>
 #include <convnet/nn/network.h>
 #include <convnet/train/optim.h>
-#include <convnet/core/random.h>
 
 #include <benchmark/benchmark.h>
 #include <omp.h>
@@ -111,7 +111,8 @@ void own_conv_weight_grad(benchmark::State& state, std::shared_ptr<BoundLayer> b
     const Shape input_shape = bound->plan.input.with_batch(batch), output_shape = bound->plan.output.with_batch(batch);
     const std::int64_t block = activation_block();
     const convnet::kernels::ConvWeightGradLayout layout{bound->first ? 1 : block, block};
-    convnet::kernels::ConvWeightGrad kernel(convnet::Conv2dGeometry::of(conv.options(), conv.options().groups, input_shape, output_shape), layout);
+    convnet::kernels::ConvWeightGrad kernel(convnet::Conv2dGeometry::of(conv.options(), conv.options().groups, input_shape, output_shape),
+                                            layout);
     convnet::Random random(4);
     Tensor input(blocked(input_shape, layout.input_block)), grad_output(blocked(output_shape, block));
     fill_uniform(input, -1.0f, 1.0f, random);
@@ -180,7 +181,7 @@ void run_steps(benchmark::State& state, Runner& runner, convnet::Network& networ
 // One training step of the network on the fast path or on the reference layers.
 void network_step(benchmark::State& state, const convnet::ModelSpec& spec, bool fast, std::int64_t batch, std::int64_t training_macs) {
     convnet::Network network(spec);
-    network.set_fast_path(fast);
+    if (!fast) network.set_backend("reference");
     if (fast && !network.fast_path()) {
         state.SkipWithError(("no fast path: " + network.fast_path_unavailable()).c_str());
         return;

@@ -2,10 +2,10 @@
 #include "cli.h"
 
 #include <convnet/core/error.h>
-#include <convnet/nn/executor.h>
+#include <convnet/core/threads.h>
 #include <convnet/io/weights.h>
 #include <convnet/nn/costs.h>
-#include <convnet/core/threads.h>
+#include <convnet/nn/executor.h>
 
 #include <omp.h>
 #include <unistd.h>
@@ -315,8 +315,8 @@ Dataset load_data(const std::string& directory, std::string_view split, DataOpti
     constexpr std::size_t kWarningsShown = 5;
     for (std::size_t i = 0; i < std::min(warnings.size(), kWarningsShown); ++i) std::cerr << "warning: " << warnings[i] << "\n";
     if (warnings.size() > kWarningsShown)
-        std::cerr << "warning: ... and " << warnings.size() - kWarningsShown << " more of the " << split
-                  << " split (" << warnings.size() << " in all)\n";
+        std::cerr << "warning: ... and " << warnings.size() - kWarningsShown << " more of the " << split << " split (" << warnings.size()
+                  << " in all)\n";
     for (const std::string& line : skipped) std::cerr << "skipped " << line << "\n";
     if (!skipped.empty())
         std::cerr << "--skip-bad: " << skipped.size() << (skipped.size() == 1 ? " file" : " files") << " of the " << split

@@ -1,12 +1,12 @@
 // What the subcommands of the `convnet` tool share: option parsing and the subcommand table.
 #pragma once
 
+#include <convnet/core/error.h>
 #include <convnet/data/augmentation.h>
 #include <convnet/data/dataset.h>
-#include <convnet/core/error.h>
-#include <convnet/train/evaluation.h>
 #include <convnet/io/weights.h>
 #include <convnet/nn/network.h>
+#include <convnet/train/evaluation.h>
 
 #include <cmath>
 #include <filesystem>
@@ -118,7 +118,8 @@ std::string figures_text(const Evaluation& evaluation);
 int predict_segmentation(const Arguments& arguments, const Network& network, const WeightsMetadata& stored, Preprocessing preprocessing);
 // `convnet predict` for a detection model (predict_detect.cpp): boxes in the images' pixels, as text
 // or JSON, and the images with the boxes drawn.
-int predict_detection(const Arguments& arguments, const Network& network, const WeightsMetadata& stored, const Preprocessing& preprocessing);
+int predict_detection(const Arguments& arguments, const Network& network, const WeightsMetadata& stored,
+                      const Preprocessing& preprocessing);
 
 // `program`: argv[0], as the command was started (for the command that resumes an interrupted run).
 int run_train(const std::vector<std::string>& words, const std::string& program);

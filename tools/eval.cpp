@@ -3,10 +3,10 @@
 
 #include <convnet/core/files.h>
 #include <convnet/data/data.h>
-#include <convnet/nn/detection.h>
-#include <convnet/io/weights.h>
-#include <convnet/nn/network.h>
 #include <convnet/inspect/plot.h>
+#include <convnet/io/weights.h>
+#include <convnet/nn/detection.h>
+#include <convnet/nn/network.h>
 #include <convnet/train/task.h>
 #include <convnet/train/trainer.h>
 
@@ -60,10 +60,11 @@ void print_classification_report(const Dataset& test, const Evaluation& result) 
 void print_segmentation_report(const Dataset& test, const Evaluation& result) {
     std::int64_t present = 0;
     for (const double iou : result.iou) present += std::isnan(iou) ? 0 : 1;
-    std::printf("test images: %lld (%lld labelled pixels)\ntest loss: %.4f\ntest pixel accuracy: %.4f\ntest mIoU: %.4f (mean over the %lld "
-                "classes in the truth or the predictions)\n\n%-14s %8s %9s %10s\n",
-                static_cast<long long>(test.count), static_cast<long long>(result.counted), shown(result.loss), result.accuracy,
-                shown(result.mean_iou), static_cast<long long>(present), "class", "IoU", "accuracy", "pixels");
+    std::printf(
+        "test images: %lld (%lld labelled pixels)\ntest loss: %.4f\ntest pixel accuracy: %.4f\ntest mIoU: %.4f (mean over the %lld "
+        "classes in the truth or the predictions)\n\n%-14s %8s %9s %10s\n",
+        static_cast<long long>(test.count), static_cast<long long>(result.counted), shown(result.loss), result.accuracy,
+        shown(result.mean_iou), static_cast<long long>(present), "class", "IoU", "accuracy", "pixels");
     for (std::size_t label = 0; label < test.class_names.size(); ++label) {
         const auto total = result.class_total[label];
         char iou[16] = "absent";  // in neither the truth nor the predictions
@@ -121,11 +122,13 @@ int run_eval(const std::vector<std::string>& words) {
     const std::int64_t batch = arguments.integer("batch", 1000, 1, 65536);
     check_inference_memory(*network, std::min(batch, test.count), "evaluating at --batch " + std::to_string(batch));
     if (test_time_augmentation == TestTimeAugmentation::flip && !task_for(test.task()).averages_mirrored_outputs())
-        throw UsageError("option --tta flip: averages the outputs of an image and its mirror, which means nothing for a "
-                         "detector: its cells hold box offsets, not scores alone (use --tta none)");
+        throw UsageError(
+            "option --tta flip: averages the outputs of an image and its mirror, which means nothing for a "
+            "detector: its cells hold box offsets, not scores alone (use --tta none)");
     if (test.task() == TaskKind::detect && arguments.has("confusion"))
-        throw UsageError("option --confusion: a confusion matrix counts images or pixels by class; a detector's errors are misses and "
-                         "false detections, which the per-class precision and recall below report");
+        throw UsageError(
+            "option --confusion: a confusion matrix counts images or pixels by class; a detector's errors are misses and "
+            "false detections, which the per-class precision and recall below report");
     const Evaluation result = evaluate(*network, test, batch, preprocessing, nullptr, test_time_augmentation);
     switch (result.task) {
         case TaskKind::classify:

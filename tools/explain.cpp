@@ -2,11 +2,11 @@
 // images (convnet/explain.h); written atomically.
 #include "cli.h"
 
+#include <convnet/core/error.h>
 #include <convnet/core/files.h>
 #include <convnet/data/data.h>
-#include <convnet/core/error.h>
-#include <convnet/inspect/explain.h>
 #include <convnet/data/image.h>
+#include <convnet/inspect/explain.h>
 #include <convnet/train/task.h>
 #include <convnet/train/trainer.h>
 

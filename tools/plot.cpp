@@ -3,8 +3,8 @@
 #include "cli.h"
 
 #include <convnet/core/files.h>
-#include <convnet/io/weights.h>
 #include <convnet/inspect/plot.h>
+#include <convnet/io/weights.h>
 
 #include <iostream>
 

@@ -2,11 +2,11 @@
 // an overlay with a legend, and the share of the pixels each class holds, as text or JSON.
 #include "cli.h"
 
-#include <convnet/core/files.h>
 #include <convnet/core/error.h>
+#include <convnet/core/files.h>
 #include <convnet/data/image.h>
-#include <convnet/io/weights.h>
 #include <convnet/inspect/segmentation.h>
+#include <convnet/io/weights.h>
 #include <convnet/train/trainer.h>
 
 #include <nlohmann/json.hpp>
@@ -64,8 +64,7 @@ std::vector<std::uint8_t> segment(const Network& trained, const Tensor& image, c
     network->predict(input, logits);
     const std::vector<std::uint8_t> padded = class_map(logits);
     std::vector<std::uint8_t> classes(static_cast<std::size_t>(height * width));
-    for (std::int64_t y = 0; y < height; ++y)
-        std::copy_n(padded.begin() + y * padded_width, width, classes.begin() + y * width);
+    for (std::int64_t y = 0; y < height; ++y) std::copy_n(padded.begin() + y * padded_width, width, classes.begin() + y * width);
     return classes;
 }
 
@@ -90,14 +89,18 @@ int predict_segmentation(const Arguments& arguments, const Network& network, con
             Tensor image;
             std::vector<std::uint8_t> mask;
             load_batch(test, std::span<const std::int64_t>(&index, 1), image, mask);
-            inputs.push_back({"test image " + std::to_string(index), "test-" + std::to_string(index), {{"test_index", index}}, std::move(image),
+            inputs.push_back({"test image " + std::to_string(index),
+                              "test-" + std::to_string(index),
+                              {{"test_index", index}},
+                              std::move(image),
                               std::move(mask)});
         }
     }
     for (const std::string& file : arguments.positional()) {
         const Image decoded = decode_image(file);
         Tensor image = to_network_input(decoded, sample[0], decoded.height, decoded.width, preprocessing);
-        nlohmann::ordered_json description = {{"file", file}, {"format", decoded.format}, {"width", decoded.width}, {"height", decoded.height}};
+        nlohmann::ordered_json description = {
+            {"file", file}, {"format", decoded.format}, {"width", decoded.width}, {"height", decoded.height}};
         inputs.push_back({file, std::filesystem::path(file).stem().string(), std::move(description), std::move(image), {}});
     }
     if (inputs.empty()) throw UsageError("nothing to predict: give image files (PNG or JPEG), or --data DIR --index N (see --help)");
@@ -118,15 +121,16 @@ int predict_segmentation(const Arguments& arguments, const Network& network, con
     for (SegmentInput& input : inputs) {
         const std::int64_t height = input.image.shape()[2], width = input.image.shape()[3];
         const std::vector<std::uint8_t> classes = segment(network, input.image, normalization, networks);
-        const std::filesystem::path map_file = output / (input.stem + ".classes.png"), overlay_file = output / (input.stem + ".overlay.png");
+        const std::filesystem::path map_file = output / (input.stem + ".classes.png"),
+                                    overlay_file = output / (input.stem + ".overlay.png");
         write_file_atomically(map_file, encode_indexed_png(classes, height, width, palette, map_file.string()));
         const std::int64_t scale = std::max<std::int64_t>(1, 256 / std::max(height, width));
         write_picture(overlay_file, overlay_picture(input.image.data(), input.image.shape()[1], height, width, classes, names, scale));
         // A test image also gets its truth beside the prediction.
         const std::filesystem::path comparison_file = output / (input.stem + ".compare.png");
         if (!input.truth.empty())
-            write_picture(comparison_file,
-                          comparison_picture(input.image.data(), input.image.shape()[1], height, width, input.truth, classes, names, scale));
+            write_picture(comparison_file, comparison_picture(input.image.data(), input.image.shape()[1], height, width, input.truth,
+                                                              classes, names, scale));
         const std::vector<double> shares = class_shares(classes, count);
         nlohmann::ordered_json share_list = nlohmann::ordered_json::array();
         std::string line;

@@ -2,19 +2,19 @@
 // metrics, and saves the weights after every epoch.
 #include "cli.h"
 
-#include <convnet/core/format.h>
-#include <convnet/core/files.h>
-#include <convnet/train/checkpoint.h>
-#include <convnet/data/data.h>
 #include <convnet/core/distributed.h>
+#include <convnet/core/files.h>
+#include <convnet/core/format.h>
+#include <convnet/core/threads.h>
+#include <convnet/data/data.h>
+#include <convnet/inspect/plot.h>
+#include <convnet/inspect/visualize.h>
 #include <convnet/io/weights.h>
 #include <convnet/nn/costs.h>
 #include <convnet/nn/network.h>
+#include <convnet/train/checkpoint.h>
 #include <convnet/train/optim.h>
-#include <convnet/inspect/plot.h>
-#include <convnet/core/threads.h>
 #include <convnet/train/trainer.h>
-#include <convnet/inspect/visualize.h>
 
 #include <unistd.h>
 #include <atomic>
@@ -176,10 +176,9 @@ void install_interrupt_handler() {
 }
 
 // Options that a resumed run takes from its checkpoint, and so refuses.
-constexpr const char* kSettingsOfTheRun[] = {"model",           "optimizer", "lr",        "momentum", "nesterov",
-                                             "weight-decay",    "schedule",  "seed",      "batch",    "augment",
-                                             "normalize",       "val-split", "resize",    "label-smoothing",
-                                             "tta",             "ema",       "class-weights", "task"};
+constexpr const char* kSettingsOfTheRun[] = {
+    "model",   "optimizer", "lr",        "momentum", "nesterov",        "weight-decay", "schedule", "seed",          "batch",
+    "augment", "normalize", "val-split", "resize",   "label-smoothing", "tta",          "ema",      "class-weights", "task"};
 
 // --normalize: "none", "auto" (measured on `train`), or "MEAN/STD" with one value or one per
 // channel on each side ("0.2860/0.3530", "0.49,0.48,0.45/0.25,0.24,0.26").
@@ -227,7 +226,8 @@ std::vector<float> class_weights_option(const Arguments& arguments, const Datase
         float value = 0.0f;
         const auto [end, error] = std::from_chars(item.data(), item.data() + item.size(), value);
         if (item.empty() || error != std::errc() || end != item.data() + item.size() || !std::isfinite(value) || value < 0.0f)
-            throw UsageError("option --class-weights " + text + ": '" + item + "' is not a number of 0 or more; expected auto, none or w0,w1,...");
+            throw UsageError("option --class-weights " + text + ": '" + item +
+                             "' is not a number of 0 or more; expected auto, none or w0,w1,...");
         weights.push_back(value);
     }
     if (static_cast<std::int64_t>(weights.size()) != outputs)
@@ -244,11 +244,13 @@ void check_mask_classes(const Dataset& train, const std::string& data) {
     for (const std::uint8_t value : train.masks) ++pixels[value];
     const auto total = static_cast<std::int64_t>(train.masks.size()), ignored = pixels[kIgnoreIndex];
     if (ignored == total)
-        throw Error(data + ": every pixel of every training mask is 255, which means \"ignore\": nothing to learn (masks saved as "
-                                   "pictures, with objects as 255? a mask's values are class indices: 0, 1, 2 ...)");
+        throw Error(data +
+                    ": every pixel of every training mask is 255, which means \"ignore\": nothing to learn (masks saved as "
+                    "pictures, with objects as 255? a mask's values are class indices: 0, 1, 2 ...)");
     std::string missing;
     for (int c = 0; c < train.num_classes(); ++c)
-        if (pixels[static_cast<std::size_t>(c)] == 0) missing += (missing.empty() ? "" : ", ") + train.class_names[static_cast<std::size_t>(c)];
+        if (pixels[static_cast<std::size_t>(c)] == 0)
+            missing += (missing.empty() ? "" : ", ") + train.class_names[static_cast<std::size_t>(c)];
     if (!missing.empty()) std::cerr << "warning: no training pixel has the class " << missing << " (its IoU cannot be learned)\n";
     if (2 * ignored > total)
         std::cerr << "warning: " << 100 * ignored / total << "% of the training pixels are 255 (\"ignore\") and count for nothing"
@@ -529,13 +531,15 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
     fit.augmentation = augmentation;
     fit.label_smoothing = label_smoothing;
     if (test_time_augmentation == TestTimeAugmentation::flip && !task.averages_mirrored_outputs())
-        throw UsageError("option --tta flip: averages the outputs of an image and its mirror, which means nothing for a "
-                         "detector: its cells hold box offsets, not scores alone (use --tta none)");
+        throw UsageError(
+            "option --tta flip: averages the outputs of an image and its mirror, which means nothing for a "
+            "detector: its cells hold box offsets, not scores alone (use --tta none)");
     if (train.task() == TaskKind::detect && arguments.has("label-smoothing"))
         throw UsageError("option --label-smoothing: smooths a cross-entropy over images or pixels; the detection loss does not take it");
     if (train.task() == TaskKind::detect && arguments.has("class-weights"))
-        throw UsageError("option --class-weights: weighs the classes of a cross-entropy over images or pixels; the detection loss has "
-                         "its gains on the detect line instead (box_weight=, objectness_weight=, class_weight=; docs/DETECTION.md)");
+        throw UsageError(
+            "option --class-weights: weighs the classes of a cross-entropy over images or pixels; the detection loss has "
+            "its gains on the detect line instead (box_weight=, objectness_weight=, class_weight=; docs/DETECTION.md)");
     fit.class_weights = resumed ? resumed->class_weights : class_weights_option(arguments, train, task.model_classes(network));
     fit.test_time_augmentation = test_time_augmentation;
     fit.ema_decay = ema_decay;
@@ -622,10 +626,10 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
 
 int run_train(const std::vector<std::string>& words, const std::string& program) {
     const Arguments arguments(
-        words, {"task", "class-weights", "model",           "data",    "epochs",    "batch",     "optimizer", "lr",      "momentum",   "weight-decay",
-                "schedule",        "seed",    "threads",   "save",      "metrics",   "backend", "checkpoint", "checkpoint-every",
-                "resume",          "augment", "normalize", "val-split", "resize",    "cache",   "plot",       "on-nan",
-                "label-smoothing", "tta",     "ema",       "eval-every"},
+        words, {"task",       "class-weights",    "model",           "data",    "epochs",    "batch",     "optimizer", "lr",
+                "momentum",   "weight-decay",     "schedule",        "seed",    "threads",   "save",      "metrics",   "backend",
+                "checkpoint", "checkpoint-every", "resume",          "augment", "normalize", "val-split", "resize",    "cache",
+                "plot",       "on-nan",           "label-smoothing", "tta",     "ema",       "eval-every"},
         {"help", "reference", "nesterov", "skip-bad", "distributed", "sync-bn", "no-sync-bn"});
     if (arguments.has("help")) {
         std::cout << kTrainHelp;

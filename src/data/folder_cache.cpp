@@ -1,11 +1,11 @@
 // The folder readers' shared conversion, fingerprint and cache (folder_cache.h).
 #include "folder_cache.h"
 
-#include <convnet/core/files.h>
-#include <convnet/data/detection_folder.h>
 #include <convnet/core/error.h>
-#include <convnet/data/image.h>
+#include <convnet/core/files.h>
 #include <convnet/core/random.h>
+#include <convnet/data/detection_folder.h>
+#include <convnet/data/image.h>
 
 #include <sys/stat.h>
 #include <zlib.h>
@@ -64,7 +64,6 @@ public:
 private:
     std::string bytes_;
 };
-
 
 }  // namespace
 
@@ -269,7 +268,8 @@ std::optional<Dataset> read_folder_cache(const fs::path& file, std::uint64_t key
     const auto box_total = reader.number<std::int64_t>();
     const bool masks = task == TaskKind::segment, boxes = task == TaskKind::detect;
     if (!reader.ok() || dataset.channels != options.channels || dataset.height != options.height || dataset.width != options.width ||
-        class_count != classes.size() || dataset.count < 0 || targets != cached_targets(task) || box_total < 0 || (!boxes && box_total != 0))
+        class_count != classes.size() || dataset.count < 0 || targets != cached_targets(task) || box_total < 0 ||
+        (!boxes && box_total != 0))
         return std::nullopt;
     // Sizes against the file's length before anything large is allocated: per image its bytes and
     // a label, a mask or a box offset; with boxes one more offset and the boxes.

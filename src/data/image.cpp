@@ -8,14 +8,14 @@
 // treats 16-bit data as linear light and converts colour to grey in linear light). Colour becomes
 // grey by BT.601 luma on the stored values and alpha is composited, in to_network_input, in
 // integers. Writing keeps the simplified API: 8-bit grey or RGB in, nothing to interpret.
-#include <convnet/core/format.h>
-#include <convnet/core/files.h>
 #include <convnet/core/error.h>
+#include <convnet/core/files.h>
+#include <convnet/core/format.h>
 #include <convnet/data/image.h>
 
-#include "image_codec.h"
 #include "../core/text_file.h"
 #include "deflate.h"
+#include "image_codec.h"
 
 #include <png.h>
 
@@ -84,7 +84,8 @@ void check_png_header(PngDecoding& decoding, int file_channels, int bit_depth) {
     const std::uintmax_t needed = row_bytes * static_cast<std::uintmax_t>(height);
     if (needed > kDeflateLargestRatio * decoding.file_bytes)
         decoding.problem = "the PNG header says " + std::to_string(width) + "x" + std::to_string(height) + " pixels, whose rows take " +
-                           thousands_text(static_cast<std::int64_t>(needed)) + " bytes, more than its " + thousands_text(static_cast<std::int64_t>(decoding.file_bytes)) +
+                           thousands_text(static_cast<std::int64_t>(needed)) + " bytes, more than its " +
+                           thousands_text(static_cast<std::int64_t>(decoding.file_bytes)) +
                            " bytes can hold (deflate expands at most 1,032 times): a damaged or crafted file";
 }
 
@@ -174,10 +175,10 @@ void decode_png(std::FILE* file, PngDecoding& decoding) {
     image.format = "PNG";
     image.width = decoding.header_width;
     image.height = decoding.header_height;
-    image.channels = decoding.palette.empty()                      ? png_get_channels(png, info)
-                     : decoding.keep_indices                       ? 1
+    image.channels = decoding.palette.empty()                  ? png_get_channels(png, info)
+                     : decoding.keep_indices                   ? 1
                      : png_get_valid(png, info, PNG_INFO_tRNS) ? 4
-                                                                   : 3;
+                                                               : 3;
     image.indexed = !decoding.palette.empty() && decoding.keep_indices;
     image.max_value = png_get_bit_depth(png, info) == 16 ? 65535 : 255;
     // libpng writes each row at the start of the row's uint16 slots, which hold it whatever the
@@ -564,7 +565,8 @@ std::string encode_indexed_png(const std::vector<std::uint8_t>& indices, std::in
                     std::to_string(indices.size()) + " values and " + std::to_string(palette.size()) + " colours");
     for (const std::uint8_t index : indices)
         if (index >= palette.size())
-            throw Error(what + ": index " + std::to_string(index) + " is past the palette's " + std::to_string(palette.size()) + " colours");
+            throw Error(what + ": index " + std::to_string(index) + " is past the palette's " + std::to_string(palette.size()) +
+                        " colours");
     png_image image{};
     image.version = PNG_IMAGE_VERSION;
     image.format = PNG_FORMAT_RGB_COLORMAP;

@@ -15,7 +15,6 @@ namespace convnet::detail {
 // count over the limit. `format` names the file kind in the message ("PNG", "JPEG").
 std::string image_size_problem(const std::string& format, std::int64_t width, std::int64_t height, const ImageLimits& limits);
 
-
 // Decodes the JPEG open in `file` (at its start; `file_bytes` long), naming `path` in errors.
 Image decode_jpeg(std::FILE* file, const std::filesystem::path& path, std::uintmax_t file_bytes, const ImageLimits& limits);
 

@@ -6,8 +6,8 @@
 #include "folder_cache.h"
 
 #include <convnet/core/error.h>
-#include <convnet/data/image_folder.h>
 #include <convnet/core/random.h>
+#include <convnet/data/image_folder.h>
 
 #include <sys/stat.h>
 #include <zlib.h>
@@ -29,9 +29,9 @@ namespace convnet {
 namespace {
 
 namespace fs = std::filesystem;
+using detail::Hash;
 using detail::is_folder;
 using detail::lower_ascii;
-using detail::Hash;
 
 // The IMG_EXTENSIONS of torchvision that convnet cannot decode: listed, then refused or skipped.
 constexpr std::string_view kUndecodableExtensions[] = {".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp"};
@@ -44,7 +44,6 @@ struct Sample {
 };
 
 std::string quoted(const std::string& name) { return "'" + name + "'"; }
-
 
 // 0: ignored, 1: read, 2: an image convnet cannot read.
 int file_kind(const std::string& name) {
@@ -65,7 +64,6 @@ void check_options(const ImageFolderOptions& options) {
     if (!(options.val_split >= 0.0 && options.val_split < 1.0))
         throw Error("image folder: val_split must be in [0, 1), got " + std::to_string(options.val_split));
 }
-
 
 // Every non-folder below `top` (links followed, each real folder visited once), grouped by folder,
 // folders sorted by path and files by name within each: ImageFolder's sorted(os.walk(...)).
@@ -268,7 +266,8 @@ Dataset read_image_folder(const fs::path& root, std::string_view split, const Im
     fs::path cache_file;
     if (!options.cache_dir.empty()) {
         cache_file = image_folder_cache_file(root, split, options);
-        if (std::optional<Dataset> cached = detail::read_folder_cache(cache_file, key, options, classes, TaskKind::classify, skipped_lines)) {
+        if (std::optional<Dataset> cached =
+                detail::read_folder_cache(cache_file, key, options, classes, TaskKind::classify, skipped_lines)) {
             if (skipped) *skipped = std::move(skipped_lines);
             return std::move(*cached);
         }
@@ -288,10 +287,10 @@ Dataset read_image_folder(const fs::path& root, std::string_view split, const Im
     for (std::int64_t i = 0; i < count; ++i) {
         const auto index = static_cast<std::size_t>(i);
         const Sample& sample = samples[index];
-        problems[index] = sample.undecodable ? sample.path.string() + ": convnet reads PNG and JPEG only (this is " +
-                                                   sample.path.extension().string() +
-                                                   ", which torchvision's ImageFolder would load); convert it to PNG"
-                                             : detail::convert_picture(sample.path, options, dataset.images.data() + index * image_bytes);
+        problems[index] = sample.undecodable
+                              ? sample.path.string() + ": convnet reads PNG and JPEG only (this is " + sample.path.extension().string() +
+                                    ", which torchvision's ImageFolder would load); convert it to PNG"
+                              : detail::convert_picture(sample.path, options, dataset.images.data() + index * image_bytes);
     }
 
     std::vector<std::size_t> loaded_per_class(classes.size(), 0), skipped_per_class(classes.size(), 0);

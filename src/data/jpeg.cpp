@@ -2,8 +2,8 @@
 // (islow IDCT, fancy upsampling: what Pillow gets from the same library), with libjpeg's fatal
 // errors turned into convnet::Error naming the file instead of its default exit(), and its header
 // checked before libjpeg or this file allocates anything the size of the image.
-#include <convnet/core/format.h>
 #include <convnet/core/error.h>
+#include <convnet/core/format.h>
 #include <convnet/data/image.h>
 
 #include "image_codec.h"
@@ -77,7 +77,8 @@ void check_jpeg_header(const jpeg_decompress_struct& info, JpegDecoding& decodin
     const std::uintmax_t pixels = static_cast<std::uintmax_t>(width * height);
     if (pixels > kJpegLargestPixelsPerByte * decoding.file_bytes) {
         decoding.problem = "the JPEG header says " + std::to_string(width) + "x" + std::to_string(height) + " pixels, " +
-                           thousands_text(static_cast<std::int64_t>(pixels)) + " in all, more than its " + thousands_text(static_cast<std::int64_t>(decoding.file_bytes)) +
+                           thousands_text(static_cast<std::int64_t>(pixels)) + " in all, more than its " +
+                           thousands_text(static_cast<std::int64_t>(decoding.file_bytes)) +
                            " bytes can hold (at most 2,048 pixels a byte): a damaged or crafted file";
         return;
     }

@@ -1,10 +1,10 @@
 // The model summary: per-layer shapes and output-size formulas, parameter and multiply-add counts,
 // memory totals and rounding warnings, worked out from plan_model alone; text and JSON renderers.
-#include <convnet/core/format.h>
-#include <convnet/train/optim.h>
 #include <convnet/core/error.h>
-#include <convnet/nn/layers/conv2d.h>
+#include <convnet/core/format.h>
 #include <convnet/inspect/summary.h>
+#include <convnet/nn/layers/conv2d.h>
+#include <convnet/train/optim.h>
 
 #include <nlohmann/json.hpp>
 
@@ -351,7 +351,6 @@ ModelSummary summarize_model(const ModelSpec& spec) {
     return summary;
 }
 
-
 namespace {
 
 // Columns count code points, not bytes: the table uses ×, −, · and →.
@@ -445,8 +444,8 @@ std::string format_summary_text(const ModelSummary& summary) {
     }
 
     out << "\ntotals per image (float32):\n"
-        << "  parameters        " << thousands_text(totals.trainable_parameters) << " trainable + " << thousands_text(totals.buffer_parameters)
-        << " buffers = " << bytes_text(totals.parameter_bytes) << "\n"
+        << "  parameters        " << thousands_text(totals.trainable_parameters) << " trainable + "
+        << thousands_text(totals.buffer_parameters) << " buffers = " << bytes_text(totals.parameter_bytes) << "\n"
         << "                    training with Adam (value, gradient, 2 moments): " << bytes_text(totals.training_parameter_bytes) << "\n"
         << "  activations       forward " << bytes_text(totals.forward_activation_bytes)
         << (graph ? ": the most alive at once (an output lives until its last reader)\n" : ": the largest input + output pair\n")

@@ -1,11 +1,11 @@
 // ONNX export: one table from layer type to the nodes it becomes, written with the onnx.proto
 // classes of Debian's libonnx-dev (libonnx_proto over libprotobuf). docs/ONNX.md gives the op
 // mapping and why some layers take portable forms.
-#include <convnet/core/files.h>
 #include <convnet/core/error.h>
+#include <convnet/core/files.h>
+#include <convnet/io/onnx.h>
 #include <convnet/io/weights.h>
 #include <convnet/nn/layers/gausspool2d.h>
-#include <convnet/io/onnx.h>
 
 #include <onnx/onnx_pb.h>
 
@@ -72,6 +72,7 @@ class GraphWriter {
 public:
     GraphWriter(onnx::GraphProto& graph, const Network& network) : graph_(graph) {
         for (const NamedParameter& named : network.named_parameters()) names_[named.parameter] = named.name;
+        for (const NamedParameter& named : network.named_buffers()) names_[named.parameter] = named.name;
     }
 
     onnx::NodeProto& node(const std::string& op, const std::vector<std::string>& inputs, const std::string& output,

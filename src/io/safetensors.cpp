@@ -1,10 +1,10 @@
 // The safetensors reader and writer: the header through nlohmann-json (with a parser callback
 // that refuses repeated keys, which the library would otherwise keep the last of), the data
 // checked entry by entry before anything is copied.
-#include <convnet/core/files.h>
 #include <convnet/core/error.h>
-#include <convnet/io/weights.h>
+#include <convnet/core/files.h>
 #include <convnet/io/safetensors.h>
+#include <convnet/io/weights.h>
 
 #include "../core/json_depth.h"
 #include "../core/text_file.h"

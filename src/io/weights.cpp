@@ -3,11 +3,11 @@
 // older convnet format is still read, and written on request: "CNVNETW1" magic, u32 version, u32
 // tensor count, then per tensor u32 name length, name, (version 2:) u8 type (0 float32, 1 int64),
 // u32 rank, i64 dims, the data, little-endian on every host.
-#include <convnet/core/files.h>
 #include <convnet/core/error.h>
-#include <convnet/io/weights.h>
-#include <convnet/io/safetensors.h>
+#include <convnet/core/files.h>
 #include <convnet/core/version.h>
+#include <convnet/io/safetensors.h>
+#include <convnet/io/weights.h>
 
 #include <nlohmann/json.hpp>
 

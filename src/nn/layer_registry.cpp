@@ -194,7 +194,7 @@ std::unique_ptr<Layer> make_batchnorm(LayerOptions& options, const Shape& input,
     batchnorm.input_rank = rank;
     check_declared_size(options, "channels", input[1]);
     batchnorm.momentum = options.real("momentum", 0.1, 0.0, 1.0);
-    batchnorm.epsilon = options.real("eps", 1e-5, 1e-12, 1.0);
+    batchnorm.eps = options.real("eps", 1e-5, 1e-12, 1.0);
     return std::make_unique<BatchNorm>(batchnorm);
 }
 

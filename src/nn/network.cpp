@@ -1,11 +1,10 @@
 // The Network: the parameter arena over the planned layers, the backends that run them, and the
 // state dict by name.
-#include <convnet/core/format.h>
 #include <convnet/core/error.h>
-#include <convnet/nn/layers/batchnorm.h>
+#include <convnet/core/format.h>
 #include <convnet/nn/costs.h>
+#include <convnet/nn/layers/batchnorm.h>
 #include <convnet/nn/network.h>
-
 
 #include <algorithm>
 #include <cctype>
@@ -97,7 +96,7 @@ bool Network::runs_fast(const Tensor& input) const {
         // A negative running variance is as bad: its square root is NaN in PyTorch and in the
         // reference batch norm, while oneDNN's gives a number.
         bool usable = all_finite(arena_->all_values());
-        for (const NamedParameter& entry : named_parameters())
+        for (const NamedParameter& entry : named_buffers())
             if (usable && entry.name.ends_with(".running_var"))
                 for (std::int64_t i = 0; i < entry.parameter->shape.element_count(); ++i)
                     usable = usable && entry.parameter->value[i] >= 0.0f;
@@ -162,13 +161,21 @@ std::vector<std::pair<std::string, Random*>> Network::random_generators() {
     return generators;
 }
 
-std::vector<NamedParameter> Network::named_parameters() const {
+namespace {
+
+std::vector<NamedParameter> named_of_role(const std::vector<LayerPlan>& layers, ParameterRole role) {
     std::vector<NamedParameter> named;
-    for (std::size_t i = 0; i < layers_.size(); ++i)
-        for (const Parameter& parameter : layers_[i].layer->parameters())
-            named.push_back({layers_[i].name + "." + parameter.name, &parameter});
+    for (const LayerPlan& plan : layers)
+        for (const Parameter& parameter : plan.layer->parameters())
+            if (parameter.role == role) named.push_back({plan.name + "." + parameter.name, &parameter});
     return named;
 }
+
+}  // namespace
+
+std::vector<NamedParameter> Network::named_parameters() const { return named_of_role(layers_, ParameterRole::trainable); }
+
+std::vector<NamedParameter> Network::named_buffers() const { return named_of_role(layers_, ParameterRole::buffer); }
 
 std::vector<Network::StateSlot> Network::state_slots() const {
     std::vector<StateSlot> slots;

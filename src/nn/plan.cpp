@@ -1,7 +1,7 @@
 // Model-file parsing and planning: every layer built from its line, its inputs resolved and its
 // shapes checked, and the model text written back from the plans.
-#include <convnet/core/format.h>
 #include <convnet/core/error.h>
+#include <convnet/core/format.h>
 #include <convnet/nn/layer_registry.h>
 #include <convnet/nn/plan.h>
 
@@ -156,8 +156,9 @@ void check_size_limits(const Layer& layer, const Shape& output) {
     std::int64_t values = 1;
     for (std::int64_t dim : per_image.dims()) overflows = overflows || __builtin_mul_overflow(values, dim, &values);
     if (overflows || values > kMaxLayerValues)
-        throw Error(layer.type() + " gives " + per_image.to_string() + " = " + (overflows ? product_text(per_image) : thousands_text(values)) +
-                    " values per image, more than the limit of " + thousands_text(kMaxLayerValues) + " (8 GiB of float32)");
+        throw Error(layer.type() + " gives " + per_image.to_string() + " = " +
+                    (overflows ? product_text(per_image) : thousands_text(values)) + " values per image, more than the limit of " +
+                    thousands_text(kMaxLayerValues) + " (8 GiB of float32)");
     for (const Parameter& parameter : layer.parameters()) {
         bool too_many = false;
         std::int64_t count = 1;

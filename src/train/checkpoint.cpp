@@ -1,9 +1,9 @@
 // Checkpoints as safetensors: tensors for the model and the optimiser, one JSON metadata field
 // for the rest of the run's state.
-#include <convnet/core/format.h>
-#include <convnet/train/checkpoint.h>
 #include <convnet/core/error.h>
+#include <convnet/core/format.h>
 #include <convnet/io/safetensors.h>
+#include <convnet/train/checkpoint.h>
 
 #include "../core/json_depth.h"
 #include "../io/weights_checks.h"
@@ -28,14 +28,6 @@ nlohmann::ordered_json schedule_json(const LearningRateSchedule& schedule) {
             {"t_max", schedule.t_max},
             {"eta_min", schedule.eta_min},
             {"pct_start", schedule.pct_start}};
-}
-
-// The trainable parameters in arena order: torch's model.parameters().
-std::vector<NamedParameter> trainable_parameters(const Network& network) {
-    std::vector<NamedParameter> trainable;
-    for (const NamedParameter& entry : network.named_parameters())
-        if (entry.parameter->role == ParameterRole::trainable) trainable.push_back(entry);
-    return trainable;
 }
 
 // Reads checkpoint fields, naming the file and the field in every error.
@@ -99,7 +91,7 @@ LearningRateSchedule read_schedule(const FieldReader& reader, const nlohmann::js
 
 void write_checkpoint(const std::filesystem::path& path, const Checkpoint& checkpoint, const Network& network) {
     std::vector<StateTensor> tensors = checkpoint.model_state;
-    const std::vector<NamedParameter> trainable = trainable_parameters(network);
+    const std::vector<NamedParameter> trainable = network.named_parameters();
     for (const auto& [buffer, values] : checkpoint.optimizer_state.buffers) {
         if (static_cast<std::int64_t>(values.size()) != network.trainable_count())
             throw Error(path.string() + ": optimiser buffer " + buffer + " holds " + std::to_string(values.size()) + " values, the model " +
@@ -128,7 +120,7 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& check
                                                    {"nesterov", optimizer.nesterov},
                                                    {"weight_decay", optimizer.weight_decay.value_or(0.0)},
                                                    {"betas", {optimizer.beta1, optimizer.beta2}},
-                                                   {"eps", optimizer.epsilon},
+                                                   {"eps", optimizer.eps},
                                                    {"dampening", optimizer.dampening},
                                                    {"step", checkpoint.optimizer_state.step},
                                                    {"params", parameter_names}};
@@ -197,7 +189,7 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
         reader.fail("optimizer.betas: expected two numbers");
     options.beta1 = betas[0].get<double>();
     options.beta2 = betas[1].get<double>();
-    options.epsilon = reader.number<double>(optimizer, "eps", "optimizer.");
+    options.eps = reader.number<double>(optimizer, "eps", "optimizer.");
     options.dampening = reader.number<double>(optimizer, "dampening", "optimizer.");
     // Each value within what the command line takes, or what torch.optim checks, named by its key.
     const auto within = [&](const char* key, double value, OptionRange range, bool high_included = true) {
@@ -210,7 +202,7 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
     within("weight_decay", *options.weight_decay, kWeightDecayRange);
     within("betas", options.beta1, {0.0, 1.0}, false);
     within("betas", options.beta2, {0.0, 1.0}, false);
-    within("eps", options.epsilon, {0.0, 1.0});
+    within("eps", options.eps, {0.0, 1.0});
     within("dampening", options.dampening, {0.0, 1.0});
     try {  // what else the optimiser checks (Nesterov only with momentum, a known name)
         make_optimizer(options);

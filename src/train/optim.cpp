@@ -1,8 +1,8 @@
 // SGD, Adam and AdamW, written to match torch.optim's arithmetic step for step (torch 1.13's
 // single-tensor path, in float32 with the scalar factors computed in double as Python does); and
 // the closed forms of StepLR and CosineAnnealingLR.
-#include <convnet/core/format.h>
 #include <convnet/core/error.h>
+#include <convnet/core/format.h>
 #include <convnet/train/optim.h>
 
 #include <algorithm>
@@ -34,7 +34,7 @@ void Adam::step(std::span<float> values, std::span<const float> gradients) {
     const double correction2 = 1.0 - std::pow(options_.beta2, double(step_count_));
     const float step_size = static_cast<float>(learning_rate_ / correction1);
     const float correction2_sqrt = static_cast<float>(std::sqrt(correction2));
-    const float epsilon = static_cast<float>(options_.epsilon);
+    const float epsilon = static_cast<float>(options_.eps);
     // Adam folds the decay into the gradient (L2); AdamW shrinks the values first, apart from the
     // moments, so that the decay is not rescaled by the adaptive denominator.
     const float l2_decay = options_.decoupled_weight_decay ? 0.0f : static_cast<float>(options_.weight_decay);
@@ -55,7 +55,7 @@ void Adam::step(std::span<float> values, std::span<const float> gradients) {
 std::string Adam::describe() const {
     std::ostringstream text;
     text << (options_.decoupled_weight_decay ? "adamw" : "adam") << " lr=" << learning_rate_ << " betas=(" << options_.beta1 << ", "
-         << options_.beta2 << ") eps=" << options_.epsilon << " weight_decay=" << options_.weight_decay;
+         << options_.beta2 << ") eps=" << options_.eps << " weight_decay=" << options_.weight_decay;
     return text.str();
 }
 
@@ -66,11 +66,11 @@ OptimizerOptions Adam::options() const {
     options.weight_decay = options_.weight_decay;
     options.beta1 = options_.beta1;
     options.beta2 = options_.beta2;
-    options.epsilon = options_.epsilon;
+    options.eps = options_.eps;
     return options;
 }
 
-Sgd::Sgd(const SgdOptions& options) : Optimizer(options.learning_rate), options_(options) {
+SGD::SGD(const SGDOptions& options) : Optimizer(options.learning_rate), options_(options) {
     if (options.nesterov && (options.momentum <= 0.0 || options.dampening != 0.0))
         throw Error("sgd: Nesterov momentum requires a momentum > 0 and zero dampening (as torch.optim.SGD)");
 }
@@ -115,7 +115,7 @@ void Adam::load_state(const OptimizerState& state) {
     second_moment_ = std::move(second);
 }
 
-OptimizerOptions Sgd::options() const {
+OptimizerOptions SGD::options() const {
     OptimizerOptions options;
     options.name = "sgd";
     options.learning_rate = learning_rate_;
@@ -126,20 +126,20 @@ OptimizerOptions Sgd::options() const {
     return options;
 }
 
-OptimizerState Sgd::state() const {
+OptimizerState SGD::state() const {
     OptimizerState state;
     state.step = step_count_;
     if (!velocity_.empty()) state.buffers = {{"momentum_buffer", velocity_}};
     return state;
 }
 
-void Sgd::load_state(const OptimizerState& state) {
+void SGD::load_state(const OptimizerState& state) {
     check_state_buffers("sgd", state, {"momentum_buffer"});
     step_count_ = state.step;
     velocity_ = buffer_or_empty(state, "momentum_buffer");
 }
 
-void Sgd::step(std::span<float> values, std::span<const float> gradients) {
+void SGD::step(std::span<float> values, std::span<const float> gradients) {
     if (gradients.size() != values.size())
         throw Error("sgd: " + std::to_string(gradients.size()) + " gradients for " + std::to_string(values.size()) + " values");
     const float rate = static_cast<float>(learning_rate_), momentum = static_cast<float>(options_.momentum);
@@ -165,7 +165,7 @@ void Sgd::step(std::span<float> values, std::span<const float> gradients) {
     }
 }
 
-std::string Sgd::describe() const {
+std::string SGD::describe() const {
     std::ostringstream text;
     text << "sgd lr=" << learning_rate_ << " momentum=" << options_.momentum << (options_.nesterov ? " nesterov" : "")
          << " weight_decay=" << options_.weight_decay;
@@ -188,13 +188,13 @@ std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& options) {
         if (!(options.dampening >= 0.0 && options.dampening <= 1.0))
             throw Error("dampening " + number_text(options.dampening) + ": expected a number in [0, 1]");
         if (options.nesterov && options.momentum == 0.0) throw Error("Nesterov momentum needs a momentum > 0 (e.g. 0.9)");
-        SgdOptions sgd;
+        SGDOptions sgd;
         sgd.learning_rate = options.learning_rate;
         sgd.momentum = options.momentum;
         sgd.weight_decay = weight_decay;
         sgd.nesterov = options.nesterov;
         sgd.dampening = options.dampening;
-        return std::make_unique<Sgd>(sgd);
+        return std::make_unique<SGD>(sgd);
     }
     if (options.nesterov) throw Error("Nesterov momentum is an option of sgd, not of " + options.name);
     if (options.name == "adam" || options.name == "adamw") {
@@ -203,15 +203,15 @@ std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& options) {
             if (!(beta >= 0.0 && beta < 1.0))
                 throw Error("betas (" + number_text(options.beta1) + ", " + number_text(options.beta2) +
                             "): expected each in [0, 1) (e.g. 0.9, 0.999)");
-        if (!(options.epsilon >= 0.0) || !in_float_range(options.epsilon))
-            throw Error("epsilon " + number_text(options.epsilon) + ": expected a number ≥ 0 float32 holds (e.g. 1e-8)");
+        if (!(options.eps >= 0.0) || !in_float_range(options.eps))
+            throw Error("epsilon " + number_text(options.eps) + ": expected a number ≥ 0 float32 holds (e.g. 1e-8)");
         AdamOptions adam;
         adam.learning_rate = options.learning_rate;
         adam.weight_decay = weight_decay;
         adam.decoupled_weight_decay = options.name == "adamw";
         adam.beta1 = options.beta1;
         adam.beta2 = options.beta2;
-        adam.epsilon = options.epsilon;
+        adam.eps = options.eps;
         return std::make_unique<Adam>(adam);
     }
     throw Error("unknown optimiser '" + options.name + "' (expected adam, adamw or sgd)");

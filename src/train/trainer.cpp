@@ -1,10 +1,10 @@
 // Mini-batch training and evaluation loops.
-#include <convnet/core/files.h>
 #include <convnet/core/error.h>
-#include <convnet/io/weights.h>
-#include <convnet/nn/loss.h>
+#include <convnet/core/files.h>
 #include <convnet/core/random.h>
 #include <convnet/core/threads.h>
+#include <convnet/io/weights.h>
+#include <convnet/nn/loss.h>
 #include <convnet/train/trainer.h>
 
 #include <nlohmann/json.hpp>
@@ -400,8 +400,11 @@ void Trainer::set_communicator(Communicator* communicator, bool sync_batch_norm)
 }
 
 std::string Trainer::weights_report() const {
-    // The first entry in layer order: a bad value early in the network spoils everything after it.
-    for (const NamedParameter& entry : network_.named_parameters()) {
+    // The first entry in layer order (parameters, then buffers): a bad value early in the network
+    // spoils everything after it.
+    std::vector<NamedParameter> entries = network_.named_parameters();
+    for (NamedParameter& buffer : network_.named_buffers()) entries.push_back(std::move(buffer));
+    for (const NamedParameter& entry : entries) {
         const std::span<const float> values(entry.parameter->value, static_cast<std::size_t>(entry.parameter->shape.element_count()));
         if (!all_finite(values))
             return "the weights are not finite from " + entry.name + " on (" + std::to_string(non_finite_count(values)) + " of " +

@@ -38,7 +38,7 @@ void network(std::string_view input) {
     Tensor logits;
     network.predict(images, logits);
     train_step(network, images);
-    network.set_fast_path(false);
+    network.set_backend("reference");
     network.predict(images, logits);
     train_step(network, images);
 }

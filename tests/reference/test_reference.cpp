@@ -2,6 +2,7 @@
 // training and evaluation mode, input and parameter gradients, running statistics), whole
 // networks over a few optimiser steps, and the cross-entropy loss with class weights and ignore_index. What is compared and why the tolerances: docs/REFERENCE_TESTS.md.
 #include "../unit/layer_harness.h"
+#include "../unit/test_support.h"
 #include "npy.h"
 
 #include <convnet/nn/loss.h>
@@ -311,12 +312,12 @@ class NetworkReference : public ::testing::TestWithParam<NetworkCase> {};
 void check_network_case(const NetworkCase& c, bool fast_path) {
     const std::filesystem::path folder = reference_dir() / "networks" / c.name;
     Network network(read_model_file(std::filesystem::path(CONVNET_SOURCE_DIR) / c.model));
-    network.set_fast_path(fast_path);
+    if (!fast_path) network.set_backend("reference");
     const std::string path = network.fast_path() ? "fast path" : "reference layers";
     SCOPED_TRACE(c.name + ": " + c.model + " with " + c.optimizer + " on the " + path);
     if (fast_path && !network.fast_path()) GTEST_SKIP() << "no fast path for " << c.model << ": " << network.fast_path_unavailable();
     const std::string group = c.name + (fast_path ? " fast" : "");
-    for (const NamedParameter& entry : network.named_parameters())
+    for (const NamedParameter& entry : parameters_and_buffers(network))
         copy_into(read_npy(folder / ("initial." + entry.name + ".npy")), *entry.parameter, folder.string());
 
     OptimizerOptions options;
@@ -370,7 +371,7 @@ void check_network_case(const NetworkCase& c, bool fast_path) {
         optimizer->step(network.trainable_values(), network.gradients());
     }
 
-    for (const NamedParameter& entry : network.named_parameters()) {
+    for (const NamedParameter& entry : parameters_and_buffers(network)) {
         const NpyArray expected = read_npy(folder / ("final." + entry.name + ".npy"));
         // Every value agrees within 1e-4. SGD's update is linear in the gradient, so it is held
         // to more: the distance each tensor moved agrees to 1e-4 of that distance. Adam divides

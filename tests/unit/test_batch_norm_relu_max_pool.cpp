@@ -90,7 +90,7 @@ TEST_P(BatchNormReluMaxPoolKernel, MatchesReferenceLayers) {
     std::vector<double> mean(static_cast<std::size_t>(channels)), variance(static_cast<std::size_t>(channels));
     kernel.statistics(blocked_input.data(), mean, variance);
     std::vector<float> blocked_output(to_blocked(pooled, c.block).size(), -7.0f);
-    const double epsilon = norm.options().epsilon;
+    const double epsilon = norm.options().eps;
     kernel.forward(blocked_input.data(), norm.weight().value, norm.bias().value, mean, variance, epsilon, blocked_output.data());
     std::vector<double> sum_dy(static_cast<std::size_t>(channels)), sum_dy_xhat(static_cast<std::size_t>(channels));
     const std::vector<float> blocked_grad = to_blocked(grad_pooled, c.block);  // NaN past C: ignored

@@ -112,11 +112,11 @@ std::vector<float> train_on_ranks(int ranks, bool sync, bool fast) {
     for (int rank = 0; rank < ranks; ++rank)
         threads.emplace_back([&, rank] {
             Network network(parse_model(model, "small.model"));
-            network.set_fast_path(fast);
+            if (!fast) network.set_backend("reference");
             network.initialize(1);
-            SgdOptions options;
+            SGDOptions options;
             options.learning_rate = 0.05;
-            Sgd sgd(options);
+            SGD sgd(options);
             Trainer trainer(network, sgd, 40, 1);
             ThreadGroup::Member member(group, rank);
             if (ranks > 1) trainer.set_communicator(&member, sync);
@@ -168,11 +168,11 @@ std::vector<float> train_segmentation_on_ranks(int ranks) {
     for (int rank = 0; rank < ranks; ++rank)
         threads.emplace_back([&, rank] {
             Network network(parse_model(model, "segment.model"));
-            network.set_fast_path(false);
+            network.set_backend("reference");
             network.initialize(1);
-            SgdOptions options;
+            SGDOptions options;
             options.learning_rate = 0.05;
-            Sgd sgd(options);
+            SGD sgd(options);
             Trainer trainer(network, sgd, 20, 1);
             trainer.set_class_weights({0.5f, 2.0f, 3.0f});
             ThreadGroup::Member member(group, rank);
@@ -202,11 +202,11 @@ std::vector<float> train_detection_on_ranks(int ranks, double& map50) {
     for (int rank = 0; rank < ranks; ++rank)
         threads.emplace_back([&, rank] {
             Network network(parse_model(model, "detect.model"));
-            network.set_fast_path(false);
+            network.set_backend("reference");
             network.initialize(1);
-            SgdOptions options;
+            SGDOptions options;
             options.learning_rate = 0.05;
-            Sgd sgd(options);
+            SGD sgd(options);
             Trainer trainer(network, sgd, 20, 1);
             ThreadGroup::Member member(group, rank);
             if (ranks > 1) trainer.set_communicator(&member, true);

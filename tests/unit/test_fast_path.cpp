@@ -54,7 +54,7 @@ class FastPath : public ::testing::TestWithParam<FastPathCase> {};
 void expect_agreement(const ModelSpec& spec, std::int64_t batch) {
     Network fast(spec), reference(spec);
     ASSERT_TRUE(fast.fast_path()) << fast.fast_path_unavailable();
-    reference.set_fast_path(false);
+    reference.set_backend("reference");
     fast.initialize(5);
     reference.initialize(5);
 
@@ -77,7 +77,7 @@ void expect_agreement(const ModelSpec& spec, std::int64_t batch) {
         softmax_cross_entropy(reference_logits, labels, &reference_grad);
         fast.backward(fast_grad);
         reference.backward(reference_grad);
-        const auto fast_parameters = fast.named_parameters(), reference_parameters = reference.named_parameters();
+        const auto fast_parameters = parameters_and_buffers(fast), reference_parameters = parameters_and_buffers(reference);
         const double gradient_floor = 1e-3 * largest_gradient(reference);
         for (std::size_t i = 0; i < fast_parameters.size(); ++i) {
             const Parameter& a = *fast_parameters[i].parameter;
@@ -190,7 +190,7 @@ TEST(FastPath, OwnKernelsAgreeWithReferenceLayers) {
             SCOPED_TRACE(std::string(model) + (own_kernels == engine::onednn::OwnKernels::never ? "without" : "with") + " own kernels");
             const ModelSpec spec = parse_model(model, "case.model");
             Network fast(spec), reference(spec);
-            reference.set_fast_path(false);
+            reference.set_backend("reference");
             fast.initialize(5);
             reference.initialize(5);
             std::string why_not;
@@ -208,7 +208,7 @@ TEST(FastPath, OwnKernelsAgreeWithReferenceLayers) {
             softmax_cross_entropy(reference.forward_train(input), labels, &reference_grad);
             executor->backward(fast_grad);
             reference.backward(reference_grad);
-            const auto fast_parameters = fast.named_parameters(), reference_parameters = reference.named_parameters();
+            const auto fast_parameters = parameters_and_buffers(fast), reference_parameters = parameters_and_buffers(reference);
             const double gradient_floor = 1e-3 * largest_gradient(reference);
             for (std::size_t i = 0; i < fast_parameters.size(); ++i) {
                 const Parameter& a = *fast_parameters[i].parameter;
@@ -276,7 +276,7 @@ TEST(FastPath, EvaluationSeesChangedWeights) {
     network.predict(input, after);
     EXPECT_NE(before[0], after[0]);
     Network reference(parse_model("input 1x6x6\nconv2d out=2 kernel=3\nrelu\nflatten\nlinear out=2\n", "m.model"));
-    reference.set_fast_path(false);
+    reference.set_backend("reference");
     reference.initialize(1);
     reference.named_parameters()[0].parameter->value[0] += 1.0f;
     Tensor expected;

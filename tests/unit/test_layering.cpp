@@ -54,7 +54,8 @@ std::string relative_text(const fs::path& path) { return fs::relative(path, kRoo
 std::vector<fs::path> sources_under(const fs::path& folder) {
     std::vector<fs::path> files;
     for (const auto& entry : fs::recursive_directory_iterator(kRoot / folder))
-        if (entry.is_regular_file() && (entry.path().extension() == ".h" || entry.path().extension() == ".cpp")) files.push_back(entry.path());
+        if (entry.is_regular_file() && (entry.path().extension() == ".h" || entry.path().extension() == ".cpp"))
+            files.push_back(entry.path());
     std::sort(files.begin(), files.end());
     return files;
 }
@@ -125,7 +126,8 @@ TEST(Layering, EveryLibraryFileIsInAPart) {
     std::vector<std::string> loose;
     for (const char* folder : {"src", "include/convnet"})
         for (const fs::path& file : sources_under(folder))
-            if (!floor_of(fs::relative(file, kRoot))) loose.push_back(relative_text(file) + ": outside the parts; move it into one of " + floors_text());
+            if (!floor_of(fs::relative(file, kRoot)))
+                loose.push_back(relative_text(file) + ": outside the parts; move it into one of " + floors_text());
     EXPECT_TRUE(loose.empty()) << joined(loose);
 }
 
@@ -151,8 +153,8 @@ TEST(Layering, TheRuleKnowsUpFromDown) {
     EXPECT_EQ(floor_of("src/engine/onednn/stage.h"), floor_index("engine"));
     EXPECT_EQ(floor_of("tools/train.cpp"), kTop);
     EXPECT_EQ(floor_of("include/convnet/convnet.h"), kTop);
-    EXPECT_FALSE(floor_of("src/model.cpp"));           // loose
-    EXPECT_FALSE(floor_of("src/widgets/thing.cpp"));   // not a part
+    EXPECT_FALSE(floor_of("src/model.cpp"));          // loose
+    EXPECT_FALSE(floor_of("src/widgets/thing.cpp"));  // not a part
     EXPECT_LT(*floor_index("core"), *floor_index("inspect"));
 }
 

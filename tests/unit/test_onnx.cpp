@@ -4,9 +4,9 @@
 #include "test_support.h"
 
 #include <convnet/core/files.h>
+#include <convnet/io/onnx.h>
 #include <convnet/io/weights.h>
 #include <convnet/nn/layer_registry.h>
-#include <convnet/io/onnx.h>
 
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>

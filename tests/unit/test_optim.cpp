@@ -42,26 +42,26 @@ void expect_steps(Optimizer& optimizer, const std::array<std::array<double, 4>, 
     }
 }
 
-TEST(Sgd, WithoutMomentumStepsAlongTheGradient) {
-    Sgd sgd(SgdOptions{0.1, 0.0});
+TEST(SGD, WithoutMomentumStepsAlongTheGradient) {
+    SGD sgd(SGDOptions{0.1, 0.0});
     expect_steps(sgd, {{{0.49, -0.98, 1.97, 0}, {0.495, -1.02, 1.94, -0.0001}, {0.475, -1.02, 1.95, 0.1999}}});
 }
 
-TEST(Sgd, MomentumStartsTheVelocityAtTheFirstGradient) {
-    Sgd sgd(SgdOptions{0.1, 0.9});
+TEST(SGD, MomentumStartsTheVelocityAtTheFirstGradient) {
+    SGD sgd(SGDOptions{0.1, 0.9});
     expect_steps(sgd, {{{0.49, -0.98, 1.97, 0}, {0.486, -1.002, 1.913, -0.0001}, {0.4624, -1.0218, 1.8717, 0.19981}}});
 }
 
-TEST(Sgd, DampeningAndWeightDecayAsTorch) {
-    SgdOptions options{0.1, 0.8, 0.01};
+TEST(SGD, DampeningAndWeightDecayAsTorch) {
+    SGDOptions options{0.1, 0.8, 0.01};
     options.dampening = 0.3;
-    Sgd sgd(options);
+    SGD sgd(options);
     expect_steps(sgd, {{{0.4895, -0.979, 1.968, 0},
                         {0.48425735, -0.9895147, 1.9200224, -7e-05},
                         {0.4657242499, -0.9972337997, 1.887296304, 0.139874049}}});
 }
 
-TEST(Sgd, NesterovWithWeightDecayAsTorch) {
+TEST(SGD, NesterovWithWeightDecayAsTorch) {
     OptimizerOptions options;
     options.name = "sgd";
     options.learning_rate = 0.1;
@@ -108,7 +108,7 @@ TEST(AdamW, BetasEpsilonAndDecayAsTorch) {
     options.learning_rate = 0.01;
     options.beta1 = 0.8;
     options.beta2 = 0.99;
-    options.epsilon = 1e-6;
+    options.eps = 1e-6;
     options.weight_decay = 0.5;
     options.decoupled_weight_decay = true;
     Adam adamw(options);
@@ -174,7 +174,7 @@ TEST(MakeOptimizer, RefusesBadOptionsByName) {
     options.beta1 = -0.1;
     EXPECT_NE(message(options).find("betas (-0.1, 0.999)"), std::string::npos) << message(options);
     options = {};
-    options.epsilon = -1e-8;
+    options.eps = -1e-8;
     EXPECT_NE(message(options).find("epsilon -1e-08"), std::string::npos) << message(options);
     options = {};
     options.name = "sgd";
@@ -183,7 +183,7 @@ TEST(MakeOptimizer, RefusesBadOptionsByName) {
     // The edges that are allowed.
     options = {};
     options.beta1 = 0.0;
-    options.epsilon = 0.0;
+    options.eps = 0.0;
     options.learning_rate = 3e38;
     EXPECT_EQ(message(options), "no error");
 }
@@ -279,12 +279,12 @@ TEST(OptimizerState, AdamAndSgdContinueFromAnotherOnesState) {
     ASSERT_EQ(adam_state.buffers.size(), 2u);
     EXPECT_EQ(adam_state.buffers.at("exp_avg").size(), 4u);
     EXPECT_EQ(adam_state.buffers.at("exp_avg_sq").size(), 4u);
-    SgdOptions momentum;
+    SGDOptions momentum;
     momentum.momentum = 0.9;
-    Sgd sgd(momentum), sgd_resumed(momentum);
+    SGD sgd(momentum), sgd_resumed(momentum);
     run(sgd, sgd_resumed);
     EXPECT_EQ(sgd.state().buffers.count("momentum_buffer"), 1u);
-    EXPECT_TRUE(Sgd(momentum).state().buffers.empty());  // created by the first step, as torch's
+    EXPECT_TRUE(SGD(momentum).state().buffers.empty());  // created by the first step, as torch's
     testing::expect_error([&] { adam_resumed.load_state(sgd.state()); }, {"adam state: no buffer 'momentum_buffer'"});
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <convnet/data/data.h>
+#include <convnet/nn/network.h>
 #include <convnet/core/error.h>
 #include <convnet/core/random.h>
 
@@ -13,6 +14,14 @@
 #include <string>
 
 namespace convnet::testing {
+
+// Every parameter, then every buffer, with its dotted name: what a test compares or copies
+// between two networks (torch: named_parameters() then named_buffers()).
+inline std::vector<NamedParameter> parameters_and_buffers(const Network& network) {
+    std::vector<NamedParameter> entries = network.named_parameters();
+    for (NamedParameter& buffer : network.named_buffers()) entries.push_back(std::move(buffer));
+    return entries;
+}
 
 // Three classes of 12x12 images: a bright row, a bright column, or a bright diagonal, with noise.
 inline Dataset generated_dataset(std::int64_t count, std::uint64_t seed) {

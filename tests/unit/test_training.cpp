@@ -35,7 +35,7 @@ std::vector<float> train_and_collect(const Dataset& data, std::uint64_t seed, in
     Trainer trainer(network, adam, 32, seed);
     trainer.train_epoch(data, {});
     std::vector<float> weights;
-    for (const NamedParameter& entry : network.named_parameters())
+    for (const NamedParameter& entry : testing::parameters_and_buffers(network))
         weights.insert(weights.end(), entry.parameter->value, entry.parameter->value + entry.parameter->shape.element_count());
     return weights;
 }
@@ -169,7 +169,7 @@ TEST(Training, MetricsAreValidJsonEvenForNaN) {
 // an epoch and resumed (same weights and optimiser) ends bit for bit where an unbroken one does.
 std::vector<float> weights_of(const Network& network) {
     std::vector<float> weights;
-    for (const NamedParameter& entry : network.named_parameters())
+    for (const NamedParameter& entry : testing::parameters_and_buffers(network))
         weights.insert(weights.end(), entry.parameter->value, entry.parameter->value + entry.parameter->shape.element_count());
     return weights;
 }
@@ -231,7 +231,7 @@ TEST(Training, FitEvaluatesEveryNthEpochAndTheLast) {
     const auto run = [&](int eval_every, std::vector<int>& evaluated) {
         Network network(parse_model(kSmallModel, "small.model"));
         network.initialize(4);
-        Sgd sgd(SgdOptions{});
+        SGD sgd(SGDOptions{});
         FitOptions options;
         options.epochs = 7;
         options.eval_every = eval_every;
@@ -264,7 +264,7 @@ TEST(Training, FitEvaluatesEveryNthEpochAndTheLast) {
 
     Network network(parse_model(kSmallModel, "small.model"));
     network.initialize(4);
-    Sgd sgd(SgdOptions{});
+    SGD sgd(SGDOptions{});
     FitOptions zero;
     zero.eval_every = 0;
     testing::expect_error([&] { Trainer(network, sgd, 32, 4).fit(train, test, zero); }, {"eval_every 0", "expected 1 or more"});
@@ -274,9 +274,9 @@ TEST(Training, FitEvaluatesEveryNthEpochAndTheLast) {
 TEST(Training, FitKeepsTheOptimisersOwnRate) {
     Network network(parse_model(kSmallModel, "small.model"));
     network.initialize(1);
-    SgdOptions options;
+    SGDOptions options;
     options.learning_rate = 0.05;
-    Sgd sgd(options);
+    SGD sgd(options);
     Trainer trainer(network, sgd, 32, 1);
     FitOptions fit;
     fit.epochs = 1;
@@ -291,7 +291,7 @@ TEST(Training, FitKeepsTheOptimisersOwnRate) {
 TEST(Training, ANonFiniteLossStopsNamingTheStepTheWeightsAndTheCause) {
     const Dataset train = generated_dataset(640, 5);
     const char* model = "input 1x12x12\nflatten\nlinear out=3\n";
-    SgdOptions options;
+    SGDOptions options;
     options.learning_rate = 50.0;
     for (const NonFinitePolicy policy : {NonFinitePolicy::stop, NonFinitePolicy::skip}) {
         Network network(parse_model(model, "plain.model"));
@@ -299,7 +299,7 @@ TEST(Training, ANonFiniteLossStopsNamingTheStepTheWeightsAndTheCause) {
         network.named_parameters()[1].parameter->value[2] = std::numeric_limits<float>::quiet_NaN();  // fc1.bias[2]
         network.parameters_changed();
         const std::vector<float> before = weights_of(network);
-        Sgd sgd(options);
+        SGD sgd(options);
         Trainer trainer(network, sgd, 32, 1);
         trainer.set_non_finite_policy(policy);
         if (policy == NonFinitePolicy::stop) {
@@ -337,7 +337,7 @@ TEST(Training, NonFiniteGradientsOfAFiniteLossStopBeforeTheStepNamingTheLayer) {
                 entry.parameter->value[i] = entry.name == "fc2.weight" ? float(1 << (i / 4)) * 1e12f : 0.0f;
         network.parameters_changed();
         const std::vector<float> before = weights_of(network);
-        Sgd sgd(SgdOptions{});
+        SGD sgd(SGDOptions{});
         Trainer trainer(network, sgd, 32, 1);
         trainer.set_batch_transform(huge_inputs, {});
         trainer.set_non_finite_policy(policy);
@@ -366,7 +366,7 @@ TEST(Training, SkipLeavesOutOnlyTheBatchesThatAreNotFinite) {
     overflowing.std = {1e-40f};
     Network network(parse_model("input 1x12x12\nflatten\nlinear out=3\n", "plain.model"));
     network.initialize(1);
-    Sgd sgd(SgdOptions{});
+    SGD sgd(SGDOptions{});
     Trainer trainer(network, sgd, 1, 1);
     trainer.set_batch_transform(overflowing, {});
     trainer.set_non_finite_policy(NonFinitePolicy::skip);
@@ -383,9 +383,9 @@ TEST(Training, AStepThatMakesTheWeightsNonFiniteStopsUnderEitherPolicy) {
     for (const NonFinitePolicy policy : {NonFinitePolicy::stop, NonFinitePolicy::skip}) {
         Network network(parse_model("input 1x12x12\nflatten\nlinear out=3\n", "plain.model"));
         network.initialize(1);
-        SgdOptions options;
+        SGDOptions options;
         options.learning_rate = 1e39;
-        Sgd sgd(options);
+        SGD sgd(options);
         Trainer trainer(network, sgd, 32, 1);
         trainer.set_non_finite_policy(policy);
         testing::expect_error(

@@ -63,7 +63,6 @@ struct ModelSummary {
 // Throws convnet::Error "FILE:LINE: ..." naming the failing formula for an invalid model.
 ModelSummary summarize_model(const ModelSpec& spec);
 
-
 // Volumes as the seed articles write them, width × height × depth: "28×28×16"; "1568" for features.
 std::string volume_text(const Shape& shape_with_batch);
 

@@ -84,5 +84,4 @@ WeightsMetadata read_weights_metadata(const std::filesystem::path& path);
 std::unique_ptr<Network> load_network(const std::filesystem::path& path, std::vector<std::string>* warnings = nullptr,
                                       WeightsMetadata* metadata = nullptr);
 
-
 }  // namespace convnet

@@ -60,9 +60,8 @@ public:
     void set_backend(std::string_view name);
     // The backend calls run on: "reference" when set so, or when no other can run this model.
     std::string backend() const { return fast_path() ? backend_name_ : "reference"; }
-    // The fast path runs the whole network as oneDNN primitives in blocked layouts; it is on by
-    // default when every layer has one. Off, each layer's own (reference) code runs.
-    void set_fast_path(bool enabled) { use_fast_path_ = enabled; }
+    // Deprecated: set_backend("reference") for false; set_backend of the default for true.
+    [[deprecated("use set_backend(\"reference\") or set_backend(name)")]] void set_fast_path(bool enabled) { use_fast_path_ = enabled; }
     bool fast_path() const { return use_fast_path_ && fast_path_ != nullptr; }
     // Whether a call with `input` runs on the fast path: not when the input or a parameter holds
     // NaN or an infinity, or a batch norm's running variance is negative, since oneDNN's ReLU and max pooling compute max(x, 0) and would
@@ -115,8 +114,12 @@ public:
     std::span<float> buffers();
     // Every parameter and buffer value, trainable first: one block (training checks it is finite).
     std::span<const float> all_values() const { return arena_->all_values(); }
-    // Every parameter and buffer with its dotted name, in layer order.
+    // The trainable parameters with their dotted names, in layer order, as
+    // torch.nn.Module.named_parameters() (the optimiser's order: model.parameters()).
     std::vector<NamedParameter> named_parameters() const;
+    // The buffers (batch norm's running_mean and running_var) with their dotted names, in layer
+    // order, as torch.nn.Module.named_buffers() (num_batches_tracked, an integer, is in state_dict).
+    std::vector<NamedParameter> named_buffers() const;
 
     // Synchronised batch norm (torch.nn.SyncBatchNorm) over the ranks of `communicator` for every
     // batch norm layer (BatchNorm::set_communicator); null: each process's own batch.

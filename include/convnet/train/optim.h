@@ -54,7 +54,7 @@ protected:
 
 struct AdamOptions {
     double learning_rate = 1e-3;
-    double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
+    double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
     // Adam: L2, added to the gradient before the moments (torch.optim.Adam, default 0).
     // AdamW: decoupled, values *= 1 − lr·weight_decay before the update (torch.optim.AdamW, 0.01).
     double weight_decay = 0.0;
@@ -78,7 +78,7 @@ private:
     std::vector<float> first_moment_, second_moment_;
 };
 
-struct SgdOptions {
+struct SGDOptions {
     double learning_rate = 0.01;
     double momentum = 0.9;
     double weight_decay = 0.0;  // L2 added to the gradient, as torch.optim.SGD
@@ -87,9 +87,9 @@ struct SgdOptions {
 };
 
 // torch.optim.SGD: the velocity starts at the first gradient (no dampening on that step).
-class Sgd : public Optimizer {
+class SGD : public Optimizer {
 public:
-    explicit Sgd(const SgdOptions& options);
+    explicit SGD(const SGDOptions& options);
     void step(std::span<float> values, std::span<const float> gradients) override;
     std::string describe() const override;
     OptimizerOptions options() const override;
@@ -98,7 +98,7 @@ public:
     void load_state(const OptimizerState& state) override;
 
 private:
-    SgdOptions options_;
+    SGDOptions options_;
     std::vector<float> velocity_;  // empty until the first step
     std::int64_t step_count_ = 0;
 };
@@ -120,12 +120,12 @@ struct OptimizerOptions {
     double momentum = 0.9;                              // sgd only
     bool nesterov = false;                              // sgd only
     std::optional<double> weight_decay;                 // unset: 0 for adam and sgd, 0.01 for adamw (PyTorch's defaults)
-    double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;  // adam and adamw only
+    double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adam and adamw only
     double dampening = 0.0;                             // sgd only
 };
 
 // Checks every option (a positive learning rate, momentum in [0, 1), dampening in [0, 1], weight
-// decay ≥ 0, betas in [0, 1) and epsilon ≥ 0 as torch.optim.Adam checks them, Nesterov only with
+// decay ≥ 0, betas in [0, 1) and eps ≥ 0 as torch.optim.Adam checks them, Nesterov only with
 // momentum; and each factor within float32's range, which the step computes in) and throws
 // convnet::Error naming the option; throws on an unknown name.
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& options);
@@ -169,5 +169,9 @@ LearningRateSchedule one_cycle_schedule(double pct_start = 0.3);
 // "onecycle[:PCT_START]" (e.g. "step:10:0.5", "cosine:20", "onecycle:0.25"); throws
 // convnet::Error with the expected forms.
 LearningRateSchedule parse_schedule(const std::string& text);
+
+// The spellings before torch.optim.SGD's, kept for one release.
+using Sgd [[deprecated("renamed SGD, as torch.optim.SGD")]] = SGD;
+using SgdOptions [[deprecated("renamed SGDOptions")]] = SGDOptions;
 
 }  // namespace convnet

@@ -26,7 +26,7 @@ public:
         const auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
         src_ = src;
         forward_pd_ = dnnl::batch_normalization_forward::primitive_desc(
-            {prop, src.get_desc(), static_cast<float>(layer.options().epsilon), flags}, context.engine);
+            {prop, src.get_desc(), static_cast<float>(layer.options().eps), flags}, context.engine);
         forward_ = dnnl::batch_normalization_forward(forward_pd_);
         dst_ = unbound(forward_pd_.dst_desc(), context);
         scale_ = wrap(layer.weight().shape, Tag::a, layer.weight().value, context.engine);
@@ -59,7 +59,7 @@ public:
         diff_dst_ = diff_dst;
         need_diff_src_ = need_diff_src;
         backward_pd_ = dnnl::batch_normalization_backward::primitive_desc(
-            {dnnl::prop_kind::backward, diff_dst.get_desc(), src_.get_desc(), static_cast<float>(layer_.options().epsilon), flags_},
+            {dnnl::prop_kind::backward, diff_dst.get_desc(), src_.get_desc(), static_cast<float>(layer_.options().eps), flags_},
             context.engine, forward_pd_);
         backward_ = dnnl::batch_normalization_backward(backward_pd_);
         // oneDNN's backward writes the input gradient with the parameters' in one pass, needed
@@ -102,16 +102,16 @@ private:
         auto& built = synchronised_.emplace();
         const auto local_flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
         built.local_forward = dnnl::batch_normalization_forward(dnnl::batch_normalization_forward::primitive_desc(
-            {dnnl::prop_kind::forward_training, src_.get_desc(), static_cast<float>(layer_.options().epsilon), local_flags},
+            {dnnl::prop_kind::forward_training, src_.get_desc(), static_cast<float>(layer_.options().eps), local_flags},
             context.engine));
         built.local_dst = memory(forward_pd_.dst_desc(), context.engine);
         const auto given = flags_ | dnnl::normalization_flags::use_global_stats;
         built.forward_pd = dnnl::batch_normalization_forward::primitive_desc(
-            {dnnl::prop_kind::forward_training, src_.get_desc(), static_cast<float>(layer_.options().epsilon), given}, context.engine);
+            {dnnl::prop_kind::forward_training, src_.get_desc(), static_cast<float>(layer_.options().eps), given}, context.engine);
         built.forward = dnnl::batch_normalization_forward(built.forward_pd);
         if (workspace_) workspace_ = memory(built.forward_pd.workspace_desc(), context.engine);
         const auto backward_pd = dnnl::batch_normalization_backward::primitive_desc(
-            {dnnl::prop_kind::backward, diff_dst_.get_desc(), src_.get_desc(), static_cast<float>(layer_.options().epsilon), given},
+            {dnnl::prop_kind::backward, diff_dst_.get_desc(), src_.get_desc(), static_cast<float>(layer_.options().eps), given},
             context.engine, built.forward_pd);
         built.backward = dnnl::batch_normalization_backward(backward_pd);
         built.constant_diff_src = memory(backward_pd.diff_src_desc(), context.engine);
@@ -195,7 +195,7 @@ private:
         float* offset = static_cast<float*>(built.offset.get_data_handle());
         const double count = double(global_count_);
         for (std::size_t c = 0; c < channels; ++c) {
-            const double inverse_std = 1.0 / std::sqrt(double(variance[c]) + layer_.options().epsilon);
+            const double inverse_std = 1.0 / std::sqrt(double(variance[c]) + layer_.options().eps);
             const double weight = layer_.weight().value[c];
             const double a = weight * inverse_std * inverse_std * sums[channels + c] / count;
             slope[c] = static_cast<float>(a);

@@ -44,7 +44,7 @@ public:
         for (std::size_t c = 0; c < mean_.size(); ++c)
             layer_.update_running_statistics(static_cast<std::int64_t>(c), mean_[c], variance_[c], count_);
         layer_.record_batch();
-        kernel_->forward(input, layer_.weight().value, layer_.bias().value, mean_, variance_, layer_.options().epsilon,
+        kernel_->forward(input, layer_.weight().value, layer_.bias().value, mean_, variance_, layer_.options().eps,
                          static_cast<float*>(dst_.get_data_handle()));
     }
 
@@ -73,7 +73,7 @@ public:
         if (layer_.communicator() != nullptr) layer_.synchronise_gradient_sums(sums_);
         kernel_->input_gradient(static_cast<const float*>(input_.get_data_handle()),
                                 static_cast<const float*>(grad_output_.get_data_handle()), layer_.weight().value, mean_, variance_,
-                                layer_.options().epsilon, sum_dy, sum_dy_xhat, double(count_),
+                                layer_.options().eps, sum_dy, sum_dy_xhat, double(count_),
                                 static_cast<float*>(grad_input_.get_data_handle()));
         grad_input_conversion_.run(stream);
     }

@@ -22,8 +22,7 @@ std::vector<std::size_t> last_readers(const std::vector<LayerPlan>& layers) {
 
 }  // namespace
 
-void reference_forward(const std::vector<LayerPlan>& layers, const Tensor& input, Tensor& logits,
-                       const ActivationObserver& observer) {
+void reference_forward(const std::vector<LayerPlan>& layers, const Tensor& input, Tensor& logits, const ActivationObserver& observer) {
     const std::vector<std::size_t> last = last_readers(layers);
     std::vector<Tensor> outputs(layers.size());  // released after their last reader
     std::vector<const Tensor*> inputs;

@@ -11,8 +11,7 @@ namespace convnet::engine {
 
 // Evaluation over the layers; each output is handed to `observer` when it is set. An activation
 // is released as soon as the last layer that reads it has run.
-void reference_forward(const std::vector<LayerPlan>& layers, const Tensor& input, Tensor& logits,
-                       const ActivationObserver& observer);
+void reference_forward(const std::vector<LayerPlan>& layers, const Tensor& input, Tensor& logits, const ActivationObserver& observer);
 
 class ReferenceExecutor : public Executor {
 public:

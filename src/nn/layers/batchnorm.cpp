@@ -23,7 +23,7 @@ BatchNorm::BatchNorm(const BatchNormOptions& options) : options_(options) {
 
 std::vector<Attribute> BatchNorm::attributes() const {
     return {{"num_features", options_.channels, ""},
-            {"eps", options_.epsilon, "eps", options_.epsilon == 1e-5},
+            {"eps", options_.eps, "eps", options_.eps == 1e-5},
             {"momentum", options_.momentum, "momentum", options_.momentum == 0.1}};
 }
 
@@ -73,7 +73,7 @@ void BatchNorm::forward(const Tensor& input, Tensor& output) const {
 }
 
 std::pair<double, double> BatchNorm::evaluation_scale_shift(std::int64_t channel) const {
-    const double scale = param(weight_).value[channel] / std::sqrt(double(param(running_var_).value[channel]) + options_.epsilon);
+    const double scale = param(weight_).value[channel] / std::sqrt(double(param(running_var_).value[channel]) + options_.eps);
     return {scale, param(bias_).value[channel] - param(running_mean_).value[channel] * scale};
 }
 
@@ -107,7 +107,7 @@ void BatchNorm::forward_train(const Tensor& input, Tensor& output) {
     batch_count_ = count;
     std::vector<float> scale(size), shift(size);
     for (std::size_t c = 0; c < size; ++c) {
-        const double inverse_std = 1.0 / std::sqrt(variance[c] + options_.epsilon);
+        const double inverse_std = 1.0 / std::sqrt(variance[c] + options_.eps);
         batch_mean_[c] = static_cast<float>(mean[c]);
         batch_inverse_std_[c] = static_cast<float>(inverse_std);
         scale[c] = static_cast<float>(param(weight_).value[c] * inverse_std);

@@ -15,7 +15,7 @@ struct BatchNormOptions {
     std::int64_t channels = 1;
     int input_rank = 4;  // 4 for BatchNorm2d, 2 for BatchNorm1d
     double momentum = 0.1;
-    double epsilon = 1e-5;
+    double eps = 1e-5;
 };
 
 class BatchNorm : public Layer {
