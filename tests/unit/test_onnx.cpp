@@ -3,9 +3,9 @@
 // covered, and bad input refused with nothing written. scripts/check_onnx.py runs the exports.
 #include "test_support.h"
 
+#include <convnet/io/onnx.h>
 #include <convnet/io/weights.h>
 #include <convnet/nn/layer_registry.h>
-#include <convnet/io/onnx.h>
 
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
@@ -140,7 +140,7 @@ TEST(Onnx, JoinsReadTheLayersTheirFromNames) {
 }
 
 TEST(Onnx, PortableFormsForPooling) {
-    const auto network = network_of("tests/onnx/all-layers.model");
+    const auto network = network_of(testing::kAllLayersModel);
     const onnx::ModelProto model = parse(format_onnx(*network));
     const std::multiset<std::string> ops = op_types(model.graph());
     EXPECT_EQ(ops.count("LpPool"), 0u);  // OpenCV 4.6 cannot load it
