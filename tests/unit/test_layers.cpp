@@ -1,12 +1,10 @@
 // Layer behaviour the finite-difference check cannot see: values against hand-worked numbers
 // (activations, every pool, softmax), dropout's mask, scaling and repeatability, the options each
-// layer writes back, the errors for options out of range; the example model files; and that
-// docs/LAYERS.md has a row for every registered layer.
+// layer writes back, the errors for options out of range; the example model files.
 #include "layer_harness.h"
 #include "test_support.h"
 
 #include <convnet/core/error.h>
-#include <convnet/nn/layer_registry.h>
 #include <convnet/nn/layers/dropout.h>
 #include <convnet/nn/layers/gausspool2d.h>
 #include <convnet/nn/loss.h>
@@ -15,9 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <fstream>
 #include <numeric>
-#include <sstream>
 
 namespace convnet::testing {
 namespace {
@@ -383,16 +379,6 @@ TEST(ExampleModels, DropoutInANetworkRepeatsForASeedAndIsOffInEvaluation) {
     first.predict(batch, evaluated);
     first.predict(batch, evaluated_again);
     for (std::int64_t i = 0; i < evaluated.size(); ++i) ASSERT_EQ(evaluated[i], evaluated_again[i]) << i;
-}
-
-TEST(LayerDocs, EveryRegisteredLayerIsDescribedInLayersMd) {
-    std::ifstream file(std::string(CONVNET_SOURCE_DIR) + "/docs/LAYERS.md");
-    ASSERT_TRUE(file) << "docs/LAYERS.md is missing";
-    std::stringstream text;
-    text << file.rdbuf();
-    for (const LayerType& type : layer_types())
-        EXPECT_NE(text.str().find("| `" + std::string(type.name) + "` |"), std::string::npos)
-            << type.name << " has no row in docs/LAYERS.md";
 }
 
 }  // namespace
