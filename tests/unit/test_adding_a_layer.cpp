@@ -11,12 +11,14 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 
 namespace convnet::testing {
 namespace {
@@ -90,11 +92,29 @@ TEST(AddingALayer, AutomaticNamePerType) {
             << "give one `" << type.name << "` line of " << kAllLayersModel << " no name=, so that its automatic name is checked";
 }
 
-// Step 6: every registered type has an ONNX exporter.
+// Step 6: every registered type has an ONNX exporter, and a row of docs/ONNX.md's "Operators per
+// layer" whose first cell names it ("batchnorm2d, batchnorm1d", "avgpool2d, no padding ...").
 TEST(AddingALayer, OnnxRowPerType) {
-    for (const LayerType& type : layer_types())
+    const std::string text = file_text(in_source("docs/ONNX.md"));
+    const std::size_t section = text.find("\n## Operators per layer\n");
+    ASSERT_NE(section, std::string::npos) << "docs/ONNX.md has no section \"Operators per layer\"";
+    std::istringstream lines(text.substr(section + 1, text.find("\n## ", section + 1) - section));
+    std::set<std::string> documented;
+    for (std::string line; std::getline(lines, line);) {
+        if (!line.starts_with("| ")) continue;
+        std::string word;
+        for (const char c : line.substr(2, line.find(" |", 1) - 2) + " ") {
+            if (std::isalnum(static_cast<unsigned char>(c))) word += c;
+            else if (!word.empty()) documented.insert(std::exchange(word, ""));
+        }
+    }
+    for (const LayerType& type : layer_types()) {
         EXPECT_TRUE(onnx_exports(type.name)) << "layer type '" << type.name << "' has no ONNX form: add Exporter{\"" << type.name
-                                             << "\", WRITER} to kExporters in src/io/onnx.cpp (docs/ONNX.md lists the forms)";
+                                             << "\", WRITER} to kExporters in src/io/onnx.cpp";
+        EXPECT_TRUE(documented.count(std::string(type.name)))
+            << "layer type '" << type.name << "' is not in docs/ONNX.md's \"Operators per layer\": add `| " << type.name
+            << " | ONNX OPERATORS | notes |` there";
+    }
     EXPECT_FALSE(onnx_exports("lstm"));
 }
 
