@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """ONNX export checked by real consumers (docs/ONNX.md). For every model of models/, plus
-tests/reference/resnet-basic.model and tests/onnx/all-layers.model (every layer type): weights
+tests/reference/resnet-basic.model and tests/models/all-layers.model (every layer type): weights
 from `convnet_onnx_helper init` (PyTorch's initialisation, batch norm's statistics at random),
 `convnet export --onnx` at opsets 13 and 17, then
   - onnx.checker.check_model(full_check=True) (Debian's python3-onnx);
@@ -258,7 +258,7 @@ def main():
     import cv2
     cv2.setNumThreads(1)
     models = args.models or sorted(glob.glob(os.path.join(ROOT, "models", "*.model"))) + [
-        os.path.join(ROOT, "tests", "reference", "resnet-basic.model"), os.path.join(ROOT, "tests", "onnx", "all-layers.model")]
+        os.path.join(ROOT, "tests", "reference", "resnet-basic.model"), os.path.join(ROOT, "tests", "models", "all-layers.model")]
     images = read_idx_images(args.data, IMAGES)
     rows, failures = [], []
     for model in models:

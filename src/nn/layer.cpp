@@ -40,6 +40,14 @@ void Layer::initialize_uniform(Random& random, std::int64_t fan_in, Parameter& w
         for (std::int64_t i = 0; i < bias->shape.element_count(); ++i) bias->value[i] = random.uniform(-bound, bound);
 }
 
+std::string Layer::output_size_formula(const Shape&, const Shape&) const { return {}; }
+
+std::int64_t Layer::minimum_training_batch(const Shape&) const { return 1; }
+
+std::string Layer::per_axis_formula(const std::string& height, const std::string& width) {
+    return height == width ? height : "H: " + height + "; W: " + width;
+}
+
 int Layer::declare(std::string name, Shape shape, ParameterRole role) {
     parameters_.push_back(Parameter{std::move(name), std::move(shape), role, nullptr, nullptr});
     return static_cast<int>(parameters_.size()) - 1;

@@ -7,8 +7,8 @@
 #include <convnet/nn/layers/batchnorm.h>
 #include <convnet/nn/layers/concat.h>
 #include <convnet/nn/layers/conv2d.h>
-#include <convnet/nn/layers/detect.h>
 #include <convnet/nn/layers/convtranspose2d.h>
+#include <convnet/nn/layers/detect.h>
 #include <convnet/nn/layers/dropout.h>
 #include <convnet/nn/layers/flatten.h>
 #include <convnet/nn/layers/gausspool2d.h>
@@ -176,7 +176,8 @@ std::unique_ptr<Layer> make_detect(LayerOptions& options, const Shape& input) {
     detect.box_weight = options.real("box_weight", detect.box_weight, 0.0, 1e6);
     detect.objectness_weight = options.real("objectness_weight", detect.objectness_weight, 0.0, 1e6);
     detect.class_weight = options.real("class_weight", detect.class_weight, 0.0, 1e6);
-    if (detect.kernel_size % 2 == 0) options.fail("option kernel=" + std::to_string(detect.kernel_size) + ": expected an odd size (1, 3, ...)");
+    if (detect.kernel_size % 2 == 0)
+        options.fail("option kernel=" + std::to_string(detect.kernel_size) + ": expected an odd size (1, 3, ...)");
     return std::make_unique<Detect>(detect);
 }
 
@@ -259,50 +260,54 @@ std::unique_ptr<Layer> make_linear(LayerOptions& options, const Shape& input) {
     return std::make_unique<Linear>(linear);
 }
 
+// One row per layer type: model-file name, file pair, automatic-name prefix, description, factory.
 const std::array kLayerTypes{
-    LayerType{"conv2d", "2-D convolution: out=C kernel=F [stride=S] [pad=P] [dilation=D] [groups=G] [bias=true|false]", make_conv2d},
-    LayerType{"convtranspose2d",
+    LayerType{"conv2d", "conv2d", "conv", "2-D convolution: out=C kernel=F [stride=S] [pad=P] [dilation=D] [groups=G] [bias=true|false]",
+              make_conv2d},
+    LayerType{"convtranspose2d", "convtranspose2d", "deconv",
               "transposed convolution (learned upsampling), as nn.ConvTranspose2d: out=C kernel=F [stride=S] [pad=P] [output_pad=A] "
               "[dilation=D] [groups=G] [bias=true|false]",
               make_convtranspose2d},
-    LayerType{"batchnorm2d", "batch normalisation per channel of (N, C, H, W) [momentum=0.1] [eps=1e-5]",
+    LayerType{"batchnorm2d", "batchnorm", "bn", "batch normalisation per channel of (N, C, H, W) [momentum=0.1] [eps=1e-5]",
               [](LayerOptions& o, const Shape& s) { return make_batchnorm(o, s, 4); }},
-    LayerType{"batchnorm1d", "batch normalisation per feature of (N, F) [momentum=0.1] [eps=1e-5]",
+    LayerType{"batchnorm1d", "batchnorm", "bn", "batch normalisation per feature of (N, F) [momentum=0.1] [eps=1e-5]",
               [](LayerOptions& o, const Shape& s) { return make_batchnorm(o, s, 2); }},
-    LayerType{"relu", "rectified linear unit max(0, x)",
+    LayerType{"relu", "relu", "relu", "rectified linear unit max(0, x)",
               [](LayerOptions&, const Shape&) -> std::unique_ptr<Layer> { return std::make_unique<ReLU>(); }},
-    LayerType{"sigmoid", "logistic sigmoid 1/(1+exp(-x))",
+    LayerType{"sigmoid", "sigmoid", "sigmoid", "logistic sigmoid 1/(1+exp(-x))",
               [](LayerOptions&, const Shape&) -> std::unique_ptr<Layer> { return std::make_unique<Sigmoid>(); }},
-    LayerType{"tanh", "hyperbolic tangent", [](LayerOptions&, const Shape&) -> std::unique_ptr<Layer> { return std::make_unique<Tanh>(); }},
-    LayerType{"leakyrelu", "leaky ReLU, x if x > 0 else slope*x: [slope=0.01]",
+    LayerType{"tanh", "tanh", "tanh", "hyperbolic tangent",
+              [](LayerOptions&, const Shape&) -> std::unique_ptr<Layer> { return std::make_unique<Tanh>(); }},
+    LayerType{"leakyrelu", "leakyrelu", "leakyrelu", "leaky ReLU, x if x > 0 else slope*x: [slope=0.01]",
               [](LayerOptions& o, const Shape&) -> std::unique_ptr<Layer> {
                   return std::make_unique<LeakyReLU>(LeakyReLUOptions{o.real("slope", 0.01, -1e6, 1e6)});
               }},
-    LayerType{"softmax", "softmax over axis 1 (features or channels): probabilities summing to 1", make_softmax},
-    LayerType{"maxpool2d", "max pooling: kernel=F [stride=F] [pad=0]", make_window_pool<MaxPool2d, MaxPool2dOptions>},
-    LayerType{"avgpool2d", "average pooling: kernel=F [stride=F] [pad=0] [count_pad=true|false]", make_avgpool2d},
-    LayerType{"l2pool2d", "L2-norm pooling, sqrt of the sum of squares: kernel=F [stride=F] [pad=0]",
+    LayerType{"softmax", "softmax", "softmax", "softmax over axis 1 (features or channels): probabilities summing to 1", make_softmax},
+    LayerType{"maxpool2d", "maxpool2d", "pool", "max pooling: kernel=F [stride=F] [pad=0]", make_window_pool<MaxPool2d, MaxPool2dOptions>},
+    LayerType{"avgpool2d", "avgpool2d", "pool", "average pooling: kernel=F [stride=F] [pad=0] [count_pad=true|false]", make_avgpool2d},
+    LayerType{"l2pool2d", "l2pool2d", "pool", "L2-norm pooling, sqrt of the sum of squares: kernel=F [stride=F] [pad=0]",
               make_window_pool<L2Pool2d, L2Pool2dOptions>},
-    LayerType{"gausspool2d", "Gaussian-weighted average pooling: kernel=F [stride=F] [pad=0] [sigma=max(F)/2]", make_gausspool2d},
-    LayerType{"globalavgpool2d", "mean of each feature map: (N, C, H, W) to (N, C, 1, 1)", make_globalavgpool2d},
-    LayerType{"dropout", "inverted dropout in training, identity in evaluation: [p=0.5]",
+    LayerType{"gausspool2d", "gausspool2d", "pool", "Gaussian-weighted average pooling: kernel=F [stride=F] [pad=0] [sigma=max(F)/2]",
+              make_gausspool2d},
+    LayerType{"globalavgpool2d", "globalavgpool2d", "pool", "mean of each feature map: (N, C, H, W) to (N, C, 1, 1)", make_globalavgpool2d},
+    LayerType{"dropout", "dropout", "dropout", "inverted dropout in training, identity in evaluation: [p=0.5]",
               [](LayerOptions& o, const Shape&) -> std::unique_ptr<Layer> {
                   return std::make_unique<Dropout>(DropoutOptions{o.real("p", 0.5, 0.0, 1.0)});
               }},
-    LayerType{"flatten", "(N, C, H, W) to (N, C*H*W)",
+    LayerType{"flatten", "flatten", "flatten", "(N, C, H, W) to (N, C*H*W)",
               [](LayerOptions&, const Shape&) -> std::unique_ptr<Layer> { return std::make_unique<Flatten>(); }},
-    LayerType{"linear", "fully connected: out=F [bias=true|false]", make_linear},
-    LayerType{"upsample2d", "upsampling by whole factors, as nn.Upsample: scale=S [mode=nearest|bilinear] (align_corners=False)",
-              make_upsample2d},
-    LayerType{"add", "elementwise sum of two or more inputs of one shape (a residual shortcut): from=A,B",
+    LayerType{"linear", "linear", "fc", "fully connected: out=F [bias=true|false]", make_linear},
+    LayerType{"upsample2d", "upsample2d", "upsample",
+              "upsampling by whole factors, as nn.Upsample: scale=S [mode=nearest|bilinear] (align_corners=False)", make_upsample2d},
+    LayerType{"add", "add", "add", "elementwise sum of two or more inputs of one shape (a residual shortcut): from=A,B",
               [](LayerOptions& o, const Shape&) -> std::unique_ptr<Layer> {
                   return std::make_unique<Add>(static_cast<int>(o.input_shapes().size()));
               }},
-    LayerType{"detect",
+    LayerType{"detect", "detect", "detect",
               "detection head, a convolution scoring each grid cell's box, objectness and classes (docs/DETECTION.md): classes=K "
               "[kernel=1] [box_weight=5] [objectness_weight=1] [class_weight=1]",
               make_detect},
-    LayerType{"concat", "joins two or more inputs along channels, as torch.cat(dim=1): from=A,B",
+    LayerType{"concat", "concat", "concat", "joins two or more inputs along channels, as torch.cat(dim=1): from=A,B",
               [](LayerOptions&, const Shape&) -> std::unique_ptr<Layer> { return std::make_unique<Concat>(); }},
 };
 

@@ -10,12 +10,12 @@
 
 #include "../unit/jpeg_encoder.h"
 
-#include <convnet/train/checkpoint.h>
-#include <convnet/data/data.h>
 #include <convnet/core/error.h>
+#include <convnet/data/data.h>
 #include <convnet/data/image_folder.h>
 #include <convnet/io/weights.h>
 #include <convnet/nn/network.h>
+#include <convnet/train/checkpoint.h>
 
 #include <png.h>
 #include <zlib.h>
@@ -102,7 +102,7 @@ void add_idx(Corpus& corpus, const fs::path& source) {
 
 void add_models(Corpus& corpus, const fs::path& source) {
     for (const fs::path& folder :
-         {source / "models", source / "tests" / "cases", source / "tests" / "reference", source / "tests" / "onnx"})
+         {source / "models", source / "tests" / "cases", source / "tests" / "reference", source / "tests" / "models"})
         for (const fs::directory_entry& entry : fs::directory_iterator(folder))
             if (entry.path().extension() == ".model")
                 for (const char* target : {"model", "network"}) corpus.copy(target, entry.path());
@@ -243,8 +243,9 @@ void add_cifar(Corpus& corpus) {
 void add_detection_labels(Corpus& corpus) {
     corpus.add("detection_labels", "one", "0 0.5 0.5 0.25 0.4\n");
     corpus.add("detection_labels", "several", "0 0.1 0.2 0.1 0.1\n2 0.731250 0.442708 0.212500 0.302083\n1 1 0 0.5 0.5\n");
-    corpus.add("detection_labels", "crlf-blank", "\xEF\xBB\xBF"
-                                                 "1 0.5 0.5 1 1  \r\n\r\n\t2 +0.25 2.5e-1 1e-1 0.3\r\n");
+    corpus.add("detection_labels", "crlf-blank",
+               "\xEF\xBB\xBF"
+               "1 0.5 0.5 1 1  \r\n\r\n\t2 +0.25 2.5e-1 1e-1 0.3\r\n");
     corpus.add("detection_labels", "empty", "");
 }
 

@@ -1,6 +1,7 @@
 // Agreement with PyTorch: every layer on the cases scripts/make_reference.py writes (forward in
 // training and evaluation mode, input and parameter gradients, running statistics), whole
-// networks over a few optimiser steps, and the cross-entropy loss with class weights and ignore_index. What is compared and why the tolerances: docs/REFERENCE_TESTS.md.
+// networks over a few optimiser steps, and the cross-entropy loss with class weights and
+// ignore_index. What is compared and why the tolerances: docs/REFERENCE_TESTS.md.
 #include "../unit/layer_harness.h"
 #include "../unit/test_support.h"
 #include "npy.h"
@@ -466,7 +467,8 @@ public:
     void TearDown() override {
         if (worst_loss_errors().empty()) return;
         std::cout << "[ reference ] loss cases, worst error seen (tolerance " << kLossTolerance << "):\n";
-        for (const auto& [key, error] : worst_loss_errors()) std::cout << "[ reference ]   " << std::setw(52) << std::left << key << error << "\n";
+        for (const auto& [key, error] : worst_loss_errors())
+            std::cout << "[ reference ]   " << std::setw(52) << std::left << key << error << "\n";
     }
 };
 [[maybe_unused]] ::testing::Environment* const kLossReport = ::testing::AddGlobalTestEnvironment(new LossErrorReport);
@@ -556,8 +558,8 @@ TEST(LossReferenceDifference, NothingCountedGivesZeroLossAndZeroGradient) {
     options.ignore_index = 255;
     options.label_smoothing = 0.1;
     const std::vector<std::uint8_t> all_ignored(8, 255), all_weighing_zero{1, 1, 255, 1, 255, 1, 1, 1};
-    for (const auto& [what, labels, counted] : {std::tuple{"every target ignored", all_ignored, 0},
-                                                std::tuple{"every counted target weighing 0", all_weighing_zero, 6}}) {
+    for (const auto& [what, labels, counted] :
+         {std::tuple{"every target ignored", all_ignored, 0}, std::tuple{"every counted target weighing 0", all_weighing_zero, 6}}) {
         SCOPED_TRACE(what);
         Tensor grad_logits{logits.shape()};
         grad_logits.fill(7.0f);  // must be overwritten
@@ -566,20 +568,23 @@ TEST(LossReferenceDifference, NothingCountedGivesZeroLossAndZeroGradient) {
         EXPECT_EQ(result.counted, counted);
         EXPECT_EQ(result.denominator, 0.0);
         ASSERT_EQ(grad_logits.shape().dims(), logits.shape().dims());
-        for (std::int64_t i = 0; i < grad_logits.shape().element_count(); ++i) EXPECT_EQ(grad_logits[i], 0.0f) << "grad_logits[" << i << "]";
+        for (std::int64_t i = 0; i < grad_logits.shape().element_count(); ++i)
+            EXPECT_EQ(grad_logits[i], 0.0f) << "grad_logits[" << i << "]";
     }
 }
 
-// Every registered layer type has PyTorch reference cases (LAYER_CASES in scripts/make_reference.py).
-TEST(RegistryAgreement, EveryLayerTypeHasReferenceCases) {
+// Step 4 of "Adding a layer" (docs/CONTRIBUTING.md): every registered layer type has PyTorch
+// reference cases (LAYER_CASES in scripts/make_reference.py), dropout excepted.
+TEST(AddingALayer, ReferenceCasesPerType) {
     std::set<std::string> covered;
     for (const LayerCase& c : layer_cases()) covered.insert(c.line.substr(0, c.line.find(' ')));
     // Exempt, with the reason: no PyTorch run can draw the same random mask.
     covered.insert("dropout");  // its mask and scaling are checked in tests/unit/test_layers.cpp
     for (const LayerType& type : layer_types())
-        EXPECT_TRUE(covered.count(std::string(type.name))) << "layer type '" << type.name << "' has no PyTorch reference case: add its "
-                                                           << "lines to LAYER_CASES in scripts/make_reference.py (and the module to "
-                                                           << "make_module)";
+        EXPECT_TRUE(covered.count(std::string(type.name)))
+            << "layer type '" << type.name << "' has no PyTorch reference case: add \"" << type.name
+            << "\": [(LINE, INPUT_SHAPE, KIND), ...] to LAYER_CASES in scripts/make_reference.py, and its torch module to make_module "
+               "there";
 }
 
 }  // namespace

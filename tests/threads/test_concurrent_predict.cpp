@@ -2,9 +2,9 @@
 // model.h promises is safe: every thread's logits must equal, bit for bit, those of the same call
 // made alone on a twin network. Built on its own (convnet_thread_tests) so that the thread
 // sanitizer build (`make sanitize`, docs/RELIABILITY.md) compiles only the library and this file.
-#include <convnet/nn/network.h>
 #include <convnet/core/random.h>
 #include <convnet/core/threads.h>
+#include <convnet/nn/network.h>
 
 #include <gtest/gtest.h>
 
@@ -143,7 +143,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(ConcurrentCase{"models/convnet1.model", true}, ConcurrentCase{"models/convnet1.model", false},
                       ConcurrentCase{"models/resnet-fmnist.model", true}, ConcurrentCase{"models/resnet-fmnist.model", false},
                       ConcurrentCase{"models/unet-small.model", true}, ConcurrentCase{"models/unet-small.model", false},
-                      ConcurrentCase{"tests/onnx/all-layers.model", true}, ConcurrentCase{"tests/onnx/all-layers.model", false}),
+                      ConcurrentCase{"tests/models/all-layers.model", true}, ConcurrentCase{"tests/models/all-layers.model", false}),
     case_name);
 
 }  // namespace

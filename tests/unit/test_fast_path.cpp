@@ -291,17 +291,22 @@ TEST(FastPath, ModelsWithoutPrimitivesUseTheReferenceLayers) {
     EXPECT_NE(network.fast_path_unavailable().find("dropout"), std::string::npos) << network.fast_path_unavailable();
 }
 
-// Every registered layer type has a stated fast-path decision, in the engine's one table.
-TEST(RegistryAgreement, EveryLayerTypeHasAFastPathDecision) {
+// Step 5 of "Adding a layer" (docs/CONTRIBUTING.md): every registered layer type has a stated
+// fast-path decision in the engine's one table, and the table holds no other type.
+TEST(AddingALayer, FastPathRowPerType) {
     for (const LayerType& type : layer_types()) {
         const engine::onednn::FastPathDecision* decision = engine::onednn::fast_path_decision(type.name);
-        EXPECT_NE(decision, nullptr)
-            << "layer type '" << type.name << "' has no fast-path decision: add a row to kFastPathTable in "
-            << "src/engine/onednn/stage_table.cpp (FastPathRole::none and the reason, or the stage that serves it)";
+        EXPECT_NE(decision, nullptr) << "layer type '" << type.name << "' has no fast-path decision: add a row {\"" << type.name
+                                     << "\", FastPathRole::none, \"WHY NOT\", nullptr} (or its role and the factory of the stage that "
+                                     << "serves it) to kFastPathTable in src/engine/onednn/stage_table.cpp";
         if (decision != nullptr) {
-            EXPECT_FALSE(decision->how.empty()) << type.name;
+            EXPECT_FALSE(decision->how.empty()) << type.name << ": say what serves it, or why nothing does, in its kFastPathTable row";
         }
     }
+    for (const engine::onednn::FastPathDecision& decision : engine::onednn::fast_path_table())
+        EXPECT_NE(find_layer_type(decision.type), nullptr)
+            << "kFastPathTable (src/engine/onednn/stage_table.cpp) has a row for '" << decision.type
+            << "', which no row of src/nn/layer_registry.cpp names: remove it or correct its name";
     EXPECT_EQ(engine::onednn::fast_path_decision("no such layer"), nullptr);
 }
 

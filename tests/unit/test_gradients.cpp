@@ -125,7 +125,7 @@ TEST_P(LayerGradient, MatchesFiniteDifferences) {
                               parameter.shape.element_count(), loss, random);
 }
 
-// Every layer type's cases: a new layer adds its own here (RegistryAgreement checks).
+// Every layer type's cases: a new layer adds its own here (AddingALayer.GradientCasePerType checks).
 const std::vector<GradientCase>& gradient_cases() {
     static const std::vector<GradientCase> cases{
 
@@ -182,11 +182,13 @@ const std::vector<GradientCase>& gradient_cases() {
 
 INSTANTIATE_TEST_SUITE_P(EveryLayer, LayerGradient, ::testing::ValuesIn(gradient_cases()));
 
-TEST(RegistryAgreement, EveryLayerTypeHasAGradientCase) {
+// Step 3 of "Adding a layer" (docs/CONTRIBUTING.md): every registered type has a case above.
+TEST(AddingALayer, GradientCasePerType) {
     for (const LayerType& type : layer_types()) {
         const bool covered = std::any_of(gradient_cases().begin(), gradient_cases().end(),
                                          [&](const GradientCase& c) { return c.line.substr(0, c.line.find(' ')) == type.name; });
-        EXPECT_TRUE(covered) << "layer type '" << type.name << "' has no finite-difference case: add a GradientCase for it to "
+        EXPECT_TRUE(covered) << "layer type '" << type.name << "' has no finite-difference case: add GradientCase{\"" << type.name
+                             << " OPTIONS\", Shape{N, C, H, W}, InputKind::smooth} (and more, for strides, padding, bias off) to "
                              << "gradient_cases() in tests/unit/test_gradients.cpp";
     }
 }
@@ -211,7 +213,8 @@ TEST(RegistryAgreement, AttributesRoundTripThroughTheModelFileText) {
         for (std::string word; words >> word;) {
             const std::string key = word.substr(0, word.find('='));
             EXPECT_NE(std::find(keys.begin(), keys.end(), key), keys.end())
-                << c.line << ": option " << key << "= is not among the layer's attributes(): add it there (include/convnet/core/attribute.h)";
+                << c.line << ": option " << key
+                << "= is not among the layer's attributes(): add it there (include/convnet/core/attribute.h)";
         }
         std::sort(keys.begin(), keys.end());
         EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end()) << c.line << ": two attributes share a model-file key";

@@ -1,12 +1,11 @@
 // Layer behaviour the finite-difference check cannot see: values against hand-worked numbers
 // (activations, every pool, softmax), dropout's mask, scaling and repeatability, the options each
-// layer writes back, the errors for options out of range; the example model files; and that
-// docs/LAYERS.md has a row for every registered layer.
+// layer writes back, the errors for options out of range; the example model files.
 #include "layer_harness.h"
 #include "test_support.h"
 
 #include <convnet/core/error.h>
-#include <convnet/nn/layer_registry.h>
+#include <convnet/inspect/summary.h>
 #include <convnet/nn/layers/dropout.h>
 #include <convnet/nn/layers/gausspool2d.h>
 #include <convnet/nn/loss.h>
@@ -14,10 +13,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
-#include <fstream>
+#include <filesystem>
 #include <numeric>
-#include <sstream>
 
 namespace convnet::testing {
 namespace {
@@ -385,14 +384,41 @@ TEST(ExampleModels, DropoutInANetworkRepeatsForASeedAndIsOffInEvaluation) {
     for (std::int64_t i = 0; i < evaluated.size(); ++i) ASSERT_EQ(evaluated[i], evaluated_again[i]) << i;
 }
 
-TEST(LayerDocs, EveryRegisteredLayerIsDescribedInLayersMd) {
-    std::ifstream file(std::string(CONVNET_SOURCE_DIR) + "/docs/LAYERS.md");
-    ASSERT_TRUE(file) << "docs/LAYERS.md is missing";
-    std::stringstream text;
-    text << file.rdbuf();
-    for (const LayerType& type : layer_types())
-        EXPECT_NE(text.str().find("| `" + std::string(type.name) + "` |"), std::string::npos)
-            << type.name << " has no row in docs/LAYERS.md";
+// What the rest of the library asks a layer instead of testing its type name: the summary's
+// formula for a layer without a window, the fewest images a training batch needs, whether the
+// outputs are probabilities.
+TEST(LayerDescribesItself, OutputSizeFormulaIsTheSummarys) {
+    const ModelSpec spec = read_model_file(std::filesystem::path(CONVNET_SOURCE_DIR) / kAllLayersModel);
+    const std::vector<LayerPlan> plans = plan_model(spec);
+    const ModelSummary summary = summarize_model(spec);
+    ASSERT_EQ(summary.rows.size(), plans.size());
+    int formulas = 0;
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+        if (plans[i].layer->sliding_window()) continue;
+        const std::string formula = plans[i].layer->output_size_formula(plans[i].input, plans[i].output);
+        EXPECT_EQ(formula, summary.rows[i].formula) << plans[i].name;
+        formulas += !formula.empty();
+    }
+    EXPECT_EQ(formulas, 4);  // flatten, convtranspose2d, both upsample2d
+    EXPECT_EQ(make_layer("flatten", Shape{32, 7, 7}).layer().output_size_formula(Shape{1, 32, 7, 7}, Shape{1, 1568}), "7·7·32 = 1568");
+}
+
+TEST(LayerDescribesItself, MinimumTrainingBatchAsTheNetworkSays) {
+    for (const auto& [model, minimum] :
+         {std::pair{"input 4\nbatchnorm1d\n", 2}, std::pair{"input 3x1x1\nbatchnorm2d\n", 2}, std::pair{"input 3x2x1\nbatchnorm2d\n", 1},
+          std::pair{"input 4\nlinear out=2\n", 1}, std::pair{"input 2x3x3\nconv2d out=4 kernel=3\nbatchnorm2d\n", 2}}) {
+        const Network network(parse_model(model, "m.model"));
+        std::int64_t largest = 1;
+        for (std::size_t i = 0; i < network.layer_count(); ++i)
+            largest = std::max(largest, network.layer(i).minimum_training_batch(network.layer_plan(i).input));
+        EXPECT_EQ(largest, minimum) << model;
+        EXPECT_EQ(network.minimum_training_batch(), minimum) << model;
+    }
+}
+
+TEST(LayerDescribesItself, OnlySoftmaxOutputsProbabilities) {
+    const std::vector<LayerPlan> plans = plan_model(read_model_file(std::filesystem::path(CONVNET_SOURCE_DIR) / kAllLayersModel));
+    for (const LayerPlan& plan : plans) EXPECT_EQ(plan.layer->outputs_probabilities(), plan.layer->type() == "softmax") << plan.name;
 }
 
 }  // namespace

@@ -2,15 +2,14 @@
 // output sizes of convolution and pooling, odd sizes included.
 #include "test_support.h"
 
-#include <convnet/nn/layer_registry.h>
 #include <convnet/nn/network.h>
 
 #include <gtest/gtest.h>
 
-#include <set>
-
 #include <algorithm>
 #include <cmath>
+#include <set>
+#include <sstream>
 
 namespace convnet {
 namespace {
@@ -197,40 +196,12 @@ TEST(ModelFile, StateDictByNameAsTorch) {
     EXPECT_NE(copy.state_dict()[0].values[0], 123.0f);  // nothing written
 }
 
-// The model writer: every layer type with options away from their defaults, and names given or
-// automatic, written and parsed back to the same plans.
+// The model writer over the all-layers model: every layer type, with its options away from their
+// defaults, names given or automatic, written and parsed back to the same plans; every option
+// word, given name and from= of the file is written back.
 TEST(ModelFile, FormatModelParsesBackToTheSameNetwork) {
-    const std::string original =
-        "input 3x32x30\n"
-        "conv2d out=8 kernel=3x5 stride=2x1 pad=1x2 dilation=1x2 groups=1 bias=false\n"
-        "batchnorm2d momentum=0.3 eps=0.001\n"
-        "leakyrelu slope=0.2 name=act\n"
-        "conv2d out=8 kernel=3 pad=1 groups=8\n"
-        "relu\n"
-        "concat from=act,relu1 name=joined\n"
-        "convtranspose2d out=4 kernel=3 stride=2 pad=1 output_pad=1 dilation=1x2 groups=2 bias=false\n"
-        "upsample2d scale=2x1 mode=bilinear\n"
-        "add from=upsample1,upsample1\n"
-        "maxpool2d kernel=3 stride=2 pad=1\n"
-        "detect classes=3 kernel=3 box_weight=2.5 objectness_weight=0.5 class_weight=2 name=boxes\n"
-        "avgpool2d kernel=2 count_pad=false\n"
-        "l2pool2d kernel=1\n"
-        "gausspool2d kernel=3 pad=1 sigma=0.7\n"
-        "tanh\nsigmoid\n"
-        "globalavgpool2d\n"
-        "dropout p=0.25\n"
-        "flatten\n"
-        "linear out=6 bias=false name=head\n"
-        "batchnorm1d\n"
-        "softmax\n";
-    const ModelSpec spec = parse_model(original, "all.model");
+    const ModelSpec spec = read_model_file(std::string(CONVNET_SOURCE_DIR) + "/" + testing::kAllLayersModel);
     const std::vector<LayerPlan> plans = plan_model(spec);
-    std::set<std::string> types;
-    for (const LayerPlan& plan : plans) types.insert(plan.layer->type());
-    for (const LayerType& type : layer_types())
-        EXPECT_TRUE(types.count(std::string(type.name)))
-            << "add a " << type.name << " line, with options away from their defaults, to the model in "
-            << "ModelFile.FormatModelParsesBackToTheSameNetwork (tests/unit/test_model.cpp)";
     const std::string written = format_model(plans, spec.input);
     const std::vector<LayerPlan> reread = plan_model(parse_model(written, "written.model"));
     ASSERT_EQ(reread.size(), plans.size()) << written;
@@ -240,12 +211,29 @@ TEST(ModelFile, FormatModelParsesBackToTheSameNetwork) {
         EXPECT_EQ(reread[i].layer->options_text(), plans[i].layer->options_text());
         EXPECT_EQ(reread[i].output, plans[i].output);
     }
-    EXPECT_NE(written.find("leakyrelu slope=0.2 name=act\n"), std::string::npos) << written;
-    for (const char* option : {"kernel=3x5", "stride=2x1", "pad=1x2", "dilation=1x2", "bias=false", "momentum=0.3", "eps=0.001", "groups=8",
-                               "count_pad=false", "sigma=0.7", "p=0.25", "out=6", "scale=2x1", "mode=bilinear",
-                               "concat from=act,relu1 name=joined", "add from=upsample1,upsample1", "output_pad=1"})
-        EXPECT_NE(written.find(option), std::string::npos) << option << " lost:\n" << written;
-    EXPECT_NE(written.find("\nrelu\n"), std::string::npos) << written;  // automatic names are left out
+    std::istringstream lines(written);
+    std::string line;
+    std::getline(lines, line);
+    EXPECT_EQ(line, "input " + spec.input.to_string());
+    for (const LayerLine& original : spec.layers) {
+        ASSERT_TRUE(std::getline(lines, line)) << written;
+        std::set<std::string> words;
+        std::istringstream split(line);
+        for (std::string word; split >> word;) words.insert(word);
+        const std::string where =
+            std::string(testing::kAllLayersModel) + ":" + std::to_string(original.line) + ", written as '" + line + "'";
+        EXPECT_TRUE(words.count(original.type)) << where;
+        for (const auto& [key, value] : original.options)
+            EXPECT_TRUE(words.count(key + "=" + value))
+                << where << ": " << key << "=" << value << " is lost (or is its default: give the all-layers model options away from them)";
+        if (!original.name.empty()) EXPECT_TRUE(words.count("name=" + original.name)) << where;
+        else EXPECT_EQ(line.find("name="), std::string::npos) << where << ": automatic names are left out";
+        if (!original.from.empty()) {
+            std::string from = "from=";
+            for (const std::string& source : original.from) from += (from.size() > 5 ? "," : "") + source;
+            EXPECT_TRUE(words.count(from)) << where;
+        }
+    }
     EXPECT_EQ(format_model(reread, spec.input), written);
 }
 

@@ -2,10 +2,10 @@
 // layer harness (that is layer_harness.h).
 #pragma once
 
-#include <convnet/data/data.h>
-#include <convnet/nn/network.h>
 #include <convnet/core/error.h>
 #include <convnet/core/random.h>
+#include <convnet/data/data.h>
+#include <convnet/nn/network.h>
 
 #include <gtest/gtest.h>
 
@@ -22,6 +22,11 @@ inline std::vector<NamedParameter> parameters_and_buffers(const Network& network
     for (NamedParameter& buffer : network.named_buffers()) entries.push_back(std::move(buffer));
     return entries;
 }
+
+// The one all-layers model (every registered layer type, options away from their defaults),
+// relative to the source folder: the tests that need every layer read this file
+// (tests/unit/test_adding_a_layer.cpp checks that it holds every type).
+inline constexpr const char* kAllLayersModel = "tests/models/all-layers.model";
 
 // Three classes of 12x12 images: a bright row, a bright column, or a bright diagonal, with noise.
 inline Dataset generated_dataset(std::int64_t count, std::uint64_t seed) {

@@ -119,12 +119,26 @@ public:
 
     // Convolution and pooling layers describe their window (for `convnet summary`); others have none.
     virtual std::optional<SlidingWindow> sliding_window() const { return std::nullopt; }
+    // Its output-size rule with the numbers of these shapes (batch first) put in, for `convnet
+    // summary`: "7·7·32 = 1568" (flatten). Empty for a layer whose output keeps its input's size,
+    // and for one with a sliding_window(), whose formula the summary writes from the window.
+    virtual std::string output_size_formula(const Shape& input, const Shape& output) const;
+
+    // The fewest images a training batch of inputs of this shape (batch first) may hold: 1, but
+    // 2 for batch norm over one value per channel per image (its batch statistics need two, as
+    // PyTorch's "Expected more than 1 value per channel when training").
+    virtual std::int64_t minimum_training_batch(const Shape& input) const;
+    // Whether the outputs are probabilities (softmax): a model that ends in such a layer should
+    // not be trained as it is, since the training loss applies its own softmax to raw scores.
+    virtual bool outputs_probabilities() const { return false; }
 
 protected:
     // PyTorch's default for weights with a fan-in (nn.Linear, nn.Conv2d, nn.ConvTranspose2d:
     // kaiming_uniform_(a=√5)): the weight, then the bias when there is one, uniform in
     // ±1/√fan_in, drawn in that order.
     static void initialize_uniform(Random& random, std::int64_t fan_in, Parameter& weight, Parameter* bias);
+    // One formula per axis for output_size_formula: "H: …; W: …", or one of them where they read the same.
+    static std::string per_axis_formula(const std::string& height, const std::string& width);
     // Declares a parameter; returns its index for later access through param(index).
     int declare(std::string name, Shape shape, ParameterRole role = ParameterRole::trainable);
     Parameter& param(int index) { return parameters_[static_cast<std::size_t>(index)]; }

@@ -52,14 +52,20 @@ private:
     std::vector<Shape> input_shapes_;
 };
 
+// A row of the layer table. What the other tables key by type (the fast path's, the ONNX
+// exporter's) and what the rest of the library asks of a type is read from here or from the
+// Layer itself, never from a comparison with a type name.
 struct LayerType {
     std::string_view name;         // as written in model files: "conv2d"
+    std::string_view file;         // its file pair, include/convnet/nn/layers/FILE.h and src/nn/layers/FILE.cpp: "batchnorm"
+    std::string_view name_prefix;  // of its automatic names: "conv" names conv1, conv2 ... (plan_model, format_model)
     std::string_view description;  // one line for --help and README
     // Builds the layer for an input of this shape (batch of 1); reads and checks its options.
     std::unique_ptr<Layer> (*create)(LayerOptions& options, const Shape& input);
 };
 
 std::span<const LayerType> layer_types();
+// The row of a model-file name; null for a name the table does not hold.
 const LayerType* find_layer_type(std::string_view name);
 
 }  // namespace convnet

@@ -31,33 +31,35 @@ std::optional<std::vector<StageRecipe>> plan_stages(const std::vector<LayerPlan>
     const auto feeds_only = [&](std::size_t index, std::size_t next) {
         return next < layers.size() && readers[index] == 1 && layers[next].inputs == std::vector<int>{static_cast<int>(index)};
     };
-    const auto is_type = [&](std::size_t index, std::string_view type) {
-        return index < layers.size() && layers[index].layer->type() == type;
-    };
     std::vector<StageRecipe> recipes;
     for (std::size_t i = 0; i < layers.size();) {
         const Layer& layer = *layers[i].layer;
         StageRecipe recipe{i, i, i, false, std::nullopt};
         switch (role_of(layers, i)) {
             case FastPathRole::stage:
+            case FastPathRole::relu:
+            case FastPathRole::max_pool:
+            case FastPathRole::inner_product:
                 break;
             case FastPathRole::convolution:
                 // With running statistics batch norm is a per-channel scale and shift: it folds
                 // into the convolution's weights, and a relu after it becomes a post-op.
                 if (!training && role_of(layers, i + 1) == FastPathRole::batch_norm && feeds_only(i, i + 1)) {
                     recipe.folded_norm = i + 1;
-                    recipe.fuse_relu = is_type(i + 2, "relu") && feeds_only(i + 1, i + 2);
+                    recipe.fuse_relu = role_of(layers, i + 2) == FastPathRole::relu && feeds_only(i + 1, i + 2);
                     recipe.last = recipe.fuse_relu ? i + 2 : i + 1;
                 }
                 break;
             case FastPathRole::batch_norm:
-                if (is_type(i + 1, "relu") && feeds_only(i, i + 1)) {
+                if (role_of(layers, i + 1) == FastPathRole::relu && feeds_only(i, i + 1)) {
                     recipe.fuse_relu = true;
                     recipe.last = i + 1;
-                    // Training: with a 2×2 max pool after, the three are two sweeps each way on our kernel.
-                    if (training && own_kernels == OwnKernels::where_they_apply && is_type(i, "batchnorm2d") &&
-                        is_type(i + 2, "maxpool2d") && feeds_only(i + 1, i + 2) && layers[i + 2].layer->sliding_window() &&
-                        kernels::halving_window(*layers[i + 2].layer->sliding_window()) && kernels::batch_norm_relu_max_pool_available()) {
+                    // Training: with a 2×2 max pool after a batch norm over channels of (N, C, H, W),
+                    // the three are two sweeps each way on our kernel.
+                    if (training && own_kernels == OwnKernels::where_they_apply && layers[i].input.rank() == 4 &&
+                        role_of(layers, i + 2) == FastPathRole::max_pool && feeds_only(i + 1, i + 2) &&
+                        layers[i + 2].layer->sliding_window() && kernels::halving_window(*layers[i + 2].layer->sliding_window()) &&
+                        kernels::batch_norm_relu_max_pool_available()) {
                         recipe.fuse_max_pool = true;
                         recipe.last = i + 2;
                     }
@@ -65,7 +67,8 @@ std::optional<std::vector<StageRecipe>> plan_stages(const std::vector<LayerPlan>
                 break;
             case FastPathRole::flatten_into_linear:
                 // The inner product reads the 4-D input; otherwise flatten is a stage of its own.
-                if (is_type(i + 1, "linear") && feeds_only(i, i + 1)) recipe = StageRecipe{i, i + 1, i + 1, false, std::nullopt};
+                if (role_of(layers, i + 1) == FastPathRole::inner_product && feeds_only(i, i + 1))
+                    recipe = StageRecipe{i, i + 1, i + 1, false, std::nullopt};
                 break;
             case FastPathRole::dropout_features:
                 if (layers[i].input.rank() != 2) {

@@ -27,12 +27,15 @@ struct StageRequest;
 // evaluation is the identity).
 using StageFactory = std::unique_ptr<Stage> (*)(const StageRequest& request);
 
-// How the fast path serves a layer type.
+// How the fast path serves a layer type: the fusion rules (fusion.h) read these, never type names.
 enum class FastPathRole {
     stage,                // one stage of its own
     convolution,          // a stage that, in evaluation, absorbs a following batch norm (and its relu)
     batch_norm,           // batch normalization, fused with a relu that follows
-    flatten_into_linear,  // no stage where the next linear alone reads it (its inner product reads the 4-D input)
+    relu,                 // a stage of its own where no batch norm (or convolution folding one) before it takes it as a post-op
+    max_pool,             // a stage of its own; in training a 2×2 one after batch norm (N, C, H, W) and relu joins them (our kernel)
+    inner_product,        // a stage of its own that reads the 4-D input of a flatten before it
+    flatten_into_linear,  // no stage where an inner_product alone reads it (its inner product reads the 4-D input)
     dropout_features,     // the layer's own mask on (N, F) features; 4-D inputs are not served
     none,                 // not served: a model with it runs the reference backend
 };

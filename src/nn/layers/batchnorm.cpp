@@ -27,6 +27,8 @@ std::vector<Attribute> BatchNorm::attributes() const {
             {"momentum", options_.momentum, "momentum", options_.momentum == 0.1}};
 }
 
+std::int64_t BatchNorm::minimum_training_batch(const Shape& input) const { return input.with_batch(1).element_count() == input[1] ? 2 : 1; }
+
 Shape BatchNorm::output_shape(const Shape& input) const {
     if (input.rank() != options_.input_rank)
         throw Error(type() + " expects an input of rank " + std::to_string(options_.input_rank) + ", got " + input.to_string() +

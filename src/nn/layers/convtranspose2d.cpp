@@ -5,6 +5,7 @@
 #include <convnet/nn/layers/convtranspose2d.h>
 
 #include <cmath>
+#include <sstream>
 
 namespace convnet {
 
@@ -85,6 +86,20 @@ std::vector<Attribute> ConvTranspose2d::attributes() const {
             {"groups", o.groups, "groups", o.groups == 1},
             {"bias", o.bias, "bias", o.bias},
             {"dilation", std::pair{o.dilation_height, o.dilation_width}, "dilation", o.dilation_height == 1 && o.dilation_width == 1}};
+}
+
+std::string ConvTranspose2d::output_size_formula(const Shape& input, const Shape& output) const {
+    const auto axis = [](std::int64_t size, std::int64_t kernel, std::int64_t stride, std::int64_t padding, std::int64_t dilation,
+                         std::int64_t output_padding, std::int64_t result) {
+        std::ostringstream text;  // a stream: GCC 12 misreports chains of "literal" + std::string
+        text << "(" << size << " − 1)·" << stride << " − 2·" << padding << " + " << dilation << "·(" << kernel << " − 1) + "
+             << output_padding << " + 1 = " << result;
+        return text.str();
+    };
+    const ConvTranspose2dOptions& o = options_;
+    return per_axis_formula(
+        axis(input[2], o.kernel_height, o.stride_height, o.padding_height, o.dilation_height, o.output_padding_height, output[2]),
+        axis(input[3], o.kernel_width, o.stride_width, o.padding_width, o.dilation_width, o.output_padding_width, output[3]));
 }
 
 Shape ConvTranspose2d::output_shape(const Shape& input) const {

@@ -11,6 +11,12 @@ Shape Flatten::output_shape(const Shape& input) const {
     return Shape{input[0], input.element_count() / input[0]};
 }
 
+std::string Flatten::output_size_formula(const Shape& input, const Shape&) const {
+    std::string text;
+    for (int axis = input.rank() - 1; axis >= 1; --axis) text += (text.empty() ? "" : "·") + std::to_string(input[axis]);
+    return text + " = " + std::to_string(input.with_batch(1).element_count());
+}
+
 void Flatten::forward(const Tensor& input, Tensor& output) const {
     output.resize(output_shape(input.shape()));
     std::copy(input.data(), input.data() + input.size(), output.data());

@@ -53,6 +53,11 @@ Shape Upsample2d::output_shape(const Shape& input) const {
                  checked_multiply(input[3], options_.scale_width, "upsample2d width")};
 }
 
+std::string Upsample2d::output_size_formula(const Shape& input, const Shape& output) const {
+    return per_axis_formula(std::to_string(input[2]) + "·" + std::to_string(options_.scale_height) + " = " + std::to_string(output[2]),
+                            std::to_string(input[3]) + "·" + std::to_string(options_.scale_width) + " = " + std::to_string(output[3]));
+}
+
 std::int64_t Upsample2d::multiply_adds(const Shape& input) const {
     return options_.bilinear ? checked_multiply(output_shape(input.with_batch(1)).element_count(), 4, "upsample2d multiply-adds") : 0;
 }

@@ -30,6 +30,8 @@ public:
     void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
     void initialize(Random& random) override;
     std::int64_t multiply_adds(const Shape& input) const override { return input.with_batch(1).element_count(); }
+    // 2 where an image gives one value per channel ((N, C) or (N, C, 1, 1)), else 1.
+    std::int64_t minimum_training_batch(const Shape& input) const override;
     const BatchNormOptions& options() const { return options_; }
     std::vector<IntegerBuffer> integer_buffers() override { return {{"num_batches_tracked", &num_batches_tracked_}}; }
 

@@ -29,6 +29,8 @@ public:
     std::string type() const override { return "convtranspose2d"; }
     std::vector<Attribute> attributes() const override;
     Shape output_shape(const Shape& input) const override;  // (N, in, H, W) -> (N, out, OH, OW)
+    // The rule above with the numbers put in, per axis: "(7 − 1)·2 − 2·0 + 1·(2 − 1) + 0 + 1 = 14".
+    std::string output_size_formula(const Shape& input, const Shape& output) const override;
     void forward(const Tensor& input, Tensor& output) const override;
     void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
     // PyTorch's: kaiming_uniform_(a=√5) over fan_in = (out/groups)·kh·kw (weight.size(1) times the

@@ -12,6 +12,7 @@ public:
     std::string type() const override { return "softmax"; }
     std::vector<Attribute> attributes() const override { return {{"dim", std::int64_t{1}, "", true}}; }
     Shape output_shape(const Shape& input) const override;  // unchanged; rank at least 2
+    bool outputs_probabilities() const override { return true; }
     void forward(const Tensor& input, Tensor& output) const override;
     // The Jacobian-vector product from the output alone: dx_k = y_k·(dy_k − Σ_j dy_j·y_j).
     void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;

@@ -21,6 +21,8 @@ public:
     std::string type() const override { return "upsample2d"; }
     std::vector<Attribute> attributes() const override;
     Shape output_shape(const Shape& input) const override;  // (N, C, H, W) -> (N, C, H·sh, W·sw)
+    // "14·2 = 28" per axis.
+    std::string output_size_formula(const Shape& input, const Shape& output) const override;
     void forward(const Tensor& input, Tensor& output) const override;
     // Each output's gradient goes back to the input pixels it was read from, with the same weights.
     void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
