@@ -504,7 +504,7 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
         std::cout << "resuming after " << trainer.epochs_done() << (trainer.epochs_done() == 1 ? " epoch" : " epochs") << " and "
                   << trainer.position().images_done << " images of epoch " << trainer.epochs_done() + 1 << " (step "
                   << trainer.position().steps_done << ")" << std::endl;
-    if (network.layer(network.layer_count() - 1).type() == "softmax")
+    if (network.layer(network.layer_count() - 1).outputs_probabilities())
         std::cerr << "warning: " << network.source() << " ends in softmax, and the training loss applies its own softmax to the "
                   << "outputs; train without the last line and add it for prediction only\n";
     std::cout << "compute: " << compute_description(network) << std::endl;

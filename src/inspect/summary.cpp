@@ -127,47 +127,6 @@ std::string window_formula(const WindowGeometry& window) {
     return "H: " + axis_formula(window.height) + "; W: " + axis_formula(window.width);
 }
 
-// "7·7·32 = 1568": flatten's rule, the product of the per-image dimensions (W·H·D, as the volumes).
-std::string flatten_formula(const Shape& input) {
-    std::string text;
-    for (int axis = input.rank() - 1; axis >= 1; --axis) text += (text.empty() ? "" : "·") + std::to_string(input[axis]);
-    return text + " = " + std::to_string(input.with_batch(1).element_count());
-}
-
-// The (height, width) pair attribute `name` of a layer; (0, 0) when it has none.
-std::pair<std::int64_t, std::int64_t> pair_attribute(const std::vector<Attribute>& attributes, const std::string& name) {
-    const Attribute* found = find_attribute(attributes, name);
-    if (found == nullptr) return {0, 0};
-    return std::get<std::pair<std::int64_t, std::int64_t>>(found->value);
-}
-
-// "H: …; W: …" when the axes differ, else one of them.
-std::string per_axis(const std::string& height, const std::string& width) {
-    return height == width ? height : "H: " + height + "; W: " + width;
-}
-
-// convtranspose2d's rule with the numbers put in: "(7 − 1)·2 − 2·0 + 1·(2 − 1) + 0 + 1 = 14".
-std::string transposed_formula(const std::vector<Attribute>& attributes, const Shape& input, const Shape& output) {
-    const auto kernel = pair_attribute(attributes, "kernel_size"), stride = pair_attribute(attributes, "stride");
-    const auto padding = pair_attribute(attributes, "padding"), output_padding = pair_attribute(attributes, "output_padding");
-    const auto dilation = pair_attribute(attributes, "dilation");
-    const auto axis = [](std::int64_t in, std::int64_t f, std::int64_t s, std::int64_t p, std::int64_t d, std::int64_t a,
-                         std::int64_t out) {
-        std::ostringstream text;  // a stream: GCC 12 misreports chains of "literal" + std::string
-        text << "(" << in << " − 1)·" << s << " − 2·" << p << " + " << d << "·(" << f << " − 1) + " << a << " + 1 = " << out;
-        return text.str();
-    };
-    return per_axis(axis(input[2], kernel.first, stride.first, padding.first, dilation.first, output_padding.first, output[2]),
-                    axis(input[3], kernel.second, stride.second, padding.second, dilation.second, output_padding.second, output[3]));
-}
-
-// upsample2d's rule: "14·2 = 28".
-std::string upsample_formula(const std::vector<Attribute>& attributes, const Shape& input, const Shape& output) {
-    const auto scale = pair_attribute(attributes, "scale_factor");
-    return per_axis(std::to_string(input[2]) + "·" + std::to_string(scale.first) + " = " + std::to_string(output[2]),
-                    std::to_string(input[3]) + "·" + std::to_string(scale.second) + " = " + std::to_string(output[3]));
-}
-
 // "27 or 29": the nearest values below and above (either may be missing).
 std::string alternatives_text(std::optional<std::int64_t> below, std::optional<std::int64_t> above) {
     if (below && above) return std::to_string(*below) + " or " + std::to_string(*above);
@@ -335,12 +294,8 @@ ModelSummary summarize_model(const ModelSpec& spec) {
         if (window) {
             row.formula = window_formula(*window);
             add_rounding_warnings(spec.source, row, *window, summary.warnings);
-        } else if (row.type == "flatten") {
-            row.formula = flatten_formula(plan.input);
-        } else if (row.type == "convtranspose2d") {
-            row.formula = transposed_formula(row.attributes, plan.input, plan.output);
-        } else if (row.type == "upsample2d") {
-            row.formula = upsample_formula(row.attributes, plan.input, plan.output);
+        } else {
+            row.formula = layer.output_size_formula(plan.input, plan.output);
         }
         if (dynamic_cast<const Conv2d*>(&layer) != nullptr) {
             row.fully_connected_parameters = fully_connected_count(plan.input.element_count(), plan.output.element_count());

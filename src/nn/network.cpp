@@ -70,11 +70,9 @@ void Network::set_backend(std::string_view name) {
 Network::~Network() = default;
 
 std::int64_t Network::minimum_training_batch() const {
-    for (const LayerPlan& plan : layers_) {
-        const std::string type = plan.layer->type();
-        if ((type == "batchnorm1d" || type == "batchnorm2d") && plan.input.element_count() == plan.input[1]) return 2;
-    }
-    return 1;
+    std::int64_t minimum = 1;
+    for (const LayerPlan& plan : layers_) minimum = std::max(minimum, plan.layer->minimum_training_batch(plan.input));
+    return minimum;
 }
 
 void Network::initialize(std::uint64_t seed) {

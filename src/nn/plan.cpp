@@ -59,14 +59,10 @@ Shape parse_input_shape(const std::string& text, const std::string& location) {
 }
 
 // Short prefixes for automatic names: conv1, bn1, fc1 ... as a PyTorch user would write them.
+// The registry's column; an unknown type (refused later, with the list) names itself.
 std::string name_prefix(const std::string& type) {
-    if (type == "conv2d") return "conv";
-    if (type.rfind("batchnorm", 0) == 0) return "bn";
-    if (type == "linear") return "fc";
-    if (type.find("pool") != std::string::npos) return "pool";
-    if (type == "upsample2d") return "upsample";
-    if (type == "convtranspose2d") return "deconv";
-    return type;
+    const LayerType* row = find_layer_type(type);
+    return row != nullptr ? std::string(row->name_prefix) : type;
 }
 
 }  // namespace
