@@ -296,6 +296,18 @@ std::vector<std::int64_t> parse_index_list(const std::string& text, std::int64_t
     return indexes;
 }
 
+void prepare_picture_folder(const std::filesystem::path& output, const std::vector<std::pair<std::string, std::string>>& stems) {
+    // Each image's pictures are named by its file's stem: two of one name would overwrite each other.
+    std::map<std::string, std::string> seen;
+    for (const auto& [stem, label] : stems)
+        if (const auto [at, added] = seen.emplace(stem, label); !added)
+            throw UsageError(at->second + " and " + label + " would both be written as " + stem +
+                             ".*.png: predict them into different -o folders");
+    std::error_code error;
+    std::filesystem::create_directories(output, error);
+    if (error) throw Error(output.string() + ": cannot create the output folder (" + error.message() + ")");
+}
+
 Preprocessing photo_preprocessing(const Arguments& arguments, const WeightsMetadata& stored) {
     Preprocessing preprocessing = stored.preprocessing;
     if (arguments.has("resize")) {

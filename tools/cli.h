@@ -95,6 +95,11 @@ Dataset load_data(const std::string& directory, std::string_view split, DataOpti
 // Comma-separated indexes into a split of `count` images ("0,1,2"); UsageError naming the item.
 std::vector<std::int64_t> parse_index_list(const std::string& text, std::int64_t count);
 
+// Before predict writes pictures named after each image (`stems`: stem, then the image's name in
+// messages): UsageError when two images share a stem ("A and B would both be written as
+// STEM.*.png: ..."), then `output` created (convnet::Error when it cannot be).
+void prepare_picture_folder(const std::filesystem::path& output, const std::vector<std::pair<std::string, std::string>>& stems);
+
 // How a photo becomes the network's input: the weights file's preprocessing, with --resize over
 // its policy and --invert (UsageError for an unknown policy).
 Preprocessing photo_preprocessing(const Arguments& arguments, const WeightsMetadata& stored);
