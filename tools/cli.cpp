@@ -8,15 +8,12 @@
 #include <convnet/nn/executor.h>
 
 #include <omp.h>
-#include <unistd.h>
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <iostream>
 #include <sstream>
 
@@ -91,6 +88,12 @@ Arguments::Arguments(const std::vector<std::string>& words, const std::vector<st
     }
 }
 
+std::vector<std::string> Arguments::names() const {
+    std::vector<std::string> names;
+    for (const auto& [name, value] : values_) names.push_back(name);
+    return names;
+}
+
 std::string Arguments::text(const std::string& name, const std::string& fallback) const {
     auto found = values_.find(name);
     return found == values_.end() ? fallback : found->second;
@@ -148,51 +151,11 @@ std::string apply_threads(const Arguments& arguments) {
     return text + "--threads " + std::to_string(threads) + " to repeat this run)";
 }
 
-void check_output_file(const std::string& option, const std::filesystem::path& path) {
-    const std::filesystem::path folder = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-    std::error_code error;
-    if (std::filesystem::is_directory(path, error))
-        throw Error("option --" + option + " " + path.string() + ": is a folder; expected a file name");
-    if (std::filesystem::exists(path, error) && !std::filesystem::is_regular_file(path, error))
-        throw Error("option --" + option + " " + path.string() + ": exists and is not a regular file (a device?); not replacing it");
-    if (std::filesystem::exists(folder, error) && !std::filesystem::is_directory(folder, error))
-        throw Error("option --" + option + " " + path.string() + ": " + folder.string() + " is a file, not a folder");
-    if (!std::filesystem::is_directory(folder, error))
-        throw Error("option --" + option + " " + path.string() + ": the folder " + folder.string() + " does not exist");
-    if (::access(folder.c_str(), W_OK) != 0)
-        throw Error("option --" + option + " " + path.string() + ": cannot write in " + folder.string() + " (" + std::strerror(errno) +
-                    ")");
-}
-
-void check_svg_output(const std::string& option, const std::filesystem::path& path) {
-    std::string extension = path.extension().string();
-    std::transform(extension.begin(), extension.end(), extension.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (extension != ".svg")
-        throw UsageError("option --" + option + " " + path.string() + ": the picture is written as SVG; give a name ending in .svg");
-    check_output_file(option, path);
-}
-
 TestTimeAugmentation test_time_augmentation_option(const Arguments& arguments) {
     try {
         return parse_test_time_augmentation(arguments.text("tta", "none"));
     } catch (const Error& error) {
         throw UsageError("option --tta: " + std::string(error.what()));
-    }
-}
-
-void check_distinct_outputs(const Arguments& arguments, std::initializer_list<const char*> options) {
-    std::vector<std::pair<std::string, std::filesystem::path>> seen;
-    for (const char* option : options) {
-        if (!arguments.has(option)) continue;
-        std::error_code error;
-        const std::filesystem::path given = std::filesystem::absolute(arguments.required(option)).lexically_normal();
-        std::filesystem::path path = std::filesystem::weakly_canonical(given, error);
-        if (error) path = given;
-        for (const auto& [other, other_path] : seen)
-            if (other_path == path)
-                throw UsageError("options --" + other + " and --" + option + " name the same file " + arguments.required(option) +
-                                 "; each needs a file of its own");
-        seen.emplace_back(option, path);
     }
 }
 
@@ -229,16 +192,6 @@ void check_inference_memory(const Network& network, std::int64_t images, const s
     require_memory(need, available, network.source() + ": " + what,
                    fitting > 0 ? "--batch " + std::to_string(fitting) + " would fill the memory by this estimate alone: give less"
                                : "one image's activations alone do not fit");
-}
-
-std::string shell_quoted(const std::string& text) {
-    const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) != 0 || std::string_view("_-./:,+=@%").find(c) != std::string_view::npos;
-    });
-    if (plain) return text;
-    std::string quoted = "'";
-    for (const char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return quoted + "'";
 }
 
 const char* figure_label(const std::string& name) {
@@ -341,6 +294,18 @@ std::vector<std::int64_t> parse_index_list(const std::string& text, std::int64_t
     }
     if (indexes.empty()) throw UsageError("option --index: expected one or more indexes, e.g. 0,1,2");
     return indexes;
+}
+
+void prepare_picture_folder(const std::filesystem::path& output, const std::vector<std::pair<std::string, std::string>>& stems) {
+    // Each image's pictures are named by its file's stem: two of one name would overwrite each other.
+    std::map<std::string, std::string> seen;
+    for (const auto& [stem, label] : stems)
+        if (const auto [at, added] = seen.emplace(stem, label); !added)
+            throw UsageError(at->second + " and " + label + " would both be written as " + stem +
+                             ".*.png: predict them into different -o folders");
+    std::error_code error;
+    std::filesystem::create_directories(output, error);
+    if (error) throw Error(output.string() + ": cannot create the output folder (" + error.message() + ")");
 }
 
 Preprocessing photo_preprocessing(const Arguments& arguments, const WeightsMetadata& stored) {

@@ -7,6 +7,8 @@
 #include <convnet/io/weights.h>
 #include <convnet/nn/network.h>
 #include <convnet/train/evaluation.h>
+#include <convnet/train/preflight.h>
+#include <convnet/train/run_config.h>
 
 #include <cmath>
 #include <filesystem>
@@ -20,10 +22,11 @@
 namespace convnet::cli {
 
 // A mistake in how the command was typed (an unknown option, a missing value, a stray word): the
-// CLI answers it with exit code 2, where an error in the input files or data exits with 1.
-class UsageError : public Error {
+// CLI answers it with exit code 2, as it answers the library's MisconfigurationError (settings
+// that contradict each other), where an error in the input files or data exits with 1.
+class UsageError : public MisconfigurationError {
 public:
-    using Error::Error;
+    using MisconfigurationError::MisconfigurationError;
 };
 
 // How many bare words (file names) a subcommand takes.
@@ -44,6 +47,10 @@ public:
     long long integer(const std::string& name, long long fallback, long long minimum, long long maximum) const;
     double real(const std::string& name, double fallback, double minimum, double maximum) const;
     const std::vector<std::string>& positional() const { return positional_; }
+    // Every option given, by name without dashes, with its value as typed ("" for a flag).
+    const std::map<std::string, std::string>& given() const { return values_; }
+    // The names of the options given, in name order.
+    std::vector<std::string> names() const;
 
 private:
     std::map<std::string, std::string> values_;
@@ -62,19 +69,8 @@ std::string apply_threads(const Arguments& arguments);
 // either the network keeps the backend it chose. UsageError for a name no backend has.
 void apply_backend(const Arguments& arguments, Network& network);
 
-// Throws convnet::Error naming --OPTION and PATH unless a file can be written there: its folder
-// exists and is writable, and PATH is not itself a folder.
-void check_output_file(const std::string& option, const std::filesystem::path& path);
-
-// check_output_file, and UsageError unless PATH ends in .svg (the pictures are written as SVG).
-void check_svg_output(const std::string& option, const std::filesystem::path& path);
-
 // --tta (none unless given); UsageError naming the option for a value that is neither none nor flip.
 TestTimeAugmentation test_time_augmentation_option(const Arguments& arguments);
-
-// UsageError when two of OPTIONS (those given) name the same file, compared after resolving
-// the folders and links: one would overwrite the other at every epoch.
-void check_distinct_outputs(const Arguments& arguments, std::initializer_list<const char*> options);
 
 // The network of --weights: its model from --model, else from the safetensors file's metadata;
 // on the backend --backend (or --reference) names. Warns on stderr about non-finite weights.
@@ -85,10 +81,6 @@ std::unique_ptr<Network> load_trained_network(const Arguments& arguments, Weight
 // `images` images need more than the machine's memory; `what` says what the run was
 // ("evaluating at --batch 1000"), and the message gives the --batch that would fill the memory.
 void check_inference_memory(const Network& network, std::int64_t images, const std::string& what);
-
-// `text` as one word for a POSIX shell: unchanged when it holds only letters, digits and
-// _ - . / : , + = @ %; otherwise in single quotes, each ' written as '\''.
-std::string shell_quoted(const std::string& text);
 
 // How --data is read for `network`: an image folder converted to the network's input (channels,
 // height, width) with `resize`, cached under --cache DIR (default $XDG_CACHE_HOME/convnet or
@@ -102,6 +94,11 @@ Dataset load_data(const std::string& directory, std::string_view split, DataOpti
 
 // Comma-separated indexes into a split of `count` images ("0,1,2"); UsageError naming the item.
 std::vector<std::int64_t> parse_index_list(const std::string& text, std::int64_t count);
+
+// Before predict writes pictures named after each image (`stems`: stem, then the image's name in
+// messages): UsageError when two images share a stem ("A and B would both be written as
+// STEM.*.png: ..."), then `output` created (convnet::Error when it cannot be).
+void prepare_picture_folder(const std::filesystem::path& output, const std::vector<std::pair<std::string, std::string>>& stems);
 
 // How a photo becomes the network's input: the weights file's preprocessing, with --resize over
 // its policy and --invert (UsageError for an unknown policy).

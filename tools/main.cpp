@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
         std::cerr << "convnet: unknown command '" << command << "'" << (nearest.empty() ? "" : " (did you mean " + nearest + "?)") << "\n\n"
                   << kUsage;
         return 2;
-    } catch (const convnet::cli::UsageError& error) {
+    } catch (const convnet::MisconfigurationError& error) {  // cli::UsageError among them
         std::cerr << "convnet " << command << ": error: " << error.what() << "\n";
         return 2;
     } catch (const convnet::Error& error) {

@@ -2,8 +2,8 @@
 // dataset's test split, as text or as one JSON document.
 #include "cli.h"
 
-#include <convnet/data/data.h>
 #include <convnet/core/error.h>
+#include <convnet/data/data.h>
 #include <convnet/data/image.h>
 #include <convnet/nn/loss.h>
 #include <convnet/nn/network.h>
@@ -135,54 +135,12 @@ struct PredictInput {
     Tensor image;
 };
 
-}  // namespace
-
-int run_predict(const std::vector<std::string>& words) {
-    const Arguments arguments(words,
-                              {"model", "weights", "data", "index", "top", "threads", "backend", "resize", "cache", "output",
-                               "score-threshold", "iou-threshold", "max-detections"},
-                              {"help", "reference", "invert", "json"}, Positional::any);
-    if (arguments.has("help")) {
-        std::cout << kPredictHelp;
-        return 0;
-    }
-    const bool json = arguments.has("json");
-    apply_threads(arguments);
-    WeightsMetadata stored;
-    const std::unique_ptr<Network> trained = load_trained_network(arguments, &stored);
-    const Network& network = *trained;
-    // A safetensors file brings the class names and the preprocessing it was trained with.
-    Preprocessing preprocessing = photo_preprocessing(arguments, stored);
-    // What predict writes is the task's: a detection model's is boxes, a segmentation model's
-    // pictures of the classes per pixel.
-    const std::optional<TaskKind> task = network_task(network);
-    if (stored.task == TaskKind::detect || task == TaskKind::detect) {
-        if (arguments.has("top"))
-            throw UsageError("option --top: a detection model gives boxes, not ranked classes; --score-threshold and --max-detections "
-                             "choose the boxes shown (see --help)");
-        return predict_detection(arguments, network, stored, preprocessing);
-    }
-    for (const char* option : {"score-threshold", "iou-threshold", "max-detections"})
-        if (arguments.has(option))
-            throw UsageError(std::string("option --") + option +
-                             ": only for a detection model (docs/DETECTION.md), whose boxes it filters");
-    if (stored.task == TaskKind::segment || task == TaskKind::segment) {
-        if (arguments.has("top")) throw UsageError("option --top: a segmentation model gives a class per pixel; predict writes maps (see --help)");
-        if (arguments.has("resize"))
-            throw UsageError("option --resize: a segmentation model runs on each image at its own size (docs/SEGMENTATION.md); "
-                             "resize the files to the scale of the training images instead");
-        return predict_segmentation(arguments, network, stored, preprocessing);
-    }
-    if (arguments.has("output"))
-        throw UsageError("option --output: only for a segmentation or a detection model, whose pictures it says where to write");
-    const std::int64_t top = arguments.integer("top", 3, 1, 1000);
+// Every image to classify, from the test split (--index, which also names the classes when the
+// weights file does not) or from files, read before anything is printed.
+std::vector<PredictInput> classify_inputs(const Arguments& arguments, const Network& network, const Preprocessing& preprocessing,
+                                          std::vector<std::string>& names) {
     const std::string data = arguments.text("data", "");
-    // The weights file's names; an IDX folder's classes.txt over them (as before weights held names).
-    std::vector<std::string> names = !data.empty() && dataset_kind(data) == DatasetKind::idx ? read_class_names(data) : stored.class_names;
     const Shape& sample = network.sample_shape();
-    if (sample.rank() != 3) throw Error(network.source() + ": predict needs a model whose input is an image (CxHxW)");
-
-    // Every image to classify, from the test split or from files, read before anything is printed.
     std::vector<PredictInput> inputs;
     if (arguments.has("index")) {
         if (data.empty()) throw UsageError("option --index needs --data DIR (the dataset whose test images it indexes)");
@@ -211,6 +169,60 @@ int run_predict(const std::vector<std::string>& words) {
         inputs.push_back({file, std::move(description), std::move(image)});
     }
     if (inputs.empty()) throw UsageError("nothing to predict: give image files (PNG or JPEG), or --data DIR --index N (see --help)");
+    return inputs;
+}
+
+}  // namespace
+
+int run_predict(const std::vector<std::string>& words) {
+    const Arguments arguments(words,
+                              {"model", "weights", "data", "index", "top", "threads", "backend", "resize", "cache", "output",
+                               "score-threshold", "iou-threshold", "max-detections"},
+                              {"help", "reference", "invert", "json"}, Positional::any);
+    if (arguments.has("help")) {
+        std::cout << kPredictHelp;
+        return 0;
+    }
+    const bool json = arguments.has("json");
+    apply_threads(arguments);
+    WeightsMetadata stored;
+    const std::unique_ptr<Network> trained = load_trained_network(arguments, &stored);
+    const Network& network = *trained;
+    // A safetensors file brings the class names and the preprocessing it was trained with.
+    Preprocessing preprocessing = photo_preprocessing(arguments, stored);
+    // What predict writes is the task's: a detection model's is boxes, a segmentation model's
+    // pictures of the classes per pixel.
+    const std::optional<TaskKind> task = network_task(network);
+    if (stored.task == TaskKind::detect || task == TaskKind::detect) {
+        if (arguments.has("top"))
+            throw UsageError(
+                "option --top: a detection model gives boxes, not ranked classes; --score-threshold and --max-detections "
+                "choose the boxes shown (see --help)");
+        return predict_detection(arguments, network, stored, preprocessing);
+    }
+    for (const char* option : {"score-threshold", "iou-threshold", "max-detections"})
+        if (arguments.has(option))
+            throw UsageError(std::string("option --") + option +
+                             ": only for a detection model (docs/DETECTION.md), whose boxes it filters");
+    if (stored.task == TaskKind::segment || task == TaskKind::segment) {
+        if (arguments.has("top"))
+            throw UsageError("option --top: a segmentation model gives a class per pixel; predict writes maps (see --help)");
+        if (arguments.has("resize"))
+            throw UsageError(
+                "option --resize: a segmentation model runs on each image at its own size (docs/SEGMENTATION.md); "
+                "resize the files to the scale of the training images instead");
+        return predict_segmentation(arguments, network, stored, preprocessing);
+    }
+    if (arguments.has("output"))
+        throw UsageError("option --output: only for a segmentation or a detection model, whose pictures it says where to write");
+    const std::int64_t top = arguments.integer("top", 3, 1, 1000);
+    const std::string data = arguments.text("data", "");
+    // The weights file's names; an IDX folder's classes.txt over them (as before weights held names).
+    std::vector<std::string> names = !data.empty() && dataset_kind(data) == DatasetKind::idx ? read_class_names(data) : stored.class_names;
+    const Shape& sample = network.sample_shape();
+    if (sample.rank() != 3) throw Error(network.source() + ": predict needs a model whose input is an image (CxHxW)");
+
+    std::vector<PredictInput> inputs = classify_inputs(arguments, network, preprocessing, names);
 
     Tensor logits, probabilities;
     nlohmann::ordered_json document = {{"model", network.source()},

@@ -68,22 +68,14 @@ std::vector<std::uint8_t> segment(const Network& trained, const Tensor& image, c
     return classes;
 }
 
-}  // namespace
-
-int predict_segmentation(const Arguments& arguments, const Network& network, const WeightsMetadata& stored, Preprocessing preprocessing) {
-    const bool json = arguments.has("json");
-    const std::vector<std::string>& names = stored.class_names;
-    const std::filesystem::path output = arguments.text("output", ".");
-    const Shape& sample = network.sample_shape();
-    // The mean and std are applied after padding; the rest (no resize: each image keeps its size) by to_network_input.
-    const Preprocessing normalization = preprocessing;
-    preprocessing.mean.clear();
-    preprocessing.std.clear();
+// Every image to segment, from the test split (--index) or from files, read before anything is
+// written: planes in [0, 1] by `preprocessing` (no mean and std), each at its own size.
+std::vector<SegmentInput> segment_inputs(const Arguments& arguments, const Network& network, const Preprocessing& preprocessing) {
     std::vector<SegmentInput> inputs;
     if (arguments.has("index")) {
         const std::string data = arguments.text("data", "");
         if (data.empty()) throw UsageError("option --index needs --data DIR (the dataset whose test images it indexes)");
-        const Dataset test = load_data(data, "test", data_options(arguments, network, normalization.resize));
+        const Dataset test = load_data(data, "test", data_options(arguments, network, preprocessing.resize));
         check_compatible(network, test, "test");
         for (std::int64_t index : parse_index_list(arguments.text("index", ""), test.count)) {
             Tensor image;
@@ -98,69 +90,98 @@ int predict_segmentation(const Arguments& arguments, const Network& network, con
     }
     for (const std::string& file : arguments.positional()) {
         const Image decoded = decode_image(file);
-        Tensor image = to_network_input(decoded, sample[0], decoded.height, decoded.width, preprocessing);
+        Tensor image = to_network_input(decoded, network.sample_shape()[0], decoded.height, decoded.width, preprocessing);
         nlohmann::ordered_json description = {
             {"file", file}, {"format", decoded.format}, {"width", decoded.width}, {"height", decoded.height}};
         inputs.push_back({file, std::filesystem::path(file).stem().string(), std::move(description), std::move(image), {}});
     }
     if (inputs.empty()) throw UsageError("nothing to predict: give image files (PNG or JPEG), or --data DIR --index N (see --help)");
-    // Each image's pictures are named by its file's stem: two of one name would overwrite each other.
-    std::map<std::string, std::string> stems;
-    for (const SegmentInput& input : inputs)
-        if (const auto [at, added] = stems.emplace(input.stem, input.label); !added)
-            throw UsageError(at->second + " and " + input.label + " would both be written as " + input.stem +
-                             ".*.png: predict them into different -o folders");
-    std::error_code error;
-    std::filesystem::create_directories(output, error);
-    if (error) throw Error(output.string() + ": cannot create the output folder (" + error.message() + ")");
+    return inputs;
+}
+
+// Where one image's pictures went: its class map, its overlay and (a test image) its comparison.
+struct SegmentFiles {
+    std::filesystem::path map, overlay, comparison;
+};
+
+SegmentFiles draw_segmentation(const SegmentInput& input, const std::vector<std::uint8_t>& classes, const std::vector<std::string>& names,
+                               const std::filesystem::path& output) {
+    const std::int64_t height = input.image.shape()[2], width = input.image.shape()[3];
+    const SegmentFiles files{output / (input.stem + ".classes.png"), output / (input.stem + ".overlay.png"),
+                             output / (input.stem + ".compare.png")};
+    write_file_atomically(files.map, encode_indexed_png(classes, height, width, class_palette(), files.map.string()));
+    const std::int64_t scale = std::max<std::int64_t>(1, 256 / std::max(height, width));
+    write_picture(files.overlay, overlay_picture(input.image.data(), input.image.shape()[1], height, width, classes, names, scale));
+    // A test image also gets its truth beside the prediction.
+    if (!input.truth.empty())
+        write_picture(files.comparison,
+                      comparison_picture(input.image.data(), input.image.shape()[1], height, width, input.truth, classes, names, scale));
+    return files;
+}
+
+// The share of the pixels of each class present, as JSON and as "background 71.2% | row 28.8%".
+std::pair<nlohmann::ordered_json, std::string> class_share_figures(const std::vector<std::uint8_t>& classes, std::int64_t count,
+                                                                   const std::vector<std::string>& names) {
+    const std::vector<double> shares = class_shares(classes, count);
+    nlohmann::ordered_json share_list = nlohmann::ordered_json::array();
+    std::string line;
+    char number[32];
+    for (std::int64_t c = 0; c < count; ++c) {
+        const double share = shares[static_cast<std::size_t>(c)];
+        if (share == 0.0) continue;
+        const std::string name = c < static_cast<std::int64_t>(names.size()) ? names[static_cast<std::size_t>(c)] : std::to_string(c);
+        share_list.push_back({{"class", c}, {"name", name}, {"share", share}});
+        std::snprintf(number, sizeof(number), " %.1f%%", 100.0 * share);
+        line += (line.empty() ? "" : " | ") + name + number;
+    }
+    return {std::move(share_list), line};
+}
+
+// The share of a test image's labelled pixels whose class was predicted right.
+double pixel_accuracy_of(const std::vector<std::uint8_t>& truth, const std::vector<std::uint8_t>& classes) {
+    std::int64_t right = 0, labelled = 0;
+    for (std::size_t p = 0; p < classes.size(); ++p)
+        if (truth[p] != kIgnoreIndex) {
+            ++labelled;
+            right += truth[p] == classes[p];
+        }
+    return labelled > 0 ? double(right) / double(labelled) : 0.0;
+}
+
+}  // namespace
+
+int predict_segmentation(const Arguments& arguments, const Network& network, const WeightsMetadata& stored, Preprocessing preprocessing) {
+    const bool json = arguments.has("json");
+    const std::vector<std::string>& names = stored.class_names;
+    const std::filesystem::path output = arguments.text("output", ".");
+    // The mean and std are applied after padding; the rest (no resize: each image keeps its size) by to_network_input.
+    const Preprocessing normalization = preprocessing;
+    preprocessing.mean.clear();
+    preprocessing.std.clear();
+    std::vector<SegmentInput> inputs = segment_inputs(arguments, network, preprocessing);
+    std::vector<std::pair<std::string, std::string>> stems;
+    for (const SegmentInput& input : inputs) stems.emplace_back(input.stem, input.label);
+    prepare_picture_folder(output, stems);
 
     std::map<std::pair<std::int64_t, std::int64_t>, std::unique_ptr<Network>> networks;  // by image size
-    const std::vector<std::array<std::uint8_t, 3>> palette = class_palette();
     nlohmann::ordered_json document = {{"model", network.source()}, {"task", "segment"}, {"images", nlohmann::ordered_json::array()}};
     const auto count = static_cast<std::int64_t>(std::max<std::size_t>(names.size(), static_cast<std::size_t>(network.output_features())));
     for (SegmentInput& input : inputs) {
-        const std::int64_t height = input.image.shape()[2], width = input.image.shape()[3];
         const std::vector<std::uint8_t> classes = segment(network, input.image, normalization, networks);
-        const std::filesystem::path map_file = output / (input.stem + ".classes.png"),
-                                    overlay_file = output / (input.stem + ".overlay.png");
-        write_file_atomically(map_file, encode_indexed_png(classes, height, width, palette, map_file.string()));
-        const std::int64_t scale = std::max<std::int64_t>(1, 256 / std::max(height, width));
-        write_picture(overlay_file, overlay_picture(input.image.data(), input.image.shape()[1], height, width, classes, names, scale));
-        // A test image also gets its truth beside the prediction.
-        const std::filesystem::path comparison_file = output / (input.stem + ".compare.png");
-        if (!input.truth.empty())
-            write_picture(comparison_file, comparison_picture(input.image.data(), input.image.shape()[1], height, width, input.truth,
-                                                              classes, names, scale));
-        const std::vector<double> shares = class_shares(classes, count);
-        nlohmann::ordered_json share_list = nlohmann::ordered_json::array();
-        std::string line;
-        char number[32];
-        for (std::int64_t c = 0; c < count; ++c) {
-            const double share = shares[static_cast<std::size_t>(c)];
-            if (share == 0.0) continue;
-            const std::string name = c < static_cast<std::int64_t>(names.size()) ? names[static_cast<std::size_t>(c)] : std::to_string(c);
-            share_list.push_back({{"class", c}, {"name", name}, {"share", share}});
-            std::snprintf(number, sizeof(number), " %.1f%%", 100.0 * share);
-            line += (line.empty() ? "" : " | ") + name + number;
-        }
+        const SegmentFiles files = draw_segmentation(input, classes, names, output);
+        auto [share_list, line] = class_share_figures(classes, count, names);
         if (json) {
-            input.description["classes_png"] = map_file.string();
-            input.description["overlay_png"] = overlay_file.string();
+            input.description["classes_png"] = files.map.string();
+            input.description["overlay_png"] = files.overlay.string();
             if (!input.truth.empty()) {
-                input.description["compare_png"] = comparison_file.string();
-                std::int64_t right = 0, labelled = 0;
-                for (std::size_t p = 0; p < classes.size(); ++p)
-                    if (input.truth[p] != kIgnoreIndex) {
-                        ++labelled;
-                        right += input.truth[p] == classes[p];
-                    }
-                input.description["pixel_accuracy"] = labelled > 0 ? double(right) / double(labelled) : 0.0;
+                input.description["compare_png"] = files.comparison.string();
+                input.description["pixel_accuracy"] = pixel_accuracy_of(input.truth, classes);
             }
             input.description["shares"] = std::move(share_list);
             document["images"].push_back(std::move(input.description));
         } else {
-            std::printf("%s: %s\n  wrote %s and %s%s\n", input.label.c_str(), line.c_str(), map_file.c_str(), overlay_file.c_str(),
-                        input.truth.empty() ? "" : (" and " + comparison_file.string() + " (image, truth, prediction)").c_str());
+            std::printf("%s: %s\n  wrote %s and %s%s\n", input.label.c_str(), line.c_str(), files.map.c_str(), files.overlay.c_str(),
+                        input.truth.empty() ? "" : (" and " + files.comparison.string() + " (image, truth, prediction)").c_str());
         }
     }
     if (json) std::cout << document.dump(2) << "\n";

@@ -14,19 +14,20 @@
 #include <convnet/nn/network.h>
 #include <convnet/train/checkpoint.h>
 #include <convnet/train/optim.h>
+#include <convnet/train/preflight.h>
+#include <convnet/train/run_config.h>
+#include <convnet/train/task.h>
 #include <convnet/train/trainer.h>
 
 #include <unistd.h>
+#include <algorithm>
 #include <atomic>
-#include <charconv>
-#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <optional>
-#include <sstream>
 
 namespace convnet::cli {
 
@@ -175,127 +176,6 @@ void install_interrupt_handler() {
     for (const int number : {SIGINT, SIGTERM, SIGUSR1}) sigaction(number, &action, nullptr);
 }
 
-// Options that a resumed run takes from its checkpoint, and so refuses.
-constexpr const char* kSettingsOfTheRun[] = {
-    "model",   "optimizer", "lr",        "momentum", "nesterov",        "weight-decay", "schedule", "seed",          "batch",
-    "augment", "normalize", "val-split", "resize",   "label-smoothing", "tta",          "ema",      "class-weights", "task"};
-
-// --normalize: "none", "auto" (measured on `train`), or "MEAN/STD" with one value or one per
-// channel on each side ("0.2860/0.3530", "0.49,0.48,0.45/0.25,0.24,0.26").
-Preprocessing normalization_from(const std::string& text, const Dataset& train) {
-    Preprocessing preprocessing;
-    if (text == "none") return preprocessing;
-    if (text == "auto") return channel_statistics(train);
-    const std::string forms = "expected auto, none, MEAN/STD or M1,M2,M3/S1,S2,S3 (e.g. 0.2860/0.3530)";
-    const auto numbers = [&](const std::string& list) {
-        std::vector<float> values;
-        std::stringstream items(list);
-        for (std::string item; std::getline(items, item, ',');) {
-            float value = 0.0f;
-            const auto [end, error] = std::from_chars(item.data(), item.data() + item.size(), value);
-            if (item.empty() || error != std::errc() || end != item.data() + item.size() || !std::isfinite(value))
-                throw UsageError("option --normalize " + text + ": '" + item + "' is not a number; " + forms);
-            values.push_back(value);
-        }
-        return values;
-    };
-    const std::size_t slash = text.find('/');
-    if (slash == std::string::npos) throw UsageError("option --normalize " + text + ": " + forms);
-    preprocessing.mean = numbers(text.substr(0, slash));
-    preprocessing.std = numbers(text.substr(slash + 1));
-    const auto channels = static_cast<std::size_t>(train.channels);
-    for (const std::vector<float>* values : {&preprocessing.mean, &preprocessing.std})
-        if (values->size() != 1 && values->size() != channels)
-            throw UsageError("option --normalize " + text + ": " + std::to_string(values->size()) +
-                             " values on one side; the images have " + std::to_string(channels) +
-                             (channels == 1 ? " channel" : " channels") + " (give 1 or " + std::to_string(channels) + ")");
-    for (const float deviation : preprocessing.std)
-        if (!(deviation > 0.0f)) throw UsageError("option --normalize " + text + ": every std must be positive");
-    return preprocessing;
-}
-
-// --class-weights: none (default), auto (sklearn's "balanced": n / (K·n_c) over the training
-// targets, 1 for a class with none), or one weight a class "w0,w1,...".
-std::vector<float> class_weights_option(const Arguments& arguments, const Dataset& train, std::int64_t outputs) {
-    const std::string text = arguments.text("class-weights", "none");
-    if (text == "none") return {};
-    if (text == "auto") return balanced_class_weights(train, outputs);
-    std::vector<float> weights;
-    std::stringstream items(text);
-    for (std::string item; std::getline(items, item, ',');) {
-        float value = 0.0f;
-        const auto [end, error] = std::from_chars(item.data(), item.data() + item.size(), value);
-        if (item.empty() || error != std::errc() || end != item.data() + item.size() || !std::isfinite(value) || value < 0.0f)
-            throw UsageError("option --class-weights " + text + ": '" + item +
-                             "' is not a number of 0 or more; expected auto, none or w0,w1,...");
-        weights.push_back(value);
-    }
-    if (static_cast<std::int64_t>(weights.size()) != outputs)
-        throw UsageError("option --class-weights " + text + ": " + std::to_string(weights.size()) + " weights for the model's " +
-                         std::to_string(outputs) + " classes; give one a class");
-    return weights;
-}
-
-// A segmentation training set whose masks teach nothing, or not every class, is most often masks
-// saved as pictures (an object as 255, which is "ignore"): refused when no pixel is labelled,
-// warned when a class has no pixels or most pixels are ignored.
-void check_mask_classes(const Dataset& train, const std::string& data) {
-    std::vector<std::int64_t> pixels(kMaxClasses, 0);
-    for (const std::uint8_t value : train.masks) ++pixels[value];
-    const auto total = static_cast<std::int64_t>(train.masks.size()), ignored = pixels[kIgnoreIndex];
-    if (ignored == total)
-        throw Error(data +
-                    ": every pixel of every training mask is 255, which means \"ignore\": nothing to learn (masks saved as "
-                    "pictures, with objects as 255? a mask's values are class indices: 0, 1, 2 ...)");
-    std::string missing;
-    for (int c = 0; c < train.num_classes(); ++c)
-        if (pixels[static_cast<std::size_t>(c)] == 0)
-            missing += (missing.empty() ? "" : ", ") + train.class_names[static_cast<std::size_t>(c)];
-    if (!missing.empty()) std::cerr << "warning: no training pixel has the class " << missing << " (its IoU cannot be learned)\n";
-    if (2 * ignored > total)
-        std::cerr << "warning: " << 100 * ignored / total << "% of the training pixels are 255 (\"ignore\") and count for nothing"
-                  << (missing.empty() ? "" : ": masks saved as pictures, with objects as 255? mask values are class indices") << "\n";
-}
-
-// Where Ctrl-C writes a checkpoint when the run has no --checkpoint: beside --save's file, else
-// in the working folder.
-std::filesystem::path interrupt_checkpoint_path(const Arguments& arguments) {
-    if (!arguments.has("save")) return "convnet-interrupted.checkpoint.safetensors";
-    std::filesystem::path path = arguments.required("save");
-    return path.replace_extension(".checkpoint.safetensors");
-}
-
-}  // namespace
-
-namespace {
-
-// Refuses, before the network is built or the data read, a run whose parameters, optimiser state
-// and activations at this rank's share of the batch cannot fit its share of the machine's memory
-// (the ranks mpirun started on this machine share it).
-void check_training_memory(const ModelSpec& spec, std::int64_t batch, const Communicator* world, const Optimizer& optimizer, bool averaged,
-                           bool resumed) {
-    const std::int64_t ranks = world != nullptr ? world->size() : 1, share = (batch + ranks - 1) / ranks;
-    const MemoryNeed need = training_memory_need(plan_costs(spec), share, optimizer.state_values_per_parameter(), averaged ? 1 : 0);
-    const char* local_ranks = world != nullptr ? std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE") : nullptr;
-    const std::int64_t on_this_machine = local_ranks != nullptr ? std::max(1L, std::strtol(local_ranks, nullptr, 10)) : 1;
-    const std::int64_t machine = machine_memory_bytes(), available = machine / on_this_machine;
-    std::string what = spec.source + ": training at --batch " + std::to_string(batch);
-    if (on_this_machine > 1)
-        what += " (" + std::to_string(share) + " images on each of " + std::to_string(on_this_machine) + " ranks here)";
-    const std::int64_t fitting = largest_batch(need, available) * ranks;
-    std::string hint;
-    if (available <= need.parameter_bytes) hint = "its parameters and the optimiser's state alone do not fit";
-    else if (fitting == 0) hint = "one image's activations alone do not fit (a smaller input or fewer channels)";
-    else if (resumed)
-        hint = "a resumed run keeps its checkpoint's batch: resume it on a larger machine, or start again with --batch " +
-               std::to_string(fitting) + " or less";
-    else
-        hint = "--batch " + std::to_string(fitting) + " would fill the memory by this estimate alone (oneDNN's buffers and the data " +
-               "come on top): give less";
-    const std::string memory = on_this_machine > 1 ? "this rank's share of the machine's " + memory_text(machine) : "this machine's memory";
-    require_memory(need, available, what, hint + "; see `convnet summary " + spec.source + "`", memory);
-}
-
 // One-cycle's shape is set by the run's length: a resumed run given another --epochs computes it
 // over the new length, so the rate jumps at the next step. torch's OneCycleLR refuses to step past
 // its total_steps instead; here the run goes on, and says so.
@@ -321,184 +201,153 @@ std::string compute_description(const Network& network) {
     return "reference layers (no fast path: " + network.fast_path_unavailable() + ")";
 }
 
-// The run itself; `world` is null unless --distributed; `program` is how the command was started
-// (argv[0]), for the command that resumes it.
-int train(const Arguments& arguments, Communicator* world, const std::string& program) {
-    std::optional<Checkpoint> resumed;
-    if (arguments.has("resume")) {
-        for (const char* option : kSettingsOfTheRun)
-            if (arguments.has(option))
-                throw UsageError(
-                    std::string("option --") + option + ": a resumed run keeps the settings its checkpoint was written with " +
-                    "(with --resume only --data, --epochs, --checkpoint, --checkpoint-every, --save, --metrics, --plot, --eval-every, " +
-                    "--threads and --backend)");
-        resumed = read_checkpoint(arguments.required("resume"));
-        if (!arguments.has("threads") && std::getenv("OMP_NUM_THREADS") == nullptr) set_thread_count(resumed->threads);
-    }
-    const std::string threads = resumed && !arguments.has("threads") && std::getenv("OMP_NUM_THREADS") == nullptr
-                                    ? std::to_string(resumed->threads) + " threads (the checkpoint's)"
-                                    : apply_threads(arguments);
+// The checkpoint of --resume, read after refusing the options it keeps; none without --resume.
+std::optional<Checkpoint> read_resumed(const Arguments& arguments) {
+    if (!arguments.has("resume")) return std::nullopt;
+    check_resume_options(arguments.names());
+    return read_checkpoint(arguments.required("resume"));
+}
+
+// --threads, else OMP_NUM_THREADS, else a resumed run's own count, else the free cores: applied,
+// and described for the run's header.
+std::string choose_threads(const Arguments& arguments, const std::optional<Checkpoint>& resumed) {
+    const std::optional<int> kept = resumed ? checkpoint_thread_count(*resumed, arguments.has("threads")) : std::nullopt;
+    if (kept) set_thread_count(*kept);
+    const std::string threads = kept ? std::to_string(*kept) + " threads (the checkpoint's)" : apply_threads(arguments);
     if (resumed && thread_count() != resumed->threads)
         std::cerr << "warning: the checkpoint was written with " << resumed->threads << " threads, this run has " << thread_count()
                   << ": it continues, but its weights will not be bit-identical to an unbroken run's\n";
-    const std::string optimizer_name = resumed ? resumed->optimizer.name : arguments.text("optimizer", "adam");
-    const int epochs = static_cast<int>(arguments.integer("epochs", resumed ? resumed->epochs : 5, 1, 100000));
-    const int eval_every = static_cast<int>(arguments.integer("eval-every", 1, 1, 100000));
-    const long long batch = resumed ? resumed->batch_size : arguments.integer("batch", 100, 1, 65536);
-    OptimizerOptions optimizer_options;
-    if (resumed) {
-        optimizer_options = resumed->optimizer;
-    } else {
-        optimizer_options.name = optimizer_name;
-        optimizer_options.learning_rate =
-            arguments.real("lr", optimizer_name == "sgd" ? 0.01 : 0.001, kLearningRateRange.low, kLearningRateRange.high);
-        optimizer_options.momentum = arguments.real("momentum", 0.9, kMomentumRange.low, kMomentumRange.high);
-        optimizer_options.nesterov = arguments.has("nesterov");
-        if (arguments.has("weight-decay"))
-            optimizer_options.weight_decay = arguments.real("weight-decay", 0.0, kWeightDecayRange.low, kWeightDecayRange.high);
-    }
-    const double learning_rate = optimizer_options.learning_rate;
-    const auto seed = resumed ? resumed->seed : static_cast<std::uint64_t>(arguments.integer("seed", 1, 0, (1LL << 62)));
+    return threads;
+}
+
+// What the command line asks of the run, each option parsed and range-checked (UsageError naming
+// it) and left unset when not given; resolve_run_config merges it with the defaults or the checkpoint.
+RunRequest run_request(const Arguments& arguments) {
+    const auto integer = [&](const char* name, long long minimum, long long maximum) {
+        return arguments.has(name) ? std::optional<long long>(arguments.integer(name, 0, minimum, maximum)) : std::nullopt;
+    };
+    const auto real = [&](const char* name, double minimum, double maximum) {
+        return arguments.has(name) ? std::optional<double>(arguments.real(name, 0.0, minimum, maximum)) : std::nullopt;
+    };
+    const auto text = [&](const char* name) { return arguments.has(name) ? std::optional(arguments.text(name, "")) : std::nullopt; };
     // Option values the library checks are still mistakes in the command: exit code 2.
-    LearningRateSchedule schedule;
-    std::unique_ptr<Optimizer> optimizer;
-    try {
-        schedule = resumed ? resumed->schedule : parse_schedule(arguments.text("schedule", "constant"));
-    } catch (const Error& error) {
-        throw UsageError("option --schedule: " + std::string(error.what()));
+    const auto parsed = [&](const char* name, auto parse) -> std::optional<decltype(parse(std::string()))> {
+        if (!arguments.has(name)) return std::nullopt;
+        try {
+            return parse(arguments.text(name, ""));
+        } catch (const Error& error) {
+            throw UsageError("option --" + std::string(name) + ": " + error.what());
+        }
+    };
+    RunRequest request;
+    request.model = arguments.has("model");
+    request.epochs = integer("epochs", 1, 100000);
+    request.eval_every = integer("eval-every", 1, 100000);
+    request.batch_size = integer("batch", 1, 65536);
+    request.optimizer = text("optimizer");
+    request.learning_rate = real("lr", kLearningRateRange.low, kLearningRateRange.high);
+    request.momentum = real("momentum", kMomentumRange.low, kMomentumRange.high);
+    request.nesterov = arguments.has("nesterov");
+    request.weight_decay = real("weight-decay", kWeightDecayRange.low, kWeightDecayRange.high);
+    request.seed = integer("seed", 0, 1LL << 62);
+    request.schedule = parsed("schedule", parse_schedule);
+    request.checkpoint_every = integer("checkpoint-every", 0, std::int64_t{1} << 40);
+    request.label_smoothing = real("label-smoothing", 0.0, 0.999);
+    request.ema_decay = real("ema", 0.0, 0.999999);
+    if (arguments.has("tta")) request.test_time_augmentation = test_time_augmentation_option(arguments);
+    request.augmentation = parsed("augment", parse_augmentation);
+    if (const std::optional<std::string> resize = text("resize")) {
+        request.resize = resize_policy_from_name(*resize);
+        if (!request.resize) throw UsageError("option --resize " + *resize + ": expected stretch or center-crop");
     }
-    try {
-        optimizer = make_optimizer(optimizer_options);
-    } catch (const Error& error) {
-        // A resumed run's optimiser comes from its checkpoint, not from the command line.
-        if (resumed) throw Error(arguments.required("resume") + ": checkpoint field optimizer: " + error.what());
-        throw UsageError("option --optimizer " + optimizer_name + ": " + error.what());
+    request.val_split = real("val-split", 0.0, 0.99);
+    if (const std::optional<std::string> task = text("task")) {
+        request.task = task_from_name(*task);
+        if (!request.task) throw UsageError("option --task " + *task + ": expected classify, segment or detect");
     }
-    // Where the results go is checked before any time is spent training.
-    for (const char* option : {"save", "metrics", "checkpoint"})
-        if (arguments.has(option)) check_output_file(option, arguments.required(option));
-    if (arguments.has("plot")) check_svg_output("plot", arguments.required("plot"));
-    check_distinct_outputs(arguments, {"save", "metrics", "checkpoint", "plot"});
-    const std::int64_t checkpoint_every =
-        arguments.integer("checkpoint-every", resumed ? resumed->checkpoint_every : 0, 0, std::int64_t{1} << 40);
-    if (checkpoint_every > 0 && !arguments.has("checkpoint") && !resumed)
-        throw UsageError("option --checkpoint-every: give --checkpoint FILE too, the file to write");
+    if (const std::optional<std::string> on_nan = text("on-nan")) {
+        if (*on_nan != "stop" && *on_nan != "skip") throw UsageError("option --on-nan " + *on_nan + ": expected stop or skip");
+        request.non_finite_policy = *on_nan == "skip" ? NonFinitePolicy::skip : NonFinitePolicy::stop;
+    }
+    request.normalize = text("normalize");
+    request.class_weights = text("class-weights");
+    if (arguments.has("sync-bn") || arguments.has("no-sync-bn")) request.sync_batch_norm = arguments.has("sync-bn");
+    for (auto [name, path] : {std::pair{"save", &request.save}, std::pair{"metrics", &request.metrics},
+                              std::pair{"checkpoint", &request.checkpoint}, std::pair{"plot", &request.plot}})
+        if (arguments.has(name)) *path = arguments.required(name);
+    return request;
+}
 
-    const double label_smoothing = resumed ? resumed->label_smoothing : arguments.real("label-smoothing", 0.0, 0.0, 0.999);
-    const double ema_decay = resumed ? resumed->ema_decay : arguments.real("ema", 0.0, 0.0, 0.999999);
-    const TestTimeAugmentation test_time_augmentation =
-        resumed ? resumed->test_time_augmentation : test_time_augmentation_option(arguments);
-    Augmentation augmentation;
-    try {
-        augmentation = resumed ? resumed->augmentation : parse_augmentation(arguments.text("augment", "none"));
-    } catch (const Error& error) {
-        throw UsageError("option --augment: " + std::string(error.what()));
-    }
+// The run's data: the training split, the split that judges the epochs (validation or test) and
+// the test split.
+struct RunData {
+    std::string folder;  // --data
+    Dataset train, test, val;
+    ValidationSplit split;
+    const Dataset& judged() const { return split.held_out ? val : test; }
+};
 
-    const ModelSpec spec =
-        resumed ? parse_model(resumed->weights.model, arguments.required("resume")) : read_model_file(arguments.required("model"));
-    check_training_memory(spec, batch, world, *optimizer, ema_decay > 0.0, resumed.has_value());
-    Network network(spec);
-    apply_backend(arguments, network);
-    if (batch < network.minimum_training_batch())
-        throw UsageError("option --batch " + std::to_string(batch) + ": " + network.source() +
-                         " has a batch norm over one value per channel per image, which needs at least " +
-                         std::to_string(network.minimum_training_batch()) + " images a batch (as torch.nn.BatchNorm1d)");
-    const std::string data = arguments.required("data");
-    ResizePolicy resize = resumed ? resumed->weights.preprocessing.resize : ResizePolicy::stretch;
-    if (arguments.has("resize")) {
-        const std::optional<ResizePolicy> parsed = resize_policy_from_name(arguments.required("resize"));
-        if (!parsed) throw UsageError("option --resize " + arguments.required("resize") + ": expected stretch or center-crop");
-        resize = *parsed;
-    }
-    DataOptions reading = data_options(arguments, network, resize);
-    reading.images.split_seed = seed;  // a resumed run holds out what it held out before
-    if (arguments.has("task")) {
-        reading.task = task_from_name(arguments.required("task"));
-        if (!reading.task) throw UsageError("option --task " + arguments.required("task") + ": expected classify, segment or detect");
-    } else if (resumed) {
-        reading.task = resumed->weights.task;
-    }
-    const DatasetKind kind = dataset_kind(data, reading.task);
-    const bool folder =
-        kind == DatasetKind::image_folder || kind == DatasetKind::segmentation_folder || kind == DatasetKind::detection_folder;
-    const bool has_val = reading.images.val_split > 0.0 || (folder && std::filesystem::is_directory(std::filesystem::path(data) / "val"));
-    if (arguments.has("val-split") && folder && std::filesystem::is_directory(std::filesystem::path(data) / "val"))
-        throw UsageError("option --val-split " + arguments.required("val-split") + ": " + data +
-                         "/val exists and is the validation split; "
-                         "give one or the other");
-    const Dataset train = load_data(data, "train", reading);
-    const Dataset test = load_data(data, "test", reading);
-    // With a validation split, the epochs are judged on it and the test split once at the end.
-    const Dataset val = has_val ? load_data(data, "val", reading) : Dataset{};
-    const Dataset& judged = has_val ? val : test;
-    const char* judged_name = has_val ? "val" : "test";
-    check_compatible(network, train, "training");
-    const Task& task = task_for(train.task());
-    if (task.model_classes(network) > train.num_classes() && train.num_classes() > 0)
+// Reads --data for `network` as `config` says (the splits, checked against the network), with the
+// warnings on what the training set cannot teach.
+RunData read_run_data(const Arguments& arguments, const Network& network, const RunConfig& config) {
+    RunData data;
+    data.folder = arguments.required("data");
+    DataOptions reading = data_options(arguments, network, config.resize);
+    reading.images.split_seed = config.seed;  // a resumed run holds out what it held out before
+    reading.task = config.task;
+    const DatasetKind kind = dataset_kind(data.folder, reading.task);
+    data.split = choose_validation_split(data.folder, kind, reading.images.val_split,
+                                         arguments.has("val-split") ? std::optional(arguments.required("val-split")) : std::nullopt);
+    data.train = load_data(data.folder, "train", reading);
+    data.test = load_data(data.folder, "test", reading);
+    if (data.split.held_out) data.val = load_data(data.folder, "val", reading);
+    check_compatible(network, data.train, "training");
+    const Task& task = task_for(data.train.task());
+    if (task.model_classes(network) > data.train.num_classes() && data.train.num_classes() > 0)
         std::cerr << "warning: " << network.source() << " scores " << task.model_classes(network) << " classes but the data has "
-                  << train.num_classes() << ": the extra scores are never a label (end the model in " << task.classes_setting()
-                  << train.num_classes() << ")\n";
-    if (train.has_masks()) check_mask_classes(train, data);
-    network.initialize(seed);
-    Trainer trainer(network, *optimizer, batch, seed);
-    const std::string on_nan = arguments.text("on-nan", "stop");
-    if (on_nan != "stop" && on_nan != "skip") throw UsageError("option --on-nan " + on_nan + ": expected stop or skip");
-    trainer.set_non_finite_policy(on_nan == "skip" ? NonFinitePolicy::skip : NonFinitePolicy::stop);
-    if (resumed) trainer.restore(*resumed);
-    // A resumed run keeps its batch norm synchronisation unless told.
-    const bool sync_batch_norm = arguments.has("sync-bn") || (!arguments.has("no-sync-bn") && (resumed ? resumed->sync_batch_norm : true));
-    if (world != nullptr) {
-        // Every rank must hold the same model, data, settings and starting point.
-        const auto same = [&](const std::string& what, const std::string& text) {
-            check_same_on_every_rank(*world, std::hash<std::string>{}(text), what);
-        };
-        same("its model", format_model(network.layer_plans(), network.sample_shape()));
-        same("its data", std::to_string(dataset_fingerprint(train)) + " " + std::to_string(dataset_fingerprint(judged)));
-        same("its options (batch, seed, epochs, optimiser, schedule, augmentation, --on-nan, --no-sync-bn or the checkpoint)",
-             std::to_string(batch) + " " + std::to_string(seed) + " " + std::to_string(epochs) + " " + optimizer->describe() + " " +
-                 schedule.describe() + " " + augmentation.describe() + " " + on_nan + " " + std::to_string(sync_batch_norm) + " " +
-                 arguments.text("label-smoothing", "0") + " " + arguments.text("tta", "none") + " " + arguments.text("ema", "0") + " " +
-                 std::to_string(trainer.position().steps_done));
-        const std::int64_t needed = network.minimum_training_batch() * world->size();
-        if (batch < needed)
-            throw UsageError("option --batch " + std::to_string(batch) + ": each of the " + std::to_string(world->size()) +
-                             " ranks needs at least " + std::to_string(network.minimum_training_batch()) +
-                             (network.minimum_training_batch() == 1 ? " image" : " images") + " of every batch: give --batch " +
-                             std::to_string(needed) + " or more");
-        if (const std::int64_t rest = train.count % batch; rest > 0 && rest < needed && rest >= network.minimum_training_batch())
-            std::cerr << "warning: the last batch of every epoch (" << rest << (rest == 1 ? " image" : " images")
-                      << ") is too small to share over " << world->size()
-                      << " ranks and joins the batch before; one process would train it alone, so this run differs from one "
-                         "process's there\n";
-        trainer.set_communicator(world, sync_batch_norm);
-    }
-    // After the communicator: the smallest batch a step may take, and so the steps, depend on it.
-    if (resumed && schedule.per_step() && epochs != resumed->epochs)
-        warn_stretched_cycle(schedule, learning_rate, trainer.steps_per_epoch(train.count), trainer.position().steps_done, resumed->epochs,
-                             epochs);
+                  << data.train.num_classes() << ": the extra scores are never a label (end the model in " << task.classes_setting()
+                  << data.train.num_classes() << ")\n";
+    if (data.train.has_masks())
+        for (const std::string& warning : check_training_masks(data.train, data.folder)) std::cerr << "warning: " << warning << "\n";
+    return data;
+}
 
-    std::cout << "model " << network.source() << ": " << network.trainable_count() << " parameters; data " << data << ": " << train.count
-              << " train, " << (has_val ? std::to_string(val.count) + " val, " : std::string()) << test.count << " test images; "
-              << optimizer->describe() << ", schedule " << schedule.describe()
-              << (label_smoothing > 0.0 ? ", label smoothing " + short_number(label_smoothing) : std::string())
-              << (test_time_augmentation == TestTimeAugmentation::flip ? ", test-time flip" : "")
-              << (ema_decay > 0.0 ? ", weight average (EMA " + short_number(ema_decay, 6) + ")" : std::string()) << ", batch " << batch
-              << ", " << epochs << (epochs == 1 ? " epoch, " : " epochs, ") << threads << std::endl;
-    if (world != nullptr)
-        std::cout << "distributed: " << world->size() << (world->size() == 1 ? " rank" : " ranks") << ", each taking "
-                  << batch / world->size()
-                  << (batch % world->size() != 0 ? " or " + std::to_string(batch / world->size() + 1) : std::string())
-                  << " images of every batch; batch norm " << (sync_batch_norm ? "synchronised" : "per rank (--no-sync-bn)")
-                  << "; rank 0 prints and writes" << std::endl;
+// The ranks agree on the run, their shares of the batch suffice, and the trainer averages over them.
+void join_ranks(Communicator& world, Trainer& trainer, const Network& network, const RunData& data, const RunConfig& config,
+                const Optimizer& optimizer) {
+    check_same_run_on_every_rank(world, network, data.train, data.judged(), config, optimizer, trainer.position().steps_done);
+    check_distributed_batch(config.batch_size, network, world.size());
+    if (const std::string warning = last_batch_warning(config.batch_size, network, world.size(), data.train.count); !warning.empty())
+        std::cerr << "warning: " << warning << "\n";
+    trainer.set_communicator(&world, config.sync_batch_norm);
+}
 
-    if (resumed && trainer.epochs_done() >= epochs)
-        throw UsageError("option --epochs " + std::to_string(epochs) + ": the checkpoint's run has done " +
-                         std::to_string(trainer.epochs_done()) + (trainer.epochs_done() == 1 ? " epoch" : " epochs") +
-                         " already; give --epochs " + std::to_string(trainer.epochs_done() + 1) + " or more to train on");
-    if (schedule.kind == LearningRateSchedule::Kind::cosine && epochs > schedule.t_max)
-        std::cerr << "warning: --epochs " << epochs << " goes past the cosine schedule's " << schedule.t_max << " epochs: from epoch "
-                  << schedule.t_max + 1 << " the learning rate is " << schedule.eta_min
+// The run's header: the model, the data, the optimiser and schedule, the batch, the threads, and
+// how the ranks share the batch.
+void print_header(const Network& network, const RunData& data, const RunConfig& config, const Optimizer& optimizer,
+                  const std::string& threads, const Communicator* world) {
+    std::cout << "model " << network.source() << ": " << network.trainable_count() << " parameters; data " << data.folder << ": "
+              << data.train.count << " train, " << (data.split.held_out ? std::to_string(data.val.count) + " val, " : std::string())
+              << data.test.count << " test images; " << optimizer.describe() << ", schedule " << config.schedule.describe()
+              << (config.label_smoothing > 0.0 ? ", label smoothing " + short_number(config.label_smoothing) : std::string())
+              << (config.test_time_augmentation == TestTimeAugmentation::flip ? ", test-time flip" : "")
+              << (config.ema_decay > 0.0 ? ", weight average (EMA " + short_number(config.ema_decay, 6) + ")" : std::string()) << ", batch "
+              << config.batch_size << ", " << config.epochs << (config.epochs == 1 ? " epoch, " : " epochs, ") << threads << std::endl;
+    if (world == nullptr) return;
+    const std::int64_t batch = config.batch_size;
+    std::cout << "distributed: " << world->size() << (world->size() == 1 ? " rank" : " ranks") << ", each taking " << batch / world->size()
+              << (batch % world->size() != 0 ? " or " + std::to_string(batch / world->size() + 1) : std::string())
+              << " images of every batch; batch norm " << (config.sync_batch_norm ? "synchronised" : "per rank (--no-sync-bn)")
+              << "; rank 0 prints and writes" << std::endl;
+}
+
+// What the run should know before it starts: a cosine schedule it outlasts, where a resumed run
+// stands, a model ending in softmax, and what computes the layers.
+void print_notes(const Network& network, const RunConfig& config, const Trainer& trainer, bool resumed) {
+    const LearningRateSchedule& schedule = config.schedule;
+    if (schedule.kind == LearningRateSchedule::Kind::cosine && config.epochs > schedule.t_max)
+        std::cerr << "warning: --epochs " << config.epochs << " goes past the cosine schedule's " << schedule.t_max
+                  << " epochs: from epoch " << schedule.t_max + 1 << " the learning rate is " << schedule.eta_min
                   << " and rises again (as torch's CosineAnnealingLR); start a run with a longer cosine:T to train longer\n";
     if (resumed)
         std::cout << "resuming after " << trainer.epochs_done() << (trainer.epochs_done() == 1 ? " epoch" : " epochs") << " and "
@@ -508,49 +357,56 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
         std::cerr << "warning: " << network.source() << " ends in softmax, and the training loss applies its own softmax to the "
                   << "outputs; train without the last line and add it for prediction only\n";
     std::cout << "compute: " << compute_description(network) << std::endl;
-    FitOptions fit;
-    fit.epochs = epochs;
-    fit.learning_rate = learning_rate;
-    fit.schedule = schedule;
-    if (arguments.has("save")) fit.save = arguments.required("save");
-    if (arguments.has("metrics")) fit.metrics = arguments.required("metrics");
-    if (arguments.has("checkpoint")) fit.checkpoint = arguments.required("checkpoint");
-    else if (resumed) fit.checkpoint = arguments.required("resume");
-    fit.checkpoint_every = checkpoint_every;
-    fit.eval_every = eval_every;
-    fit.metadata = resumed ? resumed->weights : WeightsMetadata{};
-    if (resumed && resumed->weights.task != train.task())
-        throw UsageError(data + " is " + std::string(task_name(train.task())) + " data, but the checkpoint's run trained to " +
-                         std::string(task_name(resumed->weights.task)) + ": resume with the --data it was started with");
-    if (!resumed) {
-        fit.metadata.task = train.task();
-        fit.metadata.class_names = train.class_names;
-        fit.metadata.preprocessing = normalization_from(arguments.text("normalize", "none"), train);
-        fit.metadata.preprocessing.resize = resize;
+}
+
+// The augmentation and normalisation line, when either is on.
+void print_preprocessing(const FitOptions& fit) {
+    if (!fit.augmentation.enabled() && fit.metadata.preprocessing.mean.empty()) return;
+    std::cout << "augmentation " << fit.augmentation.describe() << "; normalisation ";
+    const Preprocessing& stored = fit.metadata.preprocessing;
+    if (stored.mean.empty()) std::cout << "none";
+    for (std::size_t c = 0; c < stored.mean.size(); ++c)
+        std::cout << (c ? ", " : "") << "(x - " << stored.mean[c] << ") / " << stored.std[c];
+    std::cout << std::endl;
+}
+
+// A trained run's end: its last evaluation, and with a validation split the test split's, once.
+int print_final(Network& network, const RunData& data, const RunConfig& config, const FitOptions& fit, const FitResult& result,
+                Communicator* world) {
+    const auto print = [](const char* split, const Evaluation& evaluation) {
+        for (const auto& [name, value] : evaluation.figures) std::printf("final %s %s: %.4f\n", split, figure_label(name), shown(value));
+    };
+    if (data.split.held_out) {
+        const Evaluation tested =
+            evaluate(network, data.test, config.batch_size, fit.metadata.preprocessing, world, fit.test_time_augmentation);
+        print("val", result.last);
+        print("test", tested);
+    } else {
+        print("test", result.last);
     }
-    fit.augmentation = augmentation;
-    fit.label_smoothing = label_smoothing;
-    if (test_time_augmentation == TestTimeAugmentation::flip && !task.averages_mirrored_outputs())
-        throw UsageError(
-            "option --tta flip: averages the outputs of an image and its mirror, which means nothing for a "
-            "detector: its cells hold box offsets, not scores alone (use --tta none)");
-    if (train.task() == TaskKind::detect && arguments.has("label-smoothing"))
-        throw UsageError("option --label-smoothing: smooths a cross-entropy over images or pixels; the detection loss does not take it");
-    if (train.task() == TaskKind::detect && arguments.has("class-weights"))
-        throw UsageError(
-            "option --class-weights: weighs the classes of a cross-entropy over images or pixels; the detection loss has "
-            "its gains on the detect line instead (box_weight=, objectness_weight=, class_weight=; docs/DETECTION.md)");
-    fit.class_weights = resumed ? resumed->class_weights : class_weights_option(arguments, train, task.model_classes(network));
-    fit.test_time_augmentation = test_time_augmentation;
-    fit.ema_decay = ema_decay;
-    if (augmentation.enabled() || !fit.metadata.preprocessing.mean.empty()) {
-        std::cout << "augmentation " << augmentation.describe() << "; normalisation ";
-        const Preprocessing& stored = fit.metadata.preprocessing;
-        if (stored.mean.empty()) std::cout << "none";
-        for (std::size_t c = 0; c < stored.mean.size(); ++c)
-            std::cout << (c ? ", " : "") << "(x - " << stored.mean[c] << ") / " << stored.std[c];
-        std::cout << std::endl;
-    }
+    return 0;
+}
+
+// An interrupted run's end: the checkpoint (written here when the run has no --checkpoint), the
+// command that resumes it, and the exit code a shell gives a command ended by the signal.
+int report_interrupt(const Arguments& arguments, const std::string& program, const Trainer& trainer, const Network& network,
+                     const RunData& data, const FitOptions& fit, const Communicator* world) {
+    const std::filesystem::path written = fit.checkpoint.empty() ? interrupt_checkpoint_path(fit.save) : fit.checkpoint;
+    if (fit.checkpoint.empty() && (world == nullptr || world->rank() == 0)) write_checkpoint(written, trainer.checkpoint(fit), network);
+    const TrainingPosition& at = trainer.position();
+    const std::string command = resume_command(program, written, data.folder, arguments.given(), world != nullptr ? world->size() : 0);
+    std::printf("interrupted in epoch %d after %lld of %lld images (step %lld); checkpoint written to %s\nresume with: %s\n",
+                at.epochs_done + 1, static_cast<long long>(at.images_done), static_cast<long long>(data.train.count),
+                static_cast<long long>(at.steps_done), written.c_str(), command.c_str());
+    // As a shell reports a command ended by the signal: 130 for SIGINT, 143 for SIGTERM. A
+    // rank stopped by its peers' agreement, with no signal of its own, reports SIGUSR1's.
+    const int number = interrupt_signal.load();
+    return 128 + (number != 0 ? number : SIGUSR1);
+}
+
+// The epochs, each printed as it ends (and drawn by --plot), with a progress bar between.
+FitResult fit_with_progress(Trainer& trainer, const RunData& data, const FitOptions& fit, const Arguments& arguments,
+                            const std::optional<Checkpoint>& resumed, Communicator* world) {
     // --plot draws every epoch of the run, earlier ones included: the metrics lines so far (a
     // resumed run's from its checkpoint, else what --metrics already holds, as fit appends to it).
     std::string metrics_so_far;
@@ -560,12 +416,13 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
         std::ifstream existing(arguments.required("metrics"), std::ios::binary);
         metrics_so_far.assign(std::istreambuf_iterator<char>(existing), std::istreambuf_iterator<char>());
     }
+    const char* judged_name = data.split.judged;
     ProgressBar bar;
     FitCallbacks callbacks;
-    callbacks.batch_done = [&](const TrainProgress& progress) { bar.show(progress, epochs); };
+    callbacks.batch_done = [&](const TrainProgress& progress) { bar.show(progress, fit.epochs); };
     callbacks.epoch_done = [&](const EpochResult& trained, const Evaluation* tested) {
         bar.finish();
-        std::printf("epoch %d/%d  train loss %.4f  %s %.4f | ", trained.epoch, epochs, shown(trained.train_loss),
+        std::printf("epoch %d/%d  train loss %.4f  %s %.4f | ", trained.epoch, fit.epochs, shown(trained.train_loss),
                     short_figure_label(std::string(task_for(trained.task).accuracy_name())), trained.train_accuracy);
         if (tested != nullptr) std::printf("%s loss %.4f  %s", judged_name, shown(tested->loss), figures_text(*tested).c_str());
         else std::printf("%s not evaluated (--eval-every)", judged_name);
@@ -584,42 +441,49 @@ int train(const Arguments& arguments, Communicator* world, const std::string& pr
     };
     callbacks.stop_requested = [] { return interrupt_signal.load() != 0; };
     install_interrupt_handler();
-    const FitResult result = trainer.fit(train, judged, fit, callbacks);
-    if (result.interrupted) {
-        bar.finish();
-        const std::filesystem::path written = fit.checkpoint.empty() ? interrupt_checkpoint_path(arguments) : fit.checkpoint;
-        if (fit.checkpoint.empty() && (world == nullptr || world->rank() == 0)) write_checkpoint(written, trainer.checkpoint(fit), network);
-        const TrainingPosition& at = trainer.position();
-        // The command that continues: the same data, outputs, threads and backend (the last two
-        // decide the bits), the same ranks, and the options a checkpoint does not keep (how
-        // the data is read, --on-nan).
-        // Started as `./build/convnet`, it says so: `convnet` alone is not on the PATH of a build tree.
-        std::string command = world != nullptr ? "mpirun -np " + std::to_string(world->size()) + " " : std::string();
-        command += shell_quoted(program) + " train --resume " + shell_quoted(written.string()) + " --data " + shell_quoted(data);
-        for (const char* option : {"save", "metrics", "plot", "eval-every", "threads", "backend", "cache", "on-nan"})
-            if (arguments.has(option)) command += std::string(" --") + option + " " + shell_quoted(arguments.required(option));
-        for (const char* flag : {"reference", "skip-bad"})
-            if (arguments.has(flag)) command += std::string(" --") + flag;
-        if (world != nullptr) command += " --distributed";
-        std::printf("interrupted in epoch %d after %lld of %lld images (step %lld); checkpoint written to %s\nresume with: %s\n",
-                    at.epochs_done + 1, static_cast<long long>(at.images_done), static_cast<long long>(train.count),
-                    static_cast<long long>(at.steps_done), written.c_str(), command.c_str());
-        // As a shell reports a command ended by the signal: 130 for SIGINT, 143 for SIGTERM. A
-        // rank stopped by its peers' agreement, with no signal of its own, reports SIGUSR1's.
-        const int number = interrupt_signal.load();
-        return 128 + (number != 0 ? number : SIGUSR1);
-    }
-    const auto print_final = [](const char* split, const Evaluation& evaluation) {
-        for (const auto& [name, value] : evaluation.figures) std::printf("final %s %s: %.4f\n", split, figure_label(name), shown(value));
-    };
-    if (has_val) {
-        const Evaluation tested = evaluate(network, test, batch, fit.metadata.preprocessing, world, fit.test_time_augmentation);
-        print_final("val", result.last);
-        print_final("test", tested);
-    } else {
-        print_final("test", result.last);
-    }
-    return 0;
+    const FitResult result = trainer.fit(data.train, data.judged(), fit, callbacks);
+    if (result.interrupted) bar.finish();
+    return result;
+}
+
+// The run itself; `world` is null unless --distributed; `program` is how the command was started
+// (argv[0]), for the command that resumes it. The settings and checks are the library's
+// (run_config.h, preflight.h); this reads the options, prints and writes what the run reports.
+int train(const Arguments& arguments, Communicator* world, const std::string& program) {
+    const std::optional<Checkpoint> resumed = read_resumed(arguments);
+    const std::string threads = choose_threads(arguments, resumed);
+    const RunRequest request = run_request(arguments);
+    const std::filesystem::path resumed_from = resumed ? arguments.required("resume") : std::string();
+    const Checkpoint* checkpoint = resumed ? &*resumed : nullptr;
+    const RunConfig config = resolve_run_config(request, checkpoint, resumed_from);
+    const std::unique_ptr<Optimizer> optimizer = make_run_optimizer(config, resumed_from);
+    // Where the results go is checked before any time is spent training.
+    check_run_outputs(request, resumed.has_value());
+    const ModelSpec spec =
+        resumed ? parse_model(resumed->weights.model, resumed_from.string()) : read_model_file(arguments.required("model"));
+    check_training_memory(plan_costs(spec), spec.source, config, world != nullptr ? world->size() : 1,
+                          optimizer->state_values_per_parameter(), resumed.has_value(), this_machine_share(world != nullptr));
+    Network network(spec);
+    apply_backend(arguments, network);
+    check_batch_size(config.batch_size, network);
+    const RunData data = read_run_data(arguments, network, config);
+    network.initialize(config.seed);
+    Trainer trainer(network, *optimizer, config.batch_size, config.seed);
+    trainer.set_non_finite_policy(config.non_finite_policy);
+    if (resumed) trainer.restore(*resumed);
+    if (world != nullptr) join_ranks(*world, trainer, network, data, config, *optimizer);
+    // After the communicator: the smallest batch a step may take, and so the steps, depend on it.
+    if (resumed && config.schedule.per_step() && config.epochs != resumed->epochs)
+        warn_stretched_cycle(config.schedule, config.optimizer.learning_rate, trainer.steps_per_epoch(data.train.count),
+                             trainer.position().steps_done, resumed->epochs, config.epochs);
+    print_header(network, data, config, *optimizer, threads, world);
+    check_epochs_to_train(config.epochs, trainer.epochs_done());
+    print_notes(network, config, trainer, resumed.has_value());
+    const FitOptions fit = fit_options(request, config, checkpoint, data.train, network, data.folder);
+    print_preprocessing(fit);
+    const FitResult result = fit_with_progress(trainer, data, fit, arguments, resumed, world);
+    if (result.interrupted) return report_interrupt(arguments, program, trainer, network, data, fit, world);
+    return print_final(network, data, config, fit, result, world);
 }
 
 }  // namespace
@@ -635,19 +499,15 @@ int run_train(const std::vector<std::string>& words, const std::string& program)
         std::cout << kTrainHelp;
         return 0;
     }
-    // Open MPI tells its ranks how many they are; several copies of one training writing the same files are a mistake.
-    const char* mpi_ranks = std::getenv("OMPI_COMM_WORLD_SIZE");
     if (!arguments.has("distributed")) {
         for (const char* option : {"sync-bn", "no-sync-bn"})
             if (arguments.has(option)) throw UsageError(std::string("option --") + option + ": only with --distributed");
-        if (mpi_ranks != nullptr && std::string(mpi_ranks) != "1")
-            throw UsageError(std::string("started by mpirun as one of ") + mpi_ranks +
-                             " processes without --distributed: each would train alone and write the same files; add --distributed");
+        check_mpirun_launch(false);
         return train(arguments, nullptr, program);
     }
     if (arguments.has("sync-bn") && arguments.has("no-sync-bn")) throw UsageError("options --sync-bn and --no-sync-bn: give one");
     const std::unique_ptr<Communicator> world = mpi_world();
-    if (mpi_ranks == nullptr && world->size() == 1)
+    if (!started_by_mpirun() && world->size() == 1)
         std::cerr << "warning: --distributed in one process: start it with mpirun -np N to train on N (docs/DISTRIBUTED.md)\n";
     // Rank 0 alone prints; the others keep their stderr for their errors only (their warnings are rank 0's).
     int error_output = STDERR_FILENO;
@@ -666,7 +526,7 @@ int run_train(const std::vector<std::string>& words, const std::string& program)
         std::fflush(stdout);
         std::fflush(stderr);
         [[maybe_unused]] const ssize_t written = ::write(error_output, message.data(), message.size());
-        world->abort(dynamic_cast<const UsageError*>(&error) != nullptr ? 2 : 1);
+        world->abort(dynamic_cast<const MisconfigurationError*>(&error) != nullptr ? 2 : 1);
     }
     return 1;  // not reached: abort ends the process
 }

@@ -65,6 +65,8 @@
 #include <convnet/train/checkpoint.h>
 #include <convnet/train/evaluation.h>
 #include <convnet/train/optim.h>
+#include <convnet/train/preflight.h>
+#include <convnet/train/run_config.h>
 #include <convnet/train/task.h>
 #include <convnet/train/trainer.h>
 
