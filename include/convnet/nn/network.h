@@ -136,7 +136,7 @@ public:
     // for an entry whose shape or type differs ("size mismatch for conv1.weight: ..."), and with
     // `strict` for missing or unexpected keys, listing them; otherwise returns them.
     LoadStateReport load_state_dict(const std::vector<StateTensor>& state, bool strict = true);
-    // Call after writing values through named_parameters(): evaluation caches the weights in
+    // Call after writing values through named_parameters() or named_buffers(): evaluation caches the weights in
     // its own layouts and refreshes them only when this count moves.
     void parameters_changed() { ++parameter_version_; }
 
