@@ -158,6 +158,36 @@ TEST(Layering, TheRuleKnowsUpFromDown) {
     EXPECT_LT(*floor_index("core"), *floor_index("inspect"));
 }
 
+// The CLI parses, calls the library and prints: a function of tools/ that grows past 80 lines is
+// holding library policy (docs/DESIGN.md, "Layout"). A function is counted from its signature,
+// written from the first column and ending in "{", to the "}" in the first column that closes it.
+TEST(Layering, NoFunctionOfTheCliIsLongerThan80Lines) {
+    constexpr int kLongest = 80;
+    static const std::regex signature(R"(^[A-Za-z][^;]*\)( const)? \{$)");
+    std::vector<std::string> long_functions;
+    std::size_t functions = 0;
+    for (const fs::path& file : sources_under("tools")) {
+        if (file.extension() != ".cpp" || relative_text(file).starts_with("tools/generators/")) continue;
+        std::ifstream stream(file);
+        std::string text, name;
+        int start = 0;
+        for (int line = 1; std::getline(stream, text); ++line) {
+            if (name.empty() && std::regex_search(text, signature)) {
+                name = text.substr(0, text.find('('));
+                start = line;
+            } else if (!name.empty() && text == "}") {
+                ++functions;
+                if (line - start + 1 > kLongest)
+                    long_functions.push_back(relative_text(file) + ":" + std::to_string(start) + ": " + name + " is " +
+                                             std::to_string(line - start + 1) + " lines: move its policy into the library");
+                name.clear();
+            }
+        }
+    }
+    EXPECT_GT(functions, 50u);  // the scan found the CLI's functions
+    EXPECT_TRUE(long_functions.empty()) << joined(long_functions);
+}
+
 // The umbrella header brings every public header, so that a consumer includes one file.
 TEST(Layering, TheUmbrellaHeaderIncludesEveryPublicHeader) {
     const fs::path umbrella = kRoot / "include/convnet/convnet.h";
