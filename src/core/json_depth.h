@@ -1,5 +1,6 @@
-// A nesting limit for the JSON convnet reads from files (safetensors headers, their metadata,
-// checkpoints, metrics lines). Internal to the library.
+// What every JSON text convnet reads from files (safetensors headers, their metadata, checkpoints,
+// metrics lines) must pass besides the parser: a nesting limit and no NUL byte. Internal to the
+// library.
 #pragma once
 
 #include <convnet/core/error.h>
@@ -7,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <string_view>
 
 namespace convnet::detail {
 
@@ -25,6 +27,19 @@ typename Json::parser_callback_t json_depth_limit(const std::string& where) {
                         " levels (convnet writes 3): a damaged or crafted file");
         return true;
     };
+}
+
+// JSON text never holds a NUL byte (a string spells it \u0000), but nlohmann-json takes a NUL as
+// the end of its input: whatever follows one (garbage, or a second value for a key already read,
+// which would pass the safetensors reader's duplicate-key refusal) was silently never parsed.
+// Throws convnet::Error "WHERE: a NUL byte at byte N ..." for the first NUL in `text`, N counted
+// from `offset` (where `text` starts in its file), before any parse; the safetensors reference
+// reader and Python's json.loads refuse such text too.
+inline void refuse_nul_bytes(std::string_view text, const std::string& where, std::size_t offset = 0) {
+    const std::size_t at = text.find('\0');
+    if (at != std::string_view::npos)
+        throw Error(where + ": a NUL byte at byte " + std::to_string(offset + at) +
+                    ", where JSON text has none (nothing after it would be read): a damaged or crafted file");
 }
 
 }  // namespace convnet::detail

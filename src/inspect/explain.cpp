@@ -104,6 +104,7 @@ Json metrics_json(const std::string& jsonl) {
     for (std::string line; std::getline(lines, line);) {
         ++number;
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        detail::refuse_nul_bytes(line, "metrics line " + std::to_string(number));
         try {
             records.push_back(Json::parse(line, detail::json_depth_limit<Json>("metrics line " + std::to_string(number))));
         } catch (const nlohmann::json::exception& error) {

@@ -263,6 +263,7 @@ std::vector<EpochMetrics> parse_metrics(const std::string& text, const std::stri
         ++line_number;
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         const std::string where = source + ":" + std::to_string(line_number) + ": ";
+        detail::refuse_nul_bytes(line, source + ":" + std::to_string(line_number));
         const nlohmann::json record = nlohmann::json::parse(line, detail::json_depth_limit(source + ":" + std::to_string(line_number)),
                                                             /*allow_exceptions=*/false);
         if (!record.is_object())

@@ -38,6 +38,7 @@ Json parse_header(std::string_view text, const std::string& source) {
             repeated = parsed.get<std::string>();
         return true;
     };
+    detail::refuse_nul_bytes(text, source + ": the safetensors header", 8);
     Json header;
     try {
         header = Json::parse(text.begin(), text.end(), callback);

@@ -113,6 +113,7 @@ std::string format_metadata_preprocessing(const Preprocessing& preprocessing, co
 // One metadata field as JSON, or an error naming the file and the field.
 nlohmann::json parse_metadata_json(const std::string& text, const std::string& file, const std::string& key) {
     try {
+        detail::refuse_nul_bytes(text, file + ": __metadata__ \"" + key + "\"");
         return nlohmann::json::parse(text, detail::json_depth_limit(file + ": __metadata__ \"" + key + "\""));
     } catch (const nlohmann::json::exception& error) {
         throw Error(file + ": __metadata__ \"" + key + "\" is not JSON (" + error.what() + ")");

@@ -170,6 +170,7 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
     checkpoint.weights = decode_weights_metadata(contents.metadata, file);
     nlohmann::json root;
     try {
+        detail::refuse_nul_bytes(found->second, file + ": __metadata__ \"checkpoint\"");
         root = nlohmann::json::parse(found->second, detail::json_depth_limit(file + ": __metadata__ \"checkpoint\""));
     } catch (const nlohmann::json::exception& error) {
         throw Error(file + ": __metadata__ \"checkpoint\" is not JSON (" + error.what() + ")");

@@ -226,6 +226,9 @@ TEST(Metrics, LastRunOfAnAppendedFileAndErrorsByLine) {
     testing::expect_error([&] { parse_metrics("{\"epoch\": 1, \"train_loss\": " + deep + "}\n", "m.jsonl"); },
                           {"m.jsonl:1: JSON nested deeper than 64 levels"});
     testing::expect_error([] { parse_metrics("{\"loss\": 1}\n", "m.jsonl"); }, {"m.jsonl:1:", "\"epoch\""});
+    // A NUL ended nlohmann-json's input: the rest of the line was never read (field reports, round 3).
+    testing::expect_error([] { parse_metrics(std::string("{\"epoch\": 1}") + '\0' + "{\"epoch\": 2}\n", "m.jsonl"); },
+                          {"m.jsonl:1: a NUL byte at byte 12"});
     testing::expect_error([] { parse_metrics("{\"epoch\": 1, \"test_loss\": \"x\"}\n", "m.jsonl"); }, {"m.jsonl:1:", "test_loss"});
     testing::expect_error([] { read_metrics("/nonexistent/m.jsonl"); }, {"/nonexistent/m.jsonl", "cannot open"});
     testing::expect_error([] { training_curves_svg({}); }, {"no epochs"});

@@ -3,11 +3,14 @@
 #include "test_support.h"
 
 #include <convnet/io/safetensors.h>
+#include <convnet/io/weights.h>
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 
 namespace convnet {
 namespace {
@@ -137,6 +140,39 @@ TEST(Safetensors, ShapeWhoseBytesWouldWrapIsTooLarge) {
 
 // Found by reading the code after fuzzing: nlohmann's dump() recurses once a nesting level, and the
 // messages dump a malformed value, so that a header of 200,000 '[' overflowed the stack.
+// Field report (round 3): nlohmann-json takes a NUL byte as the end of its input, so a header
+// `{...}` followed by NUL padding, NUL and garbage, or NUL and a second value for a key already read
+// (which passed the duplicate-key refusal) loaded without a word. The reference reader refuses
+// all three; so does every JSON reader of convnet now, naming the byte.
+TEST(Safetensors, ANulByteInTheHeaderIsRefusedNamingItsOffset) {
+    const std::string good_header = R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
+    const std::string data = floats({1.0f, 2.0f});
+    const std::string nul_at = "a NUL byte at byte " + std::to_string(8 + good_header.size());
+    using namespace std::string_literals;  // "\0..."s: a string that starts with its NUL
+    for (const std::string& tail : {std::string(16, '\0'), "\0garbage"s, "\0,\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}"s})
+        expect_error([&] { parse_safetensors(file_of(good_header + tail, data), "f.safetensors"); },
+                     {"f.safetensors: the safetensors header", nul_at, "damaged or crafted"});
+    // Spaces after the object are the format's own padding, and still read.
+    EXPECT_NO_THROW(parse_safetensors(file_of(good_header + "    ", data), "f"));
+
+    // The field report's file: torch 1.13's state dict of convnet1 with NUL padding after the header.
+    const std::string path = std::string(CONVNET_SOURCE_DIR) + "/tests/cases/nul_padded_header.safetensors";
+    std::ifstream file(path, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    ASSERT_GT(bytes.size(), 8u) << path;
+    const std::size_t first_nul = bytes.find('\0', 8);
+    ASSERT_NE(first_nul, std::string::npos);
+    expect_error([&] { parse_safetensors(bytes, "nul_padded_header.safetensors"); }, {"a NUL byte at byte " + std::to_string(first_nul)});
+}
+
+// The same kind in the JSON held inside metadata strings (the class names, the preprocessing):
+// "\u0000" in the header's JSON is a NUL in the string, and the rest of the value was never read.
+TEST(Safetensors, ANulByteInMetadataJsonIsRefused) {
+    const std::string classes = std::string("[\"a\"]") + '\0' + ",\"b\"]";
+    expect_error([&] { decode_weights_metadata({{"model", "input 4\nlinear out=2\n"}, {"classes", classes}}, "w.safetensors"); },
+                 {"w.safetensors: __metadata__ \"classes\"", "a NUL byte at byte 5"});
+}
+
 TEST(Safetensors, DeeplyNestedHeaderIsRefused) {
     const std::string deep = std::string(200'000, '[') + std::string(200'000, ']');
     expect_error([&] { parse_safetensors(file_of(R"({"w":{"dtype":"F32","shape":)" + deep + R"(,"data_offsets":[0,0]}})", ""), "f"); },
