@@ -204,17 +204,24 @@ LoadStateReport Network::load_state_dict(const std::vector<StateTensor>& state, 
     LoadStateReport report;
     std::string mismatches;
     const auto type_text = [](StateTensor::DType dtype, const Shape& shape) {
-        return dtype == StateTensor::DType::i64 ? std::string("an int64 scalar") : "shape [" + shape.to_string() + "]";
+        return std::string(dtype == StateTensor::DType::i64 ? "int64 shape [" : "shape [") + shape.to_string() + "]";
     };
+    // torch 1.13's batch norm fills a missing counter with 0 before the strict check
+    // (_NormBase._load_from_state_dict, for state without a version: older writers, converters).
+    const StateTensor zero_counter{"", StateTensor::DType::i64, Shape{}, {}, 0};
     for (StateSlot& slot : state_slots()) {
         const auto found = given.find(slot.name);
         if (found == given.end()) {
-            report.missing_keys.push_back(slot.name);
+            if (slot.dtype == StateTensor::DType::i64 && slot.name.ends_with(".num_batches_tracked"))
+                accepted.emplace_back(std::move(slot), &zero_counter);
+            else report.missing_keys.push_back(slot.name);
             continue;
         }
         const StateTensor& theirs = *found->second;
         given.erase(found);
-        const bool fits = theirs.dtype == slot.dtype && theirs.shape == slot.shape &&
+        // torch copies a one-element 1-D tensor into a 0-d one (Module._load_from_state_dict).
+        const bool same_shape = theirs.shape == slot.shape || (slot.shape.rank() == 0 && theirs.shape == Shape{1});
+        const bool fits = theirs.dtype == slot.dtype && same_shape &&
                           (theirs.dtype == StateTensor::DType::i64 || std::ssize(theirs.values) == slot.shape.element_count());
         if (!fits) {
             mismatches += "\n  size mismatch for " + slot.name + ": copying " + type_text(theirs.dtype, theirs.shape) +

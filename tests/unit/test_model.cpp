@@ -2,6 +2,7 @@
 // output sizes of convolution and pooling, odd sizes included.
 #include "test_support.h"
 
+#include <convnet/io/weights.h>
 #include <convnet/nn/network.h>
 
 #include <gtest/gtest.h>
@@ -194,6 +195,56 @@ TEST(ModelFile, StateDictByNameAsTorch) {
     expect_error([&] { copy.load_state_dict(wrong); },
                  {"size mismatch for fc1.weight: copying shape [10x1000] from the state, the model has shape [10x1568]"});
     EXPECT_NE(copy.state_dict()[0].values[0], 123.0f);  // nothing written
+}
+
+// Field reports, round 3: torch 1.13's strict load_state_dict loads a state without batch norm's
+// num_batches_tracked (older writers, converters that keep float tensors only) with the counter
+// at 0, and copies a one-element counter of shape [1] into the 0-d buffer; both were refused.
+TEST(StateDict, LoadsWhatTorchLoadsOfTheBatchNormCounters) {
+    Network network(read_model_file(std::string(CONVNET_SOURCE_DIR) + "/models/convnet1.model"));
+    network.initialize(1);
+    std::vector<StateTensor> state = network.state_dict();
+    for (StateTensor& tensor : state)
+        if (tensor.name.ends_with(".num_batches_tracked")) tensor.integer = 7;
+    network.load_state_dict(state);
+    const auto counter = [&](const std::string& name) {
+        for (const StateTensor& tensor : network.state_dict())
+            if (tensor.name == name) return tensor.integer;
+        return std::int64_t{-1};
+    };
+    ASSERT_EQ(counter("bn1.num_batches_tracked"), 7);
+
+    std::vector<StateTensor> without;  // as a converter writes it: no counters
+    for (const StateTensor& tensor : state)
+        if (!tensor.name.ends_with(".num_batches_tracked")) without.push_back(tensor);
+    const LoadStateReport report = network.load_state_dict(without);  // strict
+    EXPECT_TRUE(report.missing_keys.empty());
+    EXPECT_EQ(counter("bn1.num_batches_tracked"), 0);  // torch's value for a missing counter
+    EXPECT_EQ(counter("bn2.num_batches_tracked"), 0);
+
+    std::vector<StateTensor> one_element = state;
+    for (StateTensor& tensor : one_element)
+        if (tensor.name == "bn2.num_batches_tracked") {
+            tensor.shape = Shape{1};
+            tensor.integer = 9;
+        }
+    network.load_state_dict(one_element);
+    EXPECT_EQ(counter("bn2.num_batches_tracked"), 9);
+
+    std::vector<StateTensor> two_elements = state;
+    for (StateTensor& tensor : two_elements)
+        if (tensor.name == "bn2.num_batches_tracked") tensor.shape = Shape{2};
+    expect_error([&] { network.load_state_dict(two_elements); },
+                 {"size mismatch for bn2.num_batches_tracked: copying int64 shape [2] from the state, the model has int64 shape []"});
+
+    // The field report's file: torch 1.13's state dict of convnet1 without the counters.
+    Network loaded(read_model_file(std::string(CONVNET_SOURCE_DIR) + "/models/convnet1.model"));
+    EXPECT_NO_THROW(load_weights(loaded, std::string(CONVNET_SOURCE_DIR) + "/tests/cases/no_num_batches_tracked.safetensors"));
+    for (const StateTensor& tensor : loaded.state_dict()) {
+        if (tensor.name.ends_with(".num_batches_tracked")) {
+            EXPECT_EQ(tensor.integer, 0) << tensor.name;
+        }
+    }
 }
 
 // The model writer over the all-layers model: every layer type, with its options away from their
