@@ -302,6 +302,7 @@ RunData read_run_data(const Arguments& arguments, const Network& network, const 
     data.test = load_data(data.folder, "test", reading);
     if (data.split.held_out) data.val = load_data(data.folder, "val", reading);
     check_compatible(network, data.train, "training");
+    check_training_classes(data.train, data.folder);
     const Task& task = task_for(data.train.task());
     if (task.model_classes(network) > data.train.num_classes() && data.train.num_classes() > 0)
         std::cerr << "warning: " << network.source() << " scores " << task.model_classes(network) << " classes but the data has "

@@ -1,5 +1,6 @@
 // The checks a training run makes before it spends time: outputs, memory, batch, masks, ranks.
 #include <convnet/train/preflight.h>
+#include <convnet/train/task.h>
 
 #include <unistd.h>
 #include <algorithm>
@@ -145,6 +146,19 @@ std::string last_batch_warning(std::int64_t batch, const Network& network, int r
     if (rest <= 0 || rest >= needed || rest < network.minimum_training_batch()) return "";
     return "the last batch of every epoch (" + preflight_images(rest) + ") is too small to share over " + std::to_string(ranks) +
            " ranks and joins the batch before; one process would train it alone, so this run differs from one process's there";
+}
+
+void check_training_classes(const Dataset& train, const std::string& data) {
+    const Task& task = task_for(train.task());
+    const std::int64_t classes = train.num_classes();
+    if (classes >= task.minimum_classes()) return;
+    std::string names;
+    for (const std::string& name : train.class_names) names += (names.empty() ? "" : ", ") + ("\"" + name + "\"");
+    throw Error(data + ": the training data has " + std::to_string(classes) + (classes == 1 ? " class" : " classes") +
+                (names.empty() ? "" : " (" + names + ")") + "; training to " + std::string(task.name()) + " needs " +
+                std::to_string(task.minimum_classes()) +
+                " classes or more: a softmax over one class is 1 whatever the image, its loss 0, and nothing is learned "
+                "(add the images of another class, for example a background or \"other\" class)");
 }
 
 std::vector<std::string> check_training_masks(const Dataset& train, const std::string& data) {

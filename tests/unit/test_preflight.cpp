@@ -298,4 +298,19 @@ TEST(Preflight, AResumedRunMustHaveEpochsLeft) {
 }
 
 }  // namespace
+// Field reports, round 3: a one-class folder trained a one-output classifier to loss 0 and
+// accuracy 1.0 while it learned nothing, and the warning had advised that model ("1 classes").
+TEST(TrainingClasses, ASoftmaxTaskNeedsTwoClassesOrMore) {
+    Dataset one = testing::generated_dataset(6, 1);
+    one.class_names = {"shirt"};
+    std::fill(one.labels.begin(), one.labels.end(), std::uint8_t{0});
+    testing::expect_error([&] { check_training_classes(one, "data/shirts"); },
+                          {"data/shirts: the training data has 1 class (\"shirt\")", "training to classify needs 2 classes or more",
+                           "nothing is learned"});
+    EXPECT_NO_THROW(check_training_classes(testing::generated_dataset(6, 1), "data/three"));  // 3 classes
+    Dataset boxes = testing::generated_detection_dataset(4, 1);
+    boxes.class_names.resize(1);
+    EXPECT_NO_THROW(check_training_classes(boxes, "data/boxes"));  // detection learns boxes with one class
+}
+
 }  // namespace convnet

@@ -85,6 +85,10 @@ void check_distributed_batch(std::int64_t batch, const Network& network, int ran
 // joins the batch before where one process would train it alone.
 std::string last_batch_warning(std::int64_t batch, const Network& network, int ranks, std::int64_t train_count);
 
+// Refuses a training set with fewer classes than its task needs (Task::minimum_classes): convnet::Error
+// "DATA: the training data has 1 class ("shirt"); training to classify needs 2 classes or more ...".
+void check_training_classes(const Dataset& train, const std::string& data);
+
 // Refuses a segmentation training set whose masks teach nothing: convnet::Error "DATA: every pixel
 // of every training mask is 255, which means "ignore": nothing to learn (...)". Returns warnings
 // (empty: none) for classes no training pixel has, and for a set whose pixels are mostly 255 —

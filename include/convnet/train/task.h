@@ -66,6 +66,10 @@ public:
     // classes=), and the model-file words that set it: "linear out=", "conv2d out=", "detect classes=".
     virtual std::int64_t model_classes(const Network& network) const = 0;
     virtual std::string_view classes_setting() const = 0;
+    // The fewest classes a training set of this task needs: 2 where the loss is a softmax over the
+    // classes (over one class it is 1 whatever the input, the loss exactly 0: nothing is learned);
+    // 1 for detection, whose objectness and boxes learn with a single class.
+    virtual std::int64_t minimum_classes() const { return 2; }
 
     // Evaluation in three steps: start (counts sized for `classes` outputs), score every batch
     // (`first` is the batch's first image in the dataset), then finish once the counts are

@@ -50,6 +50,7 @@ public:
     std::string_view accuracy_name() const override { return "class_accuracy"; }
     std::int64_t model_classes(const Network& network) const override;
     std::string_view classes_setting() const override { return "detect classes="; }
+    std::int64_t minimum_classes() const override { return 1; }
     void check_compatible(const Network& network, const Dataset& dataset, const std::string& what) const override;
     void append_targets(const Dataset& dataset, std::int64_t index, const AugmentationDraw* draw, int padding,
                         Targets& targets) const override;
