@@ -1,6 +1,7 @@
 // The layer table and the option reader behind it. Each row turns one model-file line into a
 // layer for a known input shape; input channels and features are taken from that shape.
 #include <convnet/core/error.h>
+#include <convnet/core/format.h>
 #include <convnet/nn/layer_registry.h>
 #include <convnet/nn/layers/add.h>
 #include <convnet/nn/layers/avgpool2d.h>
@@ -94,7 +95,7 @@ double LayerOptions::real(const std::string& key, double fallback, double minimu
     double value = 0.0;
     const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
     if (error != std::errc() || end != text->data() + text->size() || !std::isfinite(value) || value < minimum || value > maximum)
-        fail("option " + key + "=" + *text + ": expected a number from " + std::to_string(minimum) + " to " + std::to_string(maximum));
+        fail("option " + key + "=" + *text + ": expected a number from " + number_text(minimum) + " to " + number_text(maximum));
     return value;
 }
 

@@ -71,6 +71,9 @@ TEST(ModelFile, ErrorsNameTheFileLineAndExpectation) {
     expect_error([] { parse_model("input 1x0x28\nrelu\n", "a.model"); }, {"a.model:1", "expected CxHxW"});
     expect_error([] { parse_model("input 1x28x28\nrelu\nrelu out=3 out=4\n", "a.model"); }, {"a.model:3", "given twice"});
     expect_error([] { parse_model("input 1x28x28\nrelu name=a.b\n", "a.model"); }, {"a.model:2", "name=a.b", "letters, digits and _"});
+    // Field reports, round 3: eps=0 was refused with "expected a number from 0.000000 to 1.000000",
+    // a range that seemed to allow it; the bounds are printed as written.
+    expect_error([] { output_of("input 1x28x28\nbatchnorm2d eps=0\n"); }, {"m.model:2", "eps=0: expected a number from 1e-12 to 1"});
 }
 
 TEST(ModelFile, MismatchedSizesSayWhatWouldFit) {
