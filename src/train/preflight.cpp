@@ -151,7 +151,7 @@ std::string last_batch_warning(std::int64_t batch, const Network& network, int r
 void check_training_classes(const Dataset& train, const std::string& data) {
     const Task& task = task_for(train.task());
     const std::int64_t classes = train.num_classes();
-    if (classes >= task.minimum_classes()) return;
+    if (classes == 0 || classes >= task.minimum_classes()) return;  // 0: names unknown, as the warnings treat it
     std::string names;
     for (const std::string& name : train.class_names) names += (names.empty() ? "" : ", ") + ("\"" + name + "\"");
     throw Error(data + ": the training data has " + std::to_string(classes) + (classes == 1 ? " class" : " classes") +

@@ -308,6 +308,9 @@ TEST(TrainingClasses, ASoftmaxTaskNeedsTwoClassesOrMore) {
                           {"data/shirts: the training data has 1 class (\"shirt\")", "training to classify needs 2 classes or more",
                            "nothing is learned"});
     EXPECT_NO_THROW(check_training_classes(testing::generated_dataset(6, 1), "data/three"));  // 3 classes
+    Dataset unnamed = testing::generated_dataset(6, 1);
+    unnamed.class_names.clear();
+    EXPECT_NO_THROW(check_training_classes(unnamed, "data/unnamed"));  // unknown count: not this check's to refuse
     Dataset boxes = testing::generated_detection_dataset(4, 1);
     boxes.class_names.resize(1);
     EXPECT_NO_THROW(check_training_classes(boxes, "data/boxes"));  // detection learns boxes with one class

@@ -85,7 +85,8 @@ void check_distributed_batch(std::int64_t batch, const Network& network, int ran
 // joins the batch before where one process would train it alone.
 std::string last_batch_warning(std::int64_t batch, const Network& network, int ranks, std::int64_t train_count);
 
-// Refuses a training set with fewer classes than its task needs (Task::minimum_classes): convnet::Error
+// Refuses a training set with fewer classes than its task needs (Task::minimum_classes; a set whose
+// class names are unknown, 0, is left to the other checks): convnet::Error
 // "DATA: the training data has 1 class ("shirt"); training to classify needs 2 classes or more ...".
 void check_training_classes(const Dataset& train, const std::string& data);
 
